@@ -1,0 +1,2236 @@
+//! Keyword handlers: build the typed [`Config`] from keyword lines as the
+//! engine walks the blocks. Messages follow keepalived's wording.
+
+use crate::diag::{Class, Diags};
+use crate::engine::{Flow, Sink};
+use crate::model::*;
+use crate::reader::{INC_ALL, INC_BRACE, INC_MATCH, INC_READ, INC_WILDCARD, Line, Reader};
+use crate::schema::{Ctx, Kind, Kw, Status};
+use crate::values::*;
+use std::net::IpAddr;
+
+const SEC: u64 = 1_000_000;
+/// keepalived's TIMER_MAXIMUM is about 2^32 seconds; we take u32 seconds.
+const TIMER_MAX: u64 = u32::MAX as u64 * SEC;
+
+pub struct Builder {
+    pub cfg: Config,
+    inst: Option<VrrpInstance>,
+    script: Option<VrrpScript>,
+    tfile: Option<TrackFile>,
+    tproc: Option<TrackProcess>,
+    sync: Option<SyncGroup>,
+    tgroup: Option<TrackGroup>,
+    vs: Option<VirtualServer>,
+    rs: Option<RealServer>,
+    chk: Option<Checker>,
+    url: Option<Url>,
+    smtp_host: Option<CheckerCommon>,
+    vsg: Option<VirtualServerGroup>,
+    ssl: Option<SslCfg>,
+    /// Name of the accepted-but-unmodelled block we are in (garp_group…).
+    raw_block: Vec<String>,
+    /// keepalived numbers rules without a preference downwards from 16384.
+    next_rule_pref: u32,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder {
+            cfg: Config::default(),
+            inst: None,
+            script: None,
+            tfile: None,
+            tproc: None,
+            sync: None,
+            tgroup: None,
+            vs: None,
+            rs: None,
+            chk: None,
+            url: None,
+            smtp_host: None,
+            vsg: None,
+            ssl: None,
+            raw_block: Vec::new(),
+            next_rule_pref: 16384,
+        }
+    }
+}
+
+fn raw(line: &Line) -> Raw {
+    Raw {
+        keyword: line.w(0).to_string(),
+        args: line.words().skip(1).map(str::to_string).collect(),
+        loc: line.loc,
+    }
+}
+
+fn script(line: &Line) -> Script {
+    let (argv, user, group) = command(line);
+    Script {
+        argv,
+        user,
+        group,
+        loc: line.loc,
+    }
+}
+
+fn user_group(line: &Line) -> Option<(String, Option<String>)> {
+    let u = line.word(1)?;
+    let g = line.word(2).map(|g| g.trim_start_matches(':').to_string());
+    Some((u.to_string(), g))
+}
+
+fn weight_reverse(line: &Line, d: &mut Diags, min: i64, max: i64) -> (i32, bool) {
+    let w = int(line, 1, min, max, d).unwrap_or(0) as i32;
+    let rev = line.word(2) == Some("reverse");
+    (w, rev)
+}
+
+/// `lb_kind`/`lvs_method NAT|DR|TUN [type ipip|gue port N|gre] [nocsum|csum|remcsum]`.
+fn lvs_method(line: &Line, d: &mut Diags) -> Option<LvsMethod> {
+    let kind = match line.w(1).to_ascii_uppercase().as_str() {
+        "NAT" => LbKind::Nat,
+        "DR" => LbKind::Dr,
+        "TUN" => LbKind::Tun,
+        "" => {
+            d.at(
+                line.loc,
+                Class::MissingParameter,
+                format!("{} requires a parameter", line.w(0)),
+            );
+            return None;
+        }
+        _ => {
+            d.at(
+                line.loc_of(1),
+                Class::GeneralError,
+                format!("Invalid lvs_method - '{}'", line.w(1)),
+            );
+            return None;
+        }
+    };
+    let mut tunnel = None;
+    if kind == LbKind::Tun && line.len() > 2 {
+        let mut t = Tunnel::default();
+        let mut i = 2;
+        while i < line.len() {
+            match line.w(i) {
+                "type" => {
+                    let ty = line.w(i + 1);
+                    if !matches!(ty, "ipip" | "gue" | "gre") {
+                        d.at(
+                            line.loc_of(i + 1),
+                            Class::GeneralError,
+                            format!("Unknown tunnel type '{ty}'"),
+                        );
+                    }
+                    t.tun_type = Some(ty.to_string());
+                    i += 2;
+                }
+                "port" => {
+                    t.port = int(line, i + 1, 1, 65535, d).map(|v| v as u16);
+                    i += 2;
+                }
+                w @ ("nocsum" | "csum" | "remcsum") => {
+                    t.csum = Some(w.to_string());
+                    i += 1;
+                }
+                w => {
+                    d.at(
+                        line.loc_of(i),
+                        Class::GeneralError,
+                        format!("Unknown tunnel option '{w}'"),
+                    );
+                    i += 1;
+                }
+            }
+        }
+        if t.tun_type.as_deref() == Some("gue") && t.port.is_none() {
+            d.at(line.loc, Class::GeneralError, "gue tunnel requires a port");
+        }
+        tunnel = Some(t);
+    }
+    Some(LvsMethod { kind, tunnel })
+}
+
+/// An address entry (`virtual_ipaddress`, `static_ipaddress`…).
+fn ip_address(line: &Line, d: &mut Diags, allow_track_group: bool) -> Option<IpAddress> {
+    let first = line.w(0);
+    let Some((addr, prefix)) = parse_prefix(first) else {
+        d.at(
+            line.loc_of(0),
+            Class::GeneralError,
+            format!("VRRP parsed invalid IP {first}. skipping IP..."),
+        );
+        return None;
+    };
+    let mut a = IpAddress {
+        addr,
+        prefix,
+        dev: None,
+        scope: None,
+        broadcast: None,
+        label: None,
+        peer: None,
+        flags: Vec::new(),
+        preferred_lft: None,
+        track_group: None,
+        loc: line.loc,
+    };
+    let mut i = 1;
+    while i < line.len() {
+        let w = line.w(i);
+        let arg = line.word(i + 1).map(str::to_string);
+        let needs_arg = matches!(
+            w,
+            "dev"
+                | "scope"
+                | "brd"
+                | "broadcast"
+                | "label"
+                | "peer"
+                | "preferred_lft"
+                | "track_group"
+        );
+        if needs_arg && arg.is_none() {
+            d.at(
+                line.loc_of(i),
+                Class::MissingParameter,
+                format!("Missing parameter for {w}"),
+            );
+            break;
+        }
+        match w {
+            "dev" => a.dev = arg,
+            "scope" => a.scope = arg,
+            "brd" | "broadcast" => a.broadcast = arg,
+            "label" => a.label = arg,
+            "peer" => a.peer = arg,
+            "preferred_lft" => a.preferred_lft = arg,
+            "track_group" if allow_track_group => a.track_group = arg,
+            "home" | "-nodad" | "nodad" | "mngtmpaddr" | "noprefixroute" | "autojoin"
+            | "no_track" | "use_vmac" => {
+                a.flags.push(w.to_string());
+                i += 1;
+                continue;
+            }
+            _ => {
+                d.at(
+                    line.loc_of(i),
+                    Class::GeneralError,
+                    format!("Unknown configuration entry '{w}' for ip address - ignoring"),
+                );
+                i += 1;
+                continue;
+            }
+        }
+        i += 2;
+    }
+    Some(a)
+}
+
+const ROUTE_TYPES: &[&str] = &[
+    "unicast",
+    "local",
+    "broadcast",
+    "multicast",
+    "throw",
+    "unreachable",
+    "prohibit",
+    "blackhole",
+    "nat",
+    "anycast",
+];
+
+fn route(line: &Line, d: &mut Diags) -> Option<Route> {
+    let mut rt = Route {
+        loc: line.loc,
+        words: line.words().map(str::to_string).collect(),
+        ..Route::default()
+    };
+    let mut i = 0;
+    if ROUTE_TYPES.contains(&line.w(0)) {
+        rt.route_type = Some(line.w(0).to_string());
+        i = 1;
+    }
+    let mut have_dst = false;
+    while i < line.len() {
+        let w = line.w(i);
+        let arg = line.word(i + 1).map(str::to_string);
+        match w {
+            "src" => rt.src = arg,
+            "via" | "gw" => {
+                if w == "gw" {
+                    d.at(
+                        line.loc,
+                        Class::Deprecated,
+                        "\"gw\" for routes is deprecated. Please use \"via\"",
+                    );
+                }
+                rt.via = arg;
+            }
+            "or" => {
+                d.at(
+                    line.loc,
+                    Class::Deprecated,
+                    "\"or\" for routes is deprecated. Please use \"nexthop\"",
+                );
+                rt.nexthops
+                    .push(vec!["via".into(), arg.unwrap_or_default()]);
+            }
+            "dev" | "oif" => rt.dev = arg,
+            "table" => rt.table = arg,
+            "metric" | "priority" | "preference" => {
+                rt.metric = int(line, i + 1, 0, u32::MAX as i64, d).map(|v| v as u32)
+            }
+            "scope" => rt.scope = arg,
+            "protocol" | "proto" => rt.protocol = arg,
+            "no_track" => {
+                rt.no_track = true;
+                i += 1;
+                continue;
+            }
+            "track_group" => rt.track_group = arg,
+            "nexthop" => {
+                let mut nh = Vec::new();
+                i += 1;
+                while i < line.len() && line.w(i) != "nexthop" {
+                    nh.push(line.w(i).to_string());
+                    i += 1;
+                }
+                rt.nexthops.push(nh);
+                continue;
+            }
+            "onlink" | "inet" | "inet6" | "add" | "append" | "prepend" | "lock" => {
+                i += 1;
+                continue;
+            }
+            "tos" | "dsfield" | "mtu" | "advmss" | "rtt" | "rttvar" | "reordering" | "window"
+            | "cwnd" | "initcwnd" | "initrwnd" | "ssthresh" | "rto_min" | "hoplimit" | "realms"
+            | "features" | "quickack" | "congctl" | "fastopen_no_cookie" | "expires" | "pref"
+            | "ttl-propagate" | "vrf" | "encap" => {
+                // Option with a value; "lock" may precede it.
+                if arg.as_deref() == Some("lock") {
+                    i += 1;
+                }
+            }
+            "to" => {
+                have_dst = true;
+                rt.dst = arg.unwrap_or_default();
+            }
+            dst if !have_dst => {
+                have_dst = true;
+                rt.dst = match dst {
+                    "default" | "any" | "all" => dst.to_string(),
+                    _ if parse_prefix(dst).is_some() => dst.to_string(),
+                    _ => {
+                        d.at(
+                            line.loc_of(i),
+                            Class::GeneralError,
+                            format!("Invalid route destination '{dst}'"),
+                        );
+                        return None;
+                    }
+                };
+                i += 1;
+                continue;
+            }
+            other => {
+                d.at(
+                    line.loc_of(i),
+                    Class::GeneralError,
+                    format!("Unknown route option {other}"),
+                );
+                i += 1;
+                continue;
+            }
+        }
+        i += 2;
+    }
+    if !have_dst {
+        d.at(line.loc, Class::GeneralError, "Route has no destination");
+        return None;
+    }
+    Some(rt)
+}
+
+fn rule(line: &Line, d: &mut Diags, next_pref: &mut u32) -> Option<Rule> {
+    let mut ru = Rule {
+        loc: line.loc,
+        words: line.words().map(str::to_string).collect(),
+        ..Rule::default()
+    };
+    let mut i = 0;
+    while i < line.len() {
+        let w = line.w(i);
+        let arg = line.word(i + 1).map(str::to_string);
+        match w {
+            "not" => {
+                ru.not = true;
+                i += 1;
+                continue;
+            }
+            "from" | "to" => {
+                let a = arg.clone().unwrap_or_default();
+                if a != "all" && parse_prefix(&a).is_none() {
+                    d.at(
+                        line.loc,
+                        Class::GeneralError,
+                        format!("VRRP parsed invalid IP {a}. skipping IP..."),
+                    );
+                    d.at(
+                        line.loc,
+                        Class::GeneralError,
+                        format!("Invalid rule {w} address {a}"),
+                    );
+                } else if w == "from" {
+                    ru.from = arg;
+                } else {
+                    ru.to = arg;
+                }
+            }
+            "priority" | "preference" | "order" | "pref" => {
+                ru.preference = int(line, i + 1, 0, u32::MAX as i64, d).map(|v| v as u32)
+            }
+            "table" | "lookup" => ru.table = arg,
+            "goto" | "type" => ru.action = Some(format!("{w} {}", arg.unwrap_or_default())),
+            "nop" | "blackhole" | "prohibit" | "unreachable" | "l3mdev" | "inet" | "inet6" => {
+                if !w.starts_with("inet") {
+                    ru.action = Some(w.to_string());
+                }
+                i += 1;
+                continue;
+            }
+            "no_track" => {
+                ru.no_track = true;
+                i += 1;
+                continue;
+            }
+            "fwmark" => ru.fwmark = arg,
+            "iif" | "dev" => ru.iif = arg,
+            "oif" => ru.oif = arg,
+            "track_group" => ru.track_group = arg,
+            "realms"
+            | "tos"
+            | "dsfield"
+            | "suppress_prefixlength"
+            | "sup_pl"
+            | "suppress_ifgroup"
+            | "sup_group"
+            | "uidrange"
+            | "protocol"
+            | "ipproto"
+            | "sport"
+            | "dport"
+            | "tunnel-id" => {}
+            other => {
+                d.at(
+                    line.loc_of(i),
+                    Class::GeneralError,
+                    format!("Unknown rule option {other}"),
+                );
+                i += 1;
+                continue;
+            }
+        }
+        i += 2;
+    }
+    if ru.preference.is_none() {
+        d.at(
+            line.loc,
+            Class::Warning,
+            format!("Rule has no preference specified - setting to {next_pref}. This is probably not what you want."),
+        );
+        ru.preference = Some(*next_pref);
+        *next_pref = next_pref.saturating_sub(1);
+    }
+    Some(ru)
+}
+
+fn track_entry(line: &Line, d: &mut Diags, max: i64) -> Track {
+    let mut t = Track {
+        name: line.w(0).to_string(),
+        weight: None,
+        reverse: false,
+        loc: line.loc,
+    };
+    let mut i = 1;
+    while i < line.len() {
+        match line.w(i) {
+            "weight" => {
+                if let Some(v) = int(line, i + 1, -(max + 1), max + 1, d) {
+                    t.weight = Some(v.clamp(-max, max) as i32);
+                }
+                i += 2;
+            }
+            "reverse" => {
+                t.reverse = true;
+                i += 1;
+            }
+            "noreverse" => i += 1,
+            w => {
+                d.at(
+                    line.loc_of(i),
+                    Class::GeneralError,
+                    format!("Unknown track option '{w}' for {}", t.name),
+                );
+                i += 1;
+            }
+        }
+    }
+    t
+}
+
+fn fifo(line: &Line) -> Fifo {
+    Fifo {
+        path: line.w(1).to_string(),
+        user: line.word(2).map(str::to_string),
+        group: line.word(3).map(str::to_string),
+        script: None,
+    }
+}
+
+/// The value of a checker's common option; returns false if `kw` is not one.
+fn checker_common(c: &mut CheckerCommon, line: &Line, d: &mut Diags) -> bool {
+    match line.w(0) {
+        "connect_ip" => c.connect_ip = ip(line, 1, d),
+        "connect_port" => c.connect_port = int(line, 1, 1, 65535, d).map(|v| v as u16),
+        "bindto" => c.bindto = ip(line, 1, d),
+        "bind_port" => c.bind_port = int(line, 1, 1, 65535, d).map(|v| v as u16),
+        "bind_if" => c.bind_if = line.word(1).map(str::to_string),
+        "connect_timeout" => c.connect_timeout = timer(line, 1, 1, TIMER_MAX, d),
+        "fwmark" => c.fwmark = int(line, 1, 0, u32::MAX as i64, d).map(|v| v as u32),
+        "retry" | "nb_get_retry" => {
+            if line.w(0) == "nb_get_retry" {
+                d.at(
+                    line.loc,
+                    Class::Deprecated,
+                    "nb_get_retry is deprecated - please use 'retry'",
+                );
+            }
+            c.retry = int(line, 1, 0, u32::MAX as i64, d).map(|v| v as u32);
+        }
+        "delay_before_retry" => c.delay_before_retry = timer(line, 1, 0, TIMER_MAX, d),
+        "warmup" => c.warmup = timer(line, 1, 0, TIMER_MAX, d),
+        "delay_loop" => c.delay_loop = timer(line, 1, 1, TIMER_MAX, d),
+        "alpha" => c.alpha = Some(opt_bool(line, d)),
+        "log_all_failures" => c.log_all_failures = Some(opt_bool(line, d)),
+        _ => return false,
+    }
+    true
+}
+
+fn status_codes(line: &Line, d: &mut Diags) -> Vec<(u16, u16)> {
+    let mut out = Vec::new();
+    for i in 1..line.len() {
+        let w = line.w(i);
+        let (a, b) = w.split_once('-').unwrap_or((w, w));
+        match (a.parse::<u16>(), b.parse::<u16>()) {
+            (Ok(a), Ok(b)) if (100..=599).contains(&a) && (100..=599).contains(&b) && a <= b => {
+                out.push((a, b))
+            }
+            _ => d.at(
+                line.loc_of(i),
+                Class::GeneralError,
+                format!("Invalid HTTP_GET status code '{w}' - must be 100..599 or a range"),
+            ),
+        }
+    }
+    out
+}
+
+impl Builder {
+    fn not_supported(&mut self, r: &mut Reader, line_raw: Raw) {
+        r.diags.note(
+            line_raw.loc,
+            format!(
+                "keyword '{}' is accepted but not supported yet by keepalived-rs",
+                line_raw.keyword
+            ),
+        );
+        // Keep it in the nearest enclosing object so nothing is dropped.
+        if let Some(u) = self.url.as_mut() {
+            u.extra.push(line_raw);
+        } else if let Some(i) = self.inst.as_mut() {
+            i.extra.push(line_raw);
+        } else if let Some(t) = self.tproc.as_mut() {
+            t.extra.push(line_raw);
+        } else if self.sync.is_none()
+            && self.vs.is_none()
+            && self.raw_block.is_empty()
+            && self.script.is_none()
+        {
+            self.cfg.global_defs.extra.push(line_raw);
+        } else {
+            self.cfg.extra.push(line_raw);
+        }
+    }
+
+    fn root(&mut self, r: &mut Reader, kw: &'static Kw) -> Flow {
+        let line = &r.line;
+        let name = line.word(1).map(str::to_string);
+        let loc = line.loc;
+        match kw.name {
+            "global_defs" => {}
+            "vrrp_instance" => {
+                let Some(name) = name.filter(|_| line.len() == 2) else {
+                    r.report_here(Class::GeneralError, "vrrp_instance must have a name");
+                    return Flow::Skip;
+                };
+                if self.cfg.vrrp_instances.iter().any(|i| i.name == name) {
+                    r.report_here(
+                        Class::GeneralError,
+                        format!("vrrp instance {name} already defined"),
+                    );
+                    return Flow::Skip;
+                }
+                self.inst = Some(VrrpInstance {
+                    name,
+                    loc,
+                    ..VrrpInstance::default()
+                });
+            }
+            "vrrp_script" => {
+                let Some(name) = name else {
+                    r.report_here(Class::GeneralError, "vrrp_script must have a name");
+                    return Flow::Skip;
+                };
+                self.script = Some(VrrpScript {
+                    name,
+                    loc,
+                    interval: SEC,
+                    rise: 1,
+                    fall: 1,
+                    ..VrrpScript::default()
+                });
+            }
+            "track_file" | "vrrp_track_file" => {
+                if kw.name == "vrrp_track_file" {
+                    r.report_here(
+                        Class::Deprecated,
+                        "\"vrrp_track_file\" is deprecated, please use \"track_file\"",
+                    );
+                }
+                let Some(name) = name else {
+                    r.report_here(Class::GeneralError, "track_file must have a name");
+                    return Flow::Skip;
+                };
+                self.tfile = Some(TrackFile {
+                    name,
+                    loc,
+                    weight: 1,
+                    ..TrackFile::default()
+                });
+            }
+            "vrrp_track_process" => {
+                let Some(name) = name else {
+                    r.report_here(Class::GeneralError, "vrrp_track_process must have a name");
+                    return Flow::Skip;
+                };
+                self.tproc = Some(TrackProcess {
+                    name,
+                    loc,
+                    quorum: 1,
+                    ..TrackProcess::default()
+                });
+            }
+            "vrrp_sync_group" => {
+                let Some(name) = name else {
+                    r.report_here(Class::GeneralError, "vrrp_sync_group must have a name");
+                    return Flow::Skip;
+                };
+                if self.cfg.sync_groups.iter().any(|g| g.name == name) {
+                    r.report_here(
+                        Class::GeneralError,
+                        format!("vrrp sync group {name} already defined"),
+                    );
+                    return Flow::Skip;
+                }
+                self.sync = Some(SyncGroup {
+                    name,
+                    loc,
+                    ..SyncGroup::default()
+                });
+            }
+            "track_group" => {
+                let Some(name) = name else {
+                    r.report_here(Class::GeneralError, "track_group must have a name");
+                    return Flow::Skip;
+                };
+                self.tgroup = Some(TrackGroup {
+                    name,
+                    loc,
+                    group: Vec::new(),
+                });
+            }
+            "virtual_server_group" => {
+                let Some(name) = name else {
+                    r.report_here(Class::GeneralError, "virtual_server_group must have a name");
+                    return Flow::Skip;
+                };
+                self.vsg = Some(VirtualServerGroup {
+                    name,
+                    loc,
+                    entries: Vec::new(),
+                });
+            }
+            "virtual_server" => return self.open_vs(r),
+            "SSL" => self.ssl = Some(SslCfg::default()),
+            "garp_group" | "bfd_instance" => {
+                self.raw_block.push(kw.name.to_string());
+                let raw = raw(&r.line);
+                if kw.status == Status::Accepted {
+                    self.not_supported(r, raw);
+                } else {
+                    self.cfg.extra.push(raw);
+                }
+            }
+            "static_ipaddress"
+            | "static_routes"
+            | "static_rules"
+            | "linkbeat_interfaces"
+            | "interface_up_down_delays" => {}
+            "net_namespace" => self.cfg.root.net_namespace = name,
+            "net_namespace_ipvs" => {
+                self.cfg.root.net_namespace_ipvs = Some(name.unwrap_or_default())
+            }
+            "namespace_with_ipsets" => self.cfg.root.namespace_with_ipsets = true,
+            "use_pid_dir" => self.cfg.root.use_pid_dir = true,
+            "instance" => self.cfg.root.instance = name,
+            "child_wait_time" => {
+                let line = &r.line;
+                self.cfg.root.child_wait_time =
+                    int(line, 1, 0, u32::MAX as i64, &mut r.diags).map(|v| v as u32)
+            }
+            "linkbeat_use_polling" => self.cfg.root.linkbeat_use_polling = true,
+            _ => unreachable!("root keyword {} without handler", kw.name),
+        }
+        Flow::Continue
+    }
+
+    fn open_vs(&mut self, r: &mut Reader) -> Flow {
+        let line = &r.line;
+        let loc = line.loc;
+        let key = match line.w(1) {
+            "fwmark" => match int(line, 2, 0, u32::MAX as i64, &mut r.diags) {
+                Some(m) => VsKey::Fwmark { mark: m as u32 },
+                None => return Flow::Skip,
+            },
+            "group" => match line.word(2) {
+                Some(g) => VsKey::Group {
+                    name: g.to_string(),
+                },
+                None => {
+                    r.report_here(
+                        Class::GeneralError,
+                        "virtual_server group requires a group name",
+                    );
+                    return Flow::Skip;
+                }
+            },
+            a => {
+                let Ok(addr) = a.parse::<IpAddr>() else {
+                    r.diags.at(
+                        line.loc_of(1),
+                        Class::GeneralError,
+                        format!("Invalid virtual server IP address '{a}' - skipping"),
+                    );
+                    return Flow::Skip;
+                };
+                let port = if line.len() > 2 {
+                    match int(line, 2, 0, 65535, &mut r.diags) {
+                        Some(p) => p as u16,
+                        None => return Flow::Skip,
+                    }
+                } else {
+                    0
+                };
+                VsKey::Inet { addr, port }
+            }
+        };
+        self.vs = Some(VirtualServer {
+            key,
+            delay_loop: None,
+            lb_algo: None,
+            lvs_method: None,
+            persistence_timeout: None,
+            persistence_granularity: None,
+            persistence_engine: None,
+            protocol: None,
+            ops: false,
+            sched_flags: 0,
+            hashed: false,
+            ip_family: None,
+            sorry_server: None,
+            sorry_server_inhibit: false,
+            sorry_server_lvs_method: None,
+            quorum: None,
+            hysteresis: None,
+            quorum_up: None,
+            quorum_down: None,
+            alpha: false,
+            omega: false,
+            inhibit_on_failure: false,
+            ha_suspend: false,
+            virtualhost: None,
+            smtp_alert: None,
+            snmp_name: None,
+            weight: None,
+            connect_timeout: None,
+            retry: None,
+            delay_before_retry: None,
+            warmup: None,
+            real_servers: Vec::new(),
+            loc,
+        });
+        Flow::Continue
+    }
+
+    fn global(&mut self, r: &mut Reader, kw: &'static Kw) {
+        let line = &r.line;
+        let g = &mut self.cfg.global_defs;
+        let d = &mut r.diags;
+        let s1 = || line.word(1).map(str::to_string);
+        let u32v = |d: &mut crate::diag::Diags, min: i64, max: i64| {
+            int(line, 1, min, max, d).map(|v| v as u32)
+        };
+        match kw.name {
+            "router_id" => g.router_id = s1(),
+            "notification_email" => {}
+            "notification_email_from" => g.notification_email_from = s1(),
+            "smtp_server" => {
+                if let Some(h) = line.word(1) {
+                    let port = if line.len() > 2 {
+                        int(line, 2, 1, 65535, d).unwrap_or(25) as u16
+                    } else {
+                        25
+                    };
+                    g.smtp_server = Some((h.to_string(), port));
+                }
+            }
+            "smtp_connect_timeout" => {
+                g.smtp_connect_timeout = u32v(d, 0, u32::MAX as i64).map(|v| v.max(1))
+            }
+            "smtp_helo_name" => g.smtp_helo_name = s1(),
+            "smtp_alert" => g.smtp_alert = Some(opt_bool(line, d)),
+            "smtp_alert_vrrp" => g.smtp_alert_vrrp = Some(opt_bool(line, d)),
+            "smtp_alert_checker" => g.smtp_alert_checker = Some(opt_bool(line, d)),
+            "no_email_faults" => g.no_email_faults = true,
+            "no_checker_emails" => g.no_checker_emails = opt_bool(line, d),
+            "checker_log_all_failures" => g.checker_log_all_failures = opt_bool(line, d),
+            "rs_init_notifies" => g.rs_init_notifies = opt_bool(line, d),
+            "enable_script_security" => g.enable_script_security = true,
+            "script_user" => g.script_user = user_group(line),
+            "set_supplementary_groups" => g.set_supplementary_groups = opt_bool(line, d),
+            "use_symlink_paths" => g.use_symlink_paths = opt_bool(line, d),
+            "startup_script" => g.startup_script = Some(script(line)),
+            "shutdown_script" => g.shutdown_script = Some(script(line)),
+            "startup_script_timeout" => g.startup_script_timeout = u32v(d, 1, 1000),
+            "shutdown_script_timeout" => g.shutdown_script_timeout = u32v(d, 1, 1000),
+            "default_interface" => g.default_interface = s1(),
+            "vrrp_mcast_group4" | "vrrp_mcast_group6" => {
+                let a = ip(line, 1, d);
+                let ok = match (kw.name, a) {
+                    ("vrrp_mcast_group4", Some(IpAddr::V4(v))) => v.is_multicast(),
+                    ("vrrp_mcast_group6", Some(IpAddr::V6(v))) => v.is_multicast(),
+                    _ => false,
+                };
+                if a.is_some() && !ok {
+                    d.at(
+                        line.loc_of(1),
+                        Class::GeneralError,
+                        format!(
+                            "{} '{}' is not a valid multicast address",
+                            kw.name,
+                            line.w(1)
+                        ),
+                    );
+                } else if kw.name.ends_with('4') {
+                    g.vrrp_mcast_group4 = a;
+                } else {
+                    g.vrrp_mcast_group6 = a;
+                }
+            }
+            "vrrp_version" => g.vrrp_version = int(line, 1, 2, 3, d).map(|v| v as u8),
+            "vrrp_strict" => g.vrrp_strict = true,
+            "vrrp_skip_check_adv_addr" => g.vrrp_skip_check_adv_addr = opt_bool(line, d),
+            "vrrp_check_unicast_src" => g.vrrp_check_unicast_src = true,
+            "vrrp_garp_interval" => g.vrrp_garp_interval = timer(line, 1, 0, TIMER_MAX, d),
+            "vrrp_gna_interval" => g.vrrp_gna_interval = timer(line, 1, 0, TIMER_MAX, d),
+            "vrrp_garp_master_delay" => g.vrrp_garp_master_delay = u32v(d, 0, u32::MAX as i64),
+            "vrrp_garp_master_repeat" => {
+                g.vrrp_garp_master_repeat = u32v(d, 0, u32::MAX as i64).map(|v| v.max(1))
+            }
+            "vrrp_garp_master_refresh" => g.vrrp_garp_master_refresh = u32v(d, 0, u32::MAX as i64),
+            "vrrp_garp_master_refresh_repeat" => {
+                g.vrrp_garp_master_refresh_repeat = u32v(d, 0, u32::MAX as i64).map(|v| v.max(1))
+            }
+            "vrrp_garp_lower_prio_delay" => {
+                g.vrrp_garp_lower_prio_delay = u32v(d, 0, u32::MAX as i64)
+            }
+            "vrrp_garp_lower_prio_repeat" => {
+                g.vrrp_garp_lower_prio_repeat = u32v(d, 0, u32::MAX as i64)
+            }
+            "vrrp_min_garp" => g.vrrp_min_garp = opt_bool(line, d),
+            "vrrp_down_timer_adverts" => g.vrrp_down_timer_adverts = u32v(d, 1, 100),
+            "vrrp_lower_prio_no_advert" => g.vrrp_lower_prio_no_advert = Some(opt_bool(line, d)),
+            "vrrp_higher_prio_send_advert" => {
+                g.vrrp_higher_prio_send_advert = Some(opt_bool(line, d))
+            }
+            "vrrp_owner_ignore_adverts" => g.vrrp_owner_ignore_adverts = Some(opt_bool(line, d)),
+            "v3_checksum_as_v2" => g.v3_checksum_as_v2 = opt_bool(line, d),
+            "lvs_sync_daemon" => {
+                let mut sd = LvsSyncDaemon {
+                    interface: line.w(1).to_string(),
+                    ..LvsSyncDaemon::default()
+                };
+                let mut i = 2;
+                while i < line.len() {
+                    match line.w(i) {
+                        "inst" => sd.instance = line.word(i + 1).map(str::to_string),
+                        "id" => sd.syncid = int(line, i + 1, 0, 255, d).map(|v| v as u8),
+                        "maxlen" => sd.maxlen = int(line, i + 1, 1, 65507, d).map(|v| v as u16),
+                        "port" => sd.port = int(line, i + 1, 1, 65535, d).map(|v| v as u16),
+                        "ttl" => sd.ttl = int(line, i + 1, 1, 255, d).map(|v| v as u8),
+                        "group" => sd.group = ip(line, i + 1, d),
+                        w if i == 2 => {
+                            sd.instance = Some(w.to_string());
+                            i += 1;
+                            continue;
+                        }
+                        w => {
+                            d.at(
+                                line.loc_of(i),
+                                Class::GeneralError,
+                                format!("Unknown lvs_sync_daemon option {w}"),
+                            );
+                            i += 1;
+                            continue;
+                        }
+                    }
+                    i += 2;
+                }
+                g.lvs_sync_daemon = Some(sd);
+            }
+            "lvs_timeouts" => {
+                let mut i = 1;
+                while i < line.len() {
+                    let v = int(line, i + 1, 0, 86400 * 31, d).map(|v| v as u32);
+                    match line.w(i) {
+                        "tcp" => g.lvs_timeouts.0 = v,
+                        "tcpfin" => g.lvs_timeouts.1 = v,
+                        "udp" => g.lvs_timeouts.2 = v,
+                        w => d.at(
+                            line.loc_of(i),
+                            Class::GeneralError,
+                            format!("Unknown option {w} specified for lvs_timeouts"),
+                        ),
+                    }
+                    i += 2;
+                }
+            }
+            "lvs_flush" => g.lvs_flush = true,
+            "lvs_flush_on_stop" | "lvs_flush_onstop" => {
+                g.lvs_flush_on_stop = Some(line.word(1).unwrap_or("all").to_string())
+            }
+            "notify_fifo" => g.notify_fifo = Some(fifo(line)),
+            "vrrp_notify_fifo" => g.vrrp_notify_fifo = Some(fifo(line)),
+            "lvs_notify_fifo" => g.lvs_notify_fifo = Some(fifo(line)),
+            "notify_fifo_script" | "vrrp_notify_fifo_script" | "lvs_notify_fifo_script" => {
+                let slot = match kw.name {
+                    "notify_fifo_script" => &mut g.notify_fifo,
+                    "vrrp_notify_fifo_script" => &mut g.vrrp_notify_fifo,
+                    _ => &mut g.lvs_notify_fifo,
+                };
+                slot.get_or_insert_with(Fifo::default).script = Some(script(line));
+            }
+            "vrrp_notify_priority_changes" => g.vrrp_notify_priority_changes = opt_bool(line, d),
+            "fifo_write_vrrp_states_on_reload" => g.fifo_write_vrrp_states_on_reload = true,
+            "vrrp_startup_delay" => g.vrrp_startup_delay = timer(line, 1, 1000, TIMER_MAX, d),
+            "vrrp_delay_after_boot" => g.vrrp_delay_after_boot = timer(line, 1, 0, TIMER_MAX, d),
+            "log_unknown_vrids" => g.log_unknown_vrids = true,
+            "random_seed" => {
+                g.random_seed = int(line, 1, 0, u32::MAX as i64, d).map(|v| v as u64);
+                if let Some(s) = g.random_seed {
+                    r.set_random_seed(s);
+                }
+            }
+            "include_check" => {
+                let mut v = if line.len() == 1 { INC_ALL } else { 0 };
+                for w in line.words().skip(1) {
+                    let (sign, name) = match w.as_bytes().first() {
+                        Some(b'+') => (1, &w[1..]),
+                        Some(b'-') => (-1, &w[1..]),
+                        _ => (0, w),
+                    };
+                    let bit = match name {
+                        "read" => INC_READ,
+                        "match" => INC_MATCH,
+                        "wildcard_match" => INC_WILDCARD,
+                        "brace_match" => INC_BRACE,
+                        _ => {
+                            r.diags.at(
+                                line.loc,
+                                Class::GeneralError,
+                                format!("Unknown include_check type '{name}'"),
+                            );
+                            continue;
+                        }
+                    };
+                    if sign < 0 {
+                        v &= !bit;
+                    } else {
+                        v |= bit;
+                    }
+                }
+                g.include_check = Some(v);
+                r.include_check = v;
+            }
+            _ => unreachable!("global_defs keyword {} without handler", kw.name),
+        }
+    }
+
+    fn instance(&mut self, r: &mut Reader, kw: &'static Kw) {
+        let line = &r.line;
+        let Some(v) = self.inst.as_mut() else { return };
+        let d = &mut r.diags;
+        let iname = v.name.clone();
+        match kw.name {
+            "state" => match line.w(1) {
+                "MASTER" => v.state = Some(VrrpState::Master),
+                "BACKUP" => v.state = Some(VrrpState::Backup),
+                s => {
+                    d.at(
+                        line.loc_of(1),
+                        Class::GeneralError,
+                        format!("({iname}) unknown state '{s}', defaulting to BACKUP"),
+                    );
+                    v.state = Some(VrrpState::Backup);
+                }
+            },
+            "interface" => match line.word(1) {
+                Some(i) if i.len() < 16 && i != "lo" => {
+                    v.interface = Some((i.to_string(), line.loc_of(1)))
+                }
+                Some(i) => d.at(
+                    line.loc_of(1),
+                    Class::GeneralError,
+                    format!("({iname}) Invalid interface '{i}'"),
+                ),
+                None => d.at(
+                    line.loc,
+                    Class::MissingParameter,
+                    format!("({iname}) interface requires a name"),
+                ),
+            },
+            "virtual_router_id" => match line.word(1).and_then(|w| w.parse::<i64>().ok()) {
+                Some(id) if (1..=255).contains(&id) => v.virtual_router_id = Some(id as u8),
+                _ => d.at(
+                    line.loc_of(1),
+                    Class::GeneralError,
+                    format!(
+                        "({iname}): VRID '{}' not valid - must be between 1 & 255",
+                        line.w(1)
+                    ),
+                ),
+            },
+            "priority" => match line.word(1).and_then(|w| w.parse::<i64>().ok()) {
+                Some(p) if (1..=255).contains(&p) => v.priority = Some(p as u8),
+                _ => {
+                    d.at(
+                        line.loc_of(1),
+                        Class::GeneralError,
+                        format!("({iname}) Priority not valid! must be between 1 & 255. Using default 100"),
+                    );
+                    v.priority = Some(100);
+                }
+            },
+            "advert_int" => match line.word(1).and_then(parse_timer) {
+                Some(t) if t > 0 => v.advert_int = Some(t),
+                _ => d.at(
+                    line.loc_of(1),
+                    Class::GeneralError,
+                    format!(
+                        "({iname}) Advert interval ({}) not valid! Must be > 0 - ignoring",
+                        line.w(1)
+                    ),
+                ),
+            },
+            "authentication" => {
+                v.authentication.get_or_insert_with(Authentication::default);
+            }
+            "virtual_ipaddress"
+            | "virtual_ipaddress_excluded"
+            | "virtual_routes"
+            | "virtual_rules"
+            | "track_interface"
+            | "track_script"
+            | "track_file"
+            | "track_process"
+            | "track_bfd"
+            | "unicast_peer" => {}
+            "no_virtual_ipaddress" => v.no_virtual_ipaddress = true,
+            "nopreempt" => v.nopreempt = true,
+            "preempt" => v.nopreempt = false,
+            "preempt_delay" => match line.word(1).and_then(parse_timer) {
+                Some(t) if t <= 1000 * SEC => v.preempt_delay = Some(t),
+                _ => d.at(
+                    line.loc_of(1),
+                    Class::GeneralError,
+                    format!("({iname}) Preempt_delay not valid! must be between 0-1000"),
+                ),
+            },
+            "dont_track_primary" => v.dont_track_primary = true,
+            "notify_master"
+            | "notify_backup"
+            | "notify_fault"
+            | "notify_stop"
+            | "notify"
+            | "notify_master_rx_lower_pri" => {
+                let slot = match kw.name {
+                    "notify_master" => &mut v.notify.master,
+                    "notify_backup" => &mut v.notify.backup,
+                    "notify_fault" => &mut v.notify.fault,
+                    "notify_stop" => &mut v.notify.stop,
+                    "notify" => &mut v.notify.notify,
+                    _ => &mut v.notify.master_rx_lower_pri,
+                };
+                if slot.is_some() {
+                    let what = if kw.name == "notify" {
+                        "notify"
+                    } else {
+                        kw.name
+                    };
+                    d.at(
+                        line.loc,
+                        Class::GeneralError,
+                        format!(
+                            "({iname}) {what} script already specified - ignoring {}",
+                            line.w(1)
+                        ),
+                    );
+                } else {
+                    *slot = Some(script(line));
+                }
+            }
+            "notify_deleted" => {
+                v.notify.deleted = Some(if line.len() > 1 {
+                    Some(script(line))
+                } else {
+                    None
+                })
+            }
+            "notify_priority_changes" => v.notify_priority_changes = Some(opt_bool(line, d)),
+            "smtp_alert" => v.smtp_alert = Some(opt_bool(line, d)),
+            "unicast_src_ip" => v.unicast_src_ip = ip(line, 1, d),
+            "mcast_src_ip" => v.mcast_src_ip = ip(line, 1, d),
+            "mcast_dst_ip" => {
+                let a = ip(line, 1, d);
+                if let Some(a) = a {
+                    if a.is_multicast() {
+                        v.mcast_dst_ip = Some(a);
+                    } else {
+                        d.at(
+                            line.loc_of(1),
+                            Class::GeneralError,
+                            format!("({iname}) mcast_dst_ip {a} not multicast. Skipping..."),
+                        );
+                    }
+                }
+            }
+            "unicast_ttl" => match line.word(1).and_then(|w| w.parse::<i64>().ok()) {
+                Some(t) if (0..=255).contains(&t) => v.unicast_ttl = Some(t as u8),
+                _ => d.at(
+                    line.loc_of(1),
+                    Class::GeneralError,
+                    format!(
+                        "({iname}): TTL '{}' not valid - must be between 0 & 255",
+                        line.w(1)
+                    ),
+                ),
+            },
+            "unicast_fault_no_peer" => v.unicast_fault_no_peer = true,
+            "check_unicast_src" => v.check_unicast_src = true,
+            "track_src_ip" => v.track_src_ip = true,
+            "version" => match line.word(1) {
+                Some("2") => v.version = Some(2),
+                Some("3") => v.version = Some(3),
+                _ => d.at(
+                    line.loc_of(1),
+                    Class::GeneralError,
+                    format!("({iname}): Version {} not supported!", line.w(1)),
+                ),
+            },
+            "native_ipv6" => v.native_ipv6 = true,
+            "v3_checksum_as_v2" => v.v3_checksum_as_v2 = Some(opt_bool(line, d)),
+            "accept" => v.accept = Some(true),
+            "no_accept" => v.accept = Some(false),
+            "strict_mode" => v.strict_mode = Some(opt_bool(line, d)),
+            "skip_check_adv_addr" => v.skip_check_adv_addr = Some(opt_bool(line, d)),
+            "use_vmac" => {
+                let vm = v.use_vmac.get_or_insert_with(Vmac::default);
+                let mut i = 1;
+                while i < line.len() {
+                    let w = line.w(i);
+                    if w == "name" {
+                        vm.ifname = line.word(i + 1).map(str::to_string);
+                        i += 2;
+                        continue;
+                    }
+                    if w == "group" {
+                        i += 2;
+                        continue;
+                    }
+                    if w == "netlink_notify_msg" {
+                        i += 1;
+                        continue;
+                    }
+                    if w.split(':').count() >= 5
+                        && w.split(':')
+                            .all(|o| o.len() <= 2 && u8::from_str_radix(o, 16).is_ok())
+                    {
+                        vm.mac = Some(w.to_string());
+                    } else if vm.ifname.is_none() {
+                        vm.ifname = Some(w.to_string());
+                    } else {
+                        d.at(
+                            line.loc_of(i),
+                            Class::GeneralError,
+                            format!("({iname}) Unknown use_vmac option {w}"),
+                        );
+                    }
+                    i += 1;
+                }
+            }
+            "use_vmac_addr" => v.use_vmac.get_or_insert_with(Vmac::default).use_vmac_addr = true,
+            "vmac_xmit_base" => v.use_vmac.get_or_insert_with(Vmac::default).xmit_base = true,
+            "promote_secondaries" => v.promote_secondaries = true,
+            "garp_master_delay" => {
+                v.garp_master_delay = int(line, 1, 0, u32::MAX as i64, d).map(|x| x as u32)
+            }
+            "garp_master_repeat" => {
+                v.garp_master_repeat =
+                    int(line, 1, 0, u32::MAX as i64, d).map(|x| (x as u32).max(1))
+            }
+            "garp_master_refresh" => {
+                v.garp_master_refresh = int(line, 1, 0, u32::MAX as i64, d).map(|x| x as u32)
+            }
+            "garp_master_refresh_repeat" => {
+                v.garp_master_refresh_repeat =
+                    int(line, 1, 0, u32::MAX as i64, d).map(|x| (x as u32).max(1))
+            }
+            "garp_lower_prio_delay" => {
+                v.garp_lower_prio_delay = int(line, 1, 0, u32::MAX as i64, d).map(|x| x as u32)
+            }
+            "garp_lower_prio_repeat" => {
+                v.garp_lower_prio_repeat = int(line, 1, 0, u32::MAX as i64, d).map(|x| x as u32)
+            }
+            "down_timer_adverts" => {
+                v.down_timer_adverts = int(line, 1, 1, 100, d).map(|x| x as u32)
+            }
+            "lower_prio_no_advert" => v.lower_prio_no_advert = Some(opt_bool(line, d)),
+            "higher_prio_send_advert" => v.higher_prio_send_advert = Some(opt_bool(line, d)),
+            "owner_ignore_adverts" => v.owner_ignore_adverts = Some(opt_bool(line, d)),
+            "debug" => match line.word(1).and_then(|w| w.parse::<u8>().ok()) {
+                Some(x) if x <= 4 => v.debug = Some(x),
+                _ => d.at(
+                    line.loc_of(1),
+                    Class::GeneralError,
+                    format!(
+                        "({iname}) Debug value '{}' not valid; must be between 0-4",
+                        line.w(1)
+                    ),
+                ),
+            },
+            "linkbeat_use_polling" => v.linkbeat_use_polling = true,
+            "lvs_sync_daemon_interface" => {
+                r.report_here(
+                    Class::Deprecated,
+                    format!("({iname}) Specifying lvs_sync_daemon_interface against a vrrp is deprecated."),
+                );
+                r.report_here(
+                    Class::Deprecated,
+                    "        Please use global lvs_sync_daemon",
+                );
+                v.lvs_sync_daemon_interface = r.line.word(1).map(str::to_string);
+            }
+            _ => unreachable!("vrrp_instance keyword {} without handler", kw.name),
+        }
+    }
+
+    fn instance_entry(&mut self, r: &mut Reader, kw: &'static Kw) {
+        let Some(v) = self.inst.as_mut() else { return };
+        match kw.name {
+            "virtual_ipaddress" | "virtual_ipaddress_excluded" => {
+                if let Some(a) = ip_address(&r.line, &mut r.diags, false) {
+                    let list = if kw.name == "virtual_ipaddress" {
+                        &mut v.virtual_ipaddress
+                    } else {
+                        &mut v.virtual_ipaddress_excluded
+                    };
+                    if list
+                        .iter()
+                        .any(|x| x.addr == a.addr && x.prefix == a.prefix && x.dev == a.dev)
+                    {
+                        // keepalived 2.2.7 accepts this silently; later versions log it.
+                        let msg =
+                            format!("({}): VIP duplicates a VIP {} - ignoring", v.name, a.addr);
+                        let loc = r.line.loc;
+                        r.diags.info(loc, msg);
+                    } else {
+                        list.push(a);
+                    }
+                }
+            }
+            "virtual_routes" => {
+                if let Some(rt) = route(&r.line, &mut r.diags) {
+                    v.virtual_routes.push(rt);
+                }
+            }
+            "virtual_rules" => {
+                if let Some(ru) = rule(&r.line, &mut r.diags, &mut self.next_rule_pref) {
+                    v.virtual_rules.push(ru);
+                }
+            }
+            "unicast_peer" => {
+                let line = &r.line;
+                match line.w(0).parse::<IpAddr>() {
+                    Ok(addr) => {
+                        let mut p = UnicastPeer {
+                            addr,
+                            min_ttl: None,
+                            max_ttl: None,
+                            loc: line.loc,
+                        };
+                        let mut i = 1;
+                        while i < line.len() {
+                            match line.w(i) {
+                                "min_ttl" => {
+                                    p.min_ttl =
+                                        int(line, i + 1, 0, 255, &mut r.diags).map(|x| x as u8)
+                                }
+                                "max_ttl" => {
+                                    p.max_ttl =
+                                        int(line, i + 1, 0, 255, &mut r.diags).map(|x| x as u8)
+                                }
+                                w => r.diags.at(
+                                    line.loc_of(i),
+                                    Class::GeneralError,
+                                    format!("Unknown unicast_peer option {w}"),
+                                ),
+                            }
+                            i += 2;
+                        }
+                        v.unicast_peer.push(p);
+                    }
+                    Err(_) => {
+                        let msg =
+                            format!("({}) Invalid unicast peer address '{}'", v.name, line.w(0));
+                        r.diags.at(line.loc_of(0), Class::GeneralError, msg);
+                    }
+                }
+            }
+            name => {
+                let t = track_entry(
+                    &r.line,
+                    &mut r.diags,
+                    if name == "track_file" || name == "track_process" {
+                        254
+                    } else {
+                        253
+                    },
+                );
+                tracking_slot(&mut v.track, name).push(t);
+            }
+        }
+    }
+
+    fn real_server_kw(&mut self, r: &mut Reader, kw: &'static Kw) -> Flow {
+        let line = &r.line;
+        if let Kind::Block(_) = kw.kind {
+            // A checker block.
+            let spec = match kw.name {
+                "TCP_CHECK" => CheckerSpec::Tcp,
+                "HTTP_GET" | "SSL_GET" => CheckerSpec::Http(Box::new(HttpCheck {
+                    ssl: kw.name == "SSL_GET",
+                    ..HttpCheck::default()
+                })),
+                "MISC_CHECK" => CheckerSpec::Misc {
+                    path: None,
+                    timeout: None,
+                    dynamic: false,
+                    user: None,
+                },
+                "SMTP_CHECK" => CheckerSpec::Smtp {
+                    helo_name: None,
+                    hosts: Vec::new(),
+                },
+                "DNS_CHECK" => CheckerSpec::Dns {
+                    qtype: None,
+                    name: None,
+                },
+                "PING_CHECK" => CheckerSpec::Ping,
+                "UDP_CHECK" => CheckerSpec::Udp {
+                    payload: None,
+                    require_reply: None,
+                    min_reply_length: None,
+                    max_reply_length: None,
+                },
+                "FILE_CHECK" => CheckerSpec::File {
+                    track_file: None,
+                    weight: None,
+                    reverse: false,
+                },
+                _ => CheckerSpec::Bfd {
+                    name: None,
+                    alpha: None,
+                },
+            };
+            self.chk = Some(Checker {
+                common: CheckerCommon::default(),
+                spec,
+                loc: line.loc,
+            });
+            return Flow::Continue;
+        }
+        let Some(rs) = self.rs.as_mut() else {
+            return Flow::Continue;
+        };
+        let d = &mut r.diags;
+        match kw.name {
+            "weight" => rs.weight = int(line, 1, 0, i32::MAX as i64, d).map(|x| x as u32),
+            "lvs_method" => rs.lvs_method = lvs_method(line, &mut r.diags),
+            "inhibit_on_failure" => rs.inhibit_on_failure = Some(opt_bool(line, d)),
+            "notify_up" => rs.notify_up = Some(script(line)),
+            "notify_down" => rs.notify_down = Some(script(line)),
+            "uthreshold" => rs.uthreshold = int(line, 1, 0, u32::MAX as i64, d).map(|x| x as u32),
+            "lthreshold" => rs.lthreshold = int(line, 1, 0, u32::MAX as i64, d).map(|x| x as u32),
+            "alpha" => rs.alpha = Some(opt_bool(line, d)),
+            "smtp_alert" => rs.smtp_alert = Some(opt_bool(line, d)),
+            "virtualhost" => rs.virtualhost = line.word(1).map(str::to_string),
+            "snmp_name" => rs.snmp_name = line.word(1).map(str::to_string),
+            "retry" => rs.retry = int(line, 1, 0, u32::MAX as i64, d).map(|x| x as u32),
+            "delay_before_retry" => rs.delay_before_retry = timer(line, 1, 0, TIMER_MAX, d),
+            "warmup" => rs.warmup = timer(line, 1, 0, TIMER_MAX, d),
+            "connect_timeout" => rs.connect_timeout = timer(line, 1, 1, TIMER_MAX, d),
+            "delay_loop" => rs.delay_loop = timer(line, 1, 1, TIMER_MAX, d),
+            _ => unreachable!("real_server keyword {} without handler", kw.name),
+        }
+        Flow::Continue
+    }
+
+    fn vs_kw(&mut self, r: &mut Reader, kw: &'static Kw) -> Flow {
+        let line = &r.line;
+        if kw.name == "real_server" {
+            let Ok(addr) = line.w(1).parse::<IpAddr>() else {
+                r.diags.at(
+                    line.loc_of(1),
+                    Class::GeneralError,
+                    format!(
+                        "Invalid real server ip address/port {} - skipping",
+                        line.w(1)
+                    ),
+                );
+                return Flow::Skip;
+            };
+            let port = if line.len() > 2 {
+                int(line, 2, 0, 65535, &mut r.diags).unwrap_or(0) as u16
+            } else {
+                0
+            };
+            self.rs = Some(RealServer {
+                addr,
+                port,
+                weight: None,
+                lvs_method: None,
+                inhibit_on_failure: None,
+                notify_up: None,
+                notify_down: None,
+                uthreshold: None,
+                lthreshold: None,
+                alpha: None,
+                smtp_alert: None,
+                virtualhost: None,
+                snmp_name: None,
+                retry: None,
+                delay_before_retry: None,
+                warmup: None,
+                connect_timeout: None,
+                delay_loop: None,
+                checkers: Vec::new(),
+                loc: line.loc,
+            });
+            return Flow::Continue;
+        }
+        let Some(vs) = self.vs.as_mut() else {
+            return Flow::Continue;
+        };
+        let d = &mut r.diags;
+        match kw.name {
+            "delay_loop" => vs.delay_loop = timer(line, 1, 1, TIMER_MAX, d),
+            "lb_algo" | "lvs_sched" => {
+                const SCHEDS: &[&str] = &[
+                    "rr", "wrr", "lc", "wlc", "lblc", "sh", "mh", "dh", "fo", "ovf", "lblcr",
+                    "sed", "nq", "twos",
+                ];
+                let s = line.w(1);
+                if SCHEDS.contains(&s) {
+                    vs.lb_algo = Some(s.to_string());
+                } else {
+                    d.at(
+                        line.loc_of(1),
+                        Class::GeneralError,
+                        format!("Invalid lvs_scheduler '{s}' - ignoring"),
+                    );
+                }
+            }
+            "lb_kind" | "lvs_method" => vs.lvs_method = lvs_method(line, &mut r.diags),
+            "persistence_timeout" => {
+                vs.persistence_timeout = if line.len() == 1 {
+                    Some(360)
+                } else {
+                    int(line, 1, 1, 2_678_400, d).map(|x| x as u32)
+                }
+            }
+            "persistence_granularity" => {
+                let g = line.w(1);
+                let ok = g.parse::<std::net::Ipv4Addr>().is_ok()
+                    || g.parse::<u8>().is_ok_and(|p| (1..=128).contains(&p));
+                if ok {
+                    vs.persistence_granularity = Some(g.to_string());
+                    vs.persistence_timeout.get_or_insert(360);
+                } else {
+                    d.at(
+                        line.loc_of(1),
+                        Class::GeneralError,
+                        format!("Invalid persistence_granularity specified - {g}"),
+                    );
+                }
+            }
+            "persistence_engine" => vs.persistence_engine = line.word(1).map(str::to_string),
+            "protocol" => match line.w(1).to_ascii_uppercase().as_str() {
+                "TCP" => vs.protocol = Some(Protocol::Tcp),
+                "UDP" => vs.protocol = Some(Protocol::Udp),
+                "SCTP" => vs.protocol = Some(Protocol::Sctp),
+                _ => d.at(
+                    line.loc_of(1),
+                    Class::GeneralError,
+                    format!("Unknown protocol {} - ignoring", line.w(1)),
+                ),
+            },
+            "ops" => vs.ops = true,
+            "flag-1" | "sh-fallback" | "mh-fallback" => vs.sched_flags |= 1,
+            "flag-2" | "sh-port" | "mh-port" => vs.sched_flags |= 2,
+            "flag-3" => vs.sched_flags |= 4,
+            "hashed" => vs.hashed = true,
+            "ip_family" => match line.w(1) {
+                "inet" => vs.ip_family = Some(Family::Inet),
+                "inet6" => vs.ip_family = Some(Family::Inet6),
+                f => d.at(
+                    line.loc_of(1),
+                    Class::GeneralError,
+                    format!("unknown address family {f}"),
+                ),
+            },
+            "sorry_server" => {
+                if let Some(a) = ip(line, 1, d) {
+                    let port = if line.len() > 2 {
+                        int(line, 2, 0, 65535, d).unwrap_or(0) as u16
+                    } else {
+                        0
+                    };
+                    vs.sorry_server = Some((a, port));
+                }
+            }
+            "sorry_server_inhibit" => vs.sorry_server_inhibit = true,
+            "sorry_server_lvs_method" => {
+                vs.sorry_server_lvs_method = lvs_method(line, &mut r.diags)
+            }
+            "quorum" => vs.quorum = int(line, 1, 1, u32::MAX as i64, d).map(|x| x as u32),
+            "hysteresis" => vs.hysteresis = int(line, 1, 0, u32::MAX as i64, d).map(|x| x as u32),
+            "quorum_up" => vs.quorum_up = Some(script(line)),
+            "quorum_down" => vs.quorum_down = Some(script(line)),
+            "alpha" => vs.alpha = true,
+            "omega" => vs.omega = true,
+            "inhibit_on_failure" => vs.inhibit_on_failure = true,
+            "ha_suspend" => vs.ha_suspend = true,
+            "virtualhost" => vs.virtualhost = line.word(1).map(str::to_string),
+            "smtp_alert" => vs.smtp_alert = Some(opt_bool(line, d)),
+            "snmp_name" => vs.snmp_name = line.word(1).map(str::to_string),
+            "weight" => vs.weight = int(line, 1, 1, i32::MAX as i64, d).map(|x| x as u32),
+            "connect_timeout" => vs.connect_timeout = timer(line, 1, 1, TIMER_MAX, d),
+            "retry" => vs.retry = int(line, 1, 1, u32::MAX as i64, d).map(|x| x as u32),
+            "delay_before_retry" => vs.delay_before_retry = timer(line, 1, 0, TIMER_MAX, d),
+            "warmup" => vs.warmup = timer(line, 1, 0, TIMER_MAX, d),
+            _ => unreachable!("virtual_server keyword {} without handler", kw.name),
+        }
+        Flow::Continue
+    }
+
+    fn checker_kw(&mut self, r: &mut Reader, ctx: Ctx, kw: &'static Kw) {
+        if ctx == Ctx::SmtpHost {
+            if let Some(h) = self.smtp_host.as_mut() {
+                checker_common(h, &r.line, &mut r.diags);
+            }
+            return;
+        }
+        let Some(c) = self.chk.as_mut() else { return };
+        if kw.name == "url" {
+            self.url = Some(Url {
+                loc: r.line.loc,
+                ..Url::default()
+            });
+            return;
+        }
+        if kw.name == "host" {
+            let loc = r.line.loc;
+            r.diags.info(
+                loc,
+                "The SMTP_CHECK host block is deprecated. Please define additional checkers.",
+            );
+            self.smtp_host = Some(CheckerCommon::default());
+            return;
+        }
+        // Options specific to the checker type come before the common ones,
+        // because names overlap (`virtualhost`, FILE_CHECK's `weight`).
+        let line = &r.line;
+        let d = &mut r.diags;
+        match (&mut c.spec, kw.name) {
+            (CheckerSpec::Http(h), "virtualhost") => {
+                h.virtualhost = line.word(1).map(str::to_string)
+            }
+            (CheckerSpec::Http(h), "http_protocol") => match line.w(1) {
+                p @ ("1.0" | "1.1" | "1.0C" | "1.0c") => {
+                    h.http_protocol = Some(p.to_ascii_uppercase())
+                }
+                p => d.at(
+                    line.loc_of(1),
+                    Class::GeneralError,
+                    format!("Invalid http_protocol '{p}'"),
+                ),
+            },
+            (CheckerSpec::Http(h), "enable_sni") => h.enable_sni = true,
+            (CheckerSpec::Http(h), "sni_name") => {
+                h.enable_sni = true;
+                h.sni_name = line.word(1).map(str::to_string);
+            }
+            (CheckerSpec::Http(h), "fast_recovery") => h.fast_recovery = opt_bool(line, d),
+            (CheckerSpec::Http(h), "tls_compliant") => h.tls_compliant = opt_bool(line, d),
+            (CheckerSpec::Misc { path, .. }, "misc_path") => *path = Some(script(line)),
+            (CheckerSpec::Misc { timeout, .. }, "misc_timeout") => {
+                *timeout = timer(line, 1, 1, TIMER_MAX, d)
+            }
+            (CheckerSpec::Misc { dynamic, .. }, "misc_dynamic") => *dynamic = true,
+            (CheckerSpec::Misc { user, .. }, "user") => *user = user_group(line),
+            (CheckerSpec::Smtp { helo_name, .. }, "helo_name") => {
+                *helo_name = line.word(1).map(str::to_string)
+            }
+            (CheckerSpec::Dns { qtype, .. }, "type") => {
+                const TYPES: &[&str] = &[
+                    "A", "NS", "CNAME", "SOA", "MX", "TXT", "AAAA", "RRSIG", "DNSKEY",
+                ];
+                let t = line.w(1).to_ascii_uppercase();
+                if TYPES.contains(&t.as_str()) {
+                    *qtype = Some(t);
+                } else {
+                    d.at(
+                        line.loc_of(1),
+                        Class::GeneralError,
+                        format!("DNS_CHECK: Unknown type '{}'", line.w(1)),
+                    );
+                }
+            }
+            (CheckerSpec::Dns { name, .. }, "name") => {
+                let n = line.w(1);
+                if n.split('.').filter(|l| !l.is_empty()).count()
+                    != n.trim_end_matches('.').split('.').count()
+                    && n != "."
+                {
+                    d.at(
+                        line.loc_of(1),
+                        Class::GeneralError,
+                        format!("DNS_CHECK: Invalid name '{n}'"),
+                    );
+                } else {
+                    *name = Some(n.to_string());
+                }
+            }
+            (CheckerSpec::Udp { payload, .. }, "payload") => match hex_bytes(line.w(1)) {
+                Some(b) => *payload = Some(b),
+                None => d.at(
+                    line.loc_of(1),
+                    Class::GeneralError,
+                    format!("UDP_CHECK: invalid payload '{}'", line.w(1)),
+                ),
+            },
+            (CheckerSpec::Udp { require_reply, .. }, "require_reply") => {
+                *require_reply = Some(line.word(1).unwrap_or("").to_string())
+            }
+            (
+                CheckerSpec::Udp {
+                    min_reply_length, ..
+                },
+                "min_reply_length",
+            ) => *min_reply_length = int(line, 1, 0, 65535, d).map(|x| x as u16),
+            (
+                CheckerSpec::Udp {
+                    max_reply_length, ..
+                },
+                "max_reply_length",
+            ) => *max_reply_length = int(line, 1, 0, 65535, d).map(|x| x as u16),
+            (CheckerSpec::File { track_file, .. }, "track_file") => {
+                *track_file = line.word(1).map(str::to_string)
+            }
+            (
+                CheckerSpec::File {
+                    weight, reverse, ..
+                },
+                "weight",
+            ) => {
+                *weight = int(line, 1, -(i32::MAX as i64), i32::MAX as i64, d);
+                *reverse = line.word(2) == Some("reverse");
+            }
+            (CheckerSpec::Bfd { name, .. }, "name") => *name = line.word(1).map(str::to_string),
+            (CheckerSpec::Bfd { alpha, .. }, "alpha") => *alpha = Some(opt_bool(line, d)),
+            _ => {
+                if !checker_common(&mut c.common, line, &mut r.diags) {
+                    unreachable!("checker keyword {} without handler", kw.name);
+                }
+            }
+        }
+    }
+
+    fn url_kw(&mut self, r: &mut Reader, kw: &'static Kw) {
+        let Some(u) = self.url.as_mut() else { return };
+        let line = &r.line;
+        match kw.name {
+            "path" => u.path = line.word(1).map(str::to_string),
+            "digest" => {
+                let dg = line.w(1);
+                if dg.len() == 32 && dg.bytes().all(|c| c.is_ascii_hexdigit()) {
+                    u.digest = Some(dg.to_ascii_lowercase());
+                } else {
+                    r.diags.at(
+                        line.loc_of(1),
+                        Class::GeneralError,
+                        format!("digest '{dg}' is not a valid MD5 digest"),
+                    );
+                }
+            }
+            "status_code" => u.status_code = status_codes(line, &mut r.diags),
+            "virtualhost" => u.virtualhost = line.word(1).map(str::to_string),
+            "regex" => u.regex = line.word(1).map(str::to_string),
+            "regex_no_match" => u.regex_no_match = true,
+            "tls_compliant" => u.tls_compliant = opt_bool(line, &mut r.diags),
+            _ => unreachable!("url keyword {} without handler", kw.name),
+        }
+    }
+
+    fn sync_kw(&mut self, r: &mut Reader, kw: &'static Kw) {
+        let Some(g) = self.sync.as_mut() else { return };
+        let line = &r.line;
+        match kw.name {
+            "notify_master" => g.notify.master = Some(script(line)),
+            "notify_backup" => g.notify.backup = Some(script(line)),
+            "notify_fault" => g.notify.fault = Some(script(line)),
+            "notify_stop" => g.notify.stop = Some(script(line)),
+            "notify" => g.notify.notify = Some(script(line)),
+            "smtp_alert" => g.smtp_alert = Some(opt_bool(line, &mut r.diags)),
+            "notify_priority_changes" => {
+                g.notify_priority_changes = Some(opt_bool(line, &mut r.diags))
+            }
+            "sync_group_tracking_weight" => g.sync_group_tracking_weight = true,
+            "global_tracking" => {
+                g.sync_group_tracking_weight = true;
+                r.report_here(Class::Deprecated, "global_tracking is deprecated. Use track_interface/script/file/bfd on the sync group");
+            }
+            _ => {}
+        }
+    }
+
+    fn script_kw(&mut self, r: &mut Reader, kw: &'static Kw) {
+        let Some(s) = self.script.as_mut() else {
+            return;
+        };
+        let line = &r.line;
+        let d = &mut r.diags;
+        match kw.name {
+            "script" => s.script = Some(script(line)),
+            "interval" => {
+                s.interval = timer(line, 1, 0, TIMER_MAX, d)
+                    .map(|t| if t == 0 { SEC } else { t })
+                    .unwrap_or(s.interval)
+            }
+            "timeout" => {
+                s.timeout = timer(line, 1, 0, TIMER_MAX, d).map(|t| if t == 0 { SEC } else { t })
+            }
+            "weight" => {
+                let (w, rev) = weight_reverse(line, &mut r.diags, -253, 253);
+                s.weight = w;
+                s.weight_reverse = rev;
+            }
+            "rise" => {
+                s.rise = int(line, 1, 1, i32::MAX as i64, d)
+                    .map(|x| x as u32)
+                    .unwrap_or(s.rise)
+            }
+            "fall" => {
+                s.fall = int(line, 1, 1, i32::MAX as i64, d)
+                    .map(|x| x as u32)
+                    .unwrap_or(s.fall)
+            }
+            "user" => s.user = user_group(line),
+            "init_fail" => s.init_fail = true,
+            _ => unreachable!("vrrp_script keyword {} without handler", kw.name),
+        }
+    }
+}
+
+fn tracking_slot<'a>(t: &'a mut Tracking, name: &str) -> &'a mut Vec<Track> {
+    match name {
+        "track_interface" => &mut t.interface,
+        "track_script" => &mut t.script,
+        "track_file" => &mut t.file,
+        "track_process" => &mut t.process,
+        _ => &mut t.bfd,
+    }
+}
+
+fn hex_bytes(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) || s.is_empty() {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// Parses one virtual_server_group entry.
+fn vsg_entry(line: &Line, d: &mut Diags) -> Option<VsgEntry> {
+    let loc = line.loc;
+    if line.w(0) == "fwmark" {
+        let mark = int(line, 1, 0, u32::MAX as i64, d)? as u32;
+        let family = match line.word(2) {
+            Some("inet") => Some(Family::Inet),
+            Some("inet6") => Some(Family::Inet6),
+            _ => None,
+        };
+        return Some(VsgEntry::Fwmark { mark, family, loc });
+    }
+    let a = line.w(0);
+    let port = if line.len() > 1 {
+        int(line, 1, 0, 65535, d)? as u16
+    } else {
+        0
+    };
+    let bad = |d: &mut Diags| {
+        d.at(
+            line.loc_of(0),
+            Class::GeneralError,
+            format!("Invalid virtual server group IP address {a} - skipping"),
+        );
+        None
+    };
+    if let Some((p, len)) = a.split_once('/') {
+        let Ok(ip) = p.parse::<IpAddr>() else {
+            return bad(d);
+        };
+        let Ok(len) = len.parse::<u8>() else {
+            return bad(d);
+        };
+        let (first, last) = match ip {
+            IpAddr::V4(v) if len <= 32 => {
+                let m = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+                let b = u32::from(v) & m;
+                (IpAddr::V4(b.into()), IpAddr::V4((b | !m).into()))
+            }
+            IpAddr::V6(v) if len <= 128 => {
+                let m = if len == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - len)
+                };
+                let b = u128::from(v) & m;
+                (IpAddr::V6(b.into()), IpAddr::V6((b | !m).into()))
+            }
+            _ => return bad(d),
+        };
+        return Some(VsgEntry::Range {
+            first,
+            last,
+            port,
+            loc,
+        });
+    }
+    if let Some((p, end)) = a.rsplit_once('-') {
+        let Ok(first) = p.parse::<IpAddr>() else {
+            return bad(d);
+        };
+        let last = match (first, end.parse::<IpAddr>()) {
+            (_, Ok(l)) => l,
+            (IpAddr::V4(f), Err(_)) => {
+                let Ok(o) = end.parse::<u8>() else {
+                    return bad(d);
+                };
+                let mut b = f.octets();
+                b[3] = o;
+                IpAddr::V4(b.into())
+            }
+            (IpAddr::V6(f), Err(_)) => {
+                let Ok(o) = u16::from_str_radix(end, 16) else {
+                    return bad(d);
+                };
+                let mut s = f.segments();
+                s[7] = o;
+                IpAddr::V6(s.into())
+            }
+        };
+        if first.is_ipv4() != last.is_ipv4() || last < first {
+            return bad(d);
+        }
+        return Some(VsgEntry::Range {
+            first,
+            last,
+            port,
+            loc,
+        });
+    }
+    match a.parse::<IpAddr>() {
+        Ok(ip) => Some(VsgEntry::Range {
+            first: ip,
+            last: ip,
+            port,
+            loc,
+        }),
+        Err(_) => bad(d),
+    }
+}
+
+impl Sink for Builder {
+    fn keyword(&mut self, r: &mut Reader, ctx: Ctx, kw: &'static Kw) -> Flow {
+        if kw.status == Status::Accepted && !self.raw_block.is_empty() && kw.kind == Kind::Leaf {
+            self.cfg.extra.push(raw(&r.line));
+            return Flow::Continue;
+        }
+        if kw.status == Status::Accepted && kw.kind == Kind::Leaf {
+            let raw = raw(&r.line);
+            self.not_supported(r, raw);
+            return Flow::Continue;
+        }
+        match ctx {
+            Ctx::Root => return self.root(r, kw),
+            Ctx::GlobalDefs => self.global(r, kw),
+            Ctx::Instance => {
+                if kw.name == "auth_hmac" {
+                    let raw = raw(&r.line);
+                    self.raw_block.push("auth_hmac".into());
+                    self.not_supported(r, raw);
+                } else {
+                    self.instance(r, kw)
+                }
+            }
+            Ctx::Authentication => {
+                let line = &r.line;
+                let Some(v) = self.inst.as_mut() else {
+                    return Flow::Continue;
+                };
+                let iname = v.name.clone();
+                let a = v.authentication.get_or_insert_with(Authentication::default);
+                match kw.name {
+                    "auth_type" => match line.w(1) {
+                        "PASS" => a.auth_type = Some(AuthType::Pass),
+                        "AH" => a.auth_type = Some(AuthType::Ah),
+                        t => r.diags.at(
+                            line.loc_of(1),
+                            Class::GeneralError,
+                            format!("({iname}) unknown authentication type '{t}'"),
+                        ),
+                    },
+                    _ => {
+                        let p = line.w(1);
+                        if p.len() > 8 {
+                            let msg = format!("Truncating auth_pass to {} characters", 8);
+                            a.auth_pass = Some(p[..p.floor_char_boundary(8)].to_string());
+                            r.report_here(Class::Warning, msg);
+                        } else {
+                            a.auth_pass = Some(p.to_string());
+                        }
+                    }
+                }
+            }
+            Ctx::VrrpScript => self.script_kw(r, kw),
+            Ctx::TrackFile => {
+                let line = &r.line;
+                if let Some(t) = self.tfile.as_mut() {
+                    match kw.name {
+                        "file" => t.file = line.word(1).map(str::to_string),
+                        "weight" => {
+                            t.weight = int(line, 1, -254, 254, &mut r.diags).unwrap_or(1) as i32;
+                            t.weight_reverse = line.word(2) == Some("reverse");
+                        }
+                        _ => {
+                            let v = line
+                                .word(1)
+                                .and_then(|w| w.parse::<i64>().ok())
+                                .unwrap_or(0);
+                            t.init_file = Some((v, line.words().any(|w| w == "overwrite")));
+                        }
+                    }
+                }
+            }
+            Ctx::TrackProcess => {
+                let line = &r.line;
+                if let Some(t) = self.tproc.as_mut() {
+                    match kw.name {
+                        "process" => t.process = line.words().skip(1).map(str::to_string).collect(),
+                        "weight" => {
+                            t.weight = int(line, 1, -254, 254, &mut r.diags).unwrap_or(0) as i32;
+                            t.weight_reverse = line.word(2) == Some("reverse");
+                        }
+                        "quorum" => {
+                            t.quorum = int(line, 1, 1, 65535, &mut r.diags).unwrap_or(1) as u32
+                        }
+                        _ => t.quorum_max = int(line, 1, 0, 65535, &mut r.diags).map(|x| x as u32),
+                    }
+                }
+            }
+            Ctx::SyncGroup => self.sync_kw(r, kw),
+            Ctx::Ssl => {
+                let v = r.line.word(1).map(str::to_string);
+                if let Some(s) = self.ssl.as_mut() {
+                    match kw.name {
+                        "password" => s.password = v,
+                        "ca" => s.ca = v,
+                        "certificate" => s.certificate = v,
+                        _ => s.key = v,
+                    }
+                }
+            }
+            Ctx::VirtualServer => return self.vs_kw(r, kw),
+            Ctx::RealServer => return self.real_server_kw(r, kw),
+            Ctx::Url => self.url_kw(r, kw),
+            Ctx::TcpCheck
+            | Ctx::HttpGet
+            | Ctx::MiscCheck
+            | Ctx::SmtpCheck
+            | Ctx::SmtpHost
+            | Ctx::DnsCheck
+            | Ctx::PingCheck
+            | Ctx::UdpCheck
+            | Ctx::FileCheck
+            | Ctx::BfdCheck => self.checker_kw(r, ctx, kw),
+            Ctx::TrackGroup | Ctx::GarpGroup | Ctx::AuthHmac | Ctx::BfdInstance => {}
+        }
+        Flow::Continue
+    }
+
+    fn entry(&mut self, r: &mut Reader, ctx: Ctx, kw: &'static Kw) {
+        match (ctx, kw.name) {
+            (Ctx::Instance, _) => self.instance_entry(r, kw),
+            (Ctx::GlobalDefs, "notification_email") => {
+                let e = r.line.words().collect::<Vec<_>>().join(" ");
+                self.cfg.global_defs.notification_email.push(e);
+            }
+            (Ctx::Root, "static_ipaddress") => {
+                if let Some(a) = ip_address(&r.line, &mut r.diags, true) {
+                    self.cfg.static_ipaddress.push(a);
+                }
+            }
+            (Ctx::Root, "static_routes") => {
+                if let Some(rt) = route(&r.line, &mut r.diags) {
+                    self.cfg.static_routes.push(rt);
+                }
+            }
+            (Ctx::Root, "static_rules") => {
+                if let Some(ru) = rule(&r.line, &mut r.diags, &mut self.next_rule_pref) {
+                    self.cfg.static_rules.push(ru);
+                }
+            }
+            (Ctx::Root, "linkbeat_interfaces") => self
+                .cfg
+                .linkbeat_interfaces
+                .push(r.line.words().map(str::to_string).collect()),
+            (Ctx::Root, "interface_up_down_delays") => {
+                let line = &r.line;
+                let down = timer(line, 1, 0, 255 * SEC, &mut r.diags).unwrap_or(0);
+                let up = if line.len() > 2 {
+                    timer(line, 2, 0, 255 * SEC, &mut r.diags).unwrap_or(0)
+                } else {
+                    0
+                };
+                self.cfg
+                    .interface_up_down_delays
+                    .push((line.w(0).to_string(), down, up));
+            }
+            (Ctx::Root, "virtual_server_group") => {
+                if let (Some(e), Some(g)) = (vsg_entry(&r.line, &mut r.diags), self.vsg.as_mut()) {
+                    g.entries.push(e);
+                }
+            }
+            (Ctx::SyncGroup, "group") => {
+                let loc = r.line.loc;
+                if let Some(g) = self.sync.as_mut() {
+                    for w in r.line.words() {
+                        g.group.push((w.to_string(), loc));
+                    }
+                }
+            }
+            (Ctx::SyncGroup, name) => {
+                let t = track_entry(&r.line, &mut r.diags, 254);
+                if let Some(g) = self.sync.as_mut() {
+                    tracking_slot(&mut g.track, name).push(t);
+                }
+            }
+            (Ctx::TrackGroup, _) => {
+                if let Some(t) = self.tgroup.as_mut() {
+                    t.group.extend(r.line.words().map(str::to_string));
+                }
+            }
+            _ => self.cfg.extra.push(raw(&r.line)),
+        }
+    }
+
+    fn close(&mut self, r: &mut Reader, ctx: Ctx, kw: &'static Kw) {
+        match (ctx, kw.name) {
+            (Ctx::Instance, "vrrp_instance") => {
+                if let Some(i) = self.inst.take() {
+                    self.cfg.vrrp_instances.push(i);
+                }
+            }
+            (Ctx::VrrpScript, _) => {
+                if let Some(s) = self.script.take() {
+                    if s.script.is_none() {
+                        let loc = r.line.loc;
+                        r.diags.at(
+                            loc,
+                            Class::GeneralError,
+                            format!("No script set for vrrp_script {} - removing", s.name),
+                        );
+                    } else {
+                        self.cfg.vrrp_scripts.push(s);
+                    }
+                }
+            }
+            (Ctx::TrackFile, _) => {
+                if let Some(t) = self.tfile.take() {
+                    if t.file.is_none() {
+                        let loc = r.line.loc;
+                        r.diags.at(
+                            loc,
+                            Class::GeneralError,
+                            format!("No file set for track_file {} - removing", t.name),
+                        );
+                    } else {
+                        self.cfg.track_files.push(t);
+                    }
+                }
+            }
+            (Ctx::TrackProcess, _) => {
+                if let Some(t) = self.tproc.take() {
+                    self.cfg.track_processes.push(t);
+                }
+            }
+            (Ctx::SyncGroup, "vrrp_sync_group") => {
+                if let Some(g) = self.sync.take() {
+                    self.cfg.sync_groups.push(g);
+                }
+            }
+            (Ctx::TrackGroup, _) => {
+                if let Some(g) = self.tgroup.take() {
+                    self.cfg.track_groups.push(g);
+                }
+            }
+            (Ctx::Root, "virtual_server_group") => {
+                if let Some(g) = self.vsg.take() {
+                    self.cfg.virtual_server_groups.push(g);
+                }
+            }
+            (Ctx::Ssl, _) => self.cfg.ssl = self.ssl.take(),
+            (Ctx::VirtualServer, _) => {
+                if let Some(vs) = self.vs.take() {
+                    self.cfg.virtual_servers.push(vs);
+                }
+            }
+            (Ctx::RealServer, _) => {
+                if let (Some(rs), Some(vs)) = (self.rs.take(), self.vs.as_mut()) {
+                    vs.real_servers.push(rs);
+                }
+            }
+            (Ctx::Url, _) => {
+                if let (
+                    Some(u),
+                    Some(Checker {
+                        spec: CheckerSpec::Http(h),
+                        ..
+                    }),
+                ) = (self.url.take(), self.chk.as_mut())
+                {
+                    if u.path.is_none() {
+                        r.diags.at(
+                            u.loc,
+                            Class::GeneralError,
+                            "url block has no path - ignoring",
+                        );
+                    } else {
+                        h.urls.push(u);
+                    }
+                }
+            }
+            (Ctx::SmtpHost, _) => {
+                if let (
+                    Some(h),
+                    Some(Checker {
+                        spec: CheckerSpec::Smtp { hosts, .. },
+                        ..
+                    }),
+                ) = (self.smtp_host.take(), self.chk.as_mut())
+                {
+                    hosts.push(h);
+                }
+            }
+            (
+                Ctx::TcpCheck
+                | Ctx::HttpGet
+                | Ctx::MiscCheck
+                | Ctx::SmtpCheck
+                | Ctx::DnsCheck
+                | Ctx::PingCheck
+                | Ctx::UdpCheck
+                | Ctx::FileCheck
+                | Ctx::BfdCheck,
+                _,
+            ) => {
+                if let Some(c) = self.chk.take() {
+                    let keep = match &c.spec {
+                        CheckerSpec::Http(h) if h.urls.is_empty() => {
+                            r.diags.at(
+                                c.loc,
+                                Class::GeneralError,
+                                format!("{} has no url(s) specified - ignoring", kw.name),
+                            );
+                            false
+                        }
+                        CheckerSpec::Misc { path: None, .. } => {
+                            r.diags.at(
+                                c.loc,
+                                Class::GeneralError,
+                                "No script path has been specified for MISC_CHECKER - skipping",
+                            );
+                            false
+                        }
+                        _ => true,
+                    };
+                    if let (true, Some(rs)) = (keep, self.rs.as_mut()) {
+                        rs.checkers.push(c);
+                    }
+                }
+            }
+            (Ctx::GarpGroup | Ctx::BfdInstance | Ctx::AuthHmac, _) => {
+                self.raw_block.pop();
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! Diagnostics: where they point, how severe they are, and which of
+//! keepalived's `config_err_t` classes they belong to (the class decides the
+//! `-t` exit code, exactly as keepalived computes it).
+
+use serde::Serialize;
+use std::fmt;
+use std::path::PathBuf;
+
+/// A position in a configuration file. Lines and columns are 1-based; a
+/// column of 0 means "the whole line".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Default)]
+pub struct Loc {
+    pub file: u32,
+    pub line: u32,
+    pub col: u32,
+}
+
+/// keepalived's error classes (`config_err_t`, lib/parser.h). The order
+/// matters: keepalived keeps the numerically largest class seen, so a
+/// warning after a fatal error turns exit code 4 into 5.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum Class {
+    /// Reported for information only; does not change the exit code.
+    Ok,
+    FileNotFound,
+    BadIf,
+    Fatal,
+    MultipleFiles,
+    UnknownKeyword,
+    UnexpectedBob,
+    MissingBob,
+    UnexpectedEob,
+    MissingEob,
+    UnmatchedQuote,
+    MissingParameter,
+    InvalidNumber,
+    GeneralError,
+    Warning,
+    Deprecated,
+    SecurityError,
+}
+
+impl Class {
+    /// The `keepalived -t` exit code for a run whose worst (largest) class is `self`.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Class::Ok => 0,
+            Class::FileNotFound | Class::BadIf | Class::Fatal => 4,
+            Class::SecurityError => 6,
+            _ => 5,
+        }
+    }
+}
+
+/// Where keepalived would print the message: during the parse (with a
+/// `(FILE: Line N)` prefix) or afterwards, during validation (no prefix).
+/// Our own diagnostics always carry a location when we know it; `phase`
+/// records keepalived's behaviour so differential tests compare like with like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Phase {
+    Parse,
+    Validate,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Diagnostic {
+    pub loc: Option<Loc>,
+    pub class: Class,
+    pub phase: Phase,
+    pub message: String,
+    /// Our extensions (e.g. "not supported yet") that keepalived does not
+    /// print. They never change the exit code.
+    pub note: bool,
+}
+
+/// The files a parse read, so that a `Loc` can be printed as a path.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct SourceMap {
+    pub files: Vec<PathBuf>,
+}
+
+impl SourceMap {
+    pub fn add(&mut self, path: PathBuf) -> u32 {
+        self.files.push(path);
+        (self.files.len() - 1) as u32
+    }
+
+    pub fn path(&self, file: u32) -> Option<&PathBuf> {
+        self.files.get(file as usize)
+    }
+}
+
+impl Diagnostic {
+    /// Renders the keepalived-style line with the column added:
+    /// `(FILE: Line N:C) message`.
+    pub fn render(&self, sources: &SourceMap) -> String {
+        match self.loc {
+            Some(loc) => {
+                let file = sources
+                    .path(loc.file)
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default();
+                if loc.col > 0 {
+                    format!("({}: Line {}:{}) {}", file, loc.line, loc.col, self.message)
+                } else {
+                    format!("({}: Line {}) {}", file, loc.line, self.message)
+                }
+            }
+            None => self.message.clone(),
+        }
+    }
+}
+
+/// Collects diagnostics and tracks the class that decides the exit code.
+#[derive(Debug, Default)]
+pub struct Diags {
+    pub list: Vec<Diagnostic>,
+    worst: Option<Class>,
+}
+
+impl Diags {
+    pub fn push(&mut self, loc: Option<Loc>, class: Class, phase: Phase, message: String) {
+        if class != Class::Ok {
+            self.worst = Some(self.worst.map_or(class, |w| w.max(class)));
+        }
+        self.list.push(Diagnostic {
+            loc,
+            class,
+            phase,
+            message,
+            note: false,
+        });
+    }
+
+    /// A message at parse time, pointing at `loc`.
+    pub fn at(&mut self, loc: Loc, class: Class, message: impl Into<String>) {
+        self.push(Some(loc), class, Phase::Parse, message.into());
+    }
+
+    /// A validation-time message; keepalived prints these without a line.
+    pub fn check(&mut self, loc: Option<Loc>, class: Class, message: impl Into<String>) {
+        self.push(loc, class, Phase::Validate, message.into());
+    }
+
+    /// A message keepalived only logs (not a config error): printed by `-t`
+    /// as a note, never counted.
+    pub fn info(&mut self, loc: Loc, message: impl Into<String>) {
+        self.note(loc, message);
+    }
+
+    /// One of our own notes: printed, never counted.
+    pub fn note(&mut self, loc: Loc, message: impl Into<String>) {
+        self.list.push(Diagnostic {
+            loc: Some(loc),
+            class: Class::Ok,
+            phase: Phase::Parse,
+            message: message.into(),
+            note: true,
+        });
+    }
+
+    pub fn worst(&self) -> Option<Class> {
+        self.worst
+    }
+
+    pub fn exit_code(&self) -> i32 {
+        self.worst.map_or(0, Class::exit_code)
+    }
+}
+
+impl fmt::Display for Loc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.line, self.col)
+    }
+}

@@ -1,0 +1,134 @@
+//! The block walk: looks each logical line up in the keyword table of the
+//! current context and hands it to a [`Sink`], with keepalived's exact
+//! recovery rules (an unknown keyword never opens a block; its `{` is
+//! "unexpected" and its body is read in the enclosing context; a `}` at the
+//! top level is an unknown keyword).
+
+use crate::diag::Class;
+use crate::reader::{LineKind, Reader};
+use crate::schema::{self, Ctx, Kind, Kw};
+
+/// Receives keyword lines; the current line is `r.line`.
+pub trait Sink {
+    /// A keyword line in `ctx`. For `Kind::Block` this opens the block; for
+    /// `Kind::Values` it is the block's header line. Returning `Flow::Skip`
+    /// makes the whole block be skipped (keepalived does this for an
+    /// instance defined twice, for example).
+    fn keyword(&mut self, r: &mut Reader, ctx: Ctx, kw: &'static Kw) -> Flow;
+    /// One entry line of a value block opened by `kw`.
+    fn entry(&mut self, r: &mut Reader, ctx: Ctx, kw: &'static Kw);
+    /// The end of a block opened by `kw` (a `}` or the end of input).
+    fn close(&mut self, r: &mut Reader, ctx: Ctx, kw: &'static Kw);
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    Skip,
+}
+
+/// Parses everything the reader yields at the root level.
+pub fn run(r: &mut Reader, sink: &mut impl Sink) {
+    process(r, sink, Ctx::Root, false, 0);
+    let open = r.unclosed_blocks();
+    if open > 0 {
+        r.report_here(
+            Class::MissingEob,
+            format!("There are {open} missing '}}'s or extra '{{'s"),
+        );
+    }
+}
+
+fn process(r: &mut Reader, sink: &mut impl Sink, ctx: Ctx, mut need_bob: bool, level: u32) {
+    while r.next_line() {
+        let kind = r.line.kind.unwrap_or(LineKind::Words);
+        if need_bob {
+            need_bob = false;
+            if kind == LineKind::Open && level > 0 {
+                continue;
+            }
+            r.report_here(
+                Class::MissingBob,
+                "Missing '{' at beginning of configuration block",
+            );
+        } else if kind == LineKind::Open {
+            r.report_here(Class::UnexpectedBob, "Unexpected '{' - ignoring");
+            continue;
+        }
+        if kind == LineKind::Close && level > 0 {
+            return;
+        }
+        let Some(kw) = schema::lookup(ctx, r.line.w(0)) else {
+            let msg = format!("Unknown keyword '{}'", r.line.w(0));
+            let loc = r.line.loc;
+            r.diags.at(loc, Class::UnknownKeyword, msg);
+            continue;
+        };
+        if sink.keyword(r, ctx, kw) == Flow::Skip && kw.kind != Kind::Leaf {
+            skip_block(r);
+            continue;
+        }
+        match kw.kind {
+            Kind::Leaf => {}
+            Kind::Values => {
+                value_block(r, sink, ctx, kw);
+                sink.close(r, ctx, kw);
+            }
+            Kind::Block(sub) => {
+                process(r, sink, sub, true, level + 1);
+                sink.close(r, sub, kw);
+            }
+        }
+    }
+}
+
+/// A `{ … }` whose every line is one entry (keepalived's `alloc_value_block`).
+fn value_block(r: &mut Reader, sink: &mut impl Sink, ctx: Ctx, kw: &'static Kw) {
+    let mut need_bob = true;
+    while r.next_line() {
+        let kind = r.line.kind.unwrap_or(LineKind::Words);
+        if need_bob {
+            need_bob = false;
+            if kind == LineKind::Open {
+                continue;
+            }
+            // keepalived only logs this one; it is not a config error.
+            r.report_here(
+                Class::Ok,
+                format!("'{{' missing from beginning of block {}", kw.name),
+            );
+        }
+        match kind {
+            LineKind::Close => return,
+            LineKind::Open => {
+                r.report_here(Class::UnexpectedBob, "Unexpected '{' - ignoring");
+            }
+            LineKind::Words => sink.entry(r, ctx, kw),
+        }
+    }
+}
+
+/// Skips a block by counting braces (keepalived's `skip_sublevel`). The `{`
+/// may be on the next line; if it is not there, nothing is skipped.
+fn skip_block(r: &mut Reader) {
+    if !r.next_line() {
+        return;
+    }
+    if r.line.kind != Some(LineKind::Open) {
+        r.push_back_line();
+        return;
+    }
+    let mut depth = 1;
+    while r.next_line() {
+        match r.line.kind {
+            Some(LineKind::Open) => depth += 1,
+            Some(LineKind::Close) => {
+                depth -= 1;
+                if depth == 0 {
+                    return;
+                }
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! keepalived.conf → typed [`Config`], with keepalived's language and
+//! diagnostics that carry file, line and column.
+//!
+//! Layout:
+//! - [`reader`]: files, `include`, comments, `@id` lines, `$NAME` definitions,
+//!   `~SEQ`/`~LST`, brace splitting and tokens (keepalived's `read_line`).
+//! - [`schema`]: the keyword tables of every block, with tier and status.
+//! - [`engine`]: the block walk and keepalived's error recovery.
+//! - [`builder`]: keyword handlers that fill the typed model.
+//! - [`validate`]: post-parse checks and defaults, as keepalived applies them.
+//! - [`model`]: the typed configuration (plain data, serde-serialisable).
+//! - [`values`]: numbers, timers, booleans, addresses, command splitting.
+//! - [`diag`]: diagnostics, keepalived's error classes and `-t` exit codes.
+//!
+//! The parser never touches the system beyond reading the files it is told
+//! to read: checks that need the system (does `eth1` exist? is a script
+//! safe?) are made by the daemon from the locations kept in the model.
+
+pub mod builder;
+pub mod diag;
+pub mod engine;
+pub mod model;
+pub mod reader;
+pub mod schema;
+pub mod validate;
+pub mod values;
+
+pub use diag::{Class, Diagnostic, Diags, Loc, Phase, SourceMap};
+pub use model::Config;
+
+/// How to parse.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The `-i/--config-id` value for `@id` lines (default: host name up
+    /// to the first dot).
+    pub config_id: String,
+    /// `-e/--all-config`: every include must exist and be readable.
+    pub all_config: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            config_id: default_config_id(),
+            all_config: false,
+        }
+    }
+}
+
+/// The host name up to the first dot, as keepalived's default config id.
+pub fn default_config_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().split('.').next().unwrap_or("").to_string())
+        .unwrap_or_default()
+}
+
+/// The result of a parse: the configuration (always produced, as keepalived
+/// always runs with what it could read), the diagnostics and the files read.
+#[derive(Debug)]
+pub struct Parsed {
+    pub config: Config,
+    pub diags: Diags,
+    pub sources: SourceMap,
+    /// False if the top-level file could not be opened at all.
+    pub found: bool,
+}
+
+impl Parsed {
+    /// The `keepalived -t` exit code.
+    pub fn exit_code(&self) -> i32 {
+        if !self.found {
+            return 4;
+        }
+        self.diags.exit_code()
+    }
+
+    pub fn render_diagnostics(&self) -> Vec<String> {
+        self.diags
+            .list
+            .iter()
+            .map(|d| d.render(&self.sources))
+            .collect()
+    }
+}
+
+/// Parses the file (or glob) `path` and validates the result.
+pub fn parse_file(path: &str, opts: &Options) -> Parsed {
+    let mut r = reader::Reader::new(reader::ReaderOptions {
+        config_id: opts.config_id.clone(),
+        include_check: if opts.all_config { reader::INC_ALL } else { 0 },
+    });
+    let found = r.open_top(path);
+    let mut b = builder::Builder::default();
+    if found {
+        engine::run(&mut r, &mut b);
+    }
+    let mut config = b.cfg;
+    let mut diags = std::mem::take(&mut r.diags);
+    validate::validate(&mut config, &mut diags);
+    Parsed {
+        config,
+        diags,
+        sources: std::mem::take(&mut r.sources),
+        found,
+    }
+}
+
+/// Parses configuration text (for tests and fuzzing): written to a private
+/// temporary file, so includes resolve relative to the temporary directory.
+pub fn parse_str(text: &str, opts: &Options) -> Parsed {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "kaconf-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::create_dir_all(&dir);
+    let f = dir.join("keepalived.conf");
+    let _ = std::fs::write(&f, text);
+    let p = parse_file(&f.to_string_lossy(), opts);
+    let _ = std::fs::remove_dir_all(&dir);
+    p
+}

@@ -1,0 +1,1316 @@
+//! The line reader: turns files into keepalived's logical lines.
+//!
+//! It owns everything keepalived does before a keyword is looked up: reading
+//! files and `include`s (with globs, csh braces and relative paths), comments,
+//! `@id` / `@^id` conditional lines, `$NAME=value` definitions (multi-line and
+//! parameterised) and their substitution, `~SEQ`/`~LST` expansion, splitting a
+//! line at `{` and `}`, and tokenising with `"..."` quoting. It never interprets
+//! keywords. Lines are produced one at a time into a reused buffer, so a 37 MB
+//! configuration is never held in memory at once.
+
+use crate::diag::{Class, Diags, Loc, SourceMap};
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+
+/// Include checks (`include_check`, `-e`, `includer`/`m`/`w`/`b`/`a`).
+pub const INC_READ: u8 = 1;
+pub const INC_MATCH: u8 = 2;
+pub const INC_WILDCARD: u8 = 4;
+pub const INC_BRACE: u8 = 8;
+pub const INC_ALL: u8 = INC_READ | INC_MATCH | INC_WILDCARD | INC_BRACE;
+
+/// Bound on re-substitution of one line, so a self-referencing definition
+/// (`$A=$A`) gives an error instead of hanging (keepalived loops forever).
+const MAX_SUBSTITUTIONS: usize = 64;
+/// Bound on nested includes, for the same reason (a file including itself).
+const MAX_INCLUDE_DEPTH: usize = 32;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineKind {
+    /// A `{` on its own (after splitting).
+    Open,
+    /// A `}` on its own (after splitting).
+    Close,
+    Words,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Word {
+    start: u32,
+    end: u32,
+    pub col: u32,
+}
+
+/// One logical line: a lone brace, or the words of a keyword line.
+#[derive(Debug, Default)]
+pub struct Line {
+    pub loc: Loc,
+    pub kind: Option<LineKind>,
+    words: Vec<Word>,
+    text: String,
+    /// The line as keepalived's "quoted" keywords see it (decommented, braces
+    /// split off, quotes still in place).
+    pub raw: String,
+}
+
+impl Line {
+    pub fn len(&self) -> usize {
+        self.words.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.words.is_empty()
+    }
+
+    pub fn word(&self, i: usize) -> Option<&str> {
+        self.words
+            .get(i)
+            .map(|w| &self.text[w.start as usize..w.end as usize])
+    }
+
+    /// The word at `i`, or "" if there is none.
+    pub fn w(&self, i: usize) -> &str {
+        self.word(i).unwrap_or("")
+    }
+
+    pub fn words(&self) -> impl Iterator<Item = &str> {
+        (0..self.words.len()).map(move |i| self.w(i))
+    }
+
+    /// The location of word `i` (the line's location if there is no such word).
+    pub fn loc_of(&self, i: usize) -> Loc {
+        match self.words.get(i) {
+            Some(w) => Loc {
+                col: w.col,
+                ..self.loc
+            },
+            None => self.loc,
+        }
+    }
+
+    /// The raw text after the first word (for keywords whose argument is a
+    /// command line that is re-tokenised with shell-like quoting).
+    pub fn raw_args(&self) -> &str {
+        let r = self.raw.trim_start();
+        let end = r.find([' ', '\t']).unwrap_or(r.len());
+        r[end..].trim()
+    }
+}
+
+struct OpenFile {
+    id: u32,
+    reader: BufReader<File>,
+    line_no: u32,
+    dir: PathBuf,
+}
+
+/// One `include` (or the top file): its glob matches and the one being read.
+struct Frame {
+    pattern: String,
+    matches: Vec<PathBuf>,
+    next: usize,
+    current: Option<OpenFile>,
+    opened: usize,
+    include_type: u8,
+    saved_include_check: u8,
+}
+
+#[derive(Clone)]
+enum Stage {
+    /// Text still to be preprocessed (conditionals, definitions, substitution).
+    Full,
+    /// Text already preprocessed, waiting only for brace splitting.
+    Split,
+}
+
+struct Pending {
+    text: String,
+    file: u32,
+    line: u32,
+    col: u32,
+    stage: Stage,
+    /// A definition to make before the text is processed (one ~SEQ value).
+    set: Option<(String, String)>,
+}
+
+struct Def {
+    name: String,
+    value: String,
+    multiline: bool,
+    builtin: Option<Builtin>,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Builtin {
+    Pwd,
+    Instance,
+    Random,
+    Env,
+}
+
+pub struct ReaderOptions {
+    pub config_id: String,
+    pub include_check: u8,
+}
+
+pub struct Reader {
+    pub diags: Diags,
+    pub sources: SourceMap,
+    frames: Vec<Frame>,
+    pending: Vec<Pending>,
+    defs: Vec<Def>,
+    multiline_def: Option<usize>,
+    config_id: String,
+    pub include_check: u8,
+    block_depth: i64,
+    phys: Vec<u8>,
+    rng: u64,
+    /// The file and line of the most recently read physical line.
+    pub cur: Loc,
+    /// The line most recently returned by [`Reader::next_line`].
+    pub line: Line,
+    replay: bool,
+}
+
+impl Reader {
+    pub fn new(opts: ReaderOptions) -> Reader {
+        let std = |name: &str, value: &str, builtin| Def {
+            name: name.to_string(),
+            value: value.to_string(),
+            multiline: false,
+            builtin,
+        };
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(1);
+        Reader {
+            diags: Diags::default(),
+            sources: SourceMap::default(),
+            frames: Vec::new(),
+            pending: Vec::new(),
+            defs: vec![
+                std("_PWD", "", Some(Builtin::Pwd)),
+                std("_INSTANCE", &opts.config_id, Some(Builtin::Instance)),
+                std("_RANDOM", "", Some(Builtin::Random)),
+                std("_ENV", "", Some(Builtin::Env)),
+                std("_HASH", "#", None),
+                std("_BANG", "!", None),
+            ],
+            multiline_def: None,
+            config_id: opts.config_id,
+            include_check: opts.include_check,
+            block_depth: 0,
+            phys: Vec::with_capacity(256),
+            rng: seed | 1,
+            cur: Loc::default(),
+            line: Line::default(),
+            replay: false,
+        }
+    }
+
+    /// Opens the top-level file (which may itself be a glob). Returns false
+    /// if nothing could be opened.
+    pub fn open_top(&mut self, path: &str) -> bool {
+        let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+        self.open_include(path, 0, &cwd, true)
+    }
+
+    /// Sets the seed of `${_RANDOM}` (global_defs `random_seed`).
+    pub fn set_random_seed(&mut self, seed: u64) {
+        self.rng = seed.wrapping_mul(2).wrapping_add(1);
+    }
+
+    /// Reports a message at the current physical line (keepalived reports
+    /// everything at the line being read, not at a token).
+    pub fn report_here(&mut self, class: Class, msg: impl Into<String>) {
+        let loc = self.cur;
+        self.diags.at(loc, class, msg);
+    }
+
+    fn open_include(&mut self, pattern: &str, include_type: u8, dir: &Path, top: bool) -> bool {
+        if self.frames.len() >= MAX_INCLUDE_DEPTH {
+            self.report_here(
+                Class::FileNotFound,
+                format!("Include depth exceeds {MAX_INCLUDE_DEPTH} at '{pattern}' - skipping"),
+            );
+            return false;
+        }
+        let checks = self.include_check | include_type;
+        let mut matches = Vec::new();
+        let has_brace = pattern.contains('{');
+        let mut brace_missing = false;
+        for pat in expand_braces(pattern) {
+            let full = if Path::new(&pat).is_absolute() {
+                PathBuf::from(&pat)
+            } else {
+                dir.join(&pat)
+            };
+            let full_s = full.to_string_lossy().to_string();
+            let wild = pat.contains(['*', '?', '[']);
+            let mut found: Vec<PathBuf> = match glob::glob(&full_s) {
+                Ok(paths) => paths.filter_map(Result::ok).collect(),
+                Err(_) => Vec::new(),
+            };
+            if !wild && found.is_empty() && full.exists() {
+                found.push(full.clone());
+            }
+            if found.is_empty() && has_brace {
+                brace_missing = true;
+            }
+            found.sort();
+            matches.extend(found);
+        }
+        if matches.is_empty() {
+            let wild = pattern.contains(['*', '?', '[']);
+            let (flag, msg) = if wild {
+                (
+                    INC_WILDCARD,
+                    format!("No config files matched '{pattern}'."),
+                )
+            } else {
+                (INC_MATCH, format!("Config files missing '{pattern}'."))
+            };
+            let class = if checks & (flag | INC_MATCH) != 0 || top {
+                Class::FileNotFound
+            } else {
+                Class::Ok
+            };
+            if top {
+                self.diags.check(None, class, msg);
+            } else {
+                self.report_here(class, msg);
+            }
+            return false;
+        }
+        if brace_missing && checks & INC_BRACE != 0 {
+            self.report_here(
+                Class::FileNotFound,
+                format!("Some config files missing: \"{pattern}\"."),
+            );
+        }
+        let saved = self.include_check;
+        self.frames.push(Frame {
+            pattern: pattern.to_string(),
+            matches,
+            next: 0,
+            current: None,
+            opened: 0,
+            include_type,
+            saved_include_check: saved,
+        });
+        if self.open_next_match() {
+            true
+        } else {
+            self.frames.pop();
+            false
+        }
+    }
+
+    /// Opens the next usable match of the innermost frame.
+    fn open_next_match(&mut self) -> bool {
+        loop {
+            let Some(frame) = self.frames.last_mut() else {
+                return false;
+            };
+            let Some(path) = frame.matches.get(frame.next).cloned() else {
+                return false;
+            };
+            frame.next += 1;
+            let checks = self.include_check | frame.include_type;
+            let class = if checks & INC_READ != 0 {
+                Class::FileNotFound
+            } else {
+                Class::Ok
+            };
+            let meta = std::fs::metadata(&path);
+            let ok_kind = match &meta {
+                Ok(m) => {
+                    use std::os::unix::fs::PermissionsExt;
+                    m.is_file() && m.permissions().mode() & 0o111 == 0
+                }
+                Err(_) => false,
+            };
+            if !ok_kind {
+                let what = if meta.as_ref().is_ok_and(|m| m.is_dir()) {
+                    format!(
+                        "Configuration file '{}' is a directory - skipping",
+                        path.display()
+                    )
+                } else {
+                    format!(
+                        "Configuration file '{}' is not a regular non-executable file - skipping",
+                        path.display()
+                    )
+                };
+                self.report_here(class, what);
+                continue;
+            }
+            match File::open(&path) {
+                Ok(f) => {
+                    let id = self.sources.add(path.clone());
+                    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+                    let frame = self.frames.last_mut().expect("frame exists");
+                    frame.opened += 1;
+                    frame.current = Some(OpenFile {
+                        id,
+                        reader: BufReader::with_capacity(64 * 1024, f),
+                        line_no: 0,
+                        dir,
+                    });
+                    return true;
+                }
+                Err(e) => {
+                    self.report_here(
+                        class,
+                        format!(
+                            "Configuration file '{}' open problem ({}) - skipping",
+                            path.display(),
+                            e
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Reads the next physical line into `self.phys` (without its newline).
+    /// Returns false at the end of all files.
+    fn read_physical(&mut self) -> bool {
+        loop {
+            let Some(frame) = self.frames.last_mut() else {
+                return false;
+            };
+            if let Some(file) = frame.current.as_mut() {
+                self.phys.clear();
+                match file.reader.read_until(b'\n', &mut self.phys) {
+                    Ok(n) if n > 0 => {
+                        file.line_no += 1;
+                        self.cur = Loc {
+                            file: file.id,
+                            line: file.line_no,
+                            col: 0,
+                        };
+                        while matches!(self.phys.last(), Some(b'\n' | b'\r')) {
+                            self.phys.pop();
+                        }
+                        return true;
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        let id = file.id;
+                        frame.current = None;
+                        let path = self.sources.path(id).cloned().unwrap_or_default();
+                        self.report_here(
+                            Class::FileNotFound,
+                            format!("Error reading '{}': {e}", path.display()),
+                        );
+                        continue;
+                    }
+                }
+                frame.current = None;
+            }
+            if !self.open_next_match() {
+                let frame = self.frames.pop().expect("frame exists");
+                self.include_check = frame.saved_include_check;
+                if frame.opened == 0 && !frame.matches.is_empty() {
+                    let msg = format!("No config files matched '{}'.", frame.pattern);
+                    self.diags.check(None, Class::Ok, msg);
+                }
+            }
+        }
+    }
+
+    fn current_dir(&self) -> PathBuf {
+        self.frames
+            .iter()
+            .rev()
+            .find_map(|f| f.current.as_ref().map(|c| c.dir.clone()))
+            .unwrap_or_else(|| PathBuf::from("."))
+    }
+
+    /// Produces the next logical line into `self.line`. Returns false at EOF.
+    pub fn next_line(&mut self) -> bool {
+        if self.replay {
+            self.replay = false;
+            return true;
+        }
+        loop {
+            let (mut text, col, stage, set) = match self.pending.pop() {
+                Some(p) => {
+                    self.cur = Loc {
+                        file: p.file,
+                        line: p.line,
+                        col: 0,
+                    };
+                    (p.text, p.col, p.stage, p.set)
+                }
+                None => {
+                    if !self.read_physical() {
+                        if let Some(i) = self.multiline_def.take() {
+                            self.finish_multiline(i);
+                        }
+                        return false;
+                    }
+                    if self.phys.contains(&0) {
+                        // keepalived ignores lines with an embedded NUL.
+                        continue;
+                    }
+                    let s = String::from_utf8_lossy(&self.phys).into_owned();
+                    if let Some(i) = self.multiline_def {
+                        self.continue_multiline(i, s);
+                        continue;
+                    }
+                    if s.trim().is_empty() {
+                        continue;
+                    }
+                    let lead = s.len() - s.trim_start_matches([' ', '\t']).len();
+                    let d = self.decomment(&s);
+                    (d, lead as u32 + 1, Stage::Full, None)
+                }
+            };
+            if let Some((name, value)) = set {
+                self.set_def(&name, value, false);
+            }
+            if text.is_empty() {
+                continue;
+            }
+            if matches!(stage, Stage::Full) {
+                match self.preprocess(text) {
+                    Some(t) => text = t,
+                    None => continue,
+                }
+                if text.is_empty() {
+                    continue;
+                }
+                if self.check_include(&text) {
+                    continue;
+                }
+            }
+            if self.split_and_tokenize(text, col) {
+                return true;
+            }
+        }
+    }
+
+    /// keepalived's `decomment`: strip leading/trailing blanks and comments
+    /// (`#`/`!` outside quotes), turn `\#`/`\!` into literals, keep a
+    /// trailing `\` (multi-line definitions).
+    fn decomment(&mut self, s: &str) -> String {
+        let s = s.trim_start_matches([' ', '\t']);
+        let b = s.as_bytes();
+        let mut out = String::with_capacity(s.len());
+        let mut quote = false;
+        let mut cont = false;
+        let mut i = 0;
+        let mut seg = 0;
+        while i < b.len() {
+            match b[i] {
+                b'"' => quote = !quote,
+                b'\\' => {
+                    if i + 1 < b.len() {
+                        if !quote && (b[i + 1] == b'#' || b[i + 1] == b'!') {
+                            out.push_str(&s[seg..i]);
+                            seg = i + 1;
+                        }
+                        i += 2;
+                        continue;
+                    }
+                    out.push_str(&s[seg..i]);
+                    seg = b.len();
+                    cont = true;
+                    break;
+                }
+                b'#' | b'!' if !quote => {
+                    out.push_str(&s[seg..i]);
+                    seg = b.len();
+                    // Quotes after a comment start are not counted.
+                    break;
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        if seg < b.len() {
+            out.push_str(&s[seg..]);
+        }
+        if quote {
+            let loc = self.cur;
+            self.diags.at(
+                loc,
+                Class::GeneralError,
+                format!("Unterminated quote '{s}'"),
+            );
+        }
+        let t = out.trim_end_matches([' ', '\t']).len();
+        out.truncate(t);
+        if cont {
+            out.push('\\');
+        }
+        out
+    }
+
+    /// Conditionals, definitions, ~SEQ/~LST and `$` substitution. Returns
+    /// None when the line is consumed (a definition, a false conditional…).
+    fn preprocess(&mut self, mut text: String) -> Option<String> {
+        let mut rounds = 0;
+        loop {
+            rounds += 1;
+            if rounds > MAX_SUBSTITUTIONS {
+                self.report_here(
+                    Class::GeneralError,
+                    format!(
+                        "Parameter substitution on line '{text}' does not terminate - ignoring"
+                    ),
+                );
+                return None;
+            }
+            if text.starts_with('@') {
+                let (rev, ofs) = if text.as_bytes().get(1) == Some(&b'^') {
+                    (true, 2)
+                } else {
+                    (false, 1)
+                };
+                let rest = &text[ofs..];
+                let sp = rest.find([' ', '\t'])?;
+                let id = &rest[..sp];
+                if (id == self.config_id) == rev {
+                    return None;
+                }
+                text = rest[sp..].trim_start_matches([' ', '\t']).to_string();
+            }
+            if text.starts_with('$') && self.check_definition(&text) {
+                return None;
+            }
+            if text.starts_with("~SEQ") || text.starts_with("~LST") {
+                self.add_seq(&text);
+                return None;
+            }
+            if text.starts_with('~') {
+                return Some(text);
+            }
+            if !text.contains('$') {
+                return Some(text);
+            }
+            let (replaced, changed, more) = self.replace_params(&text);
+            if !changed {
+                return Some(text);
+            }
+            text = self.decomment(&replaced);
+            if let Some(rest) = more {
+                // A multi-line definition: the following lines come next.
+                let (file, line) = (self.cur.file, self.cur.line);
+                for l in rest.into_iter().rev() {
+                    self.pending.push(Pending {
+                        text: l,
+                        file,
+                        line,
+                        col: 1,
+                        stage: Stage::Full,
+                        set: None,
+                    });
+                }
+            }
+            if !(text.starts_with('@') || text.contains('$')) {
+                return Some(text);
+            }
+        }
+    }
+
+    fn find_def(&self, name: &str, allow_multiline: bool) -> Option<usize> {
+        self.defs
+            .iter()
+            .position(|d| d.name == name && (allow_multiline || !d.multiline))
+    }
+
+    fn set_def(&mut self, name: &str, value: String, multiline: bool) -> usize {
+        match self.defs.iter().position(|d| d.name == name) {
+            Some(i) => {
+                let d = &mut self.defs[i];
+                d.value = value;
+                d.multiline = multiline;
+                d.builtin = None;
+                i
+            }
+            None => {
+                self.defs.push(Def {
+                    name: name.to_string(),
+                    value,
+                    multiline,
+                    builtin: None,
+                });
+                self.defs.len() - 1
+            }
+        }
+    }
+
+    /// `$NAME=VALUE` (no blank between NAME and `=`… keepalived allows
+    /// blanks there in fact; it only requires NAME to be an identifier).
+    fn check_definition(&mut self, text: &str) -> bool {
+        let b = text.as_bytes();
+        if b.len() < 2 || !(b[1].is_ascii_alphabetic() || b[1] == b'_') {
+            return false;
+        }
+        let mut i = 2;
+        while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
+            i += 1;
+        }
+        let name = &text[1..i];
+        let rest = text[i..].trim_start_matches([' ', '\t']);
+        let Some(value) = rest.strip_prefix('=') else {
+            return false;
+        };
+        let value = value.trim_start_matches([' ', '\t']);
+        if let Some(v) = value.strip_suffix('\\') {
+            let v = v.trim_end_matches([' ', '\t']).to_string();
+            let idx = self.set_def(name, String::new(), true);
+            self.defs[idx].value = v;
+            self.multiline_def = Some(idx);
+        } else {
+            self.set_def(name, value.to_string(), false);
+        }
+        true
+    }
+
+    fn continue_multiline(&mut self, idx: usize, line: String) {
+        let d = self.decomment(&line);
+        let (part, more) = match d.strip_suffix('\\') {
+            Some(p) => (p.trim_end_matches([' ', '\t']).to_string(), true),
+            None => (d, false),
+        };
+        if !part.is_empty() {
+            let def = &mut self.defs[idx];
+            if !def.value.is_empty() {
+                def.value.push('\n');
+            }
+            def.value.push_str(&part);
+        }
+        if !more {
+            self.finish_multiline(idx);
+        }
+    }
+
+    fn finish_multiline(&mut self, idx: usize) {
+        self.multiline_def = None;
+        if let Some(d) = self.defs.get_mut(idx) {
+            d.multiline = d.value.contains('\n');
+        }
+    }
+
+    /// Replaces `$NAME` / `${NAME}` / `${NAME params}` in `text`. Returns the
+    /// new text, whether anything changed, and the remaining lines of a
+    /// multi-line definition.
+    fn replace_params(&mut self, text: &str) -> (String, bool, Option<Vec<String>>) {
+        let mut out = String::with_capacity(text.len() + 16);
+        let mut changed = false;
+        let mut more = None;
+        let mut rest = text;
+        while let Some(pos) = rest.find('$') {
+            out.push_str(&rest[..pos]);
+            let after = &rest[pos + 1..];
+            match self.match_param(after) {
+                Some((consumed, value, multi)) => {
+                    changed = true;
+                    if let Some(lines) = multi {
+                        more = Some(lines);
+                    }
+                    let stop = value.trim_start().starts_with('~');
+                    out.push_str(&value);
+                    rest = &after[consumed..];
+                    if stop {
+                        out.push_str(rest);
+                        rest = "";
+                        break;
+                    }
+                }
+                None => {
+                    out.push('$');
+                    rest = after;
+                }
+            }
+        }
+        out.push_str(rest);
+        (out, changed, more)
+    }
+
+    /// Matches a parameter reference at the start of `s` (just after `$`).
+    /// Returns (bytes consumed, replacement, further lines if multi-line).
+    fn match_param(&mut self, s: &str) -> Option<(usize, String, Option<Vec<String>>)> {
+        let b = s.as_bytes();
+        let braces = b.first() == Some(&b'{');
+        let start = usize::from(braces);
+        let first = *b.get(start)?;
+        if !(first.is_ascii_alphabetic() || first == b'_') {
+            return None;
+        }
+        let mut i = start + 1;
+        while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
+            i += 1;
+        }
+        let name = &s[start..i];
+        let mut params: Vec<String> = Vec::new();
+        let consumed;
+        if braces {
+            let close = s[i..].find('}')? + i;
+            let inner = &s[i..close];
+            if !inner.is_empty() {
+                if !inner.starts_with(' ') {
+                    return None;
+                }
+                params = inner.split_whitespace().map(str::to_string).collect();
+            }
+            consumed = close + 1;
+        } else {
+            match b.get(i) {
+                None | Some(b' ' | b'\t' | b',' | b')') => {}
+                _ => return None,
+            }
+            consumed = i;
+        }
+        // Only a reference that ends the line may expand to several lines.
+        let alone = s[consumed..].trim().is_empty();
+        let idx = self.find_def(name, alone)?;
+        let (builtin, multiline) = (self.defs[idx].builtin, self.defs[idx].multiline);
+        let value = match builtin {
+            Some(Builtin::Pwd) => self.current_dir().display().to_string(),
+            Some(Builtin::Instance) => self.config_id.clone(),
+            Some(Builtin::Env) => {
+                let var = params.first()?;
+                std::env::var(var).unwrap_or_default()
+            }
+            Some(Builtin::Random) => {
+                let nums: Vec<i64> = params.iter().filter_map(|p| p.parse().ok()).collect();
+                if nums.len() != params.len() || nums.len() > 2 {
+                    return None;
+                }
+                let (lo, hi) = match nums.as_slice() {
+                    [] => (0, 32767),
+                    [max] => (0, *max),
+                    [min, max] => (*min, *max),
+                    _ => return None,
+                };
+                let r = self.next_random();
+                let span = (hi - lo + 1).max(1) as u64;
+                (lo + (r % span) as i64).to_string()
+            }
+            None => {
+                if !params.is_empty() {
+                    return None;
+                }
+                self.defs[idx].value.clone()
+            }
+        };
+        if multiline {
+            let mut lines = value.split('\n').map(str::to_string);
+            let first = lines.next().unwrap_or_default();
+            return Some((consumed, first, Some(lines.collect())));
+        }
+        Some((consumed, value, None))
+    }
+
+    fn next_random(&mut self) -> u64 {
+        // xorshift64*: only needs to be unpredictable enough for ${_RANDOM}.
+        let mut x = self.rng;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 16
+    }
+
+    /// `~SEQ(var, [start,] [step,] end) text` / `~SEQx(...)` / `~LST(...)`:
+    /// queue one copy of `text` per value, each preceded by setting `var`.
+    fn add_seq(&mut self, text: &str) {
+        let lst = text.starts_with("~LST");
+        let mut p = &text[4..];
+        let hex = !lst && p.starts_with('x');
+        if hex {
+            p = &p[1..];
+        }
+        let p = p.trim_start_matches([' ', '\t']);
+        let what = if lst { "~LST" } else { "~SEQ" };
+        let Some(inner_start) = p.strip_prefix('(') else {
+            self.report_here(
+                Class::GeneralError,
+                format!("Invalid {what} specification '{text}'"),
+            );
+            return;
+        };
+        let Some(close) = find_close_paren(inner_start) else {
+            self.report_here(
+                Class::GeneralError,
+                format!("{what} missing terminating ')' '{text}'"),
+            );
+            return;
+        };
+        let inner = &inner_start[..close];
+        let body = inner_start[close + 1..]
+            .trim_start_matches([' ', '\t'])
+            .to_string();
+        let mut sets: Vec<Vec<(String, String)>> = Vec::new();
+        if lst {
+            match parse_lst(inner) {
+                Some(s) => sets = s,
+                None => {
+                    self.report_here(
+                        Class::GeneralError,
+                        format!("Invalid ~LST specification '{text}'"),
+                    );
+                    return;
+                }
+            }
+        } else {
+            let (inner_sub, _, multi) = self.replace_params(inner);
+            let mut parts = inner_sub.split(',').map(|s| s.trim());
+            let var = parts.next().unwrap_or("").to_string();
+            let nums: Vec<&str> = parts.collect();
+            if var.is_empty() || nums.is_empty() || nums.len() > 3 || multi.is_some() {
+                self.report_here(
+                    Class::GeneralError,
+                    format!("Invalid ~SEQ definition '{text}'"),
+                );
+                return;
+            }
+            let mut vals = Vec::new();
+            for n in &nums {
+                match parse_c_long(n) {
+                    Some(v) => vals.push(v),
+                    None => {
+                        self.report_here(
+                            Class::GeneralError,
+                            format!("Invalid ~SEQ definition '{text}'"),
+                        );
+                        return;
+                    }
+                }
+            }
+            let (start, step, end) = match vals.as_slice() {
+                [end] => (
+                    if *end < 0 { -1 } else { 1 },
+                    if *end < 1 { -1 } else { 1 },
+                    *end,
+                ),
+                [s, e] => (*s, if s <= e { 1 } else { -1 }, *e),
+                [s, st, e] => (*s, *st, *e),
+                _ => unreachable!("1..=3 values"),
+            };
+            if step == 0 || (start < end && step < 0) || (start > end && step > 0) {
+                self.report_here(Class::GeneralError, format!("Invalid ~SEQ values '{text}'"));
+                return;
+            }
+            if hex && (start < 0 || end < 0) {
+                self.report_here(
+                    Class::GeneralError,
+                    format!("~SEQx is only valid for positive numbers '{text}'"),
+                );
+                return;
+            }
+            const MAX_SEQ: usize = 1_000_000;
+            let mut v = start;
+            while (step > 0 && v <= end) || (step < 0 && v >= end) {
+                let s = if hex { format!("{v:x}") } else { v.to_string() };
+                sets.push(vec![(var.clone(), s)]);
+                if sets.len() > MAX_SEQ {
+                    self.report_here(Class::GeneralError, format!("~SEQ too long '{text}'"));
+                    return;
+                }
+                match v.checked_add(step) {
+                    Some(n) => v = n,
+                    None => break,
+                }
+            }
+        }
+        let (file, line) = (self.cur.file, self.cur.line);
+        // Pending is a stack: push in reverse so the first value comes first.
+        for set in sets.into_iter().rev() {
+            let mut defs = set.into_iter();
+            let first = defs.next();
+            let extra: Vec<(String, String)> = defs.collect();
+            self.pending.push(Pending {
+                text: body.clone(),
+                file,
+                line,
+                col: 1,
+                stage: Stage::Full,
+                set: first,
+            });
+            // Further variables of a ~LST set are made by empty carrier lines
+            // processed just before the body.
+            for (n, v) in extra.into_iter().rev() {
+                self.pending.push(Pending {
+                    text: String::new(),
+                    file,
+                    line,
+                    col: 1,
+                    stage: Stage::Full,
+                    set: Some((n, v)),
+                });
+            }
+        }
+    }
+
+    /// `include FILE`, `includer/m/w/b/a FILE` as the first word.
+    fn check_include(&mut self, text: &str) -> bool {
+        let Some(rest) = text.strip_prefix("include") else {
+            return false;
+        };
+        let b = rest.as_bytes();
+        let (itype, arg) = match b.first() {
+            Some(b' ' | b'\t') => (0, rest),
+            Some(c @ (b'r' | b'm' | b'w' | b'b' | b'a'))
+                if matches!(b.get(1), Some(b' ' | b'\t')) =>
+            {
+                let t = match c {
+                    b'r' => INC_READ,
+                    b'm' => INC_READ | INC_MATCH,
+                    b'w' => INC_READ | INC_MATCH | INC_WILDCARD,
+                    b'b' => INC_READ | INC_BRACE,
+                    _ => INC_ALL,
+                };
+                (t, &rest[1..])
+            }
+            _ => return false,
+        };
+        let arg = arg.trim();
+        let arg = arg.trim_matches('"').to_string();
+        let dir = self.current_dir();
+        self.open_include(&arg, itype, &dir, false);
+        true
+    }
+
+    /// Splits at the first brace outside quotes (queueing the rest) and
+    /// tokenises what remains into `self.line`. Returns false if the line
+    /// turned out empty.
+    fn split_and_tokenize(&mut self, mut text: String, col: u32) -> bool {
+        let bytes = text.as_bytes();
+        let mut split = None;
+        if bytes[0] == b'{' || bytes[0] == b'}' {
+            let skip = 1 + bytes[1..]
+                .iter()
+                .take_while(|c| **c == b' ' || **c == b'\t')
+                .count();
+            if skip < bytes.len() {
+                split = Some(skip);
+            }
+        } else {
+            let mut quote = false;
+            for (i, c) in bytes.iter().enumerate() {
+                match c {
+                    b'"' => quote = !quote,
+                    b'{' | b'}' if !quote => {
+                        split = Some(i);
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if let Some(at) = split {
+            let residue = text[at..].trim_end_matches([' ', '\t']).to_string();
+            text.truncate(at);
+            self.pending.push(Pending {
+                text: residue,
+                file: self.cur.file,
+                line: self.cur.line,
+                col: col + at as u32,
+                stage: Stage::Split,
+                set: None,
+            });
+        }
+        let t = text.trim_end_matches([' ', '\t']).len();
+        text.truncate(t);
+        if text.is_empty() {
+            return false;
+        }
+        let loc = Loc { col, ..self.cur };
+        if text == "{" {
+            self.block_depth += 1;
+        } else if text == "}" {
+            self.block_depth -= 1;
+            if self.block_depth < 0 {
+                self.diags.at(loc, Class::UnexpectedEob, "Extra '}' found");
+                self.block_depth = 0;
+            }
+        }
+        self.tokenize(text, loc)
+    }
+
+    fn tokenize(&mut self, raw: String, loc: Loc) -> bool {
+        let line = &mut self.line;
+        line.words.clear();
+        line.text.clear();
+        line.loc = loc;
+        let b = raw.as_bytes();
+        let mut i = 0;
+        let mut unmatched = false;
+        while i < b.len() {
+            while i < b.len() && is_white(b[i]) {
+                i += 1;
+            }
+            if i >= b.len() {
+                break;
+            }
+            let (s, e, next) = if b[i] == b'"' {
+                match raw[i + 1..].find('"') {
+                    Some(q) => (i + 1, i + 1 + q, i + 2 + q),
+                    None => {
+                        unmatched = true;
+                        break;
+                    }
+                }
+            } else {
+                let mut j = i;
+                while j < b.len() && !is_white(b[j]) && b[j] != b'"' {
+                    j += 1;
+                }
+                (i, j, j)
+            };
+            let start = line.text.len() as u32;
+            line.text.push_str(&raw[s..e]);
+            line.words.push(Word {
+                start,
+                end: line.text.len() as u32,
+                col: loc.col + i as u32,
+            });
+            i = next;
+        }
+        if unmatched {
+            self.diags.at(
+                loc,
+                Class::UnmatchedQuote,
+                format!("Unmatched quote: '{raw}'"),
+            );
+        }
+        line.kind = Some(match raw.as_str() {
+            "{" => LineKind::Open,
+            "}" => LineKind::Close,
+            _ => LineKind::Words,
+        });
+        line.raw = raw;
+        !line.words.is_empty()
+    }
+
+    /// Makes the next [`Reader::next_line`] return the current line again.
+    pub fn push_back_line(&mut self) {
+        self.replay = true;
+    }
+
+    /// Open braces never closed, reported at the end as keepalived does.
+    pub fn unclosed_blocks(&self) -> i64 {
+        self.block_depth
+    }
+}
+
+fn is_white(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
+}
+
+fn find_close_paren(s: &str) -> Option<usize> {
+    let mut depth = 0i32;
+    for (i, c) in s.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' if depth == 0 => return Some(i),
+            ')' => depth -= 1,
+            _ => {}
+        }
+    }
+    None
+}
+
+/// `strtol(s, 0)`: decimal, `0x` hex or leading-0 octal, with a sign.
+pub fn parse_c_long(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let (neg, d) = match s.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    let v = if let Some(h) = d.strip_prefix("0x").or_else(|| d.strip_prefix("0X")) {
+        i64::from_str_radix(h, 16).ok()?
+    } else if d.len() > 1 && d.starts_with('0') {
+        i64::from_str_radix(&d[1..], 8).ok()?
+    } else {
+        d.parse::<i64>().ok()?
+    };
+    Some(if neg { -v } else { v })
+}
+
+/// `~LST(var, v1, v2…)` or `~LST({a, b}, {1, 2}, {3, 4})`.
+fn parse_lst(inner: &str) -> Option<Vec<Vec<(String, String)>>> {
+    let inner = inner.trim();
+    let groups: Vec<Vec<String>> = if inner.starts_with('{') {
+        let mut out = Vec::new();
+        let mut rest = inner;
+        while let Some(open) = rest.find('{') {
+            let close = rest[open..].find('}')? + open;
+            out.push(
+                rest[open + 1..close]
+                    .split(',')
+                    .map(|s| s.trim().to_string())
+                    .collect(),
+            );
+            rest = &rest[close + 1..];
+        }
+        out
+    } else {
+        let mut parts = inner.split(',').map(|s| s.trim().to_string());
+        let var = parts.next()?;
+        let mut out = vec![vec![var]];
+        out.extend(parts.map(|p| vec![p]));
+        out
+    };
+    let (names, values) = groups.split_first()?;
+    if names.is_empty() || names.iter().any(|n| n.is_empty()) || values.is_empty() {
+        return None;
+    }
+    Some(
+        values
+            .iter()
+            .map(|vals| {
+                names
+                    .iter()
+                    .enumerate()
+                    .map(|(i, n)| (n.clone(), vals.get(i).cloned().unwrap_or_default()))
+                    .collect()
+            })
+            .collect(),
+    )
+}
+
+/// csh-style brace expansion (`a{b,c}d` → `abd`, `acd`), as glob(3) does
+/// with GLOB_BRACE.
+pub fn expand_braces(pat: &str) -> Vec<String> {
+    let Some(open) = pat.find('{') else {
+        return vec![pat.to_string()];
+    };
+    let mut depth = 0;
+    let mut close = None;
+    let mut commas = Vec::new();
+    for (i, c) in pat[open..].char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    close = Some(open + i);
+                    break;
+                }
+            }
+            ',' if depth == 1 => commas.push(open + i),
+            _ => {}
+        }
+    }
+    let Some(close) = close else {
+        return vec![pat.to_string()];
+    };
+    let (pre, post) = (&pat[..open], &pat[close + 1..]);
+    let mut bounds = vec![open];
+    bounds.extend(commas);
+    bounds.push(close);
+    let mut out = Vec::new();
+    for w in bounds.windows(2) {
+        let alt = &pat[w[0] + 1..w[1]];
+        for e in expand_braces(&format!("{pre}{alt}{post}")) {
+            out.push(e);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(src: &str, id: &str) -> (Vec<String>, Diags) {
+        let dir = std::env::temp_dir().join(format!(
+            "kaconf-reader-{}-{}",
+            std::process::id(),
+            src.len()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("t.conf");
+        std::fs::write(&f, src).unwrap();
+        let mut r = Reader::new(ReaderOptions {
+            config_id: id.into(),
+            include_check: 0,
+        });
+        assert!(r.open_top(f.to_str().unwrap()));
+        let mut out = Vec::new();
+        while r.next_line() {
+            out.push(format!(
+                "{}:{}|{}",
+                r.line.loc.line,
+                r.line.loc.col,
+                r.line.words().collect::<Vec<_>>().join("|")
+            ));
+        }
+        (out, r.diags)
+    }
+
+    #[test]
+    fn braces_split_and_columns() {
+        let (l, _) = lines(
+            "vrrp_instance VI_1{\n  virtual_ipaddress { 10.0.0.1 }\n}\n",
+            "x",
+        );
+        assert_eq!(
+            l,
+            [
+                "1:1|vrrp_instance|VI_1",
+                "1:19|{",
+                "2:3|virtual_ipaddress",
+                "2:21|{",
+                "2:23|10.0.0.1",
+                "2:32|}",
+                "3:1|}"
+            ]
+        );
+    }
+
+    #[test]
+    fn comments_quotes_and_escapes() {
+        let (l, d) = lines("a \"b # c\" ! x\nk \\#v # y\n\"q r\"s\n", "x");
+        assert_eq!(l, ["1:1|a|b # c", "2:1|k|#v", "3:1|q r|s"]);
+        assert!(d.list.is_empty());
+    }
+
+    #[test]
+    fn conditionals() {
+        let (l, _) = lines("@h1 a\n@h2 b\n@^h1 c\n@^h2 d\n@h1\n", "h1");
+        assert_eq!(l, ["1:1|a", "4:1|d"]);
+    }
+
+    #[test]
+    fn definitions_and_substitution() {
+        let src = "$IF=eth0\n$M=a \\\n b \\\n c\ninterface $IF x${IF}y\n$M\n";
+        let (l, _) = lines(src, "x");
+        assert_eq!(l, ["5:1|interface|eth0|xeth0y", "6:1|a", "6:1|b", "6:1|c"]);
+    }
+
+    #[test]
+    fn seq_and_lst() {
+        let (l, _) = lines(
+            "~SEQ(i, 1, 3) n $i\n~SEQx(h, 9, 11) $h\n~LST(v, a, b) w $v\n",
+            "x",
+        );
+        assert_eq!(
+            l,
+            [
+                "1:1|n|1", "1:1|n|2", "1:1|n|3", "2:1|9", "2:1|a", "2:1|b", "3:1|w|a", "3:1|w|b"
+            ]
+        );
+    }
+
+    #[test]
+    fn self_reference_terminates() {
+        let (l, d) = lines("$A=$A\nx $A\n", "x");
+        assert!(l.is_empty());
+        assert_eq!(d.list.len(), 1);
+    }
+
+    #[test]
+    fn brace_expansion() {
+        assert_eq!(expand_braces("a{b,c{d,e}}f"), ["abf", "acdf", "acef"]);
+    }
+}

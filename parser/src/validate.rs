@@ -1,0 +1,443 @@
+//! Post-parse checks and defaults, applied as keepalived applies them once
+//! the whole file is read (vrrp.c `vrrp_complete_init`, check_data.c
+//! `validate_check_config`). keepalived prints these without a line number;
+//! we keep the location of the item concerned.
+
+use crate::diag::{Class, Diags};
+use crate::model::*;
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+/// `[IP]:proto:port`, keepalived's `inet_sockaddrtotrio`.
+pub fn trio(addr: IpAddr, proto: Option<Protocol>, port: u16) -> String {
+    let p = match proto {
+        Some(Protocol::Tcp) => "tcp",
+        Some(Protocol::Udp) => "udp",
+        Some(Protocol::Sctp) => "sctp",
+        None => "none",
+    };
+    format!("[{addr}]:{p}:{port}")
+}
+
+/// keepalived's `FMT_VS`.
+pub fn fmt_vs(vs: &VirtualServer) -> String {
+    match &vs.key {
+        VsKey::Group { name } => format!("[{name}]:0"),
+        VsKey::Fwmark { mark } => format!("FWM {mark}"),
+        VsKey::Inet { addr, port } => trio(*addr, vs.protocol, *port),
+    }
+}
+
+pub fn validate(cfg: &mut Config, d: &mut Diags) {
+    validate_vrrp(cfg, d);
+    validate_check(cfg, d);
+}
+
+fn validate_vrrp(cfg: &mut Config, d: &mut Diags) {
+    let g = &cfg.global_defs;
+    // Track scripts/files referenced by instances must exist. keepalived
+    // reports these at the referencing line while parsing.
+    let scripts: Vec<String> = cfg.vrrp_scripts.iter().map(|s| s.name.clone()).collect();
+    let files: Vec<String> = cfg.track_files.iter().map(|s| s.name.clone()).collect();
+    let mut seen_vrid: HashMap<(String, u8, bool, bool), String> = HashMap::new();
+    for v in &mut cfg.vrrp_instances {
+        let name = v.name.clone();
+        v.track.script.retain(|t| {
+            let ok = scripts.contains(&t.name);
+            if !ok {
+                d.at(
+                    t.loc,
+                    Class::GeneralError,
+                    format!("({name}) track script {} not found, ignoring...", t.name),
+                );
+            }
+            ok
+        });
+        v.track.file.retain(|t| {
+            let ok = files.contains(&t.name);
+            if !ok {
+                d.at(
+                    t.loc,
+                    Class::GeneralError,
+                    format!("({name}) track file {} not found, ignoring...", t.name),
+                );
+            }
+            ok
+        });
+        if v.virtual_router_id.is_none() {
+            d.check(
+                Some(v.loc),
+                Class::Fatal,
+                format!("({name}) the virtual router id must be set"),
+            );
+        }
+        if v.interface.is_none() && v.unicast_peer.is_empty() {
+            d.check(
+                Some(v.loc),
+                Class::Fatal,
+                format!("({name}) Unknown interface!"),
+            );
+        }
+        let ipv6 = v
+            .virtual_ipaddress
+            .first()
+            .is_some_and(|a| a.addr.is_ipv6())
+            || v.native_ipv6;
+        let strict = v.strict_mode.unwrap_or(g.vrrp_strict);
+        let mut version = v.version.or(g.vrrp_version).unwrap_or(2);
+        if ipv6 && version == 2 {
+            if v.version == Some(2) {
+                d.check(
+                    Some(v.loc),
+                    Class::GeneralError,
+                    format!("({name}) cannot use IPv6 with VRRP version 2; setting version 3"),
+                );
+            }
+            version = 3;
+        }
+        v.version = Some(version);
+        // Mixed families in virtual_ipaddress.
+        if let Some(first) = v.virtual_ipaddress.first().map(|a| a.addr.is_ipv4()) {
+            let before = v.virtual_ipaddress.len();
+            v.virtual_ipaddress.retain(|a| a.addr.is_ipv4() == first);
+            if v.virtual_ipaddress.len() != before {
+                d.check(
+                    Some(v.loc),
+                    Class::GeneralError,
+                    format!("({name}) address family of virtual_ipaddresses differ - removing"),
+                );
+            }
+        }
+        if let Some(a) = &v.authentication {
+            if version == 3 {
+                d.check(
+                    Some(v.loc),
+                    Class::GeneralError,
+                    format!("({name}) VRRP version 3 does not support authentication. Ignoring."),
+                );
+                v.authentication = None;
+            } else if strict {
+                d.check(
+                    Some(v.loc),
+                    Class::GeneralError,
+                    format!("({name}) Strict mode does not support authentication. Ignoring."),
+                );
+                v.authentication = None;
+            } else if a.auth_type == Some(AuthType::Ah)
+                && v.state == Some(VrrpState::Master)
+                && v.priority != Some(255)
+            {
+                d.check(
+                    Some(v.loc),
+                    Class::GeneralError,
+                    format!("({name}) Initial state master is incompatible with AH authentication - clearing"),
+                );
+                v.state = Some(VrrpState::Backup);
+            }
+        }
+        // advert_int per version: v2 whole seconds 1..255, v3 centiseconds 1..4095.
+        if let Some(ai) = v.advert_int {
+            let fixed = if version == 2 {
+                let s = ((ai + 500_000) / 1_000_000).clamp(1, 255);
+                if s * 1_000_000 != ai {
+                    d.check(
+                        Some(v.loc),
+                        Class::GeneralError,
+                        format!("({name}) Version 2 advert_int must be an integer between 1 & 255 - rounding to {s}"),
+                    );
+                }
+                s * 1_000_000
+            } else {
+                let cs = ((ai + 5_000) / 10_000).clamp(1, 4095);
+                if cs * 10_000 != ai {
+                    d.check(
+                        Some(v.loc),
+                        Class::GeneralError,
+                        format!("({name}) Version 3 advert_int must be a multiple of 10ms between 0.01 & 40.95 - rounding to {}ms", cs * 10),
+                    );
+                }
+                cs * 10_000
+            };
+            v.advert_int = Some(fixed);
+        }
+        if v.virtual_ipaddress.is_empty() && !v.no_virtual_ipaddress {
+            if strict || version == 3 {
+                d.check(
+                    Some(v.loc),
+                    Class::Fatal,
+                    format!("({name}) No VIP specified; at least one is required"),
+                );
+            } else {
+                d.check(
+                    Some(v.loc),
+                    Class::Warning,
+                    format!("({name}) No VIP specified; at least one is sensible"),
+                );
+            }
+        }
+        if let (Some(vrid), Some((ifname, _))) = (v.virtual_router_id, v.interface.as_ref()) {
+            let key = (ifname.clone(), vrid, ipv6, !v.unicast_peer.is_empty());
+            if let Some(other) = seen_vrid.get(&key) {
+                d.check(
+                    Some(v.loc),
+                    Class::GeneralError,
+                    format!("({name}) duplicate VRID conflict with {other} VRID {vrid}"),
+                );
+            } else {
+                seen_vrid.insert(key, name.clone());
+            }
+        }
+        if v.state == Some(VrrpState::Master) || v.priority == Some(255) {
+            v.nopreempt = false;
+            v.preempt_delay = None;
+        }
+        if v.priority.is_none() {
+            // keepalived: `state MASTER` without a priority means the address owner.
+            v.priority = Some(if v.state == Some(VrrpState::Master) {
+                255
+            } else {
+                100
+            });
+        }
+    }
+    let names: Vec<String> = cfg.vrrp_instances.iter().map(|i| i.name.clone()).collect();
+    let mut member_of: HashMap<String, String> = HashMap::new();
+    for gr in &mut cfg.sync_groups {
+        let gname = gr.name.clone();
+        gr.group.retain(|(m, loc)| {
+            if !names.contains(m) {
+                d.at(*loc, Class::GeneralError, format!("Virtual router {m} specified in sync group {gname} doesn't exist - ignoring"));
+                return false;
+            }
+            if let Some(other) = member_of.get(m) {
+                d.at(*loc, Class::GeneralError, format!("Virtual router {m} cannot exist in more than one sync group; ignoring {gname}"));
+                let _ = other;
+                return false;
+            }
+            member_of.insert(m.clone(), gname.clone());
+            true
+        });
+        if gr.group.is_empty() {
+            d.check(
+                Some(gr.loc),
+                Class::GeneralError,
+                format!("Sync group {gname} has no virtual router(s) - removing"),
+            );
+        }
+    }
+    cfg.sync_groups.retain(|g| !g.group.is_empty());
+    for v in &mut cfg.vrrp_instances {
+        v.sync_group = member_of.get(&v.name).cloned();
+    }
+}
+
+fn validate_check(cfg: &mut Config, d: &mut Diags) {
+    let groups: Vec<(String, bool)> = cfg
+        .virtual_server_groups
+        .iter()
+        .map(|g| {
+            (
+                g.name.clone(),
+                g.entries
+                    .iter()
+                    .any(|e| matches!(e, VsgEntry::Range { .. })),
+            )
+        })
+        .collect();
+    for g in &cfg.virtual_server_groups {
+        if g.entries.is_empty() {
+            d.check(
+                Some(g.loc),
+                Class::GeneralError,
+                format!("virtual server group {} has no entries - removing", g.name),
+            );
+        }
+    }
+    let mut keep = Vec::with_capacity(cfg.virtual_servers.len());
+    for mut vs in std::mem::take(&mut cfg.virtual_servers) {
+        let loc = vs.loc;
+        if vs.real_servers.is_empty() && vs.sorry_server.is_none() {
+            d.check(
+                Some(loc),
+                Class::GeneralError,
+                format!(
+                    "Virtual server {} has no real servers - ignoring",
+                    fmt_vs(&vs)
+                ),
+            );
+            continue;
+        }
+        let by_addr = match &vs.key {
+            VsKey::Inet { .. } => true,
+            VsKey::Fwmark { .. } => false,
+            VsKey::Group { name } => match groups.iter().find(|(n, _)| n == name) {
+                Some((_, has_range)) => *has_range,
+                None => {
+                    d.check(Some(loc), Class::GeneralError, format!("Virtual server group {name} specified but not configured - ignoring virtual server {}", fmt_vs(&vs)));
+                    continue;
+                }
+            },
+        };
+        if by_addr {
+            if vs.protocol.is_none() {
+                d.check(
+                    Some(loc),
+                    Class::GeneralError,
+                    format!(
+                        "Virtual server {}: no protocol set - defaulting to UDP",
+                        fmt_vs(&vs)
+                    ),
+                );
+                vs.protocol = Some(Protocol::Udp);
+            }
+            if vs.ops && vs.protocol != Some(Protocol::Udp) {
+                d.check(
+                    Some(loc),
+                    Class::GeneralError,
+                    format!(
+                        "Virtual server {}: one packet scheduling requires UDP - resetting",
+                        fmt_vs(&vs)
+                    ),
+                );
+                vs.ops = false;
+            }
+        } else if matches!(vs.key, VsKey::Fwmark { .. }) && vs.protocol.is_some() {
+            d.check(Some(loc), Class::Warning, format!("Warning: Virtual server {}: protocol specified for fwmark - protocol will be ignored", fmt_vs(&vs)));
+            vs.protocol = None;
+        }
+        if let (VsKey::Inet { port: 0, .. }, None) = (&vs.key, vs.persistence_timeout) {
+            {
+                d.check(
+                    Some(loc),
+                    Class::GeneralError,
+                    format!(
+                        "Virtual server {}: zero port only valid for persistent services - setting",
+                        fmt_vs(&vs)
+                    ),
+                );
+                vs.persistence_timeout = Some(360);
+            }
+        }
+        if vs.lb_algo.is_none() {
+            d.check(
+                Some(loc),
+                Class::GeneralError,
+                format!(
+                    "Virtual server {}: no scheduler set, setting default 'wlc'",
+                    fmt_vs(&vs)
+                ),
+            );
+            vs.lb_algo = Some("wlc".into());
+        }
+        if vs.lvs_method.is_none() {
+            let all_rs = vs.real_servers.iter().all(|r| r.lvs_method.is_some())
+                && !vs.real_servers.is_empty();
+            if !all_rs {
+                d.check(
+                    Some(loc),
+                    Class::GeneralError,
+                    format!(
+                        "Virtual server {}: no forwarding method set, setting default NAT",
+                        fmt_vs(&vs)
+                    ),
+                );
+            }
+            vs.lvs_method = Some(LvsMethod {
+                kind: LbKind::Nat,
+                tunnel: None,
+            });
+        }
+        if let Some(h) = vs.hysteresis {
+            let q = vs.quorum.unwrap_or(1);
+            if h >= q {
+                d.check(
+                    Some(loc),
+                    Class::GeneralError,
+                    format!(
+                        "Virtual server {}: hysteresis {h} >= quorum {q} - setting to {}",
+                        fmt_vs(&vs),
+                        q - 1
+                    ),
+                );
+                vs.hysteresis = Some(q - 1);
+            }
+        }
+        let vs_port = match vs.key {
+            VsKey::Inet { port, .. } => Some(port),
+            _ => None,
+        };
+        let vs_kind = vs.lvs_method.as_ref().map(|m| m.kind);
+        let vs_name = fmt_vs(&vs);
+        let proto = vs.protocol;
+        let mut seen: Vec<(IpAddr, u16)> = Vec::new();
+        let mut rss = Vec::with_capacity(vs.real_servers.len());
+        for mut rs in std::mem::take(&mut vs.real_servers) {
+            let kind = rs.lvs_method.as_ref().map(|m| m.kind).or(vs_kind);
+            match vs_port {
+                Some(vp) => {
+                    if rs.port == 0 {
+                        rs.port = vp;
+                    } else if rs.port != vp && matches!(kind, Some(LbKind::Dr | LbKind::Tun)) {
+                        d.check(
+                            Some(rs.loc),
+                            Class::GeneralError,
+                            format!(
+                                "WARNING - virtual server {vs_name} and real server {} ports don't match - resetting",
+                                trio(rs.addr, proto, rs.port)
+                            ),
+                        );
+                        rs.port = vp;
+                    }
+                }
+                None => {
+                    if matches!(kind, Some(LbKind::Dr | LbKind::Tun)) {
+                        rs.port = 0;
+                    }
+                }
+            }
+            let family_differs = vs_addr(&vs.key).is_some_and(|a| a.is_ipv4() != rs.addr.is_ipv4());
+            if family_differs && kind != Some(LbKind::Tun) {
+                d.check(
+                    Some(rs.loc),
+                    Class::GeneralError,
+                    format!(
+                        "Virtual server {vs_name} and real server {} address families don't match - skipping",
+                        rs.addr
+                    ),
+                );
+                continue;
+            }
+            if seen.contains(&(rs.addr, rs.port)) {
+                d.check(
+                    Some(rs.loc),
+                    Class::GeneralError,
+                    format!(
+                        "Virtual server {vs_name}: real server {} is duplicated - removing",
+                        trio(rs.addr, proto, rs.port)
+                    ),
+                );
+                continue;
+            }
+            seen.push((rs.addr, rs.port));
+            rss.push(rs);
+        }
+        vs.real_servers = rss;
+        if let (Some((_, sp)), Some(vp)) = (vs.sorry_server.as_mut(), vs_port) {
+            if *sp == 0 {
+                *sp = vp;
+            } else if *sp != vp && matches!(vs_kind, Some(LbKind::Dr | LbKind::Tun)) {
+                d.check(Some(loc), Class::GeneralError, format!("WARNING - virtual server {vs_name} and sorry server ports don't match - resetting"));
+                *sp = vp;
+            }
+        }
+        keep.push(vs);
+    }
+    cfg.virtual_servers = keep;
+}
+
+fn vs_addr(key: &VsKey) -> Option<IpAddr> {
+    match key {
+        VsKey::Inet { addr, .. } => Some(*addr),
+        _ => None,
+    }
+}

@@ -1,0 +1,186 @@
+//! `keepalived`: the daemon binary. Today it implements the configuration
+//! test (`-t`), which parses with the same rules, messages and exit codes as
+//! keepalived 2.2.7, plus `--dump-json`. The VRRP and checker roles arrive
+//! with their issues.
+
+mod syscheck;
+
+use clap::{ArgAction, Parser};
+use std::io::Write;
+
+/// Command-line options, as keepalived's getopt table spells them.
+#[derive(Parser, Debug)]
+#[command(
+    name = "keepalived",
+    version = env!("CARGO_PKG_VERSION"),
+    disable_version_flag = true,
+    disable_help_flag = true,
+    about = "keepalived-rs: a drop-in replacement for keepalived"
+)]
+struct Cli {
+    #[arg(short = 'f', long = "use-file", value_name = "FILE")]
+    use_file: Option<String>,
+    #[arg(short = 'P', long = "vrrp")]
+    vrrp: bool,
+    #[arg(short = 'C', long = "check")]
+    check: bool,
+    #[arg(short = 'B', long = "no_bfd")]
+    no_bfd: bool,
+    #[arg(long = "all")]
+    all: bool,
+    #[arg(short = 'l', long = "log-console")]
+    log_console: bool,
+    #[arg(short = 'D', long = "log-detail", action = ArgAction::Count)]
+    log_detail: u8,
+    #[arg(short = 'S', long = "log-facility")]
+    log_facility: Option<String>,
+    #[arg(short = 'g', long = "log-file", num_args = 0..=1, require_equals = false)]
+    log_file: Option<Option<String>>,
+    #[arg(short = 'G', long = "no-syslog")]
+    no_syslog: bool,
+    #[arg(short = 'u', long = "umask")]
+    umask: Option<String>,
+    #[arg(short = 'X', long = "release-vips")]
+    release_vips: bool,
+    #[arg(short = 'V', long = "dont-release-vrrp")]
+    dont_release_vrrp: bool,
+    #[arg(short = 'I', long = "dont-release-ipvs")]
+    dont_release_ipvs: bool,
+    #[arg(short = 'R', long = "dont-respawn")]
+    dont_respawn: bool,
+    #[arg(short = 'n', long = "dont-fork")]
+    dont_fork: bool,
+    #[arg(short = 'd', long = "dump-conf")]
+    dump_conf: bool,
+    #[arg(short = 'p', long = "pid")]
+    pid: Option<String>,
+    #[arg(short = 'r', long = "vrrp_pid")]
+    vrrp_pid: Option<String>,
+    #[arg(short = 'c', long = "checkers_pid")]
+    checkers_pid: Option<String>,
+    #[arg(short = 'b', long = "bfd_pid")]
+    bfd_pid: Option<String>,
+    #[arg(short = 'a', long = "address-monitoring")]
+    address_monitoring: bool,
+    #[arg(short = 's', long = "namespace")]
+    namespace: Option<String>,
+    #[arg(short = 'e', long = "all-config")]
+    all_config: bool,
+    #[arg(short = 'i', long = "config-id")]
+    config_id: Option<String>,
+    #[arg(short = 'x', long = "snmp")]
+    snmp: bool,
+    #[arg(short = 'A', long = "snmp-agent-socket")]
+    snmp_agent_socket: Option<String>,
+    #[arg(short = 'm', long = "core-dump")]
+    core_dump: bool,
+    #[arg(short = 'M', long = "core-dump-pattern", num_args = 0..=1)]
+    core_dump_pattern: Option<Option<String>>,
+    /// Check the configuration and exit (optionally appending messages to LOGFILE).
+    #[arg(short = 't', long = "config-test", num_args = 0..=1, value_name = "LOGFILE")]
+    config_test: Option<Option<String>>,
+    /// keepalived-rs: print the fully resolved configuration as JSON on stdout.
+    #[arg(long = "dump-json")]
+    dump_json: bool,
+    /// keepalived-rs: print diagnostics as JSON lines (with phase and class) instead of text.
+    #[arg(long = "diagnostics-json")]
+    diagnostics_json: bool,
+    #[arg(short = 'v', long = "version", action = ArgAction::Version)]
+    version: Option<bool>,
+    #[arg(short = 'h', long = "help", action = ArgAction::Help)]
+    help: Option<bool>,
+}
+
+const DEFAULT_CONF: &str = "/etc/keepalived/keepalived.conf";
+
+fn main() {
+    let cli = Cli::parse();
+    let file = cli
+        .use_file
+        .clone()
+        .unwrap_or_else(|| DEFAULT_CONF.to_string());
+    let mut opts = kaconf::Options {
+        all_config: cli.all_config,
+        ..kaconf::Options::default()
+    };
+    if let Some(id) = &cli.config_id {
+        opts.config_id = id.clone();
+    }
+    if cli.config_test.is_some() || cli.dump_json {
+        std::process::exit(config_test(&cli, &file, &opts));
+    }
+    eprintln!("keepalived-rs: only --config-test (-t) and --dump-json are implemented so far");
+    std::process::exit(1);
+}
+
+fn config_test(cli: &Cli, file: &str, opts: &kaconf::Options) -> i32 {
+    let mut parsed = kaconf::parse_file(file, opts);
+    if parsed.found {
+        syscheck::check(
+            &parsed.config,
+            &syscheck::System::probe(),
+            &mut parsed.diags,
+        );
+    }
+    let mut out: Box<dyn Write> = match &cli.config_test {
+        Some(Some(log)) => match std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+        {
+            Ok(f) => Box::new(f),
+            Err(e) => {
+                eprintln!("Unable to open config-test log file {log}: {e}");
+                Box::new(std::io::stderr())
+            }
+        },
+        _ => Box::new(std::io::stderr()),
+    };
+    if cli.diagnostics_json {
+        for d in &parsed.diags.list {
+            let mut v = serde_json::to_value(d).unwrap_or_default();
+            if let (Some(loc), Some(obj)) = (d.loc, v.as_object_mut()) {
+                let file = parsed
+                    .sources
+                    .path(loc.file)
+                    .map(|p| p.display().to_string());
+                obj.insert("file".into(), file.into());
+            }
+            let _ = writeln!(out, "{v}");
+        }
+    } else {
+        for line in parsed.render_diagnostics() {
+            let _ = writeln!(out, "{line}");
+        }
+    }
+    if cli.dump_json {
+        match serde_json::to_string_pretty(&parsed.config) {
+            Ok(j) => println!("{j}"),
+            Err(e) => eprintln!("cannot serialise configuration: {e}"),
+        }
+    }
+    parsed.exit_code()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn keepalived_argv_forms() {
+        let c = Cli::try_parse_from(["keepalived", "-lnD", "-f", "/x.conf"]).unwrap();
+        assert!(c.log_console && c.dont_fork && c.log_detail == 1);
+        assert_eq!(c.use_file.as_deref(), Some("/x.conf"));
+        let c = Cli::try_parse_from(["keepalived", "-t", "-f", "/y"]).unwrap();
+        assert_eq!(c.config_test, Some(None));
+        let c = Cli::try_parse_from(["keepalived", "-V", "-i", "h1"]).unwrap();
+        assert!(c.dont_release_vrrp);
+        assert_eq!(c.config_id.as_deref(), Some("h1"));
+    }
+}

@@ -1,0 +1,257 @@
+//! The checks `keepalived -t` makes against the running system: do the
+//! interfaces the configuration names exist, and are configured scripts
+//! present (which, without `enable_script_security`, is a security
+//! violation). They use the locations the parser kept, so our messages point
+//! at the line keepalived reports.
+
+use kaconf::model::{Config, Route, Script};
+use kaconf::{Class, Diags};
+use std::collections::HashSet;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+/// What the system looks like: the interface names present now.
+pub struct System {
+    pub interfaces: HashSet<String>,
+}
+
+impl System {
+    pub fn probe() -> System {
+        let interfaces = std::fs::read_dir("/sys/class/net")
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        System { interfaces }
+    }
+
+    fn has(&self, ifname: &str) -> bool {
+        self.interfaces.contains(ifname)
+    }
+}
+
+pub fn check(cfg: &Config, sys: &System, d: &mut Diags) {
+    let mut bad_if = false;
+    let mut missing = |name: &str, d: &mut Diags, loc, msg: String| {
+        if !sys.has(name) {
+            d.at(loc, Class::GeneralError, msg);
+            bad_if = true;
+        }
+    };
+    for a in &cfg.static_ipaddress {
+        if let Some(dev) = &a.dev {
+            missing(
+                dev,
+                d,
+                a.loc,
+                format!(
+                    "WARNING - interface {dev} for ip address {} doesn't exist",
+                    a.addr
+                ),
+            );
+        }
+    }
+    for r in &cfg.static_routes {
+        route_ifs(r, d, &mut missing, false);
+    }
+    for v in &cfg.vrrp_instances {
+        if let Some((ifname, loc)) = &v.interface {
+            missing(
+                ifname,
+                d,
+                *loc,
+                format!(
+                    "WARNING - interface {ifname} for vrrp_instance {} doesn't exist",
+                    v.name
+                ),
+            );
+        }
+        for t in &v.track.interface {
+            missing(
+                &t.name,
+                d,
+                t.loc,
+                format!("({}) tracked interface {} doesn't exist", v.name, t.name),
+            );
+        }
+        for a in v
+            .virtual_ipaddress
+            .iter()
+            .chain(&v.virtual_ipaddress_excluded)
+        {
+            if let Some(dev) = &a.dev {
+                missing(
+                    dev,
+                    d,
+                    a.loc,
+                    format!(
+                        "WARNING - interface {dev} for ip address {} doesn't exist",
+                        a.addr
+                    ),
+                );
+            }
+        }
+        for r in &v.virtual_routes {
+            route_ifs(r, d, &mut missing, true);
+        }
+    }
+    if bad_if {
+        d.check(
+            None,
+            Class::BadIf,
+            "Non-existent interface specified in configuration",
+        );
+    }
+    // keepalived's VRRP process stops validating at a bad interface, before
+    // its script security check.
+    scripts(cfg, d, !bad_if);
+}
+
+fn route_ifs(
+    r: &Route,
+    d: &mut Diags,
+    missing: &mut impl FnMut(&str, &mut Diags, kaconf::Loc, String),
+    virtual_route: bool,
+) {
+    if let Some(dev) = &r.dev {
+        missing(
+            dev,
+            d,
+            r.loc,
+            format!("WARNING - interface {dev} for VROUTE nexthop doesn't exist"),
+        );
+    } else if virtual_route && !r.no_track {
+        let dst = if r.dst == "default" {
+            "0.0.0.0/0".to_string()
+        } else {
+            r.dst.clone()
+        };
+        let dst = if dst.contains('/') {
+            dst
+        } else {
+            format!("{dst}/32")
+        };
+        d.at(
+            r.loc,
+            Class::GeneralError,
+            format!("Warning - cannot track route {dst} with no interface specified, not tracking"),
+        );
+    }
+}
+
+/// keepalived resolves a bare command name on PATH; a command starting
+/// `</` only tests a file and is never executed.
+fn resolve(argv0: &str) -> Option<PathBuf> {
+    if argv0.starts_with('<') {
+        return None;
+    }
+    if argv0.contains('/') {
+        let p = PathBuf::from(argv0);
+        return p.exists().then_some(p);
+    }
+    let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/sbin:/usr/bin:/sbin:/bin".into());
+    path.split(':')
+        .map(|d| Path::new(d).join(argv0))
+        .find(|p| p.is_file())
+}
+
+/// A script run as root must not be writable by anyone else along its path.
+fn insecure(path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let mut p = Some(path);
+    while let Some(cur) = p {
+        if let Ok(m) = std::fs::metadata(cur) {
+            let mode = m.permissions().mode();
+            let sticky_dir = m.is_dir() && mode & 0o1000 != 0;
+            if m.uid() != 0
+                || (!sticky_dir && mode & 0o022 != 0 && !(m.gid() == 0 && mode & 0o002 == 0))
+            {
+                return true;
+            }
+        }
+        p = cur.parent();
+    }
+    false
+}
+
+fn scripts(cfg: &Config, d: &mut Diags, vrrp_checked: bool) {
+    let g = &cfg.global_defs;
+    let mut vrrp: Vec<&Script> = Vec::new();
+    let mut check: Vec<&Script> = Vec::new();
+    let mut start: Vec<&Script> = Vec::new();
+    vrrp.extend(cfg.vrrp_scripts.iter().filter_map(|s| s.script.as_ref()));
+    for n in cfg
+        .vrrp_instances
+        .iter()
+        .map(|v| &v.notify)
+        .chain(cfg.sync_groups.iter().map(|s| &s.notify))
+    {
+        vrrp.extend(
+            [
+                &n.master,
+                &n.backup,
+                &n.fault,
+                &n.stop,
+                &n.notify,
+                &n.master_rx_lower_pri,
+            ]
+            .into_iter()
+            .flatten(),
+        );
+        if let Some(Some(s)) = &n.deleted {
+            vrrp.push(s);
+        }
+    }
+    for f in [&g.notify_fifo, &g.vrrp_notify_fifo].into_iter().flatten() {
+        vrrp.extend(f.script.as_ref());
+    }
+    for vs in &cfg.virtual_servers {
+        check.extend([&vs.quorum_up, &vs.quorum_down].into_iter().flatten());
+        for rs in &vs.real_servers {
+            check.extend([&rs.notify_up, &rs.notify_down].into_iter().flatten());
+            for c in &rs.checkers {
+                if let kaconf::model::CheckerSpec::Misc { path: Some(p), .. } = &c.spec {
+                    check.push(p);
+                }
+            }
+        }
+    }
+    for f in [&g.notify_fifo, &g.lvs_notify_fifo].into_iter().flatten() {
+        check.extend(f.script.as_ref());
+    }
+    start.extend(
+        [&g.startup_script, &g.shutdown_script]
+            .into_iter()
+            .flatten(),
+    );
+    if g.enable_script_security {
+        return;
+    }
+    if !vrrp_checked {
+        vrrp.clear();
+    }
+    for (list, what) in [
+        (&start, "start/shutdown scripts"),
+        (&vrrp, "scripts"),
+        (&check, "check scripts"),
+    ] {
+        let found: Vec<PathBuf> = list
+            .iter()
+            .filter_map(|s| s.argv.first().and_then(|a| resolve(a)))
+            .collect();
+        if !found.is_empty() {
+            let extra = if found.iter().any(|p| insecure(p)) {
+                " There are insecure scripts."
+            } else {
+                ""
+            };
+            d.check(
+                None,
+                Class::SecurityError,
+                format!("SECURITY VIOLATION - {what} are being executed but script_security not enabled.{extra}"),
+            );
+        }
+    }
+}
