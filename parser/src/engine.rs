@@ -47,12 +47,16 @@ fn process(r: &mut Reader, sink: &mut impl Sink, ctx: Ctx, mut need_bob: bool, l
             if kind == LineKind::Open && level > 0 {
                 continue;
             }
-            r.report_here(
+            let loc = r.line.loc;
+            r.diags.at(
+                loc,
                 Class::MissingBob,
                 "Missing '{' at beginning of configuration block",
             );
         } else if kind == LineKind::Open {
-            r.report_here(Class::UnexpectedBob, "Unexpected '{' - ignoring");
+            let loc = r.line.loc;
+            r.diags
+                .at(loc, Class::UnexpectedBob, "Unexpected '{' - ignoring");
             continue;
         }
         if kind == LineKind::Close && level > 0 {
@@ -101,7 +105,9 @@ fn value_block(r: &mut Reader, sink: &mut impl Sink, ctx: Ctx, kw: &'static Kw) 
         match kind {
             LineKind::Close => return,
             LineKind::Open => {
-                r.report_here(Class::UnexpectedBob, "Unexpected '{' - ignoring");
+                let loc = r.line.loc;
+                r.diags
+                    .at(loc, Class::UnexpectedBob, "Unexpected '{' - ignoring");
             }
             LineKind::Words => sink.entry(r, ctx, kw),
         }

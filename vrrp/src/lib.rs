@@ -1,0 +1,14 @@
+//! VRRP (RFC 3768 v2, RFC 5798 v3) for keepalived-rs.
+//!
+//! # Layout
+//! - [`types`]: small checked values (VRID, priority, centiseconds, version).
+//! - [`wire`]: advert codec, checksums and keepalived's receive checks; no I/O.
+//! - [`fsm`]: one sans-IO state machine per instance: `handle(now, input) -> actions`.
+//! - [`sync`]: sync groups moving several instances together, also sans-IO.
+
+pub mod fsm;
+pub mod sync;
+pub mod types;
+pub mod wire;
+
+pub use types::{Centisecs, Family, Priority, Version, Vrid};

@@ -1,0 +1,267 @@
+//! Sync groups (`vrrp_sync_group`): several instances that change state
+//! together, so that e.g. the inside and outside VIPs of a router always
+//! live on the same box.
+//!
+//! Like [`crate::fsm`], this is sans-IO: the group owns its member
+//! [`Instance`]s, feeds them inputs and, after each one, applies
+//! keepalived's transition matrix (vrrp_scheduler.c `VRRP_TSM`, vrrp_sync.c):
+//! - any member entering FAULT pulls the whole group into FAULT;
+//! - a member may only become MASTER when every other member wants to
+//!   (otherwise it waits in BACKUP), and then all become MASTER;
+//! - a MASTER member falling back to BACKUP, or the last faulty member
+//!   recovering, moves the whole group to BACKUP.
+
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::fsm::{Action, Input, Instance, LogLine, State, SyncGate};
+
+/// One output of the group, in order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GroupOutput {
+    /// An action of member `index`.
+    Member { index: usize, action: Action },
+    /// A group-level log line (`VRRP_Group(NAME) ...`).
+    Log(LogLine),
+    /// Run the group's notify scripts / FIFO for its new state.
+    Notify { state: State },
+}
+
+/// A sync group and its members. See the module docs.
+#[derive(Clone, Debug)]
+pub struct SyncGroup {
+    name: String,
+    members: Vec<Instance>,
+    state: State,
+}
+
+impl SyncGroup {
+    pub fn new(name: &str, members: Vec<Instance>) -> Self {
+        Self {
+            name: name.to_owned(),
+            members,
+            state: State::Init,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    pub fn members(&self) -> &[Instance] {
+        &self.members
+    }
+
+    /// Earliest timer of any member.
+    pub fn poll_at(&self) -> Option<Instant> {
+        self.members.iter().filter_map(Instance::poll_at).min()
+    }
+
+    /// Feed an input to every member in turn: meant for
+    /// [`Input::Startup`], [`Input::Tick`] and [`Input::Shutdown`].
+    pub fn handle_all(&mut self, now: Instant, input: Input) -> Vec<GroupOutput> {
+        let mut out = Vec::new();
+        match input {
+            Input::Startup => self.startup(now, &mut out),
+            Input::Shutdown => {
+                for i in 0..self.members.len() {
+                    self.run(now, i, Input::Shutdown, &mut out);
+                }
+                self.state = State::Stop;
+                out.push(GroupOutput::Notify { state: State::Stop });
+            }
+            Input::Tick => {
+                for i in 0..self.members.len() {
+                    if self.members[i].poll_at().is_some_and(|t| t <= now) {
+                        self.run(now, i, Input::Tick, &mut out);
+                    }
+                }
+            }
+            other => {
+                for i in 0..self.members.len() {
+                    self.run(now, i, other.clone(), &mut out);
+                }
+            }
+        }
+        out
+    }
+
+    /// Feed an input to one member (an advert, a tracker change, ...).
+    ///
+    /// # Panics
+    /// If `index` is not a member index.
+    pub fn handle(&mut self, now: Instant, index: usize, input: Input) -> Vec<GroupOutput> {
+        let mut out = Vec::new();
+        self.run(now, index, input, &mut out);
+        out
+    }
+
+    fn gate_for(&self, i: usize) -> SyncGate {
+        let others = || {
+            self.members
+                .iter()
+                .enumerate()
+                .filter(move |(j, _)| *j != i)
+        };
+        SyncGate {
+            group_state: self.state,
+            others_want_master: others().all(|(_, m)| m.wantstate() == State::Master),
+            others_faulted: others().any(|(_, m)| m.is_faulted()),
+        }
+    }
+
+    fn refresh_gates(&mut self) {
+        for i in 0..self.members.len() {
+            let g = self.gate_for(i);
+            self.members[i].gate = Some(g);
+        }
+    }
+
+    fn log(&self, out: &mut Vec<GroupOutput>, state: State) {
+        out.push(GroupOutput::Log(LogLine {
+            detail: false,
+            text: format!(
+                "VRRP_Group({}) Syncing instances to {} state",
+                self.name,
+                state.keyword()
+            ),
+        }));
+    }
+
+    fn push(out: &mut Vec<GroupOutput>, index: usize, actions: Vec<Action>) {
+        out.extend(
+            actions
+                .into_iter()
+                .map(|action| GroupOutput::Member { index, action }),
+        );
+    }
+
+    /// keepalived `vrrp_sync_set_group` + `initialise_tracking_priorities`
+    /// + `vrrp_init_state`.
+    fn startup(&mut self, now: Instant, out: &mut Vec<GroupOutput>) {
+        if self.state != State::Init {
+            return;
+        }
+        self.state = State::Backup;
+        if self
+            .members
+            .iter()
+            .all(|m| m.wantstate() == State::Master && m.cfg().priority.is_owner())
+        {
+            self.state = State::Master;
+        }
+        for m in &self.members {
+            if m.is_faulted() && self.state != State::Fault {
+                self.state = State::Fault;
+                out.push(GroupOutput::Log(LogLine {
+                    detail: false,
+                    text: format!(
+                        "VRRP_Group({}): Syncing {} to FAULT state",
+                        self.name,
+                        m.name()
+                    ),
+                }));
+            }
+        }
+        if matches!(self.state, State::Fault | State::Backup) {
+            out.push(GroupOutput::Notify { state: self.state });
+        }
+        for i in 0..self.members.len() {
+            self.run(now, i, Input::Startup, out);
+        }
+    }
+
+    fn run(&mut self, now: Instant, i: usize, input: Input, out: &mut Vec<GroupOutput>) {
+        self.refresh_gates();
+        let prev = self.members[i].state();
+        let actions = self.members[i].handle(now, input);
+        let lower_prio = actions.contains(&Action::NotifyMasterRxLowerPri);
+        Self::push(out, i, actions);
+        let new = self.members[i].state();
+        if self.state == State::Stop || self.state == State::Init {
+            return;
+        }
+        if new == State::Fault && prev != State::Fault {
+            self.sync_fault(now, i, out);
+        } else if new == State::Master {
+            self.sync_master(now, i, out);
+        } else if new == State::Backup && matches!(prev, State::Master | State::Fault) {
+            self.sync_backup(now, i, out);
+        }
+        if lower_prio {
+            // vrrp.c master_rx: a lower-priority master on one VRID means
+            // the peer probably took every group member; refresh ARP caches
+            // for all of them.
+            for j in (0..self.members.len()).filter(|j| *j != i) {
+                let acts = self.members[j].lower_prio_garp(now);
+                Self::push(out, j, acts);
+            }
+        }
+    }
+
+    /// `vrrp_sync_master`.
+    fn sync_master(&mut self, now: Instant, i: usize, out: &mut Vec<GroupOutput>) {
+        if self.state == State::Master {
+            return;
+        }
+        let gate = self.gate_for(i);
+        if !(gate.group_state == State::Master || gate.others_want_master) {
+            return;
+        }
+        self.log(out, State::Master);
+        for j in (0..self.members.len()).filter(|j| *j != i) {
+            if self.members[j].state() != State::Master {
+                self.refresh_gates();
+                let acts = self.members[j].sync_to_master(now);
+                Self::push(out, j, acts);
+            }
+        }
+        self.state = State::Master;
+        out.push(GroupOutput::Notify {
+            state: State::Master,
+        });
+    }
+
+    /// `vrrp_sync_backup`.
+    fn sync_backup(&mut self, now: Instant, i: usize, out: &mut Vec<GroupOutput>) {
+        if self.state == State::Backup {
+            return;
+        }
+        self.log(out, State::Backup);
+        for j in (0..self.members.len()).filter(|j| *j != i) {
+            if self.members[j].state() != State::Backup {
+                self.refresh_gates();
+                let acts = self.members[j].sync_to_backup(now);
+                Self::push(out, j, acts);
+            }
+        }
+        self.state = State::Backup;
+        out.push(GroupOutput::Notify {
+            state: State::Backup,
+        });
+    }
+
+    /// `vrrp_sync_fault`.
+    fn sync_fault(&mut self, now: Instant, i: usize, out: &mut Vec<GroupOutput>) {
+        if self.state == State::Fault {
+            return;
+        }
+        self.log(out, State::Fault);
+        for j in (0..self.members.len()).filter(|j| *j != i) {
+            if self.members[j].state() != State::Fault {
+                self.refresh_gates();
+                let acts = self.members[j].sync_to_fault(now);
+                Self::push(out, j, acts);
+            }
+        }
+        self.state = State::Fault;
+        out.push(GroupOutput::Notify {
+            state: State::Fault,
+        });
+    }
+}
