@@ -210,10 +210,15 @@ fn scripts(cfg: &Config, d: &mut Diags, vrrp_checked: bool) {
     for vs in &cfg.virtual_servers {
         check.extend([&vs.quorum_up, &vs.quorum_down].into_iter().flatten());
         for rs in &vs.real_servers {
-            check.extend([&rs.notify_up, &rs.notify_down].into_iter().flatten());
+            check.extend(
+                [&rs.notify_up, &rs.notify_down]
+                    .into_iter()
+                    .flatten()
+                    .map(|b| &**b),
+            );
             for c in &rs.checkers {
-                if let kaconf::model::CheckerSpec::Misc { path: Some(p), .. } = &c.spec {
-                    check.push(p);
+                if let kaconf::model::CheckerSpec::Misc(m) = &c.spec {
+                    check.extend(m.path.as_ref());
                 }
             }
         }

@@ -1356,12 +1356,7 @@ impl Builder {
                     ssl: kw.name == "SSL_GET",
                     ..HttpCheck::default()
                 })),
-                "MISC_CHECK" => CheckerSpec::Misc {
-                    path: None,
-                    timeout: None,
-                    dynamic: false,
-                    user: None,
-                },
+                "MISC_CHECK" => CheckerSpec::Misc(Box::default()),
                 "SMTP_CHECK" => CheckerSpec::Smtp {
                     helo_name: None,
                     hosts: Vec::new(),
@@ -1400,10 +1395,10 @@ impl Builder {
         let d = &mut r.diags;
         match kw.name {
             "weight" => rs.weight = int(line, 1, 0, i32::MAX as i64, d).map(|x| x as u32),
-            "lvs_method" => rs.lvs_method = lvs_method(line, &mut r.diags),
+            "lvs_method" => rs.lvs_method = lvs_method(line, &mut r.diags).map(Box::new),
             "inhibit_on_failure" => rs.inhibit_on_failure = Some(opt_bool(line, d)),
-            "notify_up" => rs.notify_up = Some(script(line)),
-            "notify_down" => rs.notify_down = Some(script(line)),
+            "notify_up" => rs.notify_up = Some(Box::new(script(line))),
+            "notify_down" => rs.notify_down = Some(Box::new(script(line))),
             "uthreshold" => rs.uthreshold = int(line, 1, 0, u32::MAX as i64, d).map(|x| x as u32),
             "lthreshold" => rs.lthreshold = int(line, 1, 0, u32::MAX as i64, d).map(|x| x as u32),
             "alpha" => rs.alpha = Some(opt_bool(line, d)),
@@ -1617,12 +1612,10 @@ impl Builder {
             }
             (CheckerSpec::Http(h), "fast_recovery") => h.fast_recovery = opt_bool(line, d),
             (CheckerSpec::Http(h), "tls_compliant") => h.tls_compliant = opt_bool(line, d),
-            (CheckerSpec::Misc { path, .. }, "misc_path") => *path = Some(script(line)),
-            (CheckerSpec::Misc { timeout, .. }, "misc_timeout") => {
-                *timeout = timer(line, 1, 1, TIMER_MAX, d)
-            }
-            (CheckerSpec::Misc { dynamic, .. }, "misc_dynamic") => *dynamic = true,
-            (CheckerSpec::Misc { user, .. }, "user") => *user = user_group(line),
+            (CheckerSpec::Misc(m), "misc_path") => m.path = Some(script(line)),
+            (CheckerSpec::Misc(m), "misc_timeout") => m.timeout = timer(line, 1, 1, TIMER_MAX, d),
+            (CheckerSpec::Misc(m), "misc_dynamic") => m.dynamic = true,
+            (CheckerSpec::Misc(m), "user") => m.user = user_group(line),
             (CheckerSpec::Smtp { helo_name, .. }, "helo_name") => {
                 *helo_name = line.word(1).map(str::to_string)
             }
@@ -2148,13 +2141,17 @@ impl Sink for Builder {
                 }
             }
             (Ctx::Ssl, _) => self.cfg.ssl = self.ssl.take(),
+            // Exact capacities: with 200,000 real servers, Vec growth slack
+            // would otherwise triple the model's memory.
             (Ctx::VirtualServer, _) => {
-                if let Some(vs) = self.vs.take() {
+                if let Some(mut vs) = self.vs.take() {
+                    vs.real_servers.shrink_to_fit();
                     self.cfg.virtual_servers.push(vs);
                 }
             }
             (Ctx::RealServer, _) => {
-                if let (Some(rs), Some(vs)) = (self.rs.take(), self.vs.as_mut()) {
+                if let (Some(mut rs), Some(vs)) = (self.rs.take(), self.vs.as_mut()) {
+                    rs.checkers.shrink_to_fit();
                     vs.real_servers.push(rs);
                 }
             }
@@ -2212,7 +2209,7 @@ impl Sink for Builder {
                             );
                             false
                         }
-                        CheckerSpec::Misc { path: None, .. } => {
+                        CheckerSpec::Misc(m) if m.path.is_none() => {
                             r.diags.at(
                                 c.loc,
                                 Class::GeneralError,

@@ -450,16 +450,20 @@ pub struct HttpCheck {
     pub tls_compliant: bool,
 }
 
+/// MISC_CHECK's own options (boxed: rare, and large next to the others).
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+pub struct MiscCheck {
+    pub path: Option<Script>,
+    pub timeout: Option<u64>,
+    pub dynamic: bool,
+    pub user: Option<(String, Option<String>)>,
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub enum CheckerSpec {
     Tcp,
     Http(Box<HttpCheck>),
-    Misc {
-        path: Option<Script>,
-        timeout: Option<u64>,
-        dynamic: bool,
-        user: Option<(String, Option<String>)>,
-    },
+    Misc(Box<MiscCheck>),
     Smtp {
         helo_name: Option<String>,
         hosts: Vec<CheckerCommon>,
@@ -498,10 +502,11 @@ pub struct RealServer {
     pub addr: IpAddr,
     pub port: u16,
     pub weight: Option<u32>,
-    pub lvs_method: Option<LvsMethod>,
+    // Boxed: rare per real server, and there can be hundreds of thousands.
+    pub lvs_method: Option<Box<LvsMethod>>,
     pub inhibit_on_failure: Option<bool>,
-    pub notify_up: Option<Script>,
-    pub notify_down: Option<Script>,
+    pub notify_up: Option<Box<Script>>,
+    pub notify_down: Option<Box<Script>>,
     pub uthreshold: Option<u32>,
     pub lthreshold: Option<u32>,
     pub alpha: Option<bool>,

@@ -457,6 +457,23 @@ impl Reader {
                         // keepalived ignores lines with an embedded NUL.
                         continue;
                     }
+                    // Fast path: most lines have no comment, quote, escape,
+                    // parameter, conditional, sequence or include, so they
+                    // need no preprocessing and no copy.
+                    if self.multiline_def.is_none() && is_plain(&self.phys) {
+                        let phys = std::mem::take(&mut self.phys);
+                        let text = std::str::from_utf8(&phys).unwrap_or("");
+                        let trimmed = text.trim_start_matches([' ', '\t']);
+                        let lead = text.len() - trimmed.len();
+                        let body = trimmed.trim_end_matches([' ', '\t']);
+                        let produced =
+                            !body.is_empty() && self.split_and_tokenize(body, lead as u32 + 1);
+                        self.phys = phys;
+                        if produced {
+                            return true;
+                        }
+                        continue;
+                    }
                     let s = String::from_utf8_lossy(&self.phys).into_owned();
                     if let Some(i) = self.multiline_def {
                         self.continue_multiline(i, s);
@@ -488,7 +505,7 @@ impl Reader {
                     continue;
                 }
             }
-            if self.split_and_tokenize(text, col) {
+            if self.split_and_tokenize(&text, col) {
                 return true;
             }
         }
@@ -982,7 +999,8 @@ impl Reader {
     /// Splits at the first brace outside quotes (queueing the rest) and
     /// tokenises what remains into `self.line`. Returns false if the line
     /// turned out empty.
-    fn split_and_tokenize(&mut self, mut text: String, col: u32) -> bool {
+    fn split_and_tokenize(&mut self, text: &str, col: u32) -> bool {
+        let mut text = text;
         let bytes = text.as_bytes();
         let mut split = None;
         if bytes[0] == b'{' || bytes[0] == b'}' {
@@ -1008,7 +1026,7 @@ impl Reader {
         }
         if let Some(at) = split {
             let residue = text[at..].trim_end_matches([' ', '\t']).to_string();
-            text.truncate(at);
+            text = &text[..at];
             self.pending.push(Pending {
                 text: residue,
                 file: self.cur.file,
@@ -1018,8 +1036,7 @@ impl Reader {
                 set: None,
             });
         }
-        let t = text.trim_end_matches([' ', '\t']).len();
-        text.truncate(t);
+        let text = text.trim_end_matches([' ', '\t']);
         if text.is_empty() {
             return false;
         }
@@ -1036,7 +1053,7 @@ impl Reader {
         self.tokenize(text, loc)
     }
 
-    fn tokenize(&mut self, raw: String, loc: Loc) -> bool {
+    fn tokenize(&mut self, raw: &str, loc: Loc) -> bool {
         let line = &mut self.line;
         line.words.clear();
         line.text.clear();
@@ -1082,12 +1099,13 @@ impl Reader {
                 format!("Unmatched quote: '{raw}'"),
             );
         }
-        line.kind = Some(match raw.as_str() {
+        line.kind = Some(match raw {
             "{" => LineKind::Open,
             "}" => LineKind::Close,
             _ => LineKind::Words,
         });
-        line.raw = raw;
+        line.raw.clear();
+        line.raw.push_str(raw);
         !line.words.is_empty()
     }
 
@@ -1100,6 +1118,21 @@ impl Reader {
     pub fn unclosed_blocks(&self) -> i64 {
         self.block_depth
     }
+}
+
+/// A line that needs none of the preprocessing steps (see `next_line`).
+fn is_plain(b: &[u8]) -> bool {
+    let t = b
+        .iter()
+        .position(|c| *c != b' ' && *c != b'\t')
+        .map_or(&b[..0], |i| &b[i..]);
+    !t.starts_with(b"include")
+        && !b.iter().any(|c| {
+            matches!(
+                c,
+                b'#' | b'!' | b'"' | b'\\' | b'$' | b'@' | b'~' | b'\r' | 0x80..=0xff
+            )
+        })
 }
 
 fn is_white(c: u8) -> bool {
