@@ -5,7 +5,7 @@ export CARGO_TERM_COLOR ?= never
 
 APT_PACKAGES := keepalived ipvsadm iproute2 nftables
 
-.PHONY: all build test deps lint unit oracle fuzz bench-parse clean
+.PHONY: all build test deps lint unit vm fuzz bench-parse clean
 
 all: build
 
@@ -33,7 +33,13 @@ unit:
 fuzz:
 	./parser/fuzz/run-short.sh
 
-test: deps lint unit fuzz
+# Tier 3: boots Debian's kernel (which has IPVS) under qemu TCG and runs the
+# smoke checks there, ipvsadm and Debian's keepalived included.
+vm:
+	tests/vm/run setup
+	tests/vm/run smoke
+
+test: deps lint unit vm fuzz
 
 bench-parse:
 	./benches/parse.sh
