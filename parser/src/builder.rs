@@ -448,7 +448,10 @@ fn rule(line: &Line, d: &mut Diags, next_pref: &mut u32) -> Option<Rule> {
     Some(ru)
 }
 
-fn track_entry(line: &Line, d: &mut Diags, max: i64) -> Track {
+/// One `track_*` entry of `owner` (an instance or sync group). The generic
+/// number reader can't word this: the entry's first word is the tracked
+/// object's name, not a keyword.
+fn track_entry(line: &Line, d: &mut Diags, max: i64, owner: &str) -> Track {
     let mut t = Track {
         name: line.w(0).to_string(),
         weight: None,
@@ -459,8 +462,20 @@ fn track_entry(line: &Line, d: &mut Diags, max: i64) -> Track {
     while i < line.len() {
         match line.w(i) {
             "weight" => {
-                if let Some(v) = int(line, i + 1, -(max + 1), max + 1, d) {
-                    t.weight = Some(v.clamp(-max, max) as i32);
+                // keepalived takes ±(max+1) as ±max.
+                match line.word(i + 1).and_then(crate::reader::parse_c_long) {
+                    Some(v) if (-(max + 1)..=max + 1).contains(&v) => {
+                        t.weight = Some(v.clamp(-max, max) as i32)
+                    }
+                    _ => d.at(
+                        line.loc_of(i + 1),
+                        Class::GeneralError,
+                        format!(
+                            "({owner}) weight {} for {} must be between [-{max}..{max}] inclusive. Ignoring...",
+                            line.w(i + 1),
+                            t.name
+                        ),
+                    ),
                 }
                 i += 2;
             }
@@ -1277,7 +1292,7 @@ impl Builder {
                         let msg =
                             format!("({}): VIP duplicates a VIP {} - ignoring", v.name, a.addr);
                         let loc = r.line.loc;
-                        r.diags.info(loc, msg);
+                        r.diags.note(loc, msg);
                     } else {
                         list.push(a);
                     }
@@ -1340,6 +1355,7 @@ impl Builder {
                     } else {
                         253
                     },
+                    &v.name,
                 );
                 tracking_slot(&mut v.track, name).push(t);
             }
@@ -1580,7 +1596,7 @@ impl Builder {
         }
         if kw.name == "host" {
             let loc = r.line.loc;
-            r.diags.info(
+            r.diags.note(
                 loc,
                 "The SMTP_CHECK host block is deprecated. Please define additional checkers.",
             );
@@ -2071,8 +2087,8 @@ impl Sink for Builder {
                 }
             }
             (Ctx::SyncGroup, name) => {
-                let t = track_entry(&r.line, &mut r.diags, 254);
                 if let Some(g) = self.sync.as_mut() {
+                    let t = track_entry(&r.line, &mut r.diags, 254, &g.name);
                     tracking_slot(&mut g.track, name).push(t);
                 }
             }

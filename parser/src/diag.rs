@@ -142,13 +142,8 @@ impl Diags {
         self.push(loc, class, Phase::Validate, message.into());
     }
 
-    /// A message keepalived only logs (not a config error): printed by `-t`
-    /// as a note, never counted.
-    pub fn info(&mut self, loc: Loc, message: impl Into<String>) {
-        self.note(loc, message);
-    }
-
-    /// One of our own notes: printed, never counted.
+    /// A note: one of our own messages, or one keepalived only logs (not a
+    /// config error). Printed, never counted.
     pub fn note(&mut self, loc: Loc, message: impl Into<String>) {
         self.list.push(Diagnostic {
             loc: Some(loc),

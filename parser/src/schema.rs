@@ -678,7 +678,6 @@ pub fn keyword_table_markdown() -> String {
     for ctx in ALL_CTX {
         for t in tables(*ctx) {
             for kw in t.iter() {
-                let key = (format!("{ctx:?}"), kw.name);
                 let shared_common =
                     std::ptr::eq(*t, CHECKER_COMMON) || std::ptr::eq(*t, MISC_COMMON);
                 let ctx_name = if shared_common {
@@ -689,7 +688,6 @@ pub fn keyword_table_markdown() -> String {
                 if !seen.insert((ctx_name.clone(), kw.name)) {
                     continue;
                 }
-                let _ = key;
                 let kind = match kw.kind {
                     Kind::Leaf => "value".to_string(),
                     Kind::Values => "list block".to_string(),

@@ -209,9 +209,8 @@ fn validate_vrrp(cfg: &mut Config, d: &mut Diags) {
                 d.at(*loc, Class::GeneralError, format!("Virtual router {m} specified in sync group {gname} doesn't exist - ignoring"));
                 return false;
             }
-            if let Some(other) = member_of.get(m) {
+            if member_of.contains_key(m) {
                 d.at(*loc, Class::GeneralError, format!("Virtual router {m} cannot exist in more than one sync group; ignoring {gname}"));
-                let _ = other;
                 return false;
             }
             member_of.insert(m.clone(), gname.clone());
