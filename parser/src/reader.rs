@@ -132,6 +132,8 @@ struct Pending {
     stage: Stage,
     /// A definition to make before the text is processed (one ~SEQ value).
     set: Option<(String, String)>,
+    /// How many expansions (multi-line `$DEF`, `~SEQ`) produced this line.
+    depth: u32,
 }
 
 struct Def {
@@ -171,6 +173,8 @@ pub struct Reader {
     /// The line most recently returned by [`Reader::next_line`].
     pub line: Line,
     replay: bool,
+    /// Expansion depth of the line being processed (0: read from a file).
+    depth: u32,
 }
 
 impl Reader {
@@ -207,6 +211,7 @@ impl Reader {
             cur: Loc::default(),
             line: Line::default(),
             replay: false,
+            depth: 0,
         }
     }
 
@@ -444,9 +449,11 @@ impl Reader {
                         line: p.line,
                         col: 0,
                     };
+                    self.depth = p.depth;
                     (p.text, p.col, p.stage, p.set)
                 }
                 None => {
+                    self.depth = 0;
                     if !self.read_physical() {
                         if let Some(i) = self.multiline_def.take() {
                             self.finish_multiline(i);
@@ -617,7 +624,10 @@ impl Reader {
             text = self.decomment(&replaced);
             if let Some(rest) = more {
                 // A multi-line definition: the following lines come next.
-                let (file, line) = (self.cur.file, self.cur.line);
+                if !self.expansion_allowed(&text) {
+                    return None;
+                }
+                let (file, line, depth) = (self.cur.file, self.cur.line, self.depth + 1);
                 for l in rest.into_iter().rev() {
                     self.pending.push(Pending {
                         text: l,
@@ -626,6 +636,7 @@ impl Reader {
                         col: 1,
                         stage: Stage::Full,
                         set: None,
+                        depth,
                     });
                 }
             }
@@ -660,6 +671,20 @@ impl Reader {
                 self.defs.len() - 1
             }
         }
+    }
+
+    /// Expansions that produce further lines (multi-line `$DEF`, `~SEQ`)
+    /// may nest only so deep: a definition that expands to itself would
+    /// otherwise produce lines forever (keepalived 2.2.7 loops).
+    fn expansion_allowed(&mut self, text: &str) -> bool {
+        if self.depth < MAX_SUBSTITUTIONS as u32 {
+            return true;
+        }
+        self.report_here(
+            Class::GeneralError,
+            format!("Parameter substitution on line '{text}' does not terminate - ignoring"),
+        );
+        false
     }
 
     /// `$NAME=VALUE` (no blank between NAME and `=`… keepalived allows
@@ -938,7 +963,10 @@ impl Reader {
                 }
             }
         }
-        let (file, line) = (self.cur.file, self.cur.line);
+        if !self.expansion_allowed(text) {
+            return;
+        }
+        let (file, line, depth) = (self.cur.file, self.cur.line, self.depth + 1);
         // Pending is a stack: push in reverse so the first value comes first.
         for set in sets.into_iter().rev() {
             let mut defs = set.into_iter();
@@ -951,6 +979,7 @@ impl Reader {
                 col: 1,
                 stage: Stage::Full,
                 set: first,
+                depth,
             });
             // Further variables of a ~LST set are made by empty carrier lines
             // processed just before the body.
@@ -962,6 +991,7 @@ impl Reader {
                     col: 1,
                     stage: Stage::Full,
                     set: Some((n, v)),
+                    depth,
                 });
             }
         }
@@ -1034,6 +1064,7 @@ impl Reader {
                 col: col + at as u32,
                 stage: Stage::Split,
                 set: None,
+                depth: self.depth,
             });
         }
         let text = text.trim_end_matches([' ', '\t']);
@@ -1340,6 +1371,19 @@ mod tests {
         let (l, d) = lines("$A=$A\nx $A\n", "x");
         assert!(l.is_empty());
         assert_eq!(d.list.len(), 1);
+    }
+
+    /// Found by cargo-fuzz: each expansion queued lines that expanded again.
+    #[test]
+    fn self_referencing_multiline_definition_terminates() {
+        let (l, d) = lines("$A=x \\\ny $A\n$A\n", "x");
+        assert_eq!(l.len(), MAX_SUBSTITUTIONS, "{l:?}");
+        assert_eq!(l.first().map(String::as_str), Some("3:1|x"));
+        assert!(
+            d.list
+                .iter()
+                .any(|d| d.message.contains("does not terminate"))
+        );
     }
 
     #[test]
