@@ -52,6 +52,9 @@ struct Msg {
     ty: u16,
     flags: u16,
     seq: u32,
+    /// Port id: ipvsadm opens a socket per request, all with the same
+    /// sequence number, so replies are told apart by (seq, pid).
+    pid: u32,
     bytes: Vec<u8>,
 }
 
@@ -92,8 +95,11 @@ impl Capture {
             .collect()
     }
 
-    fn replies_to(&self, seq: u32) -> Vec<&Msg> {
-        self.msgs.iter().filter(|m| !m.req && m.seq == seq).collect()
+    fn replies_to(&self, req: &Msg) -> Vec<&Msg> {
+        self.msgs
+            .iter()
+            .filter(|m| !m.req && (m.seq, m.pid) == (req.seq, req.pid))
+            .collect()
     }
 }
 
@@ -147,6 +153,7 @@ fn load() -> Vec<Capture> {
                         ty: le16(&bytes, 4),
                         flags: le16(&bytes, 6),
                         seq: le32(&bytes, 8),
+                        pid: le32(&bytes, 12),
                         bytes,
                     });
                 } else {
@@ -576,7 +583,7 @@ fn every_capture_starts_with_get_info_answered_1_2_1_size_4096() {
         let first = c.msgs.first().unwrap();
         assert!(first.req && c.is_ipvs(first), "{}", c.file);
         assert_eq!(hex(first.payload()), hex(&wire::get_info().encode().unwrap()), "{}", c.file);
-        let answers: Vec<_> = c.replies_to(first.seq);
+        let answers: Vec<_> = c.replies_to(first);
         let info = answers.iter().find(|m| c.is_ipvs(m)).unwrap();
         let info = wire::parse_info(&c.decode(info)).unwrap();
         assert_eq!((info.version, info.conn_tab_size), (0x01_02_01, 4096), "{}", c.file);
@@ -584,4 +591,669 @@ fn every_capture_starts_with_get_info_answered_1_2_1_size_4096() {
             assert_eq!(banner, &format!("IP Virtual Server version {info}"), "{}", c.file);
         }
     }
+}
+
+// ---------------------------------------------------------------------------
+// 2. Requests: ours against ipvsadm's.
+
+/// The top-level attribute of `kind` in a payload, header included, as
+/// bytes (NLA_F_NESTED ignored when matching).
+fn top_attr(payload: &[u8], kind: u16) -> Vec<u8> {
+    let body = &payload[4..];
+    let found: Vec<_> = nla(body)
+        .into_iter()
+        .filter(|(k, _, _)| k & !NLA_F_NESTED == kind)
+        .collect();
+    assert_eq!(found.len(), 1, "attribute {kind} in {}", hex(payload));
+    let (_, off, p) = found[0];
+    body[off..off + 4 + p.len()].to_vec()
+}
+
+fn nested_service(msg: &IpvsMessage) -> &[SvcAttr] {
+    match msg.attrs.as_slice() {
+        [CmdAttr::Service(v), ..] => v,
+        other => panic!("no leading IPVS_CMD_ATTR_SERVICE in {other:?}"),
+    }
+}
+
+/// ipvsadm (libipvs) sends a whole service even where only its identity
+/// matters (`-D`, `-Z SVC`, `-L SVC`, and the service part of `-a/-e/-d`):
+/// the key, then an empty scheduler name, `FLAGS` 0 with a full mask,
+/// timeout 0 and some netmask. The kernel reads only the key there (an
+/// empty `SCHED_NAME` is never looked up), so our builders send the key
+/// alone. Checks that the captured service is our key followed by exactly
+/// that filler, and that decoding it yields the same key.
+fn assert_same_service_identity(what: &str, captured: &[SvcAttr], key: &ServiceKey) {
+    let ours = wire::service_key_attrs(key);
+    assert!(
+        captured.len() > ours.len() && captured[..ours.len()] == ours[..],
+        "{what}: captured service {captured:?} does not start with our key {ours:?}"
+    );
+    for a in &captured[ours.len()..] {
+        let filler = match a {
+            SvcAttr::SchedName(n) => n.is_empty(),
+            SvcAttr::Flags(f) => *f == IpVsFlags { flags: 0, mask: u32::MAX },
+            SvcAttr::Timeout(t) => *t == 0,
+            SvcAttr::Netmask(_) => true,
+            _ => false,
+        };
+        assert!(filler, "{what}: {a:?} is more than identity");
+    }
+    let mut with_sched = captured.to_vec();
+    with_sched.retain(|a| !matches!(a, SvcAttr::SchedName(_)));
+    with_sched.push(SvcAttr::SchedName("rr".into()));
+    let decoded = wire::service_from_attrs(&with_sched).unwrap();
+    assert_eq!(&decoded.key, key, "{what}: decoded key");
+}
+
+fn assert_identical(what: &str, captured: &Msg, ours: &IpvsMessage) {
+    assert_eq!(
+        hex(captured.payload()),
+        hex(&ours.encode().unwrap()),
+        "{what}: our request differs from ipvsadm's"
+    );
+}
+
+/// Compares the requests of one capture with what our builders make for
+/// the same command. `before` is the table before the command (a listing
+/// asks for the real servers of each service it finds).
+fn check_requests(c: &Capture, step: &Step, before: &State) {
+    let what = format!("{} ({})", c.file, c.cmd);
+    let reqs = c.requests();
+    for (m, _) in &reqs {
+        let dump = matches!(step.op, Op::List(_) | Op::ListDaemons)
+            && !matches!((&step.op, m.payload()[0]), (Op::List(Some(_)), 4));
+        let want = NLM_F_REQUEST | NLM_F_ACK | if dump { NLM_F_DUMP } else { 0 };
+        assert_eq!(m.flags, want, "{what}: nlmsg_flags");
+    }
+    let one = || {
+        assert_eq!(reqs.len(), 1, "{what}: number of requests");
+        &reqs[0]
+    };
+    match &step.op {
+        Op::Flush => assert_identical(&what, one().0, &wire::flush()),
+        Op::AddSvc(k, s) => assert_identical(&what, one().0, &wire::new_service(k, s)),
+        Op::EditSvc(k, s) => assert_identical(&what, one().0, &wire::set_service(k, s)),
+        Op::SetTimeouts(t) => assert_identical(&what, one().0, &wire::set_config(t)),
+        Op::GetTimeouts => assert_identical(&what, one().0, &wire::get_config()),
+        Op::StartDaemon(d) => assert_identical(&what, one().0, &wire::new_daemon(d)),
+        Op::ListDaemons => assert_identical(&what, one().0, &wire::get_daemon()),
+        Op::Zero(None) => assert_identical(&what, one().0, &wire::zero(None)),
+        Op::Zero(Some(k)) => {
+            let (_, msg) = one();
+            let ours = wire::zero(Some(k));
+            assert_eq!(msg.cmd, ours.cmd, "{what}");
+            assert_eq!(msg.attrs.len(), 1, "{what}");
+            assert_same_service_identity(&what, nested_service(msg), k);
+        }
+        Op::DelSvc(k) => {
+            let (_, msg) = one();
+            let ours = wire::del_service(k);
+            assert_eq!(msg.cmd, ours.cmd, "{what}");
+            assert_eq!(msg.attrs.len(), 1, "{what}");
+            assert_same_service_identity(&what, nested_service(msg), k);
+        }
+        Op::AddRs(k, dk, dest) | Op::EditRs(k, dk, dest) => {
+            let (m, msg) = one();
+            let ours = match step.op {
+                Op::AddRs(..) => wire::new_dest(k, dk, dest),
+                _ => wire::set_dest(k, dk, dest),
+            };
+            assert_eq!(msg.cmd, ours.cmd, "{what}");
+            assert_eq!(msg.attrs.len(), 2, "{what}");
+            assert_same_service_identity(&what, nested_service(msg), k);
+            // The real server itself is byte-identical, attribute order and
+            // tunnel attributes (zero unless tunnelling) included.
+            let ours = ours.encode().unwrap();
+            assert_eq!(
+                hex(&top_attr(m.payload(), 2)),
+                hex(&top_attr(&ours, 2)),
+                "{what}: IPVS_CMD_ATTR_DEST"
+            );
+        }
+        Op::DelRs(k, dk) => {
+            // ipvsadm sends the whole default real server (-g -w 1, zero
+            // tunnel and thresholds); the kernel looks it up by address
+            // and port only, which is all we send.
+            let (_, msg) = one();
+            let ours = wire::del_dest(k, dk);
+            assert_eq!(msg.cmd, ours.cmd, "{what}");
+            assert_same_service_identity(&what, nested_service(msg), k);
+            let [_, CmdAttr::Dest(captured)] = msg.attrs.as_slice() else {
+                panic!("{what}: attributes {:?}", msg.attrs)
+            };
+            let [_, CmdAttr::Dest(ours)] = ours.attrs.as_slice() else {
+                unreachable!()
+            };
+            assert_eq!(&captured[..ours.len()], &ours[..], "{what}: dest identity");
+            let decoded = wire::dest_from_attrs(captured, k.af()).unwrap();
+            assert_eq!(&decoded.key, dk, "{what}: decoded dest key");
+        }
+        Op::StopDaemon(state) => {
+            // ipvsadm adds an empty interface name and syncid 0, which the
+            // kernel ignores when stopping: we send the state alone.
+            let (_, msg) = one();
+            let ours = wire::del_daemon(*state);
+            assert_eq!(msg.cmd, ours.cmd, "{what}");
+            let [CmdAttr::Daemon(captured)] = msg.attrs.as_slice() else {
+                panic!("{what}: attributes {:?}", msg.attrs)
+            };
+            assert_eq!(
+                captured,
+                &vec![
+                    DaemonAttr::State(state.number()),
+                    DaemonAttr::McastIfn(String::new()),
+                    DaemonAttr::SyncId(0),
+                ],
+                "{what}"
+            );
+            assert_eq!(ours.attrs, vec![CmdAttr::Daemon(vec![DaemonAttr::State(state.number())])]);
+        }
+        Op::List(key) => {
+            let mut rest = reqs.iter();
+            let (first, msg) = rest.next().expect("GET_SERVICE");
+            let services: Vec<ServiceKey> = match key {
+                None => {
+                    assert_identical(&what, first, &wire::get_service(None));
+                    before.table.services.keys().copied().collect()
+                }
+                Some(k) => {
+                    // ipvsadm asks for one service with a whole service
+                    // attribute; see assert_same_service_identity.
+                    assert_eq!(msg.cmd, IpvsCmd::GetService, "{what}");
+                    assert_same_service_identity(&what, nested_service(msg), k);
+                    vec![*k]
+                }
+            };
+            // Then one GET_DEST dump per service, in the kernel's (hash)
+            // order, each byte-identical to ours.
+            let mut want: Vec<String> = services
+                .iter()
+                .map(|k| hex(&wire::get_dests(k).encode().unwrap()))
+                .collect();
+            let mut got: Vec<String> = rest.map(|(m, _)| hex(m.payload())).collect();
+            want.sort();
+            got.sort();
+            assert_eq!(got, want, "{what}: GET_DEST requests");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// 3. What the kernel answered, against what the commands programmed.
+
+/// What the commands so far have programmed into the kernel.
+#[derive(Debug, Clone)]
+struct State {
+    table: Table,
+    timeouts: Timeouts,
+    daemons: BTreeMap<u32, SyncDaemon>,
+}
+
+impl State {
+    fn new() -> State {
+        State {
+            table: Table::new(),
+            // The kernel's defaults: TCP 15 min, FIN_WAIT 2 min, UDP 5 min.
+            timeouts: Timeouts {
+                tcp: 900,
+                tcp_fin: 120,
+                udp: 300,
+            },
+            daemons: BTreeMap::new(),
+        }
+    }
+
+    /// The errno the kernel must answer `op` with in this state (as
+    /// `ip_vs_genl_set_cmd` and friends check).
+    fn errno(&self, op: &Op) -> i32 {
+        let has = |k: &ServiceKey| self.table.get(k).is_some();
+        let has_rs = |k: &ServiceKey, d: &DestKey| {
+            self.table.get(k).is_some_and(|vs| vs.dests.contains_key(d))
+        };
+        match op {
+            Op::AddSvc(k, _) if has(k) => EEXIST,
+            // No scheduler module of that name.
+            Op::AddSvc(_, s) if matches!(s.sched, Scheduler::Other(_)) => ENOENT,
+            Op::EditSvc(k, _) | Op::DelSvc(k) | Op::Zero(Some(k)) if !has(k) => ESRCH,
+            Op::AddRs(k, ..) | Op::EditRs(k, ..) | Op::DelRs(k, _) if !has(k) => ESRCH,
+            Op::AddRs(k, d, _) if has_rs(k, d) => EEXIST,
+            Op::EditRs(k, d, _) | Op::DelRs(k, d) if !has_rs(k, d) => ENOENT,
+            Op::StartDaemon(d) if self.daemons.contains_key(&d.state.number()) => EEXIST,
+            Op::StopDaemon(s) => {
+                assert!(
+                    self.daemons.contains_key(&s.number()),
+                    "stopping a daemon that isn't running is not modelled"
+                );
+                0
+            }
+            _ => 0,
+        }
+    }
+
+    fn apply(&mut self, op: &Op) {
+        match op {
+            Op::Flush => self.table = Table::new(),
+            Op::AddSvc(k, s) | Op::EditSvc(k, s) => {
+                self.table.insert_service(*k, s.clone());
+            }
+            Op::DelSvc(k) => {
+                self.table.remove_service(k);
+            }
+            Op::AddRs(k, d, dest) | Op::EditRs(k, d, dest) => {
+                assert!(self.table.insert_dest(k, *d, *dest));
+            }
+            Op::DelRs(k, d) => {
+                self.table.remove_dest(k, d);
+            }
+            Op::SetTimeouts(t) => {
+                // 0 leaves a timeout as it is.
+                let keep = |new: u32, old: u32| if new == 0 { old } else { new };
+                self.timeouts = Timeouts {
+                    tcp: keep(t.tcp, self.timeouts.tcp),
+                    tcp_fin: keep(t.tcp_fin, self.timeouts.tcp_fin),
+                    udp: keep(t.udp, self.timeouts.udp),
+                };
+            }
+            Op::StartDaemon(d) => {
+                self.daemons.insert(d.state.number(), d.clone());
+            }
+            Op::StopDaemon(s) => {
+                self.daemons.remove(&s.number());
+            }
+            Op::Zero(_) | Op::List(_) | Op::GetTimeouts | Op::ListDaemons => {}
+        }
+    }
+
+    /// A daemon as the kernel reports it: what was not given takes the
+    /// kernel's default (group 224.0.0.81 or as given, port 8848, TTL 1,
+    /// max message length = dummy0's MTU 1500 minus IP and UDP headers).
+    fn daemon_as_dumped(d: &SyncDaemon) -> SyncDaemon {
+        let group = d.mcast_group.unwrap_or("224.0.0.81".parse().unwrap());
+        let headers = match group {
+            IpAddr::V4(_) => 20 + 8,
+            IpAddr::V6(_) => 40 + 8,
+        };
+        SyncDaemon {
+            sync_maxlen: Some(d.sync_maxlen.unwrap_or(1500 - headers)),
+            mcast_group: Some(group),
+            mcast_port: Some(d.mcast_port.unwrap_or(8848)),
+            mcast_ttl: Some(d.mcast_ttl.unwrap_or(1)),
+            ..d.clone()
+        }
+    }
+}
+
+/// The errno in the `NLMSG_ERROR` answering `req` (0 for an ack), after
+/// checking it echoes the request.
+fn ack_errno(c: &Capture, req: &Msg) -> i32 {
+    let acks: Vec<_> = c
+        .replies_to(req)
+        .into_iter()
+        .filter(|m| m.ty == NLMSG_ERROR)
+        .collect();
+    assert_eq!(acks.len(), 1, "{}: one ack for seq {}", c.file, req.seq);
+    let p = acks[0].payload();
+    let error = i32::from_le_bytes(p[..4].try_into().unwrap());
+    // Errors echo the whole request; acks only its header (NLM_F_CAPPED).
+    let echoed = &p[4..];
+    if error == 0 {
+        assert_eq!(acks[0].flags, 0x100, "{}: ack flags", c.file);
+        assert_eq!(hex(echoed), hex(&req.bytes[..16]), "{}: echoed header", c.file);
+    } else {
+        assert_eq!(hex(echoed), hex(&req.bytes), "{}: echoed request", c.file);
+    }
+    -error
+}
+
+/// The IPVS parts of the dump answering `req`; checks it ends with
+/// `NLMSG_DONE` and has no error.
+fn dump_parts<'a>(c: &'a Capture, req: &Msg) -> Vec<IpvsMessage> {
+    let replies = c.replies_to(req);
+    let (done, parts) = replies.split_last().expect("dump replies");
+    assert_eq!(done.ty, NLMSG_DONE, "{}: dump end", c.file);
+    parts
+        .iter()
+        .map(|m| {
+            assert!(c.is_ipvs(m), "{}: non-IPVS dump part {}", c.file, hex(&m.bytes));
+            assert_eq!(m.flags, 0x2, "{}: dump parts are NLM_F_MULTI", c.file);
+            c.decode(m)
+        })
+        .collect()
+}
+
+/// The services and real servers the capture's replies hold.
+fn dumped(c: &Capture, key: Option<&ServiceKey>) -> Vec<(ServiceEntry, Vec<DestEntry>)> {
+    let reqs = c.requests();
+    let (first, _) = &reqs[0];
+    let services: Vec<ServiceEntry> = match key {
+        None => dump_parts(c, first)
+            .iter()
+            .map(|m| wire::parse_service(m).unwrap())
+            .collect(),
+        Some(_) => {
+            assert_eq!(ack_errno(c, first), 0);
+            let answers: Vec<_> = c
+                .replies_to(first)
+                .into_iter()
+                .filter(|m| c.is_ipvs(m))
+                .collect();
+            assert_eq!(answers.len(), 1, "{}: one service", c.file);
+            vec![wire::parse_service(&c.decode(answers[0])).unwrap()]
+        }
+    };
+    services
+        .into_iter()
+        .map(|svc| {
+            let ask = hex(&wire::get_dests(&svc.key).encode().unwrap());
+            let (req, _) = reqs
+                .iter()
+                .find(|(m, _)| hex(m.payload()) == ask)
+                .unwrap_or_else(|| panic!("{}: no GET_DEST for {}", c.file, svc.key));
+            let dests = dump_parts(c, req)
+                .iter()
+                .map(|m| wire::parse_dest(m, svc.key.af()).unwrap())
+                .collect();
+            (svc, dests)
+        })
+        .collect()
+}
+
+fn to_table(entries: &[(ServiceEntry, Vec<DestEntry>)]) -> Table {
+    let mut t = Table::new();
+    for (svc, dests) in entries {
+        assert!(t.get(&svc.key).is_none(), "{} dumped twice", svc.key);
+        let vs = t.insert_service(svc.key, svc.service.clone());
+        for d in dests {
+            assert!(vs.dests.insert(d.key, d.dest).is_none(), "{} dumped twice", d.key);
+        }
+    }
+    t
+}
+
+#[test]
+fn requests_acks_and_dumps_follow_the_commands() {
+    let caps = load();
+    let steps = steps();
+    assert_eq!(caps.len(), steps.len());
+    let mut state = State::new();
+    let mut checked_dumps = 0;
+    for (c, step) in caps.iter().zip(&steps) {
+        assert_eq!(c.cmd, step.cmd);
+        let what = format!("{} ({})", c.file, c.cmd);
+        check_requests(c, step, &state);
+
+        // The kernel's verdict: as the table up to here predicts, as the
+        // step says, and as ipvsadm's exit code says.
+        let predicted = state.errno(&step.op);
+        assert_eq!(predicted, step.errno, "{what}: step's errno vs the model");
+        let reqs = c.requests();
+        match &step.op {
+            Op::List(None) | Op::ListDaemons => {}
+            Op::List(Some(_)) => {}
+            _ => {
+                let (req, _) = &reqs[0];
+                assert_eq!(ack_errno(c, req), step.errno, "{what}: kernel errno");
+            }
+        }
+        assert_eq!(c.exit, if step.errno == 0 { 0 } else { 255 }, "{what}: exit");
+        if step.errno == 0 {
+            state.apply(&step.op);
+        }
+
+        match &step.op {
+            Op::List(key) => {
+                let entries = dumped(c, key.as_ref());
+                let table = to_table(&entries);
+                let mut want = state.table.clone();
+                if let Some(k) = key {
+                    want.services.retain(|s, _| s == k);
+                }
+                assert_eq!(table, want, "{what}: dumped table");
+                for (svc, dests) in &entries {
+                    // Nothing went through these services.
+                    assert_eq!(svc.stats, Stats::default(), "{what}: {}", svc.key);
+                    for d in dests {
+                        assert_eq!(d.stats, Stats::default(), "{what}: {}", d.key);
+                        assert_eq!(
+                            (d.active_conns, d.inact_conns, d.persist_conns),
+                            (0, 0, 0),
+                            "{what}: {}",
+                            d.key
+                        );
+                    }
+                }
+                assert_eq!(
+                    listing(&c.cmd, &entries),
+                    listing_rows(&c.out),
+                    "{what}: ipvsadm printed other values from the same bytes"
+                );
+                if c.cmd == "ipvsadm -Sn" {
+                    assert_eq!(table.to_string(), EXPECTED_SN, "{what}");
+                    assert_eq!(table.to_string(), format!("{}\n", c.out.join("\n")), "{what}");
+                }
+                checked_dumps += 1;
+            }
+            Op::GetTimeouts => {
+                let (req, _) = &reqs[0];
+                let answer: Vec<_> = c
+                    .replies_to(req)
+                    .into_iter()
+                    .filter(|m| c.is_ipvs(m))
+                    .collect();
+                assert_eq!(answer.len(), 1, "{what}");
+                let t = wire::parse_config(&c.decode(answer[0])).unwrap();
+                assert_eq!(t, state.timeouts, "{what}");
+                assert_eq!(
+                    c.out,
+                    vec![format!("Timeout (tcp tcpfin udp): {} {} {}", t.tcp, t.tcp_fin, t.udp)],
+                    "{what}"
+                );
+                checked_dumps += 1;
+            }
+            Op::ListDaemons => {
+                let (req, _) = &reqs[0];
+                let mut got: Vec<SyncDaemon> = dump_parts(c, req)
+                    .iter()
+                    .map(|m| wire::parse_daemon(m).unwrap())
+                    .collect();
+                got.sort_by_key(|d| d.state.number());
+                let want: Vec<SyncDaemon> =
+                    state.daemons.values().map(State::daemon_as_dumped).collect();
+                assert_eq!(got, want, "{what}");
+                let printed: Vec<String> = got.iter().map(daemon_line).collect();
+                assert_eq!(printed, c.out, "{what}");
+                checked_dumps += 1;
+            }
+            _ => {}
+        }
+    }
+    // -Ln x2, -Sn, -Ln SVC x2, stats, rate, thresholds, persistent-conn,
+    // tun-info; two timeouts; three daemon listings.
+    assert_eq!(checked_dumps, 10 + 2 + 3);
+    assert!(state.table.is_empty() && state.daemons.is_empty());
+    assert_eq!(
+        state.timeouts,
+        Timeouts {
+            tcp: 900,
+            tcp_fin: 120,
+            udp: 60
+        }
+    );
+}
+
+/// `ipvsadm -L --daemon`'s line for one daemon.
+fn daemon_line(d: &SyncDaemon) -> String {
+    let state = match d.state {
+        SyncState::Master => "master",
+        SyncState::Backup => "backup",
+    };
+    format!(
+        "{state} sync daemon (mcast={}, syncid={}, maxlen={}, group={}, port={}, ttl={})",
+        d.mcast_ifn,
+        d.syncid,
+        d.sync_maxlen.unwrap(),
+        d.mcast_group.unwrap(),
+        d.mcast_port.unwrap(),
+        d.mcast_ttl.unwrap()
+    )
+}
+
+/// ipvsadm's listing as rows of whitespace-separated words, without the
+/// banner and column headers.
+fn listing_rows(out: &[String]) -> Vec<Vec<String>> {
+    out.iter()
+        .filter(|l| {
+            !(l.starts_with("IP Virtual Server")
+                || l.starts_with("Prot ")
+                || l.starts_with("  -> RemoteAddress"))
+        })
+        .map(|l| l.split_whitespace().map(str::to_owned).collect())
+        .collect()
+}
+
+/// The rows ipvsadm prints for `cmd` (a `-L`/`-S` variant), made from what
+/// we decoded, in ipvsadm's order (the table's).
+fn listing(cmd: &str, entries: &[(ServiceEntry, Vec<DestEntry>)]) -> Vec<Vec<String>> {
+    if cmd == "ipvsadm -Sn" {
+        // Compared as text against EXPECTED_SN and the capture instead.
+        return listing_rows(&to_table(entries).to_string().lines().map(str::to_owned).collect::<Vec<_>>());
+    }
+    let mode = cmd.split_whitespace().nth(2).unwrap_or("");
+    let mut sorted: Vec<_> = entries.iter().collect();
+    sorted.sort_by_key(|(s, _)| s.key);
+    let mut rows = Vec::new();
+    let counters = |st: &Stats, rate: bool| -> Vec<String> {
+        let v = if rate {
+            [st.cps, st.inpps, st.outpps, st.inbps, st.outbps]
+        } else {
+            [st.conns, st.inpkts, st.outpkts, st.inbytes, st.outbytes]
+        };
+        v.iter().map(u64::to_string).collect()
+    };
+    for (svc, dests) in sorted {
+        let mut row: Vec<String> = match svc.key {
+            ServiceKey::Inet { proto, addr, port } => {
+                let name = match proto.number() {
+                    6 => "TCP",
+                    17 => "UDP",
+                    132 => "SCTP",
+                    n => panic!("protocol {n}"),
+                };
+                let ap = match addr {
+                    IpAddr::V4(a) => format!("{a}:{port}"),
+                    IpAddr::V6(a) => format!("[{a}]:{port}"),
+                };
+                vec![name.into(), ap]
+            }
+            ServiceKey::Fwmark { af, mark } => {
+                let mut v = vec!["FWM".into(), mark.to_string()];
+                if af == Af::Inet6 {
+                    v.push("IPv6".into());
+                }
+                v
+            }
+        };
+        match mode {
+            "--stats" => row.extend(counters(&svc.stats, false)),
+            "--rate" => row.extend(counters(&svc.stats, true)),
+            _ => {
+                let s = &svc.service;
+                row.push(s.sched.name().into());
+                if s.flags.contains(SvcFlags::PERSISTENT) {
+                    row.extend(["persistent".into(), s.timeout.to_string()]);
+                    if let Some(m) = s.netmask {
+                        let m = match svc.key.af() {
+                            Af::Inet => std::net::Ipv4Addr::from(m).to_string(),
+                            Af::Inet6 => m.to_string(),
+                        };
+                        row.extend(["mask".into(), m]);
+                    }
+                }
+                if let Some(pe) = &s.pe_name {
+                    row.extend(["pe".into(), pe.clone()]);
+                }
+                if s.flags.contains(SvcFlags::ONEPACKET) {
+                    row.push("ops".into());
+                }
+                let names: &[(SvcFlags, &str)] = match s.sched.name() {
+                    "sh" => &[(SvcFlags::SH_FALLBACK, "sh-fallback"), (SvcFlags::SH_PORT, "sh-port")],
+                    "mh" => &[(SvcFlags::MH_FALLBACK, "mh-fallback"), (SvcFlags::MH_PORT, "mh-port")],
+                    _ => &[(SvcFlags::SCHED1, "flag-1"), (SvcFlags::SCHED2, "flag-2"), (SvcFlags::SCHED3, "flag-3")],
+                };
+                let set: Vec<&str> = names
+                    .iter()
+                    .filter(|(f, _)| s.flags.contains(*f))
+                    .map(|(_, n)| *n)
+                    .collect();
+                if !set.is_empty() {
+                    row.push(format!("({})", set.join(",")));
+                }
+            }
+        }
+        rows.push(row);
+        for d in dests_sorted(dests) {
+            let mut row = vec!["->".to_owned(), d.key.to_string()];
+            let fwd = match d.dest.fwd {
+                Fwd::Masq => "Masq",
+                Fwd::Local => "Local",
+                Fwd::Tunnel(_) => "Tunnel",
+                Fwd::Route => "Route",
+                Fwd::Bypass => "Bypass",
+            };
+            let n = |v: u32| v.to_string();
+            match mode {
+                "--stats" => row.extend(counters(&d.stats, false)),
+                "--rate" => row.extend(counters(&d.stats, true)),
+                "--thresholds" => row.extend([
+                    n(d.dest.u_thresh),
+                    n(d.dest.l_thresh),
+                    n(d.active_conns),
+                    n(d.inact_conns),
+                ]),
+                "--persistent-conn" => row.extend([
+                    n(d.dest.weight),
+                    n(d.persist_conns),
+                    n(d.active_conns),
+                    n(d.inact_conns),
+                ]),
+                "--tun-info" => {
+                    let csum = |c: TunCsum| match c {
+                        TunCsum::NoCsum => "-c",
+                        TunCsum::Csum => "+c",
+                        TunCsum::RemCsum => "r+c",
+                    };
+                    let info = match d.dest.fwd {
+                        Fwd::Tunnel(Tunnel::Ipip) => "ipip".to_owned(),
+                        Fwd::Tunnel(Tunnel::Gue { port, csum: c }) => {
+                            format!("gue:{port}:{}", csum(c))
+                        }
+                        Fwd::Tunnel(Tunnel::Gre { csum: c }) => format!("gre:{}", csum(c)),
+                        _ => "n/a".to_owned(),
+                    };
+                    row.extend([
+                        fwd.to_owned(),
+                        info,
+                        n(d.dest.weight),
+                        n(d.active_conns),
+                        n(d.inact_conns),
+                    ]);
+                }
+                _ => row.extend([
+                    fwd.to_owned(),
+                    n(d.dest.weight),
+                    n(d.active_conns),
+                    n(d.inact_conns),
+                ]),
+            }
+            rows.push(row);
+        }
+    }
+    rows
+}
+
+fn dests_sorted(dests: &[DestEntry]) -> Vec<&DestEntry> {
+    let mut v: Vec<_> = dests.iter().collect();
+    v.sort_by_key(|d| d.key);
+    v
 }
