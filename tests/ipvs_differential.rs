@@ -82,7 +82,10 @@ fn configs() -> Vec<PathBuf> {
             .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| {
-                std::fs::read_to_string(p).is_ok_and(|t| t.lines().any(|l| l.trim_start().starts_with("virtual_server")))
+                std::fs::read_to_string(p).is_ok_and(|t| {
+                    t.lines()
+                        .any(|l| l.trim_start().starts_with("virtual_server"))
+                })
             })
             .collect();
         files.sort();
@@ -123,13 +126,22 @@ fn start(bin: &str, conf: &Path, dir: &Path) -> Child {
         .arg(dir.join("vrrp.pid"))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::from(std::fs::File::create(dir.join(format!("{}.log", Path::new(bin).file_name().unwrap().to_string_lossy()))).unwrap()))
+        .stderr(Stdio::from(
+            std::fs::File::create(dir.join(format!(
+                "{}.log",
+                Path::new(bin).file_name().unwrap().to_string_lossy()
+            )))
+            .unwrap(),
+        ))
         .spawn()
         .unwrap_or_else(|e| panic!("{bin}: {e}"))
 }
 
 fn stop(mut child: Child, who: &str) {
-    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM);
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         if let Ok(Some(_)) = child.try_wait() {
@@ -161,7 +173,9 @@ fn differential_against_keepalived() {
     }
     // The samples name interfaces; the checker role doesn't need them, but
     // keepalived's parent reads the whole file.
-    let _ = sh("ip link add eth0 type dummy 2>/dev/null; ip link set eth0 up; ip link add eth1 type dummy 2>/dev/null; ip link set eth1 up; true");
+    let _ = sh(
+        "ip link add eth0 type dummy 2>/dev/null; ip link set eth0 up; ip link add eth1 type dummy 2>/dev/null; ip link set eth1 up; true",
+    );
     let work = PathBuf::from("/tmp/kars-diff");
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).unwrap();
@@ -170,7 +184,11 @@ fn differential_against_keepalived() {
     for conf in configs() {
         let name = conf.file_name().unwrap().to_string_lossy().into_owned();
         let stripped = work.join(&name);
-        std::fs::write(&stripped, strip_checkers(&std::fs::read_to_string(&conf).unwrap())).unwrap();
+        std::fs::write(
+            &stripped,
+            strip_checkers(&std::fs::read_to_string(&conf).unwrap()),
+        )
+        .unwrap();
         let dir = work.join(format!("{name}.run"));
         std::fs::create_dir_all(&dir).unwrap();
         let (theirs, theirs_after) = run_daemon(THEIRS, &stripped, &dir);
@@ -190,11 +208,18 @@ fn differential_against_keepalived() {
             println!("note {name}: keepalived left entries after SIGTERM:\n{theirs_after}");
         }
         if !ours_after.is_empty() {
-            failures.push(format!("{name}: ours left entries after SIGTERM:\n{ours_after}"));
+            failures.push(format!(
+                "{name}: ours left entries after SIGTERM:\n{ours_after}"
+            ));
         }
     }
     assert!(compared >= 10, "only {compared} configurations found");
-    assert!(failures.is_empty(), "{} differences:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} differences:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]

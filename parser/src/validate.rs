@@ -284,7 +284,11 @@ fn validate_check(cfg: &mut Config, d: &mut Diags) {
     let groups_with_fwmark: Vec<&str> = cfg
         .virtual_server_groups
         .iter()
-        .filter(|g| g.entries.iter().any(|e| matches!(e, VsgEntry::Fwmark { .. })))
+        .filter(|g| {
+            g.entries
+                .iter()
+                .any(|e| matches!(e, VsgEntry::Fwmark { .. }))
+        })
         .map(|g| g.name.as_str())
         .collect();
     let mut keep = Vec::with_capacity(cfg.virtual_servers.len());
@@ -427,7 +431,10 @@ fn validate_check(cfg: &mut Config, d: &mut Diags) {
                 }
                 None => {
                     let fwmark_group = matches!(&vs.key, VsKey::Group { name } if groups_with_fwmark.contains(&name.as_str()));
-                    if fwmark_group && rs.port != 0 && matches!(kind, Some(LbKind::Dr | LbKind::Tun)) {
+                    if fwmark_group
+                        && rs.port != 0
+                        && matches!(kind, Some(LbKind::Dr | LbKind::Tun))
+                    {
                         d.check(
                             None,
                             Class::GeneralError,
