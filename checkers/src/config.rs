@@ -197,14 +197,18 @@ impl UrlCfg {
 /// The root `SSL { }` block plus the checker's SNI choice.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct TlsCfg {
-    /// `ca FILE`: verify the server's chain against it (keepalived does
-    /// not check the host name). Without it nothing is verified.
+    /// `ca FILE`. keepalived loads it but never asks OpenSSL to verify the
+    /// server, so by default nothing is verified; `verify` turns chain
+    /// verification against this CA on (host names are still not checked).
     pub ca: Option<PathBuf>,
+    pub verify: bool,
     /// `certificate`/`key`: client authentication.
     pub certificate: Option<PathBuf>,
     pub key: Option<PathBuf>,
-    /// `enable_sni`/`sni_name`: the name sent, if any.
-    pub sni: Option<String>,
+    /// `enable_sni`: send the url's virtualhost, else `sni_name`.
+    pub enable_sni: bool,
+    /// The checker's (or VS's) virtualhost, or `sni_name`.
+    pub sni_name: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

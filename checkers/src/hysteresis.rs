@@ -143,10 +143,11 @@ mod tests {
         assert_eq!(s3.report, Some(false));
         assert_eq!(s3.retries_done, 2);
         assert_eq!(s3.next, 6 * S);
-        // down stays down quietly
+        // down stays down quietly (keepalived still paces it by
+        // delay_before_retry, retry times, then delay_loop)
         let s4 = h.observe(false, &c);
         assert_eq!(s4.report, None);
-        assert!(!s4.retrying);
+        assert!(s4.retrying);
         assert_eq!(h.observe(true, &c).report, Some(true));
     }
 

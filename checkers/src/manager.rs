@@ -475,7 +475,7 @@ impl Manager {
         let vs = &mut self.vss[v];
         for r in 0..vs.rs.len() {
             for c in 0..vs.rs[r].checkers.len() {
-                if vs.rs[r].checkers[c].enabled == !suspend {
+                if vs.rs[r].checkers[c].enabled != suspend {
                     continue;
                 }
                 vs.rs[r].checkers[c].enabled = !suspend;
