@@ -14,12 +14,14 @@
 //!   reporting over a channel; its handle aborts it on drop.
 //! - [`driver`]: runs the manager with the checker tasks and publishes each
 //!   new desired table.
+//! - [`genhash`]: the `genhash` tool (options, output, exit codes of Debian's).
 //! - [`script`]: running operator scripts as keepalived does (resolution,
 //!   credentials, process groups, timeout ladder, reaping). Shared with the
 //!   daemon's VRRP role for vrrp_script and notify scripts.
 
 pub mod config;
 pub mod driver;
+pub mod genhash;
 pub mod http;
 pub mod hysteresis;
 pub mod manager;
