@@ -277,16 +277,12 @@ pub async fn run(o: &Opts, out: &mut impl Write, err: &mut impl Write) -> i32 {
         }
         Ok(r) => {
             if o.verbose {
-                let _ = write!(
-                    out,
-                    "-----------------------[    HTTP Header Buffer    ]-----------------------\n"
+                let _ = out.write_all(
+                    b"-----------------------[    HTTP Header Buffer    ]-----------------------\n",
                 );
                 if r.got_header {
                     let _ = write!(out, "{}", dump_buffer(&r.header));
-                    let _ = write!(
-                        out,
-                        "-----------------------[ HTTP Header Ascii Buffer ]-----------------------\n"
-                    );
+                    let _ = out.write_all(b"-----------------------[ HTTP Header Ascii Buffer ]-----------------------\n");
                     let _ = out.write_all(&r.header);
                     let _ = writeln!(out);
                     let hashed = match r.content_len {
@@ -294,21 +290,12 @@ pub async fn run(o: &Opts, out: &mut impl Write, err: &mut impl Write) -> i32 {
                         None => &r.body[..],
                     };
                     if !hashed.is_empty() {
-                        let _ = write!(
-                            out,
-                            "-----------------------[        HTML Buffer        ]-----------------------\n"
-                        );
+                        let _ = out.write_all(b"-----------------------[        HTML Buffer        ]-----------------------\n");
                         let _ = write!(out, "{}", dump_buffer(hashed));
                     }
-                    let _ = write!(
-                        out,
-                        "\n-----------------------[    HTML hash resulting    ]-----------------------\n"
-                    );
+                    let _ = out.write_all(b"\n-----------------------[    HTML hash resulting    ]-----------------------\n");
                     let _ = write!(out, "{}", dump_buffer(&r.digest));
-                    let _ = write!(
-                        out,
-                        "-----------------------[ HTML hash final resulting ]-----------------------\n"
-                    );
+                    let _ = out.write_all(b"-----------------------[ HTML hash final resulting ]-----------------------\n");
                 }
             }
             if r.got_header {
