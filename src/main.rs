@@ -3,6 +3,7 @@
 //! keepalived 2.2.7, plus `--dump-json`. The VRRP and checker roles arrive
 //! with their issues.
 
+mod check_map;
 mod syscheck;
 
 use clap::{ArgAction, Parser};

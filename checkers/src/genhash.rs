@@ -28,25 +28,31 @@ pub struct Opts {
 
 /// The usage text, as genhash prints it on stderr.
 pub fn usage(prog: &str, am_genhash: bool) -> String {
-    format!(
-        "Usage: {prog}{} COMMAND [OPTIONS]\n\
-Commands:\n   -s server-address -p port -u url\n   -S -s server-address -p port -u url\n   -h\n\n\
-Options:\n\
-Either long or short options are allowed.\n\
-   --use-ssl         -S       Use SSL connection to remote server.\n\
-   --use-sni         -I       Use SNI during SSL handshake (uses virtualhost setting; see -V).\n\
-   --server          -s       Use the specified remote server address.\n\
-   --port            -p       Use the specified remote server port.\n\
-   --url             -u       Use the specified remote server url.\n\
-   --use-virtualhost -V       Use the specified virtualhost in GET query.\n\
-   --verbose         -v       Use verbose mode output.\n\
-   --help            -h       Display this short inlined help screen.\n\
-   --fwmark          -m       Use the specified FW mark.\n\
-   --protocol        -P       Use the specified HTTP protocol - '1.0', 1.0c', '1.1'.\n\
-                                1.0c means 1.0 with 'Connection: close'\n\
-   --timeout         -t       Timeout in seconds\n",
+    const OPTIONS: &[&str] = &[
+        "Options:",
+        "Either long or short options are allowed.",
+        "   --use-ssl         -S       Use SSL connection to remote server.",
+        "   --use-sni         -I       Use SNI during SSL handshake (uses virtualhost setting; see -V).",
+        "   --server          -s       Use the specified remote server address.",
+        "   --port            -p       Use the specified remote server port.",
+        "   --url             -u       Use the specified remote server url.",
+        "   --use-virtualhost -V       Use the specified virtualhost in GET query.",
+        "   --verbose         -v       Use verbose mode output.",
+        "   --help            -h       Display this short inlined help screen.",
+        "   --fwmark          -m       Use the specified FW mark.",
+        "   --protocol        -P       Use the specified HTTP protocol - '1.0', 1.0c', '1.1'.",
+        "                                1.0c means 1.0 with 'Connection: close'",
+        "   --timeout         -t       Timeout in seconds",
+    ];
+    let mut u = format!(
+        "Usage: {prog}{} COMMAND [OPTIONS]\nCommands:\n   -s server-address -p port -u url\n   -S -s server-address -p port -u url\n   -h\n\n",
         if am_genhash { "" } else { " --genhash" }
-    )
+    );
+    for l in OPTIONS {
+        u.push_str(l);
+        u.push('\n');
+    }
+    u
 }
 
 const LONG: &[(&str, char, bool)] = &[
@@ -121,6 +127,8 @@ pub fn parse(args: &[String]) -> Result<Opts, String> {
                         match v {
                             Some(v) => opts.push((c, Some(v))),
                             None => {
+                                // (Debian's genhash prints stack garbage for the
+                                // name here: longindex stays -1)
                                 err.push_str(&format!("Missing parameter for option --{n}\n"));
                                 bad = true;
                             }

@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 
-use ipvs::{Dest, Table};
+use ipvs::{Dest, DestKey, Fwd, ServiceKey, Table};
 
 use crate::config::{CheckerCfg, LvsCfg, RsCfg, VsCfg};
 use crate::script::Script;
@@ -544,7 +544,7 @@ impl Manager {
                     };
                     t.insert_dest(
                         key,
-                        rs.cfg.key,
+                        dest_key(key, rs.cfg.key, &rs.cfg.dest),
                         Dest {
                             weight,
                             ..rs.cfg.dest
@@ -552,12 +552,13 @@ impl Manager {
                     );
                 }
                 if let Some(s) = &vs.cfg.sorry_server {
+                    let dk = dest_key(key, s.key, &s.dest);
                     if vs.sorry_alive {
-                        t.insert_dest(key, s.key, s.dest);
+                        t.insert_dest(key, dk, s.dest);
                     } else if s.inhibit {
                         t.insert_dest(
                             key,
-                            s.key,
+                            dk,
                             Dest {
                                 weight: 0,
                                 ..s.dest
@@ -897,6 +898,20 @@ impl RsSt {
     fn has_history(&self) -> bool {
         self.alive || self.checkers.iter().any(|c| c.has_run)
     }
+}
+
+/// ipvswrapper.c `ipvs_cmd`: a non-NAT real server takes the service's
+/// port (0 for fwmark services), whatever the configuration said, so one
+/// real server serves every service of a group.
+fn dest_key(svc: &ServiceKey, key: DestKey, dest: &Dest) -> DestKey {
+    if dest.fwd == Fwd::Masq {
+        return key;
+    }
+    let port = match svc {
+        ServiceKey::Inet { port, .. } => *port,
+        ServiceKey::Fwmark { .. } => 0,
+    };
+    DestKey { port, ..key }
 }
 
 fn is_addr_name(name: &str) -> bool {
@@ -1429,5 +1444,28 @@ mod tests {
         });
         assert_eq!(ids(&fx).len(), 1);
         assert_eq!(m.running().len(), 1);
+    }
+
+    #[test]
+    fn direct_routing_dests_take_each_service_port() {
+        let mut r = rs(2, 1, 1, false);
+        r.dest.fwd = Fwd::Route;
+        r.key.port = 0;
+        let mut v = vs(vec![r]);
+        v.services.push((
+            ServiceKey::tcp("10.0.0.2:443".parse().unwrap()),
+            Service::new(Scheduler::Wlc),
+        ));
+        v.services.push((
+            ipvs::ServiceKey::fwmark(ipvs::model::Af::Inet, 9),
+            Service::new(Scheduler::Wlc),
+        ));
+        let (m, _) = Manager::new(cfg(v));
+        assert_eq!(
+            m.desired().to_string(),
+            "-A -t 10.0.0.1:80 -s wlc\n-a -t 10.0.0.1:80 -r 192.168.1.2:80 -g -w 1\n\
+             -A -t 10.0.0.2:443 -s wlc\n-a -t 10.0.0.2:443 -r 192.168.1.2:443 -g -w 1\n\
+             -A -f 9 -s wlc\n-a -f 9 -r 192.168.1.2:0 -g -w 1\n"
+        );
     }
 }

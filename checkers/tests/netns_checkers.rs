@@ -298,6 +298,33 @@ fn genhash_matches_debian_genhash() {
                 "{path}"
             );
             assert_eq!(theirs.stdout.len(), 33, "{path}");
+
+            // -v: the same dumps, up to the timing line
+            let theirs = tokio::process::Command::new("timeout")
+                .args([
+                    "5",
+                    "/usr/bin/genhash",
+                    "-v",
+                    "-s",
+                    "127.0.0.1",
+                    "-p",
+                    &port,
+                    "-u",
+                    path,
+                ])
+                .output()
+                .await
+                .unwrap();
+            let mut args = args.clone();
+            args.insert(0, "-v".into());
+            let opts = checkers::genhash::parse(&args).unwrap();
+            let (mut out, mut err) = (Vec::new(), Vec::new());
+            checkers::genhash::run(&opts, &mut out, &mut err).await;
+            let strip = |b: &[u8]| {
+                let s = String::from_utf8_lossy(b).into_owned();
+                s[..s.find("Global response time").unwrap_or(s.len())].to_owned()
+            };
+            assert_eq!(strip(&out), strip(&theirs.stdout), "-v {path}");
         }
         let theirs = tokio::process::Command::new("timeout")
             .args([

@@ -77,7 +77,9 @@ async fn wait_for(rx: &mut mpsc::UnboundedReceiver<String>, want: &str) -> Vec<S
 
 #[test]
 fn driver_publishes_tables_and_reload_keeps_unchanged_checkers() {
-    let Some(ns) = common::netns("drv") else { return };
+    let Some(ns) = common::netns("drv") else {
+        return;
+    };
     ns.run(|| async {
         let web = servers::http("127.0.0.1:0").await;
         let dead: std::net::SocketAddr = "127.0.0.2:1".parse().unwrap();
@@ -152,14 +154,19 @@ fn driver_publishes_tables_and_reload_keeps_unchanged_checkers() {
         .await;
         assert!(seen.contains(&"service [127.0.0.2]:tcp:1 no longer exist".to_owned()));
         assert!(
-            !seen.iter().any(|l| l.contains(&web.port().to_string()) && l.contains("Activating")),
+            !seen
+                .iter()
+                .any(|l| l.contains(&web.port().to_string()) && l.contains("Activating")),
             "unchanged checker restarted: {seen:?}"
         );
         // new RS starts in the pool (non-alpha), and its check confirms it
         tokio::time::sleep(300 * MS).await;
         let t = tables.borrow_and_update().to_string();
         assert!(t.contains("-r 127.0.0.3:80 -m -w 1"), "{t}");
-        assert!(t.contains(&format!("-r 127.0.0.1:{} -m -w 1", web.port())), "{t}");
+        assert!(
+            t.contains(&format!("-r 127.0.0.1:{} -m -w 1", web.port())),
+            "{t}"
+        );
         while let Ok(l) = logs.try_recv() {
             assert!(!l.contains("Removing"), "flap: {l}");
         }
