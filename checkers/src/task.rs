@@ -59,20 +59,54 @@ impl CheckerHandle {
     }
 }
 
-/// Starts a checker task.
+/// Starts a checker task. A panicking checker is logged and restarted
+/// (with fresh state) a second later; the others never notice.
 pub fn spawn(start: StartChecker, env: TaskEnv, tx: mpsc::Sender<Msg>) -> CheckerHandle {
     let join = tokio::spawn(async move {
-        let ctx = Ctx { start, env, tx };
-        let first = ctx.env.bootstrap + random_below(ctx.start.cfg.warmup);
-        tokio::time::sleep(first).await;
-        match &ctx.start.cfg.kind {
-            CheckKind::Http(h) => run_http(&ctx, h).await,
-            CheckKind::Misc(m) => run_misc(&ctx, m).await,
-            CheckKind::File(_) => run_file(&ctx).await,
-            _ => run_simple(&ctx).await,
+        let mut first = true;
+        loop {
+            let ctx = Ctx {
+                start: start.clone(),
+                env,
+                tx: tx.clone(),
+            };
+            let mut inner = AbortOnDrop(tokio::spawn(run_checker(ctx, first)));
+            first = false;
+            match (&mut inner.0).await {
+                Err(e) if e.is_panic() => {
+                    tracing::error!(checker = ?start.id, rs = %start.rs_name, "checker panicked, restarting");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                _ => return,
+            }
         }
     });
     CheckerHandle { join }
+}
+
+/// Aborts the inner task when the supervising one is aborted.
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+async fn run_checker(ctx: Ctx, first: bool) {
+    if let CheckKind::File(_) = &ctx.start.cfg.kind {
+        // FILE_CHECK is no probe: keepalived reads the file at start
+        return run_file(&ctx).await;
+    }
+    if first {
+        let delay = ctx.env.bootstrap + random_below(ctx.start.cfg.warmup);
+        tokio::time::sleep(delay).await;
+    }
+    match &ctx.start.cfg.kind {
+        CheckKind::Http(h) => run_http(&ctx, h).await,
+        CheckKind::Misc(m) => run_misc(&ctx, m).await,
+        _ => run_simple(&ctx).await,
+    }
 }
 
 fn random_below(d: Duration) -> Duration {
@@ -136,7 +170,11 @@ async fn run_simple(ctx: &Ctx) {
     let mut seq: u16 = 0;
     loop {
         let (ok, detail) = match &cfg.kind {
-            CheckKind::Tcp => (probe::tcp(&cfg.conn).await.is_ok(), None),
+            CheckKind::Tcp => match probe::tcp(&cfg.conn).await {
+                Ok(()) => (true, None),
+                Err(probe::ConnectError::Timeout) => (false, Some("timeout".to_owned())),
+                Err(_) => (false, Some("failed".to_owned())),
+            },
             CheckKind::Smtp(s) => {
                 let mut r = probe::smtp(&cfg.conn, &s.helo_name).await;
                 for host in &s.extra_hosts {
@@ -214,11 +252,19 @@ fn simple_lines(
     };
     let matters = before.failure_matters();
     match kind {
-        CheckKind::Tcp => match step.report {
-            Some(true) => out.push(format!("TCP connection to {rs} success.")),
-            Some(false) => out.push(failed_line("TCP_CHECK")),
-            None => {}
-        },
+        CheckKind::Tcp => {
+            if !ok && before.is_up && ctx.log_all() {
+                out.push(format!(
+                    "TCP connection to {rs} {}.",
+                    detail.unwrap_or("failed")
+                ));
+            }
+            match step.report {
+                Some(true) => out.push(format!("TCP connection to {rs} success.")),
+                Some(false) => out.push(failed_line("TCP_CHECK")),
+                None => {}
+            }
+        }
         CheckKind::Udp(_) => {
             if !ok && before.is_up && ctx.log_all() {
                 if detail == Some("mismatch") {
@@ -402,11 +448,32 @@ async fn run_http(ctx: &Ctx, hc: &HttpCfg) {
         })
         .collect();
     let mut seq = HttpSeq::new(cfg.alpha, &rc);
+    let mut mismatch: Vec<i64> = vec![0; hc.urls.len()];
     loop {
         let i = seq.url_it.min(hc.urls.len() - 1);
         let url = &hc.urls[i];
         let keep = regexes[i].as_ref().map(|_| 1 << 20);
         let resp = probe::http_fetch(hc, url, &cfg.conn, tls.as_ref(), keep).await;
+        if let Ok(r) = &resp
+            && r.got_header
+            && url.status_ok(r.status)
+        {
+            // reported once per distinct difference, as keepalived does
+            let diff = r.content_len.map_or(0, |cl| cl as i64 - r.rx_bytes as i64);
+            if diff != 0 && diff != mismatch[i] {
+                ctx.log(format!(
+                    "http_check for RS {} VS {} url {}{}: content_length ({}) does not match received bytes ({})",
+                    ctx.rs(),
+                    ctx.start.vs_name,
+                    url.virtualhost.as_deref().unwrap_or(""),
+                    url.path,
+                    r.content_len.unwrap_or(0),
+                    r.rx_bytes
+                ))
+                .await;
+            }
+            mismatch[i] = diff;
+        }
         let verdict = match &resp {
             Ok(r) => probe::judge(url, r, regexes[i].as_ref()),
             Err(m) => Err(*m),
