@@ -242,10 +242,32 @@ fn vs_cfg(
             name: checkers::trio(addr, proto_word(proto), port),
         }
     });
+    // check_data.c: a quorum above the total weight could never be met
+    let weight_sum: u64 = vs
+        .real_servers
+        .iter()
+        .map(|r| u64::from(r.weight.or(vs.weight).unwrap_or(1)))
+        .sum();
+    let mut quorum = vs.quorum.unwrap_or(1);
+    if u64::from(quorum) > weight_sum {
+        let w = weight_sum.min(u64::from(u32::MAX)) as u32;
+        warn.push(format!(
+            "Warning - quorum {quorum} for {name} exceeds total weight of real servers {w}, reducing quorum to {w}"
+        ));
+        quorum = w;
+    }
+    let mut hysteresis = vs.hysteresis.unwrap_or(0);
+    if hysteresis >= quorum && hysteresis > 0 {
+        let h = quorum.saturating_sub(1);
+        warn.push(format!(
+            "Virtual server {name}: hysteresis {hysteresis} >= quorum {quorum}; setting hysteresis to {h}"
+        ));
+        hysteresis = h;
+    }
     VsCfg {
         services: services(cfg, vs),
-        quorum: vs.quorum.unwrap_or(1),
-        hysteresis: vs.hysteresis.unwrap_or(0),
+        quorum,
+        hysteresis,
         sorry_server,
         omega: vs.omega,
         ha_suspend: vs.ha_suspend,
@@ -612,6 +634,38 @@ virtual_server 10.0.0.1 80 {
             "-A -t 10.0.0.1:80 -s rr -p 50\n\
              -a -t 10.0.0.1:80 -r 192.168.1.2:80 -g -w 3\n\
              -a -t 10.0.0.1:80 -r 192.168.1.3:80 -g -w 1\n"
+        );
+    }
+
+    #[test]
+    fn quorum_is_capped_to_the_total_weight() {
+        let cfg = parse(
+            r#"
+virtual_server 10.0.0.1 80 {
+    protocol TCP
+    quorum 10
+    hysteresis 2
+    real_server 192.168.1.2 80 {
+        weight 2
+    }
+    real_server 192.168.1.3 80 {
+    }
+}
+"#,
+        );
+        let (lvs, warn) = lvs_cfg(&cfg);
+        assert_eq!(
+            (
+                lvs.virtual_servers[0].quorum,
+                lvs.virtual_servers[0].hysteresis
+            ),
+            (3, 2)
+        );
+        assert_eq!(
+            warn,
+            [
+                "Warning - quorum 10 for [10.0.0.1]:tcp:80 exceeds total weight of real servers 3, reducing quorum to 3"
+            ]
         );
     }
 

@@ -62,6 +62,14 @@ impl CheckerHandle {
 /// Starts a checker task. A panicking checker is logged and restarted
 /// (with fresh state) a second later; the others never notice.
 pub fn spawn(start: StartChecker, env: TaskEnv, tx: mpsc::Sender<Msg>) -> CheckerHandle {
+    use tracing::Instrument;
+    let span = tracing::info_span!(
+        "checker",
+        id = start.id.0,
+        kind = start.cfg.kind.name(),
+        rs = %start.rs_name,
+        vs = %start.vs_name
+    );
     let join = tokio::spawn(async move {
         let mut first = true;
         loop {
@@ -80,7 +88,7 @@ pub fn spawn(start: StartChecker, env: TaskEnv, tx: mpsc::Sender<Msg>) -> Checke
                 _ => return,
             }
         }
-    });
+    }.instrument(span));
     CheckerHandle { join }
 }
 
