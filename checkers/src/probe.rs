@@ -141,11 +141,18 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     }
     let mut reader = http::Reader::new(keep_body);
     let mut buf = vec![0u8; 16 * 1024];
+    let mut got_any = false;
     loop {
         match timeout(to, s.read(&mut buf)).await {
+            // keepalived waits for the first byte in http_response_thread
+            // ("WEB"), for the rest in the http/ssl read threads
+            Err(_) if !got_any => return Err("Timeout WEB read"),
             Err(_) => return Err(read_timeout),
             Ok(Ok(0)) => break,
-            Ok(Ok(n)) => reader.feed(&buf[..n]),
+            Ok(Ok(n)) => {
+                got_any = true;
+                reader.feed(&buf[..n]);
+            }
             // A TLS peer closing without close_notify is EOF to keepalived.
             Ok(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => break,
             Ok(Err(_)) => return Err(read_error),

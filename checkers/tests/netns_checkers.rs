@@ -182,7 +182,7 @@ fn http_get_digest_status_and_failure_modes() {
         for (path, digest, why) in [
             ("/ok", Some(bad_digest), "MD5 digest error to"),
             ("/404", None, "HTTP status code error to"),
-            ("/slow", None, "Timeout HTTP read"),
+            ("/slow", None, "Timeout WEB read"),
             ("/hang", None, "Timeout HTTP read"),
             ("/cut", None, "Read, no data received from "),
         ] {
