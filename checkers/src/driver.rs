@@ -150,6 +150,12 @@ impl Driver {
         });
     }
 
+    /// Where outside events enter, e.g. `Msg::Event(Event::VsAddress { .. })`
+    /// from the daemon's address monitor for `ha_suspend`.
+    pub fn sender(&self) -> mpsc::Sender<Msg> {
+        self.tx.clone()
+    }
+
     pub fn manager(&self) -> &Manager {
         &self.manager
     }
