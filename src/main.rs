@@ -5,9 +5,11 @@
 //!   dispatch to the parent or a child role.
 //! - [`daemon`]: process model: detach, pid files, the supervising parent.
 //! - [`log`]: syslog/console/file output in keepalived's formats.
-//! - [`check_role`]: the checker child (`-C`): config -> IPVS.
+//! - [`check_map`]: the typed config -> the checkers' own config types.
+//! - [`check_role`]: the checker child (`-C`): checkers -> IPVS.
 //! - [`syscheck`]: the system-dependent checks `-t` makes.
 
+mod check_map;
 mod check_role;
 mod daemon;
 mod log;
