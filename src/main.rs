@@ -182,6 +182,8 @@ fn run(cli: &Cli, file: &str, opts: &kaconf::Options) -> i32 {
                 tracing::warn!("{line}");
             }
             let children = daemon::wanted_children(&parsed.config, cli.vrrp, cli.check, cli.all);
+            // the children read the file themselves; the parent keeps nothing
+            drop(parsed);
             daemon::run_parent(children, cli.dont_respawn)
         }
         Some(sub) => {
