@@ -286,6 +286,22 @@ mod tests {
     }
 
     #[test]
+    fn example_config_is_clean_for_both_directors() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/keepalived.conf");
+        for id in ["lb1", "lb2"] {
+            let opts = kaconf::Options {
+                config_id: id.into(),
+                ..Default::default()
+            };
+            let parsed = kaconf::parse_file(path, &opts);
+            assert!(parsed.found);
+            assert_eq!(parsed.render_diagnostics(), Vec::<String>::new(), "{id}");
+            assert_eq!(parsed.config.vrrp_instances.len(), 1);
+            assert_eq!(parsed.config.virtual_servers.len(), 2);
+        }
+    }
+
+    #[test]
     fn keepalived_argv_forms() {
         let c = Cli::try_parse_from(["keepalived", "-lnD", "-f", "/x.conf"]).unwrap();
         assert!(c.log_console && c.dont_fork && c.log_detail == 1);
