@@ -18,7 +18,7 @@ use checkers::script::Script;
 use kaconf::model::{self, Config};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
-use tracing::{error, info, warn};
+use tracing::{error, warn};
 use vrrp::driver::{self, Event};
 
 use crate::daemon::{EXIT_CONFIG, EXIT_FATAL, EXIT_OK};
