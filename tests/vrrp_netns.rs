@@ -203,3 +203,245 @@ fn ours_master_keepalived_backup_unicast() {
 fn keepalived_master_ours_backup_unicast() {
     pair("kouc", 112, Impl::Keepalived, Impl::Ours, Variant::Unicast);
 }
+
+// ---- scenarios ---------------------------------------------------------
+
+/// A higher-priority router joining preempts the master; with `nopreempt`
+/// it does not.
+fn preemption(tag: &str, net: u8, joiner: Impl, nopreempt: bool) {
+    if !require() {
+        return;
+    }
+    let v = Variant::V3v4;
+    let lab = Lab::new(tag, net, 2);
+    let vip = v.vip(&lab);
+    let cap = Capture::start(&lab, "preempt");
+    let a = Daemon::start(&lab, 0, Impl::Ours, &conf(&lab, 0, v, &Inst::default()));
+    assert!(lab.wait_sole_holder(0, &vip, v.takeover()), "{}", a.log_text());
+    let extra = if nopreempt { "nopreempt\n" } else { "" };
+    let b = Daemon::start(
+        &lab,
+        1,
+        joiner,
+        &conf(&lab, 1, v, &Inst { prio: 200, extra, ..Default::default() }),
+    );
+    if nopreempt {
+        assert!(b.wait_log("(VI_1) Entering BACKUP STATE", Duration::from_secs(3)), "{}", b.log_text());
+        std::thread::sleep(Duration::from_secs(2));
+        assert_eq!(lab.holders(&vip), vec![0], "{}", b.log_text());
+        assert!(!b.log_has("Entering MASTER STATE"), "{}", b.log_text());
+    } else {
+        assert!(lab.wait_sole_holder(1, &vip, v.takeover()), "{}\n{}", a.log_text(), b.log_text());
+        assert!(a.wait_log(
+            "(VI_1) Master received advert from 10.",
+            Duration::from_secs(1)
+        ));
+        assert!(a.log_has("with higher priority 200, ours 100"), "{}", a.log_text());
+        std::thread::sleep(Duration::from_millis(500));
+        assert_eq!(lab.holders(&vip), vec![1]);
+    }
+    let lines = cap.finish();
+    let want = if nopreempt { 5 } else { 10 };
+    assert!(garps(&lines, &vip) >= want, "{}", lines.join("\n"));
+}
+
+#[test]
+fn preemption_ours_ours() {
+    preemption("pre", 120, Impl::Ours, false);
+}
+
+#[test]
+fn preemption_by_keepalived() {
+    preemption("prek", 121, Impl::Keepalived, false);
+}
+
+#[test]
+fn nopreempt_ours_ours() {
+    preemption("nop", 122, Impl::Ours, true);
+}
+
+#[test]
+fn nopreempt_keepalived_joins() {
+    preemption("nopk", 123, Impl::Keepalived, true);
+}
+
+/// The master's VRRP process hangs (SIGSTOP): the backup takes over after
+/// Master_Down_Interval; when the master resumes, it reclaims the role and
+/// the VIP ends on one router.
+fn hung_master(tag: &str, net: u8, master: Impl, backup: Impl) {
+    if !require() {
+        return;
+    }
+    let v = Variant::V3v4;
+    let lab = Lab::new(tag, net, 2);
+    let vip = v.vip(&lab);
+    let cap = Capture::start(&lab, "hang");
+    let m = Daemon::start(&lab, 0, master, &conf(&lab, 0, v, &Inst { prio: 150, ..Default::default() }));
+    let b = Daemon::start(&lab, 1, backup, &conf(&lab, 1, v, &Inst::default()));
+    assert!(lab.wait_sole_holder(0, &vip, v.takeover()));
+    std::thread::sleep(Duration::from_millis(500));
+    m.signal_vrrp(Signal::SIGSTOP);
+    assert!(
+        b.wait_log("(VI_1) Entering MASTER STATE", v.takeover()),
+        "{}",
+        b.log_text()
+    );
+    // Both hold the VIP while the master is frozen.
+    assert!(lab.has_addr(1, &vip));
+    m.signal_vrrp(Signal::SIGCONT);
+    assert!(
+        lab.wait_sole_holder(0, &vip, v.takeover()),
+        "{:?}\n{}\n{}",
+        lab.holders(&vip),
+        m.log_text(),
+        b.log_text()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(lab.holders(&vip), vec![0]);
+    let lines = cap.finish();
+    assert!(garps(&lines, &vip) >= 10, "{}", lines.join("\n"));
+}
+
+#[test]
+fn hung_master_ours_ours() {
+    hung_master("hang", 124, Impl::Ours, Impl::Ours);
+}
+
+#[test]
+fn hung_keepalived_master_ours_backup() {
+    hung_master("hangk", 125, Impl::Keepalived, Impl::Ours);
+}
+
+#[test]
+fn hung_ours_master_keepalived_backup() {
+    hung_master("hango", 126, Impl::Ours, Impl::Keepalived);
+}
+
+/// Interface down on the master: FAULT, the backup takes over; link up:
+/// the master recovers and preempts back. Run over IPv6 too, where the
+/// kernel drops the addresses on link down.
+fn iface_down(tag: &str, net: u8, v: Variant) {
+    if !require() {
+        return;
+    }
+    let lab = Lab::new(tag, net, 2);
+    let vip = v.vip(&lab);
+    let cap = Capture::start(&lab, "ifdown");
+    let m = Daemon::start(&lab, 0, Impl::Ours, &conf(&lab, 0, v, &Inst { prio: 150, ..Default::default() }));
+    let b = Daemon::start(&lab, 1, Impl::Ours, &conf(&lab, 1, v, &Inst::default()));
+    assert!(lab.wait_sole_holder(0, &vip, v.takeover()));
+    lab.link(0, false);
+    assert!(m.wait_log("Netlink reports kv-e0 down", Duration::from_secs(2)), "{}", m.log_text());
+    assert!(m.wait_log("(VI_1) Entering FAULT STATE", Duration::from_secs(2)), "{}", m.log_text());
+    assert!(lab.wait_sole_holder(1, &vip, v.takeover()), "{:?}\n{}", lab.holders(&vip), b.log_text());
+    lab.link(0, true);
+    assert!(m.wait_log("Netlink reports kv-e0 up", Duration::from_secs(2)), "{}", m.log_text());
+    assert!(lab.wait_sole_holder(0, &vip, v.takeover()), "{:?}\n{}\n{}", lab.holders(&vip), m.log_text(), b.log_text());
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(lab.holders(&vip), vec![0]);
+    let lines = cap.finish();
+    assert!(announcements(&lines, v, &vip) >= 10, "{}", lines.join("\n"));
+}
+
+#[test]
+fn iface_down_fault_recovery_v4() {
+    iface_down("ifd4", 127, Variant::V3v4);
+}
+
+#[test]
+fn iface_down_fault_recovery_v6() {
+    iface_down("ifd6", 128, Variant::V3v6);
+}
+
+/// A failing track_script lowers the master's priority below the backup's:
+/// handover; the script recovering hands the role back.
+fn track_script(tag: &str, net: u8, master: Impl) {
+    if !require() {
+        return;
+    }
+    let v = Variant::V3v4;
+    let lab = Lab::new(tag, net, 2);
+    let vip = v.vip(&lab);
+    let flag = lab.file("kv-healthy");
+    std::fs::write(&flag, "").unwrap();
+    let global = " enable_script_security\n script_user root\n";
+    let script = format!(
+        "vrrp_script kv_chk {{\n script \"/usr/bin/test -e {}\"\n interval 0.2\n weight -60\n rise 1\n fall 1\n}}\n",
+        flag.display()
+    );
+    let track = "track_script {\n kv_chk\n }\n";
+    let mconf = format!(
+        "{script}{}",
+        conf(&lab, 0, v, &Inst { prio: 150, extra: track, global, ..Default::default() })
+    );
+    let cap = Capture::start(&lab, "track");
+    let m = Daemon::start(&lab, 0, master, &mconf);
+    let b = Daemon::start(&lab, 1, Impl::Ours, &conf(&lab, 1, v, &Inst::default()));
+    assert!(lab.wait_sole_holder(0, &vip, Duration::from_secs(4)), "{}", m.log_text());
+    assert!(m.wait_log("VRRP_Script(kv_chk) succeeded", Duration::from_secs(2)), "{}", m.log_text());
+    std::fs::remove_file(&flag).unwrap();
+    assert!(m.wait_log("VRRP_Script(kv_chk) failed", Duration::from_secs(2)), "{}", m.log_text());
+    assert!(m.wait_log("(VI_1) Changing effective priority from 150 to 90", Duration::from_secs(1)), "{}", m.log_text());
+    assert!(lab.wait_sole_holder(1, &vip, v.takeover()), "{:?}\n{}\n{}", lab.holders(&vip), m.log_text(), b.log_text());
+    std::fs::write(&flag, "").unwrap();
+    assert!(m.wait_log("(VI_1) Changing effective priority from 90 to 150", Duration::from_secs(2)), "{}", m.log_text());
+    assert!(lab.wait_sole_holder(0, &vip, v.takeover()), "{:?}", lab.holders(&vip));
+    let lines = cap.finish();
+    assert!(garps(&lines, &vip) >= 15, "{}", lines.join("\n"));
+}
+
+#[test]
+fn track_script_handover_ours() {
+    track_script("trk", 129, Impl::Ours);
+}
+
+#[test]
+fn track_script_handover_keepalived_master() {
+    track_script("trkk", 130, Impl::Keepalived);
+}
+
+/// Split brain: VRRP dropped both ways with nftables makes both routers
+/// master; healing the partition leaves exactly one.
+fn split_brain(tag: &str, net: u8, a: Impl, b: Impl) {
+    if !require() {
+        return;
+    }
+    let v = Variant::V3v4;
+    let lab = Lab::new(tag, net, 2);
+    let vip = v.vip(&lab);
+    let cap = Capture::start(&lab, "split");
+    let ra = Daemon::start(&lab, 0, a, &conf(&lab, 0, v, &Inst { prio: 150, ..Default::default() }));
+    let rb = Daemon::start(&lab, 1, b, &conf(&lab, 1, v, &Inst::default()));
+    assert!(lab.wait_sole_holder(0, &vip, v.takeover()));
+    lab.block_vrrp(0, true);
+    lab.block_vrrp(1, true);
+    assert!(
+        netns::wait_until(v.takeover(), || lab.holders(&vip) == vec![0, 1]),
+        "partition did not make both masters: {:?}\n{}",
+        lab.holders(&vip),
+        rb.log_text()
+    );
+    lab.block_vrrp(0, false);
+    lab.block_vrrp(1, false);
+    assert!(
+        lab.wait_sole_holder(0, &vip, v.takeover()),
+        "{:?}\n{}\n{}",
+        lab.holders(&vip),
+        ra.log_text(),
+        rb.log_text()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(lab.holders(&vip), vec![0]);
+    let lines = cap.finish();
+    assert!(garps(&lines, &vip) >= 10, "{}", lines.join("\n"));
+}
+
+#[test]
+fn split_brain_heals_ours_ours() {
+    split_brain("split", 131, Impl::Ours, Impl::Ours);
+}
+
+#[test]
+fn split_brain_heals_ours_keepalived() {
+    split_brain("splitk", 132, Impl::Ours, Impl::Keepalived);
+}
