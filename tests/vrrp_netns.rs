@@ -111,7 +111,20 @@ fn pair(tag: &str, net: u8, master: Impl, backup: Impl, v: Variant) {
     let lab = Lab::new(tag, net, 2);
     let vip = v.vip(&lab);
     let cap = Capture::start(&lab, "pair");
-    let mut m = Daemon::start(&lab, 0, master, &conf(&lab, 0, v, &Inst { prio: 150, ..Default::default() }));
+    let mut m = Daemon::start(
+        &lab,
+        0,
+        master,
+        &conf(
+            &lab,
+            0,
+            v,
+            &Inst {
+                prio: 150,
+                ..Default::default()
+            },
+        ),
+    );
     let b = Daemon::start(&lab, 1, backup, &conf(&lab, 1, v, &Inst::default()));
     assert!(
         lab.wait_sole_holder(0, &vip, v.takeover() * 2),
@@ -120,12 +133,24 @@ fn pair(tag: &str, net: u8, master: Impl, backup: Impl, v: Variant) {
         m.log_text(),
         b.log_text()
     );
-    assert!(m.log_has("(VI_1) Entering MASTER STATE"), "{}", m.log_text());
-    assert!(b.wait_log("(VI_1) Entering BACKUP STATE", Duration::from_secs(2)), "{}", b.log_text());
+    assert!(
+        m.log_has("(VI_1) Entering MASTER STATE"),
+        "{}",
+        m.log_text()
+    );
+    assert!(
+        b.wait_log("(VI_1) Entering BACKUP STATE", Duration::from_secs(2)),
+        "{}",
+        b.log_text()
+    );
     // The backup must stay backup while the master advertises.
     std::thread::sleep(v.takeover() / 2);
     assert_eq!(lab.holders(&vip), vec![0]);
-    assert!(!b.log_has("(VI_1) Entering MASTER STATE"), "{}", b.log_text());
+    assert!(
+        !b.log_has("(VI_1) Entering MASTER STATE"),
+        "{}",
+        b.log_text()
+    );
 
     m.stop();
     assert!(
@@ -138,9 +163,17 @@ fn pair(tag: &str, net: u8, master: Impl, backup: Impl, v: Variant) {
     std::thread::sleep(Duration::from_millis(300));
     let lines = cap.finish();
     let prio0 = lines.iter().any(|l| l.contains("prio 0,"));
-    assert!(prio0, "no priority-0 advert captured:\n{}", lines.join("\n"));
+    assert!(
+        prio0,
+        "no priority-0 advert captured:\n{}",
+        lines.join("\n")
+    );
     let n = announcements(&lines, v, &vip);
-    assert!(n >= 10, "expected 5 GARP/NA from each master, got {n}:\n{}", lines.join("\n"));
+    assert!(
+        n >= 10,
+        "expected 5 GARP/NA from each master, got {n}:\n{}",
+        lines.join("\n")
+    );
     assert_eq!(lab.holders(&vip), vec![1]);
 }
 
@@ -217,26 +250,52 @@ fn preemption(tag: &str, net: u8, joiner: Impl, nopreempt: bool) {
     let vip = v.vip(&lab);
     let cap = Capture::start(&lab, "preempt");
     let a = Daemon::start(&lab, 0, Impl::Ours, &conf(&lab, 0, v, &Inst::default()));
-    assert!(lab.wait_sole_holder(0, &vip, v.takeover()), "{}", a.log_text());
+    assert!(
+        lab.wait_sole_holder(0, &vip, v.takeover()),
+        "{}",
+        a.log_text()
+    );
     let extra = if nopreempt { "nopreempt\n" } else { "" };
     let b = Daemon::start(
         &lab,
         1,
         joiner,
-        &conf(&lab, 1, v, &Inst { prio: 200, extra, ..Default::default() }),
+        &conf(
+            &lab,
+            1,
+            v,
+            &Inst {
+                prio: 200,
+                extra,
+                ..Default::default()
+            },
+        ),
     );
     if nopreempt {
-        assert!(b.wait_log("(VI_1) Entering BACKUP STATE", Duration::from_secs(3)), "{}", b.log_text());
+        assert!(
+            b.wait_log("(VI_1) Entering BACKUP STATE", Duration::from_secs(3)),
+            "{}",
+            b.log_text()
+        );
         std::thread::sleep(Duration::from_secs(2));
         assert_eq!(lab.holders(&vip), vec![0], "{}", b.log_text());
         assert!(!b.log_has("Entering MASTER STATE"), "{}", b.log_text());
     } else {
-        assert!(lab.wait_sole_holder(1, &vip, v.takeover()), "{}\n{}", a.log_text(), b.log_text());
+        assert!(
+            lab.wait_sole_holder(1, &vip, v.takeover()),
+            "{}\n{}",
+            a.log_text(),
+            b.log_text()
+        );
         assert!(a.wait_log(
             "(VI_1) Master received advert from 10.",
             Duration::from_secs(1)
         ));
-        assert!(a.log_has("with higher priority 200, ours 100"), "{}", a.log_text());
+        assert!(
+            a.log_has("with higher priority 200, ours 100"),
+            "{}",
+            a.log_text()
+        );
         std::thread::sleep(Duration::from_millis(500));
         assert_eq!(lab.holders(&vip), vec![1]);
     }
@@ -276,7 +335,20 @@ fn hung_master(tag: &str, net: u8, master: Impl, backup: Impl) {
     let lab = Lab::new(tag, net, 2);
     let vip = v.vip(&lab);
     let cap = Capture::start(&lab, "hang");
-    let m = Daemon::start(&lab, 0, master, &conf(&lab, 0, v, &Inst { prio: 150, ..Default::default() }));
+    let m = Daemon::start(
+        &lab,
+        0,
+        master,
+        &conf(
+            &lab,
+            0,
+            v,
+            &Inst {
+                prio: 150,
+                ..Default::default()
+            },
+        ),
+    );
     let b = Daemon::start(&lab, 1, backup, &conf(&lab, 1, v, &Inst::default()));
     assert!(lab.wait_sole_holder(0, &vip, v.takeover()));
     std::thread::sleep(Duration::from_millis(500));
@@ -327,16 +399,52 @@ fn iface_down(tag: &str, net: u8, v: Variant) {
     let lab = Lab::new(tag, net, 2);
     let vip = v.vip(&lab);
     let cap = Capture::start(&lab, "ifdown");
-    let m = Daemon::start(&lab, 0, Impl::Ours, &conf(&lab, 0, v, &Inst { prio: 150, ..Default::default() }));
+    let m = Daemon::start(
+        &lab,
+        0,
+        Impl::Ours,
+        &conf(
+            &lab,
+            0,
+            v,
+            &Inst {
+                prio: 150,
+                ..Default::default()
+            },
+        ),
+    );
     let b = Daemon::start(&lab, 1, Impl::Ours, &conf(&lab, 1, v, &Inst::default()));
     assert!(lab.wait_sole_holder(0, &vip, v.takeover()));
     lab.link(0, false);
-    assert!(m.wait_log("Netlink reports kv-e0 down", Duration::from_secs(2)), "{}", m.log_text());
-    assert!(m.wait_log("(VI_1) Entering FAULT STATE", Duration::from_secs(2)), "{}", m.log_text());
-    assert!(lab.wait_sole_holder(1, &vip, v.takeover()), "{:?}\n{}", lab.holders(&vip), b.log_text());
+    assert!(
+        m.wait_log("Netlink reports kv-e0 down", Duration::from_secs(2)),
+        "{}",
+        m.log_text()
+    );
+    assert!(
+        m.wait_log("(VI_1) Entering FAULT STATE", Duration::from_secs(2)),
+        "{}",
+        m.log_text()
+    );
+    assert!(
+        lab.wait_sole_holder(1, &vip, v.takeover()),
+        "{:?}\n{}",
+        lab.holders(&vip),
+        b.log_text()
+    );
     lab.link(0, true);
-    assert!(m.wait_log("Netlink reports kv-e0 up", Duration::from_secs(2)), "{}", m.log_text());
-    assert!(lab.wait_sole_holder(0, &vip, v.takeover()), "{:?}\n{}\n{}", lab.holders(&vip), m.log_text(), b.log_text());
+    assert!(
+        m.wait_log("Netlink reports kv-e0 up", Duration::from_secs(2)),
+        "{}",
+        m.log_text()
+    );
+    assert!(
+        lab.wait_sole_holder(0, &vip, v.takeover()),
+        "{:?}\n{}\n{}",
+        lab.holders(&vip),
+        m.log_text(),
+        b.log_text()
+    );
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(lab.holders(&vip), vec![0]);
     let lines = cap.finish();
@@ -372,20 +480,66 @@ fn track_script(tag: &str, net: u8, master: Impl) {
     let track = "track_script {\n kv_chk\n }\n";
     let mconf = format!(
         "{script}{}",
-        conf(&lab, 0, v, &Inst { prio: 150, extra: track, global, ..Default::default() })
+        conf(
+            &lab,
+            0,
+            v,
+            &Inst {
+                prio: 150,
+                extra: track,
+                global,
+                ..Default::default()
+            }
+        )
     );
     let cap = Capture::start(&lab, "track");
     let m = Daemon::start(&lab, 0, master, &mconf);
     let b = Daemon::start(&lab, 1, Impl::Ours, &conf(&lab, 1, v, &Inst::default()));
-    assert!(lab.wait_sole_holder(0, &vip, Duration::from_secs(4)), "{}", m.log_text());
-    assert!(m.wait_log("VRRP_Script(kv_chk) succeeded", Duration::from_secs(2)), "{}", m.log_text());
+    assert!(
+        lab.wait_sole_holder(0, &vip, Duration::from_secs(4)),
+        "{}",
+        m.log_text()
+    );
+    assert!(
+        m.wait_log("VRRP_Script(kv_chk) succeeded", Duration::from_secs(2)),
+        "{}",
+        m.log_text()
+    );
     std::fs::remove_file(&flag).unwrap();
-    assert!(m.wait_log("VRRP_Script(kv_chk) failed", Duration::from_secs(2)), "{}", m.log_text());
-    assert!(m.wait_log("(VI_1) Changing effective priority from 150 to 90", Duration::from_secs(1)), "{}", m.log_text());
-    assert!(lab.wait_sole_holder(1, &vip, v.takeover()), "{:?}\n{}\n{}", lab.holders(&vip), m.log_text(), b.log_text());
+    assert!(
+        m.wait_log("VRRP_Script(kv_chk) failed", Duration::from_secs(2)),
+        "{}",
+        m.log_text()
+    );
+    assert!(
+        m.wait_log(
+            "(VI_1) Changing effective priority from 150 to 90",
+            Duration::from_secs(1)
+        ),
+        "{}",
+        m.log_text()
+    );
+    assert!(
+        lab.wait_sole_holder(1, &vip, v.takeover()),
+        "{:?}\n{}\n{}",
+        lab.holders(&vip),
+        m.log_text(),
+        b.log_text()
+    );
     std::fs::write(&flag, "").unwrap();
-    assert!(m.wait_log("(VI_1) Changing effective priority from 90 to 150", Duration::from_secs(2)), "{}", m.log_text());
-    assert!(lab.wait_sole_holder(0, &vip, v.takeover()), "{:?}", lab.holders(&vip));
+    assert!(
+        m.wait_log(
+            "(VI_1) Changing effective priority from 90 to 150",
+            Duration::from_secs(2)
+        ),
+        "{}",
+        m.log_text()
+    );
+    assert!(
+        lab.wait_sole_holder(0, &vip, v.takeover()),
+        "{:?}",
+        lab.holders(&vip)
+    );
     let lines = cap.finish();
     assert!(garps(&lines, &vip) >= 15, "{}", lines.join("\n"));
 }
@@ -410,7 +564,20 @@ fn split_brain(tag: &str, net: u8, a: Impl, b: Impl) {
     let lab = Lab::new(tag, net, 2);
     let vip = v.vip(&lab);
     let cap = Capture::start(&lab, "split");
-    let ra = Daemon::start(&lab, 0, a, &conf(&lab, 0, v, &Inst { prio: 150, ..Default::default() }));
+    let ra = Daemon::start(
+        &lab,
+        0,
+        a,
+        &conf(
+            &lab,
+            0,
+            v,
+            &Inst {
+                prio: 150,
+                ..Default::default()
+            },
+        ),
+    );
     let rb = Daemon::start(&lab, 1, b, &conf(&lab, 1, v, &Inst::default()));
     assert!(lab.wait_sole_holder(0, &vip, v.takeover()));
     lab.block_vrrp(0, true);

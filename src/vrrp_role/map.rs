@@ -207,9 +207,11 @@ fn instance(g: &model::GlobalDefs, vi: &VrrpInstance) -> Result<InstanceRt, MapE
         .map(|(i, _)| i.clone())
         .ok_or_else(|| MapError(format!("({name}) Unknown interface!")))?;
     let vips: Vec<&model::IpAddress> = vi.virtual_ipaddress.iter().collect();
-    let first = vips
-        .first()
-        .ok_or_else(|| MapError(format!("({name}) No VIP specified; at least one is required")))?;
+    let first = vips.first().ok_or_else(|| {
+        MapError(format!(
+            "({name}) No VIP specified; at least one is required"
+        ))
+    })?;
     let family = if first.addr.is_ipv4() {
         Family::V4
     } else {
@@ -245,7 +247,11 @@ fn instance(g: &model::GlobalDefs, vi: &VrrpInstance) -> Result<InstanceRt, MapE
         Some(model::VrrpState::Master) => StartState::Master,
         _ => StartState::Backup,
     };
-    let priority = vi.priority.unwrap_or(if state == StartState::Master { 255 } else { 100 });
+    let priority = vi.priority.unwrap_or(if state == StartState::Master {
+        255
+    } else {
+        100
+    });
     let placeholder = match family {
         Family::V4 => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
         Family::V6 => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
@@ -281,9 +287,7 @@ fn instance(g: &model::GlobalDefs, vi: &VrrpInstance) -> Result<InstanceRt, MapE
         .owner_ignore_adverts
         .or(g.vrrp_owner_ignore_adverts)
         .unwrap_or(false);
-    fsm.skip_check_adv_addr = vi
-        .skip_check_adv_addr
-        .unwrap_or(g.vrrp_skip_check_adv_addr);
+    fsm.skip_check_adv_addr = vi.skip_check_adv_addr.unwrap_or(g.vrrp_skip_check_adv_addr);
     fsm.notify_priority_changes = vi
         .notify_priority_changes
         .unwrap_or(g.vrrp_notify_priority_changes);
@@ -382,7 +386,11 @@ fn instance(g: &model::GlobalDefs, vi: &VrrpInstance) -> Result<InstanceRt, MapE
 }
 
 /// Maps every instance; an instance that cannot run is reported and left out.
-pub fn driver_cfg(cfg: &Config, log_detail: bool, dont_release: bool) -> (DriverCfg, Vec<MapError>) {
+pub fn driver_cfg(
+    cfg: &Config,
+    log_detail: bool,
+    dont_release: bool,
+) -> (DriverCfg, Vec<MapError>) {
     let g = &cfg.global_defs;
     let mut errors = Vec::new();
     let mut instances = Vec::new();

@@ -48,7 +48,11 @@ pub fn run(config_path: &Path, config: Config, opts: &VrrpRoleOpts) -> i32 {
     rt.block_on(serve(config, opts))
 }
 
-fn resolve_user(user: Option<&str>, group: Option<&str>, global: Option<&(String, Option<String>)>) -> Option<(u32, u32)> {
+fn resolve_user(
+    user: Option<&str>,
+    group: Option<&str>,
+    global: Option<&(String, Option<String>)>,
+) -> Option<(u32, u32)> {
     let (u, g) = match (user, global) {
         (Some(u), _) => (u.to_owned(), group.map(str::to_owned)),
         (None, Some((u, g))) => (u.clone(), g.clone()),
@@ -56,7 +60,11 @@ fn resolve_user(user: Option<&str>, group: Option<&str>, global: Option<&(String
     };
     let pw = nix::unistd::User::from_name(&u).ok().flatten()?;
     let gid = match g {
-        Some(g) => nix::unistd::Group::from_name(&g).ok().flatten()?.gid.as_raw(),
+        Some(g) => nix::unistd::Group::from_name(&g)
+            .ok()
+            .flatten()?
+            .gid
+            .as_raw(),
         None => pw.gid.as_raw(),
     };
     Some((pw.uid.as_raw(), gid))
@@ -156,18 +164,24 @@ async fn serve(config: Config, opts: &VrrpRoleOpts) -> i32 {
                 .iter()
                 .find(|s| s.name == t.name)
                 .is_some_and(|s| s.weight_reverse);
-            script_trackers.entry(t.name.clone()).or_default().push(track::Tracking {
-                instance: i,
-                weight: t.weight.unwrap_or(base),
-                reverse: t.reverse || (t.weight.is_none() && rev),
-            });
+            script_trackers
+                .entry(t.name.clone())
+                .or_default()
+                .push(track::Tracking {
+                    instance: i,
+                    weight: t.weight.unwrap_or(base),
+                    reverse: t.reverse || (t.weight.is_none() && rev),
+                });
         }
         for t in &v.track.file {
-            file_trackers.entry(t.name.clone()).or_default().push(track::Tracking {
-                instance: i,
-                weight: t.weight.unwrap_or(0),
-                reverse: t.reverse,
-            });
+            file_trackers
+                .entry(t.name.clone())
+                .or_default()
+                .push(track::Tracking {
+                    instance: i,
+                    weight: t.weight.unwrap_or(0),
+                    reverse: t.reverse,
+                });
         }
     }
     let mut tasks = tokio::task::JoinSet::new();
@@ -179,7 +193,9 @@ async fn serve(config: Config, opts: &VrrpRoleOpts) -> i32 {
             warn!("No script set for vrrp_script {} - removing", vs.name);
             continue;
         };
-        let Some(mut sc) = script(sc, None) else { continue };
+        let Some(mut sc) = script(sc, None) else {
+            continue;
+        };
         if let Some((u, g)) = vs.user.as_ref().map(|(u, g)| (u.as_str(), g.as_deref()))
             && let Some((uid, gid)) = resolve_user(Some(u), g, None)
         {
@@ -254,7 +270,12 @@ async fn serve(config: Config, opts: &VrrpRoleOpts) -> i32 {
                         let _ = s.notify(&[], None);
                     }
                     if let Some(f) = &mut fifo {
-                        f.line("INSTANCE", &names[instance], "MASTER_RX_LOWER_PRI", priority.get());
+                        f.line(
+                            "INSTANCE",
+                            &names[instance],
+                            "MASTER_RX_LOWER_PRI",
+                            priority.get(),
+                        );
                     }
                 }
                 Event::Priority {

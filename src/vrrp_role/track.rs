@@ -67,7 +67,13 @@ pub struct Tracking {
     pub reverse: bool,
 }
 
-fn report(cmds: &mpsc::UnboundedSender<Command>, kind: &str, name: &str, who: &[Tracking], up: bool) {
+fn report(
+    cmds: &mpsc::UnboundedSender<Command>,
+    kind: &str,
+    name: &str,
+    who: &[Tracking],
+    up: bool,
+) {
     for t in who {
         let input = if t.weight == 0 {
             let tracker = if kind == "script" {
@@ -161,7 +167,11 @@ impl FileTask {
         loop {
             let value = std::fs::read_to_string(&self.path)
                 .ok()
-                .and_then(|s| s.split_whitespace().next().and_then(|w| w.parse::<i64>().ok()))
+                .and_then(|s| {
+                    s.split_whitespace()
+                        .next()
+                        .and_then(|w| w.parse::<i64>().ok())
+                })
                 .unwrap_or(0);
             if last != Some(value) {
                 last = Some(value);

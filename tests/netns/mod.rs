@@ -87,19 +87,63 @@ impl Lab {
         std::fs::create_dir_all(&lab.dir).unwrap();
         let sw = lab.switch();
         sh(&["ip", "netns", "add", &sw]);
-        sh(&["ip", "-n", &sw, "link", "add", "kv-br", "type", "bridge", "mcast_snooping", "0"]);
+        sh(&[
+            "ip",
+            "-n",
+            &sw,
+            "link",
+            "add",
+            "kv-br",
+            "type",
+            "bridge",
+            "mcast_snooping",
+            "0",
+        ]);
         sh(&["ip", "-n", &sw, "link", "set", "kv-br", "up"]);
         for i in 0..routers {
             let ns = lab.ns(i);
             sh(&["ip", "netns", "add", &ns]);
             // No DAD: addresses (link-local included) are usable at once.
-            sh(&["ip", "netns", "exec", &ns, "sysctl", "-qw", "net.ipv6.conf.default.accept_dad=0", "net.ipv6.conf.all.accept_dad=0"]);
+            sh(&[
+                "ip",
+                "netns",
+                "exec",
+                &ns,
+                "sysctl",
+                "-qw",
+                "net.ipv6.conf.default.accept_dad=0",
+                "net.ipv6.conf.all.accept_dad=0",
+            ]);
             let port = format!("kv-p{i}");
-            sh(&["ip", "link", "add", "kv-e0", "netns", &ns, "type", "veth", "peer", &port, "netns", &sw]);
-            sh(&["ip", "-n", &sw, "link", "set", &port, "master", "kv-br", "up"]);
+            sh(&[
+                "ip", "link", "add", "kv-e0", "netns", &ns, "type", "veth", "peer", &port, "netns",
+                &sw,
+            ]);
+            sh(&[
+                "ip", "-n", &sw, "link", "set", &port, "master", "kv-br", "up",
+            ]);
             sh(&["ip", "-n", &ns, "link", "set", "lo", "up"]);
-            sh(&["ip", "-n", &ns, "addr", "add", &lab.ip4(i, "/24"), "dev", "kv-e0"]);
-            sh(&["ip", "-n", &ns, "addr", "add", &lab.ip6(i, "/64"), "dev", "kv-e0", "nodad"]);
+            sh(&[
+                "ip",
+                "-n",
+                &ns,
+                "addr",
+                "add",
+                &lab.ip4(i, "/24"),
+                "dev",
+                "kv-e0",
+            ]);
+            sh(&[
+                "ip",
+                "-n",
+                &ns,
+                "addr",
+                "add",
+                &lab.ip6(i, "/64"),
+                "dev",
+                "kv-e0",
+                "nodad",
+            ]);
             sh(&["ip", "-n", &ns, "link", "set", "kv-e0", "up"]);
         }
         // Wait for carrier on every router.
@@ -141,7 +185,9 @@ impl Lab {
 
     /// Routers holding `addr`.
     pub fn holders(&self, addr: &str) -> Vec<usize> {
-        (0..self.routers).filter(|i| self.has_addr(*i, addr)).collect()
+        (0..self.routers)
+            .filter(|i| self.has_addr(*i, addr))
+            .collect()
     }
 
     /// Waits until exactly router `i` holds `addr`.
@@ -154,15 +200,44 @@ impl Lab {
         let ns = self.ns(i);
         if on {
             sh(&["ip", "netns", "exec", &ns, "nft", "add table inet kvpart"]);
-            sh(&["ip", "netns", "exec", &ns, "nft", "add chain inet kvpart in { type filter hook input priority 0 ; }"]);
-            sh(&["ip", "netns", "exec", &ns, "nft", "add rule inet kvpart in meta l4proto 112 drop"]);
+            sh(&[
+                "ip",
+                "netns",
+                "exec",
+                &ns,
+                "nft",
+                "add chain inet kvpart in { type filter hook input priority 0 ; }",
+            ]);
+            sh(&[
+                "ip",
+                "netns",
+                "exec",
+                &ns,
+                "nft",
+                "add rule inet kvpart in meta l4proto 112 drop",
+            ]);
         } else {
-            sh(&["ip", "netns", "exec", &ns, "nft", "delete table inet kvpart"]);
+            sh(&[
+                "ip",
+                "netns",
+                "exec",
+                &ns,
+                "nft",
+                "delete table inet kvpart",
+            ]);
         }
     }
 
     pub fn link(&self, i: usize, up: bool) {
-        sh(&["ip", "-n", &self.ns(i), "link", "set", "kv-e0", if up { "up" } else { "down" }]);
+        sh(&[
+            "ip",
+            "-n",
+            &self.ns(i),
+            "link",
+            "set",
+            "kv-e0",
+            if up { "up" } else { "down" },
+        ]);
     }
 
     fn cleanup(&self) {
@@ -225,7 +300,9 @@ impl Daemon {
             .arg("-r")
             .arg(&vrrp_pid);
         let f = std::fs::File::create(&log).unwrap();
-        cmd.stdout(f.try_clone().unwrap()).stderr(f).stdin(Stdio::null());
+        cmd.stdout(f.try_clone().unwrap())
+            .stderr(f)
+            .stdin(Stdio::null());
         let child = cmd.spawn().expect("spawn daemon");
         let d = Daemon {
             which,
@@ -308,7 +385,18 @@ impl Capture {
     pub fn start(lab: &Lab, name: &str) -> Capture {
         let file = lab.file(&format!("{name}.pcap"));
         let child = Command::new("ip")
-            .args(["netns", "exec", &lab.switch(), "tcpdump", "--immediate-mode", "-i", "kv-br", "-n", "-U", "-w"])
+            .args([
+                "netns",
+                "exec",
+                &lab.switch(),
+                "tcpdump",
+                "--immediate-mode",
+                "-i",
+                "kv-br",
+                "-n",
+                "-U",
+                "-w",
+            ])
             .arg(&file)
             .args(["ip proto 112 or ip6 proto 112 or arp or icmp6"])
             .stdout(Stdio::null())

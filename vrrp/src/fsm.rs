@@ -708,9 +708,17 @@ impl Instance {
         }
         self.ms_down_timer = if new_state == State::Backup && self.wantstate == State::Master {
             // A sync member wanting MASTER in a BACKUP group: wait one
-            // advert interval to hear any existing master. (A standalone
-            // `state MASTER` instance has new_state MASTER and, exactly as
-            // in keepalived, gets the full master-down timer below.)
+            // advert interval to hear any existing master. A standalone
+            // `state MASTER` instance (priority < 255) gets the full
+            // Master_Down_Interval below. Measured against Debian's
+            // keepalived 2.2.7 alone in a netns (2026-11-21): v2 prio 100
+            // advert_int 1 went BACKUP (init) -> MASTER after 3.59 s
+            // (3 x 1 s + skew 0.609 s; one interval + skew would be 1.6 s);
+            // v3 prio 150 advert_int 0.1 after 314 ms (full interval: 341 ms;
+            // one interval + skew: 141 ms); v3/IPv6 prio 200 after 302 ms
+            // (full: 322 ms; one + skew: 122 ms).
+            // So keepalived's man page ("3-4 intervals") holds for 2.2.7 and
+            // the "one interval plus skew" reading does not.
             self.master_adver_int.as_micros() + self.skew_calc(1)
         } else {
             self.master_down()

@@ -97,7 +97,13 @@ impl GarpSocket {
         self.sock.send_to(&frame, &addr).map(|_| ())
     }
 
-    pub fn send_na(&self, ifindex: u32, mac: [u8; 6], vip: Ipv6Addr, router: bool) -> io::Result<()> {
+    pub fn send_na(
+        &self,
+        ifindex: u32,
+        mac: [u8; 6],
+        vip: Ipv6Addr,
+        router: bool,
+    ) -> io::Result<()> {
         let frame = na_frame(mac, vip, router);
         let addr = super::sys::sockaddr_ll(ifindex, ETH_P_IPV6, ALL_NODES_MAC)?;
         self.sock.send_to(&frame, &addr).map(|_| ())
@@ -116,11 +122,16 @@ mod tests {
 
     #[test]
     fn arp_matches_keepalived_layout() {
-        let f = arp_frame([0xea, 0x96, 0xff, 0xb9, 0x4a, 0xfa], "10.77.0.100".parse().unwrap());
+        let f = arp_frame(
+            [0xea, 0x96, 0xff, 0xb9, 0x4a, 0xfa],
+            "10.77.0.100".parse().unwrap(),
+        );
         assert_eq!(
             f,
-            hex("ff ff ff ff ff ff ea 96 ff b9 4a fa 08 06 00 01 08 00 06 04 00 01
-                 ea 96 ff b9 4a fa 0a 4d 00 64 ff ff ff ff ff ff 0a 4d 00 64")
+            hex(
+                "ff ff ff ff ff ff ea 96 ff b9 4a fa 08 06 00 01 08 00 06 04 00 01
+                 ea 96 ff b9 4a fa 0a 4d 00 64 ff ff ff ff ff ff 0a 4d 00 64"
+            )
         );
     }
 

@@ -28,7 +28,10 @@ use std::time::Instant;
 
 use tokio::sync::mpsc;
 
-use crate::fsm::{Action, CfgError, Input, Instance, InstanceCfg, LogLine, State, Tracker, Transition, tracker_contribution};
+use crate::fsm::{
+    Action, CfgError, Input, Instance, InstanceCfg, LogLine, State, Tracker, Transition,
+    tracker_contribution,
+};
 use crate::sync::{GroupOutput, SyncGroup};
 use crate::types::{Family, Priority};
 
@@ -242,10 +245,23 @@ pub enum Command {
 /// What the daemon must act on (notify scripts, FIFO lines).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
-    Instance { instance: usize, transition: Transition },
-    Group { group: usize, state: State },
-    MasterRxLowerPri { instance: usize, priority: Priority },
-    Priority { instance: usize, state: State, priority: Priority },
+    Instance {
+        instance: usize,
+        transition: Transition,
+    },
+    Group {
+        group: usize,
+        state: State,
+    },
+    MasterRxLowerPri {
+        instance: usize,
+        priority: Priority,
+    },
+    Priority {
+        instance: usize,
+        state: State,
+        priority: Priority,
+    },
 }
 
 /// Why the driver could not start.
@@ -258,12 +274,18 @@ pub enum DriverError {
     #[error("({instance}) interface {ifname} does not exist")]
     NoInterface { instance: String, ifname: String },
     #[error("socket on {ifname}: {source}")]
-    Socket { ifname: String, source: std::io::Error },
+    Socket {
+        ifname: String,
+        source: std::io::Error,
+    },
 }
 
 enum Unit {
     Single(Box<Instance>),
-    Group { group: SyncGroup, members: Vec<usize> },
+    Group {
+        group: SyncGroup,
+        members: Vec<usize>,
+    },
 }
 
 /// What to do after feeding an input, in order.
@@ -342,9 +364,8 @@ pub async fn run(
         .into_iter()
         .map(|l| (l.index, l))
         .collect();
-    let by_name = |links: &HashMap<u32, LinkInfo>, n: &str| {
-        links.values().find(|l| l.name == n).cloned()
-    };
+    let by_name =
+        |links: &HashMap<u32, LinkInfo>, n: &str| links.values().find(|l| l.name == n).cloned();
     let mut link_rx = netlink::link_events().map_err(|e| DriverError::Netlink(e.to_string()))?;
 
     // VMACs first: VIPs and sends may live on them.
@@ -354,11 +375,14 @@ pub async fn run(
         if by_name(&links, &v.ifname).is_some() {
             continue;
         }
-        let base = by_name(&links, &inst.fsm.interface).ok_or_else(|| DriverError::NoInterface {
-            instance: inst.fsm.name.clone(),
-            ifname: inst.fsm.interface.clone(),
-        })?;
-        nl.add_macvlan(&v.ifname, base.index, v.mac).await.map_err(nlerr)?;
+        let base =
+            by_name(&links, &inst.fsm.interface).ok_or_else(|| DriverError::NoInterface {
+                instance: inst.fsm.name.clone(),
+                ifname: inst.fsm.interface.clone(),
+            })?;
+        nl.add_macvlan(&v.ifname, base.index, v.mac)
+            .await
+            .map_err(nlerr)?;
         links = nl
             .links()
             .await
@@ -384,17 +408,20 @@ pub async fn run(
     let mut pre_inputs: Vec<(usize, Input)> = Vec::new();
     for (i, inst) in cfg.instances.iter().enumerate() {
         let name = inst.fsm.name.clone();
-        let base = by_name(&links, &inst.fsm.interface).ok_or_else(|| DriverError::NoInterface {
-            instance: name.clone(),
-            ifname: inst.fsm.interface.clone(),
-        })?;
+        let base =
+            by_name(&links, &inst.fsm.interface).ok_or_else(|| DriverError::NoInterface {
+                instance: name.clone(),
+                ifname: inst.fsm.interface.clone(),
+            })?;
         let family = inst.family();
         let send_if = match &inst.vmac {
             Some(v) if !v.xmit_base => v.ifname.clone(),
             _ => base.name.clone(),
         };
         let send_link = by_name(&links, &send_if).unwrap_or_else(|| base.clone());
-        let primary = inst.src_ip.or_else(|| primary_addr(&addrs, base.index, family));
+        let primary = inst
+            .src_ip
+            .or_else(|| primary_addr(&addrs, base.index, family));
         let mut fsm_cfg = inst.fsm.clone();
         let no_addr = primary.is_none();
         fsm_cfg.primary_ip = primary.unwrap_or(match family {
@@ -441,20 +468,26 @@ pub async fn run(
         };
 
         // Receive table of the base interface.
-        let entry = rx_tables
-            .entry((base.name.clone(), family))
-            .or_insert((base.index, false, RxTable::new()));
+        let entry = rx_tables.entry((base.name.clone(), family)).or_insert((
+            base.index,
+            false,
+            RxTable::new(),
+        ));
         entry.1 |= inst.unicast_peers.is_empty();
-        entry.2.entry(inst.fsm.vrid.get()).or_default().push(RxEntry {
-            instance: i,
-            cfg: rxcfg,
-            peers: inst
-                .unicast_peers
-                .iter()
-                .map(|p| (p.addr, p.min_ttl, p.max_ttl))
-                .collect(),
-            check_unicast_src: inst.check_unicast_src,
-        });
+        entry
+            .2
+            .entry(inst.fsm.vrid.get())
+            .or_default()
+            .push(RxEntry {
+                instance: i,
+                cfg: rxcfg,
+                peers: inst
+                    .unicast_peers
+                    .iter()
+                    .map(|p| (p.addr, p.min_ttl, p.max_ttl))
+                    .collect(),
+                check_unicast_src: inst.check_unicast_src,
+            });
 
         let default_dev = inst
             .vmac
@@ -468,7 +501,9 @@ pub async fn run(
                 ifname: dev.clone(),
             })?;
             if v.addr.is_ipv6() {
-                forwarding6.entry(l.index).or_insert_with(|| read_forwarding6(&dev));
+                forwarding6
+                    .entry(l.index)
+                    .or_insert_with(|| read_forwarding6(&dev));
             }
             vip_addrs.push((v.clone(), l.index));
         }
@@ -530,7 +565,9 @@ pub async fn run(
             Family::V4 => socket::rx_v4(
                 &ifname,
                 index,
-                mcast.then_some(cfg.mcast_group4).filter(|g| g.is_multicast()),
+                mcast
+                    .then_some(cfg.mcast_group4)
+                    .filter(|g| g.is_multicast()),
             ),
             Family::V6 => socket::rx_v6(&ifname, index, mcast.then_some(cfg.mcast_group6)),
         }
@@ -688,7 +725,9 @@ impl Engine {
     }
 
     fn poll_at(&self) -> Option<Instant> {
-        (0..self.units.len()).filter_map(|u| self.unit_poll_at(u)).min()
+        (0..self.units.len())
+            .filter_map(|u| self.unit_poll_at(u))
+            .min()
     }
 
     /// Feeds every member of unit `u` (Startup, Tick, Shutdown).
@@ -830,7 +869,12 @@ impl Engine {
             if let Err(e) = self.nl.add_route(r, *oif).await
                 && !e.contains("File exists")
             {
-                tracing::warn!("({}) cannot add route {}/{}: {e}", io.name, r.dst, r.dst_len);
+                tracing::warn!(
+                    "({}) cannot add route {}/{}: {e}",
+                    io.name,
+                    r.dst,
+                    r.dst_len
+                );
             }
         }
         for r in &io.rules {
@@ -866,7 +910,9 @@ impl Engine {
         let Some(g) = &self.garp else { return };
         let io = &self.io[i];
         for (v, idx) in &io.addrs {
-            let Some(link) = self.links.get(idx) else { continue };
+            let Some(link) = self.links.get(idx) else {
+                continue;
+            };
             match v.addr {
                 IpAddr::V4(a) => {
                     if self.log_detail {
@@ -878,7 +924,10 @@ impl Engine {
                     }
                     for _ in 0..repeat {
                         if let Err(e) = g.send_arp(*idx, link.mac, a) {
-                            tracing::info!("Error {e} sending gratuitous ARP on {} for {a}", link.name);
+                            tracing::info!(
+                                "Error {e} sending gratuitous ARP on {} for {a}",
+                                link.name
+                            );
                         }
                     }
                 }
@@ -893,7 +942,10 @@ impl Engine {
                     let router = self.forwarding6.get(idx).copied().unwrap_or(false);
                     for _ in 0..repeat {
                         if let Err(e) = g.send_na(*idx, link.mac, a, router) {
-                            tracing::info!("Error {e} sending unsolicited NA on {} for {a}", link.name);
+                            tracing::info!(
+                                "Error {e} sending unsolicited NA on {} for {a}",
+                                link.name
+                            );
                         }
                     }
                 }

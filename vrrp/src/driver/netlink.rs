@@ -90,8 +90,7 @@ impl Netlink {
 
     /// `ip addr show`
     pub async fn addrs(&self) -> Result<Vec<AddrInfo>, Error> {
-        let msgs: Vec<AddressMessage> =
-            self.handle.address().get().execute().try_collect().await?;
+        let msgs: Vec<AddressMessage> = self.handle.address().get().execute().try_collect().await?;
         let mut out = Vec::new();
         for m in msgs {
             let mut local = None;
@@ -288,7 +287,11 @@ impl Netlink {
 
     /// `ip rule del ...`
     pub async fn del_rule(&self, r: &RuleCfg) -> Result<(), Error> {
-        self.handle.rule().del(Self::rule_message(r)).execute().await
+        self.handle
+            .rule()
+            .del(Self::rule_message(r))
+            .execute()
+            .await
     }
 
     /// `ip link add link BASE name NAME address MAC type macvlan mode private; ip link set NAME up`
@@ -307,9 +310,7 @@ impl Netlink {
 
     /// `ip link set NAME up`
     pub async fn set_up(&self, index: u32) -> Result<(), Error> {
-        let msg = LinkUnspec::new_with_index(index)
-            .up()
-            .build();
+        let msg = LinkUnspec::new_with_index(index).up().build();
         self.handle.link().set(msg).execute().await
     }
 }

@@ -131,7 +131,11 @@ impl TxSocket {
         if let Some(src) = src {
             // The address may still be tentative right after link up.
             s.set_freebind_v6(true).ok();
-            let scope = if src.is_unicast_link_local() { ifindex } else { 0 };
+            let scope = if src.is_unicast_link_local() {
+                ifindex
+            } else {
+                0
+            };
             s.bind(&SockAddr::from(SocketAddrV6::new(src, 0, 0, scope)))?;
         }
         Ok(Self {
@@ -142,7 +146,14 @@ impl TxSocket {
     }
 
     /// Encodes and sends `advert` from `src` to `dst` (IPv4).
-    pub fn send_v4(&mut self, advert: &Advert, src: Ipv4Addr, dst: Ipv4Addr, ttl: u8, v3_as_v2: bool) -> io::Result<()> {
+    pub fn send_v4(
+        &mut self,
+        advert: &Advert,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        ttl: u8,
+        v3_as_v2: bool,
+    ) -> io::Result<()> {
         self.ip_id = self.ip_id.wrapping_add(1);
         if self.ip_id == 0 {
             self.ip_id = 1;
@@ -171,12 +182,15 @@ impl TxSocket {
             0
         };
         self.sock
-            .send_to(&buf[..n], &SockAddr::from(SocketAddrV6::new(dst, 0, 0, scope)))
+            .send_to(
+                &buf[..n],
+                &SockAddr::from(SocketAddrV6::new(dst, 0, 0, scope)),
+            )
             .map(|_| ())
     }
 }
 
-fn pick<'a>(table: &'a RxTable, vrid: u8, multicast: bool) -> Option<&'a RxEntry> {
+fn pick(table: &RxTable, vrid: u8, multicast: bool) -> Option<&RxEntry> {
     let list = table.get(&vrid)?;
     list.iter()
         .find(|e| e.cfg.unicast != multicast)
@@ -196,9 +210,8 @@ fn unicast_checks(e: &RxEntry, name: &str, src: IpAddr, ttl: u8) -> Option<Strin
         Some((_, min, max)) if min.is_some() || max.is_some() => {
             let lo = min.unwrap_or(0);
             let hi = max.unwrap_or(255);
-            (ttl < lo || ttl > hi).then(|| {
-                format!("({name}) TTL/HL {ttl} from {src} not in range [{lo}, {hi}]")
-            })
+            (ttl < lo || ttl > hi)
+                .then(|| format!("({name}) TTL/HL {ttl} from {src} not in range [{lo}, {hi}]"))
         }
         _ => None,
     }
@@ -248,7 +261,13 @@ pub async fn rx_loop(
     }
 }
 
-fn recv_v6(sock: &Socket, buf: &mut [u8], cmsg: &mut Vec<u8>) -> io::Result<(usize, Option<Ipv6Meta>)> {
+// nix's recvmsg takes the control buffer as a Vec.
+#[allow(clippy::ptr_arg)]
+fn recv_v6(
+    sock: &Socket,
+    buf: &mut [u8],
+    cmsg: &mut Vec<u8>,
+) -> io::Result<(usize, Option<Ipv6Meta>)> {
     let mut iov = [IoSliceMut::new(buf)];
     let msg = recvmsg::<SockaddrIn6>(sock.as_raw_fd(), &mut iov, Some(cmsg), MsgFlags::empty())?;
     let mut hop_limit = None;
