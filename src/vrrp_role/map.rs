@@ -447,7 +447,12 @@ mod tests {
     #[test]
     fn defaults_and_options() {
         let c = parse(
-            "vrrp_instance VI_1 {\n state MASTER\n interface eth0\n virtual_router_id 51\n priority 150\n advert_int 1\n authentication {\n auth_type PASS\n auth_pass secret99\n }\n virtual_ipaddress {\n 10.0.0.100/24 dev eth1 brd + label eth1:vip scope host\n fd00::1/64\n }\n unicast_peer {\n 10.0.0.2 min_ttl 250\n }\n virtual_routes {\n 10.9.0.0/16 via 10.0.0.254 table 100\n }\n virtual_rules {\n from 10.0.0.100 table 100 preference 100\n }\n}\n",
+            "vrrp_instance VI_1 {\n state MASTER\n interface eth0\n virtual_router_id 51\n priority 150\n advert_int 1\n authentication {\n auth_type PASS\n auth_pass secret99\n }\n virtual_ipaddress {\n 10.0.0.100/24 dev eth1 brd + label eth1:vip scope host
+ }
+ virtual_ipaddress_excluded {
+ fd00::1/64
+ }
+ unicast_peer {\n 10.0.0.2 min_ttl 250\n }\n virtual_routes {\n 10.9.0.0/16 via 10.0.0.254 table 100\n }\n virtual_rules {\n from 10.0.0.100 table 100 preference 100\n }\n}\n",
         );
         let (d, errs) = driver_cfg(&c, false, false);
         assert!(errs.is_empty(), "{errs:?}");
@@ -461,7 +466,8 @@ mod tests {
         assert_eq!(v.scope, 254);
         assert_eq!(v.broadcast, Some("10.0.0.255".parse().unwrap()));
         assert_eq!(v.label.as_deref(), Some("eth1:vip"));
-        assert_eq!(i.evips.len(), 1, "the IPv6 VIP is excluded");
+        assert_eq!(i.evips.len(), 1);
+        assert!(i.evips[0].addr.is_ipv6());
         assert_eq!(i.unicast_peers[0].min_ttl, Some(250));
         assert!(i.check_unicast_src);
         assert_eq!(i.routes[0].table, 100);
