@@ -27,6 +27,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 use crate::fsm::{
     Action, CfgError, Input, Instance, InstanceCfg, LogLine, State, Tracker, Transition,
@@ -281,7 +282,8 @@ pub enum DriverError {
 }
 
 enum Unit {
-    Single(Box<Instance>),
+    /// A standalone instance and its index.
+    Single(Box<Instance>, usize),
     Group {
         group: SyncGroup,
         members: Vec<usize>,
@@ -610,7 +612,7 @@ pub async fn run(
     for (i, s) in slots.into_iter().enumerate() {
         if let Some(inst) = s {
             loc[i] = (units.len(), None);
-            units.push(Unit::Single(Box::new(inst)));
+            units.push(Unit::Single(Box::new(inst), i));
         }
     }
 
@@ -719,7 +721,7 @@ fn track_if_input(t: &TrackIfCfg, up: bool) -> Input {
 impl Engine {
     fn unit_poll_at(&self, u: usize) -> Option<Instant> {
         match &self.units[u] {
-            Unit::Single(i) => i.poll_at(),
+            Unit::Single(i, _) => i.poll_at(),
             Unit::Group { group, .. } => group.poll_at(),
         }
     }
@@ -733,8 +735,8 @@ impl Engine {
     /// Feeds every member of unit `u` (Startup, Tick, Shutdown).
     fn feed_unit(&mut self, now: Instant, u: usize, input: Input) -> Vec<Out> {
         match &mut self.units[u] {
-            Unit::Single(inst) => {
-                let i = self.loc.iter().position(|l| l.0 == u).unwrap_or(usize::MAX);
+            Unit::Single(inst, i) => {
+                let i = *i;
                 inst.handle(now, input)
                     .into_iter()
                     .map(|a| Out::Act(i, a))
@@ -751,7 +753,7 @@ impl Engine {
     fn feed(&mut self, now: Instant, i: usize, input: Input) -> Vec<Out> {
         let (u, m) = self.loc[i];
         match (&mut self.units[u], m) {
-            (Unit::Single(inst), _) => inst
+            (Unit::Single(inst, _), _) => inst
                 .handle(now, input)
                 .into_iter()
                 .map(|a| Out::Act(i, a))
@@ -767,7 +769,7 @@ impl Engine {
     fn state_of(&self, i: usize) -> State {
         let (u, m) = self.loc[i];
         match (&self.units[u], m) {
-            (Unit::Single(inst), _) => inst.state(),
+            (Unit::Single(inst, _), _) => inst.state(),
             (Unit::Group { group, .. }, Some(m)) => group.members()[m].state(),
             _ => State::Init,
         }
@@ -793,8 +795,13 @@ impl Engine {
     }
 
     async fn act(&mut self, i: usize, a: Action) {
+        // A span entered across an await would leak into other futures;
+        // instrument the whole step instead.
         let span = self.io[i].span.clone();
-        let _g = span.enter();
+        self.act_in_span(i, a).instrument(span).await;
+    }
+
+    async fn act_in_span(&mut self, i: usize, a: Action) {
         match a {
             Action::Log(l) => self.log(&l),
             Action::SendAdvert(adv) => self.send_advert(i, &adv),
@@ -827,7 +834,7 @@ impl Engine {
     fn master_priority(&self, i: usize) -> Priority {
         let (u, m) = self.loc[i];
         match (&self.units[u], m) {
-            (Unit::Single(inst), _) => inst.effective_priority(),
+            (Unit::Single(inst, _), _) => inst.effective_priority(),
             (Unit::Group { group, .. }, Some(m)) => group.members()[m].effective_priority(),
             _ => Priority::STOP,
         }
