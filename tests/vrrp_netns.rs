@@ -612,3 +612,284 @@ fn split_brain_heals_ours_ours() {
 fn split_brain_heals_ours_keepalived() {
     split_brain("splitk", 132, Impl::Ours, Impl::Keepalived);
 }
+
+// ---- VIP options, routes, rules, VMAC, notifies -------------------------
+
+/// virtual_routes and virtual_rules follow the master; the rule really
+/// routes (RuleAction::ToTable), and the VIP's label, scope and broadcast
+/// reach the kernel.
+#[test]
+fn routes_rules_and_vip_options_follow_master() {
+    if !require() {
+        return;
+    }
+    let v = Variant::V3v4;
+    let lab = Lab::new("rtr", 133, 2);
+    let n = lab.net;
+    let extra = format!(
+        "virtual_ipaddress_excluded {{\n 10.{n}.7.1/24 brd + label kv-e0:ex\n 10.{n}.7.2/32 scope host\n }}\nvirtual_routes {{\n 10.{n}.9.0/24 via 10.{n}.0.254 dev kv-e0 table 100\n }}\nvirtual_rules {{\n from 10.{n}.0.100 table 100 preference 1000\n }}\n"
+    );
+    let mut m = Daemon::start(
+        &lab,
+        0,
+        Impl::Ours,
+        &conf(
+            &lab,
+            0,
+            v,
+            &Inst {
+                prio: 150,
+                extra: &extra,
+                ..Default::default()
+            },
+        ),
+    );
+    let b = Daemon::start(
+        &lab,
+        1,
+        Impl::Ours,
+        &conf(
+            &lab,
+            1,
+            v,
+            &Inst {
+                extra: &extra,
+                ..Default::default()
+            },
+        ),
+    );
+    let vip = v.vip(&lab);
+    assert!(
+        lab.wait_sole_holder(0, &vip, v.takeover()),
+        "{}",
+        m.log_text()
+    );
+    let ns0 = lab.ns(0);
+    let routes = netns::sh(&["ip", "-n", &ns0, "route", "show", "table", "100"]);
+    assert!(
+        routes.contains(&format!("10.{n}.9.0/24 via 10.{n}.0.254 dev kv-e0")),
+        "{routes}"
+    );
+    let rules = netns::sh(&["ip", "-n", &ns0, "rule"]);
+    assert!(
+        rules.contains(&format!("1000:\tfrom 10.{n}.0.100 lookup 100")),
+        "{rules}"
+    );
+    let get = netns::sh(&[
+        "ip",
+        "-n",
+        &ns0,
+        "route",
+        "get",
+        &format!("10.{n}.9.5"),
+        "from",
+        &vip,
+    ]);
+    assert!(
+        get.contains(&format!("via 10.{n}.0.254")) && get.contains("table 100"),
+        "{get}"
+    );
+    let addrs = netns::sh(&["ip", "-n", &ns0, "addr", "show", "kv-e0"]);
+    assert!(
+        addrs.contains(&format!(
+            "inet 10.{n}.7.1/24 brd 10.{n}.7.255 scope global kv-e0:ex"
+        )),
+        "{addrs}"
+    );
+    assert!(
+        addrs.contains(&format!("inet 10.{n}.7.2/32 scope host")),
+        "{addrs}"
+    );
+    let ns1 = lab.ns(1);
+    // Table 100 does not even exist on the backup yet.
+    let t100 = |ns: &str| netns::sh(&["ip", "-n", ns, "route", "show", "table", "all"]);
+    assert!(!t100(&ns1).contains("table 100"), "{}", t100(&ns1));
+    assert!(!netns::sh(&["ip", "-n", &ns1, "rule"]).contains("lookup 100"));
+    m.stop();
+    assert!(
+        lab.wait_sole_holder(1, &vip, v.takeover()),
+        "{}",
+        b.log_text()
+    );
+    assert!(netns::wait_until(Duration::from_secs(2), || {
+        netns::sh(&["ip", "-n", &ns1, "rule"]).contains("lookup 100")
+            && t100(&ns1).contains(&format!(
+                "10.{n}.9.0/24 via 10.{n}.0.254 dev kv-e0 table 100"
+            ))
+    }));
+    assert!(!netns::sh(&["ip", "-n", &ns0, "rule"]).contains("lookup 100"));
+    assert!(!t100(&ns0).contains("table 100"), "{}", t100(&ns0));
+    assert!(!lab.has_addr(0, &format!("10.{n}.7.1")));
+}
+
+/// use_vmac: macvlan `vrrp.VRID` with 00:00:5e:00:01:VRID carries the VIP,
+/// adverts and GARPs come from the virtual MAC, and it is removed at stop.
+#[test]
+fn use_vmac_macvlan() {
+    if !require() {
+        return;
+    }
+    let v = Variant::V3v4;
+    let lab = Lab::new("vmac", 134, 2);
+    let vrid = 40 + u32::from(lab.net);
+    let ifname = format!("vrrp.{vrid}");
+    let mac = format!("00:00:5e:00:01:{vrid:02x}");
+    let cap = Capture::start(&lab, "vmac");
+    let mut m = Daemon::start(
+        &lab,
+        0,
+        Impl::Ours,
+        &conf(
+            &lab,
+            0,
+            v,
+            &Inst {
+                prio: 150,
+                extra: "use_vmac\n",
+                ..Default::default()
+            },
+        ),
+    );
+    let b = Daemon::start(&lab, 1, Impl::Ours, &conf(&lab, 1, v, &Inst::default()));
+    let vip = v.vip(&lab);
+    assert!(
+        lab.wait_sole_holder(0, &vip, v.takeover()),
+        "{}",
+        m.log_text()
+    );
+    let link = netns::sh(&["ip", "-n", &lab.ns(0), "-d", "link", "show", &ifname]);
+    assert!(
+        link.contains(&format!("link/ether {mac}")) && link.contains("macvlan mode private"),
+        "{link}"
+    );
+    let a = netns::sh(&["ip", "-n", &lab.ns(0), "addr", "show", &ifname]);
+    assert!(a.contains(&format!("inet {vip}/24")), "{a}");
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(!b.log_has("Entering MASTER STATE"), "{}", b.log_text());
+    m.stop();
+    assert!(lab.wait_sole_holder(1, &vip, v.takeover()));
+    let gone = netns::wait_until(Duration::from_secs(2), || {
+        !netns::sh(&["ip", "-n", &lab.ns(0), "link", "show"]).contains(&ifname)
+    });
+    assert!(gone, "VMAC left behind");
+    let lines = cap.finish();
+    let from_vmac = |what: &str| {
+        lines
+            .iter()
+            .filter(|l| {
+                l.starts_with(|c: char| c.is_ascii_digit())
+                    && l.contains(&format!(" {mac} > "))
+                    && l.contains(what)
+            })
+            .count()
+    };
+    assert!(from_vmac("VRRPv3") >= 3, "{}", lines.join("\n"));
+    assert!(
+        from_vmac(&format!("Request who-has {vip}")) >= 5,
+        "{}",
+        lines.join("\n")
+    );
+}
+
+/// notify, notify_master/backup/stop and the notify FIFO: same argv and
+/// lines as Debian's keepalived for the same configuration and life cycle.
+#[test]
+fn notify_scripts_and_fifo_match_keepalived() {
+    if !require() {
+        return;
+    }
+    let v = Variant::V3v4;
+    let lab = Lab::new("ntf", 135, 1);
+    let script = lab.file("kv-notify.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\necho \"$@\" >> \"$(dirname \"$0\")/kv-notify-$KV_WHO.out\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let mut outputs = Vec::new();
+    for which in [Impl::Ours, Impl::Keepalived] {
+        let who = if which == Impl::Ours { "ours" } else { "ka" };
+        let fifo = lab.file(&format!("kv-{who}.fifo"));
+        let global = format!(
+            " enable_script_security\n script_user root\n vrrp_notify_fifo {}\n",
+            fifo.display()
+        );
+        let s = script.display();
+        let extra = format!(
+            "notify \"/usr/bin/env KV_WHO={who} {s}\"\nnotify_master \"/usr/bin/env KV_WHO={who} {s} MASTER_SCRIPT\"\nnotify_backup \"/usr/bin/env KV_WHO={who} {s} BACKUP_SCRIPT\"\nnotify_stop \"/usr/bin/env KV_WHO={who} {s} STOP_SCRIPT\"\n"
+        );
+        let mut d = Daemon::start(
+            &lab,
+            0,
+            which,
+            &conf(
+                &lab,
+                0,
+                v,
+                &Inst {
+                    prio: 150,
+                    extra: &extra,
+                    global: &global,
+                    ..Default::default()
+                },
+            ),
+        );
+        assert!(
+            lab.wait_sole_holder(0, &v.vip(&lab), v.takeover()),
+            "{}",
+            d.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+        let fifo_text = {
+            use std::io::Read;
+            use std::os::unix::fs::OpenOptionsExt;
+            let mut f = std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+                .open(&fifo)
+                .expect("notify FIFO exists");
+            let mut buf = vec![0u8; 4096];
+            let n = f.read(&mut buf).unwrap_or(0);
+            String::from_utf8_lossy(&buf[..n]).into_owned()
+        };
+        d.stop();
+        let out = lab.file(&format!("kv-notify-{who}.out"));
+        assert!(
+            netns::wait_until(Duration::from_secs(3), || {
+                std::fs::read_to_string(&out).is_ok_and(|t| t.contains("STOP"))
+            }),
+            "{}",
+            d.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+        let mut lines: Vec<String> = std::fs::read_to_string(&out)
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        // The per-state script and `notify` run concurrently: compare as sets per phase.
+        lines.sort();
+        outputs.push((lines, fifo_text));
+    }
+    assert_eq!(
+        outputs[0].0, outputs[1].0,
+        "notify argv differ (ours, keepalived)"
+    );
+    assert_eq!(
+        outputs[0].1, outputs[1].1,
+        "FIFO lines differ (ours, keepalived)"
+    );
+    assert!(
+        outputs[0]
+            .0
+            .contains(&"INSTANCE VI_1 MASTER 150".to_string()),
+        "{:?}",
+        outputs[0].0
+    );
+    assert!(
+        outputs[0].1.contains("INSTANCE \"VI_1\" MASTER 150\n"),
+        "{:?}",
+        outputs[0].1
+    );
+}

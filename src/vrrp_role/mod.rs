@@ -252,14 +252,16 @@ async fn serve(config: Config, opts: &VrrpRoleOpts) -> i32 {
                 } => {
                     let name = &names[instance];
                     let prio = transition.priority.get();
-                    inst_notify[instance].run("INSTANCE", name, transition.to, prio);
+                    inst_notify[instance]
+                        .run("INSTANCE", name, transition.to, prio)
+                        .await;
                     if let Some(f) = &mut fifo {
                         f.line("INSTANCE", name, transition.to.keyword(), prio);
                     }
                 }
                 Event::Group { group, state } => {
                     if let Some((name, n)) = group_notify.get(group) {
-                        n.run("GROUP", name, state, 0);
+                        n.run("GROUP", name, state, 0).await;
                         if let Some(f) = &mut fifo {
                             f.line("GROUP", name, state.keyword(), 0);
                         }

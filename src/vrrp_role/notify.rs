@@ -25,7 +25,10 @@ pub struct Notifies {
 const STOP_TIMEOUT: Duration = Duration::from_secs(1);
 
 impl Notifies {
-    pub fn run(&self, kind: &str, name: &str, state: State, priority: u8) {
+    /// Starts the scripts for `state`. STOP scripts are waited for (at most
+    /// keepalived's 1 s), since the process exits right after them and a
+    /// script still running then would get its parent-death SIGTERM.
+    pub async fn run(&self, kind: &str, name: &str, state: State, priority: u8) {
         let specific = match state {
             State::Master => &self.master,
             State::Backup => &self.backup,
@@ -33,17 +36,35 @@ impl Notifies {
             State::Stop => &self.stop,
             State::Init => &None,
         };
-        let timeout = (state == State::Stop).then_some(STOP_TIMEOUT);
+        let prio = priority.to_string();
+        let args = [kind, name, state.keyword(), prio.as_str()];
+        if state == State::Stop {
+            let one = async {
+                if let Some(s) = specific
+                    && let Err(e) = s.run(&[], Some(STOP_TIMEOUT)).await
+                {
+                    warn!("Failed to run notify script {}: {e}", s.program().display());
+                }
+            };
+            let all = async {
+                if let Some(s) = &self.notify
+                    && let Err(e) = s.run(&args, Some(STOP_TIMEOUT)).await
+                {
+                    warn!("Failed to run notify script {}: {e}", s.program().display());
+                }
+            };
+            tokio::join!(one, all);
+            return;
+        }
         if let Some(s) = specific
-            && let Err(e) = s.notify(&[], timeout)
+            && let Err(e) = s.notify(&[], None)
         {
             warn!("Failed to run notify script {}: {e}", s.program().display());
         }
-        if let Some(s) = &self.notify {
-            let prio = priority.to_string();
-            if let Err(e) = s.notify(&[kind, name, state.keyword(), &prio], timeout) {
-                warn!("Failed to run notify script {}: {e}", s.program().display());
-            }
+        if let Some(s) = &self.notify
+            && let Err(e) = s.notify(&args, None)
+        {
+            warn!("Failed to run notify script {}: {e}", s.program().display());
         }
     }
 }

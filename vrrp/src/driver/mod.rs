@@ -541,6 +541,21 @@ pub async fn run(
             let up = by_name(&links, &t.name).is_some_and(|l| l.up);
             pre_inputs.push((i, track_if_input(t, up)));
         }
+        for (v, idx) in &vip_addrs {
+            if let Some(l) = links.get(idx)
+                && l.name != base.name
+                && !v.no_track
+                && !l.up
+            {
+                pre_inputs.push((
+                    i,
+                    Input::TrackerFault {
+                        tracker: Tracker::Interface(l.name.clone()),
+                        failed: true,
+                    },
+                ));
+            }
+        }
         io.push(Io {
             span: tracing::info_span!("vrrp_instance", iname = %name, vrid = inst.fsm.vrid.get()),
             name,
@@ -1002,6 +1017,18 @@ impl Engine {
                 if t.name == info.name {
                     inputs.push(track_if_input(t, info.up));
                 }
+            }
+            if self.io[i].base_if != info.name
+                && self.io[i]
+                    .addrs
+                    .iter()
+                    .any(|(v, idx)| *idx == info.index && !v.no_track)
+            {
+                // keepalived tracks the devices of VIPs unless `no_track`.
+                inputs.push(Input::TrackerFault {
+                    tracker: Tracker::Interface(info.name.clone()),
+                    failed: !info.up,
+                });
             }
             for input in inputs {
                 let outs = self.feed(now, i, input);
