@@ -252,7 +252,13 @@ pub fn desired(config: &Config) -> Desired {
             let with_reals = quorum_up || sorry.is_none();
             if with_reals {
                 for (k, d) in &dests {
-                    out.table.insert_dest(key, *k, *d);
+                    // the kernel forwards a fwmark service's packets to a
+                    // port only when masquerading; keepalived sends 0
+                    let mut k = *k;
+                    if matches!(key, ServiceKey::Fwmark { .. }) && d.fwd != Fwd::Masq {
+                        k.port = 0;
+                    }
+                    out.table.insert_dest(key, k, *d);
                 }
             }
             if let Some((k, fwd)) = sorry {

@@ -575,31 +575,4 @@ mod tests {
             ]
         );
     }
-
-    /// Against the real kernel: reconcile from whatever is there to a
-    /// small table, check the dump, then reconcile back to the original.
-    /// Needs the ip_vs module, so it runs in the VM (testing tier 3), in a
-    /// throwaway network namespace.
-    #[tokio::test]
-    #[ignore = "needs the ip_vs kernel module: run inside the test VM"]
-    async fn vm_reconcile_roundtrip() {
-        let c = Client::connect().await.expect("IPVS");
-        let before = c.dump().await.unwrap();
-
-        let mut want = before.clone();
-        let k = ServiceKey::tcp("192.0.2.200:80".parse().unwrap());
-        want.insert_service(k, Service::new(Scheduler::Wrr).persistent(300));
-        for i in 1..=3u8 {
-            let rs = DestKey::new(std::net::SocketAddr::from(([10, 0, 0, i], 80)));
-            want.insert_dest(&k, rs, Dest::new(Fwd::Route, u32::from(i)));
-        }
-        let report = c.reconcile(&want).await.unwrap();
-        assert!(report.is_complete(), "{:?}", report.failed);
-        assert_eq!(c.dump().await.unwrap(), want);
-        assert!(plan(&want, &c.dump().await.unwrap()).is_empty());
-
-        let report = c.reconcile(&before).await.unwrap();
-        assert!(report.is_complete(), "{:?}", report.failed);
-        assert_eq!(c.dump().await.unwrap(), before);
-    }
 }

@@ -231,6 +231,44 @@ fn validate_vrrp(cfg: &mut Config, d: &mut Diags) {
 }
 
 fn validate_check(cfg: &mut Config, d: &mut Diags) {
+    // keepalived drops a group it can't use when the group's block ends, so
+    // virtual servers naming it are then "specified but not configured".
+    cfg.virtual_server_groups.retain(|g| {
+        if g.entries.is_empty() {
+            d.check(
+                Some(g.loc),
+                Class::GeneralError,
+                format!("virtual server group {} has no entries - removing", g.name),
+            );
+            return false;
+        }
+        let (mut v4, mut v6, mut fwmark_no_family) = (false, false, false);
+        for e in &g.entries {
+            match e {
+                VsgEntry::Range { first, .. } => {
+                    v4 |= first.is_ipv4();
+                    v6 |= first.is_ipv6();
+                }
+                VsgEntry::Fwmark { family, .. } => match family {
+                    Some(Family::Inet) => v4 = true,
+                    Some(Family::Inet6) => v6 = true,
+                    None => fwmark_no_family = true,
+                },
+            }
+        }
+        if v4 && v6 && fwmark_no_family {
+            d.check(
+                Some(g.loc),
+                Class::GeneralError,
+                format!(
+                    "virtual server group {} cannot have IPv4, IPv6 and fwmark without family - removing",
+                    g.name
+                ),
+            );
+            return false;
+        }
+        true
+    });
     let groups: Vec<(String, bool)> = cfg
         .virtual_server_groups
         .iter()
@@ -243,19 +281,21 @@ fn validate_check(cfg: &mut Config, d: &mut Diags) {
             )
         })
         .collect();
-    for g in &cfg.virtual_server_groups {
-        if g.entries.is_empty() {
-            d.check(
-                Some(g.loc),
-                Class::GeneralError,
-                format!("virtual server group {} has no entries - removing", g.name),
-            );
-        }
-    }
+    let groups_with_fwmark: Vec<&str> = cfg
+        .virtual_server_groups
+        .iter()
+        .filter(|g| {
+            g.entries
+                .iter()
+                .any(|e| matches!(e, VsgEntry::Fwmark { .. }))
+        })
+        .map(|g| g.name.as_str())
+        .collect();
     let mut keep = Vec::with_capacity(cfg.virtual_servers.len());
     for mut vs in std::mem::take(&mut cfg.virtual_servers) {
         let loc = vs.loc;
-        if vs.real_servers.is_empty() && vs.sorry_server.is_none() {
+        // 2.2.7 ignores such a server even when a sorry_server is configured
+        if vs.real_servers.is_empty() {
             d.check(
                 Some(loc),
                 Class::GeneralError,
@@ -272,7 +312,8 @@ fn validate_check(cfg: &mut Config, d: &mut Diags) {
             VsKey::Group { name } => match groups.iter().find(|(n, _)| n == name) {
                 Some((_, has_range)) => *has_range,
                 None => {
-                    d.check(Some(loc), Class::GeneralError, format!("Virtual server group {name} specified but not configured - ignoring virtual server {}", fmt_vs(&vs)));
+                    // keepalived only logs this when the checker starts: not a config error
+                    d.note(loc, format!("Virtual server group {name} specified but not configured - ignoring virtual server {}", fmt_vs(&vs)));
                     continue;
                 }
             },
@@ -346,21 +387,6 @@ fn validate_check(cfg: &mut Config, d: &mut Diags) {
                 tunnel: None,
             });
         }
-        if let Some(h) = vs.hysteresis {
-            let q = vs.quorum.unwrap_or(1);
-            if h >= q {
-                d.check(
-                    Some(loc),
-                    Class::GeneralError,
-                    format!(
-                        "Virtual server {}: hysteresis {h} >= quorum {q} - setting to {}",
-                        fmt_vs(&vs),
-                        q - 1
-                    ),
-                );
-                vs.hysteresis = Some(q - 1);
-            }
-        }
         let vs_port = match vs.key {
             VsKey::Inet { port, .. } => Some(port),
             _ => None,
@@ -388,9 +414,35 @@ fn validate_check(cfg: &mut Config, d: &mut Diags) {
                         rs.port = vp;
                     }
                 }
-                None => {
-                    if matches!(kind, Some(LbKind::Dr | LbKind::Tun)) {
+                // a fwmark service has no port to forward to unless NAT;
+                // group members keep theirs (keepalived only checks them)
+                None if matches!(vs.key, VsKey::Fwmark { .. }) => {
+                    if rs.port != 0 && matches!(kind, Some(LbKind::Dr | LbKind::Tun)) {
+                        d.check(
+                            Some(rs.loc),
+                            Class::GeneralError,
+                            format!(
+                                "WARNING - fwmark virtual server {vs_name}, real server {} has port specified - clearing",
+                                trio(rs.addr, proto, rs.port)
+                            ),
+                        );
                         rs.port = 0;
+                    }
+                }
+                None => {
+                    let fwmark_group = matches!(&vs.key, VsKey::Group { name } if groups_with_fwmark.contains(&name.as_str()));
+                    if fwmark_group
+                        && rs.port != 0
+                        && matches!(kind, Some(LbKind::Dr | LbKind::Tun))
+                    {
+                        d.check(
+                            None,
+                            Class::GeneralError,
+                            format!(
+                                "WARNING - fwmark virtual server {vs_name}, real server {} has port specified - port will be ignored",
+                                trio(rs.addr, proto, rs.port)
+                            ),
+                        );
                     }
                 }
             }
@@ -421,6 +473,37 @@ fn validate_check(cfg: &mut Config, d: &mut Diags) {
             rss.push(rs);
         }
         vs.real_servers = rss;
+        // A quorum above the total weight could never be reached.
+        let weight_sum: u64 = vs
+            .real_servers
+            .iter()
+            .map(|r| u64::from(r.weight.or(vs.weight).unwrap_or(1)))
+            .sum();
+        let quorum = u64::from(vs.quorum.unwrap_or(1));
+        if quorum > weight_sum {
+            d.check(
+                Some(loc),
+                Class::GeneralError,
+                format!(
+                    "Warning - quorum {quorum} for {vs_name} exceeds total weight of real servers {weight_sum}, reducing quorum to {weight_sum}"
+                ),
+            );
+            vs.quorum = Some(weight_sum as u32);
+        }
+        let q = vs.quorum.unwrap_or(1);
+        let h = vs.hysteresis.unwrap_or(0);
+        if h >= q {
+            // keepalived's arithmetic is unsigned: quorum 0 gives 4294967295
+            let fixed = q.wrapping_sub(1);
+            d.check(
+                Some(loc),
+                Class::GeneralError,
+                format!(
+                    "Virtual server {vs_name}: hysteresis {h} >= quorum {q}; setting hysteresis to {fixed}"
+                ),
+            );
+            vs.hysteresis = Some(fixed);
+        }
         if let (Some((_, sp)), Some(vp)) = (vs.sorry_server.as_mut(), vs_port) {
             if *sp == 0 {
                 *sp = vp;
