@@ -893,3 +893,127 @@ fn notify_scripts_and_fifo_match_keepalived() {
         outputs[0].1
     );
 }
+
+/// track_file: the value times the weight moves the priority; a value that
+/// drops the master below the backup hands over.
+#[test]
+fn track_file_weight_handover() {
+    if !require() {
+        return;
+    }
+    let v = Variant::V3v4;
+    let lab = Lab::new("tfile", 136, 2);
+    let vip = v.vip(&lab);
+    let file = lab.file("kv-track");
+    std::fs::write(&file, "0\n").unwrap();
+    let tf = format!(
+        "track_file kv_tf {{\n file {}\n weight -10\n}}\n",
+        file.display()
+    );
+    let mconf = format!(
+        "{tf}{}",
+        conf(
+            &lab,
+            0,
+            v,
+            &Inst {
+                prio: 150,
+                extra: "track_file {\n kv_tf\n }\n",
+                ..Default::default()
+            }
+        )
+    );
+    let m = Daemon::start(&lab, 0, Impl::Ours, &mconf);
+    let b = Daemon::start(&lab, 1, Impl::Ours, &conf(&lab, 1, v, &Inst::default()));
+    assert!(
+        lab.wait_sole_holder(0, &vip, v.takeover()),
+        "{}",
+        m.log_text()
+    );
+    std::fs::write(&file, "6\n").unwrap();
+    assert!(
+        m.wait_log(
+            "(VI_1) Changing effective priority from 150 to 90",
+            Duration::from_secs(2)
+        ),
+        "{}",
+        m.log_text()
+    );
+    assert!(
+        lab.wait_sole_holder(1, &vip, v.takeover()),
+        "{}",
+        b.log_text()
+    );
+    std::fs::write(&file, "0\n").unwrap();
+    assert!(
+        lab.wait_sole_holder(0, &vip, Duration::from_secs(3)),
+        "{}",
+        m.log_text()
+    );
+}
+
+/// garp_master_repeat / garp_master_delay / garp_master_refresh: the same
+/// number of gratuitous ARPs as keepalived in the same window.
+#[test]
+fn garp_schedule_matches_keepalived() {
+    if !require() {
+        return;
+    }
+    let v = Variant::V3v4;
+    let lab = Lab::new("garp", 137, 1);
+    let vip = v.vip(&lab);
+    let extra = "garp_master_repeat 2\ngarp_master_delay 1\ngarp_master_refresh 1\ngarp_master_refresh_repeat 3\n";
+    let mut counts = Vec::new();
+    for which in [Impl::Ours, Impl::Keepalived] {
+        let cap = Capture::start(&lab, &format!("garp-{which:?}"));
+        let mut d = Daemon::start(
+            &lab,
+            0,
+            which,
+            &conf(
+                &lab,
+                0,
+                v,
+                &Inst {
+                    prio: 150,
+                    extra,
+                    ..Default::default()
+                },
+            ),
+        );
+        assert!(
+            lab.wait_sole_holder(0, &vip, v.takeover()),
+            "{}",
+            d.log_text()
+        );
+        // initial 2; at 1 s the delayed burst (2) and the first refresh (3),
+        // which counts from becoming master; +3 at 2 s and 3 s; stop at 3.5 s.
+        std::thread::sleep(Duration::from_millis(3500));
+        d.stop();
+        let lines = cap.finish();
+        let times: Vec<f64> = lines
+            .iter()
+            .filter(|l| {
+                l.contains(&format!(
+                    "Request who-has {vip} (ff:ff:ff:ff:ff:ff) tell {vip}"
+                ))
+            })
+            .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+            .collect();
+        let t0 = times.first().copied().unwrap_or(0.0);
+        let buckets: Vec<usize> = (0..4)
+            .map(|s| {
+                times
+                    .iter()
+                    .filter(|t| {
+                        let d = **t - t0;
+                        d >= f64::from(s) - 0.25 && d < f64::from(s) + 0.75
+                    })
+                    .count()
+            })
+            .collect();
+        counts.push(buckets);
+    }
+    assert_eq!(counts[0], vec![2, 5, 3, 3], "ours");
+    assert_eq!(counts[0], counts[1], "ours vs keepalived");
+}

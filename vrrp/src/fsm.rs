@@ -513,7 +513,7 @@ impl Instance {
 
     /// The next instant at which [`Input::Tick`] has work to do.
     pub fn poll_at(&self) -> Option<Instant> {
-        [self.sands, self.garp_delay_at, self.garp_refresh_at]
+        [self.sands, self.garp_delay_at]
             .into_iter()
             .chain(self.garp_lower_prio_at.iter().copied().map(Some))
             .flatten()
@@ -770,14 +770,6 @@ impl Instance {
                 });
             }
         }
-        if self.garp_refresh_at.is_some_and(|t| t <= now) {
-            self.garp_refresh_at = self.cfg.garp.master_refresh.map(|r| now + r);
-            if self.vipset && self.cfg.garp.master_refresh_repeat > 0 {
-                out.push(Action::SendGratuitousArps {
-                    repeat: self.cfg.garp.master_refresh_repeat,
-                });
-            }
-        }
         let due = self
             .garp_lower_prio_at
             .iter()
@@ -833,6 +825,16 @@ impl Instance {
         if !self.vipset {
             self.log(out, format!("({}) Entering MASTER STATE", self.cfg.name));
             self.become_master(now, out, from, reason);
+        } else if self.garp_refresh_at.is_some_and(|t| t <= now) {
+            // keepalived checks garp_master_refresh when it sends an advert
+            // (vrrp_state_master_tx), so a refresh goes out with the first
+            // advert at or after its time, and the next one counts from then.
+            self.garp_refresh_at = self.cfg.garp.master_refresh.map(|r| now + r);
+            if self.cfg.garp.master_refresh_repeat > 0 {
+                out.push(Action::SendGratuitousArps {
+                    repeat: self.cfg.garp.master_refresh_repeat,
+                });
+            }
         }
     }
 
@@ -864,7 +866,9 @@ impl Instance {
             });
         }
         self.garp_delay_at = (!garp.master_delay.is_zero()).then(|| now + garp.master_delay);
-        self.garp_refresh_at = garp.master_refresh.map(|r| now + garp.master_delay + r);
+        // The refresh period starts now, not after the delayed burst (keepalived
+        // vrrp_state_become_master; verified by the netns GARP test).
+        self.garp_refresh_at = garp.master_refresh.map(|r| now + r);
         self.notify(out, from, reason);
     }
 

@@ -19,6 +19,7 @@ pub mod garp;
 pub mod netlink;
 pub mod socket;
 mod sys;
+mod timer;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -663,12 +664,16 @@ pub async fn run(
         eng.exec(outs).await;
     }
 
+    let timer = timer::Timer::new().map_err(|source| DriverError::Socket {
+        ifname: "timerfd".into(),
+        source,
+    })?;
     tokio::pin!(shutdown);
     loop {
         let deadline = eng.poll_at();
         let sleep = async {
             match deadline {
-                Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
+                Some(d) => timer.sleep_until(d).await,
                 None => std::future::pending().await,
             }
         };

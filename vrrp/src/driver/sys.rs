@@ -26,6 +26,12 @@ pub fn async_fd(sock: Socket) -> io::Result<AsyncFd<Socket>> {
     unsafe { AsyncFd::register(sock) }.map_err(|e| e.into_parts().1)
 }
 
+/// Register any other descriptor we own (the engine's timerfd).
+pub fn async_fd_any<T: std::os::fd::AsRawFd>(fd: T) -> io::Result<AsyncFd<T>> {
+    // SAFETY: as above, the AsyncFd owns `fd` for the whole registration.
+    unsafe { AsyncFd::register(fd) }.map_err(|e| e.into_parts().1)
+}
+
 /// `struct sockaddr_ll` for sending a whole Ethernet frame out of `ifindex`.
 pub fn sockaddr_ll(ifindex: u32, protocol: u16, dst_mac: [u8; 6]) -> io::Result<SockAddr> {
     let mut ll: libc::sockaddr_ll = {
