@@ -7,6 +7,7 @@
 //! - [`log`]: syslog/console/file output in keepalived's formats.
 //! - [`check_map`]: the typed config -> the checkers' own config types.
 //! - [`check_role`]: the checker child (`-C`): checkers -> IPVS.
+//! - [`vrrp_role`]: the VRRP child (`-P`): config -> VRRP engine.
 //! - [`syscheck`]: the system-dependent checks `-t` makes.
 
 mod check_map;
@@ -14,6 +15,7 @@ mod check_role;
 mod daemon;
 mod log;
 mod syscheck;
+mod vrrp_role;
 
 use clap::{ArgAction, Parser};
 use std::io::Write;
@@ -208,10 +210,14 @@ fn run(cli: &Cli, file: &str, opts: &kaconf::Options) -> i32 {
                         dont_release_ipvs: cli.dont_release_ipvs,
                     },
                 ),
-                daemon::Subsystem::Vrrp => {
-                    tracing::error!("VRRP child process is not available in this build");
-                    daemon::EXIT_OK
-                }
+                daemon::Subsystem::Vrrp => vrrp_role::run(
+                    std::path::Path::new(file),
+                    parsed.config,
+                    &vrrp_role::VrrpRoleOpts {
+                        dont_release_vrrp: cli.dont_release_vrrp,
+                        log_detail: cli.log_detail > 0,
+                    },
+                ),
             }
         }
     }
