@@ -47,11 +47,15 @@ pub struct Word {
 pub struct Line {
     pub loc: Loc,
     pub kind: Option<LineKind>,
+    /// Byte ranges into `buf` (a quoted word is the text between its quotes,
+    /// so every word is a slice of the line and needs no copy).
     words: Vec<Word>,
-    text: String,
-    /// The line as keepalived's "quoted" keywords see it (decommented, braces
-    /// split off, quotes still in place).
-    pub raw: String,
+    /// The text the words point into: the whole physical line, or queued
+    /// text; several logical lines (split at braces) share it.
+    buf: String,
+    /// `buf[raw.0..raw.1]` is the line as keepalived's "quoted" keywords see
+    /// it (decommented, braces split off, quotes still in place).
+    raw: (u32, u32),
 }
 
 impl Line {
@@ -66,7 +70,7 @@ impl Line {
     pub fn word(&self, i: usize) -> Option<&str> {
         self.words
             .get(i)
-            .map(|w| &self.text[w.start as usize..w.end as usize])
+            .and_then(|w| self.buf.get(w.start as usize..w.end as usize))
     }
 
     /// The word at `i`, or "" if there is none.
@@ -89,10 +93,17 @@ impl Line {
         }
     }
 
+    /// The line with its quotes (see `raw`).
+    pub fn raw(&self) -> &str {
+        self.buf
+            .get(self.raw.0 as usize..self.raw.1 as usize)
+            .unwrap_or("")
+    }
+
     /// The raw text after the first word (for keywords whose argument is a
     /// command line that is re-tokenised with shell-like quoting).
     pub fn raw_args(&self) -> &str {
-        let r = self.raw.trim_start();
+        let r = self.raw().trim_start();
         let end = r.find([' ', '\t']).unwrap_or(r.len());
         r[end..].trim()
     }
@@ -116,20 +127,11 @@ struct Frame {
     saved_include_check: u8,
 }
 
-#[derive(Clone)]
-enum Stage {
-    /// Text still to be preprocessed (conditionals, definitions, substitution).
-    Full,
-    /// Text already preprocessed, waiting only for brace splitting.
-    Split,
-}
-
 struct Pending {
     text: String,
     file: u32,
     line: u32,
     col: u32,
-    stage: Stage,
     /// A definition to make before the text is processed (one ~SEQ value).
     set: Option<(String, String)>,
     /// How many expansions (multi-line `$DEF`, `~SEQ`) produced this line.
@@ -173,6 +175,13 @@ pub struct Reader {
     /// The line most recently returned by [`Reader::next_line`].
     pub line: Line,
     replay: bool,
+    /// What follows a brace on the current line: (start, end, column) in
+    /// `line.buf`, split next (keepalived queues it as the next line).
+    rest: Option<(usize, usize, u32)>,
+    /// Words of a line being checked by the plain-line fast path.
+    scratch: Vec<Word>,
+    /// False to send every line down the general path (tests compare both).
+    fast_path: bool,
     /// Expansion depth of the line being processed (0: read from a file).
     depth: u32,
 }
@@ -211,6 +220,9 @@ impl Reader {
             cur: Loc::default(),
             line: Line::default(),
             replay: false,
+            rest: None,
+            scratch: Vec::new(),
+            fast_path: true,
             depth: 0,
         }
     }
@@ -442,7 +454,13 @@ impl Reader {
             return true;
         }
         loop {
-            let (mut text, col, stage, set) = match self.pending.pop() {
+            if let Some((start, end, col)) = self.rest.take() {
+                if self.split_buf(start, end, col) {
+                    return true;
+                }
+                continue;
+            }
+            let (mut text, col, set) = match self.pending.pop() {
                 Some(p) => {
                     self.cur = Loc {
                         file: p.file,
@@ -450,7 +468,7 @@ impl Reader {
                         col: 0,
                     };
                     self.depth = p.depth;
-                    (p.text, p.col, p.stage, p.set)
+                    (p.text, p.col, p.set)
                 }
                 None => {
                     self.depth = 0;
@@ -460,25 +478,28 @@ impl Reader {
                         }
                         return false;
                     }
+                    // Fast path: most lines have no comment, quote, escape,
+                    // parameter, conditional, sequence, include or NUL, so
+                    // they need no preprocessing and no copy.
+                    if self.multiline_def.is_none() && self.fast_path {
+                        match scan_plain(&self.phys, &mut self.scratch) {
+                            Plain::No => {}
+                            Plain::Blank => continue,
+                            Plain::Line { start, end, rest } => {
+                                self.take_plain(start, end, rest);
+                                return true;
+                            }
+                            Plain::Generic { start, end } => {
+                                self.take_phys();
+                                if self.split_buf(start, end, start as u32 + 1) {
+                                    return true;
+                                }
+                                continue;
+                            }
+                        }
+                    }
                     if self.phys.contains(&0) {
                         // keepalived ignores lines with an embedded NUL.
-                        continue;
-                    }
-                    // Fast path: most lines have no comment, quote, escape,
-                    // parameter, conditional, sequence or include, so they
-                    // need no preprocessing and no copy.
-                    if self.multiline_def.is_none() && is_plain(&self.phys) {
-                        let phys = std::mem::take(&mut self.phys);
-                        let text = std::str::from_utf8(&phys).unwrap_or("");
-                        let trimmed = text.trim_start_matches([' ', '\t']);
-                        let lead = text.len() - trimmed.len();
-                        let body = trimmed.trim_end_matches([' ', '\t']);
-                        let produced =
-                            !body.is_empty() && self.split_and_tokenize(body, lead as u32 + 1);
-                        self.phys = phys;
-                        if produced {
-                            return true;
-                        }
                         continue;
                     }
                     let s = String::from_utf8_lossy(&self.phys).into_owned();
@@ -491,7 +512,7 @@ impl Reader {
                     }
                     let lead = s.len() - s.trim_start_matches([' ', '\t']).len();
                     let d = self.decomment(&s);
-                    (d, lead as u32 + 1, Stage::Full, None)
+                    (d, lead as u32 + 1, None)
                 }
             };
             if let Some((name, value)) = set {
@@ -500,19 +521,19 @@ impl Reader {
             if text.is_empty() {
                 continue;
             }
-            if matches!(stage, Stage::Full) {
-                match self.preprocess(text) {
-                    Some(t) => text = t,
-                    None => continue,
-                }
-                if text.is_empty() {
-                    continue;
-                }
-                if self.check_include(&text) {
-                    continue;
-                }
+            match self.preprocess(text) {
+                Some(t) => text = t,
+                None => continue,
             }
-            if self.split_and_tokenize(&text, col) {
+            if text.is_empty() {
+                continue;
+            }
+            if self.check_include(&text) {
+                continue;
+            }
+            let len = text.len();
+            self.line.buf = text;
+            if self.split_buf(0, len, col) {
                 return true;
             }
         }
@@ -634,7 +655,6 @@ impl Reader {
                         file,
                         line,
                         col: 1,
-                        stage: Stage::Full,
                         set: None,
                         depth,
                     });
@@ -977,7 +997,6 @@ impl Reader {
                 file,
                 line,
                 col: 1,
-                stage: Stage::Full,
                 set: first,
                 depth,
             });
@@ -989,7 +1008,6 @@ impl Reader {
                     file,
                     line,
                     col: 1,
-                    stage: Stage::Full,
                     set: Some((n, v)),
                     depth,
                 });
@@ -1026,12 +1044,58 @@ impl Reader {
         true
     }
 
-    /// Splits at the first brace outside quotes (queueing the rest) and
-    /// tokenises what remains into `self.line`. Returns false if the line
-    /// turned out empty.
-    fn split_and_tokenize(&mut self, text: &str, col: u32) -> bool {
-        let mut text = text;
-        let bytes = text.as_bytes();
+    /// Makes the physical line in `phys`, checked by [`scan_plain`] (its
+    /// words are in `scratch`), the current line.
+    fn take_plain(&mut self, start: usize, end: usize, rest: Option<(usize, usize)>) {
+        self.take_phys();
+        let col = start as u32 + 1;
+        let loc = Loc { col, ..self.cur };
+        let line = &mut self.line;
+        std::mem::swap(&mut line.words, &mut self.scratch);
+        line.raw = (start as u32, end as u32);
+        line.loc = loc;
+        line.kind = Some(match &line.buf.as_bytes()[start..end] {
+            b"{" => LineKind::Open,
+            b"}" => LineKind::Close,
+            _ => LineKind::Words,
+        });
+        self.rest = rest.map(|(s, e)| (s, e, s as u32 + 1));
+        self.count_brace(loc);
+    }
+
+    /// Moves the (ASCII) physical line into `line.buf`, swapping buffers
+    /// instead of copying: `phys` is reused for the next read.
+    fn take_phys(&mut self) {
+        match String::from_utf8(std::mem::take(&mut self.phys)) {
+            Ok(text) => self.phys = std::mem::replace(&mut self.line.buf, text).into_bytes(),
+            // Unreachable: the fast path only takes ASCII lines.
+            Err(e) => self.phys = e.into_bytes(),
+        }
+    }
+
+    /// keepalived's count of open blocks, for the current lone brace.
+    fn count_brace(&mut self, loc: Loc) {
+        match self.line.kind {
+            Some(LineKind::Open) => self.block_depth += 1,
+            Some(LineKind::Close) => {
+                self.block_depth -= 1;
+                if self.block_depth < 0 {
+                    self.diags.at(loc, Class::UnexpectedEob, "Extra '}' found");
+                    self.block_depth = 0;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Splits `line.buf[start..end]` at the first brace outside quotes
+    /// (the rest becomes `self.rest`, split next) and tokenises what comes
+    /// before it into `self.line`. Returns false if no line was produced.
+    fn split_buf(&mut self, start: usize, end: usize, col: u32) -> bool {
+        let bytes = &self.line.buf.as_bytes()[start..end];
+        if bytes.is_empty() {
+            return false;
+        }
         let mut split = None;
         if bytes[0] == b'{' || bytes[0] == b'}' {
             let skip = 1 + bytes[1..]
@@ -1054,41 +1118,29 @@ impl Reader {
                 }
             }
         }
-        if let Some(at) = split {
-            let residue = text[at..].trim_end_matches([' ', '\t']).to_string();
-            text = &text[..at];
-            self.pending.push(Pending {
-                text: residue,
-                file: self.cur.file,
-                line: self.cur.line,
-                col: col + at as u32,
-                stage: Stage::Split,
-                set: None,
-                depth: self.depth,
-            });
-        }
-        let text = text.trim_end_matches([' ', '\t']);
-        if text.is_empty() {
+        let head_end = match split {
+            Some(at) => {
+                let rest_end = start + at + trimmed_len(&bytes[at..]);
+                self.rest = Some((start + at, rest_end, col + at as u32));
+                start + at
+            }
+            None => end,
+        };
+        let head_end = start + trimmed_len(&self.line.buf.as_bytes()[start..head_end]);
+        if head_end == start {
             return false;
         }
         let loc = Loc { col, ..self.cur };
-        if text == "{" {
-            self.block_depth += 1;
-        } else if text == "}" {
-            self.block_depth -= 1;
-            if self.block_depth < 0 {
-                self.diags.at(loc, Class::UnexpectedEob, "Extra '}' found");
-                self.block_depth = 0;
-            }
-        }
-        self.tokenize(text, loc)
+        self.tokenize(start, head_end, loc)
     }
 
-    fn tokenize(&mut self, raw: &str, loc: Loc) -> bool {
+    /// Tokenises `line.buf[start..end]` into the current line.
+    fn tokenize(&mut self, start: usize, end: usize, loc: Loc) -> bool {
         let line = &mut self.line;
         line.words.clear();
-        line.text.clear();
         line.loc = loc;
+        line.raw = (start as u32, end as u32);
+        let raw = &line.buf[start..end];
         let b = raw.as_bytes();
         let mut i = 0;
         let mut unmatched = false;
@@ -1114,30 +1166,24 @@ impl Reader {
                 }
                 (i, j, j)
             };
-            let start = line.text.len() as u32;
-            line.text.push_str(&raw[s..e]);
             line.words.push(Word {
-                start,
-                end: line.text.len() as u32,
+                start: (start + s) as u32,
+                end: (start + e) as u32,
                 col: loc.col + i as u32,
             });
             i = next;
-        }
-        if unmatched {
-            self.diags.at(
-                loc,
-                Class::UnmatchedQuote,
-                format!("Unmatched quote: '{raw}'"),
-            );
         }
         line.kind = Some(match raw {
             "{" => LineKind::Open,
             "}" => LineKind::Close,
             _ => LineKind::Words,
         });
-        line.raw.clear();
-        line.raw.push_str(raw);
-        !line.words.is_empty()
+        if unmatched {
+            let msg = format!("Unmatched quote: '{raw}'");
+            self.diags.at(loc, Class::UnmatchedQuote, msg);
+        }
+        self.count_brace(loc);
+        !self.line.words.is_empty()
     }
 
     /// Makes the next [`Reader::next_line`] return the current line again.
@@ -1151,20 +1197,173 @@ impl Reader {
     }
 }
 
-/// A line that needs none of the preprocessing steps (see `next_line`).
-fn is_plain(b: &[u8]) -> bool {
-    let t = b
+/// Bytes that send a line down the full preprocessing path: comments,
+/// quotes, escapes, parameters, conditionals, sequences, a CR, NUL and
+/// anything not ASCII.
+const NOT_PLAIN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0x80;
+    while i < 256 {
+        t[i] = true;
+        i += 1;
+    }
+    let specials = b"#!\"\\$@~\r\0";
+    let mut j = 0;
+    while j < specials.len() {
+        t[specials[j] as usize] = true;
+        j += 1;
+    }
+    t
+};
+
+/// What [`scan_plain`] found.
+enum Plain {
+    /// The line needs the full preprocessing path.
+    No,
+    /// Nothing but blanks.
+    Blank,
+    /// No preprocessing needed, but blanks other than space and tab: split
+    /// by the general path, `start..end` being the text without leading and
+    /// trailing spaces and tabs.
+    Generic { start: usize, end: usize },
+    /// A plain line: its first logical line is `start..end` (words in the
+    /// scratch vector), and what follows a brace is `rest`.
+    Line {
+        start: usize,
+        end: usize,
+        rest: Option<(usize, usize)>,
+    },
+}
+
+/// The fast path for a physical line that needs none of the preprocessing
+/// steps (see `next_line`): checks that it is plain and tokenises its first
+/// logical line in one pass, with the same result as `split_buf`.
+fn scan_plain(b: &[u8], words: &mut Vec<Word>) -> Plain {
+    words.clear();
+    let start = b
         .iter()
         .position(|c| *c != b' ' && *c != b'\t')
-        .map_or(&b[..0], |i| &b[i..]);
-    !t.starts_with(b"include")
-        && !b.iter().any(|c| {
-            matches!(
-                c,
-                b'#' | b'!' | b'"' | b'\\' | b'$' | b'@' | b'~' | b'\r' | 0x80..=0xff
-            )
-        })
+        .unwrap_or(b.len());
+    let end = start + trimmed_len(&b[start..]);
+    if start == end {
+        return Plain::Blank;
+    }
+    let body = &b[start..end];
+    // The slow way out: is it the preprocessing, or only odd blanks?
+    let other = || {
+        if b.iter().any(|c| NOT_PLAIN[*c as usize]) {
+            Plain::No
+        } else {
+            Plain::Generic { start, end }
+        }
+    };
+    if body.starts_with(b"include") {
+        return Plain::No;
+    }
+    if body[0] == b'{' || body[0] == b'}' {
+        // A lone brace; the rest (after blanks) is the next logical line.
+        if body[1..].iter().any(|c| CLASS[*c as usize] == C_OTHER) {
+            return other();
+        }
+        let col = start as u32 + 1;
+        words.push(Word {
+            start: start as u32,
+            end: start as u32 + 1,
+            col,
+        });
+        let skip = 1 + body[1..]
+            .iter()
+            .take_while(|c| **c == b' ' || **c == b'\t')
+            .count();
+        let rest = (skip < body.len()).then_some((start + skip, end));
+        return Plain::Line {
+            start,
+            end: start + 1,
+            rest,
+        };
+    }
+    let mut word_start = None;
+    let mut brace = None;
+    for (i, &c) in body.iter().enumerate() {
+        match CLASS[c as usize] {
+            C_WORD => {
+                if word_start.is_none() {
+                    word_start = Some(i);
+                }
+            }
+            C_BLANK => {
+                if let Some(ws) = word_start.take() {
+                    push_word(words, start, ws, i);
+                }
+            }
+            C_BRACE => {
+                brace = Some(i);
+                break;
+            }
+            _ => return other(),
+        }
+    }
+    let head_end = match brace {
+        Some(at) => {
+            if body[at..].iter().any(|c| CLASS[*c as usize] == C_OTHER) {
+                return other();
+            }
+            at
+        }
+        None => body.len(),
+    };
+    if let Some(ws) = word_start {
+        push_word(words, start, ws, head_end);
+    }
+    let head_len = trimmed_len(&body[..head_end]);
+    Plain::Line {
+        start,
+        end: start + head_len,
+        rest: brace.map(|at| (start + at, end)),
+    }
 }
+
+fn push_word(words: &mut Vec<Word>, start: usize, ws: usize, we: usize) {
+    words.push(Word {
+        start: (start + ws) as u32,
+        end: (start + we) as u32,
+        col: (start + ws) as u32 + 1,
+    });
+}
+
+/// The length of `b` without trailing blanks (spaces and tabs).
+fn trimmed_len(b: &[u8]) -> usize {
+    b.iter()
+        .rposition(|c| *c != b' ' && *c != b'\t')
+        .map_or(0, |i| i + 1)
+}
+
+const C_WORD: u8 = 0;
+const C_BLANK: u8 = 1;
+const C_BRACE: u8 = 2;
+const C_OTHER: u8 = 3;
+
+/// Byte classes of the plain-line fast path: anything in `NOT_PLAIN`, and
+/// blanks other than space and tab (which `split_buf` does not trim), go
+/// down the full path.
+const CLASS: [u8; 256] = {
+    let mut t = [C_WORD; 256];
+    let mut i = 0;
+    while i < 256 {
+        if NOT_PLAIN[i] {
+            t[i] = C_OTHER;
+        }
+        i += 1;
+    }
+    t[b' ' as usize] = C_BLANK;
+    t[b'\t' as usize] = C_BLANK;
+    t[b'{' as usize] = C_BRACE;
+    t[b'}' as usize] = C_BRACE;
+    t[b'\n' as usize] = C_OTHER;
+    t[0x0b] = C_OTHER;
+    t[0x0c] = C_OTHER;
+    t
+};
 
 fn is_white(c: u8) -> bool {
     matches!(c, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
@@ -1384,6 +1583,47 @@ mod tests {
                 .iter()
                 .any(|d| d.message.contains("does not terminate"))
         );
+    }
+
+    fn stream(path: &Path, fast: bool) -> (Vec<String>, Vec<String>) {
+        let mut r = Reader::new(ReaderOptions {
+            config_id: "x".into(),
+            include_check: 0,
+        });
+        r.fast_path = fast;
+        assert!(r.open_top(path.to_str().unwrap()));
+        let mut out = Vec::new();
+        while r.next_line() {
+            let l = &r.line;
+            let words: Vec<String> = (0..l.len())
+                .map(|i| format!("{}@{}", l.w(i), l.loc_of(i).col))
+                .collect();
+            out.push(format!(
+                "{:?} {:?} [{}] {}",
+                l.loc,
+                l.kind,
+                l.raw(),
+                words.join(" ")
+            ));
+        }
+        let diags = r.diags.list.iter().map(|d| format!("{d:?}")).collect();
+        (out, diags)
+    }
+
+    proptest::proptest! {
+        /// The plain-line fast path gives exactly what the general path gives.
+        #[test]
+        fn fast_path_matches_general_path(
+            lines in proptest::collection::vec("[ \t{}ab1\\x0b#\"$]{0,12}", 0..12)
+        ) {
+            let dir = std::env::temp_dir().join(format!("kaconf-fast-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let f = dir.join("t.conf");
+            std::fs::write(&f, lines.join("\n")).unwrap();
+            let fast = stream(&f, true);
+            let slow = stream(&f, false);
+            proptest::prop_assert_eq!(fast, slow);
+        }
     }
 
     #[test]
