@@ -149,7 +149,7 @@ fn lvs_method(line: &Line, d: &mut Diags) -> Option<LvsMethod> {
         if t.tun_type.as_deref() == Some("gue") && t.port.is_none() {
             d.at(line.loc, Class::GeneralError, "gue tunnel requires a port");
         }
-        tunnel = Some(t);
+        tunnel = Some(Box::new(t));
     }
     Some(LvsMethod { kind, tunnel })
 }
@@ -506,6 +506,11 @@ fn fifo(line: &Line) -> Fifo {
     }
 }
 
+/// A checker timer (see [`Timer`]).
+fn ctimer(line: &Line, i: usize, min: u64, d: &mut Diags) -> Option<Timer> {
+    timer(line, i, min, TIMER_MAX, d).and_then(Timer::from_micros)
+}
+
 /// The value of a checker's common option; returns false if `kw` is not one.
 fn checker_common(c: &mut CheckerCommon, line: &Line, d: &mut Diags) -> bool {
     match line.w(0) {
@@ -513,8 +518,8 @@ fn checker_common(c: &mut CheckerCommon, line: &Line, d: &mut Diags) -> bool {
         "connect_port" => c.connect_port = int(line, 1, 1, 65535, d).map(|v| v as u16),
         "bindto" => c.bindto = ip(line, 1, d),
         "bind_port" => c.bind_port = int(line, 1, 1, 65535, d).map(|v| v as u16),
-        "bind_if" => c.bind_if = line.word(1).map(str::to_string),
-        "connect_timeout" => c.connect_timeout = timer(line, 1, 1, TIMER_MAX, d),
+        "bind_if" => c.bind_if = line.word(1).map(Box::from),
+        "connect_timeout" => c.connect_timeout = ctimer(line, 1, 1, d),
         "fwmark" => c.fwmark = int(line, 1, 0, u32::MAX as i64, d).map(|v| v as u32),
         "retry" | "nb_get_retry" => {
             if line.w(0) == "nb_get_retry" {
@@ -526,9 +531,9 @@ fn checker_common(c: &mut CheckerCommon, line: &Line, d: &mut Diags) -> bool {
             }
             c.retry = int(line, 1, 0, u32::MAX as i64, d).map(|v| v as u32);
         }
-        "delay_before_retry" => c.delay_before_retry = timer(line, 1, 0, TIMER_MAX, d),
-        "warmup" => c.warmup = timer(line, 1, 0, TIMER_MAX, d),
-        "delay_loop" => c.delay_loop = timer(line, 1, 1, TIMER_MAX, d),
+        "delay_before_retry" => c.delay_before_retry = ctimer(line, 1, 0, d),
+        "warmup" => c.warmup = ctimer(line, 1, 0, d),
+        "delay_loop" => c.delay_loop = ctimer(line, 1, 1, d),
         "alpha" => c.alpha = Some(opt_bool(line, d)),
         "log_all_failures" => c.log_all_failures = Some(opt_bool(line, d)),
         _ => return false,
@@ -1373,30 +1378,12 @@ impl Builder {
                     ..HttpCheck::default()
                 })),
                 "MISC_CHECK" => CheckerSpec::Misc(Box::default()),
-                "SMTP_CHECK" => CheckerSpec::Smtp {
-                    helo_name: None,
-                    hosts: Vec::new(),
-                },
-                "DNS_CHECK" => CheckerSpec::Dns {
-                    qtype: None,
-                    name: None,
-                },
+                "SMTP_CHECK" => CheckerSpec::Smtp(Box::default()),
+                "DNS_CHECK" => CheckerSpec::Dns(Box::default()),
                 "PING_CHECK" => CheckerSpec::Ping,
-                "UDP_CHECK" => CheckerSpec::Udp {
-                    payload: None,
-                    require_reply: None,
-                    min_reply_length: None,
-                    max_reply_length: None,
-                },
-                "FILE_CHECK" => CheckerSpec::File {
-                    track_file: None,
-                    weight: None,
-                    reverse: false,
-                },
-                _ => CheckerSpec::Bfd {
-                    name: None,
-                    alpha: None,
-                },
+                "UDP_CHECK" => CheckerSpec::Udp(Box::default()),
+                "FILE_CHECK" => CheckerSpec::File(Box::default()),
+                _ => CheckerSpec::Bfd(Box::default()),
             };
             self.chk = Some(Checker {
                 common: CheckerCommon::default(),
@@ -1409,12 +1396,16 @@ impl Builder {
             return Flow::Continue;
         };
         let d = &mut r.diags;
+        if kw.name == "weight" {
+            rs.weight = int(line, 1, 0, i32::MAX as i64, d).map(|x| x as u32);
+            return Flow::Continue;
+        }
+        let rs = rs.opts_mut();
         match kw.name {
-            "weight" => rs.weight = int(line, 1, 0, i32::MAX as i64, d).map(|x| x as u32),
-            "lvs_method" => rs.lvs_method = lvs_method(line, &mut r.diags).map(Box::new),
+            "lvs_method" => rs.lvs_method = lvs_method(line, &mut r.diags),
             "inhibit_on_failure" => rs.inhibit_on_failure = Some(opt_bool(line, d)),
-            "notify_up" => rs.notify_up = Some(Box::new(script(line))),
-            "notify_down" => rs.notify_down = Some(Box::new(script(line))),
+            "notify_up" => rs.notify_up = Some(script(line)),
+            "notify_down" => rs.notify_down = Some(script(line)),
             "uthreshold" => rs.uthreshold = int(line, 1, 0, u32::MAX as i64, d).map(|x| x as u32),
             "lthreshold" => rs.lthreshold = int(line, 1, 0, u32::MAX as i64, d).map(|x| x as u32),
             "alpha" => rs.alpha = Some(opt_bool(line, d)),
@@ -1454,21 +1445,7 @@ impl Builder {
                 addr,
                 port,
                 weight: None,
-                lvs_method: None,
-                inhibit_on_failure: None,
-                notify_up: None,
-                notify_down: None,
-                uthreshold: None,
-                lthreshold: None,
-                alpha: None,
-                smtp_alert: None,
-                virtualhost: None,
-                snmp_name: None,
-                retry: None,
-                delay_before_retry: None,
-                warmup: None,
-                connect_timeout: None,
-                delay_loop: None,
+                opts: None,
                 checkers: Vec::new(),
                 loc: line.loc,
             });
@@ -1556,12 +1533,12 @@ impl Builder {
             }
             "sorry_server_inhibit" => vs.sorry_server_inhibit = true,
             "sorry_server_lvs_method" => {
-                vs.sorry_server_lvs_method = lvs_method(line, &mut r.diags)
+                vs.sorry_server_lvs_method = lvs_method(line, &mut r.diags).map(Box::new)
             }
             "quorum" => vs.quorum = int(line, 1, 1, u32::MAX as i64, d).map(|x| x as u32),
             "hysteresis" => vs.hysteresis = int(line, 1, 0, u32::MAX as i64, d).map(|x| x as u32),
-            "quorum_up" => vs.quorum_up = Some(script(line)),
-            "quorum_down" => vs.quorum_down = Some(script(line)),
+            "quorum_up" => vs.quorum_up = Some(Box::new(script(line))),
+            "quorum_down" => vs.quorum_down = Some(Box::new(script(line))),
             "alpha" => vs.alpha = true,
             "omega" => vs.omega = true,
             "inhibit_on_failure" => vs.inhibit_on_failure = true,
@@ -1632,16 +1609,14 @@ impl Builder {
             (CheckerSpec::Misc(m), "misc_timeout") => m.timeout = timer(line, 1, 1, TIMER_MAX, d),
             (CheckerSpec::Misc(m), "misc_dynamic") => m.dynamic = true,
             (CheckerSpec::Misc(m), "user") => m.user = user_group(line),
-            (CheckerSpec::Smtp { helo_name, .. }, "helo_name") => {
-                *helo_name = line.word(1).map(str::to_string)
-            }
-            (CheckerSpec::Dns { qtype, .. }, "type") => {
+            (CheckerSpec::Smtp(s), "helo_name") => s.helo_name = line.word(1).map(str::to_string),
+            (CheckerSpec::Dns(dns), "type") => {
                 const TYPES: &[&str] = &[
                     "A", "NS", "CNAME", "SOA", "MX", "TXT", "AAAA", "RRSIG", "DNSKEY",
                 ];
                 let t = line.w(1).to_ascii_uppercase();
                 if TYPES.contains(&t.as_str()) {
-                    *qtype = Some(t);
+                    dns.qtype = Some(t);
                 } else {
                     d.at(
                         line.loc_of(1),
@@ -1650,7 +1625,7 @@ impl Builder {
                     );
                 }
             }
-            (CheckerSpec::Dns { name, .. }, "name") => {
+            (CheckerSpec::Dns(dns), "name") => {
                 let n = line.w(1);
                 if n.split('.').filter(|l| !l.is_empty()).count()
                     != n.trim_end_matches('.').split('.').count()
@@ -1662,46 +1637,33 @@ impl Builder {
                         format!("DNS_CHECK: Invalid name '{n}'"),
                     );
                 } else {
-                    *name = Some(n.to_string());
+                    dns.name = Some(n.to_string());
                 }
             }
-            (CheckerSpec::Udp { payload, .. }, "payload") => match hex_bytes(line.w(1)) {
-                Some(b) => *payload = Some(b),
+            (CheckerSpec::Udp(u), "payload") => match hex_bytes(line.w(1)) {
+                Some(b) => u.payload = Some(b),
                 None => d.at(
                     line.loc_of(1),
                     Class::GeneralError,
                     format!("UDP_CHECK: invalid payload '{}'", line.w(1)),
                 ),
             },
-            (CheckerSpec::Udp { require_reply, .. }, "require_reply") => {
-                *require_reply = Some(line.word(1).unwrap_or("").to_string())
+            (CheckerSpec::Udp(u), "require_reply") => {
+                u.require_reply = Some(line.word(1).unwrap_or("").to_string())
             }
-            (
-                CheckerSpec::Udp {
-                    min_reply_length, ..
-                },
-                "min_reply_length",
-            ) => *min_reply_length = int(line, 1, 0, 65535, d).map(|x| x as u16),
-            (
-                CheckerSpec::Udp {
-                    max_reply_length, ..
-                },
-                "max_reply_length",
-            ) => *max_reply_length = int(line, 1, 0, 65535, d).map(|x| x as u16),
-            (CheckerSpec::File { track_file, .. }, "track_file") => {
-                *track_file = line.word(1).map(str::to_string)
+            (CheckerSpec::Udp(u), "min_reply_length") => {
+                u.min_reply_length = int(line, 1, 0, 65535, d).map(|x| x as u16)
             }
-            (
-                CheckerSpec::File {
-                    weight, reverse, ..
-                },
-                "weight",
-            ) => {
-                *weight = int(line, 1, -(i32::MAX as i64), i32::MAX as i64, d);
-                *reverse = line.word(2) == Some("reverse");
+            (CheckerSpec::Udp(u), "max_reply_length") => {
+                u.max_reply_length = int(line, 1, 0, 65535, d).map(|x| x as u16)
             }
-            (CheckerSpec::Bfd { name, .. }, "name") => *name = line.word(1).map(str::to_string),
-            (CheckerSpec::Bfd { alpha, .. }, "alpha") => *alpha = Some(opt_bool(line, d)),
+            (CheckerSpec::File(f), "track_file") => f.track_file = line.word(1).map(str::to_string),
+            (CheckerSpec::File(f), "weight") => {
+                f.weight = int(line, 1, -(i32::MAX as i64), i32::MAX as i64, d);
+                f.reverse = line.word(2) == Some("reverse");
+            }
+            (CheckerSpec::Bfd(b), "name") => b.name = line.word(1).map(str::to_string),
+            (CheckerSpec::Bfd(b), "alpha") => b.alpha = Some(opt_bool(line, d)),
             _ => {
                 if !checker_common(&mut c.common, line, &mut r.diags) {
                     unreachable!("checker keyword {} without handler", kw.name);
@@ -2195,12 +2157,12 @@ impl Sink for Builder {
                 if let (
                     Some(h),
                     Some(Checker {
-                        spec: CheckerSpec::Smtp { hosts, .. },
+                        spec: CheckerSpec::Smtp(s),
                         ..
                     }),
                 ) = (self.smtp_host.take(), self.chk.as_mut())
                 {
-                    hosts.push(h);
+                    s.hosts.push(h);
                 }
             }
             (

@@ -5,7 +5,7 @@
 
 use crate::diag::{Class, Diags};
 use crate::model::*;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
 /// `[IP]:proto:port`, keepalived's `inet_sockaddrtotrio`.
@@ -252,8 +252,8 @@ fn validate_check(cfg: &mut Config, d: &mut Diags) {
             );
         }
     }
-    let mut keep = Vec::with_capacity(cfg.virtual_servers.len());
-    for mut vs in std::mem::take(&mut cfg.virtual_servers) {
+    // In place: a copy of 20,000 virtual servers would double the peak memory.
+    cfg.virtual_servers.retain_mut(|vs| {
         let loc = vs.loc;
         if vs.real_servers.is_empty() && vs.sorry_server.is_none() {
             d.check(
@@ -261,10 +261,10 @@ fn validate_check(cfg: &mut Config, d: &mut Diags) {
                 Class::GeneralError,
                 format!(
                     "Virtual server {} has no real servers - ignoring",
-                    fmt_vs(&vs)
+                    fmt_vs(vs)
                 ),
             );
-            continue;
+            return false;
         }
         let by_addr = match &vs.key {
             VsKey::Inet { .. } => true,
@@ -272,8 +272,8 @@ fn validate_check(cfg: &mut Config, d: &mut Diags) {
             VsKey::Group { name } => match groups.iter().find(|(n, _)| n == name) {
                 Some((_, has_range)) => *has_range,
                 None => {
-                    d.check(Some(loc), Class::GeneralError, format!("Virtual server group {name} specified but not configured - ignoring virtual server {}", fmt_vs(&vs)));
-                    continue;
+                    d.check(Some(loc), Class::GeneralError, format!("Virtual server group {name} specified but not configured - ignoring virtual server {}", fmt_vs(vs)));
+                    return false;
                 }
             },
         };
@@ -329,7 +329,7 @@ fn validate_check(cfg: &mut Config, d: &mut Diags) {
             vs.lb_algo = Some("wlc".into());
         }
         if vs.lvs_method.is_none() {
-            let all_rs = vs.real_servers.iter().all(|r| r.lvs_method.is_some())
+            let all_rs = vs.real_servers.iter().all(|r| r.opts().lvs_method.is_some())
                 && !vs.real_servers.is_empty();
             if !all_rs {
                 d.check(
@@ -366,12 +366,12 @@ fn validate_check(cfg: &mut Config, d: &mut Diags) {
             _ => None,
         };
         let vs_kind = vs.lvs_method.as_ref().map(|m| m.kind);
-        let vs_name = fmt_vs(&vs);
+        let vs_name = fmt_vs(vs);
+        let vs_ip = vs_addr(&vs.key);
         let proto = vs.protocol;
-        let mut seen: Vec<(IpAddr, u16)> = Vec::new();
-        let mut rss = Vec::with_capacity(vs.real_servers.len());
-        for mut rs in std::mem::take(&mut vs.real_servers) {
-            let kind = rs.lvs_method.as_ref().map(|m| m.kind).or(vs_kind);
+        let mut seen = Seen::default();
+        vs.real_servers.retain_mut(|rs| {
+            let kind = rs.opts().lvs_method.as_ref().map(|m| m.kind).or(vs_kind);
             match vs_port {
                 Some(vp) => {
                     if rs.port == 0 {
@@ -394,7 +394,7 @@ fn validate_check(cfg: &mut Config, d: &mut Diags) {
                     }
                 }
             }
-            let family_differs = vs_addr(&vs.key).is_some_and(|a| a.is_ipv4() != rs.addr.is_ipv4());
+            let family_differs = vs_ip.is_some_and(|a| a.is_ipv4() != rs.addr.is_ipv4());
             if family_differs && kind != Some(LbKind::Tun) {
                 d.check(
                     Some(rs.loc),
@@ -404,9 +404,9 @@ fn validate_check(cfg: &mut Config, d: &mut Diags) {
                         rs.addr
                     ),
                 );
-                continue;
+                return false;
             }
-            if seen.contains(&(rs.addr, rs.port)) {
+            if !seen.insert(rs.addr, rs.port) {
                 d.check(
                     Some(rs.loc),
                     Class::GeneralError,
@@ -415,12 +415,10 @@ fn validate_check(cfg: &mut Config, d: &mut Diags) {
                         trio(rs.addr, proto, rs.port)
                     ),
                 );
-                continue;
+                return false;
             }
-            seen.push((rs.addr, rs.port));
-            rss.push(rs);
-        }
-        vs.real_servers = rss;
+            true
+        });
         if let (Some((_, sp)), Some(vp)) = (vs.sorry_server.as_mut(), vs_port) {
             if *sp == 0 {
                 *sp = vp;
@@ -429,9 +427,35 @@ fn validate_check(cfg: &mut Config, d: &mut Diags) {
                 *sp = vp;
             }
         }
-        keep.push(vs);
+        true
+    });
+}
+
+/// The real servers of one virtual server seen so far: a short list for
+/// the usual handful, a hash set once there are many (a virtual server may
+/// have thousands).
+#[derive(Default)]
+struct Seen {
+    list: Vec<(IpAddr, u16)>,
+    set: HashSet<(IpAddr, u16)>,
+}
+
+impl Seen {
+    /// False if it was seen already.
+    fn insert(&mut self, addr: IpAddr, port: u16) -> bool {
+        const SMALL: usize = 32;
+        if self.set.is_empty() {
+            if self.list.contains(&(addr, port)) {
+                return false;
+            }
+            if self.list.len() < SMALL {
+                self.list.push((addr, port));
+                return true;
+            }
+            self.set.extend(self.list.drain(..));
+        }
+        self.set.insert((addr, port))
     }
-    cfg.virtual_servers = keep;
 }
 
 fn vs_addr(key: &VsKey) -> Option<IpAddr> {
