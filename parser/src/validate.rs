@@ -284,7 +284,7 @@ fn validate_check(cfg: &mut Config, d: &mut Diags) {
                     Class::GeneralError,
                     format!(
                         "Virtual server {}: no protocol set - defaulting to UDP",
-                        fmt_vs(&vs)
+                        fmt_vs(vs)
                     ),
                 );
                 vs.protocol = Some(Protocol::Udp);
@@ -295,13 +295,13 @@ fn validate_check(cfg: &mut Config, d: &mut Diags) {
                     Class::GeneralError,
                     format!(
                         "Virtual server {}: one packet scheduling requires UDP - resetting",
-                        fmt_vs(&vs)
+                        fmt_vs(vs)
                     ),
                 );
                 vs.ops = false;
             }
         } else if matches!(vs.key, VsKey::Fwmark { .. }) && vs.protocol.is_some() {
-            d.check(Some(loc), Class::Warning, format!("Warning: Virtual server {}: protocol specified for fwmark - protocol will be ignored", fmt_vs(&vs)));
+            d.check(Some(loc), Class::Warning, format!("Warning: Virtual server {}: protocol specified for fwmark - protocol will be ignored", fmt_vs(vs)));
             vs.protocol = None;
         }
         if let (VsKey::Inet { port: 0, .. }, None) = (&vs.key, vs.persistence_timeout) {
@@ -311,7 +311,7 @@ fn validate_check(cfg: &mut Config, d: &mut Diags) {
                     Class::GeneralError,
                     format!(
                         "Virtual server {}: zero port only valid for persistent services - setting",
-                        fmt_vs(&vs)
+                        fmt_vs(vs)
                     ),
                 );
                 vs.persistence_timeout = Some(360);
@@ -323,7 +323,7 @@ fn validate_check(cfg: &mut Config, d: &mut Diags) {
                 Class::GeneralError,
                 format!(
                     "Virtual server {}: no scheduler set, setting default 'wlc'",
-                    fmt_vs(&vs)
+                    fmt_vs(vs)
                 ),
             );
             vs.lb_algo = Some("wlc".into());
@@ -337,7 +337,7 @@ fn validate_check(cfg: &mut Config, d: &mut Diags) {
                     Class::GeneralError,
                     format!(
                         "Virtual server {}: no forwarding method set, setting default NAT",
-                        fmt_vs(&vs)
+                        fmt_vs(vs)
                     ),
                 );
             }
@@ -354,7 +354,7 @@ fn validate_check(cfg: &mut Config, d: &mut Diags) {
                     Class::GeneralError,
                     format!(
                         "Virtual server {}: hysteresis {h} >= quorum {q} - setting to {}",
-                        fmt_vs(&vs),
+                        fmt_vs(vs),
                         q - 1
                     ),
                 );
