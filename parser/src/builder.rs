@@ -8,6 +8,7 @@ use crate::reader::{INC_ALL, INC_BRACE, INC_MATCH, INC_READ, INC_WILDCARD, Line,
 use crate::schema::{Ctx, Kind, Kw, Status};
 use crate::values::*;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 const SEC: u64 = 1_000_000;
 /// keepalived's TIMER_MAXIMUM is about 2^32 seconds; we take u32 seconds.
@@ -23,7 +24,20 @@ pub struct Builder {
     tgroup: Option<TrackGroup>,
     vs: Option<VirtualServer>,
     rs: Option<RealServer>,
+    /// The real servers of the virtual server being read, and the checkers
+    /// of the real server being read: collected here and moved into an
+    /// exactly sized Vec at the block's end (growing each Vec in place and
+    /// shrinking it leaves the heap full of holes, about 15% more memory
+    /// with 200,000 real servers).
+    rs_list: Vec<RealServer>,
+    chk_list: Vec<Checker>,
     chk: Option<Checker>,
+    /// The common options of the checker being read (moved into an `Arc`
+    /// at its end), and the last ones made, shared by the next checker if
+    /// equal: generated configurations repeat the same checker settings for
+    /// every real server.
+    chk_common: CheckerCommon,
+    last_common: Arc<CheckerCommon>,
     url: Option<Url>,
     smtp_host: Option<CheckerCommon>,
     vsg: Option<VirtualServerGroup>,
@@ -46,7 +60,11 @@ impl Default for Builder {
             tgroup: None,
             vs: None,
             rs: None,
+            rs_list: Vec::new(),
+            chk_list: Vec::new(),
             chk: None,
+            chk_common: CheckerCommon::default(),
+            last_common: Arc::default(),
             url: None,
             smtp_host: None,
             vsg: None,
@@ -769,6 +787,7 @@ impl Builder {
                 VsKey::Inet { addr, port }
             }
         };
+        self.rs_list.clear();
         self.vs = Some(VirtualServer {
             key,
             delay_loop: None,
@@ -1385,8 +1404,9 @@ impl Builder {
                 "FILE_CHECK" => CheckerSpec::File(Box::default()),
                 _ => CheckerSpec::Bfd(Box::default()),
             };
+            self.chk_common = CheckerCommon::default();
             self.chk = Some(Checker {
-                common: CheckerCommon::default(),
+                common: Arc::clone(&self.last_common),
                 spec,
                 loc: line.loc,
             });
@@ -1441,6 +1461,7 @@ impl Builder {
             } else {
                 0
             };
+            self.chk_list.clear();
             self.rs = Some(RealServer {
                 addr,
                 port,
@@ -1665,7 +1686,7 @@ impl Builder {
             (CheckerSpec::Bfd(b), "name") => b.name = line.word(1).map(str::to_string),
             (CheckerSpec::Bfd(b), "alpha") => b.alpha = Some(opt_bool(line, d)),
             _ => {
-                if !checker_common(&mut c.common, line, &mut r.diags) {
+                if !checker_common(&mut self.chk_common, line, &mut r.diags) {
                     unreachable!("checker keyword {} without handler", kw.name);
                 }
             }
@@ -2123,14 +2144,16 @@ impl Sink for Builder {
             // would otherwise triple the model's memory.
             (Ctx::VirtualServer, _) => {
                 if let Some(mut vs) = self.vs.take() {
-                    vs.real_servers.shrink_to_fit();
+                    vs.real_servers = self.rs_list.drain(..).collect();
                     self.cfg.virtual_servers.push(vs);
                 }
             }
             (Ctx::RealServer, _) => {
-                if let (Some(mut rs), Some(vs)) = (self.rs.take(), self.vs.as_mut()) {
-                    rs.checkers.shrink_to_fit();
-                    vs.real_servers.push(rs);
+                if let Some(mut rs) = self.rs.take() {
+                    rs.checkers = self.chk_list.drain(..).collect();
+                    if self.vs.is_some() {
+                        self.rs_list.push(rs);
+                    }
                 }
             }
             (Ctx::Url, _) => {
@@ -2177,7 +2200,12 @@ impl Sink for Builder {
                 | Ctx::BfdCheck,
                 _,
             ) => {
-                if let Some(c) = self.chk.take() {
+                if let Some(mut c) = self.chk.take() {
+                    let common = std::mem::take(&mut self.chk_common);
+                    if *self.last_common != common {
+                        self.last_common = Arc::new(common);
+                    }
+                    c.common = Arc::clone(&self.last_common);
                     let keep = match &c.spec {
                         CheckerSpec::Http(h) if h.urls.is_empty() => {
                             r.diags.at(
@@ -2197,8 +2225,8 @@ impl Sink for Builder {
                         }
                         _ => true,
                     };
-                    if let (true, Some(rs)) = (keep, self.rs.as_mut()) {
-                        rs.checkers.push(c);
+                    if keep && self.rs.is_some() {
+                        self.chk_list.push(c);
                     }
                 }
             }

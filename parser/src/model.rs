@@ -4,15 +4,17 @@
 //!
 //! Real servers and their checkers can number in the hundreds of thousands,
 //! so their types are kept small: settings few of them have are boxed
-//! ([`RealServerOpts`], the checker specs other than TCP), and checker timers
-//! are [`Timer`]s (8 bytes where `Option<u64>` takes 16). Their JSON is the
-//! same as if every field were inline.
+//! ([`RealServerOpts`], the checker specs other than TCP), checker timers
+//! are [`Timer`]s (8 bytes where `Option<u64>` takes 16), and consecutive
+//! checkers with equal common options share one [`CheckerCommon`]. Their
+//! JSON is the same as if every field were inline.
 
 use crate::diag::Loc;
 use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
 use std::net::IpAddr;
 use std::num::NonZeroU64;
+use std::sync::Arc;
 
 /// A timer in microseconds, stored so that `Option<Timer>` fits in 8 bytes.
 /// Serialised as the number of microseconds.
@@ -546,7 +548,8 @@ pub enum CheckerSpec {
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Checker {
-    pub common: CheckerCommon,
+    /// Shared between checkers with equal options (see the module comment).
+    pub common: Arc<CheckerCommon>,
     pub spec: CheckerSpec,
     pub loc: Loc,
 }

@@ -401,7 +401,7 @@ impl Reader {
             };
             if let Some(file) = frame.current.as_mut() {
                 self.phys.clear();
-                match file.reader.read_until(b'\n', &mut self.phys) {
+                match read_line(&mut file.reader, &mut self.phys) {
                     Ok(n) if n > 0 => {
                         file.line_no += 1;
                         self.cur = Loc {
@@ -1240,10 +1240,7 @@ enum Plain {
 /// logical line in one pass, with the same result as `split_buf`.
 fn scan_plain(b: &[u8], words: &mut Vec<Word>) -> Plain {
     words.clear();
-    let start = b
-        .iter()
-        .position(|c| *c != b' ' && *c != b'\t')
-        .unwrap_or(b.len());
+    let start = leading_blanks(b);
     let end = start + trimmed_len(&b[start..]);
     if start == end {
         return Plain::Blank;
@@ -1331,6 +1328,23 @@ fn push_word(words: &mut Vec<Word>, start: usize, ws: usize, we: usize) {
     });
 }
 
+/// The number of spaces and tabs `b` starts with. Indentation is a good
+/// part of a large configuration, so runs of 8 spaces are skipped at once.
+fn leading_blanks(b: &[u8]) -> usize {
+    const SPACES: u64 = u64::from_ne_bytes(*b"        ");
+    let mut i = 0;
+    while let Some(chunk) = b.get(i..i + 8).and_then(|c| <[u8; 8]>::try_from(c).ok()) {
+        if u64::from_ne_bytes(chunk) != SPACES {
+            break;
+        }
+        i += 8;
+    }
+    i + b[i..]
+        .iter()
+        .position(|c| *c != b' ' && *c != b'\t')
+        .unwrap_or(b.len() - i)
+}
+
 /// The length of `b` without trailing blanks (spaces and tabs).
 fn trimmed_len(b: &[u8]) -> usize {
     b.iter()
@@ -1364,6 +1378,31 @@ const CLASS: [u8; 256] = {
     t[0x0c] = C_OTHER;
     t
 };
+
+/// `read_until(b'\n')` with a vectorised search (std's is bytewise).
+fn read_line(r: &mut BufReader<File>, out: &mut Vec<u8>) -> std::io::Result<usize> {
+    let mut n = 0;
+    loop {
+        let buf = match r.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if buf.is_empty() {
+            return Ok(n);
+        }
+        let (used, done) = match memchr::memchr(b'\n', buf) {
+            Some(i) => (i + 1, true),
+            None => (buf.len(), false),
+        };
+        out.extend_from_slice(&buf[..used]);
+        r.consume(used);
+        n += used;
+        if done {
+            return Ok(n);
+        }
+    }
+}
 
 fn is_white(c: u8) -> bool {
     matches!(c, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)

@@ -7,6 +7,7 @@
 //! (`parser/KEYWORDS.md`, regenerated and checked by a test).
 
 use serde::Serialize;
+use std::sync::OnceLock;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
 pub enum Ctx {
@@ -627,11 +628,86 @@ pub fn tables(ctx: Ctx) -> &'static [&'static [Kw]] {
     }
 }
 
+/// The keyword `name` in `ctx` (the first one in lookup order).
 pub fn lookup(ctx: Ctx, name: &str) -> Option<&'static Kw> {
-    tables(ctx)
-        .iter()
-        .flat_map(|t| t.iter())
-        .find(|k| k.name == name)
+    // Every line of the configuration is looked up: an open-addressing
+    // index hashed on the length and the first and last 8 bytes, instead
+    // of a walk through up to 80 names.
+    static INDEX: OnceLock<Vec<KwIndex>> = OnceLock::new();
+    let index = INDEX.get_or_init(|| {
+        let mut v: Vec<KwIndex> = Vec::new();
+        for ctx in ALL_CTX {
+            let i = *ctx as usize;
+            if v.len() <= i {
+                v.resize_with(i + 1, KwIndex::default);
+            }
+            v[i] = KwIndex::new(tables(*ctx).iter().flat_map(|t| t.iter()));
+        }
+        v
+    });
+    match index.get(ctx as usize) {
+        Some(ix) if !ix.slots.is_empty() => ix.get(name),
+        // A context missing from ALL_CTX (the keyword tests catch that).
+        _ => tables(ctx)
+            .iter()
+            .flat_map(|t| t.iter())
+            .find(|k| k.name == name),
+    }
+}
+
+#[derive(Default)]
+struct KwIndex {
+    /// Power-of-two sized, at most half full.
+    slots: Vec<Option<&'static Kw>>,
+}
+
+impl KwIndex {
+    /// Indexes `kws`; the first of several with the same name wins.
+    fn new<'a>(kws: impl Iterator<Item = &'static Kw> + 'a) -> KwIndex {
+        let kws: Vec<&'static Kw> = kws.collect();
+        let size = (kws.len() * 2).next_power_of_two().max(8);
+        let mut ix = KwIndex {
+            slots: vec![None; size],
+        };
+        for kw in kws {
+            if ix.get(kw.name).is_some() {
+                continue;
+            }
+            let mask = ix.slots.len() - 1;
+            let mut i = kw_hash(kw.name) & mask;
+            while ix.slots[i].is_some() {
+                i = (i + 1) & mask;
+            }
+            ix.slots[i] = Some(kw);
+        }
+        ix
+    }
+
+    fn get(&self, name: &str) -> Option<&'static Kw> {
+        let mask = self.slots.len() - 1;
+        let mut i = kw_hash(name) & mask;
+        loop {
+            match self.slots[i] {
+                Some(kw) if kw.name == name => return Some(kw),
+                Some(_) => i = (i + 1) & mask,
+                None => return None,
+            }
+        }
+    }
+}
+
+fn kw_hash(name: &str) -> usize {
+    let b = name.as_bytes();
+    let load = |s: &[u8]| {
+        let mut w = [0u8; 8];
+        w[..s.len()].copy_from_slice(s);
+        u64::from_le_bytes(w)
+    };
+    let n = b.len();
+    let head = load(&b[..n.min(8)]);
+    let tail = load(&b[n.saturating_sub(8)..]);
+    let h = (head ^ tail.rotate_left(29) ^ n as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    (h >> 40) as usize
 }
 
 pub const ALL_CTX: &[Ctx] = &[
@@ -706,4 +782,29 @@ pub fn keyword_table_markdown() -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The hash index finds what a walk through the tables finds.
+    #[test]
+    fn index_matches_tables() {
+        for ctx in ALL_CTX {
+            let walk = |name: &str| {
+                tables(*ctx)
+                    .iter()
+                    .flat_map(|t| t.iter())
+                    .find(|k| k.name == name)
+            };
+            for kw in tables(*ctx).iter().flat_map(|t| t.iter()) {
+                let (a, b) = (lookup(*ctx, kw.name), walk(kw.name));
+                assert!(std::ptr::eq(a.unwrap(), b.unwrap()), "{ctx:?} {}", kw.name);
+            }
+            for name in ["", "x", "TCP_CHECKS", "real_serve", "}"] {
+                assert_eq!(lookup(*ctx, name).is_some(), walk(name).is_some());
+            }
+        }
+    }
 }
