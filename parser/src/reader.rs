@@ -10,7 +10,6 @@
 
 use crate::diag::{Class, Diags, Loc, SourceMap};
 use std::fs::File;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 /// Include checks (`include_check`, `-e`, `includer`/`m`/`w`/`b`/`a`).
@@ -111,9 +110,139 @@ impl Line {
 
 struct OpenFile {
     id: u32,
-    reader: BufReader<File>,
+    file: File,
+    /// Whole lines read ahead; `chunk[pos..]` are still to be returned.
+    chunk: Chunk,
+    pos: usize,
+    /// What followed the chunk's last newline: the start of the next chunk.
+    tail: Vec<u8>,
+    /// The previous chunk's buffer, for reuse.
+    spare: Vec<u8>,
+    eof: bool,
     line_no: u32,
     dir: PathBuf,
+}
+
+/// Lines read ahead, validated as UTF-8 once for the whole chunk so that the
+/// fast path can take each line as text without validating it again.
+enum Chunk {
+    Text(String),
+    /// Not valid UTF-8: its lines go through `phys`, as bytes.
+    Bytes(Vec<u8>),
+}
+
+impl Chunk {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Chunk::Text(t) => t.as_bytes(),
+            Chunk::Bytes(b) => b,
+        }
+    }
+}
+
+/// Where [`Reader::read_physical`] left the line.
+#[derive(Clone, Copy)]
+enum Phys {
+    /// `chunk[start..end]` of the current file, a `Chunk::Text`.
+    Text(usize, usize),
+    /// In `Reader::phys`.
+    Bytes,
+}
+
+/// How much is read at a time.
+const CHUNK: usize = 256 * 1024;
+
+impl OpenFile {
+    fn new(id: u32, file: File, dir: PathBuf) -> OpenFile {
+        OpenFile {
+            id,
+            file,
+            chunk: Chunk::Bytes(Vec::new()),
+            pos: 0,
+            tail: Vec::new(),
+            spare: Vec::new(),
+            eof: false,
+            line_no: 0,
+            dir,
+        }
+    }
+
+    /// The next line without its newline and trailing CRs: its range in
+    /// the chunk if that is text, else copied into `phys`. None at the end.
+    fn next_line(&mut self, phys: &mut Vec<u8>) -> std::io::Result<Option<Phys>> {
+        loop {
+            let b = self.chunk.bytes();
+            if self.pos < b.len() {
+                let s = self.pos;
+                let mut e = memchr::memchr(b'\n', &b[s..]).map_or(b.len(), |i| s + i);
+                self.pos = e + 1;
+                while e > s && b[e - 1] == b'\r' {
+                    e -= 1;
+                }
+                return Ok(Some(match &self.chunk {
+                    Chunk::Text(_) => Phys::Text(s, e),
+                    Chunk::Bytes(b) => {
+                        phys.clear();
+                        phys.extend_from_slice(&b[s..e]);
+                        Phys::Bytes
+                    }
+                }));
+            }
+            if self.eof {
+                return Ok(None);
+            }
+            self.refill()?;
+        }
+    }
+
+    /// Reads the next chunk: whole lines only (the rest waits in `tail`),
+    /// or everything that is left at the end of the file.
+    fn refill(&mut self) -> std::io::Result<()> {
+        use std::io::Read;
+        let mut buf = std::mem::take(&mut self.spare);
+        buf.clear();
+        buf.append(&mut self.tail);
+        let mut searched = 0;
+        let cut = loop {
+            if let Some(i) = memchr::memrchr(b'\n', &buf[searched..]) {
+                break searched + i + 1;
+            }
+            searched = buf.len();
+            let len = buf.len();
+            buf.resize(len + CHUNK, 0);
+            let n = loop {
+                match self.file.read(&mut buf[len..]) {
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    r => break r,
+                }
+            };
+            match n {
+                Ok(0) => {
+                    buf.truncate(len);
+                    self.eof = true;
+                    break len;
+                }
+                Ok(n) => buf.truncate(len + n),
+                Err(e) => {
+                    buf.truncate(len);
+                    self.spare = buf;
+                    return Err(e);
+                }
+            }
+        };
+        self.tail.extend_from_slice(&buf[cut..]);
+        buf.truncate(cut);
+        let old = match String::from_utf8(buf) {
+            Ok(t) => std::mem::replace(&mut self.chunk, Chunk::Text(t)),
+            Err(e) => std::mem::replace(&mut self.chunk, Chunk::Bytes(e.into_bytes())),
+        };
+        self.spare = match old {
+            Chunk::Text(t) => t.into_bytes(),
+            Chunk::Bytes(b) => b,
+        };
+        self.pos = 0;
+        Ok(())
+    }
 }
 
 /// One `include` (or the top file): its glob matches and the one being read.
@@ -370,12 +499,7 @@ impl Reader {
                     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
                     let frame = self.frames.last_mut().expect("frame exists");
                     frame.opened += 1;
-                    frame.current = Some(OpenFile {
-                        id,
-                        reader: BufReader::with_capacity(64 * 1024, f),
-                        line_no: 0,
-                        dir,
-                    });
+                    frame.current = Some(OpenFile::new(id, f, dir));
                     return true;
                 }
                 Err(e) => {
@@ -392,29 +516,23 @@ impl Reader {
         }
     }
 
-    /// Reads the next physical line into `self.phys` (without its newline).
-    /// Returns false at the end of all files.
-    fn read_physical(&mut self) -> bool {
+    /// Reads the next physical line (without its newline). Returns None at
+    /// the end of all files.
+    fn read_physical(&mut self) -> Option<Phys> {
         loop {
-            let Some(frame) = self.frames.last_mut() else {
-                return false;
-            };
+            let frame = self.frames.last_mut()?;
             if let Some(file) = frame.current.as_mut() {
-                self.phys.clear();
-                match read_line(&mut file.reader, &mut self.phys) {
-                    Ok(n) if n > 0 => {
+                match file.next_line(&mut self.phys) {
+                    Ok(Some(at)) => {
                         file.line_no += 1;
                         self.cur = Loc {
                             file: file.id,
                             line: file.line_no,
                             col: 0,
                         };
-                        while matches!(self.phys.last(), Some(b'\n' | b'\r')) {
-                            self.phys.pop();
-                        }
-                        return true;
+                        return Some(at);
                     }
-                    Ok(_) => {}
+                    Ok(None) => {}
                     Err(e) => {
                         let id = file.id;
                         frame.current = None;
@@ -472,30 +590,45 @@ impl Reader {
                 }
                 None => {
                     self.depth = 0;
-                    if !self.read_physical() {
+                    let Some(at) = self.read_physical() else {
                         if let Some(i) = self.multiline_def.take() {
                             self.finish_multiline(i);
                         }
                         return false;
-                    }
+                    };
                     // Fast path: most lines have no comment, quote, escape,
                     // parameter, conditional, sequence, include or NUL, so
-                    // they need no preprocessing and no copy.
-                    if self.multiline_def.is_none() && self.fast_path {
-                        match scan_plain(&self.phys, &mut self.scratch) {
-                            Plain::No => {}
-                            Plain::Blank => continue,
-                            Plain::Line { start, end, rest } => {
-                                self.take_plain(start, end, rest);
+                    // they need no preprocessing and only one copy.
+                    let text = match at {
+                        Phys::Text(s, e) => chunk_text(&self.frames, s, e),
+                        Phys::Bytes => &self.phys,
+                    };
+                    let plain = if self.multiline_def.is_none() && self.fast_path {
+                        scan_plain(text, &mut self.scratch)
+                    } else {
+                        Plain::No
+                    };
+                    match plain {
+                        Plain::No => {
+                            if let Phys::Text(s, e) = at {
+                                let mut phys = std::mem::take(&mut self.phys);
+                                phys.clear();
+                                phys.extend_from_slice(chunk_text(&self.frames, s, e));
+                                self.phys = phys;
+                            }
+                        }
+                        Plain::Blank => continue,
+                        Plain::Line { start, end, rest } => {
+                            self.take_line(at);
+                            self.take_plain(start, end, rest);
+                            return true;
+                        }
+                        Plain::Generic { start, end } => {
+                            self.take_line(at);
+                            if self.split_buf(start, end, start as u32 + 1) {
                                 return true;
                             }
-                            Plain::Generic { start, end } => {
-                                self.take_phys();
-                                if self.split_buf(start, end, start as u32 + 1) {
-                                    return true;
-                                }
-                                continue;
-                            }
+                            continue;
                         }
                     }
                     if self.phys.contains(&0) {
@@ -1047,7 +1180,6 @@ impl Reader {
     /// Makes the physical line in `phys`, checked by [`scan_plain`] (its
     /// words are in `scratch`), the current line.
     fn take_plain(&mut self, start: usize, end: usize, rest: Option<(usize, usize)>) {
-        self.take_phys();
         let col = start as u32 + 1;
         let loc = Loc { col, ..self.cur };
         let line = &mut self.line;
@@ -1063,13 +1195,24 @@ impl Reader {
         self.count_brace(loc);
     }
 
-    /// Moves the (ASCII) physical line into `line.buf`, swapping buffers
-    /// instead of copying: `phys` is reused for the next read.
-    fn take_phys(&mut self) {
-        match String::from_utf8(std::mem::take(&mut self.phys)) {
-            Ok(text) => self.phys = std::mem::replace(&mut self.line.buf, text).into_bytes(),
-            // Unreachable: the fast path only takes ASCII lines.
-            Err(e) => self.phys = e.into_bytes(),
+    /// Makes the (ASCII) physical line the text of `self.line`.
+    fn take_line(&mut self, at: Phys) {
+        let buf = &mut self.line.buf;
+        buf.clear();
+        match at {
+            Phys::Text(s, e) => {
+                let text = self
+                    .frames
+                    .last()
+                    .and_then(|f| f.current.as_ref())
+                    .and_then(|f| match &f.chunk {
+                        Chunk::Text(t) => t.get(s..e),
+                        Chunk::Bytes(_) => None,
+                    });
+                buf.push_str(text.unwrap_or_default());
+            }
+            // Unreachable for invalid UTF-8: the fast path only takes ASCII.
+            Phys::Bytes => buf.push_str(std::str::from_utf8(&self.phys).unwrap_or_default()),
         }
     }
 
@@ -1215,6 +1358,15 @@ const NOT_PLAIN: [bool; 256] = {
     }
     t
 };
+
+/// `chunk[s..e]` of the file being read (see [`Phys::Text`]).
+fn chunk_text(frames: &[Frame], s: usize, e: usize) -> &[u8] {
+    frames
+        .last()
+        .and_then(|f| f.current.as_ref())
+        .and_then(|f| f.chunk.bytes().get(s..e))
+        .unwrap_or_default()
+}
 
 /// What [`scan_plain`] found.
 enum Plain {
@@ -1378,31 +1530,6 @@ const CLASS: [u8; 256] = {
     t[0x0c] = C_OTHER;
     t
 };
-
-/// `read_until(b'\n')` with a vectorised search (std's is bytewise).
-fn read_line(r: &mut BufReader<File>, out: &mut Vec<u8>) -> std::io::Result<usize> {
-    let mut n = 0;
-    loop {
-        let buf = match r.fill_buf() {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        if buf.is_empty() {
-            return Ok(n);
-        }
-        let (used, done) = match memchr::memchr(b'\n', buf) {
-            Some(i) => (i + 1, true),
-            None => (buf.len(), false),
-        };
-        out.extend_from_slice(&buf[..used]);
-        r.consume(used);
-        n += used;
-        if done {
-            return Ok(n);
-        }
-    }
-}
 
 fn is_white(c: u8) -> bool {
     matches!(c, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
@@ -1662,6 +1789,51 @@ mod tests {
             let fast = stream(&f, true);
             let slow = stream(&f, false);
             proptest::prop_assert_eq!(fast, slow);
+        }
+    }
+
+    /// Lines across chunk boundaries, longer than a chunk, with CRs, in a
+    /// chunk that is not UTF-8, and without a final newline.
+    #[test]
+    fn physical_lines_across_chunks() {
+        let mut content: Vec<u8> = Vec::new();
+        let mut want: Vec<Vec<u8>> = Vec::new();
+        let mut n = 0u32;
+        while content.len() < 3 * CHUNK {
+            n += 1;
+            let mut l = format!("line {n} {}", "x".repeat((n as usize * 37) % 300)).into_bytes();
+            match n % 1000 {
+                7 => l.extend_from_slice(b"\r\r"),
+                500 => l.extend(std::iter::repeat_n(b'y', CHUNK + 10)),
+                900 => l.extend_from_slice(&[0xff, 0xfe]),
+                _ => {}
+            }
+            content.extend_from_slice(&l);
+            content.push(b'\n');
+            while l.last() == Some(&b'\r') {
+                l.pop();
+            }
+            want.push(l);
+        }
+        content.extend_from_slice(b"last\r");
+        want.push(b"last".to_vec());
+        let dir = std::env::temp_dir().join(format!("kaconf-chunks-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("t.conf");
+        std::fs::write(&f, &content).unwrap();
+        let mut file = OpenFile::new(0, File::open(&f).unwrap(), dir.clone());
+        let mut phys = Vec::new();
+        let mut got = Vec::new();
+        while let Some(at) = file.next_line(&mut phys).unwrap() {
+            got.push(match at {
+                Phys::Text(s, e) => file.chunk.bytes()[s..e].to_vec(),
+                Phys::Bytes => phys.clone(),
+            });
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(got.len(), want.len());
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert!(g == w, "line {} differs", i + 1);
         }
     }
 
