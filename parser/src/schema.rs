@@ -658,7 +658,7 @@ pub fn lookup(ctx: Ctx, name: &str) -> Option<&'static Kw> {
 #[derive(Default)]
 struct KwIndex {
     /// Power-of-two sized, at most half full.
-    slots: Vec<Option<&'static Kw>>,
+    slots: Vec<Option<(KwKey, &'static Kw)>>,
 }
 
 impl KwIndex {
@@ -673,22 +673,27 @@ impl KwIndex {
             if ix.get(kw.name).is_some() {
                 continue;
             }
+            let key = KwKey::of(kw.name);
             let mask = ix.slots.len() - 1;
-            let mut i = kw_hash(kw.name) & mask;
+            let mut i = key.hash() & mask;
             while ix.slots[i].is_some() {
                 i = (i + 1) & mask;
             }
-            ix.slots[i] = Some(kw);
+            ix.slots[i] = Some((key, kw));
         }
         ix
     }
 
     fn get(&self, name: &str) -> Option<&'static Kw> {
+        let key = KwKey::of(name);
         let mask = self.slots.len() - 1;
-        let mut i = kw_hash(name) & mask;
+        let mut i = key.hash() & mask;
         loop {
             match self.slots[i] {
-                Some(kw) if kw.name == name => return Some(kw),
+                // Equal keys are equal names up to 16 bytes.
+                Some((k, kw)) if k == key && (name.len() <= 16 || kw.name == name) => {
+                    return Some(kw);
+                }
                 Some(_) => i = (i + 1) & mask,
                 None => return None,
             }
@@ -696,18 +701,37 @@ impl KwIndex {
     }
 }
 
-fn kw_hash(name: &str) -> usize {
-    let b = name.as_bytes();
-    let load = |s: &[u8]| {
-        let mut w = [0u8; 8];
-        w[..s.len()].copy_from_slice(s);
-        u64::from_le_bytes(w)
-    };
-    let n = b.len();
-    let head = load(&b[..n.min(8)]);
-    let tail = load(&b[n.saturating_sub(8)..]);
-    let h = (head ^ tail.rotate_left(29) ^ n as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    (h >> 40) as usize
+/// A name's length and its first and last 8 bytes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct KwKey {
+    len: usize,
+    head: u64,
+    tail: u64,
+}
+
+impl KwKey {
+    fn of(name: &str) -> KwKey {
+        let b = name.as_bytes();
+        let n = b.len();
+        let word = |s: &[u8]| match <[u8; 8]>::try_from(s) {
+            Ok(w) => u64::from_le_bytes(w),
+            Err(_) => s
+                .iter()
+                .enumerate()
+                .fold(0, |w, (i, c)| w | u64::from(*c) << (8 * i)),
+        };
+        KwKey {
+            len: n,
+            head: word(&b[..n.min(8)]),
+            tail: word(&b[n.saturating_sub(8)..]),
+        }
+    }
+
+    fn hash(self) -> usize {
+        let h = (self.head ^ self.tail.rotate_left(29) ^ self.len as u64)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        (h >> 40) as usize
+    }
 }
 
 pub const ALL_CTX: &[Ctx] = &[
