@@ -1780,7 +1780,10 @@ mod tests {
         /// The plain-line fast path gives exactly what the general path gives.
         #[test]
         fn fast_path_matches_general_path(
-            lines in proptest::collection::vec("[ \t{}ab1\\x0b#\"$]{0,12}", 0..12)
+            lines in proptest::collection::vec(
+                "[ \t{}ab1\\x0b#\"$]{0,12}|[ \t{}ab]{60,70}",
+                0..12,
+            )
         ) {
             let dir = std::env::temp_dir().join(format!("kaconf-fast-{}", std::process::id()));
             std::fs::create_dir_all(&dir).unwrap();
