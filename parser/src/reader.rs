@@ -5,8 +5,10 @@
 //! `@id` / `@^id` conditional lines, `$NAME=value` definitions (multi-line and
 //! parameterised) and their substitution, `~SEQ`/`~LST` expansion, splitting a
 //! line at `{` and `}`, and tokenising with `"..."` quoting. It never interprets
-//! keywords. Lines are produced one at a time into a reused buffer, so a 37 MB
-//! configuration is never held in memory at once.
+//! keywords. Files are read in 256 KiB chunks (each validated as UTF-8 once)
+//! and lines are produced one at a time into a reused buffer, so a 40 MB
+//! configuration is never held in memory at once; plain lines (no comment,
+//! quote, `$`, `@`, `~`…) take a one-pass fast path.
 
 use crate::diag::{Class, Diags, Loc, SourceMap};
 use std::fs::File;
