@@ -99,12 +99,6 @@ fn user_group(line: &Line) -> Option<(String, Option<String>)> {
     Some((u.to_string(), g))
 }
 
-fn weight_reverse(line: &Line, d: &mut Diags, min: i64, max: i64) -> (i32, bool) {
-    let w = int(line, 1, min, max, d).unwrap_or(0) as i32;
-    let rev = line.word(2) == Some("reverse");
-    (w, rev)
-}
-
 /// `lb_kind`/`lvs_method NAT|DR|TUN [type ipip|gue port N|gre] [nocsum|csum|remcsum]`.
 fn lvs_method(line: &Line, d: &mut Diags) -> Option<LvsMethod> {
     let kind = match line.w(1).to_ascii_uppercase().as_str() {
@@ -533,7 +527,12 @@ fn ctimer(line: &Line, i: usize, min: u64, d: &mut Diags) -> Option<Timer> {
 fn checker_common(c: &mut CheckerCommon, line: &Line, d: &mut Diags) -> bool {
     match line.w(0) {
         "connect_ip" => c.connect_ip = ip(line, 1, d),
-        "connect_port" => c.connect_port = int(line, 1, 1, 65535, d).map(|v| v as u16),
+        "connect_port" => {
+            c.connect_port = int_or(line, (1, 65535, false), d, |w| {
+                format!("Invalid checker connect_port '{w}'")
+            })
+            .map(|v| v as u16)
+        }
         "bindto" => c.bindto = ip(line, 1, d),
         "bind_port" => c.bind_port = int(line, 1, 1, 65535, d).map(|v| v as u16),
         "bind_if" => c.bind_if = line.word(1).map(Box::from),
@@ -1063,39 +1062,31 @@ impl Builder {
                     format!("({iname}) interface requires a name"),
                 ),
             },
-            "virtual_router_id" => match line.word(1).and_then(|w| w.parse::<i64>().ok()) {
-                Some(id) if (1..=255).contains(&id) => v.virtual_router_id = Some(id as u8),
-                _ => d.at(
-                    line.loc_of(1),
-                    Class::GeneralError,
-                    format!(
-                        "({iname}): VRID '{}' not valid - must be between 1 & 255",
-                        line.w(1)
-                    ),
-                ),
-            },
-            "priority" => match line.word(1).and_then(|w| w.parse::<i64>().ok()) {
-                Some(p) if (1..=255).contains(&p) => v.priority = Some(p as u8),
-                _ => {
-                    d.at(
-                        line.loc_of(1),
-                        Class::GeneralError,
-                        format!("({iname}) Priority not valid! must be between 1 & 255. Using default 100"),
-                    );
-                    v.priority = Some(100);
+            "virtual_router_id" => {
+                let id = int_or(line, (1, 255, false), d, |w| {
+                    format!("({iname}): VRID '{w}' not valid - must be between 1 & 255")
+                });
+                if let Some(id) = id {
+                    v.virtual_router_id = Some(id as u8);
                 }
-            },
-            "advert_int" => match line.word(1).and_then(parse_timer) {
-                Some(t) if t > 0 => v.advert_int = Some(t),
-                _ => d.at(
-                    line.loc_of(1),
-                    Class::GeneralError,
+            }
+            "priority" => {
+                let p = int_or(line, (1, 255, false), d, |_| {
                     format!(
-                        "({iname}) Advert interval ({}) not valid! Must be > 0 - ignoring",
-                        line.w(1)
-                    ),
-                ),
-            },
+                        "({iname}) Priority not valid! must be between 1 & 255. Using default 100"
+                    )
+                });
+                v.priority = Some(p.unwrap_or(100) as u8);
+            }
+            "advert_int" => {
+                // keepalived: 0.01 to 255 seconds.
+                let t = decimal_or(line, (SEC / 100, 255 * SEC), d, |w| {
+                    format!("({iname}) Advert interval ({w}) not valid! Must be > 0 - ignoring")
+                });
+                if t.is_some() {
+                    v.advert_int = t;
+                }
+            }
             "authentication" => {
                 v.authentication.get_or_insert_with(Authentication::default);
             }
@@ -1112,14 +1103,14 @@ impl Builder {
             "no_virtual_ipaddress" => v.no_virtual_ipaddress = true,
             "nopreempt" => v.nopreempt = true,
             "preempt" => v.nopreempt = false,
-            "preempt_delay" => match line.word(1).and_then(parse_timer) {
-                Some(t) if t <= 1000 * SEC => v.preempt_delay = Some(t),
-                _ => d.at(
-                    line.loc_of(1),
-                    Class::GeneralError,
-                    format!("({iname}) Preempt_delay not valid! must be between 0-1000"),
-                ),
-            },
+            "preempt_delay" => {
+                let t = decimal_or(line, (0, 1000 * SEC), d, |_| {
+                    format!("({iname}) Preempt_delay not valid! must be between 0-1000")
+                });
+                if t.is_some() {
+                    v.preempt_delay = t;
+                }
+            }
             "dont_track_primary" => v.dont_track_primary = true,
             "notify_master"
             | "notify_backup"
@@ -1192,15 +1183,14 @@ impl Builder {
             "unicast_fault_no_peer" => v.unicast_fault_no_peer = true,
             "check_unicast_src" => v.check_unicast_src = true,
             "track_src_ip" => v.track_src_ip = true,
-            "version" => match line.word(1) {
-                Some("2") => v.version = Some(2),
-                Some("3") => v.version = Some(3),
-                _ => d.at(
-                    line.loc_of(1),
-                    Class::GeneralError,
-                    format!("({iname}): Version {} not supported!", line.w(1)),
-                ),
-            },
+            "version" => {
+                let ver = int_or(line, (2, 3, true), d, |_| {
+                    format!("({iname}): Version must be either 2 or 3")
+                });
+                if let Some(ver) = ver {
+                    v.version = Some(ver as u8);
+                }
+            }
             "native_ipv6" => v.native_ipv6 = true,
             "v3_checksum_as_v2" => v.v3_checksum_as_v2 = Some(opt_bool(line, d)),
             "accept" => v.accept = Some(true),
@@ -1246,7 +1236,11 @@ impl Builder {
             "vmac_xmit_base" => v.use_vmac.get_or_insert_with(Vmac::default).xmit_base = true,
             "promote_secondaries" => v.promote_secondaries = true,
             "garp_master_delay" => {
-                v.garp_master_delay = int(line, 1, 0, u32::MAX as i64, d).map(|x| x as u32)
+                // Whole seconds, as keepalived reads them (UINT_MAX / TIMER_HZ).
+                v.garp_master_delay = int_or(line, (0, 4294, false), d, |w| {
+                    format!("({iname}): garp_master_delay '{w}' invalid - ignoring")
+                })
+                .map(|x| x as u32)
             }
             "garp_master_repeat" => {
                 v.garp_master_repeat =
@@ -1417,7 +1411,10 @@ impl Builder {
         };
         let d = &mut r.diags;
         if kw.name == "weight" {
-            rs.weight = int(line, 1, 0, i32::MAX as i64, d).map(|x| x as u32);
+            rs.weight = int_or(line, (0, i32::MAX as i64, false), d, |w| {
+                format!("Real server weight {w} is outside range 0-2147483647")
+            })
+            .map(|x| x as u32);
             return Flow::Continue;
         }
         let rs = rs.opts_mut();
@@ -1499,7 +1496,10 @@ impl Builder {
                 vs.persistence_timeout = if line.len() == 1 {
                     Some(360)
                 } else {
-                    int(line, 1, 1, 2_678_400, d).map(|x| x as u32)
+                    int_or(line, (1, 2_678_400, false), d, |_| {
+                        "persistence_timeout invalid".to_string()
+                    })
+                    .map(|x| x as u32)
                 }
             }
             "persistence_granularity" => {
@@ -1750,17 +1750,34 @@ impl Builder {
         match kw.name {
             "script" => s.script = Some(script(line)),
             "interval" => {
-                s.interval = timer(line, 1, 0, TIMER_MAX, d)
-                    .map(|t| if t == 0 { SEC } else { t })
-                    .unwrap_or(s.interval)
+                // Whole seconds, as keepalived reads them (UINT_MAX / TIMER_HZ).
+                let name = s.name.clone();
+                let i = int_or(line, (0, 4294, false), d, |w| {
+                    format!(
+                        "({name}): vrrp script interval '{w}' must be between 1 and 4294 - ignoring"
+                    )
+                });
+                if let Some(i) = i {
+                    if i == 0 {
+                        d.at(
+                            line.loc_of(1),
+                            Class::GeneralError,
+                            format!("({name}): vrrp script interval must be greater than 0, setting to 1"),
+                        );
+                    }
+                    s.interval = i.max(1) as u64 * SEC;
+                }
             }
             "timeout" => {
                 s.timeout = timer(line, 1, 0, TIMER_MAX, d).map(|t| if t == 0 { SEC } else { t })
             }
             "weight" => {
-                let (w, rev) = weight_reverse(line, &mut r.diags, -253, 253);
-                s.weight = w;
-                s.weight_reverse = rev;
+                let name = s.name.clone();
+                let w = int_or(line, (-253, 253, true), d, |w| {
+                    format!("vrrp_script {name} weight {w} must be in [-253, 253]")
+                });
+                s.weight = w.unwrap_or(0) as i32;
+                s.weight_reverse = line.word(2) == Some("reverse");
             }
             "rise" => {
                 s.rise = int(line, 1, 1, i32::MAX as i64, d)
