@@ -99,13 +99,16 @@ fn user_group(line: &Line) -> Option<(String, Option<String>)> {
     Some((u.to_string(), g))
 }
 
-/// `lb_kind`/`lvs_method NAT|DR|TUN [type ipip|gue port N|gre] [nocsum|csum|remcsum]`.
-fn lvs_method(line: &Line, d: &mut Diags) -> Option<LvsMethod> {
-    let kind = match line.w(1).to_ascii_uppercase().as_str() {
+/// `lb_kind`/`lvs_method NAT|DR|TUN [type ipip|gue|gre] [port N]
+/// [nocsum|csum|remcsum]` of a `virtual`, `real` or `sorry` server, checked
+/// as keepalived's `svr_forwarding_handler` checks it (names are
+/// case-sensitive; a bad tunnel option leaves the method set but no tunnel).
+fn lvs_method(line: &Line, d: &mut Diags, s_type: &str) -> Option<LvsMethod> {
+    let kind = match line.w(1) {
         "NAT" => LbKind::Nat,
         "DR" => LbKind::Dr,
         "TUN" => LbKind::Tun,
-        "" => {
+        "" if line.len() < 2 => {
             d.at(
                 line.loc,
                 Class::MissingParameter,
@@ -113,57 +116,129 @@ fn lvs_method(line: &Line, d: &mut Diags) -> Option<LvsMethod> {
             );
             return None;
         }
-        _ => {
+        m => {
             d.at(
                 line.loc_of(1),
                 Class::GeneralError,
-                format!("Invalid lvs_method - '{}'", line.w(1)),
+                format!("PARSER : unknown [{m}] routing method for {s_type} server."),
             );
             return None;
         }
     };
-    let mut tunnel = None;
-    if kind == LbKind::Tun && line.len() > 2 {
-        let mut t = Tunnel::default();
-        let mut i = 2;
-        while i < line.len() {
-            match line.w(i) {
-                "type" => {
-                    let ty = line.w(i + 1);
-                    if !matches!(ty, "ipip" | "gue" | "gre") {
-                        d.at(
-                            line.loc_of(i + 1),
-                            Class::GeneralError,
-                            format!("Unknown tunnel type '{ty}'"),
-                        );
-                    }
-                    t.tun_type = Some(ty.to_string());
-                    i += 2;
-                }
-                "port" => {
-                    t.port = int(line, i + 1, 1, 65535, d).map(|v| v as u16);
-                    i += 2;
-                }
-                w @ ("nocsum" | "csum" | "remcsum") => {
-                    t.csum = Some(w.to_string());
-                    i += 1;
-                }
-                w => {
+    let no_tunnel = Some(LvsMethod { kind, tunnel: None });
+    let mut t = Tunnel::default();
+    let mut i = 2;
+    while i < line.len() {
+        match line.w(i) {
+            "type" => {
+                let Some(ty) = line.word(i + 1) else {
                     d.at(
                         line.loc_of(i),
                         Class::GeneralError,
-                        format!("Unknown tunnel option '{w}'"),
+                        format!("Missing tunnel type for {s_type} server."),
                     );
-                    i += 1;
+                    return no_tunnel;
+                };
+                if !matches!(ty, "ipip" | "gue" | "gre") {
+                    d.at(
+                        line.loc_of(i + 1),
+                        Class::GeneralError,
+                        format!("Unknown tunnel type {ty} for {s_type} server."),
+                    );
+                    return no_tunnel;
                 }
+                t.tun_type = Some(ty.to_string());
+                i += 2;
+            }
+            "port" => {
+                let Some(p) = line.word(i + 1) else {
+                    d.at(
+                        line.loc_of(i),
+                        Class::GeneralError,
+                        format!("Missing port for {s_type} server gue tunnel."),
+                    );
+                    return no_tunnel;
+                };
+                match check_int(p, 1, 65535, false) {
+                    Ok(v) => t.port = Some(v as u16),
+                    Err(m) => {
+                        d.at(line.loc_of(i + 1), Class::InvalidNumber, m);
+                        d.at(
+                            line.loc_of(i + 1),
+                            Class::GeneralError,
+                            format!("Invalid gue tunnel port {p} for {s_type} server."),
+                        );
+                        return no_tunnel;
+                    }
+                }
+                i += 2;
+            }
+            w @ ("nocsum" | "csum" | "remcsum") => {
+                t.csum = Some(w.to_string());
+                i += 1;
+            }
+            w => {
+                d.at(
+                    line.loc_of(i),
+                    Class::GeneralError,
+                    format!("Invalid tunnel option {w} for {s_type} server."),
+                );
+                return no_tunnel;
             }
         }
-        if t.tun_type.as_deref() == Some("gue") && t.port.is_none() {
-            d.at(line.loc, Class::GeneralError, "gue tunnel requires a port");
-        }
-        tunnel = Some(Box::new(t));
     }
+    let ty = t.tun_type.as_deref().unwrap_or("ipip");
+    let csum = t.csum.as_deref().unwrap_or("nocsum");
+    let problem = if (ty == "gue") != t.port.is_some() {
+        Some("gue tunnels require port, otherwise cannot have port.")
+    } else if ty == "ipip" && csum != "nocsum" {
+        Some("ipip tunnels do not support checksum option.")
+    } else if ty == "gre" && csum == "remcsum" {
+        Some("gre tunnels do not support remote checksum option.")
+    } else {
+        None
+    };
+    if let Some(p) = problem {
+        d.at(line.loc, Class::GeneralError, p);
+        return no_tunnel;
+    }
+    let tunnel = (kind == LbKind::Tun && line.len() > 2).then(|| Box::new(t));
     Some(LvsMethod { kind, tunnel })
+}
+
+/// A global_defs `[BOOL]` (smtp_alert…); an invalid value leaves the
+/// setting as it was, with keepalived's message.
+fn global_bool(line: &Line, d: &mut Diags) -> Option<bool> {
+    let Some(w) = line.word(1) else {
+        return Some(true);
+    };
+    let b = parse_bool(w);
+    if b.is_none() {
+        d.at(
+            line.loc_of(1),
+            Class::GeneralError,
+            format!("Invalid value '{w}' for global {} specified", line.w(0)),
+        );
+    }
+    b
+}
+
+/// A port word as keepalived passes it on: none if it is all zeros.
+fn nonzero_port(p: Option<&str>) -> Option<&str> {
+    p.filter(|p| p.bytes().any(|c| c != b'0'))
+}
+
+/// Two characters `strtoul(.., 16)` reads completely (a blank or sign may
+/// stand before a single digit).
+fn hex_pair(p: &[u8]) -> bool {
+    match p {
+        [a, b] => {
+            b.is_ascii_hexdigit()
+                && (a.is_ascii_hexdigit()
+                    || matches!(a, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c | b'+' | b'-'))
+        }
+        _ => false,
+    }
 }
 
 /// An address entry (`virtual_ipaddress`, `static_ipaddress`…).
@@ -570,7 +645,7 @@ fn status_codes(line: &Line, d: &mut Diags) -> Vec<(u16, u16)> {
             _ => d.at(
                 line.loc_of(i),
                 Class::GeneralError,
-                format!("Invalid HTTP_GET status code '{w}' - must be 100..599 or a range"),
+                format!("Invalid HTTP_GET status code '{w}'"),
             ),
         }
     }
@@ -771,7 +846,12 @@ impl Builder {
                     r.diags.at(
                         line.loc_of(1),
                         Class::GeneralError,
-                        format!("Invalid virtual server IP address '{a}' - skipping"),
+                        match nonzero_port(line.word(2)) {
+                            Some(p) => {
+                                format!("Invalid virtual server IP address/port {a}/{p} - skipping")
+                            }
+                            None => format!("Invalid virtual server IP address {a} - skipping"),
+                        },
                     );
                     return Flow::Skip;
                 };
@@ -851,9 +931,11 @@ impl Builder {
                 g.smtp_connect_timeout = u32v(d, 0, u32::MAX as i64).map(|v| v.max(1))
             }
             "smtp_helo_name" => g.smtp_helo_name = s1(),
-            "smtp_alert" => g.smtp_alert = Some(opt_bool(line, d)),
-            "smtp_alert_vrrp" => g.smtp_alert_vrrp = Some(opt_bool(line, d)),
-            "smtp_alert_checker" => g.smtp_alert_checker = Some(opt_bool(line, d)),
+            "smtp_alert" => g.smtp_alert = global_bool(line, d).or(g.smtp_alert),
+            "smtp_alert_vrrp" => g.smtp_alert_vrrp = global_bool(line, d).or(g.smtp_alert_vrrp),
+            "smtp_alert_checker" => {
+                g.smtp_alert_checker = global_bool(line, d).or(g.smtp_alert_checker)
+            }
             "no_email_faults" => g.no_email_faults = true,
             "no_checker_emails" => g.no_checker_emails = opt_bool(line, d),
             "checker_log_all_failures" => g.checker_log_all_failures = opt_bool(line, d),
@@ -1419,7 +1501,7 @@ impl Builder {
         }
         let rs = rs.opts_mut();
         match kw.name {
-            "lvs_method" => rs.lvs_method = lvs_method(line, &mut r.diags),
+            "lvs_method" => rs.lvs_method = lvs_method(line, &mut r.diags, "real"),
             "inhibit_on_failure" => rs.inhibit_on_failure = Some(opt_bool(line, d)),
             "notify_up" => rs.notify_up = Some(script(line)),
             "notify_down" => rs.notify_down = Some(script(line)),
@@ -1446,9 +1528,11 @@ impl Builder {
                 r.diags.at(
                     line.loc_of(1),
                     Class::GeneralError,
+                    // keepalived prints the missing port as C's "(null)".
                     format!(
-                        "Invalid real server ip address/port {} - skipping",
-                        line.w(1)
+                        "Invalid real server ip address/port {}/{} - skipping",
+                        line.w(1),
+                        line.word(2).unwrap_or("(null)")
                     ),
                 );
                 return Flow::Skip;
@@ -1491,7 +1575,7 @@ impl Builder {
                     );
                 }
             }
-            "lb_kind" | "lvs_method" => vs.lvs_method = lvs_method(line, &mut r.diags),
+            "lb_kind" | "lvs_method" => vs.lvs_method = lvs_method(line, &mut r.diags, "virtual"),
             "persistence_timeout" => {
                 vs.persistence_timeout = if line.len() == 1 {
                     Some(360)
@@ -1554,7 +1638,7 @@ impl Builder {
             }
             "sorry_server_inhibit" => vs.sorry_server_inhibit = true,
             "sorry_server_lvs_method" => {
-                vs.sorry_server_lvs_method = lvs_method(line, &mut r.diags).map(Box::new)
+                vs.sorry_server_lvs_method = lvs_method(line, &mut r.diags, "sorry").map(Box::new)
             }
             "quorum" => vs.quorum = int(line, 1, 1, u32::MAX as i64, d).map(|x| x as u32),
             "hysteresis" => vs.hysteresis = int(line, 1, 0, u32::MAX as i64, d).map(|x| x as u32),
@@ -1616,7 +1700,7 @@ impl Builder {
                 p => d.at(
                     line.loc_of(1),
                     Class::GeneralError,
-                    format!("Invalid http_protocol '{p}'"),
+                    format!("Invalid http_protocol version {p}"),
                 ),
             },
             (CheckerSpec::Http(h), "enable_sni") => h.enable_sni = true,
@@ -1642,7 +1726,7 @@ impl Builder {
                     d.at(
                         line.loc_of(1),
                         Class::GeneralError,
-                        format!("DNS_CHECK: Unknown type '{}'", line.w(1)),
+                        format!("Unknown DNS check type {} - ignoring", line.w(1)),
                     );
                 }
             }
@@ -1700,14 +1784,32 @@ impl Builder {
             "path" => u.path = line.word(1).map(str::to_string),
             "digest" => {
                 let dg = line.w(1);
-                if dg.len() == 32 && dg.bytes().all(|c| c.is_ascii_hexdigit()) {
-                    u.digest = Some(dg.to_ascii_lowercase());
+                let msg = if u.digest.is_some() {
+                    Some(format!("Digest '{dg}' is a duplicate"))
+                } else if dg.len() != 32 {
+                    Some(format!(
+                        "digest '{dg}' character length should be 32 rather than {}",
+                        dg.len()
+                    ))
                 } else {
-                    r.diags.at(
-                        line.loc_of(1),
-                        Class::GeneralError,
-                        format!("digest '{dg}' is not a valid MD5 digest"),
-                    );
+                    // keepalived reads the pairs from the end, and cuts the
+                    // string after the pair it is reading.
+                    let b = dg.as_bytes();
+                    (0..16)
+                        .rev()
+                        .find(|i| !hex_pair(&b[2 * i..2 * i + 2]))
+                        .map(|i| {
+                            format!(
+                                "Unable to interpret hex digit in '{}' at offset {}/{}",
+                                String::from_utf8_lossy(&b[..2 * i + 2]),
+                                2 * i,
+                                2 * i + 1
+                            )
+                        })
+                };
+                match msg {
+                    Some(m) => r.diags.at(line.loc_of(1), Class::GeneralError, m),
+                    None => u.digest = Some(dg.to_ascii_lowercase()),
                 }
             }
             "status_code" => u.status_code = status_codes(line, &mut r.diags),
@@ -1838,7 +1940,10 @@ fn vsg_entry(line: &Line, d: &mut Diags) -> Option<VsgEntry> {
         d.at(
             line.loc_of(0),
             Class::GeneralError,
-            format!("Invalid virtual server group IP address {a} - skipping"),
+            format!(
+                "Invalid virtual server group IP address {a} {} - skipping",
+                nonzero_port(line.word(1)).map_or(String::new(), |p| format!("/port/{p}"))
+            ),
         );
         None
     };
@@ -2153,7 +2258,18 @@ impl Sink for Builder {
             }
             (Ctx::Root, "virtual_server_group") => {
                 if let Some(g) = self.vsg.take() {
-                    self.cfg.virtual_server_groups.push(g);
+                    if g.entries.is_empty() {
+                        // Checked at the block's end, as keepalived does;
+                        // the group is dropped.
+                        let loc = r.line.loc;
+                        r.diags.at(
+                            loc,
+                            Class::GeneralError,
+                            format!("virtual server group {} has no entries - removing", g.name),
+                        );
+                    } else {
+                        self.cfg.virtual_server_groups.push(g);
+                    }
                 }
             }
             (Ctx::Ssl, _) => self.cfg.ssl = self.ssl.take(),
@@ -2183,10 +2299,12 @@ impl Sink for Builder {
                 ) = (self.url.take(), self.chk.as_mut())
                 {
                     if u.path.is_none() {
+                        // keepalived checks at the block's end, the `}` line.
+                        let loc = r.line.loc;
                         r.diags.at(
-                            u.loc,
+                            loc,
                             Class::GeneralError,
-                            "url block has no path - ignoring",
+                            "HTTP/SSL_GET checker url has no path - ignoring",
                         );
                     } else {
                         h.urls.push(u);
@@ -2224,17 +2342,20 @@ impl Sink for Builder {
                     }
                     c.common = Arc::clone(&self.last_common);
                     let keep = match &c.spec {
+                        // keepalived checks these at the block's end, the `}` line.
                         CheckerSpec::Http(h) if h.urls.is_empty() => {
+                            let loc = r.line.loc;
                             r.diags.at(
-                                c.loc,
+                                loc,
                                 Class::GeneralError,
-                                format!("{} has no url(s) specified - ignoring", kw.name),
+                                "HTTP/SSL_GET checker has no urls specified - ignoring",
                             );
                             false
                         }
                         CheckerSpec::Misc(m) if m.path.is_none() => {
+                            let loc = r.line.loc;
                             r.diags.at(
-                                c.loc,
+                                loc,
                                 Class::GeneralError,
                                 "No script path has been specified for MISC_CHECKER - skipping",
                             );
