@@ -83,14 +83,15 @@ fn raw(line: &Line) -> Raw {
     }
 }
 
-fn script(line: &Line) -> Script {
-    let (argv, user, group) = command(line);
-    Script {
+/// A script keyword's command; None if keepalived would drop it.
+fn script(line: &Line, d: &mut Diags) -> Option<Script> {
+    let (argv, user, group) = command(line, d)?;
+    Some(Script {
         argv,
         user,
         group,
         loc: line.loc,
-    }
+    })
 }
 
 fn user_group(line: &Line) -> Option<(String, Option<String>)> {
@@ -944,8 +945,8 @@ impl Builder {
             "script_user" => g.script_user = user_group(line),
             "set_supplementary_groups" => g.set_supplementary_groups = opt_bool(line, d),
             "use_symlink_paths" => g.use_symlink_paths = opt_bool(line, d),
-            "startup_script" => g.startup_script = Some(script(line)),
-            "shutdown_script" => g.shutdown_script = Some(script(line)),
+            "startup_script" => g.startup_script = script(line, d),
+            "shutdown_script" => g.shutdown_script = script(line, d),
             "startup_script_timeout" => g.startup_script_timeout = u32v(d, 1, 1000),
             "shutdown_script_timeout" => g.shutdown_script_timeout = u32v(d, 1, 1000),
             "default_interface" => g.default_interface = s1(),
@@ -1063,7 +1064,7 @@ impl Builder {
                     "vrrp_notify_fifo_script" => &mut g.vrrp_notify_fifo,
                     _ => &mut g.lvs_notify_fifo,
                 };
-                slot.get_or_insert_with(Fifo::default).script = Some(script(line));
+                slot.get_or_insert_with(Fifo::default).script = script(line, d);
             }
             "vrrp_notify_priority_changes" => g.vrrp_notify_priority_changes = opt_bool(line, d),
             "fifo_write_vrrp_states_on_reload" => g.fifo_write_vrrp_states_on_reload = true,
@@ -1223,12 +1224,12 @@ impl Builder {
                         ),
                     );
                 } else {
-                    *slot = Some(script(line));
+                    *slot = script(line, d);
                 }
             }
             "notify_deleted" => {
                 v.notify.deleted = Some(if line.len() > 1 {
-                    Some(script(line))
+                    script(line, d)
                 } else {
                     None
                 })
@@ -1503,8 +1504,8 @@ impl Builder {
         match kw.name {
             "lvs_method" => rs.lvs_method = lvs_method(line, &mut r.diags, "real"),
             "inhibit_on_failure" => rs.inhibit_on_failure = Some(opt_bool(line, d)),
-            "notify_up" => rs.notify_up = Some(script(line)),
-            "notify_down" => rs.notify_down = Some(script(line)),
+            "notify_up" => rs.notify_up = script(line, d),
+            "notify_down" => rs.notify_down = script(line, d),
             "uthreshold" => rs.uthreshold = int(line, 1, 0, u32::MAX as i64, d).map(|x| x as u32),
             "lthreshold" => rs.lthreshold = int(line, 1, 0, u32::MAX as i64, d).map(|x| x as u32),
             "alpha" => rs.alpha = Some(opt_bool(line, d)),
@@ -1642,8 +1643,8 @@ impl Builder {
             }
             "quorum" => vs.quorum = int(line, 1, 1, u32::MAX as i64, d).map(|x| x as u32),
             "hysteresis" => vs.hysteresis = int(line, 1, 0, u32::MAX as i64, d).map(|x| x as u32),
-            "quorum_up" => vs.quorum_up = Some(Box::new(script(line))),
-            "quorum_down" => vs.quorum_down = Some(Box::new(script(line))),
+            "quorum_up" => vs.quorum_up = script(line, d).map(Box::new),
+            "quorum_down" => vs.quorum_down = script(line, d).map(Box::new),
             "alpha" => vs.alpha = true,
             "omega" => vs.omega = true,
             "inhibit_on_failure" => vs.inhibit_on_failure = true,
@@ -1710,7 +1711,7 @@ impl Builder {
             }
             (CheckerSpec::Http(h), "fast_recovery") => h.fast_recovery = opt_bool(line, d),
             (CheckerSpec::Http(h), "tls_compliant") => h.tls_compliant = opt_bool(line, d),
-            (CheckerSpec::Misc(m), "misc_path") => m.path = Some(script(line)),
+            (CheckerSpec::Misc(m), "misc_path") => m.path = script(line, d),
             (CheckerSpec::Misc(m), "misc_timeout") => m.timeout = timer(line, 1, 1, TIMER_MAX, d),
             (CheckerSpec::Misc(m), "misc_dynamic") => m.dynamic = true,
             (CheckerSpec::Misc(m), "user") => m.user = user_group(line),
@@ -1824,12 +1825,13 @@ impl Builder {
     fn sync_kw(&mut self, r: &mut Reader, kw: &'static Kw) {
         let Some(g) = self.sync.as_mut() else { return };
         let line = &r.line;
+        let d = &mut r.diags;
         match kw.name {
-            "notify_master" => g.notify.master = Some(script(line)),
-            "notify_backup" => g.notify.backup = Some(script(line)),
-            "notify_fault" => g.notify.fault = Some(script(line)),
-            "notify_stop" => g.notify.stop = Some(script(line)),
-            "notify" => g.notify.notify = Some(script(line)),
+            "notify_master" => g.notify.master = script(line, d),
+            "notify_backup" => g.notify.backup = script(line, d),
+            "notify_fault" => g.notify.fault = script(line, d),
+            "notify_stop" => g.notify.stop = script(line, d),
+            "notify" => g.notify.notify = script(line, d),
             "smtp_alert" => g.smtp_alert = Some(opt_bool(line, &mut r.diags)),
             "notify_priority_changes" => {
                 g.notify_priority_changes = Some(opt_bool(line, &mut r.diags))
@@ -1850,7 +1852,7 @@ impl Builder {
         let line = &r.line;
         let d = &mut r.diags;
         match kw.name {
-            "script" => s.script = Some(script(line)),
+            "script" => s.script = script(line, d),
             "interval" => {
                 // Whole seconds, as keepalived reads them (UINT_MAX / TIMER_HZ).
                 let name = s.name.clone();

@@ -187,9 +187,61 @@ fn validate_vrrp(cfg: &mut Config, d: &mut Diags) {
                 seen_vrid.insert(key, name.clone());
             }
         }
-        if v.state == Some(VrrpState::Master) || v.priority == Some(255) {
+        // keepalived's initial state: as configured, else MASTER for the
+        // address owner (priority 255, or no priority with state MASTER).
+        let prio = v.priority.unwrap_or(if v.state == Some(VrrpState::Master) {
+            255
+        } else {
+            100
+        });
+        let master = v.state.map_or(prio == 255, |s| s == VrrpState::Master);
+        if prio == 255 && v.nopreempt {
+            d.check(
+                Some(v.loc),
+                Class::GeneralError,
+                format!(
+                    "({name}) nopreempt is incompatible with priority 255. resetting nopreempt"
+                ),
+            );
             v.nopreempt = false;
-            v.preempt_delay = None;
+        }
+        if master {
+            if v.nopreempt {
+                d.check(
+                    Some(v.loc),
+                    Class::GeneralError,
+                    format!("({name}) Warning - nopreempt will not work with initial state MASTER - clearing"),
+                );
+                v.nopreempt = false;
+            }
+            if v.preempt_delay.is_some_and(|t| t > 0) {
+                d.check(
+                    Some(v.loc),
+                    Class::GeneralError,
+                    format!("({name}) Warning - preempt delay will not work with initial state MASTER - clearing"),
+                );
+                v.preempt_delay = None;
+            }
+        }
+        if v.preempt_delay.is_some_and(|t| t > 0) {
+            if strict {
+                d.check(
+                    Some(v.loc),
+                    Class::GeneralError,
+                    format!("({name}) preempt_delay is incompatible with strict mode - resetting"),
+                );
+                v.preempt_delay = None;
+            }
+            if v.nopreempt {
+                d.check(
+                    Some(v.loc),
+                    Class::GeneralError,
+                    format!(
+                        "({name}) preempt_delay is incompatible with nopreempt mode - resetting"
+                    ),
+                );
+                v.preempt_delay = None;
+            }
         }
         if v.priority.is_none() {
             // keepalived: `state MASTER` without a priority means the address owner.

@@ -279,6 +279,12 @@ pub fn ip(line: &Line, i: usize, d: &mut Diags) -> Option<IpAddr> {
 /// Splits `s` into words with `"` and `'` quoting, optionally processing
 /// keepalived's escapes (`\n`, `\t`, `\xHH`, octal, `\cX`, `\C`).
 pub fn split_quoted(s: &str, escapes: bool) -> Vec<String> {
+    split_quoted_checked(s, escapes).unwrap_or_else(|(words, _)| words)
+}
+
+/// [`split_quoted`], failing with the words so far and the quote character
+/// if a quote is left open (keepalived then rejects the whole string).
+pub fn split_quoted_checked(s: &str, escapes: bool) -> Result<Vec<String>, (Vec<String>, char)> {
     let mut out = Vec::new();
     let mut cur = String::new();
     let mut have = false;
@@ -357,17 +363,44 @@ pub fn split_quoted(s: &str, escapes: bool) -> Vec<String> {
     if have {
         out.push(cur);
     }
-    out
+    match quote {
+        Some(q) => Err((out, q)),
+        None => Ok(out),
+    }
 }
 
 /// A command keyword (`notify_master "/bin/x a b" user group`): returns
-/// (argv, user, group). keepalived quotes the whole command to give it
-/// arguments; unquoted extra words are the user and group.
-pub fn command(line: &Line) -> (Vec<String>, Option<String>, Option<String>) {
-    let words = split_quoted(line.raw_args(), false);
-    let argv = words
-        .first()
-        .map(|c| split_quoted(c, true))
-        .unwrap_or_default();
-    (argv, words.get(1).cloned(), words.get(2).cloned())
+/// (argv, user, group). As keepalived does, the line is split with quotes
+/// and escapes, and its first argument again to give the argv; a quote left
+/// open at either level is an error and the command is dropped (None).
+pub fn command(
+    line: &Line,
+    d: &mut Diags,
+) -> Option<(Vec<String>, Option<String>, Option<String>)> {
+    let words = match split_quoted_checked(line.raw(), true) {
+        Ok(w) => w,
+        Err((_, q)) => {
+            d.at(
+                line.loc,
+                Class::UnmatchedQuote,
+                format!("String '{}': missing terminating {q}", line.raw()),
+            );
+            return None;
+        }
+    };
+    let argv = match words.get(1) {
+        Some(c) => match split_quoted_checked(c, true) {
+            Ok(a) => a,
+            Err((_, q)) => {
+                d.at(
+                    line.loc_of(1),
+                    Class::UnmatchedQuote,
+                    format!("String '{c}': missing terminating {q}"),
+                );
+                return None;
+            }
+        },
+        None => Vec::new(),
+    };
+    Some((argv, words.get(2).cloned(), words.get(3).cloned()))
 }
