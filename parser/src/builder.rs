@@ -347,7 +347,12 @@ fn route(line: &Line, d: &mut Diags) -> Option<Route> {
         let w = line.w(i);
         let arg = line.word(i + 1).map(str::to_string);
         match w {
-            "src" => rt.src = arg,
+            "src" => {
+                if !route_addr(line, i + 1, "src", d) {
+                    return None;
+                }
+                rt.src = arg;
+            }
             "via" | "gw" => {
                 if w == "gw" {
                     d.at(
@@ -356,7 +361,14 @@ fn route(line: &Line, d: &mut Diags) -> Option<Route> {
                         "\"gw\" for routes is deprecated. Please use \"via\"",
                     );
                 }
-                rt.via = arg;
+                // An address family may come first (`via inet6 fe80::1`).
+                if matches!(arg.as_deref(), Some("inet" | "inet6")) {
+                    i += 1;
+                }
+                if !route_addr(line, i + 1, "via", d) {
+                    return None;
+                }
+                rt.via = line.word(i + 1).map(str::to_string);
             }
             "or" => {
                 d.at(
@@ -441,6 +453,29 @@ fn route(line: &Line, d: &mut Diags) -> Option<Route> {
         return None;
     }
     Some(rt)
+}
+
+/// A route's `src`/`via` address (word `i`), checked as keepalived's
+/// `parse_ipaddress` checks it (no prefix length); false, with keepalived's
+/// two messages, if the route must be dropped.
+fn route_addr(line: &Line, i: usize, what: &str, d: &mut Diags) -> bool {
+    let Some(a) = line.word(i) else {
+        return true;
+    };
+    if a.parse::<IpAddr>().is_ok() {
+        return true;
+    }
+    d.at(
+        line.loc_of(i),
+        Class::GeneralError,
+        format!("VRRP parsed invalid IP {a}. skipping IP..."),
+    );
+    d.at(
+        line.loc_of(i),
+        Class::GeneralError,
+        format!("invalid route {what} address {a}"),
+    );
+    false
 }
 
 fn rule(line: &Line, d: &mut Diags, next_pref: &mut u32) -> Option<Rule> {
