@@ -135,28 +135,48 @@ fn validate_vrrp(cfg: &mut Config, d: &mut Diags) {
                 v.state = Some(VrrpState::Backup);
             }
         }
-        // advert_int per version: v2 whole seconds 1..255, v3 centiseconds 1..4095.
+        // advert_int per version, as keepalived checks it (vrrp.c): v2 whole
+        // seconds below 256, v3 centiseconds below 40.96 s; others rounded.
         if let Some(ai) = v.advert_int {
+            const HZ: u64 = 1_000_000;
+            const CENTI: u64 = 10_000;
+            let secs = |us: u64| us as f64 / HZ as f64;
             let fixed = if version == 2 {
-                let s = ((ai + 500_000) / 1_000_000).clamp(1, 255);
-                if s * 1_000_000 != ai {
+                if ai >= 256 * HZ {
                     d.check(
                         Some(v.loc),
                         Class::GeneralError,
-                        format!("({name}) Version 2 advert_int must be an integer between 1 & 255 - rounding to {s}"),
+                        format!("({name}) VRRPv2 advertisement interval {:.2}s is out of range. Must be less than 256s. Setting to 255s", secs(ai)),
                     );
+                    255 * HZ
+                } else if ai % HZ != 0 {
+                    d.check(
+                        Some(v.loc),
+                        Class::GeneralError,
+                        format!("({name}) VRRPv2 advertisement interval {:.6}s must be an integer. rounding", secs(ai)),
+                    );
+                    let r = ai + HZ / 2;
+                    (r - r % HZ).max(HZ)
+                } else {
+                    ai
                 }
-                s * 1_000_000
+            } else if ai >= 4096 * CENTI {
+                d.check(
+                    Some(v.loc),
+                    Class::GeneralError,
+                    format!("({name}) VRRPv3 advertisement interval {:.2}s is out of range. Must be less than 40.96s. Setting to 40.95s", secs(ai)),
+                );
+                4095 * CENTI
+            } else if ai % CENTI != 0 {
+                d.check(
+                    Some(v.loc),
+                    Class::GeneralError,
+                    format!("({name}) VRRPv3 advertisement interval {:.6}s must be in units of 10ms - rounding", secs(ai)),
+                );
+                let r = ai + CENTI / 2;
+                (r - r % CENTI).max(CENTI)
             } else {
-                let cs = ((ai + 5_000) / 10_000).clamp(1, 4095);
-                if cs * 10_000 != ai {
-                    d.check(
-                        Some(v.loc),
-                        Class::GeneralError,
-                        format!("({name}) Version 3 advert_int must be a multiple of 10ms between 0.01 & 40.95 - rounding to {}ms", cs * 10),
-                    );
-                }
-                cs * 10_000
+                ai
             };
             v.advert_int = Some(fixed);
         }
@@ -272,7 +292,13 @@ fn validate_vrrp(cfg: &mut Config, d: &mut Diags) {
             d.check(
                 Some(gr.loc),
                 Class::GeneralError,
-                format!("Sync group {gname} has no virtual router(s) - removing"),
+                format!("Sync group {gname}, no matching virtual router found in group declaration - removing"),
+            );
+        } else if gr.group.len() == 1 {
+            d.check(
+                Some(gr.loc),
+                Class::GeneralError,
+                format!("Sync group {gname} has only 1 virtual router(s) - this probably isn't what you want"),
             );
         }
     }
