@@ -415,33 +415,20 @@ fn route(line: &Line, d: &mut Diags) -> Option<Route> {
                     i += 1;
                 }
             }
-            "to" => {
-                have_dst = true;
-                rt.dst = arg.unwrap_or_default();
-            }
-            dst if !have_dst => {
-                have_dst = true;
-                rt.dst = match dst {
-                    "default" | "any" | "all" => dst.to_string(),
-                    _ if parse_prefix(dst).is_some() => dst.to_string(),
-                    _ => {
-                        d.at(
-                            line.loc_of(i),
-                            Class::GeneralError,
-                            format!("Invalid route destination '{dst}'"),
-                        );
-                        return None;
-                    }
+            // keepalived takes any other word as the destination (a later
+            // one replaces an earlier one); one it cannot parse drops the route.
+            dst => {
+                if dst == "to" {
+                    i += 1;
+                }
+                let Some(w) = line.word(i) else {
+                    break;
                 };
-                i += 1;
-                continue;
-            }
-            other => {
-                d.at(
-                    line.loc_of(i),
-                    Class::GeneralError,
-                    format!("Unknown route option {other}"),
-                );
+                if !route_dst(line, i, d) {
+                    return None;
+                }
+                have_dst = true;
+                rt.dst = w.to_string();
                 i += 1;
                 continue;
             }
@@ -449,10 +436,58 @@ fn route(line: &Line, d: &mut Diags) -> Option<Route> {
         i += 2;
     }
     if !have_dst {
-        d.at(line.loc, Class::GeneralError, "Route has no destination");
+        d.at(
+            line.loc,
+            Class::GeneralError,
+            "Route must have a destination",
+        );
         return None;
     }
     Some(rt)
+}
+
+/// A route destination (word `i`), checked as keepalived's `parse_route`
+/// checks it: false, with its messages, if the route must be dropped. A bad
+/// prefix length only warns (the full length is used).
+fn route_dst(line: &Line, i: usize, d: &mut Diags) -> bool {
+    let w = line.w(i);
+    if matches!(w, "default" | "any" | "all" | "default6") {
+        return true;
+    }
+    let v6 = w.contains(':');
+    let max = if v6 { 128 } else { 32 };
+    let (addr, prefix) = match w.split_once('/') {
+        Some((a, p)) => (a, Some(p)),
+        None => (w, None),
+    };
+    if let Some(p) = prefix {
+        if let Err(m) = check_int(p, 0, max, false) {
+            d.at(line.loc_of(i), Class::InvalidNumber, m);
+            d.at(
+                line.loc_of(i),
+                Class::GeneralError,
+                format!("Invalid address prefix len {p} for address {w} - using {max}"),
+            );
+        }
+    }
+    let ok = if v6 {
+        addr.parse::<std::net::Ipv6Addr>().is_ok()
+    } else {
+        addr.parse::<std::net::Ipv4Addr>().is_ok()
+    };
+    if !ok {
+        d.at(
+            line.loc_of(i),
+            Class::GeneralError,
+            format!("VRRP parsed invalid IP {w}. skipping IP..."),
+        );
+        d.at(
+            line.loc_of(i),
+            Class::GeneralError,
+            format!("unknown route keyword {w}"),
+        );
+    }
+    ok
 }
 
 /// A route's `src`/`via` address (word `i`), checked as keepalived's
