@@ -460,15 +460,15 @@ fn route_dst(line: &Line, i: usize, d: &mut Diags) -> bool {
         Some((a, p)) => (a, Some(p)),
         None => (w, None),
     };
-    if let Some(p) = prefix {
-        if let Err(m) = check_int(p, 0, max, false) {
-            d.at(line.loc_of(i), Class::InvalidNumber, m);
-            d.at(
-                line.loc_of(i),
-                Class::GeneralError,
-                format!("Invalid address prefix len {p} for address {w} - using {max}"),
-            );
-        }
+    if let Some(p) = prefix
+        && let Err(m) = check_int(p, 0, max, false)
+    {
+        d.at(line.loc_of(i), Class::InvalidNumber, m);
+        d.at(
+            line.loc_of(i),
+            Class::GeneralError,
+            format!("Invalid address prefix len {p} for address {w} - using {max}"),
+        );
     }
     let ok = if v6 {
         addr.parse::<std::net::Ipv6Addr>().is_ok()
