@@ -1251,8 +1251,8 @@ impl Builder {
             | "track_script"
             | "track_file"
             | "track_process"
-            | "track_bfd"
-            | "unicast_peer" => {}
+            | "track_bfd" => {}
+            "unicast_peer" => v.unicast_configured = true,
             "no_virtual_ipaddress" => v.no_virtual_ipaddress = true,
             "nopreempt" => v.nopreempt = true,
             "preempt" => v.nopreempt = false,
@@ -1306,8 +1306,31 @@ impl Builder {
             }
             "notify_priority_changes" => v.notify_priority_changes = Some(opt_bool(line, d)),
             "smtp_alert" => v.smtp_alert = Some(opt_bool(line, d)),
-            "unicast_src_ip" => v.unicast_src_ip = ip(line, 1, d),
-            "mcast_src_ip" => v.mcast_src_ip = ip(line, 1, d),
+            "unicast_src_ip" | "mcast_src_ip" => {
+                if line.w(0) == "unicast_src_ip" {
+                    v.unicast_configured = true;
+                }
+                // keepalived's `vrrp_srcip_handler` for both.
+                let a = match line.word(1) {
+                    None => ip(line, 1, d),
+                    Some(w) => match w.parse::<IpAddr>() {
+                        Ok(a) => Some(a),
+                        Err(_) => {
+                            d.at(
+                                line.loc_of(1),
+                                Class::GeneralError,
+                                format!("Configuration error: VRRP instance[{iname}] malformed src address[{w}]. Skipping..."),
+                            );
+                            None
+                        }
+                    },
+                };
+                if line.w(0) == "unicast_src_ip" {
+                    v.unicast_src_ip = a;
+                } else {
+                    v.mcast_src_ip = a;
+                }
+            }
             "mcast_dst_ip" => {
                 let a = ip(line, 1, d);
                 if let Some(a) = a {
@@ -1333,8 +1356,14 @@ impl Builder {
                     ),
                 ),
             },
-            "unicast_fault_no_peer" => v.unicast_fault_no_peer = true,
-            "check_unicast_src" => v.check_unicast_src = true,
+            "unicast_fault_no_peer" => {
+                v.unicast_fault_no_peer = true;
+                v.unicast_configured = true;
+            }
+            "check_unicast_src" => {
+                v.check_unicast_src = true;
+                v.unicast_configured = true;
+            }
             "track_src_ip" => v.track_src_ip = true,
             "version" => {
                 let ver = int_or(line, (2, 3, true), d, |_| {
@@ -1511,8 +1540,11 @@ impl Builder {
                         v.unicast_peer.push(p);
                     }
                     Err(_) => {
-                        let msg =
-                            format!("({}) Invalid unicast peer address '{}'", v.name, line.w(0));
+                        let msg = format!(
+                            "Configuration error: VRRP instance[{}] malformed unicast peer address[{}]. Skipping...",
+                            v.name,
+                            line.w(0)
+                        );
                         r.diags.at(line.loc_of(0), Class::GeneralError, msg);
                     }
                 }

@@ -350,6 +350,11 @@ pub struct VrrpInstance {
     pub mcast_dst_ip: Option<IpAddr>,
     pub unicast_ttl: Option<u8>,
     pub unicast_fault_no_peer: bool,
+    /// A unicast keyword was given (`unicast_peer`, `unicast_src_ip`,
+    /// `check_unicast_src`, `unicast_fault_no_peer`): without peers,
+    /// keepalived then warns and uses multicast. Not in the JSON dump.
+    #[serde(skip)]
+    pub unicast_configured: bool,
     pub check_unicast_src: bool,
     pub track_src_ip: bool,
     pub native_ipv6: bool,

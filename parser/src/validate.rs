@@ -207,6 +207,13 @@ fn validate_vrrp(cfg: &mut Config, d: &mut Diags) {
                 seen_vrid.insert(key, name.clone());
             }
         }
+        if v.unicast_configured && v.unicast_peer.is_empty() && !v.unicast_fault_no_peer {
+            d.check(
+                Some(v.loc),
+                Class::Deprecated,
+                format!("({name}) A unicast keyword has been specified without any unicast peers. Defaulting to multicast. This usage is deprecated - please update your configuration."),
+            );
+        }
         // keepalived's initial state: as configured, else MASTER for the
         // address owner (priority 255, or no priority with state MASTER).
         let prio = v.priority.unwrap_or(if v.state == Some(VrrpState::Master) {
@@ -276,6 +283,9 @@ fn validate_vrrp(cfg: &mut Config, d: &mut Diags) {
     let mut member_of: HashMap<String, String> = HashMap::new();
     for gr in &mut cfg.sync_groups {
         let gname = gr.name.clone();
+        // A group that names no instance at all is dropped without a word
+        // (keepalived: "can't handle no members of the group").
+        let named = !gr.group.is_empty();
         gr.group.retain(|(m, loc)| {
             if !names.contains(m) {
                 d.at(*loc, Class::GeneralError, format!("Virtual router {m} specified in sync group {gname} doesn't exist - ignoring"));
@@ -288,7 +298,7 @@ fn validate_vrrp(cfg: &mut Config, d: &mut Diags) {
             member_of.insert(m.clone(), gname.clone());
             true
         });
-        if gr.group.is_empty() {
+        if gr.group.is_empty() && named {
             d.check(
                 Some(gr.loc),
                 Class::GeneralError,
