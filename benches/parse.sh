@@ -33,6 +33,6 @@ awk -F, -v ours_rss="$ours_rss" -v ka_rss="$ka_rss" '
         mem = ours_rss / ka_rss
         printf "ours: mean %.1f ms (min %.1f), peak RSS %d KiB\n", ours * 1000, ours_min * 1000, ours_rss
         printf "keepalived: mean %.1f ms (min %.1f), peak RSS %d KiB\n", ka * 1000, ka_min * 1000, ka_rss
-        printf "speed: %.1fx faster (target >= 10x: %s)\n", speed, speed >= 10 ? "met" : "NOT met"
-        printf "memory: %.2f of keepalived (target <= 0.50: %s)\n", mem, mem <= 0.5 ? "met" : "NOT met"
+        printf "speed: %.1fx faster (target >= 10x: %s)\n", speed, (speed >= 10 ? "met" : "NOT met")
+        printf "memory: %.2f of keepalived (target <= 0.50: %s)\n", mem, (mem <= 0.5 ? "met" : "NOT met")
     }' "$csv"
