@@ -1783,7 +1783,7 @@ mod tests {
         #[test]
         fn fast_path_matches_general_path(
             lines in proptest::collection::vec(
-                "[ \t{}ab1\\x0b#\"$]{0,12}|[ \t{}ab]{60,70}",
+                "[ \t{}ab1\\x0b\r#\"$]{0,12}|[ \t{}ab]{60,70}",
                 0..12,
             )
         ) {
