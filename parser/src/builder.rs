@@ -17,6 +17,10 @@ const TIMER_MAX: u64 = u32::MAX as u64 * SEC;
 pub struct Builder {
     pub cfg: Config,
     inst: Option<VrrpInstance>,
+    /// The address family of the instance being read, fixed by its first
+    /// VIP, unicast peer or source address (keepalived's `vrrp->family`):
+    /// true for IPv6.
+    inst_v6: Option<bool>,
     script: Option<VrrpScript>,
     tfile: Option<TrackFile>,
     tproc: Option<TrackProcess>,
@@ -53,6 +57,7 @@ impl Default for Builder {
         Builder {
             cfg: Config::default(),
             inst: None,
+            inst_v6: None,
             script: None,
             tfile: None,
             tproc: None,
@@ -768,6 +773,7 @@ impl Builder {
                     );
                     return Flow::Skip;
                 }
+                self.inst_v6 = None;
                 self.inst = Some(VrrpInstance {
                     name,
                     loc,
@@ -1325,6 +1331,17 @@ impl Builder {
                         }
                     },
                 };
+                let a = a.filter(|a| {
+                    let same = *self.inst_v6.get_or_insert(a.is_ipv6()) == a.is_ipv6();
+                    if !same {
+                        d.at(
+                            line.loc_of(1),
+                            Class::GeneralError,
+                            format!("Configuration error: VRRP instance[{iname}] and src address[{}] MUST be of the same family !!! Skipping...", line.w(1)),
+                        );
+                    }
+                    same
+                });
                 if line.w(0) == "unicast_src_ip" {
                     v.unicast_src_ip = a;
                 } else {
@@ -1373,7 +1390,18 @@ impl Builder {
                     v.version = Some(ver as u8);
                 }
             }
-            "native_ipv6" => v.native_ipv6 = true,
+            "native_ipv6" => {
+                if self.inst_v6 == Some(false) {
+                    d.at(
+                        line.loc,
+                        Class::GeneralError,
+                        format!("({iname}) Cannot specify native_ipv6 with IPv4 addresses"),
+                    );
+                } else {
+                    self.inst_v6 = Some(true);
+                    v.native_ipv6 = true;
+                }
+            }
             "v3_checksum_as_v2" => v.v3_checksum_as_v2 = Some(opt_bool(line, d)),
             "accept" => v.accept = Some(true),
             "no_accept" => v.accept = Some(false),
@@ -1479,6 +1507,19 @@ impl Builder {
         match kw.name {
             "virtual_ipaddress" | "virtual_ipaddress_excluded" => {
                 if let Some(a) = ip_address(&r.line, &mut r.diags, false) {
+                    if kw.name == "virtual_ipaddress" {
+                        let v6 = a.addr.is_ipv6();
+                        if *self.inst_v6.get_or_insert(v6) != v6 {
+                            let msg = format!(
+                                "({}): address family must match VRRP instance [{}] - ignoring",
+                                v.name,
+                                r.line.w(0)
+                            );
+                            let loc = r.line.loc;
+                            r.diags.at(loc, Class::GeneralError, msg);
+                            return;
+                        }
+                    }
                     let list = if kw.name == "virtual_ipaddress" {
                         &mut v.virtual_ipaddress
                     } else {
@@ -1512,6 +1553,15 @@ impl Builder {
                 let line = &r.line;
                 match line.w(0).parse::<IpAddr>() {
                     Ok(addr) => {
+                        if *self.inst_v6.get_or_insert(addr.is_ipv6()) != addr.is_ipv6() {
+                            let msg = format!(
+                                "Configuration error: VRRP instance[{}] and unicast peer address[{}] MUST be of the same family !!! Skipping...",
+                                v.name,
+                                line.w(0)
+                            );
+                            r.diags.at(line.loc_of(0), Class::GeneralError, msg);
+                            return;
+                        }
                         let mut p = UnicastPeer {
                             addr,
                             min_ttl: None,

@@ -96,18 +96,6 @@ fn validate_vrrp(cfg: &mut Config, d: &mut Diags) {
             version = 3;
         }
         v.version = Some(version);
-        // Mixed families in virtual_ipaddress.
-        if let Some(first) = v.virtual_ipaddress.first().map(|a| a.addr.is_ipv4()) {
-            let before = v.virtual_ipaddress.len();
-            v.virtual_ipaddress.retain(|a| a.addr.is_ipv4() == first);
-            if v.virtual_ipaddress.len() != before {
-                d.check(
-                    Some(v.loc),
-                    Class::GeneralError,
-                    format!("({name}) address family of virtual_ipaddresses differ - removing"),
-                );
-            }
-        }
         if let Some(a) = &v.authentication {
             if version == 3 {
                 d.check(
