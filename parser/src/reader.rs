@@ -1018,7 +1018,23 @@ impl Reader {
 
     /// `~SEQ(var, [start,] [step,] end) text` / `~SEQx(...)` / `~LST(...)`:
     /// queue one copy of `text` per value, each preceded by setting `var`.
+    /// A bad one gets its own message, if any, then keepalived's
+    /// "Invalid ~SEQ/~LST specification".
     fn add_seq(&mut self, text: &str) {
+        if !self.queue_seq(text) {
+            let what = if text.starts_with("~LST") {
+                "~LST"
+            } else {
+                "~SEQ"
+            };
+            self.report_here(
+                Class::GeneralError,
+                format!("Invalid {what} specification '{text}'"),
+            );
+        }
+    }
+
+    fn queue_seq(&mut self, text: &str) -> bool {
         let lst = text.starts_with("~LST");
         let mut p = &text[4..];
         let hex = !lst && p.starts_with('x');
@@ -1028,18 +1044,18 @@ impl Reader {
         let p = p.trim_start_matches([' ', '\t']);
         let what = if lst { "~LST" } else { "~SEQ" };
         let Some(inner_start) = p.strip_prefix('(') else {
-            self.report_here(
-                Class::GeneralError,
-                format!("Invalid {what} specification '{text}'"),
-            );
-            return;
+            return false;
         };
         let Some(close) = find_close_paren(inner_start) else {
-            self.report_here(
-                Class::GeneralError,
-                format!("{what} missing terminating ')' '{text}'"),
-            );
-            return;
+            // keepalived measures the parameters up to the `)` it does not
+            // find, and so calls them too long.
+            let msg = if lst {
+                format!("{what} missing terminating ')' '{text}'")
+            } else {
+                format!("~SEQ parameter strings too long '{text}'")
+            };
+            self.report_here(Class::GeneralError, msg);
+            return false;
         };
         let inner = &inner_start[..close];
         let body = inner_start[close + 1..]
@@ -1049,15 +1065,20 @@ impl Reader {
         if lst {
             match parse_lst(inner) {
                 Some(s) => sets = s,
-                None => {
-                    self.report_here(
-                        Class::GeneralError,
-                        format!("Invalid ~LST specification '{text}'"),
-                    );
-                    return;
-                }
+                None => return false,
             }
         } else {
+            // keepalived copies the numbers and their `)` into 64 bytes.
+            let numbers = inner
+                .split_once(',')
+                .map_or("", |(_, n)| n.trim_start_matches([' ', '\t']));
+            if numbers.len() > 62 {
+                self.report_here(
+                    Class::GeneralError,
+                    format!("~SEQ parameter strings too long '{text}'"),
+                );
+                return false;
+            }
             let (inner_sub, _, multi) = self.replace_params(inner);
             let mut parts = inner_sub.split(',').map(|s| s.trim());
             let var = parts.next().unwrap_or("").to_string();
@@ -1067,7 +1088,7 @@ impl Reader {
                     Class::GeneralError,
                     format!("Invalid ~SEQ definition '{text}'"),
                 );
-                return;
+                return false;
             }
             let mut vals = Vec::new();
             for n in &nums {
@@ -1078,7 +1099,7 @@ impl Reader {
                             Class::GeneralError,
                             format!("Invalid ~SEQ definition '{text}'"),
                         );
-                        return;
+                        return false;
                     }
                 }
             }
@@ -1094,14 +1115,14 @@ impl Reader {
             };
             if step == 0 || (start < end && step < 0) || (start > end && step > 0) {
                 self.report_here(Class::GeneralError, format!("Invalid ~SEQ values '{text}'"));
-                return;
+                return false;
             }
             if hex && (start < 0 || end < 0) {
                 self.report_here(
                     Class::GeneralError,
                     format!("~SEQx is only valid for positive numbers '{text}'"),
                 );
-                return;
+                return false;
             }
             const MAX_SEQ: usize = 1_000_000;
             let mut v = start;
@@ -1110,7 +1131,7 @@ impl Reader {
                 sets.push(vec![(var.clone(), s)]);
                 if sets.len() > MAX_SEQ {
                     self.report_here(Class::GeneralError, format!("~SEQ too long '{text}'"));
-                    return;
+                    return false;
                 }
                 match v.checked_add(step) {
                     Some(n) => v = n,
@@ -1119,7 +1140,8 @@ impl Reader {
             }
         }
         if !self.expansion_allowed(text) {
-            return;
+            // Our own guard (keepalived loops forever), already reported.
+            return true;
         }
         let (file, line, depth) = (self.cur.file, self.cur.line, self.depth + 1);
         // Pending is a stack: push in reverse so the first value comes first.
@@ -1148,6 +1170,7 @@ impl Reader {
                 });
             }
         }
+        true
     }
 
     /// `include FILE`, `includer/m/w/b/a FILE` as the first word.
