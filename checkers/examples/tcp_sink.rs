@@ -4,7 +4,10 @@
 use std::net::TcpListener;
 
 fn main() {
-    let port: u16 = std::env::args().nth(1).and_then(|p| p.parse().ok()).unwrap_or(8080);
+    let port: u16 = std::env::args()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(8080);
     let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind");
     let threads: Vec<_> = (0..2)
         .map(|_| {
