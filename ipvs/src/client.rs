@@ -823,3 +823,47 @@ mod tests {
         );
     }
 }
+
+/// The batching machinery against a family every kernel has: nlctrl
+/// knows none of IPVS's commands' payloads, so every op fails, with an
+/// errno that depends on the command. Each must come back at its index.
+#[cfg(test)]
+mod batch_tests {
+    use super::*;
+    use crate::model::*;
+
+    #[tokio::test]
+    async fn every_error_returns_at_its_index() {
+        let c = Client::connect_family("nlctrl").await.expect("nlctrl");
+        let k = ServiceKey::tcp("192.0.2.1:80".parse().unwrap());
+        let add = Op::AddService {
+            key: k,
+            service: Service::new(Scheduler::Rr),
+        };
+        let del = Op::DelService { key: k };
+        // The two commands' errnos, one at a time.
+        let one = |op: &Op| {
+            let op = op.clone();
+            let c = &c;
+            async move { c.apply(&[op]).await.remove(0) }
+        };
+        let add_err = one(&add).await.expect_err("nlctrl has no NEW_SERVICE");
+        let del_err = one(&del).await.expect_err("nlctrl's GETFAMILY refuses it");
+        assert!(add_err.errno().is_some(), "{add_err:?}");
+        assert!(del_err.errno().is_some(), "{del_err:?}");
+        assert_ne!(add_err, del_err, "the test needs two different errnos");
+        // Thousands of ops: several batches, errors only, all accounted for.
+        let ops: Vec<Op> = (0..6000)
+            .map(|i| if i % 3 == 0 { del.clone() } else { add.clone() })
+            .collect();
+        let results = c.apply(&ops).await;
+        assert_eq!(results.len(), ops.len());
+        for (i, r) in results.iter().enumerate() {
+            let want = if i % 3 == 0 { &del_err } else { &add_err };
+            assert_eq!(r.as_ref().err(), Some(want), "op {i}");
+        }
+        // The socket is still in step: a plain request works.
+        assert!(c.apply(&[]).await.is_empty());
+        assert_eq!(one(&add).await.err(), Some(add_err));
+    }
+}
