@@ -866,4 +866,44 @@ mod batch_tests {
         assert!(c.apply(&[]).await.is_empty());
         assert_eq!(one(&add).await.err(), Some(add_err));
     }
+
+    /// A receive buffer too small for a batch's errors (as if our estimate
+    /// of their size were wrong): the kernel drops answers and says
+    /// ENOBUFS. No op may then pass for done.
+    #[test]
+    fn overrun_never_passes_for_success() {
+        const GENL_ID_CTRL: u16 = 16;
+        let mut conn = Conn::open(GENL_ID_CTRL).expect("socket");
+        if conn.sock.force_rcvbuf(4096).is_err() {
+            assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "needs root");
+            eprintln!("skipped: shrinking the receive buffer needs root");
+            return;
+        }
+        conn.reply_budget = usize::MAX;
+        let k = ServiceKey::tcp("192.0.2.1:80".parse().unwrap());
+        let ops = vec![Op::DelService { key: k }; 2000];
+        let results = conn.apply(&ops);
+        let unknown = results
+            .iter()
+            .filter(|r| **r == Err(OpError::Unknown))
+            .count();
+        let refused = results
+            .iter()
+            .filter(|r| matches!(r, Err(OpError::Kernel(_))))
+            .count();
+        assert!(unknown > 0, "4 KiB can't hold 2000 errors");
+        assert_eq!(unknown + refused, ops.len(), "{results:?}");
+        assert!(results.iter().all(|r| {
+            r.as_ref()
+                .is_err_and(|e| e.needs_redump() || e.errno().is_some())
+        }));
+        // The socket stays in step: with room again, every answer arrives.
+        conn.sock.force_rcvbuf(RCVBUF).unwrap();
+        conn.reply_budget = RCVBUF / 2;
+        let again = conn.apply(&ops[..10]);
+        assert!(
+            again.iter().all(|r| matches!(r, Err(OpError::Kernel(_)))),
+            "{again:?}"
+        );
+    }
 }

@@ -50,6 +50,12 @@ impl Socket {
         Ok(Socket { sock })
     }
 
+    /// Shrinks the receive buffer, to provoke overruns in tests.
+    #[cfg(test)]
+    pub fn force_rcvbuf(&self, bytes: usize) -> io::Result<()> {
+        setsockopt(&fd(&self.sock), sockopt::RcvBufForce, &bytes).map_err(io::Error::from)
+    }
+
     /// The receive buffer the kernel granted (its accounting size).
     pub fn rcvbuf(&self) -> io::Result<usize> {
         nix::sys::socket::getsockopt(&fd(&self.sock), sockopt::RcvBuf).map_err(io::Error::from)
