@@ -32,6 +32,21 @@ fn table(services: u32, dests: u32) -> (Table, ServiceKey, DestKey) {
     (t, k, d)
 }
 
+/// This process's user and system CPU time so far, in ms (/proc/self/stat,
+/// clock ticks of 10 ms).
+fn cpu_ms() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are
+    // the 14th and 15th fields of the line.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0))
+        .collect();
+    let tick = |i: usize| f.get(i).copied().unwrap_or(0) * 10;
+    (tick(11), tick(12))
+}
+
 fn main() {
     let mut args = std::env::args().skip(1).map(|a| a.parse::<u32>().ok());
     let services = args.next().flatten().unwrap_or(4_000);
@@ -80,6 +95,28 @@ fn main() {
             println!("reload round {round}: dump+plan+apply {ms:.1} ms, 1 write op");
             times.push(ms);
         }
+        // Where a round's time goes.
+        let t = Instant::now();
+        let services = client.list_services().await.expect("list services");
+        let t_services = t.elapsed();
+        let t = Instant::now();
+        let cpu = cpu_ms();
+        let actual = client.dump().await.expect("dump");
+        let t_dump = t.elapsed();
+        let cpu = (cpu_ms().0 - cpu.0, cpu_ms().1 - cpu.1);
+        let t = Instant::now();
+        let ops = ipvs::plan(&base, &actual);
+        let t_plan = t.elapsed();
+        println!(
+            "breakdown: service dump {:.1} ms ({} services), full dump {:.1} ms (cpu: user {} ms, system {} ms), plan {:.1} ms ({} ops)",
+            t_services.as_secs_f64() * 1e3,
+            services.len(),
+            t_dump.as_secs_f64() * 1e3,
+            cpu.0,
+            cpu.1,
+            t_plan.as_secs_f64() * 1e3,
+            ops.len()
+        );
         times.sort_by(|a, b| a.total_cmp(b));
         if !times.is_empty() {
             println!(

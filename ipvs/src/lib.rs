@@ -8,8 +8,12 @@
 //!   `linux/ip_vs.h`, attribute encode/decode, request builders, reply
 //!   parsers); no I/O.
 //! - [`plan`](mod@plan): `plan(desired, actual) -> Vec<Op>`, the pure reconciler.
-//! - [`client`]: the tokio/neli client: dump, apply ops pipelined, reconcile,
-//!   timeouts, sync daemons, info, flush. The only module that does I/O.
+//! - [`netlink`]: `nlmsghdr` framing of requests and the walk over a
+//!   received datagram; no I/O.
+//! - `socket`: the blocking neli socket and its options (the crate's one
+//!   `unsafe` line, justified there).
+//! - [`client`]: the tokio client: dump, apply ops in batches, reconcile,
+//!   timeouts, sync daemons, info, flush. With `socket`, the only I/O.
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), ipvs::client::ClientError> {
@@ -32,7 +36,9 @@
 
 pub mod client;
 pub mod model;
+pub mod netlink;
 pub mod plan;
+mod socket;
 pub mod wire;
 
 pub use client::{Client, ClientError, OpError, ReconcileReport};

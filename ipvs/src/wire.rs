@@ -1240,62 +1240,130 @@ pub fn parse_service(msg: &IpvsMessage) -> Result<ServiceEntry, DecodeError> {
 /// equal to the family default becomes `None`, so that a dumped table
 /// equals the table that was configured.
 pub fn service_from_attrs(attrs: &[SvcAttr]) -> Result<ServiceEntry, DecodeError> {
-    let (mut af, mut proto, mut addr, mut port, mut fwmark) = (None, None, None, None, None);
-    let (mut sched, mut flags, mut timeout, mut netmask, mut pe) = (None, None, None, None, None);
-    let (mut stats, mut stats64) = (None, None);
+    let mut f = SvcFields::default();
     for a in attrs {
+        f.set(a.clone());
+    }
+    f.finish()
+}
+
+/// [`parse_service`] straight from a message's payload; see
+/// [`parse_dest_payload`].
+pub fn parse_service_payload(buf: &[u8]) -> Result<ServiceEntry, DecodeError> {
+    let (cmd, body) = genl_header(buf)?;
+    let mut fields = None;
+    for a in attrs(body) {
+        let a = a?;
+        if cmd.info_attrs() || a.kind != IPVS_CMD_ATTR_SERVICE || fields.is_some() {
+            decode_cmd_attr(cmd, a)?;
+            continue;
+        }
+        let mut f = SvcFields::default();
+        for d in attrs(a.payload) {
+            f.set(
+                d.and_then(decode_svc_attr)
+                    .context("invalid IPVS_CMD_ATTR_SERVICE")?,
+            );
+        }
+        fields = Some(f);
+    }
+    if cmd != IpvsCmd::NewService {
+        return Err(DecodeError::UnexpectedCmd(cmd.into()));
+    }
+    fields
+        .ok_or(DecodeError::Missing("IPVS_CMD_ATTR_SERVICE"))?
+        .finish()
+        .context("invalid IPVS_CMD_ATTR_SERVICE")
+}
+
+/// A service's attributes as they come (the last of a kind wins).
+#[derive(Default)]
+struct SvcFields {
+    af: Option<u16>,
+    proto: Option<u16>,
+    addr: Option<InetAddr>,
+    port: Option<u16>,
+    fwmark: Option<u32>,
+    sched: Option<String>,
+    flags: Option<IpVsFlags>,
+    timeout: Option<u32>,
+    netmask: Option<u32>,
+    pe: Option<String>,
+    stats: Option<Stats>,
+    stats64: Option<Stats>,
+}
+
+impl SvcFields {
+    fn set(&mut self, a: SvcAttr) {
         match a {
-            SvcAttr::Af(v) => af = Some(*v),
-            SvcAttr::Protocol(v) => proto = Some(*v),
-            SvcAttr::Addr(v) => addr = Some(*v),
-            SvcAttr::Port(v) => port = Some(*v),
-            SvcAttr::Fwmark(v) => fwmark = Some(*v),
-            SvcAttr::SchedName(v) => sched = Some(v),
-            SvcAttr::Flags(v) => flags = Some(*v),
-            SvcAttr::Timeout(v) => timeout = Some(*v),
-            SvcAttr::Netmask(v) => netmask = Some(*v),
-            SvcAttr::PeName(v) => pe = Some(v),
-            SvcAttr::Stats(v) => stats = Some(*v),
-            SvcAttr::Stats64(v) => stats64 = Some(*v),
+            SvcAttr::Af(v) => self.af = Some(v),
+            SvcAttr::Protocol(v) => self.proto = Some(v),
+            SvcAttr::Addr(v) => self.addr = Some(v),
+            SvcAttr::Port(v) => self.port = Some(v),
+            SvcAttr::Fwmark(v) => self.fwmark = Some(v),
+            SvcAttr::SchedName(v) => self.sched = Some(v),
+            SvcAttr::Flags(v) => self.flags = Some(v),
+            SvcAttr::Timeout(v) => self.timeout = Some(v),
+            SvcAttr::Netmask(v) => self.netmask = Some(v),
+            SvcAttr::PeName(v) => self.pe = Some(v),
+            SvcAttr::Stats(v) => self.stats = Some(v),
+            SvcAttr::Stats64(v) => self.stats64 = Some(v),
             SvcAttr::Other(_) => {}
         }
     }
-    let af_num = af.ok_or(DecodeError::Missing("IPVS_SVC_ATTR_AF"))?;
-    let af = Af::from_number(af_num).ok_or_else(|| {
-        DecodeError::invalid("IPVS_SVC_ATTR_AF", format!("unknown family {af_num}"))
-    })?;
-    // As the kernel: a (non-zero) fwmark wins over address/port.
-    let key = match fwmark.filter(|&m| m != 0) {
-        Some(mark) => ServiceKey::Fwmark { af, mark },
-        None => ServiceKey::Inet {
-            proto: Protocol::from_number(
-                proto.ok_or(DecodeError::Missing("IPVS_SVC_ATTR_PROTOCOL"))?,
-            ),
-            addr: addr
-                .ok_or(DecodeError::Missing("IPVS_SVC_ATTR_ADDR"))?
-                .to_ip(af),
-            port: port.ok_or(DecodeError::Missing("IPVS_SVC_ATTR_PORT"))?,
-        },
-    };
-    let sched = sched.ok_or(DecodeError::Missing("IPVS_SVC_ATTR_SCHED_NAME"))?;
-    let flags = flags.ok_or(DecodeError::Missing("IPVS_SVC_ATTR_FLAGS"))?;
-    let timeout = timeout.ok_or(DecodeError::Missing("IPVS_SVC_ATTR_TIMEOUT"))?;
-    let netmask = netmask_from_wire(
-        af,
-        netmask.ok_or(DecodeError::Missing("IPVS_SVC_ATTR_NETMASK"))?,
-    );
-    let service = Service {
-        sched: Scheduler::from_name(sched),
-        flags: SvcFlags(flags.flags).config(),
-        timeout,
-        netmask: (netmask != af.default_netmask()).then_some(netmask),
-        pe_name: pe.filter(|pe| !pe.is_empty()).cloned(),
-    };
-    Ok(ServiceEntry {
-        key,
-        service,
-        stats: stats64.or(stats).unwrap_or_default(),
-    })
+
+    fn finish(self) -> Result<ServiceEntry, DecodeError> {
+        let SvcFields {
+            af,
+            proto,
+            addr,
+            port,
+            fwmark,
+            sched,
+            flags,
+            timeout,
+            netmask,
+            pe,
+            stats,
+            stats64,
+        } = self;
+        let af_num = af.ok_or(DecodeError::Missing("IPVS_SVC_ATTR_AF"))?;
+        let af = Af::from_number(af_num).ok_or_else(|| {
+            DecodeError::invalid("IPVS_SVC_ATTR_AF", format!("unknown family {af_num}"))
+        })?;
+        // As the kernel: a (non-zero) fwmark wins over address/port.
+        let key = match fwmark.filter(|&m| m != 0) {
+            Some(mark) => ServiceKey::Fwmark { af, mark },
+            None => ServiceKey::Inet {
+                proto: Protocol::from_number(
+                    proto.ok_or(DecodeError::Missing("IPVS_SVC_ATTR_PROTOCOL"))?,
+                ),
+                addr: addr
+                    .ok_or(DecodeError::Missing("IPVS_SVC_ATTR_ADDR"))?
+                    .to_ip(af),
+                port: port.ok_or(DecodeError::Missing("IPVS_SVC_ATTR_PORT"))?,
+            },
+        };
+        let sched = sched.ok_or(DecodeError::Missing("IPVS_SVC_ATTR_SCHED_NAME"))?;
+        let flags = flags.ok_or(DecodeError::Missing("IPVS_SVC_ATTR_FLAGS"))?;
+        let timeout = timeout.ok_or(DecodeError::Missing("IPVS_SVC_ATTR_TIMEOUT"))?;
+        let netmask = netmask_from_wire(
+            af,
+            netmask.ok_or(DecodeError::Missing("IPVS_SVC_ATTR_NETMASK"))?,
+        );
+        let service = Service {
+            sched: Scheduler::from_name(&sched),
+            flags: SvcFlags(flags.flags).config(),
+            timeout,
+            netmask: (netmask != af.default_netmask()).then_some(netmask),
+            pe_name: pe.filter(|pe| !pe.is_empty()),
+        };
+        Ok(ServiceEntry {
+            key,
+            service,
+            stats: stats64.or(stats).unwrap_or_default(),
+        })
+    }
 }
 
 /// One `NEW_DEST` message of a [`get_dests`] dump. `svc_af` is the
@@ -1316,71 +1384,155 @@ pub fn parse_dest(msg: &IpvsMessage, svc_af: Af) -> Result<DestEntry, DecodeErro
 
 /// A real server from its attributes; see [`parse_dest`].
 pub fn dest_from_attrs(attrs: &[DestAttr], svc_af: Af) -> Result<DestEntry, DecodeError> {
-    let (mut addr, mut port, mut fwd, mut weight, mut uth, mut lth) =
-        (None, None, None, None, None, None);
-    let (mut af, mut tun_type, mut tun_port, mut tun_flags) = (None, None, None, None);
-    let (mut active, mut inact, mut persist, mut stats, mut stats64) = (0, 0, 0, None, None);
+    let mut f = DestFields::default();
     for a in attrs {
+        f.set(a);
+    }
+    f.finish(svc_af)
+}
+
+/// [`parse_dest`] straight from a message's payload (genl header and
+/// attributes), without building the [`IpvsMessage`]: a dump of a big table
+/// decodes tens of thousands of these. The same entry where `parse_dest`
+/// gives one, an error where it gives one.
+pub fn parse_dest_payload(buf: &[u8], svc_af: Af) -> Result<DestEntry, DecodeError> {
+    let (cmd, body) = genl_header(buf)?;
+    let mut fields = None;
+    for a in attrs(body) {
+        let a = a?;
+        if cmd.info_attrs() || a.kind != IPVS_CMD_ATTR_DEST || fields.is_some() {
+            // Decoded only for the errors it would give.
+            decode_cmd_attr(cmd, a)?;
+            continue;
+        }
+        let mut f = DestFields::default();
+        for d in attrs(a.payload) {
+            f.set(
+                &d.and_then(decode_dest_attr)
+                    .context("invalid IPVS_CMD_ATTR_DEST")?,
+            );
+        }
+        fields = Some(f);
+    }
+    if cmd != IpvsCmd::NewDest {
+        return Err(DecodeError::UnexpectedCmd(cmd.into()));
+    }
+    fields
+        .ok_or(DecodeError::Missing("IPVS_CMD_ATTR_DEST"))?
+        .finish(svc_af)
+        .context("invalid IPVS_CMD_ATTR_DEST")
+}
+
+/// A message's command and its attributes.
+fn genl_header(buf: &[u8]) -> Result<(IpvsCmd, &[u8]), DecodeError> {
+    let (hdr, body) = buf
+        .split_at_checked(GENL_HDRLEN)
+        .ok_or(DecodeError::ShortHeader(buf.len()))?;
+    Ok((IpvsCmd::from(hdr[0]), body))
+}
+
+/// A real server's attributes as they come (the last of a kind wins).
+#[derive(Default)]
+struct DestFields {
+    addr: Option<InetAddr>,
+    port: Option<u16>,
+    fwd: Option<u32>,
+    weight: Option<u32>,
+    uth: Option<u32>,
+    lth: Option<u32>,
+    af: Option<u16>,
+    tun_type: Option<u8>,
+    tun_port: Option<u16>,
+    tun_flags: Option<u16>,
+    active: u32,
+    inact: u32,
+    persist: u32,
+    stats: Option<Stats>,
+    stats64: Option<Stats>,
+}
+
+impl DestFields {
+    fn set(&mut self, a: &DestAttr) {
         match a {
-            DestAttr::Addr(v) => addr = Some(*v),
-            DestAttr::Port(v) => port = Some(*v),
-            DestAttr::FwdMethod(v) => fwd = Some(*v),
-            DestAttr::Weight(v) => weight = Some(*v),
-            DestAttr::UThresh(v) => uth = Some(*v),
-            DestAttr::LThresh(v) => lth = Some(*v),
-            DestAttr::ActiveConns(v) => active = *v,
-            DestAttr::InactConns(v) => inact = *v,
-            DestAttr::PersistConns(v) => persist = *v,
-            DestAttr::Stats(v) => stats = Some(*v),
-            DestAttr::AddrFamily(v) => af = Some(*v),
-            DestAttr::Stats64(v) => stats64 = Some(*v),
-            DestAttr::TunType(v) => tun_type = Some(*v),
-            DestAttr::TunPort(v) => tun_port = Some(*v),
-            DestAttr::TunFlags(v) => tun_flags = Some(*v),
+            DestAttr::Addr(v) => self.addr = Some(*v),
+            DestAttr::Port(v) => self.port = Some(*v),
+            DestAttr::FwdMethod(v) => self.fwd = Some(*v),
+            DestAttr::Weight(v) => self.weight = Some(*v),
+            DestAttr::UThresh(v) => self.uth = Some(*v),
+            DestAttr::LThresh(v) => self.lth = Some(*v),
+            DestAttr::ActiveConns(v) => self.active = *v,
+            DestAttr::InactConns(v) => self.inact = *v,
+            DestAttr::PersistConns(v) => self.persist = *v,
+            DestAttr::Stats(v) => self.stats = Some(*v),
+            DestAttr::AddrFamily(v) => self.af = Some(*v),
+            DestAttr::Stats64(v) => self.stats64 = Some(*v),
+            DestAttr::TunType(v) => self.tun_type = Some(*v),
+            DestAttr::TunPort(v) => self.tun_port = Some(*v),
+            DestAttr::TunFlags(v) => self.tun_flags = Some(*v),
             DestAttr::Other(_) => {}
         }
     }
-    let af = match af {
-        // The kernel reads a missing or zero family as the service's.
-        None | Some(0) => svc_af,
-        Some(n) => Af::from_number(n).ok_or_else(|| {
-            DecodeError::invalid("IPVS_DEST_ATTR_ADDR_FAMILY", format!("unknown family {n}"))
-        })?,
-    };
-    let key = DestKey {
-        addr: addr
-            .ok_or(DecodeError::Missing("IPVS_DEST_ATTR_ADDR"))?
-            .to_ip(af),
-        port: port.ok_or(DecodeError::Missing("IPVS_DEST_ATTR_PORT"))?,
-    };
-    let fwd = match fwd.ok_or(DecodeError::Missing("IPVS_DEST_ATTR_FWD_METHOD"))?
-        & IP_VS_CONN_F_FWD_MASK
-    {
-        IP_VS_CONN_F_MASQ => Fwd::Masq,
-        IP_VS_CONN_F_LOCALNODE => Fwd::Local,
-        IP_VS_CONN_F_TUNNEL => Fwd::Tunnel(tunnel_from_attrs(tun_type, tun_port, tun_flags)?),
-        IP_VS_CONN_F_DROUTE => Fwd::Route,
-        IP_VS_CONN_F_BYPASS => Fwd::Bypass,
-        n => {
-            return Err(DecodeError::invalid(
-                "IPVS_DEST_ATTR_FWD_METHOD",
-                format!("unknown method {n}"),
-            ));
-        }
-    };
-    Ok(DestEntry {
-        key,
-        dest: Dest {
+
+    fn finish(self, svc_af: Af) -> Result<DestEntry, DecodeError> {
+        let DestFields {
+            addr,
+            port,
             fwd,
-            weight: weight.ok_or(DecodeError::Missing("IPVS_DEST_ATTR_WEIGHT"))?,
-            u_thresh: uth.ok_or(DecodeError::Missing("IPVS_DEST_ATTR_U_THRESH"))?,
-            l_thresh: lth.ok_or(DecodeError::Missing("IPVS_DEST_ATTR_L_THRESH"))?,
-        },
-        active_conns: active,
-        inact_conns: inact,
-        persist_conns: persist,
-        stats: stats64.or(stats).unwrap_or_default(),
-    })
+            weight,
+            uth,
+            lth,
+            af,
+            tun_type,
+            tun_port,
+            tun_flags,
+            active,
+            inact,
+            persist,
+            stats,
+            stats64,
+        } = self;
+        let af = match af {
+            // The kernel reads a missing or zero family as the service's.
+            None | Some(0) => svc_af,
+            Some(n) => Af::from_number(n).ok_or_else(|| {
+                DecodeError::invalid("IPVS_DEST_ATTR_ADDR_FAMILY", format!("unknown family {n}"))
+            })?,
+        };
+        let key = DestKey {
+            addr: addr
+                .ok_or(DecodeError::Missing("IPVS_DEST_ATTR_ADDR"))?
+                .to_ip(af),
+            port: port.ok_or(DecodeError::Missing("IPVS_DEST_ATTR_PORT"))?,
+        };
+        let fwd = match fwd.ok_or(DecodeError::Missing("IPVS_DEST_ATTR_FWD_METHOD"))?
+            & IP_VS_CONN_F_FWD_MASK
+        {
+            IP_VS_CONN_F_MASQ => Fwd::Masq,
+            IP_VS_CONN_F_LOCALNODE => Fwd::Local,
+            IP_VS_CONN_F_TUNNEL => Fwd::Tunnel(tunnel_from_attrs(tun_type, tun_port, tun_flags)?),
+            IP_VS_CONN_F_DROUTE => Fwd::Route,
+            IP_VS_CONN_F_BYPASS => Fwd::Bypass,
+            n => {
+                return Err(DecodeError::invalid(
+                    "IPVS_DEST_ATTR_FWD_METHOD",
+                    format!("unknown method {n}"),
+                ));
+            }
+        };
+        Ok(DestEntry {
+            key,
+            dest: Dest {
+                fwd,
+                weight: weight.ok_or(DecodeError::Missing("IPVS_DEST_ATTR_WEIGHT"))?,
+                u_thresh: uth.ok_or(DecodeError::Missing("IPVS_DEST_ATTR_U_THRESH"))?,
+                l_thresh: lth.ok_or(DecodeError::Missing("IPVS_DEST_ATTR_L_THRESH"))?,
+            },
+            active_conns: active,
+            inact_conns: inact,
+            persist_conns: persist,
+            stats: stats64.or(stats).unwrap_or_default(),
+        })
+    }
 }
 
 /// Tunnel parameters; absent ones are zero, as on kernels before 5.3

@@ -434,6 +434,45 @@ async fn drift(client: &Client) {
     );
 }
 
+/// Thousands of ops in batches: the kernel answers only the failures, and
+/// each failure comes back at its op's index; the successes are all there.
+async fn batch_errors(client: &Client) {
+    sh("ipvsadm -C");
+    let n = 1500u32;
+    let mut ops = Vec::new();
+    for i in 0..n {
+        let vip = std::net::Ipv4Addr::from(0x0a00_0000 + i);
+        let key = ServiceKey::tcp(SocketAddr::new(vip.into(), 80));
+        let ghost = ServiceKey::udp(SocketAddr::new(vip.into(), 53));
+        let add = Op::AddService {
+            key,
+            service: Service::new(Scheduler::Rr),
+        };
+        ops.push(add.clone());
+        ops.push(Op::AddDest {
+            service: ghost,
+            key: DestKey::new(sa("192.0.2.9:53")),
+            dest: Dest::new(Fwd::Masq, 1),
+        });
+        ops.push(add);
+    }
+    let results = client.apply(&ops).await;
+    assert_eq!(results.len(), ops.len());
+    for (i, r) in results.iter().enumerate() {
+        let want = [None, Some(3), Some(17)][i % 3]; // ok, ESRCH, EEXIST
+        assert_eq!(
+            r.as_ref().err().and_then(|e| e.errno()),
+            want,
+            "op {i} ({}): {r:?}",
+            ops[i]
+        );
+    }
+    let dumped = client.dump().await.expect("dump");
+    assert_eq!(dumped.len(), n as usize, "every service added once");
+    sh("ipvsadm -C");
+    println!("batch errors: ok ({} ops, {} refused)", ops.len(), 2 * n);
+}
+
 #[test]
 fn kernel_tier() {
     if harness::run_in_vm(ROOT, "kernel_tier", 300) {
@@ -450,6 +489,7 @@ fn kernel_tier() {
         every_op(&client).await;
         dump_round_trip(&client).await;
         drift(&client).await;
+        batch_errors(&client).await;
         sh("ipvsadm -C");
     });
 }

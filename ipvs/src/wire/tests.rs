@@ -1009,8 +1009,70 @@ fn decode_everything(bytes: &[u8]) {
     }
 }
 
+/// The payload decoders the client's dumps use agree with decoding the
+/// message and then parsing it: same entry, or both an error.
+fn fast_paths_agree(bytes: &[u8]) -> Result<(), TestCaseError> {
+    let msg = IpvsMessage::decode(bytes);
+    for af in [Af::Inet, Af::Inet6] {
+        let slow = msg.clone().and_then(|m| parse_dest(&m, af));
+        let fast = parse_dest_payload(bytes, af);
+        prop_assert_eq!(slow.is_ok(), fast.is_ok(), "{:?} vs {:?}", slow, fast);
+        prop_assert_eq!(slow.ok(), fast.ok());
+    }
+    let slow = msg.and_then(|m| parse_service(&m));
+    let fast = parse_service_payload(bytes);
+    prop_assert_eq!(slow.is_ok(), fast.is_ok(), "{:?} vs {:?}", slow, fast);
+    prop_assert_eq!(slow.ok(), fast.ok());
+    Ok(())
+}
+
+#[test]
+fn fast_paths_agree_on_fixtures() {
+    for fx in fixtures() {
+        fast_paths_agree(&fx.bytes).unwrap();
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn fast_paths_agree_on_garbage(bytes in structured_garbage()) {
+        fast_paths_agree(&bytes)?;
+    }
+
+    #[test]
+    fn fast_paths_agree_on_mutated_fixtures(
+        which in any::<prop::sample::Index>(),
+        flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        let fx = fixtures();
+        let mut bytes = which.get(&fx).bytes.clone();
+        for (at, v) in flips {
+            let i = at.index(bytes.len());
+            bytes[i] = v;
+        }
+        bytes.truncate(cut.index(bytes.len() + 1));
+        fast_paths_agree(&bytes)?;
+    }
+
+    #[test]
+    fn fast_paths_agree_on_dumped_entries(
+        (key, svc) in service_key().prop_flat_map(|k| (Just(k), service_for(k.af()))),
+        addr in ip(), port in any::<u16>(), d in dest(),
+    ) {
+        // A dump answers with NEW_SERVICE / NEW_DEST messages.
+        let mut bytes = new_service(&key, &svc).encode().unwrap();
+        fast_paths_agree(&bytes)?;
+        let entry = parse_service_payload(&bytes).unwrap();
+        prop_assert_eq!(entry.key, key);
+        prop_assert_eq!(entry.service, svc);
+        bytes = new_dest(&key, &DestKey { addr, port }, &d).encode().unwrap();
+        fast_paths_agree(&bytes)?;
+        let entry = parse_dest_payload(&bytes, key.af()).unwrap();
+        prop_assert_eq!(entry.dest, d);
+    }
 
     #[test]
     fn decode_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
