@@ -101,6 +101,9 @@ async fn serve(path: &Path, opts: &kaconf::Options, config: Config, role: &Check
     let applier_client = client.clone();
     let applier_owned = owned.clone();
     let applier = tokio::spawn(async move {
+        // What the kernel holds as far as we know: a checker transition or
+        // a reload costs its own ops, not a dump of the whole table.
+        let mut mirror = ipvs::Mirror::default();
         loop {
             let desired = tables.borrow_and_update().clone();
             let scope = {
@@ -109,8 +112,11 @@ async fn serve(path: &Path, opts: &kaconf::Options, config: Config, role: &Check
                 o.clone()
             };
             let r = applier_client
-                .reconcile_where(&desired, |k| scope.contains(k))
+                .reconcile_mirrored(&desired, &mut mirror, |k| scope.contains(k))
                 .await;
+            if r.as_ref().map_or(true, |r| !r.is_complete()) {
+                mirror.valid = false;
+            }
             report("apply", &r);
             if tables.changed().await.is_err() {
                 return;

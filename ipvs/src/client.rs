@@ -39,7 +39,7 @@ use crate::model::{
     DestEntry, IpvsInfo, ServiceEntry, ServiceKey, SyncDaemon, SyncState, Table, Timeouts,
 };
 use crate::netlink::{self, NLM_F_ACK, NLM_F_DUMP, Reply};
-use crate::plan::{Op, plan};
+use crate::plan::{Op, apply_to, plan};
 use crate::socket::Socket;
 use crate::wire::{self, DecodeError, EncodeError, IPVS_GENL_NAME, IpvsMessage};
 
@@ -147,6 +147,15 @@ impl OpError {
     pub fn needs_redump(&self) -> bool {
         self.is_drift() || matches!(self, OpError::Unknown)
     }
+}
+
+/// What the kernel holds, as far as this client knows: see
+/// [`Client::reconcile_mirrored`].
+#[derive(Debug, Default, Clone)]
+pub struct Mirror {
+    pub table: Table,
+    /// False until a dump filled `table`, and after any doubt.
+    pub valid: bool,
 }
 
 /// What [`Client::reconcile`] did.
@@ -442,6 +451,57 @@ impl Client {
                 return Ok(report);
             }
         }
+    }
+
+    /// Like [`Client::reconcile_where`], but plans against `mirror`, this
+    /// client's record of what the kernel holds, instead of dumping first.
+    /// A change of one real server then costs one write op and no dump. The
+    /// kernel is only dumped when it disagrees with the mirror (an op fails
+    /// with EEXIST/ENOENT/ESRCH or its outcome is unknown): then the mirror
+    /// is rebuilt from a scoped dump and the remaining difference applied.
+    /// Start with an empty mirror and `dumped = false`: the first call dumps.
+    pub async fn reconcile_mirrored(
+        &self,
+        desired: &Table,
+        mirror: &mut Mirror,
+        owned: impl Fn(&ServiceKey) -> bool,
+    ) -> Result<ReconcileReport, ClientError> {
+        let scope = |k: &ServiceKey| owned(k) || desired.get(k).is_some();
+        if !mirror.valid {
+            let report = self.reconcile_where(desired, scope).await?;
+            mirror.table = self.dump_where(scope).await?;
+            mirror.valid = report.is_complete();
+            return Ok(report);
+        }
+        let ops = plan(desired, &mirror.table);
+        let mut report = ReconcileReport {
+            rounds: 1,
+            ..Default::default()
+        };
+        if ops.is_empty() {
+            return Ok(report);
+        }
+        let results = self.apply(&ops).await;
+        for (op, result) in ops.into_iter().zip(results) {
+            match result {
+                Ok(()) => {
+                    report.applied += 1;
+                    apply_to(&mut mirror.table, &op);
+                }
+                Err(e) => report.failed.push((op, e)),
+            }
+        }
+        if report.failed.iter().any(|(_, e)| e.needs_redump()) {
+            // the kernel changed behind our back: back to dump-and-plan
+            debug!("ipvs mirror out of date: dumping");
+            let mut again = self.reconcile_where(desired, scope).await?;
+            again.applied += report.applied;
+            again.rounds += report.rounds;
+            mirror.table = self.dump_where(scope).await?;
+            mirror.valid = again.is_complete();
+            return Ok(again);
+        }
+        Ok(report)
     }
 
     /// Removes every service (`ipvsadm -C`).

@@ -427,6 +427,40 @@ async fn drift(client: &Client) {
     // unscoped: the whole table becomes ours
     client.reconcile(&desired).await.unwrap();
     assert_kernel_is(&desired, "full reconcile after drift");
+
+    // mirrored: one op without a dump, and a dump when the kernel disagrees
+    let mut mirror = ipvs::Mirror::default();
+    client
+        .reconcile_mirrored(&desired, &mut mirror, |_| true)
+        .await
+        .unwrap();
+    assert!(mirror.valid);
+    let mut next = desired.clone();
+    next.insert_dest(
+        &web,
+        DestKey::new(sa("192.0.2.11:80")),
+        Dest::new(Fwd::Route, 4),
+    );
+    let r = client
+        .reconcile_mirrored(&next, &mut mirror, |_| true)
+        .await
+        .unwrap();
+    assert_eq!((r.applied, r.rounds), (1, 1), "{:?}", r.failed);
+    assert_kernel_is(&next, "mirrored one-op change");
+    sh("ipvsadm -d -t 192.0.2.1:80 -r 192.0.2.12:80"); // behind the mirror's back
+    let mut last = next.clone();
+    last.insert_dest(
+        &web,
+        DestKey::new(sa("192.0.2.12:80")),
+        Dest::new(Fwd::Route, 7),
+    );
+    let r = client
+        .reconcile_mirrored(&last, &mut mirror, |_| true)
+        .await
+        .unwrap();
+    assert!(r.is_complete(), "{:?}", r.failed);
+    assert!(r.rounds > 1, "the failed edit should have forced a dump");
+    assert_kernel_is(&last, "mirrored reconcile after drift");
     println!(
         "drift: ok ({} stale ops refused as drift, {} rounds)",
         drift.len(),
