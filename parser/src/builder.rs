@@ -625,11 +625,14 @@ fn track_entry(line: &Line, d: &mut Diags, max: i64, owner: &str) -> Track {
     while i < line.len() {
         match line.w(i) {
             "weight" => {
-                // keepalived takes ±(max+1) as ±max.
-                match line.word(i + 1).and_then(crate::reader::parse_c_long) {
-                    Some(v) if (-(max + 1)..=max + 1).contains(&v) => {
-                        t.weight = Some(v.clamp(-max, max) as i32)
-                    }
+                // keepalived reads ±(max+1) (`read_int`) and takes it as ±max.
+                let w = line.word(i + 1);
+                let v = w.map(|w| check_int(w, -(max + 1), max + 1, true));
+                if let Some(Err(m)) = &v {
+                    d.at(line.loc_of(i + 1), Class::InvalidNumber, m.clone());
+                }
+                match v {
+                    Some(Ok(v)) => t.weight = Some(v.clamp(-max, max) as i32),
                     _ => d.at(
                         line.loc_of(i + 1),
                         Class::GeneralError,
