@@ -994,7 +994,17 @@ impl Builder {
             int(line, 1, min, max, d).map(|v| v as u32)
         };
         match kw.name {
-            "router_id" => g.router_id = s1(),
+            "router_id" => {
+                if line.len() < 2 {
+                    d.at(
+                        line.loc,
+                        Class::GeneralError,
+                        "routerid name missing - ignoring",
+                    );
+                } else {
+                    g.router_id = s1();
+                }
+            }
             "notification_email" => {}
             "notification_email_from" => g.notification_email_from = s1(),
             "smtp_server" => {
