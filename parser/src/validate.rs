@@ -38,7 +38,6 @@ fn validate_vrrp(cfg: &mut Config, d: &mut Diags) {
     // reports these at the referencing line while parsing.
     let scripts: Vec<String> = cfg.vrrp_scripts.iter().map(|s| s.name.clone()).collect();
     let files: Vec<String> = cfg.track_files.iter().map(|s| s.name.clone()).collect();
-    let mut seen_vrid: HashMap<(String, u8, bool, bool), String> = HashMap::new();
     for v in &mut cfg.vrrp_instances {
         let name = v.name.clone();
         v.track.script.retain(|t| {
@@ -93,6 +92,7 @@ fn validate_vrrp(cfg: &mut Config, d: &mut Diags) {
     // Sync groups are set up before the instances are completed.
     let member_of = sync_groups(cfg, out.get());
     let g = &cfg.global_defs;
+    let mut vrids = Vec::new();
     for v in &mut cfg.vrrp_instances {
         let name = v.name.clone();
         v.sync_group = member_of.get(&name).cloned();
@@ -203,17 +203,23 @@ fn validate_vrrp(cfg: &mut Config, d: &mut Diags) {
                 );
             }
         }
-        if let (Some(vrid), Some((ifname, _))) = (v.virtual_router_id, v.interface.as_ref()) {
-            let key = (ifname.clone(), vrid, ipv6, !v.unicast_peer.is_empty());
-            if let Some(other) = seen_vrid.get(&key) {
-                out.get().check(
-                    Some(v.loc),
-                    Class::GeneralError,
-                    format!("({name}) duplicate VRID conflict with {other} VRID {vrid}"),
-                );
+        if let Some(vrid) = v.virtual_router_id {
+            let mcast = v.mcast_dst_ip.or(if ipv6 {
+                g.vrrp_mcast_group6
             } else {
-                seen_vrid.insert(key, name.clone());
-            }
+                g.vrrp_mcast_group4
+            });
+            vrids.push(VridUse {
+                name: name.clone(),
+                loc: v.loc,
+                vrid,
+                ipv6,
+                ifname: v.interface.as_ref().map(|(i, _)| i.clone()),
+                unicast: !v.unicast_peer.is_empty(),
+                mcast,
+                src: v.unicast_src_ip,
+                peers: v.unicast_peer.iter().map(|p| p.addr).collect(),
+            });
         }
         if v.unicast_configured && v.unicast_peer.is_empty() && !v.unicast_fault_no_peer {
             out.get().check(
@@ -286,6 +292,74 @@ fn validate_vrrp(cfg: &mut Config, d: &mut Diags) {
                 100
             });
         }
+    }
+    vrid_conflicts(&vrids, out.get());
+}
+
+/// What keepalived's VRID conflict check looks at.
+struct VridUse {
+    name: String,
+    loc: crate::diag::Loc,
+    vrid: u8,
+    ipv6: bool,
+    ifname: Option<String>,
+    unicast: bool,
+    mcast: Option<IpAddr>,
+    src: Option<IpAddr>,
+    peers: Vec<IpAddr>,
+}
+
+/// keepalived's `check_vrid_conflicts`: each pair of instances (earlier,
+/// later) with the same VRID and family that would see each other's
+/// adverts. Multicast: same interface and group. Unicast: same interface
+/// (or none given), same source address, a peer in common; without a
+/// configured source, the interface's address is taken to be the same.
+fn vrid_conflicts(uses: &[VridUse], d: &mut Diags) {
+    let mut by_vrid: HashMap<(u8, bool, bool), Vec<&VridUse>> = HashMap::new();
+    for u in uses {
+        by_vrid
+            .entry((u.vrid, u.ipv6, u.unicast))
+            .or_default()
+            .push(u);
+    }
+    let mut found = Vec::new();
+    for group in by_vrid.values().filter(|g| g.len() > 1) {
+        for (i, a) in group.iter().enumerate() {
+            for b in &group[i + 1..] {
+                let msg = if a.unicast {
+                    let other_if = matches!((&a.ifname, &b.ifname), (Some(x), Some(y)) if x != y);
+                    let other_src = matches!((a.src, b.src), (Some(x), Some(y)) if x != y);
+                    let peer = a.peers.iter().any(|p| b.peers.contains(p));
+                    if other_if || other_src || !peer {
+                        continue;
+                    }
+                    format!(
+                        "({}) duplicate VRID conflict with {} VRID {}",
+                        a.name, b.name, a.vrid
+                    )
+                } else {
+                    let (Some(ia), Some(ib)) = (&a.ifname, &b.ifname) else {
+                        continue;
+                    };
+                    if ia != ib || a.mcast != b.mcast {
+                        continue;
+                    }
+                    format!(
+                        "{} and {} both use VRID {} with IPv{} on interface {ia}",
+                        a.name,
+                        b.name,
+                        a.vrid,
+                        if a.ipv6 { 6 } else { 4 }
+                    )
+                };
+                found.push((a.loc, b.loc, msg));
+            }
+        }
+    }
+    // In configuration order, as keepalived walks the instances.
+    found.sort_by_key(|(a, b, _)| (*a, *b));
+    for (_, b, msg) in found {
+        d.check(Some(b), Class::GeneralError, msg);
     }
 }
 
