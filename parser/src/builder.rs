@@ -588,13 +588,13 @@ fn rule(line: &Line, d: &mut Diags, next_pref: &mut u32) -> Option<Rule> {
             | "dport"
             | "tunnel-id" => {}
             other => {
+                // keepalived drops the rule there.
                 d.at(
                     line.loc_of(i),
                     Class::GeneralError,
                     format!("Unknown rule option {other}"),
                 );
-                i += 1;
-                continue;
+                return None;
             }
         }
         i += 2;
