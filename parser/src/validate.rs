@@ -114,25 +114,31 @@ fn validate_vrrp(cfg: &mut Config, d: &mut Diags) {
             version = 3;
         }
         v.version = Some(version);
-        if let Some(a) = &v.authentication {
-            if version == 3 {
-                out.get().check(
-                    Some(v.loc),
-                    Class::GeneralError,
-                    format!("({name}) VRRP version 3 does not support authentication. Ignoring."),
-                );
+        // keepalived's order; a block without auth_type means no authentication.
+        if let Some(a) = v.authentication.as_ref().filter(|a| a.auth_type.is_some()) {
+            let owner = v.priority.unwrap_or(if v.state == Some(VrrpState::Master) {
+                255
+            } else {
+                100
+            }) == 255;
+            let master = v.state.map_or(owner, |s| s == VrrpState::Master);
+            let ah = a.auth_type == Some(AuthType::Ah);
+            let drop = if strict {
+                Some("Strict mode does not support authentication. Ignoring.")
+            } else if version == 3 {
+                Some("VRRP version 3 does not support authentication. Ignoring.")
+            } else if a.auth_pass.as_deref().is_none_or(str::is_empty) {
+                Some("Authentication specified but no password given. Ignoring")
+            } else if ipv6 && ah {
+                Some("Cannot use AH authentication with IPv6. ignoring")
+            } else {
+                None
+            };
+            if let Some(m) = drop {
+                out.get()
+                    .check(Some(v.loc), Class::GeneralError, format!("({name}) {m}"));
                 v.authentication = None;
-            } else if strict {
-                out.get().check(
-                    Some(v.loc),
-                    Class::GeneralError,
-                    format!("({name}) Strict mode does not support authentication. Ignoring."),
-                );
-                v.authentication = None;
-            } else if a.auth_type == Some(AuthType::Ah)
-                && v.state == Some(VrrpState::Master)
-                && v.priority != Some(255)
-            {
+            } else if ah && master && !owner {
                 out.get().check(
                     Some(v.loc),
                     Class::GeneralError,
