@@ -429,15 +429,19 @@ impl Reader {
         }
         if matches.is_empty() {
             let wild = pattern.contains(['*', '?', '[']);
+            // keepalived's check for each message: `w` for wildcards that
+            // match nothing, else `b` for a pattern with braces, else `m`.
             let (flag, msg) = if wild {
                 (
                     INC_WILDCARD,
                     format!("No config files matched '{pattern}'."),
                 )
+            } else if has_brace {
+                (INC_BRACE, format!("Config files missing '{pattern}'."))
             } else {
                 (INC_MATCH, format!("Config files missing '{pattern}'."))
             };
-            let class = if checks & (flag | INC_MATCH) != 0 || top {
+            let class = if checks & flag != 0 || top {
                 Class::FileNotFound
             } else {
                 Class::Ok
