@@ -48,6 +48,9 @@ pub struct Builder {
     ssl: Option<SslCfg>,
     /// Name of the accepted-but-unmodelled block we are in (garp_group…).
     raw_block: Vec<String>,
+    /// How many notification_email entries there were when the current
+    /// block opened (keepalived warns about an empty block).
+    emails_at_open: usize,
     /// keepalived numbers rules without a preference downwards from 16384.
     next_rule_pref: u32,
 }
@@ -76,6 +79,7 @@ impl Default for Builder {
             ssl: None,
             raw_block: Vec::new(),
             next_rule_pref: 16384,
+            emails_at_open: 0,
         }
     }
 }
@@ -588,13 +592,13 @@ fn rule(line: &Line, d: &mut Diags, next_pref: &mut u32) -> Option<Rule> {
             | "dport"
             | "tunnel-id" => {}
             other => {
+                // keepalived drops the rule there.
                 d.at(
                     line.loc_of(i),
                     Class::GeneralError,
                     format!("Unknown rule option {other}"),
                 );
-                i += 1;
-                continue;
+                return None;
             }
         }
         i += 2;
@@ -625,11 +629,14 @@ fn track_entry(line: &Line, d: &mut Diags, max: i64, owner: &str) -> Track {
     while i < line.len() {
         match line.w(i) {
             "weight" => {
-                // keepalived takes ±(max+1) as ±max.
-                match line.word(i + 1).and_then(crate::reader::parse_c_long) {
-                    Some(v) if (-(max + 1)..=max + 1).contains(&v) => {
-                        t.weight = Some(v.clamp(-max, max) as i32)
-                    }
+                // keepalived reads ±(max+1) (`read_int`) and takes it as ±max.
+                let w = line.word(i + 1);
+                let v = w.map(|w| check_int(w, -(max + 1), max + 1, true));
+                if let Some(Err(m)) = &v {
+                    d.at(line.loc_of(i + 1), Class::InvalidNumber, m.clone());
+                }
+                match v {
+                    Some(Ok(v)) => t.weight = Some(v.clamp(-max, max) as i32),
                     _ => d.at(
                         line.loc_of(i + 1),
                         Class::GeneralError,
@@ -991,8 +998,18 @@ impl Builder {
             int(line, 1, min, max, d).map(|v| v as u32)
         };
         match kw.name {
-            "router_id" => g.router_id = s1(),
-            "notification_email" => {}
+            "router_id" => {
+                if line.len() < 2 {
+                    d.at(
+                        line.loc,
+                        Class::GeneralError,
+                        "routerid name missing - ignoring",
+                    );
+                } else {
+                    g.router_id = s1();
+                }
+            }
+            "notification_email" => self.emails_at_open = g.notification_email.len(),
             "notification_email_from" => g.notification_email_from = s1(),
             "smtp_server" => {
                 if let Some(h) = line.word(1) {
@@ -1804,7 +1821,12 @@ impl Builder {
             "virtualhost" => vs.virtualhost = line.word(1).map(str::to_string),
             "smtp_alert" => vs.smtp_alert = Some(opt_bool(line, d)),
             "snmp_name" => vs.snmp_name = line.word(1).map(str::to_string),
-            "weight" => vs.weight = int(line, 1, 1, i32::MAX as i64, d).map(|x| x as u32),
+            "weight" => {
+                vs.weight = int_or(line, (1, i32::MAX as i64, false), d, |w| {
+                    format!("Virtual server weight {w} is outside range 1-2147483647")
+                })
+                .map(|x| x as u32)
+            }
             "connect_timeout" => vs.connect_timeout = timer(line, 1, 1, TIMER_MAX, d),
             "retry" => vs.retry = int(line, 1, 1, u32::MAX as i64, d).map(|x| x as u32),
             "delay_before_retry" => vs.delay_before_retry = timer(line, 1, 0, TIMER_MAX, d),
@@ -2427,6 +2449,16 @@ impl Sink for Builder {
                 }
             }
             (Ctx::Ssl, _) => self.cfg.ssl = self.ssl.take(),
+            (Ctx::GlobalDefs, "notification_email") => {
+                if self.cfg.global_defs.notification_email.len() == self.emails_at_open {
+                    let loc = r.line.loc;
+                    r.diags.at(
+                        loc,
+                        Class::GeneralError,
+                        "Warning - empty notification_email block",
+                    );
+                }
+            }
             // Exact capacities: with 200,000 real servers, Vec growth slack
             // would otherwise triple the model's memory.
             (Ctx::VirtualServer, _) => {

@@ -104,12 +104,9 @@ fn value_block(r: &mut Reader, sink: &mut impl Sink, ctx: Ctx, kw: &'static Kw) 
         }
         match kind {
             LineKind::Close => return,
-            LineKind::Open => {
-                let loc = r.line.loc;
-                r.diags
-                    .at(loc, Class::UnexpectedBob, "Unexpected '{' - ignoring");
-            }
-            LineKind::Words => sink.entry(r, ctx, kw),
+            // keepalived's `alloc_value_block` hands a later `{` to the
+            // block's entry handler like any other line.
+            LineKind::Open | LineKind::Words => sink.entry(r, ctx, kw),
         }
     }
 }

@@ -64,6 +64,9 @@ pub struct Parsed {
     pub sources: SourceMap,
     /// False if the top-level file could not be opened at all.
     pub found: bool,
+    /// An include failed a check: keepalived stops after reading the files
+    /// (no validation) and `-t` exits with 6.
+    pub config_file_error: bool,
 }
 
 impl Parsed {
@@ -71,6 +74,9 @@ impl Parsed {
     pub fn exit_code(&self) -> i32 {
         if !self.found {
             return 4;
+        }
+        if self.config_file_error {
+            return 6;
         }
         self.diags.exit_code()
     }
@@ -97,12 +103,15 @@ pub fn parse_file(path: &str, opts: &Options) -> Parsed {
     }
     let mut config = b.cfg;
     let mut diags = std::mem::take(&mut r.diags);
-    validate::validate(&mut config, &mut diags);
+    if !r.config_file_error {
+        validate::validate(&mut config, &mut diags);
+    }
     Parsed {
         config,
         diags,
         sources: std::mem::take(&mut r.sources),
         found,
+        config_file_error: r.config_file_error,
     }
 }
 

@@ -305,6 +305,10 @@ pub struct Reader {
     pub cur: Loc,
     /// The line most recently returned by [`Reader::next_line`].
     pub line: Line,
+    /// An include failed a check (`include_check`, `-e`, `includem`…):
+    /// keepalived then exits with 6 once the files are read, validating
+    /// nothing.
+    pub config_file_error: bool,
     replay: bool,
     /// What follows a brace on the current line: (start, end, column) in
     /// `line.buf`, split next (keepalived queues it as the next line).
@@ -352,6 +356,7 @@ impl Reader {
             line: Line::default(),
             replay: false,
             rest: None,
+            config_file_error: false,
             scratch: Vec::new(),
             fast_path: true,
             depth: 0,
@@ -374,13 +379,25 @@ impl Reader {
     /// everything at the line being read, not at a token).
     pub fn report_here(&mut self, class: Class, msg: impl Into<String>) {
         let loc = self.cur;
+        // File errors past the top file (a failed include check) make
+        // keepalived stop once the files are read (exit 6).
+        if class == Class::FileNotFound {
+            self.config_file_error = true;
+        }
         self.diags.at(loc, class, msg);
     }
 
     fn open_include(&mut self, pattern: &str, include_type: u8, dir: &Path, top: bool) -> bool {
         if self.frames.len() >= MAX_INCLUDE_DEPTH {
+            // keepalived runs out of file descriptors instead: an open
+            // problem, an error only if includes must be readable.
+            let class = if (self.include_check | include_type) & INC_READ != 0 {
+                Class::FileNotFound
+            } else {
+                Class::Ok
+            };
             self.report_here(
-                Class::FileNotFound,
+                class,
                 format!("Include depth exceeds {MAX_INCLUDE_DEPTH} at '{pattern}' - skipping"),
             );
             return false;
@@ -412,15 +429,19 @@ impl Reader {
         }
         if matches.is_empty() {
             let wild = pattern.contains(['*', '?', '[']);
+            // keepalived's check for each message: `w` for wildcards that
+            // match nothing, else `b` for a pattern with braces, else `m`.
             let (flag, msg) = if wild {
                 (
                     INC_WILDCARD,
                     format!("No config files matched '{pattern}'."),
                 )
+            } else if has_brace {
+                (INC_BRACE, format!("Config files missing '{pattern}'."))
             } else {
                 (INC_MATCH, format!("Config files missing '{pattern}'."))
             };
-            let class = if checks & (flag | INC_MATCH) != 0 || top {
+            let class = if checks & flag != 0 || top {
                 Class::FileNotFound
             } else {
                 Class::Ok

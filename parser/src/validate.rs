@@ -34,12 +34,10 @@ pub fn validate(cfg: &mut Config, d: &mut Diags) {
 }
 
 fn validate_vrrp(cfg: &mut Config, d: &mut Diags) {
-    let g = &cfg.global_defs;
     // Track scripts/files referenced by instances must exist. keepalived
     // reports these at the referencing line while parsing.
     let scripts: Vec<String> = cfg.vrrp_scripts.iter().map(|s| s.name.clone()).collect();
     let files: Vec<String> = cfg.track_files.iter().map(|s| s.name.clone()).collect();
-    let mut seen_vrid: HashMap<(String, u8, bool, bool), String> = HashMap::new();
     for v in &mut cfg.vrrp_instances {
         let name = v.name.clone();
         v.track.script.retain(|t| {
@@ -64,20 +62,40 @@ fn validate_vrrp(cfg: &mut Config, d: &mut Diags) {
             }
             ok
         });
-        if v.virtual_router_id.is_none() {
-            d.check(
-                Some(v.loc),
-                Class::Fatal,
-                format!("({name}) the virtual router id must be set"),
-            );
+    }
+    // keepalived's minimal configuration check: the first instance that
+    // fails it ends the whole VRRP validation (no further messages).
+    let mut stop = false;
+    for v in &cfg.vrrp_instances {
+        let name = &v.name;
+        let missing = if v.virtual_router_id.is_none() {
+            Some(format!("({name}) the virtual router id must be set"))
+        } else if v.interface.is_none() && v.unicast_peer.is_empty() {
+            Some(format!("({name}) Unknown interface!"))
+        } else {
+            None
+        };
+        if let Some(msg) = missing {
+            d.check(Some(v.loc), Class::GeneralError, msg);
+            stop = true;
+            break;
         }
-        if v.interface.is_none() && v.unicast_peer.is_empty() {
-            d.check(
-                Some(v.loc),
-                Class::Fatal,
-                format!("({name}) Unknown interface!"),
-            );
-        }
+    }
+    // After that, the model still gets its defaults, but keepalived says
+    // nothing more.
+    let mut muted = Diags::default();
+    let mut out = Out {
+        d,
+        muted: &mut muted,
+        stop,
+    };
+    // Sync groups are set up before the instances are completed.
+    let member_of = sync_groups(cfg, out.get());
+    let g = &cfg.global_defs;
+    let mut vrids = Vec::new();
+    for v in &mut cfg.vrrp_instances {
+        let name = v.name.clone();
+        v.sync_group = member_of.get(&name).cloned();
         let ipv6 = v
             .virtual_ipaddress
             .first()
@@ -87,7 +105,7 @@ fn validate_vrrp(cfg: &mut Config, d: &mut Diags) {
         let mut version = v.version.or(g.vrrp_version).unwrap_or(2);
         if ipv6 && version == 2 {
             if v.version == Some(2) {
-                d.check(
+                out.get().check(
                     Some(v.loc),
                     Class::GeneralError,
                     format!("({name}) cannot use IPv6 with VRRP version 2; setting version 3"),
@@ -96,26 +114,32 @@ fn validate_vrrp(cfg: &mut Config, d: &mut Diags) {
             version = 3;
         }
         v.version = Some(version);
-        if let Some(a) = &v.authentication {
-            if version == 3 {
-                d.check(
-                    Some(v.loc),
-                    Class::GeneralError,
-                    format!("({name}) VRRP version 3 does not support authentication. Ignoring."),
-                );
+        // keepalived's order; a block without auth_type means no authentication.
+        if let Some(a) = v.authentication.as_ref().filter(|a| a.auth_type.is_some()) {
+            let owner = v.priority.unwrap_or(if v.state == Some(VrrpState::Master) {
+                255
+            } else {
+                100
+            }) == 255;
+            let master = v.state.map_or(owner, |s| s == VrrpState::Master);
+            let ah = a.auth_type == Some(AuthType::Ah);
+            let drop = if strict {
+                Some("Strict mode does not support authentication. Ignoring.")
+            } else if version == 3 {
+                Some("VRRP version 3 does not support authentication. Ignoring.")
+            } else if a.auth_pass.as_deref().is_none_or(str::is_empty) {
+                Some("Authentication specified but no password given. Ignoring")
+            } else if ipv6 && ah {
+                Some("Cannot use AH authentication with IPv6. ignoring")
+            } else {
+                None
+            };
+            if let Some(m) = drop {
+                out.get()
+                    .check(Some(v.loc), Class::GeneralError, format!("({name}) {m}"));
                 v.authentication = None;
-            } else if strict {
-                d.check(
-                    Some(v.loc),
-                    Class::GeneralError,
-                    format!("({name}) Strict mode does not support authentication. Ignoring."),
-                );
-                v.authentication = None;
-            } else if a.auth_type == Some(AuthType::Ah)
-                && v.state == Some(VrrpState::Master)
-                && v.priority != Some(255)
-            {
-                d.check(
+            } else if ah && master && !owner {
+                out.get().check(
                     Some(v.loc),
                     Class::GeneralError,
                     format!("({name}) Initial state master is incompatible with AH authentication - clearing"),
@@ -131,14 +155,14 @@ fn validate_vrrp(cfg: &mut Config, d: &mut Diags) {
             let secs = |us: u64| us as f64 / HZ as f64;
             let fixed = if version == 2 {
                 if ai >= 256 * HZ {
-                    d.check(
+                    out.get().check(
                         Some(v.loc),
                         Class::GeneralError,
                         format!("({name}) VRRPv2 advertisement interval {:.2}s is out of range. Must be less than 256s. Setting to 255s", secs(ai)),
                     );
                     255 * HZ
                 } else if ai % HZ != 0 {
-                    d.check(
+                    out.get().check(
                         Some(v.loc),
                         Class::GeneralError,
                         format!("({name}) VRRPv2 advertisement interval {:.6}s must be an integer. rounding", secs(ai)),
@@ -149,14 +173,14 @@ fn validate_vrrp(cfg: &mut Config, d: &mut Diags) {
                     ai
                 }
             } else if ai >= 4096 * CENTI {
-                d.check(
+                out.get().check(
                     Some(v.loc),
                     Class::GeneralError,
                     format!("({name}) VRRPv3 advertisement interval {:.2}s is out of range. Must be less than 40.96s. Setting to 40.95s", secs(ai)),
                 );
                 4095 * CENTI
             } else if ai % CENTI != 0 {
-                d.check(
+                out.get().check(
                     Some(v.loc),
                     Class::GeneralError,
                     format!("({name}) VRRPv3 advertisement interval {:.6}s must be in units of 10ms - rounding", secs(ai)),
@@ -170,33 +194,41 @@ fn validate_vrrp(cfg: &mut Config, d: &mut Diags) {
         }
         if v.virtual_ipaddress.is_empty() && !v.no_virtual_ipaddress {
             if strict || version == 3 {
-                d.check(
+                out.get().check(
                     Some(v.loc),
-                    Class::Fatal,
+                    Class::GeneralError,
                     format!("({name}) No VIP specified; at least one is required"),
                 );
+                // keepalived stops completing instances here.
+                out.stop = true;
             } else {
-                d.check(
+                out.get().check(
                     Some(v.loc),
                     Class::Warning,
                     format!("({name}) No VIP specified; at least one is sensible"),
                 );
             }
         }
-        if let (Some(vrid), Some((ifname, _))) = (v.virtual_router_id, v.interface.as_ref()) {
-            let key = (ifname.clone(), vrid, ipv6, !v.unicast_peer.is_empty());
-            if let Some(other) = seen_vrid.get(&key) {
-                d.check(
-                    Some(v.loc),
-                    Class::GeneralError,
-                    format!("({name}) duplicate VRID conflict with {other} VRID {vrid}"),
-                );
+        if let Some(vrid) = v.virtual_router_id {
+            let mcast = v.mcast_dst_ip.or(if ipv6 {
+                g.vrrp_mcast_group6
             } else {
-                seen_vrid.insert(key, name.clone());
-            }
+                g.vrrp_mcast_group4
+            });
+            vrids.push(VridUse {
+                name: name.clone(),
+                loc: v.loc,
+                vrid,
+                ipv6,
+                ifname: v.interface.as_ref().map(|(i, _)| i.clone()),
+                unicast: !v.unicast_peer.is_empty(),
+                mcast,
+                src: v.unicast_src_ip,
+                peers: v.unicast_peer.iter().map(|p| p.addr).collect(),
+            });
         }
         if v.unicast_configured && v.unicast_peer.is_empty() && !v.unicast_fault_no_peer {
-            d.check(
+            out.get().check(
                 Some(v.loc),
                 Class::Deprecated,
                 format!("({name}) A unicast keyword has been specified without any unicast peers. Defaulting to multicast. This usage is deprecated - please update your configuration."),
@@ -211,7 +243,7 @@ fn validate_vrrp(cfg: &mut Config, d: &mut Diags) {
         });
         let master = v.state.map_or(prio == 255, |s| s == VrrpState::Master);
         if prio == 255 && v.nopreempt {
-            d.check(
+            out.get().check(
                 Some(v.loc),
                 Class::GeneralError,
                 format!(
@@ -222,7 +254,7 @@ fn validate_vrrp(cfg: &mut Config, d: &mut Diags) {
         }
         if master {
             if v.nopreempt {
-                d.check(
+                out.get().check(
                     Some(v.loc),
                     Class::GeneralError,
                     format!("({name}) Warning - nopreempt will not work with initial state MASTER - clearing"),
@@ -230,7 +262,7 @@ fn validate_vrrp(cfg: &mut Config, d: &mut Diags) {
                 v.nopreempt = false;
             }
             if v.preempt_delay.is_some_and(|t| t > 0) {
-                d.check(
+                out.get().check(
                     Some(v.loc),
                     Class::GeneralError,
                     format!("({name}) Warning - preempt delay will not work with initial state MASTER - clearing"),
@@ -240,7 +272,7 @@ fn validate_vrrp(cfg: &mut Config, d: &mut Diags) {
         }
         if v.preempt_delay.is_some_and(|t| t > 0) {
             if strict {
-                d.check(
+                out.get().check(
                     Some(v.loc),
                     Class::GeneralError,
                     format!("({name}) preempt_delay is incompatible with strict mode - resetting"),
@@ -248,7 +280,7 @@ fn validate_vrrp(cfg: &mut Config, d: &mut Diags) {
                 v.preempt_delay = None;
             }
             if v.nopreempt {
-                d.check(
+                out.get().check(
                     Some(v.loc),
                     Class::GeneralError,
                     format!(
@@ -267,13 +299,105 @@ fn validate_vrrp(cfg: &mut Config, d: &mut Diags) {
             });
         }
     }
+    vrid_conflicts(&vrids, out.get());
+}
+
+/// What keepalived's VRID conflict check looks at.
+struct VridUse {
+    name: String,
+    loc: crate::diag::Loc,
+    vrid: u8,
+    ipv6: bool,
+    ifname: Option<String>,
+    unicast: bool,
+    mcast: Option<IpAddr>,
+    src: Option<IpAddr>,
+    peers: Vec<IpAddr>,
+}
+
+/// keepalived's `check_vrid_conflicts`: each pair of instances (earlier,
+/// later) with the same VRID and family that would see each other's
+/// adverts. Multicast: same interface and group. Unicast: same interface
+/// (or none given), same source address, a peer in common; without a
+/// configured source, the interface's address is taken to be the same.
+fn vrid_conflicts(uses: &[VridUse], d: &mut Diags) {
+    let mut by_vrid: HashMap<(u8, bool, bool), Vec<&VridUse>> = HashMap::new();
+    for u in uses {
+        by_vrid
+            .entry((u.vrid, u.ipv6, u.unicast))
+            .or_default()
+            .push(u);
+    }
+    let mut found = Vec::new();
+    for group in by_vrid.values().filter(|g| g.len() > 1) {
+        for (i, a) in group.iter().enumerate() {
+            for b in &group[i + 1..] {
+                let msg = if a.unicast {
+                    let other_if = matches!((&a.ifname, &b.ifname), (Some(x), Some(y)) if x != y);
+                    let other_src = matches!((a.src, b.src), (Some(x), Some(y)) if x != y);
+                    let peer = a.peers.iter().any(|p| b.peers.contains(p));
+                    if other_if || other_src || !peer {
+                        continue;
+                    }
+                    format!(
+                        "({}) duplicate VRID conflict with {} VRID {}",
+                        a.name, b.name, a.vrid
+                    )
+                } else {
+                    let (Some(ia), Some(ib)) = (&a.ifname, &b.ifname) else {
+                        continue;
+                    };
+                    if ia != ib || a.mcast != b.mcast {
+                        continue;
+                    }
+                    format!(
+                        "{} and {} both use VRID {} with IPv{} on interface {ia}",
+                        a.name,
+                        b.name,
+                        a.vrid,
+                        if a.ipv6 { 6 } else { 4 }
+                    )
+                };
+                found.push((a.loc, b.loc, msg));
+            }
+        }
+    }
+    // In configuration order, as keepalived walks the instances.
+    found.sort_by_key(|(a, b, _)| (*a, *b));
+    for (_, b, msg) in found {
+        d.check(Some(b), Class::GeneralError, msg);
+    }
+}
+
+/// Where validation messages go: nowhere once keepalived would have
+/// stopped validating.
+struct Out<'a> {
+    d: &'a mut Diags,
+    muted: &'a mut Diags,
+    stop: bool,
+}
+
+impl Out<'_> {
+    fn get(&mut self) -> &mut Diags {
+        if self.stop { self.muted } else { self.d }
+    }
+}
+
+/// Resolves the sync groups' members (dropping groups left empty); returns
+/// the group of each member instance.
+fn sync_groups(cfg: &mut Config, d: &mut Diags) -> HashMap<String, String> {
     let names: Vec<String> = cfg.vrrp_instances.iter().map(|i| i.name.clone()).collect();
     let mut member_of: HashMap<String, String> = HashMap::new();
     for gr in &mut cfg.sync_groups {
         let gname = gr.name.clone();
-        // A group that names no instance at all is dropped without a word
-        // (keepalived: "can't handle no members of the group").
-        let named = !gr.group.is_empty();
+        if gr.group.is_empty() {
+            d.check(
+                Some(gr.loc),
+                Class::GeneralError,
+                format!("Sync group {gname} has no virtual router(s). removing"),
+            );
+            continue;
+        }
         gr.group.retain(|(m, loc)| {
             if !names.contains(m) {
                 d.at(*loc, Class::GeneralError, format!("Virtual router {m} specified in sync group {gname} doesn't exist - ignoring"));
@@ -286,7 +410,7 @@ fn validate_vrrp(cfg: &mut Config, d: &mut Diags) {
             member_of.insert(m.clone(), gname.clone());
             true
         });
-        if gr.group.is_empty() && named {
+        if gr.group.is_empty() {
             d.check(
                 Some(gr.loc),
                 Class::GeneralError,
@@ -301,9 +425,7 @@ fn validate_vrrp(cfg: &mut Config, d: &mut Diags) {
         }
     }
     cfg.sync_groups.retain(|g| !g.group.is_empty());
-    for v in &mut cfg.vrrp_instances {
-        v.sync_group = member_of.get(&v.name).cloned();
-    }
+    member_of
 }
 
 fn validate_check(cfg: &mut Config, d: &mut Diags) {
