@@ -110,10 +110,12 @@ async fn run_checker(ctx: Ctx, first: bool) {
         let delay = ctx.env.bootstrap + random_below(ctx.start.cfg.warmup);
         tokio::time::sleep(delay).await;
     }
+    // Boxed: a task lives as long as its checker, and an unboxed future
+    // would be as large as the largest kind (thousands of checkers).
     match &ctx.start.cfg.kind {
-        CheckKind::Http(h) => run_http(&ctx, h).await,
-        CheckKind::Misc(m) => run_misc(&ctx, m).await,
-        _ => run_simple(&ctx).await,
+        CheckKind::Http(h) => Box::pin(run_http(&ctx, h)).await,
+        CheckKind::Misc(m) => Box::pin(run_misc(&ctx, m)).await,
+        _ => Box::pin(run_simple(&ctx)).await,
     }
 }
 
@@ -184,30 +186,31 @@ async fn run_simple(ctx: &Ctx) {
                 Err(_) => (false, Some("failed".to_owned())),
             },
             CheckKind::Smtp(s) => {
-                let mut r = probe::smtp(&cfg.conn, &s.helo_name).await;
+                let mut r = Box::pin(probe::smtp(&cfg.conn, &s.helo_name)).await;
                 for host in &s.extra_hosts {
                     if r.is_err() {
                         break;
                     }
-                    r = probe::smtp(host, &s.helo_name).await;
+                    r = Box::pin(probe::smtp(host, &s.helo_name)).await;
                 }
                 match r {
                     Ok(()) => (true, None),
                     Err(m) => (false, Some(m)),
                 }
             }
-            CheckKind::Dns(d) => match probe::dns(&cfg.conn, d).await {
+            // probes other than TCP are boxed: only the running one costs memory
+            CheckKind::Dns(d) => match Box::pin(probe::dns(&cfg.conn, d)).await {
                 Ok(()) => (true, None),
                 Err(m) => (false, Some(m)),
             },
-            CheckKind::Udp(u) => match probe::udp(&cfg.conn, u).await {
+            CheckKind::Udp(u) => match Box::pin(probe::udp(&cfg.conn, u)).await {
                 Ok(()) => (true, None),
                 Err(m) => (false, Some(m.to_owned())),
             },
             CheckKind::Ping => {
                 seq = seq.wrapping_add(1);
                 match &ping {
-                    Some(c) => (probe::ping(c, &cfg.conn, seq).await.is_ok(), None),
+                    Some(c) => (Box::pin(probe::ping(c, &cfg.conn, seq)).await.is_ok(), None),
                     None => (false, None),
                 }
             }
@@ -780,5 +783,42 @@ mod tests {
         assert_eq!(misc_suffix(3, 2), " on retry 1/3");
         assert_eq!(misc_suffix(3, 0), " after 3 retries");
         assert_eq!(misc_suffix(1, 0), " after 1 retry");
+    }
+}
+
+#[cfg(test)]
+mod size_probe {
+    /// Thousands of checkers each keep one task alive: the per-task future
+    /// must not grow with the largest probe (it was 5.7 KB unboxed).
+    #[test]
+    fn checker_futures_stay_small() {
+        let (tx, _rx) = tokio::sync::mpsc::channel(1);
+        let start = crate::manager::StartChecker {
+            id: crate::manager::CheckerId(1),
+            cfg: crate::config::CheckerCfg {
+                kind: crate::config::CheckKind::Tcp,
+                conn: crate::config::ConnOpts::new(
+                    "127.0.0.1:1".parse().unwrap(),
+                    std::time::Duration::from_secs(1),
+                ),
+                retry: 1,
+                delay_loop: std::time::Duration::from_secs(1),
+                delay_before_retry: std::time::Duration::from_secs(1),
+                warmup: std::time::Duration::ZERO,
+                alpha: false,
+                log_all_failures: false,
+            },
+            rs_name: String::new(),
+            vs_name: String::new(),
+        };
+        let ctx = super::Ctx {
+            start,
+            env: super::TaskEnv::default(),
+            tx,
+        };
+        let simple = std::mem::size_of_val(&super::run_simple(&ctx));
+        let outer = std::mem::size_of_val(&super::run_checker(ctx, true));
+        assert!(simple <= 1024, "run_simple future is {simple} bytes");
+        assert!(outer <= 2048, "run_checker future is {outer} bytes");
     }
 }
