@@ -163,20 +163,20 @@ impl Manager {
         }
     }
 
-    fn fresh_vs(&mut self, cfg: VsCfg) -> VsSt {
+    /// The state keeps one copy of each config: the real servers move out of
+    /// the `VsCfg` and the checkers out of each `RsCfg`.
+    fn fresh_vs(&mut self, mut cfg: VsCfg) -> VsSt {
         let enabled = !cfg.ha_suspend;
-        let rs = cfg
-            .real_servers
-            .iter()
-            .map(|r| RsSt {
+        let rs = std::mem::take(&mut cfg.real_servers)
+            .into_iter()
+            .map(|mut r| RsSt {
                 alive: false,
                 effective_weight: r.dest.weight as i64,
-                checkers: r
-                    .checkers
-                    .iter()
-                    .map(|c| self.fresh_checker(c.clone(), enabled))
+                checkers: std::mem::take(&mut r.checkers)
+                    .into_iter()
+                    .map(|c| self.fresh_checker(c, enabled))
                     .collect(),
-                cfg: r.clone(),
+                cfg: r,
             })
             .collect();
         VsSt {
@@ -676,31 +676,32 @@ impl Manager {
     fn migrate_vs(
         &mut self,
         old: &mut VsSt,
-        cfg: VsCfg,
+        mut cfg: VsCfg,
         fresh_ids: &mut Vec<CheckerId>,
         out: &mut Vec<Effect>,
     ) -> VsSt {
         let enabled_default = !cfg.ha_suspend;
         let mut rs_out = Vec::new();
         let mut used = vec![false; old.rs.len()];
-        for rcfg in &cfg.real_servers {
+        let new_rs = std::mem::take(&mut cfg.real_servers);
+        for mut rcfg in new_rs {
+            let rchecks = std::mem::take(&mut rcfg.checkers);
             let found = old
                 .rs
                 .iter()
                 .enumerate()
                 .position(|(i, o)| !used[i] && o.cfg.key == rcfg.key);
             let Some(i) = found else {
-                let checkers: Vec<CheckerSt> = rcfg
-                    .checkers
-                    .iter()
-                    .map(|c| self.fresh_checker(c.clone(), enabled_default))
+                let checkers: Vec<CheckerSt> = rchecks
+                    .into_iter()
+                    .map(|c| self.fresh_checker(c, enabled_default))
                     .collect();
                 fresh_ids.extend(checkers.iter().map(|c| c.id));
                 rs_out.push(RsSt {
                     alive: false,
                     effective_weight: rcfg.dest.weight as i64,
                     checkers,
-                    cfg: rcfg.clone(),
+                    cfg: rcfg,
                 });
                 continue;
             };
@@ -708,19 +709,19 @@ impl Manager {
             let o = &mut old.rs[i];
             let mut taken = vec![false; o.checkers.len()];
             let mut checkers = Vec::new();
-            for ccfg in &rcfg.checkers {
+            for ccfg in rchecks {
                 let m = o
                     .checkers
                     .iter()
                     .enumerate()
-                    .position(|(j, oc)| !taken[j] && oc.cfg == *ccfg);
+                    .position(|(j, oc)| !taken[j] && oc.cfg == ccfg);
                 match m {
                     Some(j) => {
                         taken[j] = true;
                         checkers.push(o.checkers[j].clone());
                     }
                     None => {
-                        let c = self.fresh_checker(ccfg.clone(), enabled_default);
+                        let c = self.fresh_checker(ccfg, enabled_default);
                         fresh_ids.push(c.id);
                         checkers.push(c);
                     }
@@ -744,7 +745,7 @@ impl Manager {
                 alive: o.alive,
                 effective_weight: o.effective_weight,
                 checkers,
-                cfg: rcfg.clone(),
+                cfg: rcfg,
             });
         }
         for (i, o) in old.rs.iter().enumerate() {

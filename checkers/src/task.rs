@@ -4,6 +4,7 @@
 //! checker's handle stops it, and a panic in one checker never reaches the
 //! others (the driver logs it).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -70,11 +71,12 @@ pub fn spawn(start: StartChecker, env: TaskEnv, tx: mpsc::Sender<Msg>) -> Checke
         rs = %start.rs_name,
         vs = %start.vs_name
     );
+    let start = Arc::new(start);
     let join = tokio::spawn(async move {
         let mut first = true;
         loop {
             let ctx = Ctx {
-                start: start.clone(),
+                start: Arc::clone(&start),
                 env,
                 tx: tx.clone(),
             };
@@ -129,7 +131,7 @@ fn random_below(d: Duration) -> Duration {
 }
 
 struct Ctx {
-    start: StartChecker,
+    start: Arc<StartChecker>,
     env: TaskEnv,
     tx: mpsc::Sender<Msg>,
 }
@@ -812,7 +814,7 @@ mod size_probe {
             vs_name: String::new(),
         };
         let ctx = super::Ctx {
-            start,
+            start: std::sync::Arc::new(start),
             env: super::TaskEnv::default(),
             tx,
         };
