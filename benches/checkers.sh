@@ -41,7 +41,9 @@ addr() {
 	echo "}"
 } > "$D/keepalived.conf"
 
-"$BIN/bench_listener" $PORT $((2 * SECS + 30)) > "$D/listener.out" &
+# one listener per side, so each side's count of checks is known
+"$BIN/bench_listener" $PORT $((SECS + 5)) > "$D/k-listener.out" &
+"$BIN/bench_listener" $((PORT + 1)) $((2 * SECS + 10)) > "$D/r-listener.out" &
 LPID=$!
 sleep 1
 
@@ -57,14 +59,16 @@ k_rss=$(awk '/^VmHWM/ { print $2 }' /proc/"$CPID"/status)
 kill "$KPID" 2>/dev/null || true
 wait "$KPID" 2>/dev/null || true
 
-set -- $("$BIN/bench_checkers" "$N" "$SECS" $PORT)
+sleep 5
+set -- $("$BIN/bench_checkers" "$N" "$SECS" $((PORT + 1)))
 r_cpu=$2
 r_rss=$4
-kill $LPID 2>/dev/null || true
 wait $LPID 2>/dev/null || true
 
+k_conns=$(awk '{ print $2 }' "$D/k-listener.out")
+r_conns=$(awk '{ print $2 }' "$D/r-listener.out")
 echo "real servers: $N, seconds: $SECS"
-echo "keepalived 2.2.7 checker process: cpu ${k_cpu} s, peak RSS ${k_rss} KiB"
-echo "keepalived-rs checker driver:     cpu ${r_cpu} s, peak RSS ${r_rss} KiB"
+echo "keepalived 2.2.7 checker process: cpu ${k_cpu} s, peak RSS ${k_rss} KiB, checks served ${k_conns}"
+echo "keepalived-rs checker driver:     cpu ${r_cpu} s, peak RSS ${r_rss} KiB, checks served ${r_conns}"
 awk -v a="$k_cpu" -v b="$r_cpu" -v c="$k_rss" -v d="$r_rss" \
 	'BEGIN { printf "ratio (keepalived / ours): cpu %.2fx, rss %.2fx\n", a / b, c / d }'
