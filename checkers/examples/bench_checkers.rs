@@ -69,6 +69,18 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    if std::env::var("KC_BENCH_STATE_ONLY").is_ok() {
+        // memory of the manager state alone, no tasks
+        let (m, fx) = checkers::Manager::new(cfg);
+        let ru = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF).unwrap();
+        println!(
+            "state_only maxrss_kib {} effects {}",
+            ru.max_rss(),
+            fx.len()
+        );
+        drop(m);
+        return;
+    }
     rt.block_on(async {
         let (mut driver, tables) = Driver::new(cfg, DriverOpts::default());
         let (_tx, rx) = tokio::sync::mpsc::channel(1);

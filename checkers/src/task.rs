@@ -72,34 +72,45 @@ pub fn spawn(start: StartChecker, env: TaskEnv, tx: mpsc::Sender<Msg>) -> Checke
         vs = %start.vs_name
     );
     let start = Arc::new(start);
-    let join = tokio::spawn(async move {
-        let mut first = true;
-        loop {
-            let ctx = Ctx {
-                start: Arc::clone(&start),
-                env,
-                tx: tx.clone(),
-            };
-            let mut inner = AbortOnDrop(tokio::spawn(run_checker(ctx, first)));
-            first = false;
-            match (&mut inner.0).await {
-                Err(e) if e.is_panic() => {
-                    tracing::error!(checker = ?start.id, rs = %start.rs_name, "checker panicked, restarting");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+    let join = tokio::spawn(
+        async move {
+            let mut first = true;
+            loop {
+                let ctx = Ctx {
+                    start: Arc::clone(&start),
+                    env,
+                    tx: tx.clone(),
+                };
+                let run = CatchPanic(Box::pin(run_checker(ctx, first)));
+                first = false;
+                if run.await.is_ok() {
+                    return;
                 }
-                _ => return,
+                tracing::error!("checker panicked, restarting");
+                tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
-    }.instrument(span));
+        .instrument(span),
+    );
     CheckerHandle { join }
 }
 
-/// Aborts the inner task when the supervising one is aborted.
-struct AbortOnDrop(JoinHandle<()>);
+/// Polls the checker inside `catch_unwind`, so a panic ends this run of
+/// the checker, not its task (one task per checker, no supervisor task).
+struct CatchPanic(std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>);
 
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
+impl std::future::Future for CatchPanic {
+    type Output = Result<(), ()>;
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let fut = &mut self.0;
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+            Ok(std::task::Poll::Ready(())) => std::task::Poll::Ready(Ok(())),
+            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
+            Err(_) => std::task::Poll::Ready(Err(())),
+        }
     }
 }
 
@@ -775,6 +786,14 @@ mod tests {
                 format!("HTTP_CHECK on service {RS} failed."),
             ]
         );
+    }
+
+    #[tokio::test]
+    async fn a_panicking_run_is_caught() {
+        let boom = CatchPanic(Box::pin(async { panic!("probe bug") }));
+        assert_eq!(boom.await, Err(()));
+        let fine = CatchPanic(Box::pin(async {}));
+        assert_eq!(fine.await, Ok(()));
     }
 
     #[test]
