@@ -5,7 +5,7 @@ export CARGO_TERM_COLOR ?= never
 
 APT_PACKAGES := keepalived ipvsadm iproute2 nftables
 
-.PHONY: all build test deps lint unit vm fuzz bench-parse clean
+.PHONY: all build test deps vm-setup lint unit vm fuzz bench-parse bench-ipvs clean
 
 all: build
 
@@ -25,8 +25,14 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-# Tier 1 (unit, no privilege) and tier 2 (root, netns) run in `cargo test`;
-# tier-2 tests fail when CI=true and they cannot run.
+# The VM tier's packages and cached kernel: tier-3 tests boot it from
+# `cargo test` (ipvs/tests/kernel.rs, tests/ipvs_differential.rs).
+vm-setup:
+	tests/vm/run setup
+
+# Tier 1 (unit, no privilege), tier 2 (root, netns) and tier 3 (tests that
+# boot the VM themselves) all run in `cargo test`; tier-2/3 tests fail when
+# CI=true and they cannot run.
 unit:
 	$(CARGO) test --workspace
 
@@ -35,14 +41,16 @@ fuzz:
 
 # Tier 3: boots Debian's kernel (which has IPVS) under qemu TCG and runs the
 # smoke checks there, ipvsadm and Debian's keepalived included.
-vm:
-	tests/vm/run setup
+vm: vm-setup
 	tests/vm/run smoke
 
-test: deps lint unit vm fuzz
+test: deps vm-setup lint unit vm fuzz
 
 bench-parse:
 	./benches/parse.sh
+
+bench-ipvs:
+	./benches/ipvs.sh
 
 clean:
 	$(CARGO) clean

@@ -1,74 +1,82 @@
-#!/bin/sh
-# Checker CPU/RSS benchmark, issue 5: N real servers with one TCP_CHECK each
-# (delay_loop 1 s, connect_timeout 3 s) against one local listener, run for
-# SECS seconds by keepalived 2.2.7's checker process (-C; needs IPVS, so run
-# it in the VM) and by keepalived-rs's checker driver (bench_checkers
-# example; same checks, no IPVS programming).
-#
-#   cargo build --release -p keepalived-checkers --examples
-#   VM_CACHE=/work/main/tests/vm/cache tests/vm/run exec --timeout 900 -- benches/checkers.sh 1000 30
-set -eu
-N=${1:-1000}
-SECS=${2:-30}
-PORT=18080
-BIN=${BIN:-target/release/examples}
-D=$(mktemp -d /tmp/kc-bench.XXXXXX)
-trap 'rm -rf "$D"' EXIT
+#!/usr/bin/env bash
+# Checker CPU/RSS benchmark (issue 5): N real servers with TCP_CHECK at
+# delay_loop 1, all up (a local sink accepts every connection), for 30 s;
+# CPU seconds and peak RSS of the daemon's processes, ours against Debian's
+# keepalived in the same VM boot.
+# Usage: benches/checkers.sh [N_RS] [SECONDS]     (root; boots the VM)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ "${KAVM_VM:-}" != 1 ]; then
+	n="${1:-2000}"; secs="${2:-30}"
+	cargo build --release -q --bin keepalived
+	cargo build --release -q -p keepalived-checkers --example tcp_sink
+	out=$(mktemp -d /tmp/kars-chk-bench.XXXXXX)
+	{
+		echo "global_defs {"; echo "    router_id bench"; echo "}"
+		vs=$((n / 10))
+		for v in $(seq 0 $((vs - 1))); do
+			echo "virtual_server 10.1.$((v / 256)).$((v % 256)) 80 {"
+			echo "    delay_loop 1"; echo "    lb_algo wrr"; echo "    lb_kind DR"; echo "    protocol TCP"
+			for r in $(seq 0 9); do
+				i=$((v * 10 + r))
+				echo "    real_server 172.20.$((i / 256)).$((i % 256)) 80 {"
+				echo "        TCP_CHECK {"
+				echo "            connect_ip 127.0.0.1"
+				echo "            connect_port 8080"
+				echo "            connect_timeout 3"
+				echo "        }"
+				echo "    }"
+			done
+			echo "}"
+		done
+	} >"$out/bench.conf"
+	tests/vm/run setup >/dev/null
+	exec tests/vm/run exec --timeout 900 --env "BENCH_DIR=$out" --env "BENCH_N=$n" --env "BENCH_SECS=$secs" -- "$0"
+fi
 
-# real server i = 127.1.0.1 + i (loopback answers all of 127/8)
-addr() {
-	n=$((0x7f010001 + $1))
-	echo "$(((n >> 24) & 255)).$(((n >> 16) & 255)).$(((n >> 8) & 255)).$((n & 255))"
+# ---------------------------------------------------------------- in the VM --
+dir=$BENCH_DIR
+hz=$(getconf CLK_TCK)
+"$PWD/target/release/examples/tcp_sink" 8080 &
+sink=$!
+tree() { # PID: the pid and its descendants
+	local p=$1 c
+	echo "$p"
+	for c in $(cat /proc/"$p"/task/*/children 2>/dev/null); do tree "$c"; done
 }
-
-{
-	echo "virtual_server 10.0.0.1 80 {"
-	echo "    delay_loop 1"
-	echo "    lb_algo wlc"
-	echo "    lb_kind NAT"
-	echo "    protocol TCP"
-	i=0
-	while [ $i -lt "$N" ]; do
-		echo "    real_server $(addr $i) $PORT {"
-		echo "        TCP_CHECK {"
-		echo "            connect_timeout 3"
-		echo "            retry 1"
-		echo "            delay_before_retry 1"
-		echo "        }"
-		echo "    }"
-		i=$((i + 1))
+ticks() { # PIDS...: utime+stime summed
+	local p t=0
+	for p in "$@"; do
+		[ -r /proc/"$p"/stat ] || continue
+		t=$((t + $(awk '{print $14 + $15}' /proc/"$p"/stat)))
 	done
-	echo "}"
-} > "$D/keepalived.conf"
-
-# one listener per side, so each side's count of checks is known
-"$BIN/bench_listener" $PORT $((SECS + 5)) > "$D/k-listener.out" &
-"$BIN/bench_listener" $((PORT + 1)) $((2 * SECS + 10)) > "$D/r-listener.out" &
-LPID=$!
-sleep 1
-
-tck=$(getconf CLK_TCK)
-timeout $((SECS + 20)) /usr/sbin/keepalived -C -n -f "$D/keepalived.conf" \
-	-p "$D/k.pid" -c "$D/c.pid" > "$D/k.out" 2>&1 &
-KPID=$!
-sleep "$SECS"
-CPID=$(cat "$D/c.pid")
-# utime + stime are fields 14 and 15 of /proc/PID/stat (comm has no spaces here)
-k_cpu=$(awk -v t="$tck" '{ printf "%.3f", ($14 + $15) / t }' /proc/"$CPID"/stat)
-k_rss=$(awk '/^VmHWM/ { print $2 }' /proc/"$CPID"/status)
-kill "$KPID" 2>/dev/null || true
-wait "$KPID" 2>/dev/null || true
-
-sleep 5
-set -- $("$BIN/bench_checkers" "$N" "$SECS" $((PORT + 1)))
-r_cpu=$2
-r_rss=$4
-wait $LPID 2>/dev/null || true
-
-k_conns=$(awk '{ print $2 }' "$D/k-listener.out")
-r_conns=$(awk '{ print $2 }' "$D/r-listener.out")
-echo "real servers: $N, seconds: $SECS"
-echo "keepalived 2.2.7 checker process: cpu ${k_cpu} s, peak RSS ${k_rss} KiB, checks served ${k_conns}"
-echo "keepalived-rs checker driver:     cpu ${r_cpu} s, peak RSS ${r_rss} KiB, checks served ${r_conns}"
-awk -v a="$k_cpu" -v b="$r_cpu" -v c="$k_rss" -v d="$r_rss" \
-	'BEGIN { printf "ratio (keepalived / ours): cpu %.2fx, rss %.2fx\n", a / b, c / d }'
+	echo $t
+}
+hwm() { # PIDS...: VmHWM summed, KiB
+	local p t=0
+	for p in "$@"; do
+		[ -r /proc/"$p"/status ] || continue
+		t=$((t + $(awk '/^VmHWM/ {print $2}' /proc/"$p"/status)))
+	done
+	echo $t
+}
+measure() { # BIN NAME
+	ipvsadm -C
+	"$1" -n -C -G -f "$dir/bench.conf" -p "$dir/p.pid" -c "$dir/c.pid" -r "$dir/v.pid" </dev/null >/dev/null 2>&1 &
+	local pid=$! pids t0 t1
+	sleep 10 # start-up and the first round of checks
+	pids=$(tree $pid)
+	t0=$(ticks $pids)
+	sleep "$BENCH_SECS"
+	pids=$(tree $pid)
+	t1=$(ticks $pids)
+	local rs; rs=$(grep -c '^  -> [0-9A-F]' /proc/net/ip_vs || true)
+	echo "$2: $(awk -v t=$((t1 - t0)) -v hz="$hz" 'BEGIN{printf "%.2f", t/hz}') CPU-s in ${BENCH_SECS}s, peak RSS $(hwm $pids) KiB over $(echo $pids | wc -w) processes, $rs real servers in IPVS"
+	kill -TERM $pid; wait $pid 2>/dev/null || true
+}
+echo "== $BENCH_N real servers, TCP_CHECK, delay_loop 1, ${BENCH_SECS}s, kernel $(uname -r)"
+for round in 1 2; do
+	measure /usr/sbin/keepalived "keepalived (round $round)"
+	measure "$PWD/target/release/keepalived" "ours (round $round)"
+done
+kill $sink

@@ -8,8 +8,6 @@
 //! that cannot be set up is dropped with a warning, as keepalived disables
 //! it, and the rest of the configuration is kept.
 
-#![allow(dead_code)] // wired into `-C` by src/check_role.rs
-
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -234,7 +232,7 @@ fn vs_cfg(
     let proto = vs.protocol;
     let vs_method = vs.lvs_method.as_ref();
     let sorry_server = vs.sorry_server.map(|(addr, port)| {
-        let method = vs.sorry_server_lvs_method.as_ref().or(vs_method);
+        let method = vs.sorry_server_lvs_method.as_deref().or(vs_method);
         SorryCfg {
             key: DestKey { addr, port },
             dest: Dest::new(fwd(method), 1),
@@ -242,28 +240,10 @@ fn vs_cfg(
             name: checkers::trio(addr, proto_word(proto), port),
         }
     });
-    // check_data.c: a quorum above the total weight could never be met
-    let weight_sum: u64 = vs
-        .real_servers
-        .iter()
-        .map(|r| u64::from(r.weight.or(vs.weight).unwrap_or(1)))
-        .sum();
-    let mut quorum = vs.quorum.unwrap_or(1);
-    if u64::from(quorum) > weight_sum {
-        let w = weight_sum.min(u64::from(u32::MAX)) as u32;
-        warn.push(format!(
-            "Warning - quorum {quorum} for {name} exceeds total weight of real servers {w}, reducing quorum to {w}"
-        ));
-        quorum = w;
-    }
-    let mut hysteresis = vs.hysteresis.unwrap_or(0);
-    if hysteresis >= quorum && hysteresis > 0 {
-        let h = quorum.saturating_sub(1);
-        warn.push(format!(
-            "Virtual server {name}: hysteresis {hysteresis} >= quorum {quorum}; setting hysteresis to {h}"
-        ));
-        hysteresis = h;
-    }
+    // The validator already capped the quorum at the total weight and
+    // reset a hysteresis >= quorum, with keepalived's messages.
+    let quorum = vs.quorum.unwrap_or(1);
+    let hysteresis = vs.hysteresis.unwrap_or(0);
     VsCfg {
         services: services(cfg, vs),
         quorum,
@@ -295,10 +275,11 @@ fn rs_cfg(
     default_user: Option<&(String, Option<String>)>,
     warn: &mut Vec<String>,
 ) -> RsCfg {
-    let method = rs.lvs_method.as_deref().or(vs.lvs_method.as_ref());
+    let o = rs.opts();
+    let method = o.lvs_method.as_ref().or(vs.lvs_method.as_ref());
     let mut dest = Dest::new(fwd(method), rs.weight.or(vs.weight).unwrap_or(1));
-    dest.u_thresh = rs.uthreshold.unwrap_or(0);
-    dest.l_thresh = rs.lthreshold.unwrap_or(0);
+    dest.u_thresh = o.uthreshold.unwrap_or(0);
+    dest.l_thresh = o.lthreshold.unwrap_or(0);
     let rs_name = checkers::trio(rs.addr, proto_word(vs.protocol), rs.port);
     let checkers = rs
         .checkers
@@ -312,14 +293,14 @@ fn rs_cfg(
         },
         dest,
         name: rs_name,
-        inhibit_on_failure: rs.inhibit_on_failure.unwrap_or(vs.inhibit_on_failure),
-        notify_up: rs
+        inhibit_on_failure: o.inhibit_on_failure.unwrap_or(vs.inhibit_on_failure),
+        notify_up: o
             .notify_up
-            .as_deref()
+            .as_ref()
             .and_then(|s| script(s, None, default_user, warn)),
-        notify_down: rs
+        notify_down: o
             .notify_down
-            .as_deref()
+            .as_ref()
             .and_then(|s| script(s, None, default_user, warn)),
         checkers,
     }
@@ -333,8 +314,8 @@ fn conn(c: &CheckerCommon, rs: &RealServer, timeout: u64) -> ConnOpts {
         dst: std::net::SocketAddr::new(ip, port),
         bindto: c.bindto,
         bind_port: c.bind_port,
-        bind_if: c.bind_if.clone(),
-        connect_timeout: us(c.connect_timeout.unwrap_or(timeout)),
+        bind_if: c.bind_if.as_deref().map(str::to_owned),
+        connect_timeout: us(c.connect_timeout.map_or(timeout, |t| t.micros())),
         fwmark: c.fwmark,
     }
 }
@@ -348,13 +329,14 @@ fn checker_cfg(
     warn: &mut Vec<String>,
     rs_name: &str,
 ) -> Option<CheckerCfg> {
-    let cc = &c.common;
-    let delay_loop = cc
-        .delay_loop
-        .or(rs.delay_loop)
+    let cc = &*c.common;
+    let ro = rs.opts();
+    let micros = |t: Option<kaconf::model::Timer>| t.map(|t| t.micros());
+    let delay_loop = micros(cc.delay_loop)
+        .or(ro.delay_loop)
         .or(vs.delay_loop)
         .unwrap_or(DEFAULT_DELAY_LOOP);
-    let timeout = rs
+    let timeout = ro
         .connect_timeout
         .or(vs.connect_timeout)
         .unwrap_or(DEFAULT_CONNECT_TIMEOUT);
@@ -364,15 +346,17 @@ fn checker_cfg(
         CheckerSpec::Misc(_) => (0, SEC),
         _ => (1, SEC),
     };
-    let retry = cc.retry.or(rs.retry).or(vs.retry).unwrap_or(default_retry);
-    let dbr = cc
-        .delay_before_retry
-        .or(rs.delay_before_retry)
+    let retry = cc.retry.or(ro.retry).or(vs.retry).unwrap_or(default_retry);
+    let dbr = micros(cc.delay_before_retry)
+        .or(ro.delay_before_retry)
         .or(vs.delay_before_retry)
         .unwrap_or(default_dbr);
-    let warmup = cc.warmup.or(rs.warmup).or(vs.warmup).unwrap_or(delay_loop);
-    let alpha = cc.alpha.or(rs.alpha).unwrap_or(vs.alpha);
-    let vhost = || rs.virtualhost.clone().or_else(|| vs.virtualhost.clone());
+    let warmup = micros(cc.warmup)
+        .or(ro.warmup)
+        .or(vs.warmup)
+        .unwrap_or(delay_loop);
+    let alpha = cc.alpha.or(ro.alpha).unwrap_or(vs.alpha);
+    let vhost = || ro.virtualhost.clone().or_else(|| vs.virtualhost.clone());
     let kind = match &c.spec {
         CheckerSpec::Tcp => CheckKind::Tcp,
         CheckerSpec::Ping => CheckKind::Ping,
@@ -426,29 +410,26 @@ fn checker_cfg(
                 tls,
             })
         }
-        CheckerSpec::Smtp { helo_name, hosts } => CheckKind::Smtp(SmtpCfg {
-            helo_name: helo_name
+        CheckerSpec::Smtp(smtp) => CheckKind::Smtp(SmtpCfg {
+            helo_name: smtp
+                .helo_name
                 .clone()
                 .or_else(|| cfg.global_defs.smtp_helo_name.clone())
                 .unwrap_or_else(|| DEFAULT_HELO.into()),
-            extra_hosts: hosts.iter().map(|h| conn(h, rs, timeout)).collect(),
+            extra_hosts: smtp.hosts.iter().map(|h| conn(h, rs, timeout)).collect(),
         }),
-        CheckerSpec::Dns { qtype, name } => CheckKind::Dns(DnsCfg {
-            qtype: qtype.clone().unwrap_or_else(|| "SOA".into()),
-            name: name.clone().unwrap_or_default(),
+        CheckerSpec::Dns(dns) => CheckKind::Dns(DnsCfg {
+            qtype: dns.qtype.clone().unwrap_or_else(|| "SOA".into()),
+            name: dns.name.clone().unwrap_or_default(),
         }),
-        CheckerSpec::Udp {
-            payload,
-            require_reply,
-            min_reply_length,
-            max_reply_length,
-        } => CheckKind::Udp(UdpCfg {
-            payload: payload.clone(),
-            require_reply: require_reply
+        CheckerSpec::Udp(udp) => CheckKind::Udp(UdpCfg {
+            payload: udp.payload.clone(),
+            require_reply: udp
+                .require_reply
                 .as_deref()
                 .map(|r| checkers::probe::parse_reply_pattern(r).unwrap_or_default()),
-            min_reply_length: min_reply_length.unwrap_or(0),
-            max_reply_length: max_reply_length.unwrap_or(255),
+            min_reply_length: udp.min_reply_length.unwrap_or(0),
+            max_reply_length: udp.max_reply_length.unwrap_or(255),
         }),
         CheckerSpec::Misc(m) => {
             let Some(path) = &m.path else {
@@ -462,11 +443,8 @@ fn checker_cfg(
                 dynamic: m.dynamic,
             })
         }
-        CheckerSpec::File {
-            track_file,
-            weight,
-            reverse,
-        } => {
+        CheckerSpec::File(file) => {
+            let (track_file, weight, reverse) = (&file.track_file, &file.weight, &file.reverse);
             let tf = cfg
                 .track_files
                 .iter()
@@ -661,12 +639,7 @@ virtual_server 10.0.0.1 80 {
             ),
             (3, 2)
         );
-        assert_eq!(
-            warn,
-            [
-                "Warning - quorum 10 for [10.0.0.1]:tcp:80 exceeds total weight of real servers 3, reducing quorum to 3"
-            ]
-        );
+        assert!(warn.is_empty(), "{warn:?}");
     }
 
     #[test]

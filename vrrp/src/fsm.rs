@@ -513,7 +513,7 @@ impl Instance {
 
     /// The next instant at which [`Input::Tick`] has work to do.
     pub fn poll_at(&self) -> Option<Instant> {
-        [self.sands, self.garp_delay_at, self.garp_refresh_at]
+        [self.sands, self.garp_delay_at]
             .into_iter()
             .chain(self.garp_lower_prio_at.iter().copied().map(Some))
             .flatten()
@@ -708,9 +708,17 @@ impl Instance {
         }
         self.ms_down_timer = if new_state == State::Backup && self.wantstate == State::Master {
             // A sync member wanting MASTER in a BACKUP group: wait one
-            // advert interval to hear any existing master. (A standalone
-            // `state MASTER` instance has new_state MASTER and, exactly as
-            // in keepalived, gets the full master-down timer below.)
+            // advert interval to hear any existing master. A standalone
+            // `state MASTER` instance (priority < 255) gets the full
+            // Master_Down_Interval below. Measured against Debian's
+            // keepalived 2.2.7 alone in a netns (2026-11-21): v2 prio 100
+            // advert_int 1 went BACKUP (init) -> MASTER after 3.59 s
+            // (3 x 1 s + skew 0.609 s; one interval + skew would be 1.6 s);
+            // v3 prio 150 advert_int 0.1 after 314 ms (full interval: 341 ms;
+            // one interval + skew: 141 ms); v3/IPv6 prio 200 after 302 ms
+            // (full: 322 ms; one + skew: 122 ms).
+            // So keepalived's man page ("3-4 intervals") holds for 2.2.7 and
+            // the "one interval plus skew" reading does not.
             self.master_adver_int.as_micros() + self.skew_calc(1)
         } else {
             self.master_down()
@@ -759,14 +767,6 @@ impl Instance {
             if self.vipset && self.cfg.garp.master_repeat > 0 {
                 out.push(Action::SendGratuitousArps {
                     repeat: self.cfg.garp.master_repeat,
-                });
-            }
-        }
-        if self.garp_refresh_at.is_some_and(|t| t <= now) {
-            self.garp_refresh_at = self.cfg.garp.master_refresh.map(|r| now + r);
-            if self.vipset && self.cfg.garp.master_refresh_repeat > 0 {
-                out.push(Action::SendGratuitousArps {
-                    repeat: self.cfg.garp.master_refresh_repeat,
                 });
             }
         }
@@ -825,6 +825,16 @@ impl Instance {
         if !self.vipset {
             self.log(out, format!("({}) Entering MASTER STATE", self.cfg.name));
             self.become_master(now, out, from, reason);
+        } else if self.garp_refresh_at.is_some_and(|t| t <= now) {
+            // keepalived checks garp_master_refresh when it sends an advert
+            // (vrrp_state_master_tx), so a refresh goes out with the first
+            // advert at or after its time, and the next one counts from then.
+            self.garp_refresh_at = self.cfg.garp.master_refresh.map(|r| now + r);
+            if self.cfg.garp.master_refresh_repeat > 0 {
+                out.push(Action::SendGratuitousArps {
+                    repeat: self.cfg.garp.master_refresh_repeat,
+                });
+            }
         }
     }
 
@@ -856,7 +866,9 @@ impl Instance {
             });
         }
         self.garp_delay_at = (!garp.master_delay.is_zero()).then(|| now + garp.master_delay);
-        self.garp_refresh_at = garp.master_refresh.map(|r| now + garp.master_delay + r);
+        // The refresh period starts now, not after the delayed burst (keepalived
+        // vrrp_state_become_master; verified by the netns GARP test).
+        self.garp_refresh_at = garp.master_refresh.map(|r| now + r);
         self.notify(out, from, reason);
     }
 

@@ -590,7 +590,8 @@ fn priority_change_notifies_when_configured() {
 }
 
 // Input: refresh configured. Output: GARPs at become-master, after
-// garp_master_delay, then every garp_master_refresh; none after leaving.
+// garp_master_delay, and with the adverts every garp_master_refresh counted
+// from becoming master (as keepalived 2.2.7 does); none after leaving.
 #[test]
 fn garp_schedule() {
     let mut c = cfg("10.0.0.1", 100);
@@ -615,8 +616,8 @@ fn garp_schedule() {
         [
             (t, 5),
             (t + Duration::from_secs(2), 5),
-            (t + Duration::from_secs(12), 2),
-            (t + Duration::from_secs(22), 2),
+            (t + Duration::from_secs(10), 2),
+            (t + Duration::from_secs(20), 2),
         ]
     );
     h.send(rx("10.0.0.2", advert_v2(200)));

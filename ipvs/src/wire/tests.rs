@@ -4,10 +4,10 @@
 //! the kernel's `include/uapi/linux/ip_vs.h` (numbering), libipvs's
 //! `ipvs_nl_fill_service_attr`/`ipvs_nl_fill_dest_attr` (request order,
 //! `NLA_F_NESTED` from libnl's `nla_nest_start`) and `ip_vs_ctl.c`'s
-//! `ip_vs_genl_fill_*` (reply order, no `NLA_F_NESTED`). They are not yet
-//! captures. To add an nlmon capture, append a [`Fixture`] whose `bytes`
-//! are the capture minus its 16-byte netlink header, with the provenance
-//! ("nlmon capture of: `ipvsadm -A -t 192.0.2.1:80 -s wrr`") as `what`.
+//! `ip_vs_genl_fill_*` (reply order, no `NLA_F_NESTED`). The real kernel's
+//! bytes (nlmon captures of ipvsadm, `tests/vm/captures/`) are checked by
+//! `ipvs/tests/captures.rs`; these fixtures stay for what the captures
+//! lack (non-zero counters, malformed input).
 //! Little-endian hosts only: netlink numbers are in host order.
 
 #![cfg(target_endian = "little")]

@@ -1,0 +1,455 @@
+//! Tier 3: the client against a real kernel's IPVS (Debian's kernel in the
+//! VM; this machine's kernel has none). Every op is applied through our
+//! netlink code and checked with ipvsadm, the independent reader.
+
+#[path = "../../tests/vm/harness.rs"]
+mod harness;
+
+use std::net::SocketAddr;
+
+use harness::{sh, sorted_lines};
+use ipvs::model::{Af, Scheduler, SvcFlags, TunCsum, Tunnel};
+use ipvs::plan::apply_to;
+use ipvs::{Client, Dest, DestKey, Fwd, Op, Service, ServiceKey, Table, plan};
+
+const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+
+fn sa(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+/// ipvsadm's view must equal ours, line for line (order aside).
+fn assert_kernel_is(expected: &Table, what: &str) {
+    let kernel = sh("ipvsadm -Sn");
+    assert_eq!(
+        sorted_lines(&kernel),
+        sorted_lines(&expected.to_string()),
+        "after {what}: ipvsadm -Sn disagrees\nkernel:\n{kernel}\nexpected:\n{expected}"
+    );
+}
+
+async fn apply_one(client: &Client, mirror: &mut Table, op: Op) {
+    let what = op.to_string();
+    let r = client.apply(std::slice::from_ref(&op)).await;
+    assert!(r[0].is_ok(), "{what}: {:?}", r[0]);
+    assert!(apply_to(mirror, &op), "{what}: mirror refused it");
+    assert_kernel_is(mirror, &what);
+    let dumped = client.dump().await.expect("dump");
+    assert!(
+        plan(mirror, &dumped).is_empty(),
+        "after {what}: the dump read back differs: {:?}",
+        plan(mirror, &dumped)
+    );
+}
+
+fn services() -> Vec<(ServiceKey, Service)> {
+    let mut v = Vec::new();
+    let scheds = [
+        "rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh",
+    ];
+    for (i, s) in scheds.iter().enumerate() {
+        v.push((
+            ServiceKey::tcp(sa(&format!("192.0.2.2:{}", 10001 + i))),
+            Service::new(Scheduler::from_name(s)),
+        ));
+    }
+    let mut persistent = Service::new(Scheduler::Rr).persistent(300);
+    persistent.netmask = Some(0xffff_ff00);
+    v.push((ServiceKey::tcp(sa("192.0.2.3:80")), persistent));
+    let mut p6 = Service::new(Scheduler::Rr).persistent(60);
+    p6.netmask = Some(64);
+    v.push((ServiceKey::tcp(sa("[2001:db8::3]:80")), p6));
+    let mut sip = Service::new(Scheduler::Rr).persistent(120);
+    sip.pe_name = Some("sip".into());
+    v.push((ServiceKey::udp(sa("192.0.2.4:5060")), sip));
+    let mut sh_flags = Service::new(Scheduler::Sh);
+    sh_flags.flags = SvcFlags::SH_FALLBACK | SvcFlags::SH_PORT;
+    v.push((ServiceKey::tcp(sa("192.0.2.5:80")), sh_flags));
+    let mut mh_flags = Service::new(Scheduler::Mh);
+    mh_flags.flags = SvcFlags::MH_FALLBACK | SvcFlags::MH_PORT;
+    v.push((ServiceKey::tcp(sa("192.0.2.6:80")), mh_flags));
+    let mut ops = Service::new(Scheduler::Rr);
+    ops.flags = SvcFlags::ONEPACKET;
+    v.push((ServiceKey::udp(sa("192.0.2.8:53")), ops));
+    v.push((
+        ServiceKey::sctp(sa("192.0.2.1:5060")),
+        Service::new(Scheduler::Lc),
+    ));
+    v.push((
+        ServiceKey::fwmark(Af::Inet, 1),
+        Service::new(Scheduler::Wlc),
+    ));
+    v.push((
+        ServiceKey::fwmark(Af::Inet6, 2),
+        Service::new(Scheduler::Rr),
+    ));
+    v.push((
+        ServiceKey::udp(sa("[2001:db8::1]:53")),
+        Service::new(Scheduler::Wlc),
+    ));
+    v
+}
+
+async fn every_op(client: &Client) {
+    sh("ipvsadm -C");
+    let mut mirror = Table::new();
+    for (key, svc) in services() {
+        apply_one(client, &mut mirror, Op::AddService { key, service: svc }).await;
+    }
+    let web = ServiceKey::tcp(sa("192.0.2.1:80"));
+    apply_one(
+        client,
+        &mut mirror,
+        Op::AddService {
+            key: web,
+            service: Service::new(Scheduler::Wrr),
+        },
+    )
+    .await;
+    let dests = [
+        ("192.0.2.10:80", Dest::new(Fwd::Route, 1)),
+        ("192.0.2.11:8080", Dest::new(Fwd::Masq, 2)),
+        ("192.0.2.12:80", Dest::new(Fwd::Tunnel(Tunnel::Ipip), 3)),
+        (
+            "192.0.2.13:80",
+            Dest::new(
+                Fwd::Tunnel(Tunnel::Gue {
+                    port: 6080,
+                    csum: TunCsum::Csum,
+                }),
+                1,
+            ),
+        ),
+        (
+            "192.0.2.14:80",
+            Dest::new(
+                Fwd::Tunnel(Tunnel::Gue {
+                    port: 6081,
+                    csum: TunCsum::RemCsum,
+                }),
+                1,
+            ),
+        ),
+        (
+            "192.0.2.15:80",
+            Dest::new(
+                Fwd::Tunnel(Tunnel::Gre {
+                    csum: TunCsum::Csum,
+                }),
+                1,
+            ),
+        ),
+        (
+            "192.0.2.16:80",
+            Dest {
+                fwd: Fwd::Masq,
+                weight: 4,
+                u_thresh: 100,
+                l_thresh: 10,
+            },
+        ),
+        ("192.0.2.17:80", Dest::new(Fwd::Route, 0)),
+    ];
+    for (a, d) in dests {
+        apply_one(
+            client,
+            &mut mirror,
+            Op::AddDest {
+                service: web,
+                key: DestKey::new(sa(a)),
+                dest: d,
+            },
+        )
+        .await;
+    }
+    let v6 = ServiceKey::udp(sa("[2001:db8::1]:53"));
+    apply_one(
+        client,
+        &mut mirror,
+        Op::AddDest {
+            service: v6,
+            key: DestKey::new(sa("[2001:db8::10]:53")),
+            dest: Dest::new(Fwd::Masq, 1),
+        },
+    )
+    .await;
+    // IPv4 real server behind an IPv6 service: only tunnels may mix families
+    apply_one(
+        client,
+        &mut mirror,
+        Op::AddDest {
+            service: v6,
+            key: DestKey::new(sa("192.0.2.40:53")),
+            dest: Dest::new(Fwd::Tunnel(Tunnel::Ipip), 1),
+        },
+    )
+    .await;
+    let fw = ServiceKey::fwmark(Af::Inet, 1);
+    apply_one(
+        client,
+        &mut mirror,
+        Op::AddDest {
+            service: fw,
+            key: DestKey::new(sa("192.0.2.20:0")),
+            dest: Dest::new(Fwd::Route, 1),
+        },
+    )
+    .await;
+    let sctp = ServiceKey::sctp(sa("192.0.2.1:5060"));
+    apply_one(
+        client,
+        &mut mirror,
+        Op::AddDest {
+            service: sctp,
+            key: DestKey::new(sa("192.0.2.22:5060")),
+            dest: Dest::new(Fwd::Masq, 1),
+        },
+    )
+    .await;
+
+    // in-place edits
+    apply_one(
+        client,
+        &mut mirror,
+        Op::EditService {
+            key: web,
+            service: Service::new(Scheduler::Wlc).persistent(60),
+        },
+    )
+    .await;
+    apply_one(
+        client,
+        &mut mirror,
+        Op::EditDest {
+            service: web,
+            key: DestKey::new(sa("192.0.2.11:8080")),
+            dest: Dest {
+                fwd: Fwd::Masq,
+                weight: 7,
+                u_thresh: 50,
+                l_thresh: 5,
+            },
+        },
+    )
+    .await;
+    apply_one(
+        client,
+        &mut mirror,
+        Op::EditDest {
+            service: web,
+            key: DestKey::new(sa("192.0.2.13:80")),
+            dest: Dest::new(
+                Fwd::Tunnel(Tunnel::Gue {
+                    port: 7000,
+                    csum: TunCsum::NoCsum,
+                }),
+                1,
+            ),
+        },
+    )
+    .await;
+    apply_one(
+        client,
+        &mut mirror,
+        Op::EditDest {
+            service: web,
+            key: DestKey::new(sa("192.0.2.10:80")),
+            dest: Dest::new(Fwd::Masq, 1),
+        },
+    )
+    .await;
+    let thresholds = sh("ipvsadm -Ln --thresholds");
+    assert!(
+        thresholds.lines().any(|l| l.contains("192.0.2.11:8080")
+            && l.split_whitespace().collect::<Vec<_>>()[2..4] == ["50", "5"]),
+        "thresholds not in the kernel:\n{thresholds}"
+    );
+    let tun = sh("ipvsadm -Ln --tun-info");
+    assert!(
+        tun.contains("192.0.2.13:80") && tun.contains("7000"),
+        "{tun}"
+    );
+
+    // deletions
+    apply_one(
+        client,
+        &mut mirror,
+        Op::DelDest {
+            service: web,
+            key: DestKey::new(sa("192.0.2.12:80")),
+        },
+    )
+    .await;
+    apply_one(
+        client,
+        &mut mirror,
+        Op::DelDest {
+            service: v6,
+            key: DestKey::new(sa("[2001:db8::10]:53")),
+        },
+    )
+    .await;
+    apply_one(
+        client,
+        &mut mirror,
+        Op::DelService {
+            key: ServiceKey::fwmark(Af::Inet6, 2),
+        },
+    )
+    .await;
+    apply_one(client, &mut mirror, Op::DelService { key: web }).await;
+
+    // a refused op keeps the kernel's errno: a missing service is ESRCH
+    let r = client.apply(&[Op::DelService { key: web }]).await;
+    assert_eq!(
+        r[0].as_ref().err().and_then(|e| e.errno()),
+        Some(ESRCH),
+        "{:?}",
+        r[0]
+    );
+    assert!(r[0].as_ref().is_err_and(|e| e.is_drift()));
+    let r = client
+        .apply(&[Op::AddService {
+            key: ServiceKey::tcp(sa("192.0.2.9:80")),
+            service: Service::new(Scheduler::Other("nosuchsched".into())),
+        }])
+        .await;
+    assert!(
+        r[0].as_ref().err().and_then(|e| e.errno()).is_some(),
+        "{:?}",
+        r[0]
+    );
+    println!(
+        "every op: ok ({} services, {} dests at the end)",
+        mirror.len(),
+        mirror.dest_count()
+    );
+}
+
+const ESRCH: i32 = 3;
+
+/// A table built from ops, read back through a dump, equals the table.
+async fn dump_round_trip(client: &Client) {
+    sh("ipvsadm -C");
+    let mut desired = Table::new();
+    for (key, svc) in services() {
+        desired.insert_service(key, svc);
+        let (addr, port) = match key.af() {
+            Af::Inet => ("192.0.2.50", 80),
+            Af::Inet6 => ("2001:db8::50", 80),
+        };
+        for i in 0..3u16 {
+            let ip: std::net::IpAddr = addr.parse().unwrap();
+            desired.insert_dest(
+                &key,
+                DestKey::new(SocketAddr::new(ip, port + i)),
+                Dest::new(Fwd::Masq, 1 + u32::from(i)),
+            );
+        }
+    }
+    let report = client.reconcile(&desired).await.expect("reconcile");
+    assert!(report.is_complete(), "{:?}", report.failed);
+    let dumped = client.dump().await.expect("dump");
+    assert_eq!(
+        dumped.to_string(),
+        desired.to_string(),
+        "the dump, displayed, differs"
+    );
+    assert!(plan(&desired, &dumped).is_empty());
+    assert_kernel_is(&desired, "reconcile of a fresh table");
+    println!("dump round trip: ok ({} dests)", dumped.dest_count());
+}
+
+/// Entries changed behind our back are put back by the next reconcile,
+/// and a stale plan's EEXIST/ENOENT are reported as drift.
+async fn drift(client: &Client) {
+    sh("ipvsadm -C");
+    let web = ServiceKey::tcp(sa("192.0.2.1:80"));
+    let dns = ServiceKey::udp(sa("192.0.2.1:53"));
+    let mut desired = Table::new();
+    desired.insert_service(web, Service::new(Scheduler::Wrr));
+    desired.insert_service(dns, Service::new(Scheduler::Rr));
+    for i in 10..14 {
+        desired.insert_dest(
+            &web,
+            DestKey::new(sa(&format!("192.0.2.{i}:80"))),
+            Dest::new(Fwd::Route, 1),
+        );
+    }
+    desired.insert_dest(
+        &dns,
+        DestKey::new(sa("192.0.2.30:53")),
+        Dest::new(Fwd::Masq, 1),
+    );
+    assert!(client.reconcile(&desired).await.unwrap().is_complete());
+    let stale = client.dump().await.unwrap();
+
+    sh("ipvsadm -d -t 192.0.2.1:80 -r 192.0.2.10:80");
+    sh("ipvsadm -e -t 192.0.2.1:80 -r 192.0.2.11:80 -g -w 9");
+    sh("ipvsadm -a -t 192.0.2.1:80 -r 192.0.2.99:80 -g -w 1");
+    sh("ipvsadm -E -t 192.0.2.1:80 -s rr");
+    sh("ipvsadm -D -u 192.0.2.1:53");
+    sh("ipvsadm -A -t 198.51.100.1:443 -s rr"); // another tool's service
+
+    // a plan made before the changes hits them: the errors are drift
+    let mut moved = desired.clone();
+    moved.remove_dest(&web, &DestKey::new(sa("192.0.2.10:80")));
+    moved.insert_dest(
+        &dns,
+        DestKey::new(sa("192.0.2.31:53")),
+        Dest::new(Fwd::Masq, 1),
+    );
+    let stale_ops = plan(&moved, &stale);
+    let results = client.apply(&stale_ops).await;
+    let drift: Vec<_> = stale_ops
+        .iter()
+        .zip(&results)
+        .filter(|(_, r)| r.as_ref().is_err_and(|e| e.is_drift()))
+        .collect();
+    assert!(
+        !drift.is_empty(),
+        "stale ops {stale_ops:?} gave {results:?}"
+    );
+
+    // owned scope: the other tool's service survives
+    let owned = [web, dns];
+    let report = client
+        .reconcile_where(&desired, |k| owned.contains(k))
+        .await
+        .unwrap();
+    assert!(report.is_complete(), "{:?}", report.failed);
+    let mut with_foreign = desired.clone();
+    with_foreign.insert_service(
+        ServiceKey::tcp(sa("198.51.100.1:443")),
+        Service::new(Scheduler::Rr),
+    );
+    assert_kernel_is(&with_foreign, "scoped reconcile after drift");
+    // unscoped: the whole table becomes ours
+    client.reconcile(&desired).await.unwrap();
+    assert_kernel_is(&desired, "full reconcile after drift");
+    println!(
+        "drift: ok ({} stale ops refused as drift, {} rounds)",
+        drift.len(),
+        report.rounds
+    );
+}
+
+#[test]
+fn kernel_tier() {
+    if harness::run_in_vm(ROOT, "kernel_tier", 300) {
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let client = Client::connect()
+            .await
+            .expect("IPVS generic netlink family");
+        every_op(&client).await;
+        dump_round_trip(&client).await;
+        drift(&client).await;
+        sh("ipvsadm -C");
+    });
+}

@@ -1,0 +1,450 @@
+//! The running daemon: keepalived's process model.
+//!
+//! A parent supervises one child per subsystem (VRRP, checkers), each its own
+//! process so a flood of checks or a stuck script can never delay an advert.
+//! Children are this same binary re-executed with [`ROLE_ENV`] set, which
+//! gives each a fresh runtime without forking a threaded process. The parent
+//! relays signals, restarts a child that dies (with keepalived's back-off),
+//! and stops everything when a child exits with a permanent error (1, 2, 4).
+//!
+//! Without `-n` the parent detaches the same way: it re-executes itself with
+//! [`DETACHED_ENV`] set and exits; the detached copy calls `setsid`.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use nix::fcntl::{Flock, FlockArg};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use tokio::process::{Child, Command};
+use tokio::signal::unix::{SignalKind, signal};
+use tracing::{error, info, warn};
+
+use crate::log::Role;
+
+pub const ROLE_ENV: &str = "KEEPALIVED_RS_ROLE";
+pub const DETACHED_ENV: &str = "KEEPALIVED_RS_DETACHED";
+
+/// keepalived's run-mode exit codes.
+pub const EXIT_OK: i32 = 0;
+pub const EXIT_FATAL: i32 = 1;
+pub const EXIT_CONFIG: i32 = 2;
+pub const EXIT_MISSING_PERMISSION: i32 = 4;
+pub const EXIT_NO_CONFIG: i32 = 6;
+
+/// How long children get to stop after SIGTERM (keepalived's child_wait_time).
+const CHILD_WAIT: Duration = Duration::from_secs(5);
+
+pub const VERSION_LINE: &str = concat!(
+    "Keepalived v",
+    env!("CARGO_PKG_VERSION"),
+    " (keepalived-rs)"
+);
+
+/// The runtime files of one keepalived instance (reference §1.3).
+#[derive(Debug, Clone)]
+pub struct PidFiles {
+    pub parent: PathBuf,
+    pub vrrp: PathBuf,
+    pub check: PathBuf,
+}
+
+impl PidFiles {
+    pub fn new(
+        root: &kaconf::model::RootOpts,
+        parent: Option<&str>,
+        vrrp: Option<&str>,
+        check: Option<&str>,
+    ) -> PidFiles {
+        let in_dir = root.use_pid_dir || root.net_namespace.is_some() || root.instance.is_some();
+        let dir = if in_dir { "/run/keepalived" } else { "/run" };
+        let name = |base: &str| match &root.instance {
+            Some(i) => PathBuf::from(format!("{dir}/{base}_{i}.pid")),
+            None => PathBuf::from(format!("{dir}/{base}.pid")),
+        };
+        PidFiles {
+            parent: parent.map_or_else(|| name("keepalived"), PathBuf::from),
+            vrrp: vrrp.map_or_else(|| name("vrrp"), PathBuf::from),
+            check: check.map_or_else(|| name("checkers"), PathBuf::from),
+        }
+    }
+}
+
+/// A pid file held under an exclusive lock for the life of the process, so a
+/// second daemon sees "already running" even if the file was left behind.
+pub struct PidFile {
+    path: PathBuf,
+    _lock: Flock<std::fs::File>,
+}
+
+impl PidFile {
+    pub fn create(path: &Path) -> Result<PidFile, String> {
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .read(true)
+            .open(path)
+            .map_err(|e| format!("Unable to open pidfile {}: {e}", path.display()))?;
+        let lock = Flock::lock(f, FlockArg::LockExclusiveNonblock)
+            .map_err(|_| "daemon is already running".to_string())?;
+        lock.set_len(0).map_err(|e| e.to_string())?;
+        use std::io::Write;
+        (&*lock)
+            .write_all(format!("{}\n", std::process::id()).as_bytes())
+            .map_err(|e| format!("Unable to write pidfile {}: {e}", path.display()))?;
+        Ok(PidFile {
+            path: path.to_path_buf(),
+            _lock: lock,
+        })
+    }
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// The subsystem a child runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subsystem {
+    Vrrp,
+    Check,
+}
+
+impl Subsystem {
+    pub fn env_value(self) -> &'static str {
+        match self {
+            Subsystem::Vrrp => "vrrp",
+            Subsystem::Check => "check",
+        }
+    }
+    pub fn from_env(v: &str) -> Option<Subsystem> {
+        match v {
+            "vrrp" => Some(Subsystem::Vrrp),
+            "check" => Some(Subsystem::Check),
+            _ => None,
+        }
+    }
+    pub fn role(self) -> Role {
+        match self {
+            Subsystem::Vrrp => Role::Vrrp,
+            Subsystem::Check => Role::Check,
+        }
+    }
+    fn name(self) -> &'static str {
+        match self {
+            Subsystem::Vrrp => "VRRP",
+            Subsystem::Check => "Healthcheck",
+        }
+    }
+    fn process_name(self) -> &'static str {
+        match self {
+            Subsystem::Vrrp => "Keepalived_vrrp",
+            Subsystem::Check => "Keepalived_healthcheckers",
+        }
+    }
+}
+
+/// Which children this configuration needs (keepalived starts a subsystem
+/// only if it has something to do, unless `--all`).
+pub fn wanted_children(
+    config: &kaconf::model::Config,
+    only_vrrp: bool,
+    only_check: bool,
+    all: bool,
+) -> Vec<Subsystem> {
+    let (want_vrrp, want_check) = match (only_vrrp, only_check) {
+        (true, false) => (true, false),
+        (false, true) => (false, true),
+        _ => (true, true),
+    };
+    let has_vrrp = !config.vrrp_instances.is_empty()
+        || !config.static_ipaddress.is_empty()
+        || !config.static_routes.is_empty()
+        || !config.static_rules.is_empty();
+    let has_check = !config.virtual_servers.is_empty();
+    let mut out = Vec::new();
+    if want_vrrp && (has_vrrp || all) {
+        out.push(Subsystem::Vrrp);
+    }
+    if want_check && (has_check || all) {
+        out.push(Subsystem::Check);
+    }
+    out
+}
+
+/// Re-executes this binary detached from the terminal and exits (no `-n`).
+pub fn detach() -> ! {
+    let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/proc/self/exe"));
+    let spawned = std::process::Command::new(exe)
+        .args(std::env::args_os().skip(1))
+        .env(DETACHED_ENV, "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .current_dir("/")
+        .spawn();
+    match spawned {
+        Ok(_) => std::process::exit(EXIT_OK),
+        Err(e) => {
+            eprintln!("Unable to daemonize: {e}");
+            std::process::exit(EXIT_FATAL)
+        }
+    }
+}
+
+/// Called first thing in the detached copy.
+pub fn finish_detach() {
+    let _ = nix::unistd::setsid();
+}
+
+/// In a child: die with the parent, as keepalived's children do.
+pub fn child_setup() {
+    let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGTERM);
+    if nix::unistd::getppid().as_raw() == 1 {
+        // the parent died before the line above
+        std::process::exit(EXIT_OK);
+    }
+}
+
+struct Running {
+    kind: Subsystem,
+    child: Child,
+    started: Instant,
+    restarts: u32,
+}
+
+fn spawn_child(kind: Subsystem) -> std::io::Result<Child> {
+    let exe = std::env::current_exe()?;
+    let child = Command::new(exe)
+        .args(std::env::args_os().skip(1))
+        .env(ROLE_ENV, kind.env_value())
+        .env_remove(DETACHED_ENV)
+        .stdin(Stdio::null())
+        .kill_on_drop(false)
+        .spawn()?;
+    info!(
+        "Starting {} child process, pid={}",
+        kind.name(),
+        child.id().unwrap_or(0)
+    );
+    Ok(child)
+}
+
+fn restart_delay(restarts: u32) -> Duration {
+    // 1, 2, 4, ... capped at 60 s, as keepalived limits its respawn rate
+    Duration::from_secs((1u64 << restarts.min(6)).min(60))
+}
+
+fn notify_systemd(state: &[sd_notify::NotifyState]) {
+    let _ = sd_notify::notify(state);
+}
+
+/// The parent's main loop. Returns the process exit code.
+pub fn run_parent(children: Vec<Subsystem>, dont_respawn: bool) -> i32 {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            error!("Unable to start runtime: {e}");
+            return EXIT_FATAL;
+        }
+    };
+    rt.block_on(parent_loop(children, dont_respawn))
+}
+
+async fn parent_loop(kinds: Vec<Subsystem>, dont_respawn: bool) -> i32 {
+    let (Ok(mut hup), Ok(mut term), Ok(mut int), Ok(mut usr1), Ok(mut usr2)) = (
+        signal(SignalKind::hangup()),
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::user_defined1()),
+        signal(SignalKind::user_defined2()),
+    ) else {
+        error!("Unable to install signal handlers");
+        return EXIT_FATAL;
+    };
+    if kinds.is_empty() {
+        warn!("Warning - keepalived has no configuration to run");
+    }
+    let mut running: Vec<Running> = Vec::new();
+    for kind in kinds {
+        match spawn_child(kind) {
+            Ok(child) => running.push(Running {
+                kind,
+                child,
+                started: Instant::now(),
+                restarts: 0,
+            }),
+            Err(e) => {
+                error!("Unable to start {} child process: {e}", kind.name());
+                return EXIT_FATAL;
+            }
+        }
+    }
+    notify_systemd(&[sd_notify::NotifyState::Ready]);
+    let signal_all = |running: &[Running], sig: Signal| {
+        for r in running {
+            if let Some(pid) = r.child.id() {
+                let _ = kill(Pid::from_raw(pid as i32), sig);
+            }
+        }
+    };
+    loop {
+        // Wait for the first child to exit, or a signal.
+        let exited = async {
+            if running.is_empty() {
+                std::future::pending::<()>().await;
+            }
+            let waits = running
+                .iter_mut()
+                .enumerate()
+                .map(|(i, r)| Box::pin(async move { (i, r.child.wait().await) }));
+            futures_select_first(waits).await
+        };
+        tokio::select! {
+            (i, status) = exited => {
+                let r = running.remove(i);
+                let code = status.ok().and_then(|s| s.code());
+                if matches!(code, Some(EXIT_FATAL | EXIT_CONFIG | EXIT_MISSING_PERMISSION)) {
+                    let what = match code {
+                        Some(EXIT_FATAL) => "FATAL",
+                        Some(EXIT_CONFIG) => "CONFIG",
+                        _ => "MISSING PERMISSION",
+                    };
+                    error!("{} exited with permanent error {what}. Terminating", r.kind.process_name());
+                    signal_all(&running, Signal::SIGTERM);
+                    stop_children(&mut running).await;
+                    return EXIT_OK;
+                }
+                if dont_respawn {
+                    info!("{} child process({}) died: Exiting", r.kind.name(), r.child.id().unwrap_or(0));
+                    signal_all(&running, Signal::SIGTERM);
+                    stop_children(&mut running).await;
+                    return EXIT_OK;
+                }
+                error!("{} child process({}) died: Respawning", r.kind.name(), r.child.id().unwrap_or(0));
+                let restarts = if r.started.elapsed() > Duration::from_secs(60) { 0 } else { r.restarts + 1 };
+                if restarts > 0 {
+                    let delay = restart_delay(restarts - 1);
+                    info!("Restart of {} process delayed {} seconds to limit respawn rate", r.kind.name(), delay.as_secs());
+                    tokio::time::sleep(delay).await;
+                }
+                match spawn_child(r.kind) {
+                    Ok(child) => running.push(Running { kind: r.kind, child, started: Instant::now(), restarts }),
+                    Err(e) => error!("Unable to restart {} child process: {e}", r.kind.name()),
+                }
+            }
+            _ = hup.recv() => {
+                notify_systemd(&[sd_notify::NotifyState::Reloading]);
+                info!("Reloading");
+                signal_all(&running, Signal::SIGHUP);
+                notify_systemd(&[sd_notify::NotifyState::Ready]);
+            }
+            _ = usr1.recv() => signal_all(&running, Signal::SIGUSR1),
+            _ = usr2.recv() => {
+                for r in running.iter().filter(|r| r.kind == Subsystem::Vrrp) {
+                    if let Some(pid) = r.child.id() {
+                        let _ = kill(Pid::from_raw(pid as i32), Signal::SIGUSR2);
+                    }
+                }
+            }
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+        }
+    }
+    notify_systemd(&[sd_notify::NotifyState::Stopping]);
+    info!("Stopping");
+    signal_all(&running, Signal::SIGTERM);
+    stop_children(&mut running).await;
+    info!("Stopped {VERSION_LINE}");
+    EXIT_OK
+}
+
+async fn stop_children(running: &mut Vec<Running>) {
+    for r in running.iter_mut() {
+        if tokio::time::timeout(CHILD_WAIT, r.child.wait())
+            .await
+            .is_err()
+        {
+            error!(
+                "{} process failed to die - forcing termination",
+                r.kind.name()
+            );
+            let _ = r.child.start_kill();
+            let _ = r.child.wait().await;
+        }
+    }
+    running.clear();
+}
+
+/// The first of several futures to complete, with its index (no extra crate
+/// for a one-off select over a Vec).
+async fn futures_select_first<F, T>(futs: impl Iterator<Item = F>) -> T
+where
+    F: std::future::Future<Output = T> + Unpin,
+{
+    let mut futs: Vec<F> = futs.collect();
+    std::future::poll_fn(move |cx| {
+        for f in futs.iter_mut() {
+            if let std::task::Poll::Ready(v) = std::pin::Pin::new(f).poll(cx) {
+                return std::task::Poll::Ready(v);
+            }
+        }
+        std::task::Poll::Pending
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pid_file_names_follow_keepalived() {
+        let mut root = kaconf::model::RootOpts::default();
+        let p = PidFiles::new(&root, None, None, None);
+        assert_eq!(p.parent, PathBuf::from("/run/keepalived.pid"));
+        assert_eq!(p.vrrp, PathBuf::from("/run/vrrp.pid"));
+        assert_eq!(p.check, PathBuf::from("/run/checkers.pid"));
+        root.instance = Some("lb1".into());
+        let p = PidFiles::new(&root, None, Some("/tmp/v.pid"), None);
+        assert_eq!(
+            p.parent,
+            PathBuf::from("/run/keepalived/keepalived_lb1.pid")
+        );
+        assert_eq!(p.vrrp, PathBuf::from("/tmp/v.pid"));
+        assert_eq!(p.check, PathBuf::from("/run/keepalived/checkers_lb1.pid"));
+    }
+
+    #[test]
+    fn second_pid_file_holder_is_refused() {
+        let path = std::env::temp_dir().join(format!("kars-pid-{}", std::process::id()));
+        let first = PidFile::create(&path).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            format!("{}\n", std::process::id())
+        );
+        assert_eq!(
+            PidFile::create(&path).err().as_deref(),
+            Some("daemon is already running")
+        );
+        drop(first);
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn respawn_back_off_is_capped() {
+        assert_eq!(restart_delay(0), Duration::from_secs(1));
+        assert_eq!(restart_delay(3), Duration::from_secs(8));
+        assert_eq!(restart_delay(20), Duration::from_secs(60));
+    }
+}

@@ -1,0 +1,235 @@
+//! Logging as keepalived does it, so operators' syslog filters and alerting
+//! keep matching.
+//!
+//! - syslog (unless `-G`): RFC 3164 datagrams to /dev/log, ident per process
+//!   (`Keepalived`, `Keepalived_vrrp`, `Keepalived_healthcheckers`) with the
+//!   pid, facility LOG_DAEMON or LOG_LOCAL0-7 from `-S`. Written by hand:
+//!   keepalived logs at LOG_INFO, and the tracing syslog writers available
+//!   map INFO to LOG_NOTICE.
+//! - console (`-l` with `-n`): `"%c: message"` on stderr, `%c` in the C locale.
+//! - file (`-g[FILE]`): `/tmp/keepalived.log` by default, the role's name
+//!   inserted before the extension (`keepalived_vrrp.log`), lines stamped
+//!   `"%a %b %d %T.nnnnnnnnn %Y: message"`.
+//!
+//! Only the event's message is written: spans carry per-instance context for
+//! filtering, but never change a line operators grep for. `-D` turns on
+//! `debug!` events, which is where keepalived's detail-only lines go.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::layer::{Context, Layer};
+use tracing_subscriber::prelude::*;
+
+/// Which keepalived process this is: it picks the syslog ident and the log
+/// file name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Parent,
+    Vrrp,
+    Check,
+}
+
+impl Role {
+    pub fn ident(self) -> &'static str {
+        match self {
+            Role::Parent => "Keepalived",
+            Role::Vrrp => "Keepalived_vrrp",
+            Role::Check => "Keepalived_healthcheckers",
+        }
+    }
+
+    fn file_tag(self) -> Option<&'static str> {
+        match self {
+            Role::Parent => None,
+            Role::Vrrp => Some("vrrp"),
+            Role::Check => Some("check"),
+        }
+    }
+}
+
+/// What the command line asked for.
+#[derive(Debug, Clone, Default)]
+pub struct LogOpts {
+    pub console: bool,
+    pub detail: bool,
+    pub no_syslog: bool,
+    /// `-S N`: LOG_LOCALN.
+    pub local_facility: Option<u8>,
+    /// `-g` (None inside = default file).
+    pub file: Option<Option<String>>,
+}
+
+const LOG_DAEMON: u8 = 3;
+const LOG_LOCAL0: u8 = 16;
+
+/// keepalived's file name rule: relative names go under /tmp, and the role
+/// is inserted before the last extension.
+pub fn log_file_name(name: &str, role: Role) -> PathBuf {
+    let full = if name.starts_with('/') {
+        name.to_string()
+    } else {
+        format!("/tmp/{name}")
+    };
+    let Some(tag) = role.file_tag() else {
+        return PathBuf::from(full);
+    };
+    let base_start = full.rfind('/').map_or(0, |i| i + 1);
+    match full[base_start..].rfind('.') {
+        Some(dot) => {
+            let dot = base_start + dot;
+            PathBuf::from(format!("{}_{tag}{}", &full[..dot], &full[dot..]))
+        }
+        None => PathBuf::from(format!("{full}_{tag}")),
+    }
+}
+
+struct Sinks {
+    ident: &'static str,
+    facility: u8,
+    syslog: Option<UnixDatagram>,
+    console: bool,
+    file: Option<std::fs::File>,
+}
+
+struct KeepalivedLayer {
+    sinks: Mutex<Sinks>,
+}
+
+#[derive(Default)]
+struct MessageOnly(String);
+
+impl Visit for MessageOnly {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            let _ = write!(self.0, "{value:?}");
+        }
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.0.push_str(value);
+        }
+    }
+}
+
+fn severity(level: &Level) -> u8 {
+    match *level {
+        Level::ERROR => 3,
+        Level::WARN => 4,
+        Level::INFO => 6,
+        Level::DEBUG | Level::TRACE => 7,
+    }
+}
+
+impl<S: Subscriber> Layer<S> for KeepalivedLayer {
+    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+        let mut msg = MessageOnly::default();
+        event.record(&mut msg);
+        let now = chrono::Local::now();
+        let Ok(mut s) = self.sinks.lock() else { return };
+        if s.console {
+            // `%c` in the C locale
+            let line = format!("{}: {}\n", now.format("%a %b %e %H:%M:%S %Y"), msg.0);
+            let _ = std::io::stderr().write_all(line.as_bytes());
+        }
+        if let Some(f) = s.file.as_mut() {
+            let line = format!("{}: {}\n", now.format("%a %b %d %T.%9f %Y"), msg.0);
+            let _ = f.write_all(line.as_bytes());
+        }
+        if let Some(sock) = s.syslog.as_ref() {
+            let pri = s.facility * 8 + severity(event.metadata().level());
+            let dgram = format!(
+                "<{pri}>{} {}[{}]: {}",
+                now.format("%b %e %H:%M:%S"),
+                s.ident,
+                std::process::id(),
+                msg.0
+            );
+            if sock.send(dgram.as_bytes()).is_err() {
+                // syslogd restarted: reconnect once, as libc's syslog does
+                s.syslog = connect_syslog();
+                if let Some(sock) = s.syslog.as_ref() {
+                    let _ = sock.send(dgram.as_bytes());
+                }
+            }
+        }
+    }
+}
+
+fn connect_syslog() -> Option<UnixDatagram> {
+    let sock = UnixDatagram::unbound().ok()?;
+    sock.connect(Path::new("/dev/log")).ok()?;
+    Some(sock)
+}
+
+/// Installs the global subscriber for this process. Safe to call once.
+pub fn init(role: Role, opts: &LogOpts) {
+    let facility = opts
+        .local_facility
+        .map_or(LOG_DAEMON, |n| LOG_LOCAL0 + n.min(7));
+    let file = opts.file.as_ref().and_then(|f| {
+        let name = f.as_deref().unwrap_or("keepalived.log");
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log_file_name(name, role))
+            .ok()
+    });
+    let layer = KeepalivedLayer {
+        sinks: Mutex::new(Sinks {
+            ident: role.ident(),
+            facility,
+            syslog: if opts.no_syslog {
+                None
+            } else {
+                connect_syslog()
+            },
+            console: opts.console,
+            file,
+        }),
+    };
+    let max = if opts.detail {
+        Level::DEBUG
+    } else {
+        Level::INFO
+    };
+    let _ = tracing_subscriber::registry()
+        .with(layer.with_filter(tracing_subscriber::filter::LevelFilter::from_level(max)))
+        .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_file_names_follow_keepalived() {
+        assert_eq!(
+            log_file_name("keepalived.log", Role::Parent),
+            PathBuf::from("/tmp/keepalived.log")
+        );
+        assert_eq!(
+            log_file_name("keepalived.log", Role::Vrrp),
+            PathBuf::from("/tmp/keepalived_vrrp.log")
+        );
+        assert_eq!(
+            log_file_name("/var/log/ka", Role::Check),
+            PathBuf::from("/var/log/ka_check")
+        );
+        assert_eq!(
+            log_file_name("/var/log.d/ka.x.log", Role::Check),
+            PathBuf::from("/var/log.d/ka.x_check.log")
+        );
+    }
+
+    #[test]
+    fn severities_match_syslog() {
+        assert_eq!(LOG_DAEMON * 8 + severity(&Level::INFO), 30);
+        assert_eq!(LOG_DAEMON * 8 + severity(&Level::WARN), 28);
+    }
+}

@@ -1,0 +1,1019 @@
+//! VRRP between real daemons in network namespaces: ours with ours, ours
+//! with Debian's keepalived 2.2.7 in both roles, and the failure scenarios.
+//! Each test builds its own bridge topology (`kv-<tag>-*`), captures on the
+//! bridge, and checks that the VIP ends on exactly one router and that
+//! gratuitous ARPs / unsolicited NAs were sent.
+//!
+//! Needs root, tcpdump, nft and /usr/sbin/keepalived; fails with CI=true when
+//! they are missing, skips with a message otherwise.
+
+mod netns;
+
+use std::time::Duration;
+
+use netns::{Capture, Daemon, Impl, Lab, garps, require, unsolicited_nas};
+use nix::sys::signal::Signal;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Variant {
+    /// VRRPv2, auth PASS, advert_int 1.
+    V2Pass,
+    /// VRRPv3 over IPv4, advert_int 0.1.
+    V3v4,
+    /// VRRPv3 over IPv6, advert_int 0.1.
+    V3v6,
+    /// VRRPv3 over IPv4, unicast peers, advert_int 0.1.
+    Unicast,
+}
+
+impl Variant {
+    fn vip(self, lab: &Lab) -> String {
+        match self {
+            Variant::V3v6 => format!("fd{:02x}::100", lab.net),
+            _ => format!("10.{}.0.100", lab.net),
+        }
+    }
+
+    /// Time for a backup to take over after the master vanished, generously.
+    fn takeover(self) -> Duration {
+        match self {
+            Variant::V2Pass => Duration::from_secs(6),
+            _ => Duration::from_secs(3),
+        }
+    }
+}
+
+struct Inst<'a> {
+    prio: u8,
+    state: &'a str,
+    extra: &'a str,
+    global: &'a str,
+}
+
+impl Default for Inst<'_> {
+    fn default() -> Self {
+        Inst {
+            prio: 100,
+            state: "BACKUP",
+            extra: "",
+            global: "",
+        }
+    }
+}
+
+fn conf(lab: &Lab, i: usize, v: Variant, inst: &Inst) -> String {
+    let vip = v.vip(lab);
+    let (version, advert, auth, vipline) = match v {
+        Variant::V2Pass => (
+            2,
+            "1",
+            "authentication {\n auth_type PASS\n auth_pass kv-pass\n }\n",
+            format!("{vip}/24"),
+        ),
+        Variant::V3v4 | Variant::Unicast => (3, "0.1", "", format!("{vip}/24")),
+        Variant::V3v6 => (3, "0.1", "", format!("{vip}/64")),
+    };
+    let unicast = if v == Variant::Unicast {
+        let peers: String = (0..lab.routers)
+            .filter(|j| *j != i)
+            .map(|j| format!("  {}\n", lab.ip4(j, "")))
+            .collect();
+        format!(
+            "unicast_src_ip {}\nunicast_peer {{\n{peers}}}\n",
+            lab.ip4(i, "")
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "global_defs {{\n vrrp_version {version}\n router_id kv{i}\n{}}}\nvrrp_instance VI_1 {{\n state {}\n interface kv-e0\n virtual_router_id {}\n priority {}\n advert_int {advert}\n {auth}{unicast}virtual_ipaddress {{\n {vipline}\n }}\n{}}}\n",
+        inst.global,
+        inst.state,
+        40 + lab.net,
+        inst.prio,
+        inst.extra,
+    )
+}
+
+fn announcements(lines: &[String], v: Variant, vip: &str) -> usize {
+    match v {
+        Variant::V3v6 => unsolicited_nas(lines, vip),
+        _ => garps(lines, vip),
+    }
+}
+
+/// Master (router 0, priority 150) and backup (router 1, priority 100):
+/// election, then a graceful stop of the master (priority 0) and takeover.
+fn pair(tag: &str, net: u8, master: Impl, backup: Impl, v: Variant) {
+    if !require() {
+        return;
+    }
+    let lab = Lab::new(tag, net, 2);
+    let vip = v.vip(&lab);
+    let cap = Capture::start(&lab, "pair");
+    let mut m = Daemon::start(
+        &lab,
+        0,
+        master,
+        &conf(
+            &lab,
+            0,
+            v,
+            &Inst {
+                prio: 150,
+                ..Default::default()
+            },
+        ),
+    );
+    let b = Daemon::start(&lab, 1, backup, &conf(&lab, 1, v, &Inst::default()));
+    assert!(
+        lab.wait_sole_holder(0, &vip, v.takeover() * 2),
+        "master never held the VIP alone: {:?}\n--- master\n{}\n--- backup\n{}",
+        lab.holders(&vip),
+        m.log_text(),
+        b.log_text()
+    );
+    assert!(
+        m.log_has("(VI_1) Entering MASTER STATE"),
+        "{}",
+        m.log_text()
+    );
+    assert!(
+        b.wait_log("(VI_1) Entering BACKUP STATE", Duration::from_secs(2)),
+        "{}",
+        b.log_text()
+    );
+    // The backup must stay backup while the master advertises.
+    std::thread::sleep(v.takeover() / 2);
+    assert_eq!(lab.holders(&vip), vec![0]);
+    assert!(
+        !b.log_has("(VI_1) Entering MASTER STATE"),
+        "{}",
+        b.log_text()
+    );
+
+    m.stop();
+    assert!(
+        lab.wait_sole_holder(1, &vip, v.takeover()),
+        "backup did not take over: {:?}\n--- backup\n{}",
+        lab.holders(&vip),
+        b.log_text()
+    );
+    assert!(b.log_has("(VI_1) Entering MASTER STATE"));
+    std::thread::sleep(Duration::from_millis(300));
+    let lines = cap.finish();
+    let prio0 = lines.iter().any(|l| l.contains("prio 0,"));
+    assert!(
+        prio0,
+        "no priority-0 advert captured:\n{}",
+        lines.join("\n")
+    );
+    let n = announcements(&lines, v, &vip);
+    assert!(
+        n >= 10,
+        "expected 5 GARP/NA from each master, got {n}:\n{}",
+        lines.join("\n")
+    );
+    assert_eq!(lab.holders(&vip), vec![1]);
+}
+
+#[test]
+fn ours_ours_v2_pass() {
+    pair("oov2", 101, Impl::Ours, Impl::Ours, Variant::V2Pass);
+}
+
+#[test]
+fn ours_master_keepalived_backup_v2_pass() {
+    pair("okv2", 102, Impl::Ours, Impl::Keepalived, Variant::V2Pass);
+}
+
+#[test]
+fn keepalived_master_ours_backup_v2_pass() {
+    pair("kov2", 103, Impl::Keepalived, Impl::Ours, Variant::V2Pass);
+}
+
+#[test]
+fn ours_ours_v3_ipv4() {
+    pair("oov3", 104, Impl::Ours, Impl::Ours, Variant::V3v4);
+}
+
+#[test]
+fn ours_master_keepalived_backup_v3_ipv4() {
+    pair("okv3", 105, Impl::Ours, Impl::Keepalived, Variant::V3v4);
+}
+
+#[test]
+fn keepalived_master_ours_backup_v3_ipv4() {
+    pair("kov3", 106, Impl::Keepalived, Impl::Ours, Variant::V3v4);
+}
+
+#[test]
+fn ours_ours_v3_ipv6() {
+    pair("oov6", 107, Impl::Ours, Impl::Ours, Variant::V3v6);
+}
+
+#[test]
+fn ours_master_keepalived_backup_v3_ipv6() {
+    pair("okv6", 108, Impl::Ours, Impl::Keepalived, Variant::V3v6);
+}
+
+#[test]
+fn keepalived_master_ours_backup_v3_ipv6() {
+    pair("kov6", 109, Impl::Keepalived, Impl::Ours, Variant::V3v6);
+}
+
+#[test]
+fn ours_ours_unicast() {
+    pair("oouc", 110, Impl::Ours, Impl::Ours, Variant::Unicast);
+}
+
+#[test]
+fn ours_master_keepalived_backup_unicast() {
+    pair("okuc", 111, Impl::Ours, Impl::Keepalived, Variant::Unicast);
+}
+
+#[test]
+fn keepalived_master_ours_backup_unicast() {
+    pair("kouc", 112, Impl::Keepalived, Impl::Ours, Variant::Unicast);
+}
+
+// ---- scenarios ---------------------------------------------------------
+
+/// A higher-priority router joining preempts the master; with `nopreempt`
+/// it does not.
+fn preemption(tag: &str, net: u8, joiner: Impl, nopreempt: bool) {
+    if !require() {
+        return;
+    }
+    let v = Variant::V3v4;
+    let lab = Lab::new(tag, net, 2);
+    let vip = v.vip(&lab);
+    let cap = Capture::start(&lab, "preempt");
+    let a = Daemon::start(&lab, 0, Impl::Ours, &conf(&lab, 0, v, &Inst::default()));
+    assert!(
+        lab.wait_sole_holder(0, &vip, v.takeover()),
+        "{}",
+        a.log_text()
+    );
+    let extra = if nopreempt { "nopreempt\n" } else { "" };
+    let b = Daemon::start(
+        &lab,
+        1,
+        joiner,
+        &conf(
+            &lab,
+            1,
+            v,
+            &Inst {
+                prio: 200,
+                extra,
+                ..Default::default()
+            },
+        ),
+    );
+    if nopreempt {
+        assert!(
+            b.wait_log("(VI_1) Entering BACKUP STATE", Duration::from_secs(3)),
+            "{}",
+            b.log_text()
+        );
+        std::thread::sleep(Duration::from_secs(2));
+        assert_eq!(lab.holders(&vip), vec![0], "{}", b.log_text());
+        assert!(!b.log_has("Entering MASTER STATE"), "{}", b.log_text());
+    } else {
+        assert!(
+            lab.wait_sole_holder(1, &vip, v.takeover()),
+            "{}\n{}",
+            a.log_text(),
+            b.log_text()
+        );
+        assert!(a.wait_log(
+            "(VI_1) Master received advert from 10.",
+            Duration::from_secs(1)
+        ));
+        assert!(
+            a.log_has("with higher priority 200, ours 100"),
+            "{}",
+            a.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+        assert_eq!(lab.holders(&vip), vec![1]);
+    }
+    let lines = cap.finish();
+    let want = if nopreempt { 5 } else { 10 };
+    assert!(garps(&lines, &vip) >= want, "{}", lines.join("\n"));
+}
+
+#[test]
+fn preemption_ours_ours() {
+    preemption("pre", 120, Impl::Ours, false);
+}
+
+#[test]
+fn preemption_by_keepalived() {
+    preemption("prek", 121, Impl::Keepalived, false);
+}
+
+#[test]
+fn nopreempt_ours_ours() {
+    preemption("nop", 122, Impl::Ours, true);
+}
+
+#[test]
+fn nopreempt_keepalived_joins() {
+    preemption("nopk", 123, Impl::Keepalived, true);
+}
+
+/// The master's VRRP process hangs (SIGSTOP): the backup takes over after
+/// Master_Down_Interval; when the master resumes, it reclaims the role and
+/// the VIP ends on one router.
+fn hung_master(tag: &str, net: u8, master: Impl, backup: Impl) {
+    if !require() {
+        return;
+    }
+    let v = Variant::V3v4;
+    let lab = Lab::new(tag, net, 2);
+    let vip = v.vip(&lab);
+    let cap = Capture::start(&lab, "hang");
+    let m = Daemon::start(
+        &lab,
+        0,
+        master,
+        &conf(
+            &lab,
+            0,
+            v,
+            &Inst {
+                prio: 150,
+                ..Default::default()
+            },
+        ),
+    );
+    let b = Daemon::start(&lab, 1, backup, &conf(&lab, 1, v, &Inst::default()));
+    assert!(lab.wait_sole_holder(0, &vip, v.takeover()));
+    std::thread::sleep(Duration::from_millis(500));
+    m.signal_vrrp(Signal::SIGSTOP);
+    assert!(
+        b.wait_log("(VI_1) Entering MASTER STATE", v.takeover()),
+        "{}",
+        b.log_text()
+    );
+    // Both hold the VIP while the master is frozen.
+    assert!(lab.has_addr(1, &vip));
+    m.signal_vrrp(Signal::SIGCONT);
+    assert!(
+        lab.wait_sole_holder(0, &vip, v.takeover()),
+        "{:?}\n{}\n{}",
+        lab.holders(&vip),
+        m.log_text(),
+        b.log_text()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(lab.holders(&vip), vec![0]);
+    let lines = cap.finish();
+    assert!(garps(&lines, &vip) >= 10, "{}", lines.join("\n"));
+}
+
+#[test]
+fn hung_master_ours_ours() {
+    hung_master("hang", 124, Impl::Ours, Impl::Ours);
+}
+
+#[test]
+fn hung_keepalived_master_ours_backup() {
+    hung_master("hangk", 125, Impl::Keepalived, Impl::Ours);
+}
+
+#[test]
+fn hung_ours_master_keepalived_backup() {
+    hung_master("hango", 126, Impl::Ours, Impl::Keepalived);
+}
+
+/// Interface down on the master: FAULT, the backup takes over; link up:
+/// the master recovers and preempts back. Run over IPv6 too, where the
+/// kernel drops the addresses on link down.
+fn iface_down(tag: &str, net: u8, v: Variant) {
+    if !require() {
+        return;
+    }
+    let lab = Lab::new(tag, net, 2);
+    let vip = v.vip(&lab);
+    let cap = Capture::start(&lab, "ifdown");
+    let m = Daemon::start(
+        &lab,
+        0,
+        Impl::Ours,
+        &conf(
+            &lab,
+            0,
+            v,
+            &Inst {
+                prio: 150,
+                ..Default::default()
+            },
+        ),
+    );
+    let b = Daemon::start(&lab, 1, Impl::Ours, &conf(&lab, 1, v, &Inst::default()));
+    assert!(lab.wait_sole_holder(0, &vip, v.takeover()));
+    lab.link(0, false);
+    assert!(
+        m.wait_log("Netlink reports kv-e0 down", Duration::from_secs(2)),
+        "{}",
+        m.log_text()
+    );
+    assert!(
+        m.wait_log("(VI_1) Entering FAULT STATE", Duration::from_secs(2)),
+        "{}",
+        m.log_text()
+    );
+    assert!(
+        lab.wait_sole_holder(1, &vip, v.takeover()),
+        "{:?}\n{}",
+        lab.holders(&vip),
+        b.log_text()
+    );
+    lab.link(0, true);
+    assert!(
+        m.wait_log("Netlink reports kv-e0 up", Duration::from_secs(2)),
+        "{}",
+        m.log_text()
+    );
+    assert!(
+        lab.wait_sole_holder(0, &vip, v.takeover()),
+        "{:?}\n{}\n{}",
+        lab.holders(&vip),
+        m.log_text(),
+        b.log_text()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(lab.holders(&vip), vec![0]);
+    let lines = cap.finish();
+    assert!(announcements(&lines, v, &vip) >= 10, "{}", lines.join("\n"));
+}
+
+#[test]
+fn iface_down_fault_recovery_v4() {
+    iface_down("ifd4", 127, Variant::V3v4);
+}
+
+#[test]
+fn iface_down_fault_recovery_v6() {
+    iface_down("ifd6", 128, Variant::V3v6);
+}
+
+/// A failing track_script lowers the master's priority below the backup's:
+/// handover; the script recovering hands the role back.
+fn track_script(tag: &str, net: u8, master: Impl) {
+    if !require() {
+        return;
+    }
+    let v = Variant::V3v4;
+    let lab = Lab::new(tag, net, 2);
+    let vip = v.vip(&lab);
+    let flag = lab.file("kv-healthy");
+    std::fs::write(&flag, "").unwrap();
+    let global = " enable_script_security\n script_user root\n";
+    let script = format!(
+        "vrrp_script kv_chk {{\n script \"/usr/bin/test -e {}\"\n interval 0.2\n weight -60\n rise 1\n fall 1\n}}\n",
+        flag.display()
+    );
+    let track = "track_script {\n kv_chk\n }\n";
+    let mconf = format!(
+        "{script}{}",
+        conf(
+            &lab,
+            0,
+            v,
+            &Inst {
+                prio: 150,
+                extra: track,
+                global,
+                ..Default::default()
+            }
+        )
+    );
+    let cap = Capture::start(&lab, "track");
+    let m = Daemon::start(&lab, 0, master, &mconf);
+    let b = Daemon::start(&lab, 1, Impl::Ours, &conf(&lab, 1, v, &Inst::default()));
+    assert!(
+        lab.wait_sole_holder(0, &vip, Duration::from_secs(4)),
+        "{}",
+        m.log_text()
+    );
+    assert!(
+        m.wait_log("VRRP_Script(kv_chk) succeeded", Duration::from_secs(2)),
+        "{}",
+        m.log_text()
+    );
+    std::fs::remove_file(&flag).unwrap();
+    assert!(
+        m.wait_log("VRRP_Script(kv_chk) failed", Duration::from_secs(2)),
+        "{}",
+        m.log_text()
+    );
+    assert!(
+        m.wait_log(
+            "(VI_1) Changing effective priority from 150 to 90",
+            Duration::from_secs(1)
+        ),
+        "{}",
+        m.log_text()
+    );
+    assert!(
+        lab.wait_sole_holder(1, &vip, v.takeover()),
+        "{:?}\n{}\n{}",
+        lab.holders(&vip),
+        m.log_text(),
+        b.log_text()
+    );
+    std::fs::write(&flag, "").unwrap();
+    assert!(
+        m.wait_log(
+            "(VI_1) Changing effective priority from 90 to 150",
+            Duration::from_secs(2)
+        ),
+        "{}",
+        m.log_text()
+    );
+    assert!(
+        lab.wait_sole_holder(0, &vip, v.takeover()),
+        "{:?}",
+        lab.holders(&vip)
+    );
+    let lines = cap.finish();
+    assert!(garps(&lines, &vip) >= 15, "{}", lines.join("\n"));
+}
+
+#[test]
+fn track_script_handover_ours() {
+    track_script("trk", 129, Impl::Ours);
+}
+
+#[test]
+fn track_script_handover_keepalived_master() {
+    track_script("trkk", 130, Impl::Keepalived);
+}
+
+/// Split brain: VRRP dropped both ways with nftables makes both routers
+/// master; healing the partition leaves exactly one.
+fn split_brain(tag: &str, net: u8, a: Impl, b: Impl) {
+    if !require() {
+        return;
+    }
+    let v = Variant::V3v4;
+    let lab = Lab::new(tag, net, 2);
+    let vip = v.vip(&lab);
+    let cap = Capture::start(&lab, "split");
+    let ra = Daemon::start(
+        &lab,
+        0,
+        a,
+        &conf(
+            &lab,
+            0,
+            v,
+            &Inst {
+                prio: 150,
+                ..Default::default()
+            },
+        ),
+    );
+    let rb = Daemon::start(&lab, 1, b, &conf(&lab, 1, v, &Inst::default()));
+    assert!(lab.wait_sole_holder(0, &vip, v.takeover()));
+    lab.block_vrrp(0, true);
+    lab.block_vrrp(1, true);
+    assert!(
+        netns::wait_until(v.takeover(), || lab.holders(&vip) == vec![0, 1]),
+        "partition did not make both masters: {:?}\n{}",
+        lab.holders(&vip),
+        rb.log_text()
+    );
+    lab.block_vrrp(0, false);
+    lab.block_vrrp(1, false);
+    assert!(
+        lab.wait_sole_holder(0, &vip, v.takeover()),
+        "{:?}\n{}\n{}",
+        lab.holders(&vip),
+        ra.log_text(),
+        rb.log_text()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(lab.holders(&vip), vec![0]);
+    let lines = cap.finish();
+    assert!(garps(&lines, &vip) >= 10, "{}", lines.join("\n"));
+}
+
+#[test]
+fn split_brain_heals_ours_ours() {
+    split_brain("split", 131, Impl::Ours, Impl::Ours);
+}
+
+#[test]
+fn split_brain_heals_ours_keepalived() {
+    split_brain("splitk", 132, Impl::Ours, Impl::Keepalived);
+}
+
+// ---- VIP options, routes, rules, VMAC, notifies -------------------------
+
+/// virtual_routes and virtual_rules follow the master; the rule really
+/// routes (RuleAction::ToTable), and the VIP's label, scope and broadcast
+/// reach the kernel.
+#[test]
+fn routes_rules_and_vip_options_follow_master() {
+    if !require() {
+        return;
+    }
+    let v = Variant::V3v4;
+    let lab = Lab::new("rtr", 133, 2);
+    let n = lab.net;
+    let extra = format!(
+        "virtual_ipaddress_excluded {{\n 10.{n}.7.1/24 brd + label kv-e0:ex\n 10.{n}.7.2/32 scope host\n }}\nvirtual_routes {{\n 10.{n}.9.0/24 via 10.{n}.0.254 dev kv-e0 table 100\n }}\nvirtual_rules {{\n from 10.{n}.0.100 table 100 preference 1000\n }}\n"
+    );
+    let mut m = Daemon::start(
+        &lab,
+        0,
+        Impl::Ours,
+        &conf(
+            &lab,
+            0,
+            v,
+            &Inst {
+                prio: 150,
+                extra: &extra,
+                ..Default::default()
+            },
+        ),
+    );
+    let b = Daemon::start(
+        &lab,
+        1,
+        Impl::Ours,
+        &conf(
+            &lab,
+            1,
+            v,
+            &Inst {
+                extra: &extra,
+                ..Default::default()
+            },
+        ),
+    );
+    let vip = v.vip(&lab);
+    assert!(
+        lab.wait_sole_holder(0, &vip, v.takeover()),
+        "{}",
+        m.log_text()
+    );
+    let ns0 = lab.ns(0);
+    let routes = netns::sh(&["ip", "-n", &ns0, "route", "show", "table", "100"]);
+    assert!(
+        routes.contains(&format!("10.{n}.9.0/24 via 10.{n}.0.254 dev kv-e0")),
+        "{routes}"
+    );
+    let rules = netns::sh(&["ip", "-n", &ns0, "rule"]);
+    assert!(
+        rules.contains(&format!("1000:\tfrom 10.{n}.0.100 lookup 100")),
+        "{rules}"
+    );
+    let get = netns::sh(&[
+        "ip",
+        "-n",
+        &ns0,
+        "route",
+        "get",
+        &format!("10.{n}.9.5"),
+        "from",
+        &vip,
+    ]);
+    assert!(
+        get.contains(&format!("via 10.{n}.0.254")) && get.contains("table 100"),
+        "{get}"
+    );
+    let addrs = netns::sh(&["ip", "-n", &ns0, "addr", "show", "kv-e0"]);
+    assert!(
+        addrs.contains(&format!(
+            "inet 10.{n}.7.1/24 brd 10.{n}.7.255 scope global kv-e0:ex"
+        )),
+        "{addrs}"
+    );
+    assert!(
+        addrs.contains(&format!("inet 10.{n}.7.2/32 scope host")),
+        "{addrs}"
+    );
+    let ns1 = lab.ns(1);
+    // Table 100 does not even exist on the backup yet.
+    let t100 = |ns: &str| netns::sh(&["ip", "-n", ns, "route", "show", "table", "all"]);
+    assert!(!t100(&ns1).contains("table 100"), "{}", t100(&ns1));
+    assert!(!netns::sh(&["ip", "-n", &ns1, "rule"]).contains("lookup 100"));
+    m.stop();
+    assert!(
+        lab.wait_sole_holder(1, &vip, v.takeover()),
+        "{}",
+        b.log_text()
+    );
+    assert!(netns::wait_until(Duration::from_secs(2), || {
+        netns::sh(&["ip", "-n", &ns1, "rule"]).contains("lookup 100")
+            && t100(&ns1).contains(&format!(
+                "10.{n}.9.0/24 via 10.{n}.0.254 dev kv-e0 table 100"
+            ))
+    }));
+    assert!(!netns::sh(&["ip", "-n", &ns0, "rule"]).contains("lookup 100"));
+    assert!(!t100(&ns0).contains("table 100"), "{}", t100(&ns0));
+    assert!(!lab.has_addr(0, &format!("10.{n}.7.1")));
+}
+
+/// use_vmac: macvlan `vrrp.VRID` with 00:00:5e:00:01:VRID carries the VIP,
+/// adverts and GARPs come from the virtual MAC, and it is removed at stop.
+#[test]
+fn use_vmac_macvlan() {
+    if !require() {
+        return;
+    }
+    let v = Variant::V3v4;
+    let lab = Lab::new("vmac", 134, 2);
+    let vrid = 40 + u32::from(lab.net);
+    let ifname = format!("vrrp.{vrid}");
+    let mac = format!("00:00:5e:00:01:{vrid:02x}");
+    let cap = Capture::start(&lab, "vmac");
+    let mut m = Daemon::start(
+        &lab,
+        0,
+        Impl::Ours,
+        &conf(
+            &lab,
+            0,
+            v,
+            &Inst {
+                prio: 150,
+                extra: "use_vmac\n",
+                ..Default::default()
+            },
+        ),
+    );
+    let b = Daemon::start(&lab, 1, Impl::Ours, &conf(&lab, 1, v, &Inst::default()));
+    let vip = v.vip(&lab);
+    assert!(
+        lab.wait_sole_holder(0, &vip, v.takeover()),
+        "{}",
+        m.log_text()
+    );
+    let link = netns::sh(&["ip", "-n", &lab.ns(0), "-d", "link", "show", &ifname]);
+    assert!(
+        link.contains(&format!("link/ether {mac}")) && link.contains("macvlan mode private"),
+        "{link}"
+    );
+    let a = netns::sh(&["ip", "-n", &lab.ns(0), "addr", "show", &ifname]);
+    assert!(a.contains(&format!("inet {vip}/24")), "{a}");
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(!b.log_has("Entering MASTER STATE"), "{}", b.log_text());
+    m.stop();
+    assert!(lab.wait_sole_holder(1, &vip, v.takeover()));
+    let gone = netns::wait_until(Duration::from_secs(2), || {
+        !netns::sh(&["ip", "-n", &lab.ns(0), "link", "show"]).contains(&ifname)
+    });
+    assert!(gone, "VMAC left behind");
+    let lines = cap.finish();
+    let from_vmac = |what: &str| {
+        lines
+            .iter()
+            .filter(|l| {
+                l.starts_with(|c: char| c.is_ascii_digit())
+                    && l.contains(&format!(" {mac} > "))
+                    && l.contains(what)
+            })
+            .count()
+    };
+    assert!(from_vmac("VRRPv3") >= 3, "{}", lines.join("\n"));
+    assert!(
+        from_vmac(&format!("Request who-has {vip}")) >= 5,
+        "{}",
+        lines.join("\n")
+    );
+}
+
+/// notify, notify_master/backup/stop and the notify FIFO: same argv and
+/// lines as Debian's keepalived for the same configuration and life cycle.
+#[test]
+fn notify_scripts_and_fifo_match_keepalived() {
+    if !require() {
+        return;
+    }
+    let v = Variant::V3v4;
+    let lab = Lab::new("ntf", 135, 1);
+    let script = lab.file("kv-notify.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\necho \"$@\" >> \"$(dirname \"$0\")/kv-notify-$KV_WHO.out\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let mut outputs = Vec::new();
+    for which in [Impl::Ours, Impl::Keepalived] {
+        let who = if which == Impl::Ours { "ours" } else { "ka" };
+        let fifo = lab.file(&format!("kv-{who}.fifo"));
+        let global = format!(
+            " enable_script_security\n script_user root\n vrrp_notify_fifo {}\n",
+            fifo.display()
+        );
+        let s = script.display();
+        let extra = format!(
+            "notify \"/usr/bin/env KV_WHO={who} {s}\"\nnotify_master \"/usr/bin/env KV_WHO={who} {s} MASTER_SCRIPT\"\nnotify_backup \"/usr/bin/env KV_WHO={who} {s} BACKUP_SCRIPT\"\nnotify_stop \"/usr/bin/env KV_WHO={who} {s} STOP_SCRIPT\"\n"
+        );
+        let mut d = Daemon::start(
+            &lab,
+            0,
+            which,
+            &conf(
+                &lab,
+                0,
+                v,
+                &Inst {
+                    prio: 150,
+                    extra: &extra,
+                    global: &global,
+                    ..Default::default()
+                },
+            ),
+        );
+        assert!(
+            lab.wait_sole_holder(0, &v.vip(&lab), v.takeover()),
+            "{}",
+            d.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+        let fifo_text = {
+            use std::io::Read;
+            use std::os::unix::fs::OpenOptionsExt;
+            let mut f = std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+                .open(&fifo)
+                .expect("notify FIFO exists");
+            let mut buf = vec![0u8; 4096];
+            let n = f.read(&mut buf).unwrap_or(0);
+            String::from_utf8_lossy(&buf[..n]).into_owned()
+        };
+        d.stop();
+        let out = lab.file(&format!("kv-notify-{who}.out"));
+        assert!(
+            netns::wait_until(Duration::from_secs(3), || {
+                std::fs::read_to_string(&out).is_ok_and(|t| t.contains("STOP"))
+            }),
+            "{}",
+            d.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+        let mut lines: Vec<String> = std::fs::read_to_string(&out)
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        // The per-state script and `notify` run concurrently: compare as sets per phase.
+        lines.sort();
+        outputs.push((lines, fifo_text));
+    }
+    assert_eq!(
+        outputs[0].0, outputs[1].0,
+        "notify argv differ (ours, keepalived)"
+    );
+    assert_eq!(
+        outputs[0].1, outputs[1].1,
+        "FIFO lines differ (ours, keepalived)"
+    );
+    assert!(
+        outputs[0]
+            .0
+            .contains(&"INSTANCE VI_1 MASTER 150".to_string()),
+        "{:?}",
+        outputs[0].0
+    );
+    assert!(
+        outputs[0].1.contains("INSTANCE \"VI_1\" MASTER 150\n"),
+        "{:?}",
+        outputs[0].1
+    );
+}
+
+/// track_file: the value times the weight moves the priority; a value that
+/// drops the master below the backup hands over.
+#[test]
+fn track_file_weight_handover() {
+    if !require() {
+        return;
+    }
+    let v = Variant::V3v4;
+    let lab = Lab::new("tfile", 136, 2);
+    let vip = v.vip(&lab);
+    let file = lab.file("kv-track");
+    std::fs::write(&file, "0\n").unwrap();
+    let tf = format!(
+        "track_file kv_tf {{\n file {}\n weight -10\n}}\n",
+        file.display()
+    );
+    let mconf = format!(
+        "{tf}{}",
+        conf(
+            &lab,
+            0,
+            v,
+            &Inst {
+                prio: 150,
+                extra: "track_file {\n kv_tf\n }\n",
+                ..Default::default()
+            }
+        )
+    );
+    let m = Daemon::start(&lab, 0, Impl::Ours, &mconf);
+    let b = Daemon::start(&lab, 1, Impl::Ours, &conf(&lab, 1, v, &Inst::default()));
+    assert!(
+        lab.wait_sole_holder(0, &vip, v.takeover()),
+        "{}",
+        m.log_text()
+    );
+    std::fs::write(&file, "6\n").unwrap();
+    assert!(
+        m.wait_log(
+            "(VI_1) Changing effective priority from 150 to 90",
+            Duration::from_secs(2)
+        ),
+        "{}",
+        m.log_text()
+    );
+    assert!(
+        lab.wait_sole_holder(1, &vip, v.takeover()),
+        "{}",
+        b.log_text()
+    );
+    std::fs::write(&file, "0\n").unwrap();
+    assert!(
+        lab.wait_sole_holder(0, &vip, Duration::from_secs(3)),
+        "{}",
+        m.log_text()
+    );
+}
+
+/// garp_master_repeat / garp_master_delay / garp_master_refresh: the same
+/// number of gratuitous ARPs as keepalived in the same window.
+#[test]
+fn garp_schedule_matches_keepalived() {
+    if !require() {
+        return;
+    }
+    let v = Variant::V3v4;
+    let lab = Lab::new("garp", 137, 1);
+    let vip = v.vip(&lab);
+    let extra = "garp_master_repeat 2\ngarp_master_delay 1\ngarp_master_refresh 1\ngarp_master_refresh_repeat 3\n";
+    let mut counts = Vec::new();
+    for which in [Impl::Ours, Impl::Keepalived] {
+        let cap = Capture::start(&lab, &format!("garp-{which:?}"));
+        let mut d = Daemon::start(
+            &lab,
+            0,
+            which,
+            &conf(
+                &lab,
+                0,
+                v,
+                &Inst {
+                    prio: 150,
+                    extra,
+                    ..Default::default()
+                },
+            ),
+        );
+        assert!(
+            lab.wait_sole_holder(0, &vip, v.takeover()),
+            "{}",
+            d.log_text()
+        );
+        // initial 2; at 1 s the delayed burst (2) and the first refresh (3),
+        // which counts from becoming master; +3 at 2 s and 3 s; stop at 3.5 s.
+        std::thread::sleep(Duration::from_millis(3500));
+        d.stop();
+        let lines = cap.finish();
+        let times: Vec<f64> = lines
+            .iter()
+            .filter(|l| {
+                l.contains(&format!(
+                    "Request who-has {vip} (ff:ff:ff:ff:ff:ff) tell {vip}"
+                ))
+            })
+            .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+            .collect();
+        let t0 = times.first().copied().unwrap_or(0.0);
+        let buckets: Vec<usize> = (0..4)
+            .map(|s| {
+                times
+                    .iter()
+                    .filter(|t| {
+                        let d = **t - t0;
+                        d >= f64::from(s) - 0.25 && d < f64::from(s) + 0.75
+                    })
+                    .count()
+            })
+            .collect();
+        counts.push(buckets);
+    }
+    assert_eq!(counts[0], vec![2, 5, 3, 3], "ours");
+    assert_eq!(counts[0], counts[1], "ours vs keepalived");
+}

@@ -1,0 +1,1064 @@
+//! The tokio driver: runs the sans-IO instances and sync groups against the
+//! kernel.
+//!
+//! ```text
+//!   rx task (per iface+family) --RxEvent--.
+//!   link events (RTNLGRP_LINK) --LinkEvent-+--> engine loop --Action--> TxSocket (adverts)
+//!   daemon (scripts, track files) --Command-'      |   ^             Netlink (VIPs, routes, rules)
+//!                                                  |   '-- sleep_until(min poll_at)
+//!                                                  '--Event--> daemon (notify scripts, FIFO)
+//! ```
+//!
+//! One engine task owns every instance, so a sync group's members and the
+//! shared sockets need no locks. Receive tasks decode; the engine only feeds
+//! inputs and carries out the returned actions in order. Everything that
+//! decides lives in [`crate::fsm`] and [`crate::sync`]; this module decides
+//! nothing beyond where packets and addresses go.
+
+pub mod garp;
+pub mod netlink;
+pub mod socket;
+mod sys;
+mod timer;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::mpsc;
+use tracing::Instrument;
+
+use crate::fsm::{
+    Action, CfgError, Input, Instance, InstanceCfg, LogLine, State, Tracker, Transition,
+    tracker_contribution,
+};
+use crate::sync::{GroupOutput, SyncGroup};
+use crate::types::{Family, Priority};
+
+use self::garp::GarpSocket;
+use self::netlink::{LinkEvent, LinkInfo, Netlink};
+use self::socket::{RxEntry, RxEvent, RxTable, TxSocket};
+
+/// keepalived's default groups (vrrp_mcast_group4/6).
+pub const MCAST_GROUP4: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
+pub const MCAST_GROUP6: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12);
+
+/// A `virtual_ipaddress` / `virtual_ipaddress_excluded` entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VipCfg {
+    pub addr: IpAddr,
+    pub prefix: u8,
+    /// `dev`; default: the instance's interface (or its VMAC).
+    pub dev: Option<String>,
+    /// RT_SCOPE_* (0 universe, 200 site, 253 link, 254 host, 255 nowhere).
+    pub scope: u8,
+    pub broadcast: Option<Ipv4Addr>,
+    pub label: Option<String>,
+    pub peer: Option<(IpAddr, u8)>,
+    pub noprefixroute: bool,
+    /// `no_track`: the VIP's device going down does not fault the instance.
+    pub no_track: bool,
+}
+
+impl VipCfg {
+    pub fn new(addr: IpAddr, prefix: u8) -> Self {
+        Self {
+            addr,
+            prefix,
+            dev: None,
+            scope: 0,
+            broadcast: None,
+            label: None,
+            peer: None,
+            noprefixroute: false,
+            no_track: false,
+        }
+    }
+}
+
+/// A `virtual_routes` entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RouteCfg {
+    pub dst: IpAddr,
+    pub dst_len: u8,
+    pub via: Option<IpAddr>,
+    pub src: Option<IpAddr>,
+    pub dev: Option<String>,
+    pub table: u32,
+    pub metric: Option<u32>,
+    pub scope: Option<u8>,
+    /// RTPROT_*; keepalived uses `boot` (3) unless told otherwise.
+    pub protocol: u8,
+    /// RTN_* (1 unicast, 6 blackhole, 7 unreachable, 8 prohibit, ...).
+    pub route_type: u8,
+}
+
+/// What a rule does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RuleAction {
+    Table(u32),
+    Goto(u32),
+    Nop,
+    Blackhole,
+    Unreachable,
+    Prohibit,
+}
+
+/// A `virtual_rules` entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RuleCfg {
+    pub v6: bool,
+    pub not: bool,
+    pub from: Option<(IpAddr, u8)>,
+    pub to: Option<(IpAddr, u8)>,
+    pub priority: Option<u32>,
+    pub action: RuleAction,
+    pub fwmark: Option<(u32, Option<u32>)>,
+    pub iif: Option<String>,
+    pub oif: Option<String>,
+}
+
+/// A `unicast_peer` entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerCfg {
+    pub addr: IpAddr,
+    pub min_ttl: Option<u8>,
+    pub max_ttl: Option<u8>,
+}
+
+/// `use_vmac`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VmacCfg {
+    pub ifname: String,
+    pub mac: [u8; 6],
+    /// `vmac_xmit_base`: send adverts from the base interface.
+    pub xmit_base: bool,
+}
+
+impl VmacCfg {
+    /// keepalived's defaults: `vrrp.VRID`, 00:00:5e:00:01:VRID (02 for IPv6).
+    pub fn default_for(vrid: u8, family: Family) -> Self {
+        let f = match family {
+            Family::V4 => 1,
+            Family::V6 => 2,
+        };
+        Self {
+            ifname: format!("vrrp.{vrid}"),
+            mac: [0, 0, 0x5e, 0, f, vrid],
+            xmit_base: false,
+        }
+    }
+}
+
+/// A `track_interface` entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrackIfCfg {
+    pub name: String,
+    /// 0: the interface going down faults the instance.
+    pub weight: i32,
+    pub reverse: bool,
+}
+
+/// One instance with everything the driver needs around its state machine.
+#[derive(Clone, Debug)]
+pub struct InstanceRt {
+    /// `primary_ip` is filled in by the driver from `src_ip` or the interface.
+    pub fsm: InstanceCfg,
+    /// `unicast_src_ip` / `mcast_src_ip`.
+    pub src_ip: Option<IpAddr>,
+    pub vips: Vec<VipCfg>,
+    pub evips: Vec<VipCfg>,
+    pub routes: Vec<RouteCfg>,
+    pub rules: Vec<RuleCfg>,
+    pub unicast_peers: Vec<PeerCfg>,
+    /// `unicast_ttl`: IPv4 TTL / IPv6 hop limit of unicast adverts.
+    pub unicast_ttl: Option<u8>,
+    pub mcast_dst: Option<IpAddr>,
+    pub check_unicast_src: bool,
+    pub vmac: Option<VmacCfg>,
+    pub track_interfaces: Vec<TrackIfCfg>,
+    pub dont_track_primary: bool,
+}
+
+impl InstanceRt {
+    pub fn new(fsm: InstanceCfg) -> Self {
+        Self {
+            fsm,
+            src_ip: None,
+            vips: Vec::new(),
+            evips: Vec::new(),
+            routes: Vec::new(),
+            rules: Vec::new(),
+            unicast_peers: Vec::new(),
+            unicast_ttl: None,
+            mcast_dst: None,
+            check_unicast_src: false,
+            vmac: None,
+            track_interfaces: Vec::new(),
+            dont_track_primary: false,
+        }
+    }
+
+    fn family(&self) -> Family {
+        self.fsm.vips.family()
+    }
+}
+
+/// A `vrrp_sync_group`: instance indices into [`DriverCfg::instances`].
+#[derive(Clone, Debug)]
+pub struct SyncGroupCfg {
+    pub name: String,
+    pub members: Vec<usize>,
+}
+
+#[derive(Clone, Debug)]
+pub struct DriverCfg {
+    pub instances: Vec<InstanceRt>,
+    pub sync_groups: Vec<SyncGroupCfg>,
+    /// `-D`: also print keepalived's detail lines.
+    pub log_detail: bool,
+    /// `-V` clears it: leave VIPs, routes and rules in place at stop.
+    pub release_on_stop: bool,
+    pub mcast_group4: Ipv4Addr,
+    pub mcast_group6: Ipv6Addr,
+}
+
+impl DriverCfg {
+    pub fn new(instances: Vec<InstanceRt>) -> Self {
+        Self {
+            instances,
+            sync_groups: Vec::new(),
+            log_detail: false,
+            release_on_stop: true,
+            mcast_group4: MCAST_GROUP4,
+            mcast_group6: MCAST_GROUP6,
+        }
+    }
+}
+
+/// Inputs from the daemon (vrrp_script and track_file results).
+#[derive(Clone, Debug)]
+pub enum Command {
+    Input { instance: usize, input: Input },
+}
+
+/// What the daemon must act on (notify scripts, FIFO lines).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    Instance {
+        instance: usize,
+        transition: Transition,
+    },
+    Group {
+        group: usize,
+        state: State,
+    },
+    MasterRxLowerPri {
+        instance: usize,
+        priority: Priority,
+    },
+    Priority {
+        instance: usize,
+        state: State,
+        priority: Priority,
+    },
+}
+
+/// Why the driver could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum DriverError {
+    #[error("netlink: {0}")]
+    Netlink(String),
+    #[error("({instance}) {source}")]
+    Config { instance: String, source: CfgError },
+    #[error("({instance}) interface {ifname} does not exist")]
+    NoInterface { instance: String, ifname: String },
+    #[error("socket on {ifname}: {source}")]
+    Socket {
+        ifname: String,
+        source: std::io::Error,
+    },
+}
+
+enum Unit {
+    /// A standalone instance and its index.
+    Single(Box<Instance>, usize),
+    Group {
+        group: SyncGroup,
+        members: Vec<usize>,
+    },
+}
+
+/// What to do after feeding an input, in order.
+enum Out {
+    Act(usize, Action),
+    Log(LogLine),
+    GroupNotify(usize, State),
+}
+
+/// Per-instance resolved I/O facts.
+struct Io {
+    name: String,
+    base_if: String,
+    tx: usize,
+    src: IpAddr,
+    /// (VIP config, ifindex of its device).
+    addrs: Vec<(VipCfg, u32)>,
+    routes: Vec<(RouteCfg, Option<u32>)>,
+    rules: Vec<RuleCfg>,
+    peers: Vec<IpAddr>,
+    dst_mcast: IpAddr,
+    unicast_ttl: u8,
+    v3_as_v2: bool,
+    track_if: Vec<TrackIfCfg>,
+    dont_track_primary: bool,
+    span: tracing::Span,
+}
+
+struct Engine {
+    units: Vec<Unit>,
+    /// Instance index → (unit, member index within its group).
+    loc: Vec<(usize, Option<usize>)>,
+    io: Vec<Io>,
+    tx: Vec<TxSocket>,
+    nl: Netlink,
+    garp: Option<GarpSocket>,
+    links: HashMap<u32, LinkInfo>,
+    forwarding6: HashMap<u32, bool>,
+    events: mpsc::UnboundedSender<Event>,
+    log_detail: bool,
+    release_on_stop: bool,
+    /// VMACs we created, removed again at stop.
+    vmacs: Vec<u32>,
+}
+
+fn primary_addr(addrs: &[netlink::AddrInfo], index: u32, family: Family) -> Option<IpAddr> {
+    let mut candidates = addrs.iter().filter(|a| a.index == index);
+    match family {
+        Family::V4 => candidates.find(|a| a.addr.is_ipv4()).map(|a| a.addr),
+        Family::V6 => candidates
+            .find(|a| matches!(a.addr, IpAddr::V6(v) if v.is_unicast_link_local()))
+            .map(|a| a.addr),
+    }
+}
+
+fn read_forwarding6(ifname: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/sys/net/ipv6/conf/{ifname}/forwarding"))
+        .is_ok_and(|s| s.trim() == "1")
+}
+
+/// Runs every instance until `shutdown` completes, then stops them the
+/// keepalived way (priority 0 adverts, VIPs removed unless `-V`, STOP
+/// notifies) and returns.
+pub async fn run(
+    cfg: DriverCfg,
+    mut cmds: mpsc::UnboundedReceiver<Command>,
+    events: mpsc::UnboundedSender<Event>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), DriverError> {
+    let nl = Netlink::open().map_err(|e| DriverError::Netlink(e.to_string()))?;
+    let nlerr = |e: netlink::Error| DriverError::Netlink(e.to_string());
+    let mut links: HashMap<u32, LinkInfo> = nl
+        .links()
+        .await
+        .map_err(nlerr)?
+        .into_iter()
+        .map(|l| (l.index, l))
+        .collect();
+    let by_name =
+        |links: &HashMap<u32, LinkInfo>, n: &str| links.values().find(|l| l.name == n).cloned();
+    let mut link_rx = netlink::link_events().map_err(|e| DriverError::Netlink(e.to_string()))?;
+
+    // VMACs first: VIPs and sends may live on them.
+    let mut vmacs = Vec::new();
+    for inst in &cfg.instances {
+        let Some(v) = &inst.vmac else { continue };
+        if by_name(&links, &v.ifname).is_some() {
+            continue;
+        }
+        let base =
+            by_name(&links, &inst.fsm.interface).ok_or_else(|| DriverError::NoInterface {
+                instance: inst.fsm.name.clone(),
+                ifname: inst.fsm.interface.clone(),
+            })?;
+        nl.add_macvlan(&v.ifname, base.index, v.mac)
+            .await
+            .map_err(nlerr)?;
+        links = nl
+            .links()
+            .await
+            .map_err(nlerr)?
+            .into_iter()
+            .map(|l| (l.index, l))
+            .collect();
+        if let Some(l) = by_name(&links, &v.ifname) {
+            vmacs.push(l.index);
+            if let Err(e) = nl.set_up(l.index).await {
+                tracing::warn!("({}) cannot set {} up: {e}", inst.fsm.name, v.ifname);
+            }
+        }
+    }
+    let addrs = nl.addrs().await.map_err(nlerr)?;
+
+    let mut tx_keys: Vec<(String, Family, Option<IpAddr>, Option<u8>)> = Vec::new();
+    let mut tx: Vec<TxSocket> = Vec::new();
+    let mut rx_tables: HashMap<(String, Family), (u32, bool, RxTable)> = HashMap::new();
+    let mut io = Vec::new();
+    let mut fsms = Vec::new();
+    let mut forwarding6 = HashMap::new();
+    let mut pre_inputs: Vec<(usize, Input)> = Vec::new();
+    for (i, inst) in cfg.instances.iter().enumerate() {
+        let name = inst.fsm.name.clone();
+        let base =
+            by_name(&links, &inst.fsm.interface).ok_or_else(|| DriverError::NoInterface {
+                instance: name.clone(),
+                ifname: inst.fsm.interface.clone(),
+            })?;
+        let family = inst.family();
+        let send_if = match &inst.vmac {
+            Some(v) if !v.xmit_base => v.ifname.clone(),
+            _ => base.name.clone(),
+        };
+        let send_link = by_name(&links, &send_if).unwrap_or_else(|| base.clone());
+        let primary = inst
+            .src_ip
+            .or_else(|| primary_addr(&addrs, base.index, family));
+        let mut fsm_cfg = inst.fsm.clone();
+        let no_addr = primary.is_none();
+        fsm_cfg.primary_ip = primary.unwrap_or(match family {
+            Family::V4 => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            Family::V6 => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        });
+        fsm_cfg.unicast = !inst.unicast_peers.is_empty();
+        let rxcfg = fsm_cfg.rx_config();
+        let fsm = Instance::new(fsm_cfg).map_err(|source| DriverError::Config {
+            instance: name.clone(),
+            source,
+        })?;
+        fsms.push(fsm);
+
+        // Send socket, shared by instances with the same needs.
+        let (v6src, hops) = match family {
+            Family::V4 => (None, None),
+            Family::V6 => (inst.src_ip, inst.unicast_ttl),
+        };
+        let key = (send_if.clone(), family, v6src, hops);
+        let tx_idx = match tx_keys.iter().position(|k| *k == key) {
+            Some(p) => p,
+            None => {
+                let sock = match family {
+                    Family::V4 => TxSocket::v4(&send_if, send_link.index),
+                    Family::V6 => TxSocket::v6(
+                        &send_if,
+                        send_link.index,
+                        v6src.and_then(|a| match a {
+                            IpAddr::V6(a) => Some(a),
+                            IpAddr::V4(_) => None,
+                        }),
+                        hops,
+                    ),
+                }
+                .map_err(|source| DriverError::Socket {
+                    ifname: send_if.clone(),
+                    source,
+                })?;
+                tx.push(sock);
+                tx_keys.push(key);
+                tx.len() - 1
+            }
+        };
+
+        // Receive table of the base interface.
+        let entry = rx_tables.entry((base.name.clone(), family)).or_insert((
+            base.index,
+            false,
+            RxTable::new(),
+        ));
+        entry.1 |= inst.unicast_peers.is_empty();
+        entry
+            .2
+            .entry(inst.fsm.vrid.get())
+            .or_default()
+            .push(RxEntry {
+                instance: i,
+                cfg: rxcfg,
+                peers: inst
+                    .unicast_peers
+                    .iter()
+                    .map(|p| (p.addr, p.min_ttl, p.max_ttl))
+                    .collect(),
+                check_unicast_src: inst.check_unicast_src,
+            });
+
+        let default_dev = inst
+            .vmac
+            .as_ref()
+            .map_or(base.name.clone(), |v| v.ifname.clone());
+        let mut vip_addrs = Vec::new();
+        for v in inst.vips.iter().chain(&inst.evips) {
+            let dev = v.dev.clone().unwrap_or_else(|| default_dev.clone());
+            let l = by_name(&links, &dev).ok_or_else(|| DriverError::NoInterface {
+                instance: name.clone(),
+                ifname: dev.clone(),
+            })?;
+            if v.addr.is_ipv6() {
+                forwarding6
+                    .entry(l.index)
+                    .or_insert_with(|| read_forwarding6(&dev));
+            }
+            vip_addrs.push((v.clone(), l.index));
+        }
+        let mut routes = Vec::new();
+        for r in &inst.routes {
+            let oif = match &r.dev {
+                Some(d) => Some(
+                    by_name(&links, d)
+                        .ok_or_else(|| DriverError::NoInterface {
+                            instance: name.clone(),
+                            ifname: d.clone(),
+                        })?
+                        .index,
+                ),
+                None => None,
+            };
+            routes.push((r.clone(), oif));
+        }
+        let dst_mcast = inst.mcast_dst.unwrap_or(match family {
+            Family::V4 => IpAddr::V4(cfg.mcast_group4),
+            Family::V6 => IpAddr::V6(cfg.mcast_group6),
+        });
+        if !inst.dont_track_primary && (!base.up || no_addr) {
+            if no_addr {
+                tracing::info!(
+                    "({name}) entering FAULT state (no IPv{} address for interface)",
+                    if family == Family::V4 { 4 } else { 6 }
+                );
+            }
+            pre_inputs.push((i, Input::IfaceDown));
+        }
+        for t in &inst.track_interfaces {
+            let up = by_name(&links, &t.name).is_some_and(|l| l.up);
+            pre_inputs.push((i, track_if_input(t, up)));
+        }
+        for (v, idx) in &vip_addrs {
+            if let Some(l) = links.get(idx)
+                && l.name != base.name
+                && !v.no_track
+                && !l.up
+            {
+                pre_inputs.push((
+                    i,
+                    Input::TrackerFault {
+                        tracker: Tracker::Interface(l.name.clone()),
+                        failed: true,
+                    },
+                ));
+            }
+        }
+        io.push(Io {
+            span: tracing::info_span!("vrrp_instance", iname = %name, vrid = inst.fsm.vrid.get()),
+            name,
+            base_if: base.name.clone(),
+            tx: tx_idx,
+            src: primary.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+            addrs: vip_addrs,
+            routes,
+            rules: inst.rules.clone(),
+            peers: inst.unicast_peers.iter().map(|p| p.addr).collect(),
+            dst_mcast,
+            unicast_ttl: inst.unicast_ttl.unwrap_or(255),
+            v3_as_v2: inst.fsm.v3_checksum_as_v2,
+            track_if: inst.track_interfaces.clone(),
+            dont_track_primary: inst.dont_track_primary,
+        });
+    }
+
+    // Receive sockets and their tasks.
+    let (rx_tx, mut rx_rx) = mpsc::unbounded_channel();
+    let names: Arc<Vec<String>> = Arc::new(io.iter().map(|x| x.name.clone()).collect());
+    for ((ifname, family), (index, mcast, table)) in rx_tables {
+        let fd = match family {
+            Family::V4 => socket::rx_v4(
+                &ifname,
+                index,
+                mcast
+                    .then_some(cfg.mcast_group4)
+                    .filter(|g| g.is_multicast()),
+            ),
+            Family::V6 => socket::rx_v6(&ifname, index, mcast.then_some(cfg.mcast_group6)),
+        }
+        .map_err(|source| DriverError::Socket {
+            ifname: ifname.clone(),
+            source,
+        })?;
+        tokio::spawn(socket::rx_loop(
+            fd,
+            family == Family::V6,
+            Arc::new(table),
+            names.clone(),
+            rx_tx.clone(),
+        ));
+    }
+    drop(rx_tx);
+
+    // Units: sync groups own their members; the rest stand alone.
+    let mut slots: Vec<Option<Instance>> = fsms.into_iter().map(Some).collect();
+    let mut loc = vec![(usize::MAX, None); slots.len()];
+    let mut units = Vec::new();
+    for g in &cfg.sync_groups {
+        let mut members = Vec::new();
+        let mut insts = Vec::new();
+        for &m in &g.members {
+            if let Some(inst) = slots.get_mut(m).and_then(Option::take) {
+                loc[m] = (units.len(), Some(members.len()));
+                members.push(m);
+                insts.push(inst);
+            }
+        }
+        if insts.is_empty() {
+            continue;
+        }
+        units.push(Unit::Group {
+            group: SyncGroup::new(&g.name, insts),
+            members,
+        });
+    }
+    for (i, s) in slots.into_iter().enumerate() {
+        if let Some(inst) = s {
+            loc[i] = (units.len(), None);
+            units.push(Unit::Single(Box::new(inst), i));
+        }
+    }
+
+    let garp = match GarpSocket::open() {
+        Ok(g) => Some(g),
+        Err(e) => {
+            tracing::warn!("cannot open gratuitous ARP socket: {e}");
+            None
+        }
+    };
+    let mut eng = Engine {
+        units,
+        loc,
+        io,
+        tx,
+        nl,
+        garp,
+        links,
+        forwarding6,
+        events,
+        log_detail: cfg.log_detail,
+        release_on_stop: cfg.release_on_stop,
+        vmacs,
+    };
+
+    let now = Instant::now();
+    for (i, input) in pre_inputs {
+        let outs = eng.feed(now, i, input);
+        eng.exec(outs).await;
+    }
+    for u in 0..eng.units.len() {
+        let outs = eng.feed_unit(Instant::now(), u, Input::Startup);
+        eng.exec(outs).await;
+    }
+
+    let timer = timer::Timer::new().map_err(|source| DriverError::Socket {
+        ifname: "timerfd".into(),
+        source,
+    })?;
+    tokio::pin!(shutdown);
+    loop {
+        let deadline = eng.poll_at();
+        let sleep = async {
+            match deadline {
+                Some(d) => timer.sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            biased;
+            () = &mut shutdown => break,
+            () = sleep => {
+                let now = Instant::now();
+                for u in 0..eng.units.len() {
+                    if eng.unit_poll_at(u).is_some_and(|t| t <= now) {
+                        let outs = eng.feed_unit(now, u, Input::Tick);
+                        eng.exec(outs).await;
+                    }
+                }
+            }
+            Some(ev) = rx_rx.recv() => {
+                match ev {
+                    RxEvent::Advert { instance, src, pkt, .. } => {
+                        let outs = eng.feed(Instant::now(), instance, Input::Advert { src, pkt });
+                        eng.exec(outs).await;
+                    }
+                    RxEvent::Dropped { instance, line } => {
+                        let _g = eng.io[instance].span.enter();
+                        tracing::info!("{line}");
+                    }
+                }
+            }
+            Some(cmd) = cmds.recv() => {
+                let Command::Input { instance, input } = cmd;
+                if instance < eng.io.len() {
+                    let outs = eng.feed(Instant::now(), instance, input);
+                    eng.exec(outs).await;
+                }
+            }
+            Some(ev) = link_rx.recv() => eng.link_event(ev).await,
+        }
+    }
+
+    for u in 0..eng.units.len() {
+        let outs = eng.feed_unit(Instant::now(), u, Input::Shutdown);
+        eng.exec(outs).await;
+    }
+    if eng.release_on_stop {
+        for idx in std::mem::take(&mut eng.vmacs) {
+            let _ = eng.nl.del_link(idx).await;
+        }
+    }
+    Ok(())
+}
+
+fn track_if_input(t: &TrackIfCfg, up: bool) -> Input {
+    if t.weight == 0 {
+        Input::TrackerFault {
+            tracker: Tracker::Interface(t.name.clone()),
+            failed: !up,
+        }
+    } else {
+        Input::TrackWeight {
+            tracker: format!("interface {}", t.name),
+            weight: tracker_contribution(t.weight, t.reverse, up),
+        }
+    }
+}
+
+impl Engine {
+    fn unit_poll_at(&self, u: usize) -> Option<Instant> {
+        match &self.units[u] {
+            Unit::Single(i, _) => i.poll_at(),
+            Unit::Group { group, .. } => group.poll_at(),
+        }
+    }
+
+    fn poll_at(&self) -> Option<Instant> {
+        (0..self.units.len())
+            .filter_map(|u| self.unit_poll_at(u))
+            .min()
+    }
+
+    /// Feeds every member of unit `u` (Startup, Tick, Shutdown).
+    fn feed_unit(&mut self, now: Instant, u: usize, input: Input) -> Vec<Out> {
+        match &mut self.units[u] {
+            Unit::Single(inst, i) => {
+                let i = *i;
+                inst.handle(now, input)
+                    .into_iter()
+                    .map(|a| Out::Act(i, a))
+                    .collect()
+            }
+            Unit::Group { group, members } => {
+                let outs = group.handle_all(now, input);
+                convert_group(u, members, outs)
+            }
+        }
+    }
+
+    /// Feeds one instance (through its group if it has one).
+    fn feed(&mut self, now: Instant, i: usize, input: Input) -> Vec<Out> {
+        let (u, m) = self.loc[i];
+        match (&mut self.units[u], m) {
+            (Unit::Single(inst, _), _) => inst
+                .handle(now, input)
+                .into_iter()
+                .map(|a| Out::Act(i, a))
+                .collect(),
+            (Unit::Group { group, members }, Some(m)) => {
+                let outs = group.handle(now, m, input);
+                convert_group(u, members, outs)
+            }
+            (Unit::Group { .. }, None) => Vec::new(),
+        }
+    }
+
+    fn state_of(&self, i: usize) -> State {
+        let (u, m) = self.loc[i];
+        match (&self.units[u], m) {
+            (Unit::Single(inst, _), _) => inst.state(),
+            (Unit::Group { group, .. }, Some(m)) => group.members()[m].state(),
+            _ => State::Init,
+        }
+    }
+
+    async fn exec(&mut self, outs: Vec<Out>) {
+        for o in outs {
+            match o {
+                Out::Act(i, a) => self.act(i, a).await,
+                Out::Log(l) => self.log(&l),
+                Out::GroupNotify(u, state) => {
+                    // Groups are the first units, in configuration order.
+                    let _ = self.events.send(Event::Group { group: u, state });
+                }
+            }
+        }
+    }
+
+    fn log(&self, l: &LogLine) {
+        if !l.detail || self.log_detail {
+            tracing::info!("{}", l.text);
+        }
+    }
+
+    async fn act(&mut self, i: usize, a: Action) {
+        // A span entered across an await would leak into other futures;
+        // instrument the whole step instead.
+        let span = self.io[i].span.clone();
+        self.act_in_span(i, a).instrument(span).await;
+    }
+
+    async fn act_in_span(&mut self, i: usize, a: Action) {
+        match a {
+            Action::Log(l) => self.log(&l),
+            Action::SendAdvert(adv) => self.send_advert(i, &adv),
+            Action::AddVips => self.add_vips(i).await,
+            Action::DelVips => self.del_vips(i).await,
+            Action::SendGratuitousArps { repeat } => self.send_garps(i, repeat),
+            Action::Notify(transition) => {
+                let _ = self.events.send(Event::Instance {
+                    instance: i,
+                    transition,
+                });
+            }
+            Action::NotifyMasterRxLowerPri => {
+                let priority = self.master_priority(i);
+                let _ = self.events.send(Event::MasterRxLowerPri {
+                    instance: i,
+                    priority,
+                });
+            }
+            Action::NotifyPriority { state, priority } => {
+                let _ = self.events.send(Event::Priority {
+                    instance: i,
+                    state,
+                    priority,
+                });
+            }
+        }
+    }
+
+    fn master_priority(&self, i: usize) -> Priority {
+        let (u, m) = self.loc[i];
+        match (&self.units[u], m) {
+            (Unit::Single(inst, _), _) => inst.effective_priority(),
+            (Unit::Group { group, .. }, Some(m)) => group.members()[m].effective_priority(),
+            _ => Priority::STOP,
+        }
+    }
+
+    fn send_advert(&mut self, i: usize, adv: &crate::wire::Advert) {
+        let io = &self.io[i];
+        let sock = &mut self.tx[io.tx];
+        let dsts: Vec<(IpAddr, u8)> = if io.peers.is_empty() {
+            vec![(io.dst_mcast, 255)]
+        } else {
+            io.peers.iter().map(|p| (*p, io.unicast_ttl)).collect()
+        };
+        for (dst, ttl) in dsts {
+            let r = match (io.src, dst) {
+                (IpAddr::V4(s), IpAddr::V4(d)) => sock.send_v4(adv, s, d, ttl, io.v3_as_v2),
+                (IpAddr::V6(s), IpAddr::V6(d)) => sock.send_v6(adv, s, d),
+                _ => Err(std::io::Error::other("address family mismatch")),
+            };
+            if let Err(e) = r {
+                tracing::warn!("({}) error sending advert to {dst}: {e}", io.name);
+            }
+        }
+    }
+
+    async fn add_vips(&mut self, i: usize) {
+        let io = &self.io[i];
+        if self.log_detail {
+            tracing::info!("({}) setting VIPs.", io.name);
+        }
+        for (v, idx) in &io.addrs {
+            if let Err(e) = self.nl.add_addr(*idx, v).await
+                && netlink::errno(&e) != Some(libc::EEXIST)
+            {
+                tracing::warn!("({}) cannot add VIP {}/{}: {e}", io.name, v.addr, v.prefix);
+            }
+        }
+        for (r, oif) in &io.routes {
+            if let Err(e) = self.nl.add_route(r, *oif).await
+                && !e.contains("File exists")
+            {
+                tracing::warn!(
+                    "({}) cannot add route {}/{}: {e}",
+                    io.name,
+                    r.dst,
+                    r.dst_len
+                );
+            }
+        }
+        for r in &io.rules {
+            if let Err(e) = self.nl.add_rule(r).await
+                && netlink::errno(&e) != Some(libc::EEXIST)
+            {
+                tracing::warn!("({}) cannot add rule: {e}", io.name);
+            }
+        }
+    }
+
+    async fn del_vips(&mut self, i: usize) {
+        let io = &self.io[i];
+        let stopping = self.state_of(i) == State::Stop;
+        if stopping && !self.release_on_stop {
+            return;
+        }
+        if self.log_detail {
+            tracing::info!("({}) removing VIPs.", io.name);
+        }
+        for r in &io.rules {
+            let _ = self.nl.del_rule(r).await;
+        }
+        for (r, oif) in &io.routes {
+            let _ = self.nl.del_route(r, *oif).await;
+        }
+        for (v, idx) in &io.addrs {
+            let _ = self.nl.del_addr(*idx, v).await;
+        }
+    }
+
+    fn send_garps(&mut self, i: usize, repeat: u32) {
+        let Some(g) = &self.garp else { return };
+        let io = &self.io[i];
+        for (v, idx) in &io.addrs {
+            let Some(link) = self.links.get(idx) else {
+                continue;
+            };
+            match v.addr {
+                IpAddr::V4(a) => {
+                    if self.log_detail {
+                        tracing::info!(
+                            "({}) Sending/queueing gratuitous ARPs on {} for {a}",
+                            io.name,
+                            link.name
+                        );
+                    }
+                    for _ in 0..repeat {
+                        if let Err(e) = g.send_arp(*idx, link.mac, a) {
+                            tracing::info!(
+                                "Error {e} sending gratuitous ARP on {} for {a}",
+                                link.name
+                            );
+                        }
+                    }
+                }
+                IpAddr::V6(a) => {
+                    if self.log_detail {
+                        tracing::info!(
+                            "({}) Sending/queueing Unsolicited Neighbour Adverts on {} for {a}",
+                            io.name,
+                            link.name
+                        );
+                    }
+                    let router = self.forwarding6.get(idx).copied().unwrap_or(false);
+                    for _ in 0..repeat {
+                        if let Err(e) = g.send_na(*idx, link.mac, a, router) {
+                            tracing::info!(
+                                "Error {e} sending unsolicited NA on {} for {a}",
+                                link.name
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    async fn link_event(&mut self, ev: LinkEvent) {
+        let (info, removed) = match ev {
+            LinkEvent::Changed(info) => (info, false),
+            LinkEvent::Removed { index } => match self.links.get(&index) {
+                Some(l) => (
+                    LinkInfo {
+                        up: false,
+                        ..l.clone()
+                    },
+                    true,
+                ),
+                None => return,
+            },
+        };
+        let was_up = self.links.get(&info.index).map(|l| l.up);
+        if removed {
+            self.links.remove(&info.index);
+        } else {
+            self.links.insert(info.index, info.clone());
+        }
+        if was_up == Some(info.up) {
+            return;
+        }
+        tracing::info!(
+            "Netlink reports {} {}",
+            info.name,
+            if info.up { "up" } else { "down" }
+        );
+        let now = Instant::now();
+        for i in 0..self.io.len() {
+            let mut inputs = Vec::new();
+            if self.io[i].base_if == info.name && !self.io[i].dont_track_primary {
+                inputs.push(if info.up {
+                    Input::IfaceUp
+                } else {
+                    Input::IfaceDown
+                });
+            }
+            for t in &self.io[i].track_if {
+                if t.name == info.name {
+                    inputs.push(track_if_input(t, info.up));
+                }
+            }
+            if self.io[i].base_if != info.name
+                && self.io[i]
+                    .addrs
+                    .iter()
+                    .any(|(v, idx)| *idx == info.index && !v.no_track)
+            {
+                // keepalived tracks the devices of VIPs unless `no_track`.
+                inputs.push(Input::TrackerFault {
+                    tracker: Tracker::Interface(info.name.clone()),
+                    failed: !info.up,
+                });
+            }
+            for input in inputs {
+                let outs = self.feed(now, i, input);
+                self.exec(outs).await;
+            }
+            // The kernel drops IPv6 addresses on link down; a master whose
+            // VIPs live there must put them back.
+            if info.up && self.state_of(i) == State::Master {
+                let io = &self.io[i];
+                for (v, idx) in &io.addrs {
+                    if *idx == info.index && v.addr.is_ipv6() {
+                        let _ = self.nl.add_addr(*idx, v).await;
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn convert_group(u: usize, members: &[usize], outs: Vec<GroupOutput>) -> Vec<Out> {
+    outs.into_iter()
+        .map(|o| match o {
+            GroupOutput::Member { index, action } => Out::Act(members[index], action),
+            GroupOutput::Log(l) => Out::Log(l),
+            GroupOutput::Notify { state } => Out::GroupNotify(u, state),
+        })
+        .collect()
+}
