@@ -56,6 +56,7 @@ sleep "$SECS"
 CPID=$(cat "$D/c.pid")
 # utime + stime are fields 14 and 15 of /proc/PID/stat (comm has no spaces here)
 k_cpu=$(awk -v t="$tck" '{ printf "%.3f", ($14 + $15) / t }' /proc/"$CPID"/stat)
+k_split=$(awk -v t="$tck" '{ printf "user %.3f s, sys %.3f s", $14 / t, $15 / t }' /proc/"$CPID"/stat)
 k_rss=$(awk '/^VmHWM/ { print $2 }' /proc/"$CPID"/status)
 kill "$KPID" 2>/dev/null || true
 wait "$KPID" 2>/dev/null || true
@@ -64,12 +65,13 @@ sleep 5
 set -- $("$BIN/bench_checkers" "$N" "$SECS" $((PORT + 1)))
 r_cpu=$2
 r_rss=$4
+r_split="user $6 s, sys $8 s"
 wait $LPID 2>/dev/null || true
 
 k_conns=$(awk '{ print $2 }' "$D/k-listener.out")
 r_conns=$(awk '{ print $2 }' "$D/r-listener.out")
 echo "real servers: $N, seconds: $SECS"
-echo "keepalived 2.2.7 checker process: cpu ${k_cpu} s, peak RSS ${k_rss} KiB, checks served ${k_conns}"
-echo "keepalived-rs checker driver:     cpu ${r_cpu} s, peak RSS ${r_rss} KiB, checks served ${r_conns}"
+echo "keepalived 2.2.7 checker process: cpu ${k_cpu} s (${k_split}), peak RSS ${k_rss} KiB, checks served ${k_conns}"
+echo "keepalived-rs checker driver:     cpu ${r_cpu} s (${r_split}), peak RSS ${r_rss} KiB, checks served ${r_conns}"
 awk -v a="$k_cpu" -v b="$r_cpu" -v c="$k_rss" -v d="$r_rss" \
 	'BEGIN { printf "ratio (keepalived / ours): cpu %.2fx, rss %.2fx\n", a / b, c / d }'

@@ -94,5 +94,10 @@ fn main() {
         + ru.user_time().tv_usec() as f64 / 1e6
         + ru.system_time().tv_sec() as f64
         + ru.system_time().tv_usec() as f64 / 1e6;
-    println!("cpu_s {cpu:.3} maxrss_kib {}", ru.max_rss());
+    let user = ru.user_time().tv_sec() as f64 + ru.user_time().tv_usec() as f64 / 1e6;
+    println!(
+        "cpu_s {cpu:.3} maxrss_kib {} user_s {user:.3} sys_s {:.3}",
+        ru.max_rss(),
+        cpu - user
+    );
 }

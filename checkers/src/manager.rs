@@ -113,6 +113,8 @@ pub fn fifo_line(text: &str, trailing_nul: bool) -> Vec<u8> {
 
 pub struct Manager {
     vss: Vec<VsSt>,
+    /// Something `desired()` depends on changed since `take_changed`.
+    changed: bool,
     rs_init_notifies: bool,
     fifo_nul: bool,
     next_id: u64,
@@ -127,6 +129,7 @@ impl Manager {
     pub fn new(cfg: LvsCfg) -> (Manager, Vec<Effect>) {
         let mut m = Manager {
             vss: Vec::new(),
+            changed: true,
             rs_init_notifies: cfg.rs_init_notifies,
             fifo_nul: cfg.fifo_trailing_nul,
             next_id: 0,
@@ -316,6 +319,7 @@ impl Manager {
                     vs.cfg.name
                 )));
                 vs.sorry_alive = false;
+                self.changed = true;
                 out.push(Effect::Log(format!(
                     "Adding alive servers to the pool for VS {}",
                     vs.cfg.name
@@ -349,6 +353,7 @@ impl Manager {
                     vs.cfg.name
                 )));
                 vs.sorry_alive = true;
+                self.changed = true;
             }
             self.vs_notifies(v, out);
         }
@@ -380,6 +385,7 @@ impl Manager {
             rs.cfg.name, vs.cfg.name
         )));
         rs.alive = alive;
+        self.changed = true;
         self.rs_notifies(v, r, out);
         self.update_quorum(v, false, out);
     }
@@ -391,6 +397,7 @@ impl Manager {
         let (old, new) = (real_weight(rs.effective_weight), real_weight(weight));
         rs.effective_weight = weight;
         if old != new {
+            self.changed = true;
             out.push(Effect::Log(format!(
                 "Changing weight from {old} to {new} for {}active service {} of VS {}",
                 if rs.alive { "" } else { "in" },
@@ -527,6 +534,12 @@ impl Manager {
         }
     }
 
+    /// Whether `desired()` may differ from when this was last called
+    /// (so a driver rebuilds the table only when it has to).
+    pub fn take_changed(&mut self) -> bool {
+        std::mem::take(&mut self.changed)
+    }
+
     /// The table keepalived would have programmed.
     pub fn desired(&self) -> Table {
         let mut t = Table::new();
@@ -615,6 +628,7 @@ impl Manager {
             }));
             let tmp = Manager {
                 vss: vec![o],
+                changed: false,
                 rs_init_notifies: false,
                 fifo_nul: self.fifo_nul,
                 next_id: 0,
@@ -628,6 +642,7 @@ impl Manager {
             }
         }
         self.vss = new_vss;
+        self.changed = true;
         self.reindex();
         for (v, fresh) in fresh_vs.iter().enumerate() {
             if *fresh {
@@ -763,6 +778,7 @@ impl Manager {
         if !gone.is_empty() {
             let tmp = Manager {
                 vss: vec![old.clone()],
+                changed: false,
                 rs_init_notifies: false,
                 fifo_nul: self.fifo_nul,
                 next_id: 0,
@@ -862,6 +878,7 @@ impl Manager {
             }
         }
         self.vss.clear();
+        self.changed = true;
         self.index.clear();
         out
     }
@@ -1136,6 +1153,29 @@ mod tests {
         assert_eq!(m.desired().to_string(), "-A -t 10.0.0.1:80 -s wlc\n");
         assert_eq!(m.rs_alive(VS, "[192.168.1.2]:tcp:80"), Some(false));
         assert_eq!(m.quorum_up(VS), Some(false));
+    }
+
+    /// The driver rebuilds the table only after a change: a confirming
+    /// first success (thousands at start) is not one.
+    #[test]
+    fn changed_only_when_the_table_can_differ() {
+        let (mut m, fx) = Manager::new(cfg(vs(vec![rs(2, 1, 1, false), rs(3, 1, 1, false)])));
+        assert!(m.take_changed());
+        assert!(!m.take_changed());
+        let id = ids(&fx);
+        up(&mut m, id[0]);
+        assert!(!m.take_changed(), "confirmation changes nothing");
+        down(&mut m, id[0]);
+        assert!(m.take_changed());
+        down(&mut m, id[0]);
+        assert!(!m.take_changed());
+        m.handle(Event::MiscStatus {
+            id: id[1],
+            status: 9,
+        });
+        assert!(m.take_changed(), "weight change");
+        m.reload(cfg(vs(vec![rs(2, 1, 1, false)])));
+        assert!(m.take_changed());
     }
 
     #[test]
