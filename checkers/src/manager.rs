@@ -11,6 +11,7 @@
 //! leaving it. Quorum (with hysteresis) swaps the sorry server in and out.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use ipvs::{Dest, DestKey, Fwd, ServiceKey, Table};
 
@@ -55,7 +56,8 @@ pub enum Effect {
 #[derive(Debug, Clone, PartialEq)]
 pub struct StartChecker {
     pub id: CheckerId,
-    pub cfg: CheckerCfg,
+    /// Shared with the manager's state: one copy per checker.
+    pub cfg: Arc<CheckerCfg>,
     /// `FMT_RS`, used in the checker's log lines.
     pub rs_name: String,
     pub vs_name: String,
@@ -64,7 +66,7 @@ pub struct StartChecker {
 #[derive(Debug, Clone)]
 struct CheckerSt {
     id: CheckerId,
-    cfg: CheckerCfg,
+    cfg: Arc<CheckerCfg>,
     is_up: bool,
     has_run: bool,
     enabled: bool,
@@ -162,7 +164,7 @@ impl Manager {
             has_run: false,
             enabled,
             cur_weight: 0,
-            cfg,
+            cfg: Arc::new(cfg),
         }
     }
 
@@ -729,7 +731,7 @@ impl Manager {
                     .checkers
                     .iter()
                     .enumerate()
-                    .position(|(j, oc)| !taken[j] && oc.cfg == ccfg);
+                    .position(|(j, oc)| !taken[j] && *oc.cfg == ccfg);
                 match m {
                     Some(j) => {
                         taken[j] = true;
@@ -941,7 +943,7 @@ fn is_addr_name(name: &str) -> bool {
 fn start_effect(ck: &CheckerSt, rs: &RsSt, vs: &VsSt) -> Effect {
     Effect::Start(Box::new(StartChecker {
         id: ck.id,
-        cfg: ck.cfg.clone(),
+        cfg: Arc::clone(&ck.cfg),
         rs_name: rs.cfg.name.clone(),
         vs_name: vs.cfg.name.clone(),
     }))
