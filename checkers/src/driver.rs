@@ -55,7 +55,8 @@ impl Driver {
     /// Builds the manager; the checker tasks start with [`Driver::run`]. The
     /// receiver already holds the startup table.
     pub fn new(cfg: LvsCfg, opts: DriverOpts) -> (Driver, watch::Receiver<Table>) {
-        let (manager, effects) = Manager::new(cfg);
+        let (mut manager, effects) = Manager::new(cfg);
+        manager.take_changed();
         let (table, table_rx) = watch::channel(manager.desired());
         let (tx, rx) = mpsc::channel(1024);
         let fifos = opts.fifos.iter().filter_map(|p| open_fifo(p)).collect();
@@ -83,6 +84,7 @@ impl Driver {
     ) {
         let first = std::mem::take(&mut self.pending);
         self.apply(first);
+        self.publish();
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -92,18 +94,48 @@ impl Driver {
                     self.apply(fx);
                 }
                 Some(msg) = self.rx.recv() => {
-                    match msg {
-                        Msg::Log(line) => self.log(line),
-                        Msg::Event(ev) => {
-                            let fx = self.manager.handle(ev);
-                            self.apply(fx);
+                    self.message(msg);
+                    // whatever else is already queued goes into the same
+                    // table (thousands of checkers report at start)
+                    for _ in 0..4096 {
+                        match self.rx.try_recv() {
+                            Ok(msg) => self.message(msg),
+                            Err(_) => break,
                         }
                     }
                 }
             }
+            self.publish();
         }
         let fx = self.manager.shutdown();
         self.apply(fx);
+        self.publish();
+    }
+
+    fn message(&mut self, msg: Msg) {
+        match msg {
+            Msg::Log(line) => self.log(line),
+            Msg::Event(ev) => {
+                let fx = self.manager.handle(ev);
+                self.apply(fx);
+            }
+        }
+    }
+
+    /// Sends the desired table if the manager's state changed.
+    fn publish(&mut self) {
+        if !self.manager.take_changed() {
+            return;
+        }
+        let new = self.manager.desired();
+        self.table.send_if_modified(|t| {
+            if *t == new {
+                false
+            } else {
+                *t = new;
+                true
+            }
+        });
     }
 
     fn log(&self, line: String) {
@@ -139,15 +171,6 @@ impl Driver {
                 }
             }
         }
-        self.table.send_if_modified(|t| {
-            let new = self.manager.desired();
-            if *t == new {
-                false
-            } else {
-                *t = new;
-                true
-            }
-        });
     }
 
     /// Where outside events enter, e.g. `Msg::Event(Event::VsAddress { .. })`

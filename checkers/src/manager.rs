@@ -11,6 +11,7 @@
 //! leaving it. Quorum (with hysteresis) swaps the sorry server in and out.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use ipvs::{Dest, DestKey, Fwd, ServiceKey, Table};
 
@@ -55,7 +56,8 @@ pub enum Effect {
 #[derive(Debug, Clone, PartialEq)]
 pub struct StartChecker {
     pub id: CheckerId,
-    pub cfg: CheckerCfg,
+    /// Shared with the manager's state: one copy per checker.
+    pub cfg: Arc<CheckerCfg>,
     /// `FMT_RS`, used in the checker's log lines.
     pub rs_name: String,
     pub vs_name: String,
@@ -64,7 +66,7 @@ pub struct StartChecker {
 #[derive(Debug, Clone)]
 struct CheckerSt {
     id: CheckerId,
-    cfg: CheckerCfg,
+    cfg: Arc<CheckerCfg>,
     is_up: bool,
     has_run: bool,
     enabled: bool,
@@ -113,6 +115,8 @@ pub fn fifo_line(text: &str, trailing_nul: bool) -> Vec<u8> {
 
 pub struct Manager {
     vss: Vec<VsSt>,
+    /// Something `desired()` depends on changed since `take_changed`.
+    changed: bool,
     rs_init_notifies: bool,
     fifo_nul: bool,
     next_id: u64,
@@ -127,6 +131,7 @@ impl Manager {
     pub fn new(cfg: LvsCfg) -> (Manager, Vec<Effect>) {
         let mut m = Manager {
             vss: Vec::new(),
+            changed: true,
             rs_init_notifies: cfg.rs_init_notifies,
             fifo_nul: cfg.fifo_trailing_nul,
             next_id: 0,
@@ -159,24 +164,24 @@ impl Manager {
             has_run: false,
             enabled,
             cur_weight: 0,
-            cfg,
+            cfg: Arc::new(cfg),
         }
     }
 
-    fn fresh_vs(&mut self, cfg: VsCfg) -> VsSt {
+    /// The state keeps one copy of each config: the real servers move out of
+    /// the `VsCfg` and the checkers out of each `RsCfg`.
+    fn fresh_vs(&mut self, mut cfg: VsCfg) -> VsSt {
         let enabled = !cfg.ha_suspend;
-        let rs = cfg
-            .real_servers
-            .iter()
-            .map(|r| RsSt {
+        let rs = std::mem::take(&mut cfg.real_servers)
+            .into_iter()
+            .map(|mut r| RsSt {
                 alive: false,
                 effective_weight: r.dest.weight as i64,
-                checkers: r
-                    .checkers
-                    .iter()
-                    .map(|c| self.fresh_checker(c.clone(), enabled))
+                checkers: std::mem::take(&mut r.checkers)
+                    .into_iter()
+                    .map(|c| self.fresh_checker(c, enabled))
                     .collect(),
-                cfg: r.clone(),
+                cfg: r,
             })
             .collect();
         VsSt {
@@ -316,6 +321,7 @@ impl Manager {
                     vs.cfg.name
                 )));
                 vs.sorry_alive = false;
+                self.changed = true;
                 out.push(Effect::Log(format!(
                     "Adding alive servers to the pool for VS {}",
                     vs.cfg.name
@@ -349,6 +355,7 @@ impl Manager {
                     vs.cfg.name
                 )));
                 vs.sorry_alive = true;
+                self.changed = true;
             }
             self.vs_notifies(v, out);
         }
@@ -380,6 +387,7 @@ impl Manager {
             rs.cfg.name, vs.cfg.name
         )));
         rs.alive = alive;
+        self.changed = true;
         self.rs_notifies(v, r, out);
         self.update_quorum(v, false, out);
     }
@@ -391,6 +399,7 @@ impl Manager {
         let (old, new) = (real_weight(rs.effective_weight), real_weight(weight));
         rs.effective_weight = weight;
         if old != new {
+            self.changed = true;
             out.push(Effect::Log(format!(
                 "Changing weight from {old} to {new} for {}active service {} of VS {}",
                 if rs.alive { "" } else { "in" },
@@ -527,6 +536,12 @@ impl Manager {
         }
     }
 
+    /// Whether `desired()` may differ from when this was last called
+    /// (so a driver rebuilds the table only when it has to).
+    pub fn take_changed(&mut self) -> bool {
+        std::mem::take(&mut self.changed)
+    }
+
     /// The table keepalived would have programmed.
     pub fn desired(&self) -> Table {
         let mut t = Table::new();
@@ -615,6 +630,7 @@ impl Manager {
             }));
             let tmp = Manager {
                 vss: vec![o],
+                changed: false,
                 rs_init_notifies: false,
                 fifo_nul: self.fifo_nul,
                 next_id: 0,
@@ -628,6 +644,7 @@ impl Manager {
             }
         }
         self.vss = new_vss;
+        self.changed = true;
         self.reindex();
         for (v, fresh) in fresh_vs.iter().enumerate() {
             if *fresh {
@@ -676,31 +693,32 @@ impl Manager {
     fn migrate_vs(
         &mut self,
         old: &mut VsSt,
-        cfg: VsCfg,
+        mut cfg: VsCfg,
         fresh_ids: &mut Vec<CheckerId>,
         out: &mut Vec<Effect>,
     ) -> VsSt {
         let enabled_default = !cfg.ha_suspend;
         let mut rs_out = Vec::new();
         let mut used = vec![false; old.rs.len()];
-        for rcfg in &cfg.real_servers {
+        let new_rs = std::mem::take(&mut cfg.real_servers);
+        for mut rcfg in new_rs {
+            let rchecks = std::mem::take(&mut rcfg.checkers);
             let found = old
                 .rs
                 .iter()
                 .enumerate()
                 .position(|(i, o)| !used[i] && o.cfg.key == rcfg.key);
             let Some(i) = found else {
-                let checkers: Vec<CheckerSt> = rcfg
-                    .checkers
-                    .iter()
-                    .map(|c| self.fresh_checker(c.clone(), enabled_default))
+                let checkers: Vec<CheckerSt> = rchecks
+                    .into_iter()
+                    .map(|c| self.fresh_checker(c, enabled_default))
                     .collect();
                 fresh_ids.extend(checkers.iter().map(|c| c.id));
                 rs_out.push(RsSt {
                     alive: false,
                     effective_weight: rcfg.dest.weight as i64,
                     checkers,
-                    cfg: rcfg.clone(),
+                    cfg: rcfg,
                 });
                 continue;
             };
@@ -708,19 +726,19 @@ impl Manager {
             let o = &mut old.rs[i];
             let mut taken = vec![false; o.checkers.len()];
             let mut checkers = Vec::new();
-            for ccfg in &rcfg.checkers {
+            for ccfg in rchecks {
                 let m = o
                     .checkers
                     .iter()
                     .enumerate()
-                    .position(|(j, oc)| !taken[j] && oc.cfg == *ccfg);
+                    .position(|(j, oc)| !taken[j] && *oc.cfg == ccfg);
                 match m {
                     Some(j) => {
                         taken[j] = true;
                         checkers.push(o.checkers[j].clone());
                     }
                     None => {
-                        let c = self.fresh_checker(ccfg.clone(), enabled_default);
+                        let c = self.fresh_checker(ccfg, enabled_default);
                         fresh_ids.push(c.id);
                         checkers.push(c);
                     }
@@ -744,7 +762,7 @@ impl Manager {
                 alive: o.alive,
                 effective_weight: o.effective_weight,
                 checkers,
-                cfg: rcfg.clone(),
+                cfg: rcfg,
             });
         }
         for (i, o) in old.rs.iter().enumerate() {
@@ -762,6 +780,7 @@ impl Manager {
         if !gone.is_empty() {
             let tmp = Manager {
                 vss: vec![old.clone()],
+                changed: false,
                 rs_init_notifies: false,
                 fifo_nul: self.fifo_nul,
                 next_id: 0,
@@ -861,6 +880,7 @@ impl Manager {
             }
         }
         self.vss.clear();
+        self.changed = true;
         self.index.clear();
         out
     }
@@ -923,7 +943,7 @@ fn is_addr_name(name: &str) -> bool {
 fn start_effect(ck: &CheckerSt, rs: &RsSt, vs: &VsSt) -> Effect {
     Effect::Start(Box::new(StartChecker {
         id: ck.id,
-        cfg: ck.cfg.clone(),
+        cfg: Arc::clone(&ck.cfg),
         rs_name: rs.cfg.name.clone(),
         vs_name: vs.cfg.name.clone(),
     }))
@@ -1135,6 +1155,29 @@ mod tests {
         assert_eq!(m.desired().to_string(), "-A -t 10.0.0.1:80 -s wlc\n");
         assert_eq!(m.rs_alive(VS, "[192.168.1.2]:tcp:80"), Some(false));
         assert_eq!(m.quorum_up(VS), Some(false));
+    }
+
+    /// The driver rebuilds the table only after a change: a confirming
+    /// first success (thousands at start) is not one.
+    #[test]
+    fn changed_only_when_the_table_can_differ() {
+        let (mut m, fx) = Manager::new(cfg(vs(vec![rs(2, 1, 1, false), rs(3, 1, 1, false)])));
+        assert!(m.take_changed());
+        assert!(!m.take_changed());
+        let id = ids(&fx);
+        up(&mut m, id[0]);
+        assert!(!m.take_changed(), "confirmation changes nothing");
+        down(&mut m, id[0]);
+        assert!(m.take_changed());
+        down(&mut m, id[0]);
+        assert!(!m.take_changed());
+        m.handle(Event::MiscStatus {
+            id: id[1],
+            status: 9,
+        });
+        assert!(m.take_changed(), "weight change");
+        m.reload(cfg(vs(vec![rs(2, 1, 1, false)])));
+        assert!(m.take_changed());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! checker's handle stops it, and a panic in one checker never reaches the
 //! others (the driver logs it).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -70,50 +71,79 @@ pub fn spawn(start: StartChecker, env: TaskEnv, tx: mpsc::Sender<Msg>) -> Checke
         rs = %start.rs_name,
         vs = %start.vs_name
     );
-    let join = tokio::spawn(async move {
-        let mut first = true;
-        loop {
-            let ctx = Ctx {
-                start: start.clone(),
-                env,
-                tx: tx.clone(),
-            };
-            let mut inner = AbortOnDrop(tokio::spawn(run_checker(ctx, first)));
-            first = false;
-            match (&mut inner.0).await {
-                Err(e) if e.is_panic() => {
-                    tracing::error!(checker = ?start.id, rs = %start.rs_name, "checker panicked, restarting");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+    let start = Arc::new(start);
+    let join = tokio::spawn(
+        async move {
+            let mut first = true;
+            loop {
+                let ctx = Ctx {
+                    start: Arc::clone(&start),
+                    env,
+                    tx: tx.clone(),
+                };
+                let run = CatchPanic(run_checker(ctx, first));
+                first = false;
+                if run.await.is_ok() {
+                    return;
                 }
-                _ => return,
+                tracing::error!("checker panicked, restarting");
+                tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
-    }.instrument(span));
+        .instrument(span),
+    );
     CheckerHandle { join }
 }
 
-/// Aborts the inner task when the supervising one is aborted.
-struct AbortOnDrop(JoinHandle<()>);
+/// Polls the checker inside `catch_unwind`, so a panic ends this run of
+/// the checker, not its task (one task per checker, no supervisor task).
+struct CatchPanic(BoxedRun);
 
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
+impl std::future::Future for CatchPanic {
+    type Output = Result<(), ()>;
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let fut = &mut self.0;
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+            Ok(std::task::Poll::Ready(())) => std::task::Poll::Ready(Ok(())),
+            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
+            Err(_) => std::task::Poll::Ready(Err(())),
+        }
     }
 }
 
-async fn run_checker(ctx: Ctx, first: bool) {
-    if let CheckKind::File(_) = &ctx.start.cfg.kind {
-        // FILE_CHECK is no probe: keepalived reads the file at start
-        return run_file(&ctx).await;
-    }
-    if first {
-        let delay = ctx.env.bootstrap + random_below(ctx.start.cfg.warmup);
-        tokio::time::sleep(delay).await;
-    }
+type BoxedRun = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// One run of a checker as a single allocation sized for its own kind (a
+/// task lives as long as its checker; an unboxed future would be as large
+/// as the largest kind).
+fn run_checker(ctx: Ctx, first: bool) -> BoxedRun {
+    let delay = if first {
+        ctx.env.bootstrap + random_below(ctx.start.cfg.warmup)
+    } else {
+        Duration::ZERO
+    };
     match &ctx.start.cfg.kind {
-        CheckKind::Http(h) => run_http(&ctx, h).await,
-        CheckKind::Misc(m) => run_misc(&ctx, m).await,
-        _ => run_simple(&ctx).await,
+        // FILE_CHECK is no probe: keepalived reads the file at start
+        CheckKind::File(_) => Box::pin(async move { run_file(&ctx).await }),
+        CheckKind::Http(_) => Box::pin(async move {
+            tokio::time::sleep(delay).await;
+            if let CheckKind::Http(h) = &ctx.start.cfg.kind {
+                run_http(&ctx, h).await
+            }
+        }),
+        CheckKind::Misc(_) => Box::pin(async move {
+            tokio::time::sleep(delay).await;
+            if let CheckKind::Misc(m) = &ctx.start.cfg.kind {
+                run_misc(&ctx, m).await
+            }
+        }),
+        _ => Box::pin(async move {
+            tokio::time::sleep(delay).await;
+            run_simple(&ctx).await
+        }),
     }
 }
 
@@ -127,7 +157,7 @@ fn random_below(d: Duration) -> Duration {
 }
 
 struct Ctx {
-    start: StartChecker,
+    start: Arc<StartChecker>,
     env: TaskEnv,
     tx: mpsc::Sender<Msg>,
 }
@@ -184,30 +214,31 @@ async fn run_simple(ctx: &Ctx) {
                 Err(_) => (false, Some("failed".to_owned())),
             },
             CheckKind::Smtp(s) => {
-                let mut r = probe::smtp(&cfg.conn, &s.helo_name).await;
+                let mut r = Box::pin(probe::smtp(&cfg.conn, &s.helo_name)).await;
                 for host in &s.extra_hosts {
                     if r.is_err() {
                         break;
                     }
-                    r = probe::smtp(host, &s.helo_name).await;
+                    r = Box::pin(probe::smtp(host, &s.helo_name)).await;
                 }
                 match r {
                     Ok(()) => (true, None),
                     Err(m) => (false, Some(m)),
                 }
             }
-            CheckKind::Dns(d) => match probe::dns(&cfg.conn, d).await {
+            // probes other than TCP are boxed: only the running one costs memory
+            CheckKind::Dns(d) => match Box::pin(probe::dns(&cfg.conn, d)).await {
                 Ok(()) => (true, None),
                 Err(m) => (false, Some(m)),
             },
-            CheckKind::Udp(u) => match probe::udp(&cfg.conn, u).await {
+            CheckKind::Udp(u) => match Box::pin(probe::udp(&cfg.conn, u)).await {
                 Ok(()) => (true, None),
                 Err(m) => (false, Some(m.to_owned())),
             },
             CheckKind::Ping => {
                 seq = seq.wrapping_add(1);
                 match &ping {
-                    Some(c) => (probe::ping(c, &cfg.conn, seq).await.is_ok(), None),
+                    Some(c) => (Box::pin(probe::ping(c, &cfg.conn, seq)).await.is_ok(), None),
                     None => (false, None),
                 }
             }
@@ -772,6 +803,14 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn a_panicking_run_is_caught() {
+        let boom = CatchPanic(Box::pin(async { panic!("probe bug") }));
+        assert_eq!(boom.await, Err(()));
+        let fine = CatchPanic(Box::pin(async {}));
+        assert_eq!(fine.await, Ok(()));
+    }
+
     #[test]
     fn misc_wording() {
         assert_eq!(misc_suffix(0, 0), " with retry disabled");
@@ -780,5 +819,43 @@ mod tests {
         assert_eq!(misc_suffix(3, 2), " on retry 1/3");
         assert_eq!(misc_suffix(3, 0), " after 3 retries");
         assert_eq!(misc_suffix(1, 0), " after 1 retry");
+    }
+}
+
+#[cfg(test)]
+mod size_probe {
+    /// Thousands of checkers each keep one task alive: the per-task future
+    /// must not grow with the largest probe (it was 5.7 KB unboxed).
+    #[test]
+    fn checker_futures_stay_small() {
+        let (tx, _rx) = tokio::sync::mpsc::channel(1);
+        let start = crate::manager::StartChecker {
+            id: crate::manager::CheckerId(1),
+            cfg: std::sync::Arc::new(crate::config::CheckerCfg {
+                kind: crate::config::CheckKind::Tcp,
+                conn: crate::config::ConnOpts::new(
+                    "127.0.0.1:1".parse().unwrap(),
+                    std::time::Duration::from_secs(1),
+                ),
+                retry: 1,
+                delay_loop: std::time::Duration::from_secs(1),
+                delay_before_retry: std::time::Duration::from_secs(1),
+                warmup: std::time::Duration::ZERO,
+                alpha: false,
+                log_all_failures: false,
+            }),
+            rs_name: String::new(),
+            vs_name: String::new(),
+        };
+        let ctx = super::Ctx {
+            start: std::sync::Arc::new(start),
+            env: super::TaskEnv::default(),
+            tx,
+        };
+        let simple = std::mem::size_of_val(&super::run_simple(&ctx));
+        assert!(simple <= 1024, "run_simple future is {simple} bytes");
+        let boxed = super::run_checker(ctx, true);
+        let size = std::mem::size_of_val(&*boxed);
+        assert!(size <= 1024, "a TCP checker's run is {size} bytes");
     }
 }

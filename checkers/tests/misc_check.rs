@@ -33,7 +33,7 @@ fn start(cfg: CheckerCfg, tx: mpsc::Sender<Msg>) -> task::CheckerHandle {
     task::spawn(
         StartChecker {
             id: CheckerId(7),
-            cfg,
+            cfg: cfg.into(),
             rs_name: "[10.0.0.2]:tcp:80".into(),
             vs_name: "[10.0.0.1]:tcp:80".into(),
         },

@@ -41,7 +41,7 @@ async fn run(cfg: CheckerCfg, events: usize) -> Vec<Msg> {
     let _h = task::spawn(
         StartChecker {
             id: CheckerId(1),
-            cfg,
+            cfg: cfg.into(),
             rs_name: name,
             vs_name: "[10.0.0.1]:tcp:80".into(),
         },
