@@ -204,6 +204,28 @@ pub fn finish_detach() {
     let _ = nix::unistd::setsid();
 }
 
+/// The signals operators' tooling sends for dumps: SIGUSR1 (data), SIGUSR2
+/// (stats), SIGRTMIN+2 (JSON), SIGRTMAX-1 (stats and clear). Their default
+/// action would kill the process; until the dumps exist they are received
+/// and logged, never fatal. Needs a runtime.
+pub fn absorb_dump_signals(who: &'static str) {
+    let kinds = [
+        ("SIGUSR1", SignalKind::user_defined1()),
+        ("SIGUSR2", SignalKind::user_defined2()),
+        ("SIGRTMIN+2", SignalKind::from_raw(libc::SIGRTMIN() + 2)),
+        ("SIGRTMAX-1", SignalKind::from_raw(libc::SIGRTMAX() - 1)),
+    ];
+    for (name, kind) in kinds {
+        if let Ok(mut s) = signal(kind) {
+            tokio::spawn(async move {
+                while s.recv().await.is_some() {
+                    warn!("{who}: {name} received - data/stats dumps are not supported yet");
+                }
+            });
+        }
+    }
+}
+
 /// In a child: die with the parent, as keepalived's children do.
 pub fn child_setup() {
     let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGTERM);
@@ -262,13 +284,24 @@ pub fn run_parent(children: Vec<Subsystem>, dont_respawn: bool) -> i32 {
 }
 
 async fn parent_loop(kinds: Vec<Subsystem>, dont_respawn: bool) -> i32 {
-    let (Ok(mut hup), Ok(mut term), Ok(mut int), Ok(mut usr1), Ok(mut usr2)) = (
+    let (
+        Ok(mut hup),
+        Ok(mut term),
+        Ok(mut int),
+        Ok(mut usr1),
+        Ok(mut usr2),
+        Ok(mut json),
+        Ok(mut clear),
+    ) = (
         signal(SignalKind::hangup()),
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
         signal(SignalKind::user_defined1()),
         signal(SignalKind::user_defined2()),
-    ) else {
+        signal(SignalKind::from_raw(libc::SIGRTMIN() + 2)),
+        signal(SignalKind::from_raw(libc::SIGRTMAX() - 1)),
+    )
+    else {
         error!("Unable to install signal handlers");
         return EXIT_FATAL;
     };
@@ -350,13 +383,10 @@ async fn parent_loop(kinds: Vec<Subsystem>, dont_respawn: bool) -> i32 {
                 notify_systemd(&[sd_notify::NotifyState::Ready]);
             }
             _ = usr1.recv() => signal_all(&running, Signal::SIGUSR1),
-            _ = usr2.recv() => {
-                for r in running.iter().filter(|r| r.kind == Subsystem::Vrrp) {
-                    if let Some(pid) = r.child.id() {
-                        let _ = kill(Pid::from_raw(pid as i32), Signal::SIGUSR2);
-                    }
-                }
-            }
+            // stats and JSON are the VRRP child's
+            _ = usr2.recv() => signal_vrrp(&running, libc::SIGUSR2),
+            _ = json.recv() => signal_vrrp(&running, libc::SIGRTMIN() + 2),
+            _ = clear.recv() => signal_vrrp(&running, libc::SIGRTMAX() - 1),
             _ = term.recv() => break,
             _ = int.recv() => break,
         }
@@ -367,6 +397,25 @@ async fn parent_loop(kinds: Vec<Subsystem>, dont_respawn: bool) -> i32 {
     stop_children(&mut running).await;
     info!("Stopped {VERSION_LINE}");
     EXIT_OK
+}
+
+fn signal_vrrp(running: &[Running], signo: i32) {
+    for r in running.iter().filter(|r| r.kind == Subsystem::Vrrp) {
+        if let Some(pid) = r.child.id() {
+            raw_kill(pid as i32, signo);
+        }
+    }
+}
+
+/// kill(2) with a raw signal number: nix's `Signal` has no real-time
+/// signals. The call takes two integers and touches no memory of ours.
+#[allow(unsafe_code)]
+fn raw_kill(pid: i32, signo: i32) {
+    // SAFETY: a plain syscall on integers; errors are ignored on purpose
+    // (the child may have just exited).
+    unsafe {
+        libc::kill(pid, signo);
+    }
 }
 
 async fn stop_children(running: &mut Vec<Running>) {

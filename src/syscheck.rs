@@ -208,14 +208,15 @@ fn scripts(cfg: &Config, d: &mut Diags, vrrp_checked: bool) {
         vrrp.extend(f.script.as_ref());
     }
     for vs in &cfg.virtual_servers {
-        check.extend([&vs.quorum_up, &vs.quorum_down].into_iter().flatten());
+        check.extend(
+            [&vs.quorum_up, &vs.quorum_down]
+                .into_iter()
+                .flatten()
+                .map(|b| &**b),
+        );
         for rs in &vs.real_servers {
-            check.extend(
-                [&rs.notify_up, &rs.notify_down]
-                    .into_iter()
-                    .flatten()
-                    .map(|b| &**b),
-            );
+            let o = rs.opts();
+            check.extend([&o.notify_up, &o.notify_down].into_iter().flatten());
             for c in &rs.checkers {
                 if let kaconf::model::CheckerSpec::Misc(m) = &c.spec {
                     check.extend(m.path.as_ref());

@@ -1,8 +1,33 @@
 //! Health checkers and the LVS manager for keepalived-rs's checker role.
 //!
 //! # Layout
+//! - [`config`]: the role's own config types (`LvsCfg` → `VsCfg` → `RsCfg` →
+//!   `CheckerCfg`), filled by the daemon; no config-language knowledge.
+//! - [`hysteresis`]: pure retry/up/down decision of one checker.
+//! - [`manager`]: pure LVS manager: checker verdicts in, desired
+//!   `ipvs::Table`, log lines, notifies and FIFO lines out.
+//! - [`http`]: hand-written HTTP/1.x request and response reader, byte for
+//!   byte keepalived's (MD5 over the raw body, no de-chunking).
+//! - [`probe`]: one probe of each checker kind (TCP, HTTP/SSL, SMTP, DNS,
+//!   PING, UDP, MISC, FILE): sockets and timeouts, no retry logic.
+//! - [`task`]: one tokio task per checker (probe + hysteresis + log lines),
+//!   reporting over a channel; its handle aborts it on drop.
+//! - [`driver`]: runs the manager with the checker tasks and publishes each
+//!   new desired table.
+//! - [`genhash`]: the `genhash` tool (options, output, exit codes of Debian's).
 //! - [`script`]: running operator scripts as keepalived does (resolution,
 //!   credentials, process groups, timeout ladder, reaping). Shared with the
 //!   daemon's VRRP role for vrrp_script and notify scripts.
 
+pub mod config;
+pub mod driver;
+pub mod genhash;
+pub mod http;
+pub mod hysteresis;
+pub mod manager;
+pub mod probe;
 pub mod script;
+pub mod task;
+
+pub use config::*;
+pub use manager::{CheckerId, Effect, Event, Manager, StartChecker};

@@ -167,9 +167,16 @@ impl Script {
 
     /// Runs to completion, enforcing `timeout` with keepalived's TERM-then-KILL
     /// ladder on the whole process group.
+    ///
+    /// If the future is dropped before the script ends (its checker was
+    /// stopped), the group gets SIGTERM at once and SIGKILL after
+    /// [`TERM_GRACE`]; tokio reaps the child in the background.
     pub async fn run(&self, extra: &[&str], timeout: Option<Duration>) -> io::Result<Exit> {
         let mut child = self.spawn(extra)?;
-        wait_with_timeout(&mut child, timeout).await
+        let mut guard = GroupGuard(child.id().map(|p| Pid::from_raw(p as i32)));
+        let exit = wait_with_timeout(&mut child, timeout).await;
+        guard.0 = None;
+        exit
     }
 
     /// Fire and forget (notify scripts: their status is ignored). The child is
@@ -180,6 +187,22 @@ impl Script {
             let _ = wait_with_timeout(&mut child, timeout).await;
         });
         Ok(())
+    }
+}
+
+/// Ends the process group of a run whose future was dropped.
+struct GroupGuard(Option<Pid>);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        let Some(pgid) = self.0 else { return };
+        let _ = killpg(pgid, Signal::SIGTERM);
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                tokio::time::sleep(TERM_GRACE).await;
+                let _ = killpg(pgid, Signal::SIGKILL);
+            });
+        }
     }
 }
 

@@ -8,6 +8,7 @@ use crate::reader::{INC_ALL, INC_BRACE, INC_MATCH, INC_READ, INC_WILDCARD, Line,
 use crate::schema::{Ctx, Kind, Kw, Status};
 use crate::values::*;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 const SEC: u64 = 1_000_000;
 /// keepalived's TIMER_MAXIMUM is about 2^32 seconds; we take u32 seconds.
@@ -16,6 +17,10 @@ const TIMER_MAX: u64 = u32::MAX as u64 * SEC;
 pub struct Builder {
     pub cfg: Config,
     inst: Option<VrrpInstance>,
+    /// The address family of the instance being read, fixed by its first
+    /// VIP, unicast peer or source address (keepalived's `vrrp->family`):
+    /// true for IPv6.
+    inst_v6: Option<bool>,
     script: Option<VrrpScript>,
     tfile: Option<TrackFile>,
     tproc: Option<TrackProcess>,
@@ -23,7 +28,20 @@ pub struct Builder {
     tgroup: Option<TrackGroup>,
     vs: Option<VirtualServer>,
     rs: Option<RealServer>,
+    /// The real servers of the virtual server being read, and the checkers
+    /// of the real server being read: collected here and moved into an
+    /// exactly sized Vec at the block's end (growing each Vec in place and
+    /// shrinking it leaves the heap full of holes, about 15% more memory
+    /// with 200,000 real servers).
+    rs_list: Vec<RealServer>,
+    chk_list: Vec<Checker>,
     chk: Option<Checker>,
+    /// The common options of the checker being read (moved into an `Arc`
+    /// at its end), and the last ones made, shared by the next checker if
+    /// equal: generated configurations repeat the same checker settings for
+    /// every real server.
+    chk_common: CheckerCommon,
+    last_common: Arc<CheckerCommon>,
     url: Option<Url>,
     smtp_host: Option<CheckerCommon>,
     vsg: Option<VirtualServerGroup>,
@@ -39,6 +57,7 @@ impl Default for Builder {
         Builder {
             cfg: Config::default(),
             inst: None,
+            inst_v6: None,
             script: None,
             tfile: None,
             tproc: None,
@@ -46,7 +65,11 @@ impl Default for Builder {
             tgroup: None,
             vs: None,
             rs: None,
+            rs_list: Vec::new(),
+            chk_list: Vec::new(),
             chk: None,
+            chk_common: CheckerCommon::default(),
+            last_common: Arc::default(),
             url: None,
             smtp_host: None,
             vsg: None,
@@ -65,14 +88,15 @@ fn raw(line: &Line) -> Raw {
     }
 }
 
-fn script(line: &Line) -> Script {
-    let (argv, user, group) = command(line);
-    Script {
+/// A script keyword's command; None if keepalived would drop it.
+fn script(line: &Line, d: &mut Diags) -> Option<Script> {
+    let (argv, user, group) = command(line, d)?;
+    Some(Script {
         argv,
         user,
         group,
         loc: line.loc,
-    }
+    })
 }
 
 fn user_group(line: &Line) -> Option<(String, Option<String>)> {
@@ -81,19 +105,16 @@ fn user_group(line: &Line) -> Option<(String, Option<String>)> {
     Some((u.to_string(), g))
 }
 
-fn weight_reverse(line: &Line, d: &mut Diags, min: i64, max: i64) -> (i32, bool) {
-    let w = int(line, 1, min, max, d).unwrap_or(0) as i32;
-    let rev = line.word(2) == Some("reverse");
-    (w, rev)
-}
-
-/// `lb_kind`/`lvs_method NAT|DR|TUN [type ipip|gue port N|gre] [nocsum|csum|remcsum]`.
-fn lvs_method(line: &Line, d: &mut Diags) -> Option<LvsMethod> {
-    let kind = match line.w(1).to_ascii_uppercase().as_str() {
+/// `lb_kind`/`lvs_method NAT|DR|TUN [type ipip|gue|gre] [port N]
+/// [nocsum|csum|remcsum]` of a `virtual`, `real` or `sorry` server, checked
+/// as keepalived's `svr_forwarding_handler` checks it (names are
+/// case-sensitive; a bad tunnel option leaves the method set but no tunnel).
+fn lvs_method(line: &Line, d: &mut Diags, s_type: &str) -> Option<LvsMethod> {
+    let kind = match line.w(1) {
         "NAT" => LbKind::Nat,
         "DR" => LbKind::Dr,
         "TUN" => LbKind::Tun,
-        "" => {
+        "" if line.len() < 2 => {
             d.at(
                 line.loc,
                 Class::MissingParameter,
@@ -101,57 +122,129 @@ fn lvs_method(line: &Line, d: &mut Diags) -> Option<LvsMethod> {
             );
             return None;
         }
-        _ => {
+        m => {
             d.at(
                 line.loc_of(1),
                 Class::GeneralError,
-                format!("Invalid lvs_method - '{}'", line.w(1)),
+                format!("PARSER : unknown [{m}] routing method for {s_type} server."),
             );
             return None;
         }
     };
-    let mut tunnel = None;
-    if kind == LbKind::Tun && line.len() > 2 {
-        let mut t = Tunnel::default();
-        let mut i = 2;
-        while i < line.len() {
-            match line.w(i) {
-                "type" => {
-                    let ty = line.w(i + 1);
-                    if !matches!(ty, "ipip" | "gue" | "gre") {
-                        d.at(
-                            line.loc_of(i + 1),
-                            Class::GeneralError,
-                            format!("Unknown tunnel type '{ty}'"),
-                        );
-                    }
-                    t.tun_type = Some(ty.to_string());
-                    i += 2;
-                }
-                "port" => {
-                    t.port = int(line, i + 1, 1, 65535, d).map(|v| v as u16);
-                    i += 2;
-                }
-                w @ ("nocsum" | "csum" | "remcsum") => {
-                    t.csum = Some(w.to_string());
-                    i += 1;
-                }
-                w => {
+    let no_tunnel = Some(LvsMethod { kind, tunnel: None });
+    let mut t = Tunnel::default();
+    let mut i = 2;
+    while i < line.len() {
+        match line.w(i) {
+            "type" => {
+                let Some(ty) = line.word(i + 1) else {
                     d.at(
                         line.loc_of(i),
                         Class::GeneralError,
-                        format!("Unknown tunnel option '{w}'"),
+                        format!("Missing tunnel type for {s_type} server."),
                     );
-                    i += 1;
+                    return no_tunnel;
+                };
+                if !matches!(ty, "ipip" | "gue" | "gre") {
+                    d.at(
+                        line.loc_of(i + 1),
+                        Class::GeneralError,
+                        format!("Unknown tunnel type {ty} for {s_type} server."),
+                    );
+                    return no_tunnel;
                 }
+                t.tun_type = Some(ty.to_string());
+                i += 2;
+            }
+            "port" => {
+                let Some(p) = line.word(i + 1) else {
+                    d.at(
+                        line.loc_of(i),
+                        Class::GeneralError,
+                        format!("Missing port for {s_type} server gue tunnel."),
+                    );
+                    return no_tunnel;
+                };
+                match check_int(p, 1, 65535, false) {
+                    Ok(v) => t.port = Some(v as u16),
+                    Err(m) => {
+                        d.at(line.loc_of(i + 1), Class::InvalidNumber, m);
+                        d.at(
+                            line.loc_of(i + 1),
+                            Class::GeneralError,
+                            format!("Invalid gue tunnel port {p} for {s_type} server."),
+                        );
+                        return no_tunnel;
+                    }
+                }
+                i += 2;
+            }
+            w @ ("nocsum" | "csum" | "remcsum") => {
+                t.csum = Some(w.to_string());
+                i += 1;
+            }
+            w => {
+                d.at(
+                    line.loc_of(i),
+                    Class::GeneralError,
+                    format!("Invalid tunnel option {w} for {s_type} server."),
+                );
+                return no_tunnel;
             }
         }
-        if t.tun_type.as_deref() == Some("gue") && t.port.is_none() {
-            d.at(line.loc, Class::GeneralError, "gue tunnel requires a port");
-        }
-        tunnel = Some(t);
     }
+    let ty = t.tun_type.as_deref().unwrap_or("ipip");
+    let csum = t.csum.as_deref().unwrap_or("nocsum");
+    let problem = if (ty == "gue") != t.port.is_some() {
+        Some("gue tunnels require port, otherwise cannot have port.")
+    } else if ty == "ipip" && csum != "nocsum" {
+        Some("ipip tunnels do not support checksum option.")
+    } else if ty == "gre" && csum == "remcsum" {
+        Some("gre tunnels do not support remote checksum option.")
+    } else {
+        None
+    };
+    if let Some(p) = problem {
+        d.at(line.loc, Class::GeneralError, p);
+        return no_tunnel;
+    }
+    let tunnel = (kind == LbKind::Tun && line.len() > 2).then(|| Box::new(t));
     Some(LvsMethod { kind, tunnel })
+}
+
+/// A global_defs `[BOOL]` (smtp_alert…); an invalid value leaves the
+/// setting as it was, with keepalived's message.
+fn global_bool(line: &Line, d: &mut Diags) -> Option<bool> {
+    let Some(w) = line.word(1) else {
+        return Some(true);
+    };
+    let b = parse_bool(w);
+    if b.is_none() {
+        d.at(
+            line.loc_of(1),
+            Class::GeneralError,
+            format!("Invalid value '{w}' for global {} specified", line.w(0)),
+        );
+    }
+    b
+}
+
+/// A port word as keepalived passes it on: none if it is all zeros.
+fn nonzero_port(p: Option<&str>) -> Option<&str> {
+    p.filter(|p| p.bytes().any(|c| c != b'0'))
+}
+
+/// Two characters `strtoul(.., 16)` reads completely (a blank or sign may
+/// stand before a single digit).
+fn hex_pair(p: &[u8]) -> bool {
+    match p {
+        [a, b] => {
+            b.is_ascii_hexdigit()
+                && (a.is_ascii_hexdigit()
+                    || matches!(a, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c | b'+' | b'-'))
+        }
+        _ => false,
+    }
 }
 
 /// An address entry (`virtual_ipaddress`, `static_ipaddress`…).
@@ -259,7 +352,12 @@ fn route(line: &Line, d: &mut Diags) -> Option<Route> {
         let w = line.w(i);
         let arg = line.word(i + 1).map(str::to_string);
         match w {
-            "src" => rt.src = arg,
+            "src" => {
+                if !route_addr(line, i + 1, "src", d) {
+                    return None;
+                }
+                rt.src = arg;
+            }
             "via" | "gw" => {
                 if w == "gw" {
                     d.at(
@@ -268,7 +366,14 @@ fn route(line: &Line, d: &mut Diags) -> Option<Route> {
                         "\"gw\" for routes is deprecated. Please use \"via\"",
                     );
                 }
-                rt.via = arg;
+                // An address family may come first (`via inet6 fe80::1`).
+                if matches!(arg.as_deref(), Some("inet" | "inet6")) {
+                    i += 1;
+                }
+                if !route_addr(line, i + 1, "via", d) {
+                    return None;
+                }
+                rt.via = line.word(i + 1).map(str::to_string);
             }
             "or" => {
                 d.at(
@@ -315,33 +420,20 @@ fn route(line: &Line, d: &mut Diags) -> Option<Route> {
                     i += 1;
                 }
             }
-            "to" => {
-                have_dst = true;
-                rt.dst = arg.unwrap_or_default();
-            }
-            dst if !have_dst => {
-                have_dst = true;
-                rt.dst = match dst {
-                    "default" | "any" | "all" => dst.to_string(),
-                    _ if parse_prefix(dst).is_some() => dst.to_string(),
-                    _ => {
-                        d.at(
-                            line.loc_of(i),
-                            Class::GeneralError,
-                            format!("Invalid route destination '{dst}'"),
-                        );
-                        return None;
-                    }
+            // keepalived takes any other word as the destination (a later
+            // one replaces an earlier one); one it cannot parse drops the route.
+            dst => {
+                if dst == "to" {
+                    i += 1;
+                }
+                let Some(w) = line.word(i) else {
+                    break;
                 };
-                i += 1;
-                continue;
-            }
-            other => {
-                d.at(
-                    line.loc_of(i),
-                    Class::GeneralError,
-                    format!("Unknown route option {other}"),
-                );
+                if !route_dst(line, i, d) {
+                    return None;
+                }
+                have_dst = true;
+                rt.dst = w.to_string();
                 i += 1;
                 continue;
             }
@@ -349,10 +441,81 @@ fn route(line: &Line, d: &mut Diags) -> Option<Route> {
         i += 2;
     }
     if !have_dst {
-        d.at(line.loc, Class::GeneralError, "Route has no destination");
+        d.at(
+            line.loc,
+            Class::GeneralError,
+            "Route must have a destination",
+        );
         return None;
     }
     Some(rt)
+}
+
+/// A route destination (word `i`), checked as keepalived's `parse_route`
+/// checks it: false, with its messages, if the route must be dropped. A bad
+/// prefix length only warns (the full length is used).
+fn route_dst(line: &Line, i: usize, d: &mut Diags) -> bool {
+    let w = line.w(i);
+    if matches!(w, "default" | "any" | "all" | "default6") {
+        return true;
+    }
+    let v6 = w.contains(':');
+    let max = if v6 { 128 } else { 32 };
+    let (addr, prefix) = match w.split_once('/') {
+        Some((a, p)) => (a, Some(p)),
+        None => (w, None),
+    };
+    if let Some(p) = prefix
+        && let Err(m) = check_int(p, 0, max, false)
+    {
+        d.at(line.loc_of(i), Class::InvalidNumber, m);
+        d.at(
+            line.loc_of(i),
+            Class::GeneralError,
+            format!("Invalid address prefix len {p} for address {w} - using {max}"),
+        );
+    }
+    let ok = if v6 {
+        addr.parse::<std::net::Ipv6Addr>().is_ok()
+    } else {
+        addr.parse::<std::net::Ipv4Addr>().is_ok()
+    };
+    if !ok {
+        d.at(
+            line.loc_of(i),
+            Class::GeneralError,
+            format!("VRRP parsed invalid IP {w}. skipping IP..."),
+        );
+        d.at(
+            line.loc_of(i),
+            Class::GeneralError,
+            format!("unknown route keyword {w}"),
+        );
+    }
+    ok
+}
+
+/// A route's `src`/`via` address (word `i`), checked as keepalived's
+/// `parse_ipaddress` checks it (no prefix length); false, with keepalived's
+/// two messages, if the route must be dropped.
+fn route_addr(line: &Line, i: usize, what: &str, d: &mut Diags) -> bool {
+    let Some(a) = line.word(i) else {
+        return true;
+    };
+    if a.parse::<IpAddr>().is_ok() {
+        return true;
+    }
+    d.at(
+        line.loc_of(i),
+        Class::GeneralError,
+        format!("VRRP parsed invalid IP {a}. skipping IP..."),
+    );
+    d.at(
+        line.loc_of(i),
+        Class::GeneralError,
+        format!("invalid route {what} address {a}"),
+    );
+    false
 }
 
 fn rule(line: &Line, d: &mut Diags, next_pref: &mut u32) -> Option<Rule> {
@@ -506,15 +669,25 @@ fn fifo(line: &Line) -> Fifo {
     }
 }
 
+/// A checker timer (see [`Timer`]).
+fn ctimer(line: &Line, i: usize, min: u64, d: &mut Diags) -> Option<Timer> {
+    timer(line, i, min, TIMER_MAX, d).and_then(Timer::from_micros)
+}
+
 /// The value of a checker's common option; returns false if `kw` is not one.
 fn checker_common(c: &mut CheckerCommon, line: &Line, d: &mut Diags) -> bool {
     match line.w(0) {
         "connect_ip" => c.connect_ip = ip(line, 1, d),
-        "connect_port" => c.connect_port = int(line, 1, 1, 65535, d).map(|v| v as u16),
+        "connect_port" => {
+            c.connect_port = int_or(line, (1, 65535, false), d, |w| {
+                format!("Invalid checker connect_port '{w}'")
+            })
+            .map(|v| v as u16)
+        }
         "bindto" => c.bindto = ip(line, 1, d),
         "bind_port" => c.bind_port = int(line, 1, 1, 65535, d).map(|v| v as u16),
-        "bind_if" => c.bind_if = line.word(1).map(str::to_string),
-        "connect_timeout" => c.connect_timeout = timer(line, 1, 1, TIMER_MAX, d),
+        "bind_if" => c.bind_if = line.word(1).map(Box::from),
+        "connect_timeout" => c.connect_timeout = ctimer(line, 1, 1, d),
         "fwmark" => c.fwmark = int(line, 1, 0, u32::MAX as i64, d).map(|v| v as u32),
         "retry" | "nb_get_retry" => {
             if line.w(0) == "nb_get_retry" {
@@ -526,9 +699,9 @@ fn checker_common(c: &mut CheckerCommon, line: &Line, d: &mut Diags) -> bool {
             }
             c.retry = int(line, 1, 0, u32::MAX as i64, d).map(|v| v as u32);
         }
-        "delay_before_retry" => c.delay_before_retry = timer(line, 1, 0, TIMER_MAX, d),
-        "warmup" => c.warmup = timer(line, 1, 0, TIMER_MAX, d),
-        "delay_loop" => c.delay_loop = timer(line, 1, 1, TIMER_MAX, d),
+        "delay_before_retry" => c.delay_before_retry = ctimer(line, 1, 0, d),
+        "warmup" => c.warmup = ctimer(line, 1, 0, d),
+        "delay_loop" => c.delay_loop = ctimer(line, 1, 1, d),
         "alpha" => c.alpha = Some(opt_bool(line, d)),
         "log_all_failures" => c.log_all_failures = Some(opt_bool(line, d)),
         _ => return false,
@@ -548,7 +721,7 @@ fn status_codes(line: &Line, d: &mut Diags) -> Vec<(u16, u16)> {
             _ => d.at(
                 line.loc_of(i),
                 Class::GeneralError,
-                format!("Invalid HTTP_GET status code '{w}' - must be 100..599 or a range"),
+                format!("Invalid HTTP_GET status code '{w}'"),
             ),
         }
     }
@@ -600,6 +773,7 @@ impl Builder {
                     );
                     return Flow::Skip;
                 }
+                self.inst_v6 = None;
                 self.inst = Some(VrrpInstance {
                     name,
                     loc,
@@ -749,7 +923,12 @@ impl Builder {
                     r.diags.at(
                         line.loc_of(1),
                         Class::GeneralError,
-                        format!("Invalid virtual server IP address '{a}' - skipping"),
+                        match nonzero_port(line.word(2)) {
+                            Some(p) => {
+                                format!("Invalid virtual server IP address/port {a}/{p} - skipping")
+                            }
+                            None => format!("Invalid virtual server IP address {a} - skipping"),
+                        },
                     );
                     return Flow::Skip;
                 };
@@ -764,6 +943,7 @@ impl Builder {
                 VsKey::Inet { addr, port }
             }
         };
+        self.rs_list.clear();
         self.vs = Some(VirtualServer {
             key,
             delay_loop: None,
@@ -828,9 +1008,11 @@ impl Builder {
                 g.smtp_connect_timeout = u32v(d, 0, u32::MAX as i64).map(|v| v.max(1))
             }
             "smtp_helo_name" => g.smtp_helo_name = s1(),
-            "smtp_alert" => g.smtp_alert = Some(opt_bool(line, d)),
-            "smtp_alert_vrrp" => g.smtp_alert_vrrp = Some(opt_bool(line, d)),
-            "smtp_alert_checker" => g.smtp_alert_checker = Some(opt_bool(line, d)),
+            "smtp_alert" => g.smtp_alert = global_bool(line, d).or(g.smtp_alert),
+            "smtp_alert_vrrp" => g.smtp_alert_vrrp = global_bool(line, d).or(g.smtp_alert_vrrp),
+            "smtp_alert_checker" => {
+                g.smtp_alert_checker = global_bool(line, d).or(g.smtp_alert_checker)
+            }
             "no_email_faults" => g.no_email_faults = true,
             "no_checker_emails" => g.no_checker_emails = opt_bool(line, d),
             "checker_log_all_failures" => g.checker_log_all_failures = opt_bool(line, d),
@@ -839,8 +1021,8 @@ impl Builder {
             "script_user" => g.script_user = user_group(line),
             "set_supplementary_groups" => g.set_supplementary_groups = opt_bool(line, d),
             "use_symlink_paths" => g.use_symlink_paths = opt_bool(line, d),
-            "startup_script" => g.startup_script = Some(script(line)),
-            "shutdown_script" => g.shutdown_script = Some(script(line)),
+            "startup_script" => g.startup_script = script(line, d),
+            "shutdown_script" => g.shutdown_script = script(line, d),
             "startup_script_timeout" => g.startup_script_timeout = u32v(d, 1, 1000),
             "shutdown_script_timeout" => g.shutdown_script_timeout = u32v(d, 1, 1000),
             "default_interface" => g.default_interface = s1(),
@@ -958,7 +1140,7 @@ impl Builder {
                     "vrrp_notify_fifo_script" => &mut g.vrrp_notify_fifo,
                     _ => &mut g.lvs_notify_fifo,
                 };
-                slot.get_or_insert_with(Fifo::default).script = Some(script(line));
+                slot.get_or_insert_with(Fifo::default).script = script(line, d);
             }
             "vrrp_notify_priority_changes" => g.vrrp_notify_priority_changes = opt_bool(line, d),
             "fifo_write_vrrp_states_on_reload" => g.fifo_write_vrrp_states_on_reload = true,
@@ -1039,39 +1221,31 @@ impl Builder {
                     format!("({iname}) interface requires a name"),
                 ),
             },
-            "virtual_router_id" => match line.word(1).and_then(|w| w.parse::<i64>().ok()) {
-                Some(id) if (1..=255).contains(&id) => v.virtual_router_id = Some(id as u8),
-                _ => d.at(
-                    line.loc_of(1),
-                    Class::GeneralError,
-                    format!(
-                        "({iname}): VRID '{}' not valid - must be between 1 & 255",
-                        line.w(1)
-                    ),
-                ),
-            },
-            "priority" => match line.word(1).and_then(|w| w.parse::<i64>().ok()) {
-                Some(p) if (1..=255).contains(&p) => v.priority = Some(p as u8),
-                _ => {
-                    d.at(
-                        line.loc_of(1),
-                        Class::GeneralError,
-                        format!("({iname}) Priority not valid! must be between 1 & 255. Using default 100"),
-                    );
-                    v.priority = Some(100);
+            "virtual_router_id" => {
+                let id = int_or(line, (1, 255, false), d, |w| {
+                    format!("({iname}): VRID '{w}' not valid - must be between 1 & 255")
+                });
+                if let Some(id) = id {
+                    v.virtual_router_id = Some(id as u8);
                 }
-            },
-            "advert_int" => match line.word(1).and_then(parse_timer) {
-                Some(t) if t > 0 => v.advert_int = Some(t),
-                _ => d.at(
-                    line.loc_of(1),
-                    Class::GeneralError,
+            }
+            "priority" => {
+                let p = int_or(line, (1, 255, false), d, |_| {
                     format!(
-                        "({iname}) Advert interval ({}) not valid! Must be > 0 - ignoring",
-                        line.w(1)
-                    ),
-                ),
-            },
+                        "({iname}) Priority not valid! must be between 1 & 255. Using default 100"
+                    )
+                });
+                v.priority = Some(p.unwrap_or(100) as u8);
+            }
+            "advert_int" => {
+                // keepalived: 0.01 to 255 seconds.
+                let t = decimal_or(line, (SEC / 100, 255 * SEC), d, |w| {
+                    format!("({iname}) Advert interval ({w}) not valid! Must be > 0 - ignoring")
+                });
+                if t.is_some() {
+                    v.advert_int = t;
+                }
+            }
             "authentication" => {
                 v.authentication.get_or_insert_with(Authentication::default);
             }
@@ -1083,19 +1257,19 @@ impl Builder {
             | "track_script"
             | "track_file"
             | "track_process"
-            | "track_bfd"
-            | "unicast_peer" => {}
+            | "track_bfd" => {}
+            "unicast_peer" => v.unicast_configured = true,
             "no_virtual_ipaddress" => v.no_virtual_ipaddress = true,
             "nopreempt" => v.nopreempt = true,
             "preempt" => v.nopreempt = false,
-            "preempt_delay" => match line.word(1).and_then(parse_timer) {
-                Some(t) if t <= 1000 * SEC => v.preempt_delay = Some(t),
-                _ => d.at(
-                    line.loc_of(1),
-                    Class::GeneralError,
-                    format!("({iname}) Preempt_delay not valid! must be between 0-1000"),
-                ),
-            },
+            "preempt_delay" => {
+                let t = decimal_or(line, (0, 1000 * SEC), d, |_| {
+                    format!("({iname}) Preempt_delay not valid! must be between 0-1000")
+                });
+                if t.is_some() {
+                    v.preempt_delay = t;
+                }
+            }
             "dont_track_primary" => v.dont_track_primary = true,
             "notify_master"
             | "notify_backup"
@@ -1126,20 +1300,54 @@ impl Builder {
                         ),
                     );
                 } else {
-                    *slot = Some(script(line));
+                    *slot = script(line, d);
                 }
             }
             "notify_deleted" => {
                 v.notify.deleted = Some(if line.len() > 1 {
-                    Some(script(line))
+                    script(line, d)
                 } else {
                     None
                 })
             }
             "notify_priority_changes" => v.notify_priority_changes = Some(opt_bool(line, d)),
             "smtp_alert" => v.smtp_alert = Some(opt_bool(line, d)),
-            "unicast_src_ip" => v.unicast_src_ip = ip(line, 1, d),
-            "mcast_src_ip" => v.mcast_src_ip = ip(line, 1, d),
+            "unicast_src_ip" | "mcast_src_ip" => {
+                if line.w(0) == "unicast_src_ip" {
+                    v.unicast_configured = true;
+                }
+                // keepalived's `vrrp_srcip_handler` for both.
+                let a = match line.word(1) {
+                    None => ip(line, 1, d),
+                    Some(w) => match w.parse::<IpAddr>() {
+                        Ok(a) => Some(a),
+                        Err(_) => {
+                            d.at(
+                                line.loc_of(1),
+                                Class::GeneralError,
+                                format!("Configuration error: VRRP instance[{iname}] malformed src address[{w}]. Skipping..."),
+                            );
+                            None
+                        }
+                    },
+                };
+                let a = a.filter(|a| {
+                    let same = *self.inst_v6.get_or_insert(a.is_ipv6()) == a.is_ipv6();
+                    if !same {
+                        d.at(
+                            line.loc_of(1),
+                            Class::GeneralError,
+                            format!("Configuration error: VRRP instance[{iname}] and src address[{}] MUST be of the same family !!! Skipping...", line.w(1)),
+                        );
+                    }
+                    same
+                });
+                if line.w(0) == "unicast_src_ip" {
+                    v.unicast_src_ip = a;
+                } else {
+                    v.mcast_src_ip = a;
+                }
+            }
             "mcast_dst_ip" => {
                 let a = ip(line, 1, d);
                 if let Some(a) = a {
@@ -1165,19 +1373,35 @@ impl Builder {
                     ),
                 ),
             },
-            "unicast_fault_no_peer" => v.unicast_fault_no_peer = true,
-            "check_unicast_src" => v.check_unicast_src = true,
+            "unicast_fault_no_peer" => {
+                v.unicast_fault_no_peer = true;
+                v.unicast_configured = true;
+            }
+            "check_unicast_src" => {
+                v.check_unicast_src = true;
+                v.unicast_configured = true;
+            }
             "track_src_ip" => v.track_src_ip = true,
-            "version" => match line.word(1) {
-                Some("2") => v.version = Some(2),
-                Some("3") => v.version = Some(3),
-                _ => d.at(
-                    line.loc_of(1),
-                    Class::GeneralError,
-                    format!("({iname}): Version {} not supported!", line.w(1)),
-                ),
-            },
-            "native_ipv6" => v.native_ipv6 = true,
+            "version" => {
+                let ver = int_or(line, (2, 3, true), d, |_| {
+                    format!("({iname}): Version must be either 2 or 3")
+                });
+                if let Some(ver) = ver {
+                    v.version = Some(ver as u8);
+                }
+            }
+            "native_ipv6" => {
+                if self.inst_v6 == Some(false) {
+                    d.at(
+                        line.loc,
+                        Class::GeneralError,
+                        format!("({iname}) Cannot specify native_ipv6 with IPv4 addresses"),
+                    );
+                } else {
+                    self.inst_v6 = Some(true);
+                    v.native_ipv6 = true;
+                }
+            }
             "v3_checksum_as_v2" => v.v3_checksum_as_v2 = Some(opt_bool(line, d)),
             "accept" => v.accept = Some(true),
             "no_accept" => v.accept = Some(false),
@@ -1222,7 +1446,11 @@ impl Builder {
             "vmac_xmit_base" => v.use_vmac.get_or_insert_with(Vmac::default).xmit_base = true,
             "promote_secondaries" => v.promote_secondaries = true,
             "garp_master_delay" => {
-                v.garp_master_delay = int(line, 1, 0, u32::MAX as i64, d).map(|x| x as u32)
+                // Whole seconds, as keepalived reads them (UINT_MAX / TIMER_HZ).
+                v.garp_master_delay = int_or(line, (0, 4294, false), d, |w| {
+                    format!("({iname}): garp_master_delay '{w}' invalid - ignoring")
+                })
+                .map(|x| x as u32)
             }
             "garp_master_repeat" => {
                 v.garp_master_repeat =
@@ -1279,6 +1507,19 @@ impl Builder {
         match kw.name {
             "virtual_ipaddress" | "virtual_ipaddress_excluded" => {
                 if let Some(a) = ip_address(&r.line, &mut r.diags, false) {
+                    if kw.name == "virtual_ipaddress" {
+                        let v6 = a.addr.is_ipv6();
+                        if *self.inst_v6.get_or_insert(v6) != v6 {
+                            let msg = format!(
+                                "({}): address family must match VRRP instance [{}] - ignoring",
+                                v.name,
+                                r.line.w(0)
+                            );
+                            let loc = r.line.loc;
+                            r.diags.at(loc, Class::GeneralError, msg);
+                            return;
+                        }
+                    }
                     let list = if kw.name == "virtual_ipaddress" {
                         &mut v.virtual_ipaddress
                     } else {
@@ -1312,6 +1553,15 @@ impl Builder {
                 let line = &r.line;
                 match line.w(0).parse::<IpAddr>() {
                     Ok(addr) => {
+                        if *self.inst_v6.get_or_insert(addr.is_ipv6()) != addr.is_ipv6() {
+                            let msg = format!(
+                                "Configuration error: VRRP instance[{}] and unicast peer address[{}] MUST be of the same family !!! Skipping...",
+                                v.name,
+                                line.w(0)
+                            );
+                            r.diags.at(line.loc_of(0), Class::GeneralError, msg);
+                            return;
+                        }
                         let mut p = UnicastPeer {
                             addr,
                             min_ttl: None,
@@ -1340,8 +1590,11 @@ impl Builder {
                         v.unicast_peer.push(p);
                     }
                     Err(_) => {
-                        let msg =
-                            format!("({}) Invalid unicast peer address '{}'", v.name, line.w(0));
+                        let msg = format!(
+                            "Configuration error: VRRP instance[{}] malformed unicast peer address[{}]. Skipping...",
+                            v.name,
+                            line.w(0)
+                        );
                         r.diags.at(line.loc_of(0), Class::GeneralError, msg);
                     }
                 }
@@ -1373,33 +1626,16 @@ impl Builder {
                     ..HttpCheck::default()
                 })),
                 "MISC_CHECK" => CheckerSpec::Misc(Box::default()),
-                "SMTP_CHECK" => CheckerSpec::Smtp {
-                    helo_name: None,
-                    hosts: Vec::new(),
-                },
-                "DNS_CHECK" => CheckerSpec::Dns {
-                    qtype: None,
-                    name: None,
-                },
+                "SMTP_CHECK" => CheckerSpec::Smtp(Box::default()),
+                "DNS_CHECK" => CheckerSpec::Dns(Box::default()),
                 "PING_CHECK" => CheckerSpec::Ping,
-                "UDP_CHECK" => CheckerSpec::Udp {
-                    payload: None,
-                    require_reply: None,
-                    min_reply_length: None,
-                    max_reply_length: None,
-                },
-                "FILE_CHECK" => CheckerSpec::File {
-                    track_file: None,
-                    weight: None,
-                    reverse: false,
-                },
-                _ => CheckerSpec::Bfd {
-                    name: None,
-                    alpha: None,
-                },
+                "UDP_CHECK" => CheckerSpec::Udp(Box::default()),
+                "FILE_CHECK" => CheckerSpec::File(Box::default()),
+                _ => CheckerSpec::Bfd(Box::default()),
             };
+            self.chk_common = CheckerCommon::default();
             self.chk = Some(Checker {
-                common: CheckerCommon::default(),
+                common: Arc::clone(&self.last_common),
                 spec,
                 loc: line.loc,
             });
@@ -1409,12 +1645,19 @@ impl Builder {
             return Flow::Continue;
         };
         let d = &mut r.diags;
+        if kw.name == "weight" {
+            rs.weight = int_or(line, (0, i32::MAX as i64, false), d, |w| {
+                format!("Real server weight {w} is outside range 0-2147483647")
+            })
+            .map(|x| x as u32);
+            return Flow::Continue;
+        }
+        let rs = rs.opts_mut();
         match kw.name {
-            "weight" => rs.weight = int(line, 1, 0, i32::MAX as i64, d).map(|x| x as u32),
-            "lvs_method" => rs.lvs_method = lvs_method(line, &mut r.diags).map(Box::new),
+            "lvs_method" => rs.lvs_method = lvs_method(line, &mut r.diags, "real"),
             "inhibit_on_failure" => rs.inhibit_on_failure = Some(opt_bool(line, d)),
-            "notify_up" => rs.notify_up = Some(Box::new(script(line))),
-            "notify_down" => rs.notify_down = Some(Box::new(script(line))),
+            "notify_up" => rs.notify_up = script(line, d),
+            "notify_down" => rs.notify_down = script(line, d),
             "uthreshold" => rs.uthreshold = int(line, 1, 0, u32::MAX as i64, d).map(|x| x as u32),
             "lthreshold" => rs.lthreshold = int(line, 1, 0, u32::MAX as i64, d).map(|x| x as u32),
             "alpha" => rs.alpha = Some(opt_bool(line, d)),
@@ -1438,9 +1681,11 @@ impl Builder {
                 r.diags.at(
                     line.loc_of(1),
                     Class::GeneralError,
+                    // keepalived prints the missing port as C's "(null)".
                     format!(
-                        "Invalid real server ip address/port {} - skipping",
-                        line.w(1)
+                        "Invalid real server ip address/port {}/{} - skipping",
+                        line.w(1),
+                        line.word(2).unwrap_or("(null)")
                     ),
                 );
                 return Flow::Skip;
@@ -1450,25 +1695,12 @@ impl Builder {
             } else {
                 0
             };
+            self.chk_list.clear();
             self.rs = Some(RealServer {
                 addr,
                 port,
                 weight: None,
-                lvs_method: None,
-                inhibit_on_failure: None,
-                notify_up: None,
-                notify_down: None,
-                uthreshold: None,
-                lthreshold: None,
-                alpha: None,
-                smtp_alert: None,
-                virtualhost: None,
-                snmp_name: None,
-                retry: None,
-                delay_before_retry: None,
-                warmup: None,
-                connect_timeout: None,
-                delay_loop: None,
+                opts: None,
                 checkers: Vec::new(),
                 loc: line.loc,
             });
@@ -1496,12 +1728,15 @@ impl Builder {
                     );
                 }
             }
-            "lb_kind" | "lvs_method" => vs.lvs_method = lvs_method(line, &mut r.diags),
+            "lb_kind" | "lvs_method" => vs.lvs_method = lvs_method(line, &mut r.diags, "virtual"),
             "persistence_timeout" => {
                 vs.persistence_timeout = if line.len() == 1 {
                     Some(360)
                 } else {
-                    int(line, 1, 1, 2_678_400, d).map(|x| x as u32)
+                    int_or(line, (1, 2_678_400, false), d, |_| {
+                        "persistence_timeout invalid".to_string()
+                    })
+                    .map(|x| x as u32)
                 }
             }
             "persistence_granularity" => {
@@ -1556,12 +1791,12 @@ impl Builder {
             }
             "sorry_server_inhibit" => vs.sorry_server_inhibit = true,
             "sorry_server_lvs_method" => {
-                vs.sorry_server_lvs_method = lvs_method(line, &mut r.diags)
+                vs.sorry_server_lvs_method = lvs_method(line, &mut r.diags, "sorry").map(Box::new)
             }
             "quorum" => vs.quorum = int(line, 1, 1, u32::MAX as i64, d).map(|x| x as u32),
             "hysteresis" => vs.hysteresis = int(line, 1, 0, u32::MAX as i64, d).map(|x| x as u32),
-            "quorum_up" => vs.quorum_up = Some(script(line)),
-            "quorum_down" => vs.quorum_down = Some(script(line)),
+            "quorum_up" => vs.quorum_up = script(line, d).map(Box::new),
+            "quorum_down" => vs.quorum_down = script(line, d).map(Box::new),
             "alpha" => vs.alpha = true,
             "omega" => vs.omega = true,
             "inhibit_on_failure" => vs.inhibit_on_failure = true,
@@ -1618,7 +1853,7 @@ impl Builder {
                 p => d.at(
                     line.loc_of(1),
                     Class::GeneralError,
-                    format!("Invalid http_protocol '{p}'"),
+                    format!("Invalid http_protocol version {p}"),
                 ),
             },
             (CheckerSpec::Http(h), "enable_sni") => h.enable_sni = true,
@@ -1628,29 +1863,27 @@ impl Builder {
             }
             (CheckerSpec::Http(h), "fast_recovery") => h.fast_recovery = opt_bool(line, d),
             (CheckerSpec::Http(h), "tls_compliant") => h.tls_compliant = opt_bool(line, d),
-            (CheckerSpec::Misc(m), "misc_path") => m.path = Some(script(line)),
+            (CheckerSpec::Misc(m), "misc_path") => m.path = script(line, d),
             (CheckerSpec::Misc(m), "misc_timeout") => m.timeout = timer(line, 1, 1, TIMER_MAX, d),
             (CheckerSpec::Misc(m), "misc_dynamic") => m.dynamic = true,
             (CheckerSpec::Misc(m), "user") => m.user = user_group(line),
-            (CheckerSpec::Smtp { helo_name, .. }, "helo_name") => {
-                *helo_name = line.word(1).map(str::to_string)
-            }
-            (CheckerSpec::Dns { qtype, .. }, "type") => {
+            (CheckerSpec::Smtp(s), "helo_name") => s.helo_name = line.word(1).map(str::to_string),
+            (CheckerSpec::Dns(dns), "type") => {
                 const TYPES: &[&str] = &[
                     "A", "NS", "CNAME", "SOA", "MX", "TXT", "AAAA", "RRSIG", "DNSKEY",
                 ];
                 let t = line.w(1).to_ascii_uppercase();
                 if TYPES.contains(&t.as_str()) {
-                    *qtype = Some(t);
+                    dns.qtype = Some(t);
                 } else {
                     d.at(
                         line.loc_of(1),
                         Class::GeneralError,
-                        format!("DNS_CHECK: Unknown type '{}'", line.w(1)),
+                        format!("Unknown DNS check type {} - ignoring", line.w(1)),
                     );
                 }
             }
-            (CheckerSpec::Dns { name, .. }, "name") => {
+            (CheckerSpec::Dns(dns), "name") => {
                 let n = line.w(1);
                 if n.split('.').filter(|l| !l.is_empty()).count()
                     != n.trim_end_matches('.').split('.').count()
@@ -1662,48 +1895,35 @@ impl Builder {
                         format!("DNS_CHECK: Invalid name '{n}'"),
                     );
                 } else {
-                    *name = Some(n.to_string());
+                    dns.name = Some(n.to_string());
                 }
             }
-            (CheckerSpec::Udp { payload, .. }, "payload") => match hex_bytes(line.w(1)) {
-                Some(b) => *payload = Some(b),
+            (CheckerSpec::Udp(u), "payload") => match hex_bytes(line.w(1)) {
+                Some(b) => u.payload = Some(b),
                 None => d.at(
                     line.loc_of(1),
                     Class::GeneralError,
                     format!("UDP_CHECK: invalid payload '{}'", line.w(1)),
                 ),
             },
-            (CheckerSpec::Udp { require_reply, .. }, "require_reply") => {
-                *require_reply = Some(line.word(1).unwrap_or("").to_string())
+            (CheckerSpec::Udp(u), "require_reply") => {
+                u.require_reply = Some(line.word(1).unwrap_or("").to_string())
             }
-            (
-                CheckerSpec::Udp {
-                    min_reply_length, ..
-                },
-                "min_reply_length",
-            ) => *min_reply_length = int(line, 1, 0, 65535, d).map(|x| x as u16),
-            (
-                CheckerSpec::Udp {
-                    max_reply_length, ..
-                },
-                "max_reply_length",
-            ) => *max_reply_length = int(line, 1, 0, 65535, d).map(|x| x as u16),
-            (CheckerSpec::File { track_file, .. }, "track_file") => {
-                *track_file = line.word(1).map(str::to_string)
+            (CheckerSpec::Udp(u), "min_reply_length") => {
+                u.min_reply_length = int(line, 1, 0, 65535, d).map(|x| x as u16)
             }
-            (
-                CheckerSpec::File {
-                    weight, reverse, ..
-                },
-                "weight",
-            ) => {
-                *weight = int(line, 1, -(i32::MAX as i64), i32::MAX as i64, d);
-                *reverse = line.word(2) == Some("reverse");
+            (CheckerSpec::Udp(u), "max_reply_length") => {
+                u.max_reply_length = int(line, 1, 0, 65535, d).map(|x| x as u16)
             }
-            (CheckerSpec::Bfd { name, .. }, "name") => *name = line.word(1).map(str::to_string),
-            (CheckerSpec::Bfd { alpha, .. }, "alpha") => *alpha = Some(opt_bool(line, d)),
+            (CheckerSpec::File(f), "track_file") => f.track_file = line.word(1).map(str::to_string),
+            (CheckerSpec::File(f), "weight") => {
+                f.weight = int(line, 1, -(i32::MAX as i64), i32::MAX as i64, d);
+                f.reverse = line.word(2) == Some("reverse");
+            }
+            (CheckerSpec::Bfd(b), "name") => b.name = line.word(1).map(str::to_string),
+            (CheckerSpec::Bfd(b), "alpha") => b.alpha = Some(opt_bool(line, d)),
             _ => {
-                if !checker_common(&mut c.common, line, &mut r.diags) {
+                if !checker_common(&mut self.chk_common, line, &mut r.diags) {
                     unreachable!("checker keyword {} without handler", kw.name);
                 }
             }
@@ -1717,14 +1937,32 @@ impl Builder {
             "path" => u.path = line.word(1).map(str::to_string),
             "digest" => {
                 let dg = line.w(1);
-                if dg.len() == 32 && dg.bytes().all(|c| c.is_ascii_hexdigit()) {
-                    u.digest = Some(dg.to_ascii_lowercase());
+                let msg = if u.digest.is_some() {
+                    Some(format!("Digest '{dg}' is a duplicate"))
+                } else if dg.len() != 32 {
+                    Some(format!(
+                        "digest '{dg}' character length should be 32 rather than {}",
+                        dg.len()
+                    ))
                 } else {
-                    r.diags.at(
-                        line.loc_of(1),
-                        Class::GeneralError,
-                        format!("digest '{dg}' is not a valid MD5 digest"),
-                    );
+                    // keepalived reads the pairs from the end, and cuts the
+                    // string after the pair it is reading.
+                    let b = dg.as_bytes();
+                    (0..16)
+                        .rev()
+                        .find(|i| !hex_pair(&b[2 * i..2 * i + 2]))
+                        .map(|i| {
+                            format!(
+                                "Unable to interpret hex digit in '{}' at offset {}/{}",
+                                String::from_utf8_lossy(&b[..2 * i + 2]),
+                                2 * i,
+                                2 * i + 1
+                            )
+                        })
+                };
+                match msg {
+                    Some(m) => r.diags.at(line.loc_of(1), Class::GeneralError, m),
+                    None => u.digest = Some(dg.to_ascii_lowercase()),
                 }
             }
             "status_code" => u.status_code = status_codes(line, &mut r.diags),
@@ -1739,12 +1977,13 @@ impl Builder {
     fn sync_kw(&mut self, r: &mut Reader, kw: &'static Kw) {
         let Some(g) = self.sync.as_mut() else { return };
         let line = &r.line;
+        let d = &mut r.diags;
         match kw.name {
-            "notify_master" => g.notify.master = Some(script(line)),
-            "notify_backup" => g.notify.backup = Some(script(line)),
-            "notify_fault" => g.notify.fault = Some(script(line)),
-            "notify_stop" => g.notify.stop = Some(script(line)),
-            "notify" => g.notify.notify = Some(script(line)),
+            "notify_master" => g.notify.master = script(line, d),
+            "notify_backup" => g.notify.backup = script(line, d),
+            "notify_fault" => g.notify.fault = script(line, d),
+            "notify_stop" => g.notify.stop = script(line, d),
+            "notify" => g.notify.notify = script(line, d),
             "smtp_alert" => g.smtp_alert = Some(opt_bool(line, &mut r.diags)),
             "notify_priority_changes" => {
                 g.notify_priority_changes = Some(opt_bool(line, &mut r.diags))
@@ -1765,19 +2004,36 @@ impl Builder {
         let line = &r.line;
         let d = &mut r.diags;
         match kw.name {
-            "script" => s.script = Some(script(line)),
+            "script" => s.script = script(line, d),
             "interval" => {
-                s.interval = timer(line, 1, 0, TIMER_MAX, d)
-                    .map(|t| if t == 0 { SEC } else { t })
-                    .unwrap_or(s.interval)
+                // Whole seconds, as keepalived reads them (UINT_MAX / TIMER_HZ).
+                let name = s.name.clone();
+                let i = int_or(line, (0, 4294, false), d, |w| {
+                    format!(
+                        "({name}): vrrp script interval '{w}' must be between 1 and 4294 - ignoring"
+                    )
+                });
+                if let Some(i) = i {
+                    if i == 0 {
+                        d.at(
+                            line.loc_of(1),
+                            Class::GeneralError,
+                            format!("({name}): vrrp script interval must be greater than 0, setting to 1"),
+                        );
+                    }
+                    s.interval = i.max(1) as u64 * SEC;
+                }
             }
             "timeout" => {
                 s.timeout = timer(line, 1, 0, TIMER_MAX, d).map(|t| if t == 0 { SEC } else { t })
             }
             "weight" => {
-                let (w, rev) = weight_reverse(line, &mut r.diags, -253, 253);
-                s.weight = w;
-                s.weight_reverse = rev;
+                let name = s.name.clone();
+                let w = int_or(line, (-253, 253, true), d, |w| {
+                    format!("vrrp_script {name} weight {w} must be in [-253, 253]")
+                });
+                s.weight = w.unwrap_or(0) as i32;
+                s.weight_reverse = line.word(2) == Some("reverse");
             }
             "rise" => {
                 s.rise = int(line, 1, 1, i32::MAX as i64, d)
@@ -1838,7 +2094,10 @@ fn vsg_entry(line: &Line, d: &mut Diags) -> Option<VsgEntry> {
         d.at(
             line.loc_of(0),
             Class::GeneralError,
-            format!("Invalid virtual server group IP address {a} - skipping"),
+            format!(
+                "Invalid virtual server group IP address {a} {} - skipping",
+                nonzero_port(line.word(1)).map_or(String::new(), |p| format!("/port/{p}"))
+            ),
         );
         None
     };
@@ -2153,7 +2412,18 @@ impl Sink for Builder {
             }
             (Ctx::Root, "virtual_server_group") => {
                 if let Some(g) = self.vsg.take() {
-                    self.cfg.virtual_server_groups.push(g);
+                    if g.entries.is_empty() {
+                        // Checked at the block's end, as keepalived does;
+                        // the group is dropped.
+                        let loc = r.line.loc;
+                        r.diags.at(
+                            loc,
+                            Class::GeneralError,
+                            format!("virtual server group {} has no entries - removing", g.name),
+                        );
+                    } else {
+                        self.cfg.virtual_server_groups.push(g);
+                    }
                 }
             }
             (Ctx::Ssl, _) => self.cfg.ssl = self.ssl.take(),
@@ -2161,14 +2431,16 @@ impl Sink for Builder {
             // would otherwise triple the model's memory.
             (Ctx::VirtualServer, _) => {
                 if let Some(mut vs) = self.vs.take() {
-                    vs.real_servers.shrink_to_fit();
+                    vs.real_servers = self.rs_list.drain(..).collect();
                     self.cfg.virtual_servers.push(vs);
                 }
             }
             (Ctx::RealServer, _) => {
-                if let (Some(mut rs), Some(vs)) = (self.rs.take(), self.vs.as_mut()) {
-                    rs.checkers.shrink_to_fit();
-                    vs.real_servers.push(rs);
+                if let Some(mut rs) = self.rs.take() {
+                    rs.checkers = self.chk_list.drain(..).collect();
+                    if self.vs.is_some() {
+                        self.rs_list.push(rs);
+                    }
                 }
             }
             (Ctx::Url, _) => {
@@ -2181,10 +2453,12 @@ impl Sink for Builder {
                 ) = (self.url.take(), self.chk.as_mut())
                 {
                     if u.path.is_none() {
+                        // keepalived checks at the block's end, the `}` line.
+                        let loc = r.line.loc;
                         r.diags.at(
-                            u.loc,
+                            loc,
                             Class::GeneralError,
-                            "url block has no path - ignoring",
+                            "HTTP/SSL_GET checker url has no path - ignoring",
                         );
                     } else {
                         h.urls.push(u);
@@ -2195,12 +2469,12 @@ impl Sink for Builder {
                 if let (
                     Some(h),
                     Some(Checker {
-                        spec: CheckerSpec::Smtp { hosts, .. },
+                        spec: CheckerSpec::Smtp(s),
                         ..
                     }),
                 ) = (self.smtp_host.take(), self.chk.as_mut())
                 {
-                    hosts.push(h);
+                    s.hosts.push(h);
                 }
             }
             (
@@ -2215,19 +2489,27 @@ impl Sink for Builder {
                 | Ctx::BfdCheck,
                 _,
             ) => {
-                if let Some(c) = self.chk.take() {
+                if let Some(mut c) = self.chk.take() {
+                    let common = std::mem::take(&mut self.chk_common);
+                    if *self.last_common != common {
+                        self.last_common = Arc::new(common);
+                    }
+                    c.common = Arc::clone(&self.last_common);
                     let keep = match &c.spec {
+                        // keepalived checks these at the block's end, the `}` line.
                         CheckerSpec::Http(h) if h.urls.is_empty() => {
+                            let loc = r.line.loc;
                             r.diags.at(
-                                c.loc,
+                                loc,
                                 Class::GeneralError,
-                                format!("{} has no url(s) specified - ignoring", kw.name),
+                                "HTTP/SSL_GET checker has no urls specified - ignoring",
                             );
                             false
                         }
                         CheckerSpec::Misc(m) if m.path.is_none() => {
+                            let loc = r.line.loc;
                             r.diags.at(
-                                c.loc,
+                                loc,
                                 Class::GeneralError,
                                 "No script path has been specified for MISC_CHECKER - skipping",
                             );
@@ -2235,8 +2517,8 @@ impl Sink for Builder {
                         }
                         _ => true,
                     };
-                    if let (true, Some(rs)) = (keep, self.rs.as_mut()) {
-                        rs.checkers.push(c);
+                    if keep && self.rs.is_some() {
+                        self.chk_list.push(c);
                     }
                 }
             }

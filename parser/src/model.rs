@@ -1,10 +1,48 @@
 //! The typed configuration. Plain data: no I/O, no system lookups. Timers
 //! are microseconds, as keepalived stores them. Items that later checks may
 //! point at keep their `Loc`.
+//!
+//! Real servers and their checkers can number in the hundreds of thousands,
+//! so their types are kept small: settings few of them have are boxed
+//! ([`RealServerOpts`], the checker specs other than TCP), checker timers
+//! are [`Timer`]s (8 bytes where `Option<u64>` takes 16), and consecutive
+//! checkers with equal common options share one [`CheckerCommon`]. Their
+//! JSON is the same as if every field were inline.
 
 use crate::diag::Loc;
-use serde::Serialize;
+use serde::ser::SerializeStruct;
+use serde::{Serialize, Serializer};
 use std::net::IpAddr;
+use std::num::NonZeroU64;
+use std::sync::Arc;
+
+/// A timer in microseconds, stored so that `Option<Timer>` fits in 8 bytes.
+/// Serialised as the number of microseconds.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Timer(NonZeroU64);
+
+impl Timer {
+    /// `None` only for `u64::MAX`, which no keepalived timer reaches.
+    pub fn from_micros(us: u64) -> Option<Timer> {
+        us.checked_add(1).and_then(NonZeroU64::new).map(Timer)
+    }
+
+    pub fn micros(self) -> u64 {
+        self.0.get() - 1
+    }
+}
+
+impl std::fmt::Debug for Timer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}us", self.micros())
+    }
+}
+
+impl Serialize for Timer {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(self.micros())
+    }
+}
 
 /// A keyword we accept but do not model yet, kept verbatim so nothing is
 /// silently dropped (and so `--dump-json` shows it).
@@ -312,6 +350,11 @@ pub struct VrrpInstance {
     pub mcast_dst_ip: Option<IpAddr>,
     pub unicast_ttl: Option<u8>,
     pub unicast_fault_no_peer: bool,
+    /// A unicast keyword was given (`unicast_peer`, `unicast_src_ip`,
+    /// `check_unicast_src`, `unicast_fault_no_peer`): without peers,
+    /// keepalived then warns and uses multicast. Not in the JSON dump.
+    #[serde(skip)]
+    pub unicast_configured: bool,
     pub check_unicast_src: bool,
     pub track_src_ip: bool,
     pub native_ipv6: bool,
@@ -395,7 +438,8 @@ pub struct Tunnel {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct LvsMethod {
     pub kind: LbKind,
-    pub tunnel: Option<Tunnel>,
+    /// Boxed: rare, and large next to `kind`.
+    pub tunnel: Option<Box<Tunnel>>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -412,13 +456,13 @@ pub struct CheckerCommon {
     pub connect_port: Option<u16>,
     pub bindto: Option<IpAddr>,
     pub bind_port: Option<u16>,
-    pub bind_if: Option<String>,
-    pub connect_timeout: Option<u64>,
+    pub bind_if: Option<Box<str>>,
+    pub connect_timeout: Option<Timer>,
     pub fwmark: Option<u32>,
     pub retry: Option<u32>,
-    pub delay_before_retry: Option<u64>,
-    pub warmup: Option<u64>,
-    pub delay_loop: Option<u64>,
+    pub delay_before_retry: Option<Timer>,
+    pub warmup: Option<Timer>,
+    pub delay_loop: Option<Timer>,
     pub alpha: Option<bool>,
     pub log_all_failures: Option<bool>,
 }
@@ -459,54 +503,80 @@ pub struct MiscCheck {
     pub user: Option<(String, Option<String>)>,
 }
 
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+pub struct SmtpCheck {
+    pub helo_name: Option<String>,
+    pub hosts: Vec<CheckerCommon>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+pub struct DnsCheck {
+    pub qtype: Option<String>,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+pub struct UdpCheck {
+    pub payload: Option<Vec<u8>>,
+    pub require_reply: Option<String>,
+    pub min_reply_length: Option<u16>,
+    pub max_reply_length: Option<u16>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+pub struct FileCheck {
+    pub track_file: Option<String>,
+    pub weight: Option<i64>,
+    pub reverse: bool,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+pub struct BfdCheck {
+    pub name: Option<String>,
+    pub alpha: Option<bool>,
+}
+
+/// The checker type and its own options (boxed, so that a TCP_CHECK costs
+/// nothing beyond its common options).
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub enum CheckerSpec {
     Tcp,
     Http(Box<HttpCheck>),
     Misc(Box<MiscCheck>),
-    Smtp {
-        helo_name: Option<String>,
-        hosts: Vec<CheckerCommon>,
-    },
-    Dns {
-        qtype: Option<String>,
-        name: Option<String>,
-    },
+    Smtp(Box<SmtpCheck>),
+    Dns(Box<DnsCheck>),
     Ping,
-    Udp {
-        payload: Option<Vec<u8>>,
-        require_reply: Option<String>,
-        min_reply_length: Option<u16>,
-        max_reply_length: Option<u16>,
-    },
-    File {
-        track_file: Option<String>,
-        weight: Option<i64>,
-        reverse: bool,
-    },
-    Bfd {
-        name: Option<String>,
-        alpha: Option<bool>,
-    },
+    Udp(Box<UdpCheck>),
+    File(Box<FileCheck>),
+    Bfd(Box<BfdCheck>),
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Checker {
-    pub common: CheckerCommon,
+    /// Shared between checkers with equal options (see the module comment).
+    pub common: Arc<CheckerCommon>,
     pub spec: CheckerSpec,
     pub loc: Loc,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RealServer {
     pub addr: IpAddr,
     pub port: u16,
     pub weight: Option<u32>,
-    // Boxed: rare per real server, and there can be hundreds of thousands.
-    pub lvs_method: Option<Box<LvsMethod>>,
+    /// Everything else, boxed and only when set (see [`RealServer::opts`]).
+    pub opts: Option<Box<RealServerOpts>>,
+    pub checkers: Vec<Checker>,
+    pub loc: Loc,
+}
+
+/// The settings of a real server besides its address and weight.
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+pub struct RealServerOpts {
+    pub lvs_method: Option<LvsMethod>,
     pub inhibit_on_failure: Option<bool>,
-    pub notify_up: Option<Box<Script>>,
-    pub notify_down: Option<Box<Script>>,
+    pub notify_up: Option<Script>,
+    pub notify_down: Option<Script>,
     pub uthreshold: Option<u32>,
     pub lthreshold: Option<u32>,
     pub alpha: Option<bool>,
@@ -518,8 +588,64 @@ pub struct RealServer {
     pub warmup: Option<u64>,
     pub connect_timeout: Option<u64>,
     pub delay_loop: Option<u64>,
-    pub checkers: Vec<Checker>,
-    pub loc: Loc,
+}
+
+static NO_RS_OPTS: RealServerOpts = RealServerOpts {
+    lvs_method: None,
+    inhibit_on_failure: None,
+    notify_up: None,
+    notify_down: None,
+    uthreshold: None,
+    lthreshold: None,
+    alpha: None,
+    smtp_alert: None,
+    virtualhost: None,
+    snmp_name: None,
+    retry: None,
+    delay_before_retry: None,
+    warmup: None,
+    connect_timeout: None,
+    delay_loop: None,
+};
+
+impl RealServer {
+    /// The real server's settings (all unset if it has none).
+    pub fn opts(&self) -> &RealServerOpts {
+        self.opts.as_deref().unwrap_or(&NO_RS_OPTS)
+    }
+
+    pub fn opts_mut(&mut self) -> &mut RealServerOpts {
+        self.opts.get_or_insert_with(Box::default)
+    }
+}
+
+/// The fields of the options inline, as if they were the real server's own.
+impl Serialize for RealServer {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let o = self.opts();
+        let mut st = s.serialize_struct("RealServer", 20)?;
+        st.serialize_field("addr", &self.addr)?;
+        st.serialize_field("port", &self.port)?;
+        st.serialize_field("weight", &self.weight)?;
+        st.serialize_field("lvs_method", &o.lvs_method)?;
+        st.serialize_field("inhibit_on_failure", &o.inhibit_on_failure)?;
+        st.serialize_field("notify_up", &o.notify_up)?;
+        st.serialize_field("notify_down", &o.notify_down)?;
+        st.serialize_field("uthreshold", &o.uthreshold)?;
+        st.serialize_field("lthreshold", &o.lthreshold)?;
+        st.serialize_field("alpha", &o.alpha)?;
+        st.serialize_field("smtp_alert", &o.smtp_alert)?;
+        st.serialize_field("virtualhost", &o.virtualhost)?;
+        st.serialize_field("snmp_name", &o.snmp_name)?;
+        st.serialize_field("retry", &o.retry)?;
+        st.serialize_field("delay_before_retry", &o.delay_before_retry)?;
+        st.serialize_field("warmup", &o.warmup)?;
+        st.serialize_field("connect_timeout", &o.connect_timeout)?;
+        st.serialize_field("delay_loop", &o.delay_loop)?;
+        st.serialize_field("checkers", &self.checkers)?;
+        st.serialize_field("loc", &self.loc)?;
+        st.end()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -539,11 +665,12 @@ pub struct VirtualServer {
     pub ip_family: Option<Family>,
     pub sorry_server: Option<(IpAddr, u16)>,
     pub sorry_server_inhibit: bool,
-    pub sorry_server_lvs_method: Option<LvsMethod>,
+    pub sorry_server_lvs_method: Option<Box<LvsMethod>>,
     pub quorum: Option<u32>,
     pub hysteresis: Option<u32>,
-    pub quorum_up: Option<Script>,
-    pub quorum_down: Option<Script>,
+    // Boxed: rare, and large.
+    pub quorum_up: Option<Box<Script>>,
+    pub quorum_down: Option<Box<Script>>,
     pub alpha: bool,
     pub omega: bool,
     pub inhibit_on_failure: bool,

@@ -5,12 +5,13 @@
 //! `@id` / `@^id` conditional lines, `$NAME=value` definitions (multi-line and
 //! parameterised) and their substitution, `~SEQ`/`~LST` expansion, splitting a
 //! line at `{` and `}`, and tokenising with `"..."` quoting. It never interprets
-//! keywords. Lines are produced one at a time into a reused buffer, so a 37 MB
-//! configuration is never held in memory at once.
+//! keywords. Files are read in 256 KiB chunks (each validated as UTF-8 once)
+//! and lines are produced one at a time into a reused buffer, so a 40 MB
+//! configuration is never held in memory at once; plain lines (no comment,
+//! quote, `$`, `@`, `~`…) take a one-pass fast path.
 
 use crate::diag::{Class, Diags, Loc, SourceMap};
 use std::fs::File;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 /// Include checks (`include_check`, `-e`, `includer`/`m`/`w`/`b`/`a`).
@@ -47,11 +48,15 @@ pub struct Word {
 pub struct Line {
     pub loc: Loc,
     pub kind: Option<LineKind>,
+    /// Byte ranges into `buf` (a quoted word is the text between its quotes,
+    /// so every word is a slice of the line and needs no copy).
     words: Vec<Word>,
-    text: String,
-    /// The line as keepalived's "quoted" keywords see it (decommented, braces
-    /// split off, quotes still in place).
-    pub raw: String,
+    /// The text the words point into: the whole physical line, or queued
+    /// text; several logical lines (split at braces) share it.
+    buf: String,
+    /// `buf[raw.0..raw.1]` is the line as keepalived's "quoted" keywords see
+    /// it (decommented, braces split off, quotes still in place).
+    raw: (u32, u32),
 }
 
 impl Line {
@@ -66,7 +71,7 @@ impl Line {
     pub fn word(&self, i: usize) -> Option<&str> {
         self.words
             .get(i)
-            .map(|w| &self.text[w.start as usize..w.end as usize])
+            .and_then(|w| self.buf.get(w.start as usize..w.end as usize))
     }
 
     /// The word at `i`, or "" if there is none.
@@ -89,10 +94,17 @@ impl Line {
         }
     }
 
+    /// The line with its quotes (see `raw`).
+    pub fn raw(&self) -> &str {
+        self.buf
+            .get(self.raw.0 as usize..self.raw.1 as usize)
+            .unwrap_or("")
+    }
+
     /// The raw text after the first word (for keywords whose argument is a
     /// command line that is re-tokenised with shell-like quoting).
     pub fn raw_args(&self) -> &str {
-        let r = self.raw.trim_start();
+        let r = self.raw().trim_start();
         let end = r.find([' ', '\t']).unwrap_or(r.len());
         r[end..].trim()
     }
@@ -100,9 +112,139 @@ impl Line {
 
 struct OpenFile {
     id: u32,
-    reader: BufReader<File>,
+    file: File,
+    /// Whole lines read ahead; `chunk[pos..]` are still to be returned.
+    chunk: Chunk,
+    pos: usize,
+    /// What followed the chunk's last newline: the start of the next chunk.
+    tail: Vec<u8>,
+    /// The previous chunk's buffer, for reuse.
+    spare: Vec<u8>,
+    eof: bool,
     line_no: u32,
     dir: PathBuf,
+}
+
+/// Lines read ahead, validated as UTF-8 once for the whole chunk so that the
+/// fast path can take each line as text without validating it again.
+enum Chunk {
+    Text(String),
+    /// Not valid UTF-8: its lines go through `phys`, as bytes.
+    Bytes(Vec<u8>),
+}
+
+impl Chunk {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Chunk::Text(t) => t.as_bytes(),
+            Chunk::Bytes(b) => b,
+        }
+    }
+}
+
+/// Where [`Reader::read_physical`] left the line.
+#[derive(Clone, Copy)]
+enum Phys {
+    /// `chunk[start..end]` of the current file, a `Chunk::Text`.
+    Text(usize, usize),
+    /// In `Reader::phys`.
+    Bytes,
+}
+
+/// How much is read at a time.
+const CHUNK: usize = 256 * 1024;
+
+impl OpenFile {
+    fn new(id: u32, file: File, dir: PathBuf) -> OpenFile {
+        OpenFile {
+            id,
+            file,
+            chunk: Chunk::Bytes(Vec::new()),
+            pos: 0,
+            tail: Vec::new(),
+            spare: Vec::new(),
+            eof: false,
+            line_no: 0,
+            dir,
+        }
+    }
+
+    /// The next line without its newline and trailing CRs: its range in
+    /// the chunk if that is text, else copied into `phys`. None at the end.
+    fn next_line(&mut self, phys: &mut Vec<u8>) -> std::io::Result<Option<Phys>> {
+        loop {
+            let b = self.chunk.bytes();
+            if self.pos < b.len() {
+                let s = self.pos;
+                let mut e = memchr::memchr(b'\n', &b[s..]).map_or(b.len(), |i| s + i);
+                self.pos = e + 1;
+                while e > s && b[e - 1] == b'\r' {
+                    e -= 1;
+                }
+                return Ok(Some(match &self.chunk {
+                    Chunk::Text(_) => Phys::Text(s, e),
+                    Chunk::Bytes(b) => {
+                        phys.clear();
+                        phys.extend_from_slice(&b[s..e]);
+                        Phys::Bytes
+                    }
+                }));
+            }
+            if self.eof {
+                return Ok(None);
+            }
+            self.refill()?;
+        }
+    }
+
+    /// Reads the next chunk: whole lines only (the rest waits in `tail`),
+    /// or everything that is left at the end of the file.
+    fn refill(&mut self) -> std::io::Result<()> {
+        use std::io::Read;
+        let mut buf = std::mem::take(&mut self.spare);
+        buf.clear();
+        buf.append(&mut self.tail);
+        let mut searched = 0;
+        let cut = loop {
+            if let Some(i) = memchr::memrchr(b'\n', &buf[searched..]) {
+                break searched + i + 1;
+            }
+            searched = buf.len();
+            let len = buf.len();
+            buf.resize(len + CHUNK, 0);
+            let n = loop {
+                match self.file.read(&mut buf[len..]) {
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    r => break r,
+                }
+            };
+            match n {
+                Ok(0) => {
+                    buf.truncate(len);
+                    self.eof = true;
+                    break len;
+                }
+                Ok(n) => buf.truncate(len + n),
+                Err(e) => {
+                    buf.truncate(len);
+                    self.spare = buf;
+                    return Err(e);
+                }
+            }
+        };
+        self.tail.extend_from_slice(&buf[cut..]);
+        buf.truncate(cut);
+        let old = match String::from_utf8(buf) {
+            Ok(t) => std::mem::replace(&mut self.chunk, Chunk::Text(t)),
+            Err(e) => std::mem::replace(&mut self.chunk, Chunk::Bytes(e.into_bytes())),
+        };
+        self.spare = match old {
+            Chunk::Text(t) => t.into_bytes(),
+            Chunk::Bytes(b) => b,
+        };
+        self.pos = 0;
+        Ok(())
+    }
 }
 
 /// One `include` (or the top file): its glob matches and the one being read.
@@ -116,20 +258,11 @@ struct Frame {
     saved_include_check: u8,
 }
 
-#[derive(Clone)]
-enum Stage {
-    /// Text still to be preprocessed (conditionals, definitions, substitution).
-    Full,
-    /// Text already preprocessed, waiting only for brace splitting.
-    Split,
-}
-
 struct Pending {
     text: String,
     file: u32,
     line: u32,
     col: u32,
-    stage: Stage,
     /// A definition to make before the text is processed (one ~SEQ value).
     set: Option<(String, String)>,
     /// How many expansions (multi-line `$DEF`, `~SEQ`) produced this line.
@@ -173,6 +306,13 @@ pub struct Reader {
     /// The line most recently returned by [`Reader::next_line`].
     pub line: Line,
     replay: bool,
+    /// What follows a brace on the current line: (start, end, column) in
+    /// `line.buf`, split next (keepalived queues it as the next line).
+    rest: Option<(usize, usize, u32)>,
+    /// Words of a line being checked by the plain-line fast path.
+    scratch: Vec<Word>,
+    /// False to send every line down the general path (tests compare both).
+    fast_path: bool,
     /// Expansion depth of the line being processed (0: read from a file).
     depth: u32,
 }
@@ -211,6 +351,9 @@ impl Reader {
             cur: Loc::default(),
             line: Line::default(),
             replay: false,
+            rest: None,
+            scratch: Vec::new(),
+            fast_path: true,
             depth: 0,
         }
     }
@@ -358,12 +501,7 @@ impl Reader {
                     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
                     let frame = self.frames.last_mut().expect("frame exists");
                     frame.opened += 1;
-                    frame.current = Some(OpenFile {
-                        id,
-                        reader: BufReader::with_capacity(64 * 1024, f),
-                        line_no: 0,
-                        dir,
-                    });
+                    frame.current = Some(OpenFile::new(id, f, dir));
                     return true;
                 }
                 Err(e) => {
@@ -380,29 +518,23 @@ impl Reader {
         }
     }
 
-    /// Reads the next physical line into `self.phys` (without its newline).
-    /// Returns false at the end of all files.
-    fn read_physical(&mut self) -> bool {
+    /// Reads the next physical line (without its newline). Returns None at
+    /// the end of all files.
+    fn read_physical(&mut self) -> Option<Phys> {
         loop {
-            let Some(frame) = self.frames.last_mut() else {
-                return false;
-            };
+            let frame = self.frames.last_mut()?;
             if let Some(file) = frame.current.as_mut() {
-                self.phys.clear();
-                match file.reader.read_until(b'\n', &mut self.phys) {
-                    Ok(n) if n > 0 => {
+                match file.next_line(&mut self.phys) {
+                    Ok(Some(at)) => {
                         file.line_no += 1;
                         self.cur = Loc {
                             file: file.id,
                             line: file.line_no,
                             col: 0,
                         };
-                        while matches!(self.phys.last(), Some(b'\n' | b'\r')) {
-                            self.phys.pop();
-                        }
-                        return true;
+                        return Some(at);
                     }
-                    Ok(_) => {}
+                    Ok(None) => {}
                     Err(e) => {
                         let id = file.id;
                         frame.current = None;
@@ -442,7 +574,13 @@ impl Reader {
             return true;
         }
         loop {
-            let (mut text, col, stage, set) = match self.pending.pop() {
+            if let Some((start, end, col)) = self.rest.take() {
+                if self.split_buf(start, end, col) {
+                    return true;
+                }
+                continue;
+            }
+            let (mut text, col, set) = match self.pending.pop() {
                 Some(p) => {
                     self.cur = Loc {
                         file: p.file,
@@ -450,35 +588,53 @@ impl Reader {
                         col: 0,
                     };
                     self.depth = p.depth;
-                    (p.text, p.col, p.stage, p.set)
+                    (p.text, p.col, p.set)
                 }
                 None => {
                     self.depth = 0;
-                    if !self.read_physical() {
+                    let Some(at) = self.read_physical() else {
                         if let Some(i) = self.multiline_def.take() {
                             self.finish_multiline(i);
                         }
                         return false;
+                    };
+                    // Fast path: most lines have no comment, quote, escape,
+                    // parameter, conditional, sequence, include or NUL, so
+                    // they need no preprocessing and only one copy.
+                    let text = match at {
+                        Phys::Text(s, e) => chunk_text(&self.frames, s, e),
+                        Phys::Bytes => &self.phys,
+                    };
+                    let plain = if self.multiline_def.is_none() && self.fast_path {
+                        scan_plain(text, &mut self.scratch)
+                    } else {
+                        Plain::No
+                    };
+                    match plain {
+                        Plain::No => {
+                            if let Phys::Text(s, e) = at {
+                                let mut phys = std::mem::take(&mut self.phys);
+                                phys.clear();
+                                phys.extend_from_slice(chunk_text(&self.frames, s, e));
+                                self.phys = phys;
+                            }
+                        }
+                        Plain::Blank => continue,
+                        Plain::Line { start, end, rest } => {
+                            self.take_line(at);
+                            self.take_plain(start, end, rest);
+                            return true;
+                        }
+                        Plain::Generic { start, end } => {
+                            self.take_line(at);
+                            if self.split_buf(start, end, start as u32 + 1) {
+                                return true;
+                            }
+                            continue;
+                        }
                     }
                     if self.phys.contains(&0) {
                         // keepalived ignores lines with an embedded NUL.
-                        continue;
-                    }
-                    // Fast path: most lines have no comment, quote, escape,
-                    // parameter, conditional, sequence or include, so they
-                    // need no preprocessing and no copy.
-                    if self.multiline_def.is_none() && is_plain(&self.phys) {
-                        let phys = std::mem::take(&mut self.phys);
-                        let text = std::str::from_utf8(&phys).unwrap_or("");
-                        let trimmed = text.trim_start_matches([' ', '\t']);
-                        let lead = text.len() - trimmed.len();
-                        let body = trimmed.trim_end_matches([' ', '\t']);
-                        let produced =
-                            !body.is_empty() && self.split_and_tokenize(body, lead as u32 + 1);
-                        self.phys = phys;
-                        if produced {
-                            return true;
-                        }
                         continue;
                     }
                     let s = String::from_utf8_lossy(&self.phys).into_owned();
@@ -491,7 +647,7 @@ impl Reader {
                     }
                     let lead = s.len() - s.trim_start_matches([' ', '\t']).len();
                     let d = self.decomment(&s);
-                    (d, lead as u32 + 1, Stage::Full, None)
+                    (d, lead as u32 + 1, None)
                 }
             };
             if let Some((name, value)) = set {
@@ -500,19 +656,19 @@ impl Reader {
             if text.is_empty() {
                 continue;
             }
-            if matches!(stage, Stage::Full) {
-                match self.preprocess(text) {
-                    Some(t) => text = t,
-                    None => continue,
-                }
-                if text.is_empty() {
-                    continue;
-                }
-                if self.check_include(&text) {
-                    continue;
-                }
+            match self.preprocess(text) {
+                Some(t) => text = t,
+                None => continue,
             }
-            if self.split_and_tokenize(&text, col) {
+            if text.is_empty() {
+                continue;
+            }
+            if self.check_include(&text) {
+                continue;
+            }
+            let len = text.len();
+            self.line.buf = text;
+            if self.split_buf(0, len, col) {
                 return true;
             }
         }
@@ -634,7 +790,6 @@ impl Reader {
                         file,
                         line,
                         col: 1,
-                        stage: Stage::Full,
                         set: None,
                         depth,
                     });
@@ -863,7 +1018,23 @@ impl Reader {
 
     /// `~SEQ(var, [start,] [step,] end) text` / `~SEQx(...)` / `~LST(...)`:
     /// queue one copy of `text` per value, each preceded by setting `var`.
+    /// A bad one gets its own message, if any, then keepalived's
+    /// "Invalid ~SEQ/~LST specification".
     fn add_seq(&mut self, text: &str) {
+        if !self.queue_seq(text) {
+            let what = if text.starts_with("~LST") {
+                "~LST"
+            } else {
+                "~SEQ"
+            };
+            self.report_here(
+                Class::GeneralError,
+                format!("Invalid {what} specification '{text}'"),
+            );
+        }
+    }
+
+    fn queue_seq(&mut self, text: &str) -> bool {
         let lst = text.starts_with("~LST");
         let mut p = &text[4..];
         let hex = !lst && p.starts_with('x');
@@ -873,18 +1044,18 @@ impl Reader {
         let p = p.trim_start_matches([' ', '\t']);
         let what = if lst { "~LST" } else { "~SEQ" };
         let Some(inner_start) = p.strip_prefix('(') else {
-            self.report_here(
-                Class::GeneralError,
-                format!("Invalid {what} specification '{text}'"),
-            );
-            return;
+            return false;
         };
         let Some(close) = find_close_paren(inner_start) else {
-            self.report_here(
-                Class::GeneralError,
-                format!("{what} missing terminating ')' '{text}'"),
-            );
-            return;
+            // keepalived measures the parameters up to the `)` it does not
+            // find, and so calls them too long.
+            let msg = if lst {
+                format!("{what} missing terminating ')' '{text}'")
+            } else {
+                format!("~SEQ parameter strings too long '{text}'")
+            };
+            self.report_here(Class::GeneralError, msg);
+            return false;
         };
         let inner = &inner_start[..close];
         let body = inner_start[close + 1..]
@@ -894,15 +1065,20 @@ impl Reader {
         if lst {
             match parse_lst(inner) {
                 Some(s) => sets = s,
-                None => {
-                    self.report_here(
-                        Class::GeneralError,
-                        format!("Invalid ~LST specification '{text}'"),
-                    );
-                    return;
-                }
+                None => return false,
             }
         } else {
+            // keepalived copies the numbers and their `)` into 64 bytes.
+            let numbers = inner
+                .split_once(',')
+                .map_or("", |(_, n)| n.trim_start_matches([' ', '\t']));
+            if numbers.len() > 62 {
+                self.report_here(
+                    Class::GeneralError,
+                    format!("~SEQ parameter strings too long '{text}'"),
+                );
+                return false;
+            }
             let (inner_sub, _, multi) = self.replace_params(inner);
             let mut parts = inner_sub.split(',').map(|s| s.trim());
             let var = parts.next().unwrap_or("").to_string();
@@ -912,7 +1088,7 @@ impl Reader {
                     Class::GeneralError,
                     format!("Invalid ~SEQ definition '{text}'"),
                 );
-                return;
+                return false;
             }
             let mut vals = Vec::new();
             for n in &nums {
@@ -923,7 +1099,7 @@ impl Reader {
                             Class::GeneralError,
                             format!("Invalid ~SEQ definition '{text}'"),
                         );
-                        return;
+                        return false;
                     }
                 }
             }
@@ -939,14 +1115,14 @@ impl Reader {
             };
             if step == 0 || (start < end && step < 0) || (start > end && step > 0) {
                 self.report_here(Class::GeneralError, format!("Invalid ~SEQ values '{text}'"));
-                return;
+                return false;
             }
             if hex && (start < 0 || end < 0) {
                 self.report_here(
                     Class::GeneralError,
                     format!("~SEQx is only valid for positive numbers '{text}'"),
                 );
-                return;
+                return false;
             }
             const MAX_SEQ: usize = 1_000_000;
             let mut v = start;
@@ -955,7 +1131,7 @@ impl Reader {
                 sets.push(vec![(var.clone(), s)]);
                 if sets.len() > MAX_SEQ {
                     self.report_here(Class::GeneralError, format!("~SEQ too long '{text}'"));
-                    return;
+                    return false;
                 }
                 match v.checked_add(step) {
                     Some(n) => v = n,
@@ -964,7 +1140,8 @@ impl Reader {
             }
         }
         if !self.expansion_allowed(text) {
-            return;
+            // Our own guard (keepalived loops forever), already reported.
+            return true;
         }
         let (file, line, depth) = (self.cur.file, self.cur.line, self.depth + 1);
         // Pending is a stack: push in reverse so the first value comes first.
@@ -977,7 +1154,6 @@ impl Reader {
                 file,
                 line,
                 col: 1,
-                stage: Stage::Full,
                 set: first,
                 depth,
             });
@@ -989,12 +1165,12 @@ impl Reader {
                     file,
                     line,
                     col: 1,
-                    stage: Stage::Full,
                     set: Some((n, v)),
                     depth,
                 });
             }
         }
+        true
     }
 
     /// `include FILE`, `includer/m/w/b/a FILE` as the first word.
@@ -1026,12 +1202,68 @@ impl Reader {
         true
     }
 
-    /// Splits at the first brace outside quotes (queueing the rest) and
-    /// tokenises what remains into `self.line`. Returns false if the line
-    /// turned out empty.
-    fn split_and_tokenize(&mut self, text: &str, col: u32) -> bool {
-        let mut text = text;
-        let bytes = text.as_bytes();
+    /// Makes the physical line in `phys`, checked by [`scan_plain`] (its
+    /// words are in `scratch`), the current line.
+    fn take_plain(&mut self, start: usize, end: usize, rest: Option<(usize, usize)>) {
+        let col = start as u32 + 1;
+        let loc = Loc { col, ..self.cur };
+        let line = &mut self.line;
+        std::mem::swap(&mut line.words, &mut self.scratch);
+        line.raw = (start as u32, end as u32);
+        line.loc = loc;
+        line.kind = Some(match &line.buf.as_bytes()[start..end] {
+            b"{" => LineKind::Open,
+            b"}" => LineKind::Close,
+            _ => LineKind::Words,
+        });
+        self.rest = rest.map(|(s, e)| (s, e, s as u32 + 1));
+        self.count_brace(loc);
+    }
+
+    /// Makes the (ASCII) physical line the text of `self.line`.
+    fn take_line(&mut self, at: Phys) {
+        let buf = &mut self.line.buf;
+        buf.clear();
+        match at {
+            Phys::Text(s, e) => {
+                let text = self
+                    .frames
+                    .last()
+                    .and_then(|f| f.current.as_ref())
+                    .and_then(|f| match &f.chunk {
+                        Chunk::Text(t) => t.get(s..e),
+                        Chunk::Bytes(_) => None,
+                    });
+                buf.push_str(text.unwrap_or_default());
+            }
+            // Unreachable for invalid UTF-8: the fast path only takes ASCII.
+            Phys::Bytes => buf.push_str(std::str::from_utf8(&self.phys).unwrap_or_default()),
+        }
+    }
+
+    /// keepalived's count of open blocks, for the current lone brace.
+    fn count_brace(&mut self, loc: Loc) {
+        match self.line.kind {
+            Some(LineKind::Open) => self.block_depth += 1,
+            Some(LineKind::Close) => {
+                self.block_depth -= 1;
+                if self.block_depth < 0 {
+                    self.diags.at(loc, Class::UnexpectedEob, "Extra '}' found");
+                    self.block_depth = 0;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Splits `line.buf[start..end]` at the first brace outside quotes
+    /// (the rest becomes `self.rest`, split next) and tokenises what comes
+    /// before it into `self.line`. Returns false if no line was produced.
+    fn split_buf(&mut self, start: usize, end: usize, col: u32) -> bool {
+        let bytes = &self.line.buf.as_bytes()[start..end];
+        if bytes.is_empty() {
+            return false;
+        }
         let mut split = None;
         if bytes[0] == b'{' || bytes[0] == b'}' {
             let skip = 1 + bytes[1..]
@@ -1054,41 +1286,29 @@ impl Reader {
                 }
             }
         }
-        if let Some(at) = split {
-            let residue = text[at..].trim_end_matches([' ', '\t']).to_string();
-            text = &text[..at];
-            self.pending.push(Pending {
-                text: residue,
-                file: self.cur.file,
-                line: self.cur.line,
-                col: col + at as u32,
-                stage: Stage::Split,
-                set: None,
-                depth: self.depth,
-            });
-        }
-        let text = text.trim_end_matches([' ', '\t']);
-        if text.is_empty() {
+        let head_end = match split {
+            Some(at) => {
+                let rest_end = start + at + trimmed_len(&bytes[at..]);
+                self.rest = Some((start + at, rest_end, col + at as u32));
+                start + at
+            }
+            None => end,
+        };
+        let head_end = start + trimmed_len(&self.line.buf.as_bytes()[start..head_end]);
+        if head_end == start {
             return false;
         }
         let loc = Loc { col, ..self.cur };
-        if text == "{" {
-            self.block_depth += 1;
-        } else if text == "}" {
-            self.block_depth -= 1;
-            if self.block_depth < 0 {
-                self.diags.at(loc, Class::UnexpectedEob, "Extra '}' found");
-                self.block_depth = 0;
-            }
-        }
-        self.tokenize(text, loc)
+        self.tokenize(start, head_end, loc)
     }
 
-    fn tokenize(&mut self, raw: &str, loc: Loc) -> bool {
+    /// Tokenises `line.buf[start..end]` into the current line.
+    fn tokenize(&mut self, start: usize, end: usize, loc: Loc) -> bool {
         let line = &mut self.line;
         line.words.clear();
-        line.text.clear();
         line.loc = loc;
+        line.raw = (start as u32, end as u32);
+        let raw = &line.buf[start..end];
         let b = raw.as_bytes();
         let mut i = 0;
         let mut unmatched = false;
@@ -1114,30 +1334,24 @@ impl Reader {
                 }
                 (i, j, j)
             };
-            let start = line.text.len() as u32;
-            line.text.push_str(&raw[s..e]);
             line.words.push(Word {
-                start,
-                end: line.text.len() as u32,
+                start: (start + s) as u32,
+                end: (start + e) as u32,
                 col: loc.col + i as u32,
             });
             i = next;
-        }
-        if unmatched {
-            self.diags.at(
-                loc,
-                Class::UnmatchedQuote,
-                format!("Unmatched quote: '{raw}'"),
-            );
         }
         line.kind = Some(match raw {
             "{" => LineKind::Open,
             "}" => LineKind::Close,
             _ => LineKind::Words,
         });
-        line.raw.clear();
-        line.raw.push_str(raw);
-        !line.words.is_empty()
+        if unmatched {
+            let msg = format!("Unmatched quote: '{raw}'");
+            self.diags.at(loc, Class::UnmatchedQuote, msg);
+        }
+        self.count_brace(loc);
+        !self.line.words.is_empty()
     }
 
     /// Makes the next [`Reader::next_line`] return the current line again.
@@ -1151,20 +1365,196 @@ impl Reader {
     }
 }
 
-/// A line that needs none of the preprocessing steps (see `next_line`).
-fn is_plain(b: &[u8]) -> bool {
-    let t = b
+/// Bytes that send a line down the full preprocessing path: comments,
+/// quotes, escapes, parameters, conditionals, sequences, a CR, NUL and
+/// anything not ASCII.
+const NOT_PLAIN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0x80;
+    while i < 256 {
+        t[i] = true;
+        i += 1;
+    }
+    let specials = b"#!\"\\$@~\r\0";
+    let mut j = 0;
+    while j < specials.len() {
+        t[specials[j] as usize] = true;
+        j += 1;
+    }
+    t
+};
+
+/// `chunk[s..e]` of the file being read (see [`Phys::Text`]).
+fn chunk_text(frames: &[Frame], s: usize, e: usize) -> &[u8] {
+    frames
+        .last()
+        .and_then(|f| f.current.as_ref())
+        .and_then(|f| f.chunk.bytes().get(s..e))
+        .unwrap_or_default()
+}
+
+/// What [`scan_plain`] found.
+enum Plain {
+    /// The line needs the full preprocessing path.
+    No,
+    /// Nothing but blanks.
+    Blank,
+    /// No preprocessing needed, but blanks other than space and tab: split
+    /// by the general path, `start..end` being the text without leading and
+    /// trailing spaces and tabs.
+    Generic { start: usize, end: usize },
+    /// A plain line: its first logical line is `start..end` (words in the
+    /// scratch vector), and what follows a brace is `rest`.
+    Line {
+        start: usize,
+        end: usize,
+        rest: Option<(usize, usize)>,
+    },
+}
+
+/// The fast path for a physical line that needs none of the preprocessing
+/// steps (see `next_line`): checks that it is plain and tokenises its first
+/// logical line in one pass, with the same result as `split_buf`.
+fn scan_plain(b: &[u8], words: &mut Vec<Word>) -> Plain {
+    words.clear();
+    let start = leading_blanks(b);
+    let end = start + trimmed_len(&b[start..]);
+    if start == end {
+        return Plain::Blank;
+    }
+    let body = &b[start..end];
+    // The slow way out: is it the preprocessing, or only odd blanks?
+    let other = || {
+        if b.iter().any(|c| NOT_PLAIN[*c as usize]) {
+            Plain::No
+        } else {
+            Plain::Generic { start, end }
+        }
+    };
+    if body.starts_with(b"include") {
+        return Plain::No;
+    }
+    if body[0] == b'{' || body[0] == b'}' {
+        // A lone brace; the rest (after blanks) is the next logical line.
+        if body[1..].iter().any(|c| CLASS[*c as usize] == C_OTHER) {
+            return other();
+        }
+        let col = start as u32 + 1;
+        words.push(Word {
+            start: start as u32,
+            end: start as u32 + 1,
+            col,
+        });
+        let skip = 1 + body[1..]
+            .iter()
+            .take_while(|c| **c == b' ' || **c == b'\t')
+            .count();
+        let rest = (skip < body.len()).then_some((start + skip, end));
+        return Plain::Line {
+            start,
+            end: start + 1,
+            rest,
+        };
+    }
+    let mut word_start = None;
+    let mut brace = None;
+    for (i, &c) in body.iter().enumerate() {
+        match CLASS[c as usize] {
+            C_WORD => {
+                if word_start.is_none() {
+                    word_start = Some(i);
+                }
+            }
+            C_BLANK => {
+                if let Some(ws) = word_start.take() {
+                    push_word(words, start, ws, i);
+                }
+            }
+            C_BRACE => {
+                brace = Some(i);
+                break;
+            }
+            _ => return other(),
+        }
+    }
+    let head_end = match brace {
+        Some(at) => {
+            if body[at..].iter().any(|c| CLASS[*c as usize] == C_OTHER) {
+                return other();
+            }
+            at
+        }
+        None => body.len(),
+    };
+    if let Some(ws) = word_start {
+        push_word(words, start, ws, head_end);
+    }
+    let head_len = trimmed_len(&body[..head_end]);
+    Plain::Line {
+        start,
+        end: start + head_len,
+        rest: brace.map(|at| (start + at, end)),
+    }
+}
+
+fn push_word(words: &mut Vec<Word>, start: usize, ws: usize, we: usize) {
+    words.push(Word {
+        start: (start + ws) as u32,
+        end: (start + we) as u32,
+        col: (start + ws) as u32 + 1,
+    });
+}
+
+/// The number of spaces and tabs `b` starts with. Indentation is a good
+/// part of a large configuration, so runs of 8 spaces are skipped at once.
+fn leading_blanks(b: &[u8]) -> usize {
+    const SPACES: u64 = u64::from_ne_bytes(*b"        ");
+    let mut i = 0;
+    while let Some(chunk) = b.get(i..i + 8).and_then(|c| <[u8; 8]>::try_from(c).ok()) {
+        if u64::from_ne_bytes(chunk) != SPACES {
+            break;
+        }
+        i += 8;
+    }
+    i + b[i..]
         .iter()
         .position(|c| *c != b' ' && *c != b'\t')
-        .map_or(&b[..0], |i| &b[i..]);
-    !t.starts_with(b"include")
-        && !b.iter().any(|c| {
-            matches!(
-                c,
-                b'#' | b'!' | b'"' | b'\\' | b'$' | b'@' | b'~' | b'\r' | 0x80..=0xff
-            )
-        })
+        .unwrap_or(b.len() - i)
 }
+
+/// The length of `b` without trailing blanks (spaces and tabs).
+fn trimmed_len(b: &[u8]) -> usize {
+    b.iter()
+        .rposition(|c| *c != b' ' && *c != b'\t')
+        .map_or(0, |i| i + 1)
+}
+
+const C_WORD: u8 = 0;
+const C_BLANK: u8 = 1;
+const C_BRACE: u8 = 2;
+const C_OTHER: u8 = 3;
+
+/// Byte classes of the plain-line fast path: anything in `NOT_PLAIN`, and
+/// blanks other than space and tab (which `split_buf` does not trim), go
+/// down the full path.
+const CLASS: [u8; 256] = {
+    let mut t = [C_WORD; 256];
+    let mut i = 0;
+    while i < 256 {
+        if NOT_PLAIN[i] {
+            t[i] = C_OTHER;
+        }
+        i += 1;
+    }
+    t[b' ' as usize] = C_BLANK;
+    t[b'\t' as usize] = C_BLANK;
+    t[b'{' as usize] = C_BRACE;
+    t[b'}' as usize] = C_BRACE;
+    t[b'\n' as usize] = C_OTHER;
+    t[0x0b] = C_OTHER;
+    t[0x0c] = C_OTHER;
+    t
+};
 
 fn is_white(c: u8) -> bool {
     matches!(c, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
@@ -1384,6 +1774,95 @@ mod tests {
                 .iter()
                 .any(|d| d.message.contains("does not terminate"))
         );
+    }
+
+    fn stream(path: &Path, fast: bool) -> (Vec<String>, Vec<String>) {
+        let mut r = Reader::new(ReaderOptions {
+            config_id: "x".into(),
+            include_check: 0,
+        });
+        r.fast_path = fast;
+        assert!(r.open_top(path.to_str().unwrap()));
+        let mut out = Vec::new();
+        while r.next_line() {
+            let l = &r.line;
+            let words: Vec<String> = (0..l.len())
+                .map(|i| format!("{}@{}", l.w(i), l.loc_of(i).col))
+                .collect();
+            out.push(format!(
+                "{:?} {:?} [{}] {}",
+                l.loc,
+                l.kind,
+                l.raw(),
+                words.join(" ")
+            ));
+        }
+        let diags = r.diags.list.iter().map(|d| format!("{d:?}")).collect();
+        (out, diags)
+    }
+
+    proptest::proptest! {
+        /// The plain-line fast path gives exactly what the general path gives.
+        #[test]
+        fn fast_path_matches_general_path(
+            lines in proptest::collection::vec(
+                "[ \t{}ab1\\x0b\r#\"$]{0,12}|[ \t{}ab]{60,70}",
+                0..12,
+            )
+        ) {
+            let dir = std::env::temp_dir().join(format!("kaconf-fast-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let f = dir.join("t.conf");
+            std::fs::write(&f, lines.join("\n")).unwrap();
+            let fast = stream(&f, true);
+            let slow = stream(&f, false);
+            proptest::prop_assert_eq!(fast, slow);
+        }
+    }
+
+    /// Lines across chunk boundaries, longer than a chunk, with CRs, in a
+    /// chunk that is not UTF-8, and without a final newline.
+    #[test]
+    fn physical_lines_across_chunks() {
+        let mut content: Vec<u8> = Vec::new();
+        let mut want: Vec<Vec<u8>> = Vec::new();
+        let mut n = 0u32;
+        while content.len() < 3 * CHUNK {
+            n += 1;
+            let mut l = format!("line {n} {}", "x".repeat((n as usize * 37) % 300)).into_bytes();
+            match n % 1000 {
+                7 => l.extend_from_slice(b"\r\r"),
+                500 => l.extend(std::iter::repeat_n(b'y', CHUNK + 10)),
+                900 => l.extend_from_slice(&[0xff, 0xfe]),
+                _ => {}
+            }
+            content.extend_from_slice(&l);
+            content.push(b'\n');
+            while l.last() == Some(&b'\r') {
+                l.pop();
+            }
+            want.push(l);
+        }
+        content.extend_from_slice(b"last\r");
+        want.push(b"last".to_vec());
+        let dir = std::env::temp_dir().join(format!("kaconf-chunks-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("t.conf");
+        std::fs::write(&f, &content).unwrap();
+        let mut file = OpenFile::new(0, File::open(&f).unwrap(), dir.clone());
+        let mut phys = Vec::new();
+        let mut got = Vec::new();
+        while let Some(at) = file.next_line(&mut phys).unwrap() {
+            got.push(match at {
+                Phys::Text(s, e) => file.chunk.bytes()[s..e].to_vec(),
+                Phys::Bytes => phys.clone(),
+            });
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(got.len(), want.len());
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert!(g == w, "line {} differs", i + 1);
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! (`parser/KEYWORDS.md`, regenerated and checked by a test).
 
 use serde::Serialize;
+use std::sync::OnceLock;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
 pub enum Ctx {
@@ -627,11 +628,110 @@ pub fn tables(ctx: Ctx) -> &'static [&'static [Kw]] {
     }
 }
 
+/// The keyword `name` in `ctx` (the first one in lookup order).
 pub fn lookup(ctx: Ctx, name: &str) -> Option<&'static Kw> {
-    tables(ctx)
-        .iter()
-        .flat_map(|t| t.iter())
-        .find(|k| k.name == name)
+    // Every line of the configuration is looked up: an open-addressing
+    // index hashed on the length and the first and last 8 bytes, instead
+    // of a walk through up to 80 names.
+    static INDEX: OnceLock<Vec<KwIndex>> = OnceLock::new();
+    let index = INDEX.get_or_init(|| {
+        let mut v: Vec<KwIndex> = Vec::new();
+        for ctx in ALL_CTX {
+            let i = *ctx as usize;
+            if v.len() <= i {
+                v.resize_with(i + 1, KwIndex::default);
+            }
+            v[i] = KwIndex::new(tables(*ctx).iter().flat_map(|t| t.iter()));
+        }
+        v
+    });
+    match index.get(ctx as usize) {
+        Some(ix) if !ix.slots.is_empty() => ix.get(name),
+        // A context missing from ALL_CTX (the keyword tests catch that).
+        _ => tables(ctx)
+            .iter()
+            .flat_map(|t| t.iter())
+            .find(|k| k.name == name),
+    }
+}
+
+#[derive(Default)]
+struct KwIndex {
+    /// Power-of-two sized, at most half full.
+    slots: Vec<Option<(KwKey, &'static Kw)>>,
+}
+
+impl KwIndex {
+    /// Indexes `kws`; the first of several with the same name wins.
+    fn new<'a>(kws: impl Iterator<Item = &'static Kw> + 'a) -> KwIndex {
+        let kws: Vec<&'static Kw> = kws.collect();
+        let size = (kws.len() * 2).next_power_of_two().max(8);
+        let mut ix = KwIndex {
+            slots: vec![None; size],
+        };
+        for kw in kws {
+            if ix.get(kw.name).is_some() {
+                continue;
+            }
+            let key = KwKey::of(kw.name);
+            let mask = ix.slots.len() - 1;
+            let mut i = key.hash() & mask;
+            while ix.slots[i].is_some() {
+                i = (i + 1) & mask;
+            }
+            ix.slots[i] = Some((key, kw));
+        }
+        ix
+    }
+
+    fn get(&self, name: &str) -> Option<&'static Kw> {
+        let key = KwKey::of(name);
+        let mask = self.slots.len() - 1;
+        let mut i = key.hash() & mask;
+        loop {
+            match self.slots[i] {
+                // Equal keys are equal names up to 16 bytes.
+                Some((k, kw)) if k == key && (name.len() <= 16 || kw.name == name) => {
+                    return Some(kw);
+                }
+                Some(_) => i = (i + 1) & mask,
+                None => return None,
+            }
+        }
+    }
+}
+
+/// A name's length and its first and last 8 bytes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct KwKey {
+    len: usize,
+    head: u64,
+    tail: u64,
+}
+
+impl KwKey {
+    fn of(name: &str) -> KwKey {
+        let b = name.as_bytes();
+        let n = b.len();
+        let word = |s: &[u8]| match <[u8; 8]>::try_from(s) {
+            Ok(w) => u64::from_le_bytes(w),
+            Err(_) => s
+                .iter()
+                .enumerate()
+                .fold(0, |w, (i, c)| w | u64::from(*c) << (8 * i)),
+        };
+        KwKey {
+            len: n,
+            head: word(&b[..n.min(8)]),
+            tail: word(&b[n.saturating_sub(8)..]),
+        }
+    }
+
+    fn hash(self) -> usize {
+        let h = (self.head ^ self.tail.rotate_left(29) ^ self.len as u64)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        (h >> 40) as usize
+    }
 }
 
 pub const ALL_CTX: &[Ctx] = &[
@@ -706,4 +806,29 @@ pub fn keyword_table_markdown() -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The hash index finds what a walk through the tables finds.
+    #[test]
+    fn index_matches_tables() {
+        for ctx in ALL_CTX {
+            let walk = |name: &str| {
+                tables(*ctx)
+                    .iter()
+                    .flat_map(|t| t.iter())
+                    .find(|k| k.name == name)
+            };
+            for kw in tables(*ctx).iter().flat_map(|t| t.iter()) {
+                let (a, b) = (lookup(*ctx, kw.name), walk(kw.name));
+                assert!(std::ptr::eq(a.unwrap(), b.unwrap()), "{ctx:?} {}", kw.name);
+            }
+            for name in ["", "x", "TCP_CHECKS", "real_serve", "}"] {
+                assert_eq!(lookup(*ctx, name).is_some(), walk(name).is_some());
+            }
+        }
+    }
 }

@@ -5,7 +5,7 @@
 
 use crate::diag::{Class, Diags};
 use crate::model::*;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
 /// `[IP]:proto:port`, keepalived's `inet_sockaddrtotrio`.
@@ -96,18 +96,6 @@ fn validate_vrrp(cfg: &mut Config, d: &mut Diags) {
             version = 3;
         }
         v.version = Some(version);
-        // Mixed families in virtual_ipaddress.
-        if let Some(first) = v.virtual_ipaddress.first().map(|a| a.addr.is_ipv4()) {
-            let before = v.virtual_ipaddress.len();
-            v.virtual_ipaddress.retain(|a| a.addr.is_ipv4() == first);
-            if v.virtual_ipaddress.len() != before {
-                d.check(
-                    Some(v.loc),
-                    Class::GeneralError,
-                    format!("({name}) address family of virtual_ipaddresses differ - removing"),
-                );
-            }
-        }
         if let Some(a) = &v.authentication {
             if version == 3 {
                 d.check(
@@ -135,28 +123,48 @@ fn validate_vrrp(cfg: &mut Config, d: &mut Diags) {
                 v.state = Some(VrrpState::Backup);
             }
         }
-        // advert_int per version: v2 whole seconds 1..255, v3 centiseconds 1..4095.
+        // advert_int per version, as keepalived checks it (vrrp.c): v2 whole
+        // seconds below 256, v3 centiseconds below 40.96 s; others rounded.
         if let Some(ai) = v.advert_int {
+            const HZ: u64 = 1_000_000;
+            const CENTI: u64 = 10_000;
+            let secs = |us: u64| us as f64 / HZ as f64;
             let fixed = if version == 2 {
-                let s = ((ai + 500_000) / 1_000_000).clamp(1, 255);
-                if s * 1_000_000 != ai {
+                if ai >= 256 * HZ {
                     d.check(
                         Some(v.loc),
                         Class::GeneralError,
-                        format!("({name}) Version 2 advert_int must be an integer between 1 & 255 - rounding to {s}"),
+                        format!("({name}) VRRPv2 advertisement interval {:.2}s is out of range. Must be less than 256s. Setting to 255s", secs(ai)),
                     );
+                    255 * HZ
+                } else if ai % HZ != 0 {
+                    d.check(
+                        Some(v.loc),
+                        Class::GeneralError,
+                        format!("({name}) VRRPv2 advertisement interval {:.6}s must be an integer. rounding", secs(ai)),
+                    );
+                    let r = ai + HZ / 2;
+                    (r - r % HZ).max(HZ)
+                } else {
+                    ai
                 }
-                s * 1_000_000
+            } else if ai >= 4096 * CENTI {
+                d.check(
+                    Some(v.loc),
+                    Class::GeneralError,
+                    format!("({name}) VRRPv3 advertisement interval {:.2}s is out of range. Must be less than 40.96s. Setting to 40.95s", secs(ai)),
+                );
+                4095 * CENTI
+            } else if ai % CENTI != 0 {
+                d.check(
+                    Some(v.loc),
+                    Class::GeneralError,
+                    format!("({name}) VRRPv3 advertisement interval {:.6}s must be in units of 10ms - rounding", secs(ai)),
+                );
+                let r = ai + CENTI / 2;
+                (r - r % CENTI).max(CENTI)
             } else {
-                let cs = ((ai + 5_000) / 10_000).clamp(1, 4095);
-                if cs * 10_000 != ai {
-                    d.check(
-                        Some(v.loc),
-                        Class::GeneralError,
-                        format!("({name}) Version 3 advert_int must be a multiple of 10ms between 0.01 & 40.95 - rounding to {}ms", cs * 10),
-                    );
-                }
-                cs * 10_000
+                ai
             };
             v.advert_int = Some(fixed);
         }
@@ -187,9 +195,68 @@ fn validate_vrrp(cfg: &mut Config, d: &mut Diags) {
                 seen_vrid.insert(key, name.clone());
             }
         }
-        if v.state == Some(VrrpState::Master) || v.priority == Some(255) {
+        if v.unicast_configured && v.unicast_peer.is_empty() && !v.unicast_fault_no_peer {
+            d.check(
+                Some(v.loc),
+                Class::Deprecated,
+                format!("({name}) A unicast keyword has been specified without any unicast peers. Defaulting to multicast. This usage is deprecated - please update your configuration."),
+            );
+        }
+        // keepalived's initial state: as configured, else MASTER for the
+        // address owner (priority 255, or no priority with state MASTER).
+        let prio = v.priority.unwrap_or(if v.state == Some(VrrpState::Master) {
+            255
+        } else {
+            100
+        });
+        let master = v.state.map_or(prio == 255, |s| s == VrrpState::Master);
+        if prio == 255 && v.nopreempt {
+            d.check(
+                Some(v.loc),
+                Class::GeneralError,
+                format!(
+                    "({name}) nopreempt is incompatible with priority 255. resetting nopreempt"
+                ),
+            );
             v.nopreempt = false;
-            v.preempt_delay = None;
+        }
+        if master {
+            if v.nopreempt {
+                d.check(
+                    Some(v.loc),
+                    Class::GeneralError,
+                    format!("({name}) Warning - nopreempt will not work with initial state MASTER - clearing"),
+                );
+                v.nopreempt = false;
+            }
+            if v.preempt_delay.is_some_and(|t| t > 0) {
+                d.check(
+                    Some(v.loc),
+                    Class::GeneralError,
+                    format!("({name}) Warning - preempt delay will not work with initial state MASTER - clearing"),
+                );
+                v.preempt_delay = None;
+            }
+        }
+        if v.preempt_delay.is_some_and(|t| t > 0) {
+            if strict {
+                d.check(
+                    Some(v.loc),
+                    Class::GeneralError,
+                    format!("({name}) preempt_delay is incompatible with strict mode - resetting"),
+                );
+                v.preempt_delay = None;
+            }
+            if v.nopreempt {
+                d.check(
+                    Some(v.loc),
+                    Class::GeneralError,
+                    format!(
+                        "({name}) preempt_delay is incompatible with nopreempt mode - resetting"
+                    ),
+                );
+                v.preempt_delay = None;
+            }
         }
         if v.priority.is_none() {
             // keepalived: `state MASTER` without a priority means the address owner.
@@ -204,6 +271,9 @@ fn validate_vrrp(cfg: &mut Config, d: &mut Diags) {
     let mut member_of: HashMap<String, String> = HashMap::new();
     for gr in &mut cfg.sync_groups {
         let gname = gr.name.clone();
+        // A group that names no instance at all is dropped without a word
+        // (keepalived: "can't handle no members of the group").
+        let named = !gr.group.is_empty();
         gr.group.retain(|(m, loc)| {
             if !names.contains(m) {
                 d.at(*loc, Class::GeneralError, format!("Virtual router {m} specified in sync group {gname} doesn't exist - ignoring"));
@@ -216,11 +286,17 @@ fn validate_vrrp(cfg: &mut Config, d: &mut Diags) {
             member_of.insert(m.clone(), gname.clone());
             true
         });
-        if gr.group.is_empty() {
+        if gr.group.is_empty() && named {
             d.check(
                 Some(gr.loc),
                 Class::GeneralError,
-                format!("Sync group {gname} has no virtual router(s) - removing"),
+                format!("Sync group {gname}, no matching virtual router found in group declaration - removing"),
+            );
+        } else if gr.group.len() == 1 {
+            d.check(
+                Some(gr.loc),
+                Class::GeneralError,
+                format!("Sync group {gname} has only 1 virtual router(s) - this probably isn't what you want"),
             );
         }
     }
@@ -291,8 +367,8 @@ fn validate_check(cfg: &mut Config, d: &mut Diags) {
         })
         .map(|g| g.name.as_str())
         .collect();
-    let mut keep = Vec::with_capacity(cfg.virtual_servers.len());
-    for mut vs in std::mem::take(&mut cfg.virtual_servers) {
+    // In place: a copy of 20,000 virtual servers would double the peak memory.
+    cfg.virtual_servers.retain_mut(|vs| {
         let loc = vs.loc;
         // 2.2.7 ignores such a server even when a sorry_server is configured
         if vs.real_servers.is_empty() {
@@ -301,10 +377,10 @@ fn validate_check(cfg: &mut Config, d: &mut Diags) {
                 Class::GeneralError,
                 format!(
                     "Virtual server {} has no real servers - ignoring",
-                    fmt_vs(&vs)
+                    fmt_vs(vs)
                 ),
             );
-            continue;
+            return false;
         }
         let by_addr = match &vs.key {
             VsKey::Inet { .. } => true,
@@ -313,8 +389,8 @@ fn validate_check(cfg: &mut Config, d: &mut Diags) {
                 Some((_, has_range)) => *has_range,
                 None => {
                     // keepalived only logs this when the checker starts: not a config error
-                    d.note(loc, format!("Virtual server group {name} specified but not configured - ignoring virtual server {}", fmt_vs(&vs)));
-                    continue;
+                    d.note(loc, format!("Virtual server group {name} specified but not configured - ignoring virtual server {}", fmt_vs(vs)));
+                    return false;
                 }
             },
         };
@@ -325,7 +401,7 @@ fn validate_check(cfg: &mut Config, d: &mut Diags) {
                     Class::GeneralError,
                     format!(
                         "Virtual server {}: no protocol set - defaulting to UDP",
-                        fmt_vs(&vs)
+                        fmt_vs(vs)
                     ),
                 );
                 vs.protocol = Some(Protocol::Udp);
@@ -336,13 +412,13 @@ fn validate_check(cfg: &mut Config, d: &mut Diags) {
                     Class::GeneralError,
                     format!(
                         "Virtual server {}: one packet scheduling requires UDP - resetting",
-                        fmt_vs(&vs)
+                        fmt_vs(vs)
                     ),
                 );
                 vs.ops = false;
             }
         } else if matches!(vs.key, VsKey::Fwmark { .. }) && vs.protocol.is_some() {
-            d.check(Some(loc), Class::Warning, format!("Warning: Virtual server {}: protocol specified for fwmark - protocol will be ignored", fmt_vs(&vs)));
+            d.check(Some(loc), Class::Warning, format!("Warning: Virtual server {}: protocol specified for fwmark - protocol will be ignored", fmt_vs(vs)));
             vs.protocol = None;
         }
         if let (VsKey::Inet { port: 0, .. }, None) = (&vs.key, vs.persistence_timeout) {
@@ -352,7 +428,7 @@ fn validate_check(cfg: &mut Config, d: &mut Diags) {
                     Class::GeneralError,
                     format!(
                         "Virtual server {}: zero port only valid for persistent services - setting",
-                        fmt_vs(&vs)
+                        fmt_vs(vs)
                     ),
                 );
                 vs.persistence_timeout = Some(360);
@@ -364,13 +440,13 @@ fn validate_check(cfg: &mut Config, d: &mut Diags) {
                 Class::GeneralError,
                 format!(
                     "Virtual server {}: no scheduler set, setting default 'wlc'",
-                    fmt_vs(&vs)
+                    fmt_vs(vs)
                 ),
             );
             vs.lb_algo = Some("wlc".into());
         }
         if vs.lvs_method.is_none() {
-            let all_rs = vs.real_servers.iter().all(|r| r.lvs_method.is_some())
+            let all_rs = vs.real_servers.iter().all(|r| r.opts().lvs_method.is_some())
                 && !vs.real_servers.is_empty();
             if !all_rs {
                 d.check(
@@ -378,7 +454,7 @@ fn validate_check(cfg: &mut Config, d: &mut Diags) {
                     Class::GeneralError,
                     format!(
                         "Virtual server {}: no forwarding method set, setting default NAT",
-                        fmt_vs(&vs)
+                        fmt_vs(vs)
                     ),
                 );
             }
@@ -392,12 +468,12 @@ fn validate_check(cfg: &mut Config, d: &mut Diags) {
             _ => None,
         };
         let vs_kind = vs.lvs_method.as_ref().map(|m| m.kind);
-        let vs_name = fmt_vs(&vs);
+        let vs_name = fmt_vs(vs);
+        let vs_ip = vs_addr(&vs.key);
         let proto = vs.protocol;
-        let mut seen: Vec<(IpAddr, u16)> = Vec::new();
-        let mut rss = Vec::with_capacity(vs.real_servers.len());
-        for mut rs in std::mem::take(&mut vs.real_servers) {
-            let kind = rs.lvs_method.as_ref().map(|m| m.kind).or(vs_kind);
+        let mut seen = Seen::default();
+        vs.real_servers.retain_mut(|rs| {
+            let kind = rs.opts().lvs_method.as_ref().map(|m| m.kind).or(vs_kind);
             match vs_port {
                 Some(vp) => {
                     if rs.port == 0 {
@@ -446,7 +522,7 @@ fn validate_check(cfg: &mut Config, d: &mut Diags) {
                     }
                 }
             }
-            let family_differs = vs_addr(&vs.key).is_some_and(|a| a.is_ipv4() != rs.addr.is_ipv4());
+            let family_differs = vs_ip.is_some_and(|a| a.is_ipv4() != rs.addr.is_ipv4());
             if family_differs && kind != Some(LbKind::Tun) {
                 d.check(
                     Some(rs.loc),
@@ -456,23 +532,21 @@ fn validate_check(cfg: &mut Config, d: &mut Diags) {
                         rs.addr
                     ),
                 );
-                continue;
+                return false;
             }
-            if seen.contains(&(rs.addr, rs.port)) {
+            if !seen.insert(rs.addr, rs.port) {
                 d.check(
                     Some(rs.loc),
                     Class::GeneralError,
                     format!(
-                        "Virtual server {vs_name}: real server {} is duplicated - removing",
+                        "VS {vs_name}: real server {} is duplicated - removing second rs",
                         trio(rs.addr, proto, rs.port)
                     ),
                 );
-                continue;
+                return false;
             }
-            seen.push((rs.addr, rs.port));
-            rss.push(rs);
-        }
-        vs.real_servers = rss;
+            true
+        });
         // A quorum above the total weight could never be reached.
         let weight_sum: u64 = vs
             .real_servers
@@ -512,9 +586,35 @@ fn validate_check(cfg: &mut Config, d: &mut Diags) {
                 *sp = vp;
             }
         }
-        keep.push(vs);
+        true
+    });
+}
+
+/// The real servers of one virtual server seen so far: a short list for
+/// the usual handful, a hash set once there are many (a virtual server may
+/// have thousands).
+#[derive(Default)]
+struct Seen {
+    list: Vec<(IpAddr, u16)>,
+    set: HashSet<(IpAddr, u16)>,
+}
+
+impl Seen {
+    /// False if it was seen already.
+    fn insert(&mut self, addr: IpAddr, port: u16) -> bool {
+        const SMALL: usize = 32;
+        if self.set.is_empty() {
+            if self.list.contains(&(addr, port)) {
+                return false;
+            }
+            if self.list.len() < SMALL {
+                self.list.push((addr, port));
+                return true;
+            }
+            self.set.extend(self.list.drain(..));
+        }
+        self.set.insert((addr, port))
     }
-    cfg.virtual_servers = keep;
 }
 
 fn vs_addr(key: &VsKey) -> Option<IpAddr> {

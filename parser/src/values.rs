@@ -37,7 +37,9 @@ pub fn opt_bool(line: &Line, d: &mut Diags) -> bool {
     }
 }
 
-/// An integer argument in `min..=max` (C `strtol` forms accepted).
+/// An integer argument in `min..=max` (C `strtol` forms accepted). Errors
+/// are worded as keepalived's `read_unsigned` (when `min >= 0`) or
+/// `read_int` words them.
 pub fn int(line: &Line, i: usize, min: i64, max: i64, d: &mut Diags) -> Option<i64> {
     let Some(w) = line.word(i) else {
         d.at(
@@ -47,30 +49,50 @@ pub fn int(line: &Line, i: usize, min: i64, max: i64, d: &mut Diags) -> Option<i
         );
         return None;
     };
-    match parse_c_long(w) {
-        Some(v) if (min..=max).contains(&v) => Some(v),
-        Some(_) => {
-            d.at(
-                line.loc_of(i),
-                Class::InvalidNumber,
-                format!(
-                    "{} value '{}' is out of range [{}, {}]",
-                    line.w(0),
-                    w,
-                    min,
-                    max
-                ),
-            );
+    match check_int(w, min, max, min < 0) {
+        Ok(v) => Some(v),
+        Err(msg) => {
+            d.at(line.loc_of(i), Class::InvalidNumber, msg);
             None
         }
-        None => {
-            d.at(
-                line.loc_of(i),
-                Class::InvalidNumber,
-                format!("{} value '{}' is not a valid number", line.w(0), w),
-            );
-            None
+    }
+}
+
+/// The value of `w` in `min..=max`, or keepalived's message for it
+/// (lib/parser.c `read_int_func` if `signed`, else `read_unsigned_func`,
+/// in `-t` mode).
+pub fn check_int(w: &str, min: i64, max: i64, signed: bool) -> Result<i64, String> {
+    let unsigned = !signed;
+    if unsigned && w.trim_start().starts_with('-') {
+        return Err(format!("negative number '{w}'"));
+    }
+    let Some(v) = parse_c_long(w) else {
+        // Digits that overflow are a range error for strtol, not garbage.
+        let digits = w.trim().trim_start_matches(['+', '-']);
+        if !digits.is_empty() && digits.bytes().all(|c| c.is_ascii_digit()) {
+            return Err(range_word(w, unsigned));
         }
+        return Err(format!("invalid number '{w}'"));
+    };
+    let fits = if unsigned {
+        (0..=i64::from(u32::MAX)).contains(&v)
+    } else {
+        (i64::from(i32::MIN)..=i64::from(i32::MAX)).contains(&v)
+    };
+    if !fits {
+        return Err(range_word(w, unsigned));
+    }
+    if !(min..=max).contains(&v) {
+        return Err(format!("number '{w}' outside range [{min}, {max}]"));
+    }
+    Ok(v)
+}
+
+fn range_word(w: &str, unsigned: bool) -> String {
+    if unsigned {
+        format!("number '{w}' outside unsigned integer range")
+    } else {
+        format!("number '{w}' outside integer range")
     }
 }
 
@@ -94,6 +116,103 @@ pub fn parse_timer(s: &str) -> Option<u64> {
     secs.checked_mul(1_000_000)?.checked_add(us)
 }
 
+/// keepalived's messages for a decimal number with 6 decimal places in
+/// `min..=max` millionths (lib/parser.c `read_decimal_unsigned_long_func`,
+/// as `read_timer` uses it): none if `w` is such a number.
+pub fn decimal_errors(w: &str, min: u64, max: u64) -> Vec<String> {
+    const SHIFT: usize = 6;
+    let mut out = Vec::new();
+    if w.starts_with('-') {
+        out.push(format!("negative number '{w}'"));
+        return out;
+    }
+    let (int, frac) = match w.split_once('.') {
+        Some((a, b)) => (a, b),
+        None => (w, ""),
+    };
+    let mut round_up = false;
+    let mut frac = frac.to_string();
+    if frac.len() > SHIFT {
+        out.push(format!("number '{w}' has too many decimal places"));
+        round_up = frac.as_bytes()[SHIFT] >= b'5';
+        frac.truncate(frac.floor_char_boundary(SHIFT));
+    }
+    let mut digits = format!("{int}{frac}");
+    digits.extend(std::iter::repeat_n('0', SHIFT.saturating_sub(frac.len())));
+    let body = digits.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
+    let body = body.strip_prefix('+').unwrap_or(body);
+    if body.is_empty() || !body.bytes().all(|c| c.is_ascii_digit()) {
+        out.push(format!("invalid number '{w}'"));
+        return out;
+    }
+    let val = match body.parse::<u64>() {
+        Ok(v) => v.saturating_add(u64::from(round_up)),
+        Err(_) => {
+            out.push(format!("number '{w}' outside unsigned decimal range"));
+            return out;
+        }
+    };
+    if val < min || val > max {
+        let m = 10u64.pow(SHIFT as u32);
+        out.push(format!(
+            "number '{w}' outside range [{}.{:06}, {}.{:06}]",
+            min / m,
+            min % m,
+            max / m,
+            max % m
+        ));
+    }
+    out
+}
+
+/// An integer argument read as keepalived's handlers read it: on failure its
+/// generic message, then the handler's own `msg` (both at the word).
+pub fn int_or(
+    line: &Line,
+    (min, max, signed): (i64, i64, bool),
+    d: &mut Diags,
+    msg: impl FnOnce(&str) -> String,
+) -> Option<i64> {
+    let Some(w) = line.word(1) else {
+        return int(line, 1, min, max, d);
+    };
+    match check_int(w, min, max, signed) {
+        Ok(v) => Some(v),
+        Err(m) => {
+            d.at(line.loc_of(1), Class::InvalidNumber, m);
+            d.at(line.loc_of(1), Class::GeneralError, msg(w));
+            None
+        }
+    }
+}
+
+/// A decimal argument (seconds, 6 places) read as keepalived's handlers
+/// read it: on failure its generic messages, then the handler's own `msg`.
+pub fn decimal_or(
+    line: &Line,
+    (min, max): (u64, u64),
+    d: &mut Diags,
+    msg: impl FnOnce(&str) -> String,
+) -> Option<u64> {
+    let Some(w) = line.word(1) else {
+        return timer(line, 1, min, max, d);
+    };
+    let errors = decimal_errors(w, min, max);
+    let value = parse_timer(w).filter(|v| (min..=max).contains(v));
+    // Too many decimal places is only a warning: the value is rounded.
+    let fatal = errors
+        .iter()
+        .any(|e| !e.ends_with("has too many decimal places"));
+    for e in errors {
+        d.at(line.loc_of(1), Class::InvalidNumber, e);
+    }
+    if fatal || value.is_none() {
+        d.at(line.loc_of(1), Class::GeneralError, msg(w));
+        return None;
+    }
+    value
+}
+
 /// A timer argument in seconds, within `[min, max]` microseconds.
 pub fn timer(line: &Line, i: usize, min: u64, max: u64, d: &mut Diags) -> Option<u64> {
     let Some(w) = line.word(i) else {
@@ -107,11 +226,14 @@ pub fn timer(line: &Line, i: usize, min: u64, max: u64, d: &mut Diags) -> Option
     match parse_timer(w) {
         Some(v) if (min..=max).contains(&v) => Some(v),
         _ => {
-            d.at(
-                line.loc_of(i),
-                Class::InvalidNumber,
-                format!("{} value '{}' is invalid", line.w(0), w),
-            );
+            let mut msgs = decimal_errors(w, min, max);
+            if msgs.is_empty() {
+                // Accepted by keepalived's reader but not by ours.
+                msgs.push(format!("invalid number '{w}'"));
+            }
+            for m in msgs {
+                d.at(line.loc_of(i), Class::InvalidNumber, m);
+            }
             None
         }
     }
@@ -157,6 +279,12 @@ pub fn ip(line: &Line, i: usize, d: &mut Diags) -> Option<IpAddr> {
 /// Splits `s` into words with `"` and `'` quoting, optionally processing
 /// keepalived's escapes (`\n`, `\t`, `\xHH`, octal, `\cX`, `\C`).
 pub fn split_quoted(s: &str, escapes: bool) -> Vec<String> {
+    split_quoted_checked(s, escapes).unwrap_or_else(|(words, _)| words)
+}
+
+/// [`split_quoted`], failing with the words so far and the quote character
+/// if a quote is left open (keepalived then rejects the whole string).
+pub fn split_quoted_checked(s: &str, escapes: bool) -> Result<Vec<String>, (Vec<String>, char)> {
     let mut out = Vec::new();
     let mut cur = String::new();
     let mut have = false;
@@ -235,17 +363,44 @@ pub fn split_quoted(s: &str, escapes: bool) -> Vec<String> {
     if have {
         out.push(cur);
     }
-    out
+    match quote {
+        Some(q) => Err((out, q)),
+        None => Ok(out),
+    }
 }
 
 /// A command keyword (`notify_master "/bin/x a b" user group`): returns
-/// (argv, user, group). keepalived quotes the whole command to give it
-/// arguments; unquoted extra words are the user and group.
-pub fn command(line: &Line) -> (Vec<String>, Option<String>, Option<String>) {
-    let words = split_quoted(line.raw_args(), false);
-    let argv = words
-        .first()
-        .map(|c| split_quoted(c, true))
-        .unwrap_or_default();
-    (argv, words.get(1).cloned(), words.get(2).cloned())
+/// (argv, user, group). As keepalived does, the line is split with quotes
+/// and escapes, and its first argument again to give the argv; a quote left
+/// open at either level is an error and the command is dropped (None).
+pub fn command(
+    line: &Line,
+    d: &mut Diags,
+) -> Option<(Vec<String>, Option<String>, Option<String>)> {
+    let words = match split_quoted_checked(line.raw(), true) {
+        Ok(w) => w,
+        Err((_, q)) => {
+            d.at(
+                line.loc,
+                Class::UnmatchedQuote,
+                format!("String '{}': missing terminating {q}", line.raw()),
+            );
+            return None;
+        }
+    };
+    let argv = match words.get(1) {
+        Some(c) => match split_quoted_checked(c, true) {
+            Ok(a) => a,
+            Err((_, q)) => {
+                d.at(
+                    line.loc_of(1),
+                    Class::UnmatchedQuote,
+                    format!("String '{c}': missing terminating {q}"),
+                );
+                return None;
+            }
+        },
+        None => Vec::new(),
+    };
+    Some((argv, words.get(2).cloned(), words.get(3).cloned()))
 }

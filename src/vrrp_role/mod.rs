@@ -106,6 +106,7 @@ async fn serve(config: Config, opts: &VrrpRoleOpts) -> i32 {
         error!("Unable to install signal handlers");
         return EXIT_FATAL;
     };
+    crate::daemon::absorb_dump_signals("Keepalived_vrrp");
     let (dcfg, errors) = map::driver_cfg(&config, opts.log_detail, opts.dont_release_vrrp);
     for e in &errors {
         error!("{e}");

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Checker CPU/RSS benchmark (issue 5): N real servers with TCP_CHECK at
+# delay_loop 1, all up (a local sink accepts every connection), for 30 s;
+# CPU seconds and peak RSS of the daemon's processes, ours against Debian's
+# keepalived in the same VM boot.
+# Usage: benches/checkers.sh [N_RS] [SECONDS]     (root; boots the VM)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ "${KAVM_VM:-}" != 1 ]; then
+	n="${1:-2000}"; secs="${2:-30}"
+	cargo build --release -q --bin keepalived
+	cargo build --release -q -p keepalived-checkers --example tcp_sink
+	out=$(mktemp -d /tmp/kars-chk-bench.XXXXXX)
+	{
+		echo "global_defs {"; echo "    router_id bench"; echo "}"
+		vs=$((n / 10))
+		for v in $(seq 0 $((vs - 1))); do
+			echo "virtual_server 10.1.$((v / 256)).$((v % 256)) 80 {"
+			echo "    delay_loop 1"; echo "    lb_algo wrr"; echo "    lb_kind DR"; echo "    protocol TCP"
+			for r in $(seq 0 9); do
+				i=$((v * 10 + r))
+				echo "    real_server 172.20.$((i / 256)).$((i % 256)) 80 {"
+				echo "        TCP_CHECK {"
+				echo "            connect_ip 127.0.0.1"
+				echo "            connect_port 8080"
+				echo "            connect_timeout 3"
+				echo "        }"
+				echo "    }"
+			done
+			echo "}"
+		done
+	} >"$out/bench.conf"
+	tests/vm/run setup >/dev/null
+	exec tests/vm/run exec --timeout 900 --env "BENCH_DIR=$out" --env "BENCH_N=$n" --env "BENCH_SECS=$secs" -- "$0"
+fi
+
+# ---------------------------------------------------------------- in the VM --
+dir=$BENCH_DIR
+hz=$(getconf CLK_TCK)
+"$PWD/target/release/examples/tcp_sink" 8080 &
+sink=$!
+tree() { # PID: the pid and its descendants
+	local p=$1 c
+	echo "$p"
+	for c in $(cat /proc/"$p"/task/*/children 2>/dev/null); do tree "$c"; done
+}
+ticks() { # PIDS...: utime+stime summed
+	local p t=0
+	for p in "$@"; do
+		[ -r /proc/"$p"/stat ] || continue
+		t=$((t + $(awk '{print $14 + $15}' /proc/"$p"/stat)))
+	done
+	echo $t
+}
+hwm() { # PIDS...: VmHWM summed, KiB
+	local p t=0
+	for p in "$@"; do
+		[ -r /proc/"$p"/status ] || continue
+		t=$((t + $(awk '/^VmHWM/ {print $2}' /proc/"$p"/status)))
+	done
+	echo $t
+}
+measure() { # BIN NAME
+	ipvsadm -C
+	"$1" -n -C -G -f "$dir/bench.conf" -p "$dir/p.pid" -c "$dir/c.pid" -r "$dir/v.pid" </dev/null >/dev/null 2>&1 &
+	local pid=$! pids t0 t1
+	sleep 10 # start-up and the first round of checks
+	pids=$(tree $pid)
+	t0=$(ticks $pids)
+	sleep "$BENCH_SECS"
+	pids=$(tree $pid)
+	t1=$(ticks $pids)
+	local rs; rs=$(grep -c '^  -> [0-9A-F]' /proc/net/ip_vs || true)
+	echo "$2: $(awk -v t=$((t1 - t0)) -v hz="$hz" 'BEGIN{printf "%.2f", t/hz}') CPU-s in ${BENCH_SECS}s, peak RSS $(hwm $pids) KiB over $(echo $pids | wc -w) processes, $rs real servers in IPVS"
+	kill -TERM $pid; wait $pid 2>/dev/null || true
+}
+echo "== $BENCH_N real servers, TCP_CHECK, delay_loop 1, ${BENCH_SECS}s, kernel $(uname -r)"
+for round in 1 2; do
+	measure /usr/sbin/keepalived "keepalived (round $round)"
+	measure "$PWD/target/release/keepalived" "ours (round $round)"
+done
+kill $sink

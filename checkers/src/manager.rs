@@ -1,0 +1,1471 @@
+//! The LVS manager: turns checker verdicts into the IPVS table keepalived
+//! would program, plus the log lines, notify scripts and FIFO lines it
+//! would produce on the way. Sans-IO: `handle(event) -> Vec<Effect>` and
+//! `desired() -> ipvs::Table`; the driver (crate::driver) runs the effects.
+//!
+//! The table is derived from state rather than edited, so it can never
+//! drift from what the state says. The state follows keepalived's
+//! ipwrapper.c: a real server is alive iff none of its checkers is failed;
+//! it is in the pool iff alive and the VS's sorry server is not in use;
+//! with `inhibit_on_failure` it stays in the table with weight 0 instead of
+//! leaving it. Quorum (with hysteresis) swaps the sorry server in and out.
+
+use std::collections::HashMap;
+
+use ipvs::{Dest, DestKey, Fwd, ServiceKey, Table};
+
+use crate::config::{CheckerCfg, LvsCfg, RsCfg, VsCfg};
+use crate::script::Script;
+
+/// Identifies one checker for the whole life of its task; kept over a
+/// reload when the checker is unchanged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CheckerId(pub u64);
+
+/// What the checker tasks report.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// keepalived's `update_svr_checker_state(up)`.
+    Checker { id: CheckerId, up: bool },
+    /// MISC_CHECK with `misc_dynamic` exited 0 or 2..=255 with a status
+    /// different from its last one.
+    MiscStatus { id: CheckerId, status: u8 },
+    /// FILE_CHECK read a new value from its file.
+    FileValue { id: CheckerId, value: i64 },
+    /// ha_suspend: the VS address appeared on / vanished from this host.
+    VsAddress { vs: String, present: bool },
+}
+
+/// What should happen, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// A log line at INFO, text exactly as keepalived's.
+    Log(String),
+    /// Run a notify/quorum script (status ignored).
+    Notify(Script),
+    /// Write these bytes to the LVS notify FIFO(s).
+    Fifo(Vec<u8>),
+    /// Start a checker task.
+    Start(Box<StartChecker>),
+    /// Stop (drop) a checker task.
+    Stop(CheckerId),
+}
+
+/// Everything a checker task needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StartChecker {
+    pub id: CheckerId,
+    pub cfg: CheckerCfg,
+    /// `FMT_RS`, used in the checker's log lines.
+    pub rs_name: String,
+    pub vs_name: String,
+}
+
+#[derive(Debug, Clone)]
+struct CheckerSt {
+    id: CheckerId,
+    cfg: CheckerCfg,
+    is_up: bool,
+    has_run: bool,
+    enabled: bool,
+    /// misc_dynamic / FILE_CHECK offset added to the RS weight.
+    cur_weight: i64,
+}
+
+#[derive(Debug, Clone)]
+struct RsSt {
+    cfg: RsCfg,
+    alive: bool,
+    effective_weight: i64,
+    checkers: Vec<CheckerSt>,
+}
+
+impl RsSt {
+    fn failed(&self) -> usize {
+        self.checkers.iter().filter(|c| !c.is_up).count()
+    }
+}
+
+#[derive(Debug, Clone)]
+struct VsSt {
+    cfg: VsCfg,
+    quorum_up: bool,
+    sorry_alive: bool,
+    rs: Vec<RsSt>,
+}
+
+/// keepalived's `real_weight`: clamp to what IPVS accepts.
+pub fn real_weight(w: i64) -> u32 {
+    w.clamp(0, i32::MAX as i64) as u32
+}
+
+/// An LVS FIFO line: `VS <vs> <UP|DOWN>\n` or `RS <rs> <vs> <UP|DOWN>\n`,
+/// with keepalived master's trailing NUL when asked for.
+pub fn fifo_line(text: &str, trailing_nul: bool) -> Vec<u8> {
+    let mut v = Vec::with_capacity(text.len() + 2);
+    v.extend_from_slice(text.as_bytes());
+    v.push(b'\n');
+    if trailing_nul {
+        v.push(0);
+    }
+    v
+}
+
+pub struct Manager {
+    vss: Vec<VsSt>,
+    rs_init_notifies: bool,
+    fifo_nul: bool,
+    next_id: u64,
+    /// id → (vs index, rs index, checker index).
+    index: HashMap<CheckerId, (usize, usize, usize)>,
+}
+
+impl Manager {
+    /// Builds the state for `cfg` and returns what keepalived does at start:
+    /// add the VS and its healthy real servers, settle quorum, start the
+    /// checkers.
+    pub fn new(cfg: LvsCfg) -> (Manager, Vec<Effect>) {
+        let mut m = Manager {
+            vss: Vec::new(),
+            rs_init_notifies: cfg.rs_init_notifies,
+            fifo_nul: cfg.fifo_trailing_nul,
+            next_id: 0,
+            index: HashMap::new(),
+        };
+        let mut out = Vec::new();
+        for vs in cfg.virtual_servers {
+            let st = m.fresh_vs(vs);
+            m.vss.push(st);
+        }
+        m.reindex();
+        for v in 0..m.vss.len() {
+            m.init_vs(v, &mut out);
+        }
+        for v in 0..m.vss.len() {
+            m.start_all(v, None, &mut out);
+        }
+        (m, out)
+    }
+
+    fn alloc(&mut self) -> CheckerId {
+        self.next_id += 1;
+        CheckerId(self.next_id)
+    }
+
+    fn fresh_checker(&mut self, cfg: CheckerCfg, enabled: bool) -> CheckerSt {
+        CheckerSt {
+            id: self.alloc(),
+            is_up: !cfg.alpha,
+            has_run: false,
+            enabled,
+            cur_weight: 0,
+            cfg,
+        }
+    }
+
+    fn fresh_vs(&mut self, cfg: VsCfg) -> VsSt {
+        let enabled = !cfg.ha_suspend;
+        let rs = cfg
+            .real_servers
+            .iter()
+            .map(|r| RsSt {
+                alive: false,
+                effective_weight: r.dest.weight as i64,
+                checkers: r
+                    .checkers
+                    .iter()
+                    .map(|c| self.fresh_checker(c.clone(), enabled))
+                    .collect(),
+                cfg: r.clone(),
+            })
+            .collect();
+        VsSt {
+            cfg,
+            quorum_up: false,
+            sorry_alive: false,
+            rs,
+        }
+    }
+
+    fn reindex(&mut self) {
+        self.index.clear();
+        for (v, vs) in self.vss.iter().enumerate() {
+            for (r, rs) in vs.rs.iter().enumerate() {
+                for (c, ck) in rs.checkers.iter().enumerate() {
+                    self.index.insert(ck.id, (v, r, c));
+                }
+            }
+        }
+    }
+
+    /// `init_service_rs` + `update_quorum_state(init)` for a new VS.
+    fn init_vs(&mut self, v: usize, out: &mut Vec<Effect>) {
+        let init_notifies = self.rs_init_notifies;
+        for r in 0..self.vss[v].rs.len() {
+            let rs = &mut self.vss[v].rs[r];
+            if rs.failed() == 0 && !rs.alive {
+                rs.alive = true;
+                if init_notifies {
+                    self.rs_notifies(v, r, out);
+                }
+            }
+        }
+        self.update_quorum(v, true, out);
+    }
+
+    fn start_all(&mut self, v: usize, only_new: Option<&[CheckerId]>, out: &mut Vec<Effect>) {
+        let vs = &self.vss[v];
+        for rs in &vs.rs {
+            for ck in &rs.checkers {
+                if only_new.is_some_and(|ids| !ids.contains(&ck.id)) {
+                    continue;
+                }
+                if matches!(ck.cfg.kind, crate::config::CheckKind::File(_)) {
+                    // FILE_CHECK has no probe thread in keepalived, hence no
+                    // "Activating" line; we still run a watcher task.
+                    out.push(start_effect(ck, rs, vs));
+                    continue;
+                }
+                out.push(Effect::Log(format!(
+                    "{}ctivating healthchecker for service {} for VS {}",
+                    if ck.enabled { "A" } else { "Dea" },
+                    rs.cfg.name,
+                    vs.cfg.name
+                )));
+                if ck.enabled {
+                    out.push(start_effect(ck, rs, vs));
+                }
+            }
+        }
+    }
+
+    fn weight_sum(&self, v: usize) -> i64 {
+        self.vss[v]
+            .rs
+            .iter()
+            .filter(|r| r.alive)
+            .map(|r| real_weight(r.effective_weight) as i64)
+            .sum()
+    }
+
+    fn rs_notifies(&self, v: usize, r: usize, out: &mut Vec<Effect>) {
+        let vs = &self.vss[v];
+        let rs = &vs.rs[r];
+        let script = if rs.alive {
+            &rs.cfg.notify_up
+        } else {
+            &rs.cfg.notify_down
+        };
+        if let Some(s) = script {
+            out.push(Effect::Notify(s.clone()));
+        }
+        out.push(Effect::Fifo(fifo_line(
+            &format!(
+                "RS {} {} {}",
+                rs.cfg.name,
+                vs.cfg.name,
+                if rs.alive { "UP" } else { "DOWN" }
+            ),
+            self.fifo_nul,
+        )));
+    }
+
+    fn vs_notifies(&self, v: usize, out: &mut Vec<Effect>) {
+        let vs = &self.vss[v];
+        let script = if vs.quorum_up {
+            &vs.cfg.quorum_up
+        } else {
+            &vs.cfg.quorum_down
+        };
+        if let Some(s) = script {
+            out.push(Effect::Notify(s.clone()));
+        }
+        out.push(Effect::Fifo(fifo_line(
+            &format!(
+                "VS {} {}",
+                vs.cfg.name,
+                if vs.quorum_up { "UP" } else { "DOWN" }
+            ),
+            self.fifo_nul,
+        )));
+    }
+
+    /// ipwrapper.c `update_quorum_state`.
+    fn update_quorum(&mut self, v: usize, init: bool, out: &mut Vec<Effect>) {
+        let sum = self.weight_sum(v);
+        let vs = &mut self.vss[v];
+        let (q, h) = (vs.cfg.quorum as i64, vs.cfg.hysteresis as i64);
+        let threshold = if vs.quorum_up { q - h } else { q + h };
+        if !vs.quorum_up && sum >= threshold {
+            vs.quorum_up = true;
+            out.push(Effect::Log(format!(
+                "Gained quorum {q}+{h}={threshold} <= {sum} for VS {}",
+                vs.cfg.name
+            )));
+            if let Some(sorry) = &vs.cfg.sorry_server
+                && vs.sorry_alive
+            {
+                out.push(Effect::Log(format!(
+                    "{} sorry server {} from VS {}",
+                    if sorry.inhibit {
+                        "Disabling"
+                    } else {
+                        "Removing"
+                    },
+                    sorry.name,
+                    vs.cfg.name
+                )));
+                vs.sorry_alive = false;
+                out.push(Effect::Log(format!(
+                    "Adding alive servers to the pool for VS {}",
+                    vs.cfg.name
+                )));
+            }
+            self.vs_notifies(v, out);
+        } else if (vs.quorum_up && (sum == 0 || sum < threshold))
+            || (init && !vs.quorum_up && vs.cfg.sorry_server.is_some() && !vs.sorry_alive)
+        {
+            vs.quorum_up = false;
+            out.push(Effect::Log(format!(
+                "{} {q}-{h}={threshold} > {sum} for VS {}",
+                if init {
+                    "Starting with quorum down"
+                } else {
+                    "Lost quorum"
+                },
+                vs.cfg.name
+            )));
+            if let Some(sorry) = &vs.cfg.sorry_server
+                && !vs.sorry_alive
+            {
+                out.push(Effect::Log(format!(
+                    "{} sorry server {} to VS {}",
+                    if sorry.inhibit { "Enabling" } else { "Adding" },
+                    sorry.name,
+                    vs.cfg.name
+                )));
+                out.push(Effect::Log(format!(
+                    "Removing alive servers from the pool for VS {}",
+                    vs.cfg.name
+                )));
+                vs.sorry_alive = true;
+            }
+            self.vs_notifies(v, out);
+        }
+    }
+
+    /// ipwrapper.c `perform_svr_state`.
+    fn set_rs_alive(&mut self, v: usize, r: usize, alive: bool, out: &mut Vec<Effect>) {
+        let vs = &mut self.vss[v];
+        let rs = &mut vs.rs[r];
+        if rs.alive == alive {
+            return;
+        }
+        let inhibit = rs.cfg.inhibit_on_failure;
+        let verb = match (alive, inhibit) {
+            (true, true) => "Enabl",
+            (true, false) => "Add",
+            (false, true) => "Disabl",
+            (false, false) => "Remov",
+        };
+        let prep = if inhibit {
+            "of"
+        } else if alive {
+            "to"
+        } else {
+            "from"
+        };
+        out.push(Effect::Log(format!(
+            "{verb}ing service {} {prep} VS {}",
+            rs.cfg.name, vs.cfg.name
+        )));
+        rs.alive = alive;
+        self.rs_notifies(v, r, out);
+        self.update_quorum(v, false, out);
+    }
+
+    /// ipwrapper.c `update_svr_wgt`.
+    fn set_weight(&mut self, v: usize, r: usize, weight: i64, out: &mut Vec<Effect>) {
+        let vs = &mut self.vss[v];
+        let rs = &mut vs.rs[r];
+        let (old, new) = (real_weight(rs.effective_weight), real_weight(weight));
+        rs.effective_weight = weight;
+        if old != new {
+            out.push(Effect::Log(format!(
+                "Changing weight from {old} to {new} for {}active service {} of VS {}",
+                if rs.alive { "" } else { "in" },
+                rs.cfg.name,
+                vs.cfg.name
+            )));
+            self.update_quorum(v, false, out);
+        }
+    }
+
+    /// Feeds one event.
+    pub fn handle(&mut self, ev: Event) -> Vec<Effect> {
+        let mut out = Vec::new();
+        match ev {
+            Event::Checker { id, up } => {
+                if let Some(&(v, r, c)) = self.index.get(&id) {
+                    self.checker_state(v, r, c, up, &mut out);
+                }
+            }
+            Event::MiscStatus { id, status } => {
+                if let Some(&(v, r, c)) = self.index.get(&id) {
+                    let rs = &mut self.vss[v].rs[r];
+                    let iweight = rs.cfg.dest.weight as i64;
+                    let ck = &mut rs.checkers[c];
+                    let mut w = rs.effective_weight - ck.cur_weight;
+                    ck.cur_weight = if status == 0 {
+                        0
+                    } else {
+                        status as i64 - 2 - iweight
+                    };
+                    w += ck.cur_weight;
+                    self.set_weight(v, r, w, &mut out);
+                }
+            }
+            Event::FileValue { id, value } => {
+                if let Some(&(v, r, c)) = self.index.get(&id) {
+                    self.file_value(v, r, c, value, &mut out);
+                }
+            }
+            Event::VsAddress { vs, present } => {
+                if let Some(v) = self.vss.iter().position(|x| x.cfg.name == vs) {
+                    self.suspend(v, !present, &mut out);
+                }
+            }
+        }
+        out
+    }
+
+    fn file_value(&mut self, v: usize, r: usize, c: usize, value: i64, out: &mut Vec<Effect>) {
+        let crate::config::CheckKind::File(f) = &self.vss[v].rs[r].checkers[c].cfg.kind else {
+            return;
+        };
+        let (weight, reverse) = (f.weight, f.reverse);
+        // track_file.c: weight 0 means "non-zero is down"; otherwise the
+        // value times the weight adds to the RS weight, and reaching
+        // IPVS_WEIGHT_FAULT (i32::MIN) is down.
+        let (up, delta) = if weight == 0 {
+            (value == 0, 0)
+        } else {
+            let d = value
+                .saturating_mul(weight)
+                .saturating_mul(if reverse { -1 } else { 1 });
+            (d > i32::MIN as i64, d)
+        };
+        let rs = &mut self.vss[v].rs[r];
+        let ck = &mut rs.checkers[c];
+        let w = rs.effective_weight - ck.cur_weight + if up { delta } else { 0 };
+        ck.cur_weight = if up { delta } else { 0 };
+        self.set_weight(v, r, w, out);
+        self.checker_state(v, r, c, up, out);
+    }
+
+    fn suspend(&mut self, v: usize, suspend: bool, out: &mut Vec<Effect>) {
+        if !self.vss[v].cfg.ha_suspend {
+            return;
+        }
+        out.push(Effect::Log(format!(
+            "Netlink reflector reports IP {} {}",
+            self.vss[v].cfg.name,
+            if suspend { "removed" } else { "added" }
+        )));
+        let vs = &mut self.vss[v];
+        for r in 0..vs.rs.len() {
+            for c in 0..vs.rs[r].checkers.len() {
+                if vs.rs[r].checkers[c].enabled != suspend {
+                    continue;
+                }
+                vs.rs[r].checkers[c].enabled = !suspend;
+                let (ck, rs) = (&vs.rs[r].checkers[c], &vs.rs[r]);
+                out.push(Effect::Log(format!(
+                    "{}ctivating healthchecker for service {} for VS {}",
+                    if suspend { "Dea" } else { "A" },
+                    rs.cfg.name,
+                    vs.cfg.name
+                )));
+                if suspend {
+                    out.push(Effect::Stop(ck.id));
+                } else {
+                    out.push(start_effect(ck, rs, vs));
+                }
+            }
+        }
+    }
+
+    /// ipwrapper.c `update_svr_checker_state`.
+    fn checker_state(&mut self, v: usize, r: usize, c: usize, up: bool, out: &mut Vec<Effect>) {
+        let (is_up, has_run, alpha) = {
+            let ck = &self.vss[v].rs[r].checkers[c];
+            (ck.is_up, ck.has_run, ck.cfg.alpha)
+        };
+        if is_up == up {
+            if !has_run {
+                if alpha || !up {
+                    self.rs_notifies(v, r, out);
+                }
+                self.vss[v].rs[r].checkers[c].has_run = true;
+            }
+            return;
+        }
+        self.vss[v].rs[r].checkers[c].has_run = true;
+        let failed = self.vss[v].rs[r].failed();
+        if up && failed <= 1 {
+            self.set_rs_alive(v, r, true, out);
+        } else if !up && failed == 0 {
+            self.set_rs_alive(v, r, false, out);
+        }
+        let rs = &mut self.vss[v].rs[r];
+        let ck = &mut rs.checkers[c];
+        ck.is_up = up;
+        if !up && ck.cur_weight != 0 {
+            // a failed dynamic checker gives its weight offset back, silently
+            rs.effective_weight -= ck.cur_weight;
+            ck.cur_weight = 0;
+        }
+    }
+
+    /// The table keepalived would have programmed.
+    pub fn desired(&self) -> Table {
+        let mut t = Table::new();
+        for vs in &self.vss {
+            for (key, svc) in &vs.cfg.services {
+                t.insert_service(*key, svc.clone());
+                for rs in &vs.rs {
+                    let in_pool = rs.alive && !vs.sorry_alive;
+                    let weight = if in_pool {
+                        real_weight(rs.effective_weight)
+                    } else if rs.cfg.inhibit_on_failure {
+                        0
+                    } else {
+                        continue;
+                    };
+                    t.insert_dest(
+                        key,
+                        dest_key(key, rs.cfg.key, &rs.cfg.dest),
+                        Dest {
+                            weight,
+                            ..rs.cfg.dest
+                        },
+                    );
+                }
+                if let Some(s) = &vs.cfg.sorry_server {
+                    let dk = dest_key(key, s.key, &s.dest);
+                    if vs.sorry_alive {
+                        t.insert_dest(key, dk, s.dest);
+                    } else if s.inhibit {
+                        t.insert_dest(
+                            key,
+                            dk,
+                            Dest {
+                                weight: 0,
+                                ..s.dest
+                            },
+                        );
+                    }
+                }
+            }
+        }
+        t
+    }
+
+    /// Applies a new configuration (SIGHUP), keeping the state of virtual
+    /// servers, real servers and checkers that are still there, as
+    /// ipwrapper.c `clear_diff_services` does. Unchanged checkers keep
+    /// running: no Stop/Start is emitted for them.
+    pub fn reload(&mut self, cfg: LvsCfg) -> Vec<Effect> {
+        let mut out = Vec::new();
+        self.rs_init_notifies = cfg.rs_init_notifies;
+        self.fifo_nul = cfg.fifo_trailing_nul;
+        let mut old: Vec<Option<VsSt>> = std::mem::take(&mut self.vss)
+            .into_iter()
+            .map(Some)
+            .collect();
+        let mut new_vss = Vec::new();
+        let mut fresh_ids: Vec<CheckerId> = Vec::new();
+        let mut fresh_vs: Vec<bool> = Vec::new();
+        for vcfg in cfg.virtual_servers {
+            let found = old
+                .iter()
+                .position(|o| o.as_ref().is_some_and(|o| o.cfg.name == vcfg.name));
+            match found.and_then(|i| old[i].take()) {
+                None => {
+                    let st = self.fresh_vs(vcfg);
+                    fresh_ids.extend(st.rs.iter().flat_map(|r| r.checkers.iter().map(|c| c.id)));
+                    new_vss.push(st);
+                    fresh_vs.push(true);
+                }
+                Some(mut o) => {
+                    let st = self.migrate_vs(&mut o, vcfg, &mut fresh_ids, &mut out);
+                    new_vss.push(st);
+                    fresh_vs.push(false);
+                }
+            }
+        }
+        // whatever is left of the old config goes away
+        for o in old.into_iter().flatten() {
+            out.push(Effect::Log(match o.cfg.name.strip_prefix('[') {
+                Some(rest) if o.cfg.name.contains("]:") && !is_addr_name(&o.cfg.name) => {
+                    let group = rest.split("]:").next().unwrap_or(rest);
+                    format!("Removing Virtual Server Group [{group}]")
+                }
+                _ => format!("Removing Virtual Server {}", o.cfg.name),
+            }));
+            let tmp = Manager {
+                vss: vec![o],
+                rs_init_notifies: false,
+                fifo_nul: self.fifo_nul,
+                next_id: 0,
+                index: HashMap::new(),
+            };
+            for r in 0..tmp.vss[0].rs.len() {
+                tmp.clear_rs(0, r, &mut out);
+            }
+            for rs in &tmp.vss[0].rs {
+                out.extend(rs.checkers.iter().map(|c| Effect::Stop(c.id)));
+            }
+        }
+        self.vss = new_vss;
+        self.reindex();
+        for (v, fresh) in fresh_vs.iter().enumerate() {
+            if *fresh {
+                self.init_vs(v, &mut out);
+            } else {
+                self.reinit_vs(v, &mut out);
+            }
+        }
+        for v in 0..self.vss.len() {
+            self.start_all(v, Some(&fresh_ids), &mut out);
+        }
+        out
+    }
+
+    /// An old real server leaves (`clear_service_rs`, not stopping).
+    fn clear_rs(&self, v: usize, r: usize, out: &mut Vec<Effect>) {
+        let vs = &self.vss[v];
+        let rs = &vs.rs[r];
+        let set = rs.alive && !vs.sorry_alive || rs.cfg.inhibit_on_failure;
+        if set {
+            out.push(Effect::Log(format!(
+                "Removing {}service {} from VS {}",
+                if rs.cfg.inhibit_on_failure && !rs.alive {
+                    "(inhibited) "
+                } else {
+                    ""
+                },
+                rs.cfg.name,
+                vs.cfg.name
+            )));
+        }
+        if rs.alive {
+            let mut gone = self.vss[v].rs[r].clone();
+            gone.alive = false;
+            let script = &gone.cfg.notify_down;
+            if let Some(s) = script {
+                out.push(Effect::Notify(s.clone()));
+            }
+            out.push(Effect::Fifo(fifo_line(
+                &format!("RS {} {} DOWN", gone.cfg.name, vs.cfg.name),
+                self.fifo_nul,
+            )));
+        }
+    }
+
+    fn migrate_vs(
+        &mut self,
+        old: &mut VsSt,
+        cfg: VsCfg,
+        fresh_ids: &mut Vec<CheckerId>,
+        out: &mut Vec<Effect>,
+    ) -> VsSt {
+        let enabled_default = !cfg.ha_suspend;
+        let mut rs_out = Vec::new();
+        let mut used = vec![false; old.rs.len()];
+        for rcfg in &cfg.real_servers {
+            let found = old
+                .rs
+                .iter()
+                .enumerate()
+                .position(|(i, o)| !used[i] && o.cfg.key == rcfg.key);
+            let Some(i) = found else {
+                let checkers: Vec<CheckerSt> = rcfg
+                    .checkers
+                    .iter()
+                    .map(|c| self.fresh_checker(c.clone(), enabled_default))
+                    .collect();
+                fresh_ids.extend(checkers.iter().map(|c| c.id));
+                rs_out.push(RsSt {
+                    alive: false,
+                    effective_weight: rcfg.dest.weight as i64,
+                    checkers,
+                    cfg: rcfg.clone(),
+                });
+                continue;
+            };
+            used[i] = true;
+            let o = &mut old.rs[i];
+            let mut taken = vec![false; o.checkers.len()];
+            let mut checkers = Vec::new();
+            for ccfg in &rcfg.checkers {
+                let m = o
+                    .checkers
+                    .iter()
+                    .enumerate()
+                    .position(|(j, oc)| !taken[j] && oc.cfg == *ccfg);
+                match m {
+                    Some(j) => {
+                        taken[j] = true;
+                        checkers.push(o.checkers[j].clone());
+                    }
+                    None => {
+                        let c = self.fresh_checker(ccfg.clone(), enabled_default);
+                        fresh_ids.push(c.id);
+                        checkers.push(c);
+                    }
+                }
+            }
+            for (j, oc) in o.checkers.iter().enumerate() {
+                if !taken[j] {
+                    out.push(Effect::Stop(oc.id));
+                }
+            }
+            // migrate_checkers: with a failed checker (or nothing known yet),
+            // new alpha checkers start down
+            let any_run = checkers.iter().any(|c| c.has_run);
+            let any_failed = checkers.iter().any(|c| c.has_run && !c.is_up);
+            for c in &mut checkers {
+                if !c.has_run {
+                    c.is_up = !(c.cfg.alpha && (any_failed || (!o.alive && !any_run)));
+                }
+            }
+            rs_out.push(RsSt {
+                alive: o.alive,
+                effective_weight: o.effective_weight,
+                checkers,
+                cfg: rcfg.clone(),
+            });
+        }
+        for (i, o) in old.rs.iter().enumerate() {
+            if used[i] {
+                continue;
+            }
+            out.push(Effect::Log(format!(
+                "service {} no longer exist",
+                o.cfg.name
+            )));
+            out.extend(o.checkers.iter().map(|c| Effect::Stop(c.id)));
+        }
+        // log the removals with the old VS's view, then settle its quorum
+        let gone: Vec<usize> = (0..old.rs.len()).filter(|i| !used[*i]).collect();
+        if !gone.is_empty() {
+            let tmp = Manager {
+                vss: vec![old.clone()],
+                rs_init_notifies: false,
+                fifo_nul: self.fifo_nul,
+                next_id: 0,
+                index: HashMap::new(),
+            };
+            for r in gone {
+                tmp.clear_rs(0, r, out);
+            }
+        }
+        let sorry_alive = match (&old.cfg.sorry_server, &cfg.sorry_server) {
+            (Some(a), Some(b)) if a.key == b.key => old.sorry_alive,
+            (Some(a), _) => {
+                if old.sorry_alive {
+                    out.push(Effect::Log(format!(
+                        "Removing sorry server {} from VS {}",
+                        a.name, old.cfg.name
+                    )));
+                }
+                false
+            }
+            _ => false,
+        };
+        VsSt {
+            cfg,
+            quorum_up: old.quorum_up,
+            sorry_alive,
+            rs: rs_out,
+        }
+    }
+
+    /// `init_service_vs` on reload for a VS that existed before.
+    fn reinit_vs(&mut self, v: usize, out: &mut Vec<Effect>) {
+        for r in 0..self.vss[v].rs.len() {
+            let rs = &self.vss[v].rs[r];
+            let target =
+                rs.cfg.dest.weight as i64 + rs.checkers.iter().map(|c| c.cur_weight).sum::<i64>();
+            if rs.has_history() {
+                if target != rs.effective_weight {
+                    self.set_weight(v, r, target, out);
+                }
+                let failed = self.vss[v].rs[r].failed();
+                if failed == 0 && !self.vss[v].rs[r].alive {
+                    self.set_rs_alive(v, r, true, out);
+                } else if failed > 0 && self.vss[v].rs[r].alive {
+                    self.set_rs_alive(v, r, false, out);
+                }
+            } else {
+                let rs = &mut self.vss[v].rs[r];
+                if rs.failed() == 0 && !rs.alive {
+                    rs.alive = true;
+                    if self.rs_init_notifies {
+                        self.rs_notifies(v, r, out);
+                    }
+                }
+            }
+        }
+        self.update_quorum(v, true, out);
+    }
+
+    /// Stopping (SIGTERM): keepalived removes every real server ("Shutting
+    /// down service %s from VS %s") and, with `omega`, runs the down
+    /// notifies. Returns the effects; `desired()` is empty afterwards.
+    pub fn shutdown(&mut self) -> Vec<Effect> {
+        let mut out = Vec::new();
+        for v in 0..self.vss.len() {
+            let omega = self.vss[v].cfg.omega;
+            for r in 0..self.vss[v].rs.len() {
+                let vs = &self.vss[v];
+                let rs = &vs.rs[r];
+                let set = rs.alive && !vs.sorry_alive || rs.cfg.inhibit_on_failure;
+                out.push(Effect::Log(format!(
+                    "Shutting down {}service {} from VS {}",
+                    if rs.cfg.inhibit_on_failure && !rs.alive {
+                        "(inhibited) "
+                    } else {
+                        ""
+                    },
+                    rs.cfg.name,
+                    vs.cfg.name
+                )));
+                let _ = set;
+                if rs.alive {
+                    self.vss[v].rs[r].alive = false;
+                    if omega {
+                        self.rs_notifies(v, r, &mut out);
+                    }
+                }
+            }
+            let vs = &mut self.vss[v];
+            vs.quorum_up = false;
+            vs.sorry_alive = false;
+            if omega {
+                self.vs_notifies(v, &mut out);
+            }
+            for rs in &self.vss[v].rs {
+                out.extend(rs.checkers.iter().map(|c| Effect::Stop(c.id)));
+            }
+        }
+        self.vss.clear();
+        self.index.clear();
+        out
+    }
+
+    /// Ids of every checker that should be running.
+    pub fn running(&self) -> Vec<CheckerId> {
+        let mut ids: Vec<_> = self
+            .vss
+            .iter()
+            .flat_map(|v| v.rs.iter())
+            .flat_map(|r| r.checkers.iter())
+            .filter(|c| c.enabled)
+            .map(|c| c.id)
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    /// Whether a real server is alive (for dumps and tests).
+    pub fn rs_alive(&self, vs: &str, rs: &str) -> Option<bool> {
+        let v = self.vss.iter().find(|v| v.cfg.name == vs)?;
+        v.rs.iter().find(|r| r.cfg.name == rs).map(|r| r.alive)
+    }
+
+    pub fn quorum_up(&self, vs: &str) -> Option<bool> {
+        self.vss
+            .iter()
+            .find(|v| v.cfg.name == vs)
+            .map(|v| v.quorum_up)
+    }
+}
+
+impl RsSt {
+    /// True when this RS came through a reload with some checker state.
+    fn has_history(&self) -> bool {
+        self.alive || self.checkers.iter().any(|c| c.has_run)
+    }
+}
+
+/// ipvswrapper.c `ipvs_cmd`: a non-NAT real server takes the service's
+/// port (0 for fwmark services), whatever the configuration said, so one
+/// real server serves every service of a group.
+fn dest_key(svc: &ServiceKey, key: DestKey, dest: &Dest) -> DestKey {
+    if dest.fwd == Fwd::Masq {
+        return key;
+    }
+    let port = match svc {
+        ServiceKey::Inet { port, .. } => *port,
+        ServiceKey::Fwmark { .. } => 0,
+    };
+    DestKey { port, ..key }
+}
+
+fn is_addr_name(name: &str) -> bool {
+    // "[addr]:proto:port" has two colons after the bracket; "[GROUP]:port" one
+    name.rsplit_once("]:")
+        .is_some_and(|(_, tail)| tail.contains(':'))
+}
+
+fn start_effect(ck: &CheckerSt, rs: &RsSt, vs: &VsSt) -> Effect {
+    Effect::Start(Box::new(StartChecker {
+        id: ck.id,
+        cfg: ck.cfg.clone(),
+        rs_name: rs.cfg.name.clone(),
+        vs_name: vs.cfg.name.clone(),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    //! Scenarios on the pure manager: Input = checker verdicts, Output = log
+    //! lines, notifies, FIFO bytes and the `ipvsadm -Sn` form of the table.
+    use super::*;
+    use crate::config::*;
+    use ipvs::model::{Fwd, Scheduler};
+    use ipvs::{DestKey, Service, ServiceKey};
+    use std::time::Duration;
+
+    const VS: &str = "[10.0.0.1]:tcp:80";
+
+    fn checker(alpha: bool) -> CheckerCfg {
+        CheckerCfg {
+            kind: CheckKind::Tcp,
+            conn: ConnOpts::new("192.168.1.2:80".parse().unwrap(), Duration::from_secs(3)),
+            retry: 1,
+            delay_loop: Duration::from_secs(6),
+            delay_before_retry: Duration::from_secs(1),
+            warmup: Duration::ZERO,
+            alpha,
+            log_all_failures: false,
+        }
+    }
+
+    fn script(tag: &str) -> Script {
+        Script::new(vec!["/bin/echo".into(), tag.into()]).unwrap()
+    }
+
+    fn rs(last: u8, weight: u32, ncheckers: usize, alpha: bool) -> RsCfg {
+        let addr = format!("192.168.1.{last}:80").parse().unwrap();
+        RsCfg {
+            key: DestKey::new(addr),
+            dest: Dest::new(Fwd::Masq, weight),
+            name: format!("[192.168.1.{last}]:tcp:80"),
+            inhibit_on_failure: false,
+            notify_up: Some(script(&format!("up{last}"))),
+            notify_down: Some(script(&format!("down{last}"))),
+            checkers: (0..ncheckers).map(|_| checker(alpha)).collect(),
+        }
+    }
+
+    fn vs(rss: Vec<RsCfg>) -> VsCfg {
+        VsCfg {
+            name: VS.into(),
+            services: vec![(
+                ServiceKey::tcp("10.0.0.1:80".parse().unwrap()),
+                Service::new(Scheduler::Wlc),
+            )],
+            quorum: 1,
+            hysteresis: 0,
+            sorry_server: None,
+            omega: false,
+            ha_suspend: false,
+            quorum_up: Some(script("qup")),
+            quorum_down: Some(script("qdown")),
+            real_servers: rss,
+        }
+    }
+
+    fn cfg(v: VsCfg) -> LvsCfg {
+        LvsCfg {
+            virtual_servers: vec![v],
+            ..LvsCfg::default()
+        }
+    }
+
+    fn logs(effects: &[Effect]) -> Vec<String> {
+        effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Log(l) => Some(l.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn notifies(effects: &[Effect]) -> Vec<String> {
+        effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Notify(s) => Some(s.argv()[1].clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn fifo(effects: &[Effect]) -> Vec<Vec<u8>> {
+        effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Fifo(b) => Some(b.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn ids(effects: &[Effect]) -> Vec<CheckerId> {
+        effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Start(s) => Some(s.id),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn down(m: &mut Manager, id: CheckerId) -> Vec<Effect> {
+        m.handle(Event::Checker { id, up: false })
+    }
+
+    fn up(m: &mut Manager, id: CheckerId) -> Vec<Effect> {
+        m.handle(Event::Checker { id, up: true })
+    }
+
+    #[test]
+    fn non_alpha_start_adds_real_servers_and_gains_quorum() {
+        let (m, fx) = Manager::new(cfg(vs(vec![rs(2, 1, 1, false), rs(3, 2, 1, false)])));
+        assert_eq!(
+            logs(&fx),
+            [
+                "Gained quorum 1+0=1 <= 3 for VS [10.0.0.1]:tcp:80",
+                "Activating healthchecker for service [192.168.1.2]:tcp:80 for VS [10.0.0.1]:tcp:80",
+                "Activating healthchecker for service [192.168.1.3]:tcp:80 for VS [10.0.0.1]:tcp:80",
+            ]
+        );
+        assert_eq!(notifies(&fx), ["qup"]);
+        assert_eq!(fifo(&fx), [b"VS [10.0.0.1]:tcp:80 UP\n".to_vec()]);
+        assert_eq!(
+            m.desired().to_string(),
+            "-A -t 10.0.0.1:80 -s wlc\n\
+             -a -t 10.0.0.1:80 -r 192.168.1.2:80 -m -w 1\n\
+             -a -t 10.0.0.1:80 -r 192.168.1.3:80 -m -w 2\n"
+        );
+        assert_eq!(ids(&fx).len(), 2);
+    }
+
+    #[test]
+    fn rs_init_notifies_runs_notify_up_at_start() {
+        let mut c = cfg(vs(vec![rs(2, 1, 1, false)]));
+        c.rs_init_notifies = true;
+        let (_, fx) = Manager::new(c);
+        assert_eq!(notifies(&fx), ["up2", "qup"]);
+    }
+
+    #[test]
+    fn alpha_starts_down_and_first_success_adds() {
+        let (mut m, fx) = Manager::new(cfg(vs(vec![rs(2, 1, 1, true)])));
+        assert_eq!(
+            logs(&fx),
+            ["Activating healthchecker for service [192.168.1.2]:tcp:80 for VS [10.0.0.1]:tcp:80"]
+        );
+        assert_eq!(m.desired().to_string(), "-A -t 10.0.0.1:80 -s wlc\n");
+        let id = ids(&fx)[0];
+        let fx = up(&mut m, id);
+        assert_eq!(
+            logs(&fx),
+            [
+                "Adding service [192.168.1.2]:tcp:80 to VS [10.0.0.1]:tcp:80",
+                "Gained quorum 1+0=1 <= 1 for VS [10.0.0.1]:tcp:80",
+            ]
+        );
+        assert_eq!(notifies(&fx), ["up2", "qup"]);
+        assert_eq!(
+            fifo(&fx),
+            [
+                b"RS [192.168.1.2]:tcp:80 [10.0.0.1]:tcp:80 UP\n".to_vec(),
+                b"VS [10.0.0.1]:tcp:80 UP\n".to_vec()
+            ]
+        );
+        assert!(
+            m.desired()
+                .to_string()
+                .contains("-r 192.168.1.2:80 -m -w 1")
+        );
+    }
+
+    #[test]
+    fn alpha_first_failure_runs_notify_down_without_state_change() {
+        let (mut m, fx) = Manager::new(cfg(vs(vec![rs(2, 1, 1, true)])));
+        let fx = down(&mut m, ids(&fx)[0]);
+        assert!(logs(&fx).is_empty());
+        assert_eq!(notifies(&fx), ["down2"]);
+        assert_eq!(
+            fifo(&fx),
+            [b"RS [192.168.1.2]:tcp:80 [10.0.0.1]:tcp:80 DOWN\n".to_vec()]
+        );
+    }
+
+    #[test]
+    fn failure_removes_and_loses_quorum() {
+        let (mut m, fx) = Manager::new(cfg(vs(vec![rs(2, 1, 1, false)])));
+        let id = ids(&fx)[0];
+        assert!(up(&mut m, id).is_empty(), "confirming success is silent");
+        let fx = down(&mut m, id);
+        assert_eq!(
+            logs(&fx),
+            [
+                "Removing service [192.168.1.2]:tcp:80 from VS [10.0.0.1]:tcp:80",
+                "Lost quorum 1-0=1 > 0 for VS [10.0.0.1]:tcp:80",
+            ]
+        );
+        assert_eq!(notifies(&fx), ["down2", "qdown"]);
+        assert_eq!(m.desired().to_string(), "-A -t 10.0.0.1:80 -s wlc\n");
+        assert_eq!(m.rs_alive(VS, "[192.168.1.2]:tcp:80"), Some(false));
+        assert_eq!(m.quorum_up(VS), Some(false));
+    }
+
+    #[test]
+    fn inhibit_on_failure_sets_weight_zero() {
+        let mut r = rs(2, 5, 1, false);
+        r.inhibit_on_failure = true;
+        let (mut m, fx) = Manager::new(cfg(vs(vec![r, rs(3, 1, 1, false)])));
+        let id = ids(&fx)[0];
+        let fx = down(&mut m, id);
+        assert_eq!(
+            logs(&fx),
+            ["Disabling service [192.168.1.2]:tcp:80 of VS [10.0.0.1]:tcp:80"]
+        );
+        assert_eq!(
+            m.desired().to_string(),
+            "-A -t 10.0.0.1:80 -s wlc\n\
+             -a -t 10.0.0.1:80 -r 192.168.1.2:80 -m -w 0\n\
+             -a -t 10.0.0.1:80 -r 192.168.1.3:80 -m -w 1\n"
+        );
+        let fx = up(&mut m, id);
+        assert_eq!(
+            logs(&fx),
+            ["Enabling service [192.168.1.2]:tcp:80 of VS [10.0.0.1]:tcp:80"]
+        );
+        assert!(m.desired().to_string().contains("192.168.1.2:80 -m -w 5"));
+    }
+
+    #[test]
+    fn inhibited_alpha_server_is_in_the_table_with_weight_zero_from_start() {
+        let mut r = rs(2, 5, 1, true);
+        r.inhibit_on_failure = true;
+        let (m, _) = Manager::new(cfg(vs(vec![r])));
+        assert!(m.desired().to_string().contains("192.168.1.2:80 -m -w 0"));
+    }
+
+    #[test]
+    fn alive_iff_all_checkers_up() {
+        let (mut m, fx) = Manager::new(cfg(vs(vec![rs(2, 1, 2, false)])));
+        let (a, b) = (ids(&fx)[0], ids(&fx)[1]);
+        assert_eq!(logs(&down(&mut m, a)).len(), 2); // removed + lost quorum
+        assert!(logs(&down(&mut m, b)).is_empty());
+        assert!(logs(&up(&mut m, a)).is_empty(), "b still failing");
+        assert_eq!(m.rs_alive(VS, "[192.168.1.2]:tcp:80"), Some(false));
+        let fx = up(&mut m, b);
+        assert_eq!(
+            logs(&fx)[0],
+            "Adding service [192.168.1.2]:tcp:80 to VS [10.0.0.1]:tcp:80"
+        );
+        assert_eq!(m.rs_alive(VS, "[192.168.1.2]:tcp:80"), Some(true));
+    }
+
+    fn sorry_vs(inhibit: bool) -> VsCfg {
+        let mut v = vs(vec![
+            rs(2, 1, 1, false),
+            rs(3, 1, 1, false),
+            rs(4, 1, 1, false),
+        ]);
+        v.quorum = 2;
+        v.hysteresis = 1;
+        v.sorry_server = Some(SorryCfg {
+            key: DestKey::new("192.168.9.9:80".parse().unwrap()),
+            dest: Dest::new(Fwd::Masq, 1),
+            inhibit,
+            name: "[192.168.9.9]:tcp:80".into(),
+        });
+        v
+    }
+
+    /// quorum 2, hysteresis 1: gain at >= 3, lose below 1 (or at 0).
+    #[test]
+    fn quorum_hysteresis_swaps_the_sorry_server() {
+        let (mut m, fx) = Manager::new(cfg(sorry_vs(false)));
+        assert_eq!(
+            logs(&fx)[0],
+            "Gained quorum 2+1=3 <= 3 for VS [10.0.0.1]:tcp:80"
+        );
+        let id = ids(&fx);
+        assert_eq!(logs(&down(&mut m, id[0])).len(), 1, "2 >= 1: quorum holds");
+        assert_eq!(logs(&down(&mut m, id[1])).len(), 1, "1 >= 1: quorum holds");
+        let fx = down(&mut m, id[2]);
+        assert_eq!(
+            logs(&fx),
+            [
+                "Removing service [192.168.1.4]:tcp:80 from VS [10.0.0.1]:tcp:80",
+                "Lost quorum 2-1=1 > 0 for VS [10.0.0.1]:tcp:80",
+                "Adding sorry server [192.168.9.9]:tcp:80 to VS [10.0.0.1]:tcp:80",
+                "Removing alive servers from the pool for VS [10.0.0.1]:tcp:80",
+            ]
+        );
+        assert_eq!(
+            m.desired().to_string(),
+            "-A -t 10.0.0.1:80 -s wlc\n-a -t 10.0.0.1:80 -r 192.168.9.9:80 -m -w 1\n"
+        );
+        // one and two back: still below 3, sorry server stays, RS not in pool
+        let fx = up(&mut m, id[0]);
+        assert_eq!(
+            logs(&fx),
+            ["Adding service [192.168.1.2]:tcp:80 to VS [10.0.0.1]:tcp:80"]
+        );
+        up(&mut m, id[1]);
+        assert_eq!(
+            m.desired().to_string(),
+            "-A -t 10.0.0.1:80 -s wlc\n-a -t 10.0.0.1:80 -r 192.168.9.9:80 -m -w 1\n"
+        );
+        let fx = up(&mut m, id[2]);
+        assert_eq!(
+            logs(&fx),
+            [
+                "Adding service [192.168.1.4]:tcp:80 to VS [10.0.0.1]:tcp:80",
+                "Gained quorum 2+1=3 <= 3 for VS [10.0.0.1]:tcp:80",
+                "Removing sorry server [192.168.9.9]:tcp:80 from VS [10.0.0.1]:tcp:80",
+                "Adding alive servers to the pool for VS [10.0.0.1]:tcp:80",
+            ]
+        );
+        assert_eq!(m.desired().dest_count(), 3);
+    }
+
+    #[test]
+    fn sorry_server_inhibit_keeps_it_at_weight_zero() {
+        let (mut m, fx) = Manager::new(cfg(sorry_vs(true)));
+        assert!(m.desired().to_string().contains("192.168.9.9:80 -m -w 0"));
+        let id = ids(&fx);
+        for i in &id {
+            down(&mut m, *i);
+        }
+        let t = m.desired().to_string();
+        assert!(t.contains("192.168.9.9:80 -m -w 1"), "{t}");
+    }
+
+    #[test]
+    fn alpha_with_sorry_server_starts_with_quorum_down() {
+        let mut v = sorry_vs(false);
+        for r in &mut v.real_servers {
+            r.checkers[0].alpha = true;
+        }
+        let (m, fx) = Manager::new(cfg(v));
+        assert_eq!(
+            logs(&fx)[..3],
+            [
+                "Starting with quorum down 2-1=3 > 0 for VS [10.0.0.1]:tcp:80",
+                "Adding sorry server [192.168.9.9]:tcp:80 to VS [10.0.0.1]:tcp:80",
+                "Removing alive servers from the pool for VS [10.0.0.1]:tcp:80",
+            ]
+        );
+        assert_eq!(notifies(&fx), ["qdown"]);
+        assert_eq!(m.desired().dest_count(), 1);
+    }
+
+    #[test]
+    fn misc_dynamic_sets_weight() {
+        let (mut m, fx) = Manager::new(cfg(vs(vec![rs(2, 10, 1, false)])));
+        let id = ids(&fx)[0];
+        let fx = m.handle(Event::MiscStatus { id, status: 7 });
+        assert_eq!(
+            logs(&fx),
+            [
+                "Changing weight from 10 to 5 for active service [192.168.1.2]:tcp:80 of VS [10.0.0.1]:tcp:80"
+            ]
+        );
+        assert!(m.desired().to_string().contains("-w 5"));
+        // exit 0 restores the configured weight
+        let fx = m.handle(Event::MiscStatus { id, status: 0 });
+        assert_eq!(
+            logs(&fx),
+            [
+                "Changing weight from 5 to 10 for active service [192.168.1.2]:tcp:80 of VS [10.0.0.1]:tcp:80"
+            ]
+        );
+    }
+
+    #[test]
+    fn fifo_trailing_nul_when_asked() {
+        let mut c = cfg(vs(vec![rs(2, 1, 1, false)]));
+        c.fifo_trailing_nul = true;
+        let (_, fx) = Manager::new(c);
+        assert_eq!(fifo(&fx), [b"VS [10.0.0.1]:tcp:80 UP\n\0".to_vec()]);
+        assert_eq!(fifo_line("RS a b DOWN", false), b"RS a b DOWN\n");
+    }
+
+    #[test]
+    fn reload_keeps_unchanged_checkers_and_state() {
+        let (mut m, fx) = Manager::new(cfg(vs(vec![rs(2, 1, 1, false), rs(3, 1, 1, false)])));
+        let id = ids(&fx);
+        down(&mut m, id[1]);
+        let before = m.desired();
+        // same config: nothing at all happens, nothing restarts
+        let fx = m.reload(cfg(vs(vec![rs(2, 1, 1, false), rs(3, 1, 1, false)])));
+        assert!(
+            fx.iter()
+                .all(|e| !matches!(e, Effect::Start(_) | Effect::Stop(_))),
+            "{fx:?}"
+        );
+        assert!(logs(&fx).is_empty(), "{fx:?}");
+        assert_eq!(m.desired(), before);
+        assert_eq!(m.running(), {
+            let mut v = id.clone();
+            v.sort();
+            v
+        });
+        // the failed one is still failed: one success brings it back
+        let fx = up(&mut m, id[1]);
+        assert_eq!(
+            logs(&fx),
+            ["Adding service [192.168.1.3]:tcp:80 to VS [10.0.0.1]:tcp:80"]
+        );
+    }
+
+    #[test]
+    fn reload_changed_checker_restarts_only_that_one() {
+        let (mut m, fx) = Manager::new(cfg(vs(vec![rs(2, 1, 1, false), rs(3, 1, 1, false)])));
+        let id = ids(&fx);
+        let mut r3 = rs(3, 1, 1, false);
+        r3.checkers[0].retry = 5;
+        let fx = m.reload(cfg(vs(vec![rs(2, 1, 1, false), r3])));
+        let started = ids(&fx);
+        assert_eq!(started.len(), 1);
+        assert!(fx.contains(&Effect::Stop(id[1])));
+        assert!(!fx.contains(&Effect::Stop(id[0])));
+        assert_eq!(
+            logs(&fx),
+            ["Activating healthchecker for service [192.168.1.3]:tcp:80 for VS [10.0.0.1]:tcp:80"]
+        );
+        assert_eq!(m.desired().dest_count(), 2, "no flap");
+    }
+
+    #[test]
+    fn reload_removes_real_server_and_vs() {
+        let (mut m, _) = Manager::new(cfg(vs(vec![rs(2, 1, 1, false), rs(3, 1, 1, false)])));
+        let fx = m.reload(cfg(vs(vec![rs(2, 1, 1, false)])));
+        assert_eq!(
+            logs(&fx),
+            [
+                "service [192.168.1.3]:tcp:80 no longer exist",
+                "Removing service [192.168.1.3]:tcp:80 from VS [10.0.0.1]:tcp:80",
+            ]
+        );
+        assert_eq!(notifies(&fx), ["down3"]);
+        assert_eq!(m.desired().dest_count(), 1);
+        let fx = m.reload(LvsCfg::default());
+        assert_eq!(
+            logs(&fx),
+            [
+                "Removing Virtual Server [10.0.0.1]:tcp:80",
+                "Removing service [192.168.1.2]:tcp:80 from VS [10.0.0.1]:tcp:80",
+            ]
+        );
+        assert!(m.desired().is_empty());
+        assert!(m.running().is_empty());
+    }
+
+    #[test]
+    fn reload_weight_change_is_logged_and_applied() {
+        let (mut m, _) = Manager::new(cfg(vs(vec![rs(2, 1, 1, false)])));
+        let fx = m.reload(cfg(vs(vec![rs(2, 4, 1, false)])));
+        assert_eq!(
+            logs(&fx),
+            [
+                "Changing weight from 1 to 4 for active service [192.168.1.2]:tcp:80 of VS [10.0.0.1]:tcp:80"
+            ]
+        );
+        assert!(m.desired().to_string().contains("-w 4"));
+    }
+
+    #[test]
+    fn group_expands_to_every_service() {
+        let mut v = vs(vec![rs(2, 1, 1, false)]);
+        v.name = "[G1]:80".into();
+        v.services.push((
+            ServiceKey::tcp("10.0.0.2:80".parse().unwrap()),
+            Service::new(Scheduler::Wlc),
+        ));
+        let (mut m, _) = Manager::new(cfg(v));
+        assert_eq!(m.desired().dest_count(), 2);
+        let fx = m.reload(LvsCfg::default());
+        assert_eq!(logs(&fx)[0], "Removing Virtual Server Group [G1]");
+    }
+
+    #[test]
+    fn shutdown_with_omega_runs_down_notifies() {
+        let mut v = vs(vec![rs(2, 1, 1, false)]);
+        v.omega = true;
+        let (mut m, _) = Manager::new(cfg(v));
+        let fx = m.shutdown();
+        assert_eq!(
+            logs(&fx),
+            ["Shutting down service [192.168.1.2]:tcp:80 from VS [10.0.0.1]:tcp:80"]
+        );
+        assert_eq!(notifies(&fx), ["down2", "qdown"]);
+        assert!(m.desired().is_empty());
+        let (mut m, _) = Manager::new(cfg(vs(vec![rs(2, 1, 1, false)])));
+        assert!(notifies(&m.shutdown()).is_empty(), "no omega: no notifies");
+    }
+
+    #[test]
+    fn ha_suspend_starts_checkers_only_with_the_address() {
+        let mut v = vs(vec![rs(2, 1, 1, false)]);
+        v.ha_suspend = true;
+        let (mut m, fx) = Manager::new(cfg(v));
+        assert!(ids(&fx).is_empty());
+        assert_eq!(
+            logs(&fx)[1],
+            "Deactivating healthchecker for service [192.168.1.2]:tcp:80 for VS [10.0.0.1]:tcp:80"
+        );
+        let fx = m.handle(Event::VsAddress {
+            vs: VS.into(),
+            present: true,
+        });
+        assert_eq!(ids(&fx).len(), 1);
+        assert_eq!(m.running().len(), 1);
+    }
+
+    #[test]
+    fn direct_routing_dests_take_each_service_port() {
+        let mut r = rs(2, 1, 1, false);
+        r.dest.fwd = Fwd::Route;
+        r.key.port = 0;
+        let mut v = vs(vec![r]);
+        v.services.push((
+            ServiceKey::tcp("10.0.0.2:443".parse().unwrap()),
+            Service::new(Scheduler::Wlc),
+        ));
+        v.services.push((
+            ipvs::ServiceKey::fwmark(ipvs::model::Af::Inet, 9),
+            Service::new(Scheduler::Wlc),
+        ));
+        let (m, _) = Manager::new(cfg(v));
+        assert_eq!(
+            m.desired().to_string(),
+            "-A -t 10.0.0.1:80 -s wlc\n-a -t 10.0.0.1:80 -r 192.168.1.2:80 -g -w 1\n\
+             -A -t 10.0.0.2:443 -s wlc\n-a -t 10.0.0.2:443 -r 192.168.1.2:443 -g -w 1\n\
+             -A -f 9 -s wlc\n-a -f 9 -r 192.168.1.2:0 -g -w 1\n"
+        );
+    }
+}
