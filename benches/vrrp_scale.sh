@@ -6,7 +6,9 @@
 # links from one router namespace to one sink namespace, where tcpdump
 # timestamps every advert. Jitter = |interval between consecutive adverts of
 # one instance - 1 s|.
-# Usage: benches/vrrp_scale.sh [SECONDS]   (root; needs tcpdump)
+# The window includes the delayed GARP burst (garp_master_delay 5 s: 5,000
+# ARPs on the links at once); GARP_DELAY=0 measures the steady state only.
+# Usage: [GARP_DELAY=N] benches/vrrp_scale.sh [SECONDS]   (root; needs tcpdump)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-20}"
@@ -31,6 +33,7 @@ done
 ip -n $R link set lo up
 sleep 1
 {
+    [ -n "${GARP_DELAY:-}" ] && echo "global_defs { vrrp_garp_master_delay $GARP_DELAY }"
     for l in $(seq 0 $((links-1))); do
         for v in $(seq 1 $per); do
             cat <<C
@@ -49,7 +52,7 @@ C
 
 cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
 
-printf "%-10s %9s %8s %10s %10s %10s %8s\n" impl instances cpu_pct jit_p50_ms jit_p99_ms jit_max_ms adverts
+printf "%-10s %9s %8s %10s %10s %10s %8s %6s\n" impl instances cpu_pct jit_p50_ms jit_p99_ms jit_max_ms adverts drops
 for impl in ours keepalived; do
     rm -f "$dir"/kv-*.pid "$dir/run.pids"
     bin=$ours; [ "$impl" = keepalived ] && bin="timeout $((secs+60)) /usr/sbin/keepalived"
@@ -62,17 +65,22 @@ for impl in ours keepalived; do
         [ "$(ip -n $R -4 addr show | grep -c '/32 scope')" -ge $((links*per)) ] && break; sleep 0.1
     done
     sleep 2
-    ip netns exec $S tcpdump --immediate-mode -U -i any -n -w "$dir/cap.pcap" 'ip proto 112' 2>/dev/null &
-    tcpd=$!; sleep 0.5
+    tcpds=()
+    for l in $(seq 0 $((links-1))); do
+        ip netns exec $S tcpdump -B 16384 -U -i kv-e$l -n -w "$dir/cap$l.pcap" 'ip proto 112' 2>"$dir/tcpdump$l.err" &
+        tcpds+=($!)
+    done
+    sleep 1
     t0=$(cpu_ticks "$vpid"); s0=$(date +%s.%N)
     sleep "$secs"
     t1=$(cpu_ticks "$vpid"); s1=$(date +%s.%N)
-    kill -INT $tcpd; wait $tcpd 2>/dev/null || true
+    kill -INT "${tcpds[@]}"; wait "${tcpds[@]}" 2>/dev/null || true
+    drops=$(cat "$dir"/tcpdump*.err | awk '/dropped by kernel/{s+=$1} END{print s+0}')
     kill -TERM "$(cat "$dir/run.pids")" 2>/dev/null || true
     wait 2>/dev/null || true
     hz=$(getconf CLK_TCK)
     cpu=$(awk -v a="$t0" -v b="$t1" -v s="$s0" -v e="$s1" -v hz="$hz" 'BEGIN{printf "%.2f", (b-a)/hz/(e-s)*100}')
-    tcpdump -r "$dir/cap.pcap" -n -tt 2>/dev/null | awk '
+    for l in $(seq 0 $((links-1))); do tcpdump -r "$dir/cap$l.pcap" -n -tt 2>/dev/null; done | awk '
         /VRRPv2, Advertisement/ {
             for (i=1;i<=NF;i++) { if ($i=="IP") src=$(i+1); if ($i=="vrid") vrid=$(i+1) }
             k=src "/" vrid
@@ -83,5 +91,5 @@ for impl in ours keepalived; do
     p50=$(awk -v n="$n" 'NR==int(n*0.50)+1{print; exit}' "$dir/jit.txt")
     p99=$(awk -v n="$n" 'NR==int(n*0.99)+1{print; exit}' "$dir/jit.txt")
     mx=$(tail -1 "$dir/jit.txt")
-    printf "%-10s %9d %8s %10.3f %10.3f %10.3f %8d\n" "$impl" $((links*per)) "$cpu" "$p50" "$p99" "$mx" "$n"
+    printf "%-10s %9d %8s %10.3f %10.3f %10.3f %8d %6d\n" "$impl" $((links*per)) "$cpu" "$p50" "$p99" "$mx" "$n" "$drops"
 done

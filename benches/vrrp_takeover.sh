@@ -76,7 +76,10 @@ one_run() {
         / 10\.250\.0\.1 > / && /prio 150,/ { if (!done) last=$1 }
         / 10\.250\.0\.1 > / && /prio 0,/ { if (!done) zero=$1 }
         / 10\.250\.0\.2 > / && !done { first=$1; done=1 }
-        END { if (mode=="hung") printf "%.6f\n", first-last; else printf "%.6f\n", first-zero }'
+        END {
+            # A run whose capture lacks one of the two packets is invalid.
+            if (!first || (mode=="hung" && !last) || (mode!="hung" && !zero)) print "invalid"
+            else if (mode=="hung") printf "%.6f\n", first-last; else printf "%.6f\n", first-zero }'
 }
 
 # keepalived's timers (vrrp.h): skew = (256 - prio) * interval / 256 for
@@ -93,15 +96,16 @@ for spec in "2 1" "3 0.1"; do
     for mode in hung graceful; do
         for impl in ours keepalived; do
             exp=$(expected "$ver" "$adv" "$mode")
-            overs=()
+            overs=(); bad=0
             for _ in $(seq "$iters"); do
                 d=$(one_run "$impl" "$ver" "$adv" "$mode")
+                if [ "$d" = invalid ]; then bad=$((bad+1)); continue; fi
                 overs+=("$(awk -v d="$d" -v e="$exp" 'BEGIN{printf "%.3f", (d-e)*1000}')")
             done
             sorted=$(printf "%s\n" "${overs[@]}" | sort -g)
             med=$(echo "$sorted" | awk '{a[NR]=$1} END{ if (NR%2) print a[(NR+1)/2]; else printf "%.3f\n", (a[NR/2]+a[NR/2+1])/2 }')
             max=$(echo "$sorted" | tail -1)
-            printf "%-10s %-3s %-6s %-9s %12.6f %12s %12s   [%s]\n" "$impl" "$ver" "$adv" "$mode" "$exp" "$med" "$max" "${overs[*]}"
+            printf "%-10s %-3s %-6s %-9s %12.6f %12s %12s   [%s] invalid=%d\n" "$impl" "$ver" "$adv" "$mode" "$exp" "$med" "$max" "${overs[*]}" "$bad"
         done
     done
 done

@@ -110,6 +110,83 @@ impl GarpSocket {
     }
 }
 
+/// One announcement burst for the sender thread.
+#[derive(Clone, Debug)]
+pub enum GarpJob {
+    Arp {
+        ifindex: u32,
+        ifname: String,
+        mac: [u8; 6],
+        vip: Ipv4Addr,
+        repeat: u32,
+    },
+    Na {
+        ifindex: u32,
+        ifname: String,
+        mac: [u8; 6],
+        vip: Ipv6Addr,
+        router: bool,
+        repeat: u32,
+    },
+}
+
+/// Sends GARP/NA bursts on a thread of its own: a thousand instances'
+/// delayed bursts (5 frames per VIP each) take milliseconds of syscalls,
+/// which must never delay an advert on the engine's thread.
+pub struct GarpSender {
+    tx: std::sync::mpsc::Sender<GarpJob>,
+}
+
+impl GarpSender {
+    pub fn spawn(sock: GarpSocket) -> io::Result<Self> {
+        let (tx, rx) = std::sync::mpsc::channel::<GarpJob>();
+        std::thread::Builder::new()
+            .name("vrrp-garp".into())
+            .spawn(move || {
+                for job in rx {
+                    match job {
+                        GarpJob::Arp {
+                            ifindex,
+                            ifname,
+                            mac,
+                            vip,
+                            repeat,
+                        } => {
+                            for _ in 0..repeat {
+                                if let Err(e) = sock.send_arp(ifindex, mac, vip) {
+                                    tracing::info!(
+                                        "Error {e} sending gratuitous ARP on {ifname} for {vip}"
+                                    );
+                                }
+                            }
+                        }
+                        GarpJob::Na {
+                            ifindex,
+                            ifname,
+                            mac,
+                            vip,
+                            router,
+                            repeat,
+                        } => {
+                            for _ in 0..repeat {
+                                if let Err(e) = sock.send_na(ifindex, mac, vip, router) {
+                                    tracing::info!(
+                                        "Error {e} sending unsolicited NA on {ifname} for {vip}"
+                                    );
+                                }
+                            }
+                        }
+                    }
+                }
+            })?;
+        Ok(Self { tx })
+    }
+
+    pub fn send(&self, job: GarpJob) {
+        let _ = self.tx.send(job);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

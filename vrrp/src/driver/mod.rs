@@ -37,7 +37,7 @@ use crate::fsm::{
 use crate::sync::{GroupOutput, SyncGroup};
 use crate::types::{Family, Priority};
 
-use self::garp::GarpSocket;
+use self::garp::{GarpJob, GarpSender, GarpSocket};
 use self::netlink::{LinkEvent, LinkInfo, Netlink};
 use self::socket::{RxEntry, RxEvent, RxTable, TxSocket};
 
@@ -324,7 +324,7 @@ struct Engine {
     io: Vec<Io>,
     tx: Vec<TxSocket>,
     nl: Netlink,
-    garp: Option<GarpSocket>,
+    garp: Option<GarpSender>,
     links: HashMap<u32, LinkInfo>,
     forwarding6: HashMap<u32, bool>,
     events: mpsc::UnboundedSender<Event>,
@@ -632,7 +632,7 @@ pub async fn run(
         }
     }
 
-    let garp = match GarpSocket::open() {
+    let garp = match GarpSocket::open().and_then(GarpSender::spawn) {
         Ok(g) => Some(g),
         Err(e) => {
             tracing::warn!("cannot open gratuitous ARP socket: {e}");
@@ -682,12 +682,25 @@ pub async fn run(
             () = &mut shutdown => break,
             () = sleep => {
                 let now = Instant::now();
+                let mut outs = Vec::new();
                 for u in 0..eng.units.len() {
                     if eng.unit_poll_at(u).is_some_and(|t| t <= now) {
-                        let outs = eng.feed_unit(now, u, Input::Tick);
-                        eng.exec(outs).await;
+                        // Each instance re-arms from its own processing time,
+                        // as keepalived does: instances drift apart instead of
+                        // staying in lock-step, so one late wake-up delays a
+                        // few adverts rather than a whole phase of them.
+                        outs.extend(eng.feed_unit(Instant::now(), u, Input::Tick));
                     }
                 }
+                // Instances due together (same phase) send their adverts
+                // before anyone's GARP bursts or netlink work, so that a
+                // thousand delayed GARPs cannot make adverts late. Each
+                // instance's own order is kept: the FSM puts adverts first.
+                let (adverts, rest): (Vec<Out>, Vec<Out>) = outs
+                    .into_iter()
+                    .partition(|o| matches!(o, Out::Act(_, Action::SendAdvert(_))));
+                eng.exec(adverts).await;
+                eng.exec(rest).await;
             }
             Some(ev) = rx_rx.recv() => {
                 match ev {
@@ -949,14 +962,13 @@ impl Engine {
                             link.name
                         );
                     }
-                    for _ in 0..repeat {
-                        if let Err(e) = g.send_arp(*idx, link.mac, a) {
-                            tracing::info!(
-                                "Error {e} sending gratuitous ARP on {} for {a}",
-                                link.name
-                            );
-                        }
-                    }
+                    g.send(GarpJob::Arp {
+                        ifindex: *idx,
+                        ifname: link.name.clone(),
+                        mac: link.mac,
+                        vip: a,
+                        repeat,
+                    });
                 }
                 IpAddr::V6(a) => {
                     if self.log_detail {
@@ -966,15 +978,14 @@ impl Engine {
                             link.name
                         );
                     }
-                    let router = self.forwarding6.get(idx).copied().unwrap_or(false);
-                    for _ in 0..repeat {
-                        if let Err(e) = g.send_na(*idx, link.mac, a, router) {
-                            tracing::info!(
-                                "Error {e} sending unsolicited NA on {} for {a}",
-                                link.name
-                            );
-                        }
-                    }
+                    g.send(GarpJob::Na {
+                        ifindex: *idx,
+                        ifname: link.name.clone(),
+                        mac: link.mac,
+                        vip: a,
+                        router: self.forwarding6.get(idx).copied().unwrap_or(false),
+                        repeat,
+                    });
                 }
             }
         }
