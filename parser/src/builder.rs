@@ -2449,15 +2449,15 @@ impl Sink for Builder {
                 }
             }
             (Ctx::Ssl, _) => self.cfg.ssl = self.ssl.take(),
-            (Ctx::GlobalDefs, "notification_email") => {
-                if self.cfg.global_defs.notification_email.len() == self.emails_at_open {
-                    let loc = r.line.loc;
-                    r.diags.at(
-                        loc,
-                        Class::GeneralError,
-                        "Warning - empty notification_email block",
-                    );
-                }
+            (Ctx::GlobalDefs, "notification_email")
+                if self.cfg.global_defs.notification_email.len() == self.emails_at_open =>
+            {
+                let loc = r.line.loc;
+                r.diags.at(
+                    loc,
+                    Class::GeneralError,
+                    "Warning - empty notification_email block",
+                );
             }
             // Exact capacities: with 200,000 real servers, Vec growth slack
             // would otherwise triple the model's memory.
