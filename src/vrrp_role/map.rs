@@ -435,9 +435,11 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Config {
-        let dir = std::env::temp_dir().join(format!("kv-map-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let f = dir.join(format!("{}.conf", text.len()));
+        let f = std::env::temp_dir().join(format!(
+            "kv-map-{}-{}.conf",
+            std::process::id(),
+            text.len()
+        ));
         std::fs::write(&f, text).unwrap();
         let p = kaconf::parse_file(f.to_str().unwrap(), &kaconf::Options::default());
         std::fs::remove_file(&f).ok();

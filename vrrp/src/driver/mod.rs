@@ -5,9 +5,15 @@
 //!   rx task (per iface+family) --RxEvent--.
 //!   link events (RTNLGRP_LINK) --LinkEvent-+--> engine loop --Action--> TxSocket (adverts)
 //!   daemon (scripts, track files) --Command-'      |   ^             Netlink (VIPs, routes, rules)
-//!                                                  |   '-- sleep_until(min poll_at)
+//!                                                  |   |             GarpSender thread (GARP/NA)
+//!                                                  |   '-- timerfd at min(poll_at)
 //!                                                  '--Event--> daemon (notify scripts, FIFO)
 //! ```
+//!
+//! Modules: [`socket`] (raw VRRP sockets, decoding in the receive tasks),
+//! [`netlink`] (rtnetlink requests and link events), [`garp`] (GARP/NA
+//! frames and their sender thread), `timer` (the timerfd), `sys` (the few
+//! unsafe system calls, each justified there).
 //!
 //! One engine task owns every instance, so a sync group's members and the
 //! shared sockets need no locks. Receive tasks decode; the engine only feeds
