@@ -3,9 +3,9 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-APT_PACKAGES := keepalived ipvsadm iproute2 nftables
+APT_PACKAGES := keepalived ipvsadm iproute2 nftables tcpdump
 
-.PHONY: all build test deps vm-setup lint unit vm fuzz bench-parse bench-ipvs clean
+.PHONY: all build test deps vm-setup lint unit vm fuzz bench-parse bench-ipvs bench-checkers bench-vrrp clean
 
 all: build
 
@@ -51,6 +51,14 @@ bench-parse:
 
 bench-ipvs:
 	./benches/ipvs.sh
+
+bench-checkers:
+	./benches/checkers.sh
+
+bench-vrrp:
+	./benches/vrrp_takeover.sh 9
+	./benches/vrrp_scale.sh 20
+	GARP_DELAY=0 ./benches/vrrp_scale.sh 20
 
 clean:
 	$(CARGO) clean
