@@ -85,7 +85,14 @@ fn main() {
         let (mut driver, tables) = Driver::new(cfg, DriverOpts::default());
         let (_tx, rx) = tokio::sync::mpsc::channel(1);
         driver
-            .run(rx, tokio::time::sleep(Duration::from_secs(secs)))
+            .run(rx, async {
+                tokio::time::sleep(Duration::from_secs(secs)).await;
+                // resident now, with every checker running (peak is below)
+                let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+                for l in status.lines().filter(|l| l.starts_with("VmRSS")) {
+                    eprintln!("steady {l}");
+                }
+            })
             .await;
         drop(tables);
     });

@@ -87,7 +87,8 @@ pub fn spawn(start: StartChecker, env: TaskEnv, tx: mpsc::Sender<Msg>) -> Checke
                     return;
                 }
                 tracing::error!("checker panicked, restarting");
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                // boxed: this rare wait should not make every task bigger
+                Box::pin(tokio::time::sleep(Duration::from_secs(1))).await;
             }
         }
         .instrument(span),
