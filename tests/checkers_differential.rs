@@ -62,7 +62,7 @@ fn config(up_port: u16, down_port: u16) -> String {
     // misc_dynamic: exit status 2 + weight sets the weight
     c += "virtual_server 192.0.2.103 80 {\n    delay_loop 1\n    lb_algo wrr\n    lb_kind NAT\n    protocol TCP\n";
     c += &format!(
-        "    real_server 10.0.4.1 80 {{\n        weight 1\n        MISC_CHECK {{\n            misc_path \"/bin/sh -c 'exit $(cat {STATE}/dyn)'\"\n            misc_dynamic\n        }}\n    }}\n"
+        "    real_server 10.0.4.1 80 {{\n        weight 1\n        MISC_CHECK {{\n            misc_path \"/bin/sh -c 'exit $(cat {STATE}/dyn)'\"\n            misc_timeout 5\n            misc_dynamic\n        }}\n    }}\n"
     );
     c += "}\n";
     c
@@ -162,7 +162,8 @@ fn run(bin: &str, conf: &Path, dir: &Path) -> Vec<String> {
         for (f, on) in changes {
             set(f, on);
         }
-        tables.push(settled(Duration::from_secs(4), Duration::from_secs(40)));
+        // generous: under TCG on a loaded host a script run can take seconds
+        tables.push(settled(Duration::from_secs(6), Duration::from_secs(60)));
     }
     stop(child);
     std::thread::sleep(Duration::from_millis(300));

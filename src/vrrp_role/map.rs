@@ -435,11 +435,8 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Config {
-        let f = std::env::temp_dir().join(format!(
-            "kv-map-{}-{}.conf",
-            std::process::id(),
-            text.len()
-        ));
+        let f =
+            std::env::temp_dir().join(format!("kv-map-{}-{}.conf", std::process::id(), text.len()));
         std::fs::write(&f, text).unwrap();
         let p = kaconf::parse_file(f.to_str().unwrap(), &kaconf::Options::default());
         std::fs::remove_file(&f).ok();
