@@ -12,8 +12,7 @@ mod harness;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use harness::{sh, sorted_lines};
 
@@ -77,61 +76,6 @@ fn set(name: &str, on: bool) {
     }
 }
 
-/// Waits until `ipvsadm -Sn` stays the same for `quiet`.
-fn settled(quiet: Duration, limit: Duration) -> String {
-    let start = Instant::now();
-    let mut last = sh("ipvsadm -Sn");
-    let mut since = Instant::now();
-    while start.elapsed() < limit {
-        std::thread::sleep(Duration::from_millis(200));
-        let now = sh("ipvsadm -Sn");
-        if now != last {
-            last = now;
-            since = Instant::now();
-        } else if since.elapsed() >= quiet {
-            break;
-        }
-    }
-    last
-}
-
-fn start(bin: &str, conf: &Path, dir: &Path) -> Child {
-    let log = std::fs::File::create(dir.join(format!(
-        "{}.log",
-        Path::new(bin).file_name().unwrap().to_string_lossy()
-    )))
-    .unwrap();
-    Command::new(bin)
-        .args(["-n", "-l", "-C", "-G", "-f"])
-        .arg(conf)
-        .arg("-p")
-        .arg(dir.join("parent.pid"))
-        .arg("-c")
-        .arg(dir.join("check.pid"))
-        .arg("-r")
-        .arg(dir.join("vrrp.pid"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(log))
-        .spawn()
-        .unwrap_or_else(|e| panic!("{bin}: {e}"))
-}
-
-fn stop(mut child: Child) {
-    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("daemon did not stop within 15 s of SIGTERM");
-}
-
 /// The phases: (name, state changes before it). Tables are taken once
 /// each phase has settled.
 fn phases() -> Vec<(&'static str, Vec<(&'static str, bool)>)> {
@@ -156,16 +100,19 @@ fn run(bin: &str, conf: &Path, dir: &Path) -> Vec<String> {
         set(f, true);
     }
     std::fs::write(Path::new(STATE).join("dyn"), "7\n").unwrap(); // weight 5
-    let child = start(bin, conf, dir);
+    let child = harness::start_checker_daemon(bin, conf, dir);
     let mut tables = Vec::new();
     for (_, changes) in phases() {
         for (f, on) in changes {
             set(f, on);
         }
         // generous: under TCG on a loaded host a script run can take seconds
-        tables.push(settled(Duration::from_secs(6), Duration::from_secs(60)));
+        tables.push(harness::settled(
+            Duration::from_secs(6),
+            Duration::from_secs(60),
+        ));
     }
-    stop(child);
+    harness::stop_daemon(child, bin);
     std::thread::sleep(Duration::from_millis(300));
     tables.push(sh("ipvsadm -Sn"));
     tables

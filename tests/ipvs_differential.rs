@@ -13,8 +13,7 @@
 mod harness;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use harness::{sh, sorted_lines};
 
@@ -94,74 +93,12 @@ fn configs() -> Vec<PathBuf> {
     v
 }
 
-/// Waits until `ipvsadm -Sn` has not changed for `quiet`, at most `limit`.
-fn settled(quiet: Duration, limit: Duration) -> String {
-    let start = Instant::now();
-    let mut last = sh("ipvsadm -Sn");
-    let mut since = Instant::now();
-    while start.elapsed() < limit {
-        std::thread::sleep(Duration::from_millis(100));
-        let now = sh("ipvsadm -Sn");
-        if now != last {
-            last = now;
-            since = Instant::now();
-        } else if since.elapsed() >= quiet && !last.is_empty() {
-            break;
-        } else if since.elapsed() >= quiet * 3 {
-            break; // an empty table that stays empty
-        }
-    }
-    last
-}
-
-fn start(bin: &str, conf: &Path, dir: &Path) -> Child {
-    Command::new(bin)
-        .args(["-n", "-l", "-C", "-G", "-f"])
-        .arg(conf)
-        .arg("-p")
-        .arg(dir.join("parent.pid"))
-        .arg("-c")
-        .arg(dir.join("check.pid"))
-        .arg("-r")
-        .arg(dir.join("vrrp.pid"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(
-            std::fs::File::create(dir.join(format!(
-                "{}.log",
-                Path::new(bin).file_name().unwrap().to_string_lossy()
-            )))
-            .unwrap(),
-        ))
-        .spawn()
-        .unwrap_or_else(|e| panic!("{bin}: {e}"))
-}
-
-fn stop(mut child: Child, who: &str) {
-    let _ = nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    );
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{who} did not stop within 15 s of SIGTERM");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// The table a daemon reaches, and what it leaves after SIGTERM.
 fn run_daemon(bin: &str, conf: &Path, dir: &Path) -> (String, String) {
     sh("ipvsadm -C");
-    let child = start(bin, conf, dir);
-    let table = settled(Duration::from_millis(1500), Duration::from_secs(20));
-    stop(child, bin);
+    let child = harness::start_checker_daemon(bin, conf, dir);
+    let table = harness::settled(Duration::from_millis(1500), Duration::from_secs(20));
+    harness::stop_daemon(child, bin);
     std::thread::sleep(Duration::from_millis(200));
     (table, sh("ipvsadm -Sn"))
 }

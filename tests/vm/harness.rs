@@ -96,3 +96,70 @@ pub fn sorted_lines(s: &str) -> Vec<String> {
     v.sort();
     v
 }
+
+/// Waits until `ipvsadm -Sn` has not changed for `quiet` (three times that
+/// for a table that stays empty), at most `limit`; returns the last table.
+pub fn settled(quiet: std::time::Duration, limit: std::time::Duration) -> String {
+    use std::time::{Duration, Instant};
+    let start = Instant::now();
+    let mut last = sh("ipvsadm -Sn");
+    let mut since = Instant::now();
+    while start.elapsed() < limit {
+        std::thread::sleep(Duration::from_millis(100));
+        let now = sh("ipvsadm -Sn");
+        if now != last {
+            last = now;
+            since = Instant::now();
+        } else if since.elapsed() >= if last.is_empty() { quiet * 3 } else { quiet } {
+            break;
+        }
+    }
+    last
+}
+
+/// Starts a keepalived-compatible daemon as `-n -l -C -G -f CONF` with its
+/// pid files and log (stderr) in `dir`.
+pub fn start_checker_daemon(
+    bin: &str,
+    conf: &std::path::Path,
+    dir: &std::path::Path,
+) -> std::process::Child {
+    use std::process::Stdio;
+    let name = std::path::Path::new(bin)
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
+    Command::new(bin)
+        .args(["-n", "-l", "-C", "-G", "-f"])
+        .arg(conf)
+        .arg("-p")
+        .arg(dir.join("parent.pid"))
+        .arg("-c")
+        .arg(dir.join("check.pid"))
+        .arg("-r")
+        .arg(dir.join("vrrp.pid"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(log))
+        .spawn()
+        .unwrap_or_else(|e| panic!("{bin}: {e}"))
+}
+
+/// SIGTERM, then waits up to 15 s; panics (after SIGKILL) if it hangs.
+pub fn stop_daemon(mut child: std::process::Child, who: &str) {
+    use std::time::{Duration, Instant};
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("{who} did not stop within 15 s of SIGTERM");
+}
