@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 if [ "${KAVM_VM:-}" != 1 ]; then
 	n="${1:-2000}"; secs="${2:-30}"
 	cargo build --release -q --bin keepalived
-	cargo build --release -q -p keepalived-checkers --example tcp_sink
+	cargo build --release -q -p keepalived-checkers --example bench_listener
 	out=$(mktemp -d /tmp/kars-chk-bench.XXXXXX)
 	{
 		echo "global_defs {"; echo "    router_id bench"; echo "}"
@@ -37,7 +37,8 @@ fi
 # ---------------------------------------------------------------- in the VM --
 dir=$BENCH_DIR
 hz=$(getconf CLK_TCK)
-"$PWD/target/release/examples/tcp_sink" 8080 &
+# the real servers: accept, answer, close (kept up longer than all rounds)
+"$PWD/target/release/examples/bench_listener" 8080 900 >/dev/null &
 sink=$!
 tree() { # PID: the pid and its descendants
 	local p=$1 c

@@ -1,55 +1,40 @@
 //! FILE_CHECK through the driver: the tracked file's value downs the real
 //! server (weight 0) or shifts its weight (weight N).
 
+mod common;
+
 use std::time::Duration;
 
 use checkers::driver::{Driver, DriverOpts};
 use checkers::*;
-use ipvs::model::{Fwd, Scheduler};
-use ipvs::{Dest, DestKey, Service, ServiceKey};
+use ipvs::model::Fwd;
+use ipvs::{Dest, DestKey};
 use tokio::sync::mpsc;
 
 fn lvs(path: &std::path::Path, weight: i64) -> LvsCfg {
     let addr = "192.168.1.2:80".parse().unwrap();
-    LvsCfg {
-        virtual_servers: vec![VsCfg {
-            name: "[10.0.0.1]:tcp:80".into(),
-            services: vec![(
-                ServiceKey::tcp("10.0.0.1:80".parse().unwrap()),
-                Service::new(Scheduler::Rr),
-            )],
-            quorum: 1,
-            hysteresis: 0,
-            sorry_server: None,
-            omega: false,
-            ha_suspend: false,
-            quorum_up: None,
-            quorum_down: None,
-            real_servers: vec![RsCfg {
-                key: DestKey::new(addr),
-                dest: Dest::new(Fwd::Masq, 1),
-                name: "[192.168.1.2]:tcp:80".into(),
-                inhibit_on_failure: false,
-                notify_up: None,
-                notify_down: None,
-                checkers: vec![CheckerCfg {
-                    kind: CheckKind::File(FileCfg {
-                        path: path.to_owned(),
-                        weight,
-                        reverse: false,
-                    }),
-                    conn: ConnOpts::new(addr, Duration::from_secs(1)),
-                    retry: 0,
-                    delay_loop: Duration::from_secs(60),
-                    delay_before_retry: Duration::from_secs(1),
-                    warmup: Duration::from_secs(60),
-                    alpha: false,
-                    log_all_failures: false,
-                }],
-            }],
+    common::one_vs(vec![RsCfg {
+        key: DestKey::new(addr),
+        dest: Dest::new(Fwd::Masq, 1),
+        name: "[192.168.1.2]:tcp:80".into(),
+        inhibit_on_failure: false,
+        notify_up: None,
+        notify_down: None,
+        checkers: vec![CheckerCfg {
+            kind: CheckKind::File(FileCfg {
+                path: path.to_owned(),
+                weight,
+                reverse: false,
+            }),
+            conn: ConnOpts::new(addr, Duration::from_secs(1)),
+            retry: 0,
+            delay_loop: Duration::from_secs(60),
+            delay_before_retry: Duration::from_secs(1),
+            warmup: Duration::from_secs(60),
+            alpha: false,
+            log_all_failures: false,
         }],
-        ..LvsCfg::default()
-    }
+    }])
 }
 
 async fn wait_for(rx: &mut mpsc::UnboundedReceiver<String>, want: &str) {

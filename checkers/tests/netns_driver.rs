@@ -10,8 +10,8 @@ use checkers::driver::{Driver, DriverOpts};
 use checkers::task::TaskEnv;
 use checkers::*;
 use common::servers;
-use ipvs::model::{Fwd, Scheduler};
-use ipvs::{Dest, DestKey, Service, ServiceKey};
+use ipvs::model::Fwd;
+use ipvs::{Dest, DestKey};
 use tokio::sync::mpsc;
 
 const MS: Duration = Duration::from_millis(1);
@@ -34,27 +34,6 @@ fn rs(addr: std::net::SocketAddr, kind: CheckKind) -> RsCfg {
             alpha: false,
             log_all_failures: false,
         }],
-    }
-}
-
-fn lvs(rss: Vec<RsCfg>) -> LvsCfg {
-    LvsCfg {
-        virtual_servers: vec![VsCfg {
-            name: "[10.0.0.1]:tcp:80".into(),
-            services: vec![(
-                ServiceKey::tcp("10.0.0.1:80".parse().unwrap()),
-                Service::new(Scheduler::Rr),
-            )],
-            quorum: 1,
-            hysteresis: 0,
-            sorry_server: None,
-            omega: false,
-            ha_suspend: false,
-            quorum_up: None,
-            quorum_down: None,
-            real_servers: rss,
-        }],
-        ..LvsCfg::default()
     }
 }
 
@@ -106,7 +85,7 @@ fn driver_publishes_tables_and_reload_keeps_unchanged_checkers() {
             fifos: vec![],
             log_tap: Some(log_tx),
         };
-        let cfg1 = lvs(vec![rs(web, http.clone()), rs(dead, CheckKind::Tcp)]);
+        let cfg1 = common::one_vs(vec![rs(web, http.clone()), rs(dead, CheckKind::Tcp)]);
         let (mut driver, mut tables) = Driver::new(cfg1, opts);
         // non-alpha: both start in the table
         assert_eq!(tables.borrow().dest_count(), 2);
@@ -144,7 +123,7 @@ fn driver_publishes_tables_and_reload_keeps_unchanged_checkers() {
         second.key = DestKey::new("127.0.0.3:80".parse().unwrap());
         second.name = "[127.0.0.3]:tcp:80".into();
         reload_tx
-            .send(lvs(vec![rs(web, http.clone()), second]))
+            .send(common::one_vs(vec![rs(web, http.clone()), second]))
             .await
             .unwrap();
         let seen = wait_for(

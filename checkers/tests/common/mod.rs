@@ -7,6 +7,30 @@
 
 pub mod servers;
 
+/// One virtual server `[10.0.0.1]:tcp:80` (rr, quorum 1) with `rss`.
+pub fn one_vs(rss: Vec<checkers::RsCfg>) -> checkers::LvsCfg {
+    use ipvs::model::Scheduler;
+    use ipvs::{Service, ServiceKey};
+    checkers::LvsCfg {
+        virtual_servers: vec![checkers::VsCfg {
+            name: "[10.0.0.1]:tcp:80".into(),
+            services: vec![(
+                ServiceKey::tcp("10.0.0.1:80".parse().unwrap()),
+                Service::new(Scheduler::Rr),
+            )],
+            quorum: 1,
+            hysteresis: 0,
+            sorry_server: None,
+            omega: false,
+            ha_suspend: false,
+            quorum_up: None,
+            quorum_down: None,
+            real_servers: rss,
+        }],
+        ..checkers::LvsCfg::default()
+    }
+}
+
 use std::future::Future;
 use std::process::Command;
 
