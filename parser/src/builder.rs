@@ -53,6 +53,9 @@ pub struct Builder {
     emails_at_open: usize,
     /// keepalived numbers rules without a preference downwards from 16384.
     next_rule_pref: u32,
+    /// An nftables table for VRRP was named (by `nftables`, or implied by
+    /// `vrrp_iptables`): keepalived ignores a second one.
+    vrrp_nftables: bool,
 }
 
 impl Default for Builder {
@@ -79,6 +82,7 @@ impl Default for Builder {
             ssl: None,
             raw_block: Vec::new(),
             next_rule_pref: 16384,
+            vrrp_nftables: false,
             emails_at_open: 0,
         }
     }
@@ -121,7 +125,7 @@ fn lvs_method(line: &Line, d: &mut Diags, s_type: &str) -> Option<LvsMethod> {
         "" if line.len() < 2 => {
             d.at(
                 line.loc,
-                Class::MissingParameter,
+                Class::GeneralError,
                 format!("{} requires a parameter", line.w(0)),
             );
             return None;
@@ -293,7 +297,7 @@ fn ip_address(line: &Line, d: &mut Diags, allow_track_group: bool) -> Option<IpA
         if needs_arg && arg.is_none() {
             d.at(
                 line.loc_of(i),
-                Class::MissingParameter,
+                Class::GeneralError,
                 format!("Missing parameter for {w}"),
             );
             break;
@@ -833,7 +837,10 @@ impl Builder {
             }
             "vrrp_sync_group" => {
                 let Some(name) = name else {
-                    r.report_here(Class::GeneralError, "vrrp_sync_group must have a name");
+                    r.report_here(
+                        Class::GeneralError,
+                        "vrrp_sync_group must have a name - skipping",
+                    );
                     return Flow::Skip;
                 };
                 if self.cfg.sync_groups.iter().any(|g| g.name == name) {
@@ -851,7 +858,10 @@ impl Builder {
             }
             "track_group" => {
                 let Some(name) = name else {
-                    r.report_here(Class::GeneralError, "track_group must have a name");
+                    r.report_here(
+                        Class::GeneralError,
+                        "track_group must have a name - skipping",
+                    );
                     return Flow::Skip;
                 };
                 self.tgroup = Some(TrackGroup {
@@ -962,7 +972,6 @@ impl Builder {
             protocol: None,
             ops: false,
             sched_flags: 0,
-            hashed: false,
             ip_family: None,
             sorry_server: None,
             sorry_server_inhibit: false,
@@ -1013,12 +1022,24 @@ impl Builder {
             "notification_email_from" => g.notification_email_from = s1(),
             "smtp_server" => {
                 if let Some(h) = line.word(1) {
-                    let port = if line.len() > 2 {
-                        int(line, 2, 1, 65535, d).unwrap_or(25) as u16
-                    } else {
-                        25
-                    };
-                    g.smtp_server = Some((h.to_string(), port));
+                    let port_str = line.word(2).unwrap_or("25");
+                    let port = port_str.parse::<u16>().ok().filter(|p| *p > 0);
+                    // keepalived takes an address, else resolves the name
+                    // while reading the file (getaddrinfo), and rejects the
+                    // line if neither works.
+                    let known = port.is_some_and(|p| {
+                        (!h.contains(['-', '/']) && h.parse::<IpAddr>().is_ok())
+                            || std::net::ToSocketAddrs::to_socket_addrs(&(h, p))
+                                .is_ok_and(|mut a| a.next().is_some())
+                    });
+                    match port {
+                        Some(p) if known => g.smtp_server = Some((h.to_string(), p)),
+                        _ => d.at(
+                            line.loc_of(1),
+                            Class::GeneralError,
+                            format!("Invalid smtp server {h} {port_str}"),
+                        ),
+                    }
                 }
             }
             "smtp_connect_timeout" => {
@@ -1128,6 +1149,13 @@ impl Builder {
                 g.lvs_sync_daemon = Some(sd);
             }
             "lvs_timeouts" => {
+                if line.len() < 2 {
+                    d.at(
+                        line.loc,
+                        Class::GeneralError,
+                        "lvs_timeouts requires at least one option",
+                    );
+                }
                 let mut i = 1;
                 while i < line.len() {
                     let v = int(line, i + 1, 0, 86400 * 31, d).map(|v| v as u32);
@@ -1234,7 +1262,7 @@ impl Builder {
                 ),
                 None => d.at(
                     line.loc,
-                    Class::MissingParameter,
+                    Class::GeneralError,
                     format!("({iname}) interface requires a name"),
                 ),
             },
@@ -1503,7 +1531,13 @@ impl Builder {
                     ),
                 ),
             },
-            "linkbeat_use_polling" => v.linkbeat_use_polling = true,
+            "linkbeat_use_polling" => {
+                r.report_here(
+                    Class::GeneralError,
+                    format!("({iname}) 'linkbeat_use_polling' in vrrp instance deprecated - use linkbeat_interfaces block"),
+                );
+                v.linkbeat_use_polling = true
+            }
             "lvs_sync_daemon_interface" => {
                 r.report_here(
                     Class::Deprecated,
@@ -1783,10 +1817,26 @@ impl Builder {
                 ),
             },
             "ops" => vs.ops = true,
-            "flag-1" | "sh-fallback" | "mh-fallback" => vs.sched_flags |= 1,
-            "flag-2" | "sh-port" | "mh-port" => vs.sched_flags |= 2,
+            "flag-1" => vs.sched_flags |= 1,
+            "flag-2" => vs.sched_flags |= 2,
             "flag-3" => vs.sched_flags |= 4,
-            "hashed" => vs.hashed = true,
+            // keepalived honours the named flags only when the scheduler
+            // already read is the one they belong to (so order matters), and
+            // never sets anything for `hashed`.
+            f @ ("sh-port" | "sh-fallback" | "mh-port" | "mh-fallback" | "hashed") => {
+                match (vs.lb_algo.as_deref(), f) {
+                    (Some("sh"), "sh-port") | (Some("mh"), "mh-port") => vs.sched_flags |= 2,
+                    (Some("sh"), "sh-fallback") | (Some("mh"), "mh-fallback") => {
+                        vs.sched_flags |= 1
+                    }
+                    (Some("sh" | "mh"), _) => {}
+                    _ => d.at(
+                        line.loc,
+                        Class::GeneralError,
+                        format!("{f} only applies to sh scheduler - ignoring"),
+                    ),
+                }
+            }
             "ip_family" => match line.w(1) {
                 "inet" => vs.ip_family = Some(Family::Inet),
                 "inet6" => vs.ip_family = Some(Family::Inet6),
@@ -1806,7 +1856,17 @@ impl Builder {
                     vs.sorry_server = Some((a, port));
                 }
             }
+            "sorry_server_inhibit" if vs.sorry_server.is_none() => d.at(
+                line.loc,
+                Class::GeneralError,
+                "Ignoring sorry_server inhibit used before or without sorry_server",
+            ),
             "sorry_server_inhibit" => vs.sorry_server_inhibit = true,
+            "sorry_server_lvs_method" if vs.sorry_server.is_none() => d.at(
+                line.loc,
+                Class::GeneralError,
+                "sorry_server forwarding used without sorry_server",
+            ),
             "sorry_server_lvs_method" => {
                 vs.sorry_server_lvs_method = lvs_method(line, &mut r.diags, "sorry").map(Box::new)
             }
@@ -2013,7 +2073,11 @@ impl Builder {
             "sync_group_tracking_weight" => g.sync_group_tracking_weight = true,
             "global_tracking" => {
                 g.sync_group_tracking_weight = true;
-                r.report_here(Class::Deprecated, "global_tracking is deprecated. Use track_interface/script/file/bfd on the sync group");
+                let msg = format!(
+                    "({}) global_tracking is deprecated. Use track_interface/script/file on the sync group",
+                    g.name
+                );
+                r.report_here(Class::Deprecated, msg);
             }
             _ => {}
         }
@@ -2198,8 +2262,85 @@ fn vsg_entry(line: &Line, d: &mut Diags) -> Option<VsgEntry> {
     }
 }
 
+impl Builder {
+    /// The name of the block being read, for messages that quote it.
+    fn block_name(&self, ctx: Ctx) -> &str {
+        match ctx {
+            Ctx::Instance => self.inst.as_ref().map(|v| v.name.as_str()),
+            Ctx::TrackProcess => self.tproc.as_ref().map(|t| t.name.as_str()),
+            Ctx::TrackFile => self.tfile.as_ref().map(|t| t.name.as_str()),
+            Ctx::SyncGroup => self.sync.as_ref().map(|s| s.name.as_str()),
+            Ctx::VrrpScript => self.script.as_ref().map(|s| s.name.as_str()),
+            Ctx::TrackGroup => self.tgroup.as_ref().map(|t| t.name.as_str()),
+            _ => None,
+        }
+        .unwrap_or("")
+    }
+}
+
 impl Sink for Builder {
     fn keyword(&mut self, r: &mut Reader, ctx: Ctx, kw: &'static Kw) -> Flow {
+        // Debian's keepalived is built with nftables and without iptables:
+        // it maps vrrp_iptables to nftables with an error, and does not know
+        // vrrp_ipsets at all.
+        if ctx == Ctx::GlobalDefs && kw.name == "vrrp_iptables" {
+            r.report_here(
+                Class::GeneralError,
+                "iptables not supported, using nftables instead. Please replace 'vrrp_iptables and 'vrrp_ipsets' with 'nftables' config option",
+            );
+            self.vrrp_nftables = true;
+        } else if ctx == Ctx::GlobalDefs && kw.name == "nftables" {
+            if self.vrrp_nftables {
+                r.report_here(Class::GeneralError, "nftables already specified - ignoring");
+                return Flow::Continue;
+            }
+            self.vrrp_nftables = true;
+        } else if ctx == Ctx::GlobalDefs && kw.name == "vrrp_ipsets" {
+            r.report_here(Class::UnknownKeyword, "Unknown keyword 'vrrp_ipsets'");
+            return Flow::Continue;
+        }
+        if r.line.len() < 2 && crate::arity::needs_param(ctx, kw.name) {
+            // A handler or two report something before reading the argument.
+            match (ctx, kw.name) {
+                (Ctx::Instance, "lvs_sync_daemon_interface") => {
+                    let msg = format!(
+                        "({}) Specifying lvs_sync_daemon_interface against a vrrp is deprecated.",
+                        self.block_name(ctx)
+                    );
+                    r.report_here(Class::Deprecated, msg);
+                    r.report_here(
+                        Class::Deprecated,
+                        "        Please use global lvs_sync_daemon",
+                    );
+                }
+                (_, "nb_get_retry") => r.report_here(
+                    Class::Deprecated,
+                    "nb_get_retry is deprecated - please use 'retry'",
+                ),
+                _ => {}
+            }
+            // keepalived stops the whole parse here (exit 2); we say the same
+            // and go on, so that one run shows every mistake.
+            let msg = format!(
+                "*** Configuration line starting `{0}` is missing a parameter after keyword `{0}` at word position 2",
+                kw.name
+            );
+            let loc = r.line.loc;
+            r.diags.at(loc, Class::MissingParameter, msg);
+            return Flow::Skip;
+        }
+        if r.line.len() < 2
+            && kw.kind == Kind::Leaf
+            && let Some(msgs) = crate::arity::missing_arg_messages(ctx, kw.name)
+        {
+            let name = self.block_name(ctx);
+            for m in msgs {
+                let loc = r.line.loc;
+                r.diags
+                    .at(loc, Class::GeneralError, m.replace("{name}", name));
+            }
+            return Flow::Continue;
+        }
         if kw.status == Status::Accepted && !self.raw_block.is_empty() && kw.kind == Kind::Leaf {
             self.cfg.extra.push(raw(&r.line));
             return Flow::Continue;
@@ -2410,7 +2551,7 @@ impl Sink for Builder {
                         r.diags.at(
                             loc,
                             Class::GeneralError,
-                            format!("No file set for track_file {} - removing", t.name),
+                            format!("No file set for track_file {} - ignoring", t.name),
                         );
                     } else {
                         self.cfg.track_files.push(t);
@@ -2419,12 +2560,38 @@ impl Sink for Builder {
             }
             (Ctx::TrackProcess, _) => {
                 if let Some(t) = self.tproc.take() {
-                    self.cfg.track_processes.push(t);
+                    if t.process.is_empty() {
+                        let loc = r.line.loc;
+                        r.diags.at(
+                            loc,
+                            Class::GeneralError,
+                            format!("track process '{}' process name not specified", t.name),
+                        );
+                    } else {
+                        self.cfg.track_processes.push(t);
+                    }
                 }
             }
             (Ctx::SyncGroup, "vrrp_sync_group") => {
                 if let Some(g) = self.sync.take() {
                     self.cfg.sync_groups.push(g);
+                }
+            }
+            (Ctx::SyncGroup, "group") | (Ctx::TrackGroup, "group") => {
+                let empty = match ctx {
+                    Ctx::SyncGroup => self
+                        .sync
+                        .as_ref()
+                        .map(|g| (g.group.is_empty(), "sync", &g.name)),
+                    _ => self
+                        .tgroup
+                        .as_ref()
+                        .map(|g| (g.group.is_empty(), "track", &g.name)),
+                };
+                if let Some((true, what, name)) = empty {
+                    let msg = format!("Warning - {what} group {name} has empty group block");
+                    let loc = r.line.loc;
+                    r.diags.at(loc, Class::GeneralError, msg);
                 }
             }
             (Ctx::TrackGroup, _) => {
@@ -2535,6 +2702,15 @@ impl Sink for Builder {
                                 loc,
                                 Class::GeneralError,
                                 "HTTP/SSL_GET checker has no urls specified - ignoring",
+                            );
+                            false
+                        }
+                        CheckerSpec::File(f) if f.track_file.is_none() => {
+                            let loc = r.line.loc;
+                            r.diags.at(
+                                loc,
+                                Class::GeneralError,
+                                "FILE_CHECK has no track_file specified - ignoring",
                             );
                             false
                         }

@@ -32,12 +32,14 @@ pub enum Class {
     UnexpectedEob,
     MissingEob,
     UnmatchedQuote,
-    MissingParameter,
     InvalidNumber,
     GeneralError,
     Warning,
     Deprecated,
     SecurityError,
+    /// A keyword without the argument keepalived reads unconditionally:
+    /// keepalived aborts the parse (exit 2), whatever else was found.
+    MissingParameter,
 }
 
 impl Class {
@@ -47,6 +49,7 @@ impl Class {
             Class::Ok => 0,
             Class::FileNotFound | Class::BadIf | Class::Fatal => 4,
             Class::SecurityError => 6,
+            Class::MissingParameter => 2,
             _ => 5,
         }
     }

@@ -97,8 +97,9 @@ fn value_block(r: &mut Reader, sink: &mut impl Sink, ctx: Ctx, kw: &'static Kw) 
                 continue;
             }
             // keepalived only logs this one; it is not a config error.
-            r.report_here(
-                Class::Ok,
+            let loc = r.line.loc;
+            r.diags.note(
+                loc,
                 format!("'{{' missing from beginning of block {}", kw.name),
             );
         }

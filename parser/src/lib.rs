@@ -5,6 +5,7 @@
 //! - [`reader`]: files, `include`, comments, `@id` lines, `$NAME` definitions,
 //!   `~SEQ`/`~LST`, brace splitting and tokens (keepalived's `read_line`).
 //! - [`schema`]: the keyword tables of every block, with tier and status.
+//! - [`arity`]: keywords given without their argument, as keepalived treats them.
 //! - [`engine`]: the block walk and keepalived's error recovery.
 //! - [`builder`]: keyword handlers that fill the typed model.
 //! - [`validate`]: post-parse checks and defaults, as keepalived applies them.
@@ -13,9 +14,11 @@
 //! - [`diag`]: diagnostics, keepalived's error classes and `-t` exit codes.
 //!
 //! The parser never touches the system beyond reading the files it is told
-//! to read: checks that need the system (does `eth1` exist? is a script
+//! to read and resolving an `smtp_server` host name (keepalived resolves it
+//! while reading, and rejects the line if that fails): checks that need the system (does `eth1` exist? is a script
 //! safe?) are made by the daemon from the locations kept in the model.
 
+pub mod arity;
 pub mod builder;
 pub mod diag;
 pub mod engine;

@@ -661,7 +661,6 @@ pub struct VirtualServer {
     pub ops: bool,
     /// flag-1/2/3 (also sh-/mh- names), as IPVS scheduler flag bits 0..2.
     pub sched_flags: u8,
-    pub hashed: bool,
     pub ip_family: Option<Family>,
     pub sorry_server: Option<(IpAddr, u16)>,
     pub sorry_server_inhibit: bool,

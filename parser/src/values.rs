@@ -44,7 +44,7 @@ pub fn int(line: &Line, i: usize, min: i64, max: i64, d: &mut Diags) -> Option<i
     let Some(w) = line.word(i) else {
         d.at(
             line.loc,
-            Class::MissingParameter,
+            Class::GeneralError,
             format!("{} requires a parameter", line.w(0)),
         );
         return None;
@@ -218,7 +218,7 @@ pub fn timer(line: &Line, i: usize, min: u64, max: u64, d: &mut Diags) -> Option
     let Some(w) = line.word(i) else {
         d.at(
             line.loc,
-            Class::MissingParameter,
+            Class::GeneralError,
             format!("{} requires a parameter", line.w(0)),
         );
         return None;
@@ -400,7 +400,8 @@ pub fn command(
                 return None;
             }
         },
-        None => Vec::new(),
+        // keepalived ignores a command line without the command.
+        None => return None,
     };
     Some((argv, words.get(2).cloned(), words.get(3).cloned()))
 }

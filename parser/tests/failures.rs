@@ -28,6 +28,14 @@
 //!   as a `# missing:` line): it must still be present; once gone, delete it.
 //! - `# wrong-exit: N` — our exit code is still `N`, not `# expect-exit:`.
 //!
+//! Intentional differences are asserted like `# expect:` lines:
+//!
+//! - `# beyond: LOC message` — we report this and keepalived does not,
+//!   because keepalived stopped reading earlier (a missing parameter ends
+//!   its parse; we go on, so one run shows every mistake).
+//! - `# instead: LOC message` — our wording where keepalived's would
+//!   mislead; the case's free text quotes keepalived's and says why.
+//!
 //! Any other comment line is free text (each case says which mistake it
 //! shows). Every case must produce at least one non-note diagnostic: a
 //! broken config must never pass silently, unless that silence is itself
@@ -109,7 +117,11 @@ fn parse_header(text: &str) -> Result<Case, String> {
                 .parse()
                 .map_err(|_| format!("line {}: bad exit code '{}'", i + 1, rest.trim()))
         };
-        if let Some(rest) = comment.strip_prefix("expect:") {
+        if let Some(rest) = comment
+            .strip_prefix("expect:")
+            .or_else(|| comment.strip_prefix("beyond:"))
+            .or_else(|| comment.strip_prefix("instead:"))
+        {
             case.expects.push(expect(rest)?);
         } else if let Some(rest) = comment.strip_prefix("missing:") {
             case.missing.push(expect(rest)?);
