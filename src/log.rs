@@ -59,14 +59,29 @@ pub struct LogOpts {
     pub console: bool,
     pub detail: bool,
     pub no_syslog: bool,
-    /// `-S N`: LOG_LOCALN.
-    pub local_facility: Option<u8>,
+    /// `-S`: the syslog facility code (see [`parse_facility`]).
+    pub facility: Option<u8>,
     /// `-g` (None inside = default file).
     pub file: Option<Option<String>>,
 }
 
+const LOG_USER: u8 = 1;
 const LOG_DAEMON: u8 = 3;
 const LOG_LOCAL0: u8 = 16;
+
+/// `-S` as keepalived reads it: `0`..`7` or `local0`..`local7` for
+/// LOG_LOCALn, or `daemon` / `user`.
+pub fn parse_facility(arg: &str) -> Option<u8> {
+    let n = arg.strip_prefix("local").unwrap_or(arg);
+    match n.parse::<u8>() {
+        Ok(n) if n <= 7 => Some(LOG_LOCAL0 + n),
+        _ => match arg {
+            "daemon" => Some(LOG_DAEMON),
+            "user" => Some(LOG_USER),
+            _ => None,
+        },
+    }
+}
 
 /// keepalived's file name rule: relative names go under /tmp, and the role
 /// is inserted before the last extension.
@@ -169,9 +184,7 @@ fn connect_syslog() -> Option<UnixDatagram> {
 
 /// Installs the global subscriber for this process. Safe to call once.
 pub fn init(role: Role, opts: &LogOpts) {
-    let facility = opts
-        .local_facility
-        .map_or(LOG_DAEMON, |n| LOG_LOCAL0 + n.min(7));
+    let facility = opts.facility.unwrap_or(LOG_DAEMON);
     let file = opts.file.as_ref().and_then(|f| {
         let name = f.as_deref().unwrap_or("keepalived.log");
         std::fs::OpenOptions::new()
@@ -205,6 +218,18 @@ pub fn init(role: Role, opts: &LogOpts) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn facility_forms_as_keepalived() {
+        assert_eq!(super::parse_facility("0"), Some(16));
+        assert_eq!(super::parse_facility("7"), Some(23));
+        assert_eq!(super::parse_facility("local3"), Some(19));
+        assert_eq!(super::parse_facility("daemon"), Some(3));
+        assert_eq!(super::parse_facility("user"), Some(1));
+        assert_eq!(super::parse_facility("8"), None);
+        assert_eq!(super::parse_facility("local"), None);
+        assert_eq!(super::parse_facility("kern"), None);
+    }
+
     use super::*;
 
     #[test]

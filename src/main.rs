@@ -105,8 +105,14 @@ struct Cli {
 
 const DEFAULT_CONF: &str = "/etc/keepalived/keepalived.conf";
 
+/// The keepalived release whose behaviour, files and log lines we match.
+const KEEPALIVED_COMPAT: &str = "2.2.7";
+
 fn main() {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => std::process::exit(cli_error(e)),
+    };
     let file = cli
         .use_file
         .clone()
@@ -124,13 +130,53 @@ fn main() {
     std::process::exit(run(&cli, &file, &opts));
 }
 
+/// keepalived prints its version to stderr and names an unknown option as
+/// "Unknown option -x" / "Unknown option --xyz" (exit 1); scripts parse both.
+fn cli_error(e: clap::Error) -> i32 {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    match e.kind() {
+        ErrorKind::DisplayVersion => {
+            // Exporters and inventory tools match `Keepalived vX.Y.Z` to
+            // learn which keepalived behaviour (signals, dump formats) to
+            // expect: we give the version whose behaviour we implement.
+            eprintln!(
+                "Keepalived v{KEEPALIVED_COMPAT} (keepalived-rs {})",
+                env!("CARGO_PKG_VERSION")
+            );
+            0
+        }
+        ErrorKind::DisplayHelp | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
+            0
+        }
+        ErrorKind::UnknownArgument => {
+            let arg = match e.get(ContextKind::InvalidArg) {
+                Some(ContextValue::String(a)) => a.clone(),
+                _ => String::new(),
+            };
+            eprintln!("Unknown option {arg}");
+            1
+        }
+        _ => {
+            let _ = e.print();
+            1
+        }
+    }
+}
+
 fn log_opts(cli: &Cli) -> log::LogOpts {
     log::LogOpts {
         // keepalived only logs to the console in the foreground
         console: cli.log_console && cli.dont_fork,
         detail: cli.log_detail > 0,
         no_syslog: cli.no_syslog,
-        local_facility: cli.log_facility.as_deref().and_then(|f| f.parse().ok()),
+        facility: cli.log_facility.as_deref().and_then(|f| {
+            let code = log::parse_facility(f);
+            if code.is_none() {
+                eprintln!("Invalid log facility '{f}'");
+            }
+            code
+        }),
         file: cli.log_file.clone(),
     }
 }
