@@ -5,9 +5,11 @@
 //! - [`wire`]: advert codec, checksums and keepalived's receive checks; no I/O.
 //! - [`fsm`]: one sans-IO state machine per instance: `handle(now, input) -> actions`.
 //! - [`sync`]: sync groups moving several instances together, also sans-IO.
+//! - [`dump`]: `keepalived.stats` and `keepalived.json`, as keepalived writes them.
 //! - [`driver`]: the tokio driver: raw sockets, rtnetlink, GARP/NA, timers.
 
 pub mod driver;
+pub mod dump;
 pub mod fsm;
 pub mod sync;
 pub mod types;
