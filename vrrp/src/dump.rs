@@ -10,7 +10,35 @@
 
 use std::fmt::Write as _;
 
-use crate::fsm::{State, Stats};
+use crate::fsm::{Instance, InstanceCfg, State, Stats};
+use crate::types::{Centisecs, Priority};
+
+/// What the dump files need from one running instance, taken between two
+/// inputs of its state machine.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub cfg: InstanceCfg,
+    pub state: State,
+    pub wantstate: State,
+    pub effective: Priority,
+    pub master_priority: Priority,
+    pub master_adver_int: Centisecs,
+    pub stats: Stats,
+}
+
+impl Snapshot {
+    pub fn of(i: &Instance) -> Self {
+        Snapshot {
+            cfg: i.cfg().clone(),
+            state: i.state(),
+            wantstate: i.wantstate(),
+            effective: i.effective_priority(),
+            master_priority: i.master_priority(),
+            master_adver_int: i.master_adver_int(),
+            stats: i.stats().clone(),
+        }
+    }
+}
 
 /// keepalived's numeric state codes in the JSON dump.
 pub fn state_code(s: State) -> u32 {
