@@ -64,7 +64,7 @@ async fn serve(path: &Path, opts: &kaconf::Options, config: Config, role: &Check
         error!("Unable to install signal handlers");
         return EXIT_FATAL;
     };
-    crate::daemon::absorb_dump_signals("Keepalived_healthcheckers");
+    crate::daemon::absorb_dump_signals("Keepalived_healthcheckers", &[]);
     let client = match ipvs::Client::connect().await {
         Ok(c) => std::sync::Arc::new(c),
         Err(e) => {

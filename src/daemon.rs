@@ -206,9 +206,9 @@ pub fn finish_detach() {
 
 /// The signals operators' tooling sends for dumps: SIGUSR1 (data), SIGUSR2
 /// (stats), SIGRTMIN+2 (JSON), SIGRTMAX-1 (stats and clear). Their default
-/// action would kill the process; until the dumps exist they are received
-/// and logged, never fatal. Needs a runtime.
-pub fn absorb_dump_signals(who: &'static str) {
+/// action would kill the process: those a role does not `answer` yet are
+/// received and logged, never fatal. Needs a runtime.
+pub fn absorb_dump_signals(who: &'static str, answered: &[&str]) {
     let kinds = [
         ("SIGUSR1", SignalKind::user_defined1()),
         ("SIGUSR2", SignalKind::user_defined2()),
@@ -216,6 +216,9 @@ pub fn absorb_dump_signals(who: &'static str) {
         ("SIGRTMAX-1", SignalKind::from_raw(libc::SIGRTMAX() - 1)),
     ];
     for (name, kind) in kinds {
+        if answered.contains(&name) {
+            continue;
+        }
         if let Ok(mut s) = signal(kind) {
             tokio::spawn(async move {
                 while s.recv().await.is_some() {

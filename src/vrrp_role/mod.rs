@@ -6,12 +6,14 @@
 //! - [`track`]: vrrp_script (rise/fall) and track_file → tracker inputs.
 //! - [`notify`]: notify scripts and the notify FIFO.
 
+pub mod dump;
 pub mod map;
 pub mod notify;
 pub mod track;
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use checkers::script::Script;
@@ -106,7 +108,7 @@ async fn serve(config: Config, opts: &VrrpRoleOpts) -> i32 {
         error!("Unable to install signal handlers");
         return EXIT_FATAL;
     };
-    crate::daemon::absorb_dump_signals("Keepalived_vrrp");
+    crate::daemon::absorb_dump_signals("Keepalived_vrrp", &["SIGUSR2", "SIGRTMIN+2", "SIGRTMAX-1"]);
     let (dcfg, errors) = map::driver_cfg(&config, opts.log_detail, opts.dont_release_vrrp);
     for e in &errors {
         error!("{e}");
@@ -148,6 +150,13 @@ async fn serve(config: Config, opts: &VrrpRoleOpts) -> i32 {
     });
 
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+    let view = Arc::new(Mutex::new(dump::View::new(
+        dcfg.instances
+            .iter()
+            .zip(&inst_cfgs)
+            .map(|(i, v)| ((*v).clone(), i.vmac.as_ref().map(|m| m.ifname.clone())))
+            .collect(),
+    )));
     let (ev_tx, mut ev_rx) = mpsc::unbounded_channel();
 
     // vrrp_script: one task per script that some instance tracks.
@@ -186,6 +195,7 @@ async fn serve(config: Config, opts: &VrrpRoleOpts) -> i32 {
         }
     }
     let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(dump::serve_signals(cmd_tx.clone(), Arc::clone(&view)));
     for vs in &config.vrrp_scripts {
         let Some(trackers) = script_trackers.remove(&vs.name) else {
             continue;
@@ -251,6 +261,9 @@ async fn serve(config: Config, opts: &VrrpRoleOpts) -> i32 {
                     instance,
                     transition,
                 } => {
+                    view.lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .transitioned(instance);
                     let name = &names[instance];
                     let prio = transition.priority.get();
                     inst_notify[instance]

@@ -5,7 +5,7 @@
 
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -275,6 +275,16 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn start(lab: &Lab, i: usize, which: Impl, conf: &str) -> Daemon {
+        Daemon::start_in(lab, i, which, conf, None)
+    }
+
+    /// As `start`, with `$TMPDIR` (where the dump files go) set to `tmp`.
+    #[allow(dead_code)]
+    pub fn start_with_tmpdir(lab: &Lab, i: usize, which: Impl, conf: &str, tmp: &Path) -> Daemon {
+        Daemon::start_in(lab, i, which, conf, Some(tmp))
+    }
+
+    fn start_in(lab: &Lab, i: usize, which: Impl, conf: &str, tmp: Option<&Path>) -> Daemon {
         let name = format!("r{i}-{}", if which == Impl::Ours { "ours" } else { "ka" });
         let conf_path = lab.file(&format!("{name}.conf"));
         std::fs::write(&conf_path, conf).unwrap();
@@ -284,6 +294,9 @@ impl Daemon {
         let _ = std::fs::remove_file(&vrrp_pid);
         let ns = lab.ns(i);
         let mut cmd = Command::new("ip");
+        if let Some(t) = tmp {
+            cmd.env("TMPDIR", t);
+        }
         cmd.args(["netns", "exec", &ns]);
         match which {
             Impl::Ours => {
@@ -340,6 +353,26 @@ impl Daemon {
     pub fn signal(&self, sig: nix::sys::signal::Signal) {
         // `timeout` forwards TERM; ip netns exec exec()s, so the pid is the daemon's.
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), sig);
+    }
+
+    /// Any signal by number (real-time ones too) to the daemon's parent
+    /// process. Debian's keepalived runs under `timeout`, which would die of
+    /// a signal it does not relay, so it gets the signal in its VRRP process
+    /// (where keepalived's parent would relay it).
+    #[allow(dead_code)]
+    pub fn signal_raw(&self, sig: i32) {
+        let pid = match self.which {
+            Impl::Ours => self.child.id() as i32,
+            Impl::Keepalived => match self.vrrp_child() {
+                Some(p) => p,
+                None => return,
+            },
+        };
+        // SAFETY: kill(2) on a pid of ours; no memory is involved.
+        #[allow(unsafe_code)]
+        unsafe {
+            libc::kill(pid, sig);
+        }
     }
 
     /// Signals the VRRP process only (SIGSTOP for a hung master).

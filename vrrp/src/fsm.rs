@@ -506,6 +506,11 @@ impl Instance {
         &self.stats
     }
 
+    /// keepalived's "print and clear" stats signal.
+    pub fn clear_stats(&mut self) {
+        self.stats = Stats::default();
+    }
+
     /// Whether the instance has a fault of its own (not just its group's).
     pub fn is_faulted(&self) -> bool {
         !self.faults.is_empty()

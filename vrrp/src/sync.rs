@@ -57,6 +57,10 @@ impl SyncGroup {
         &self.members
     }
 
+    pub fn clear_stats(&mut self) {
+        self.members.iter_mut().for_each(Instance::clear_stats);
+    }
+
     /// Earliest timer of any member.
     pub fn poll_at(&self) -> Option<Instant> {
         self.members.iter().filter_map(Instance::poll_at).min()

@@ -244,10 +244,19 @@ impl DriverCfg {
     }
 }
 
-/// Inputs from the daemon (vrrp_script and track_file results).
-#[derive(Clone, Debug)]
+/// Inputs from the daemon (vrrp_script and track_file results) and its
+/// questions.
+#[derive(Debug)]
 pub enum Command {
-    Input { instance: usize, input: Input },
+    Input {
+        instance: usize,
+        input: Input,
+    },
+    /// Every instance's state and counters, in instance order (for the
+    /// dump files).
+    Snapshot(tokio::sync::oneshot::Sender<Vec<crate::dump::Snapshot>>),
+    /// Zero every instance's counters (after a stats dump on SIGRTMAX-1).
+    ClearStats,
 }
 
 /// What the daemon must act on (notify scripts, FIFO lines).
@@ -720,13 +729,26 @@ pub async fn run(
                     }
                 }
             }
-            Some(cmd) = cmds.recv() => {
-                let Command::Input { instance, input } = cmd;
-                if instance < eng.io.len() {
-                    let outs = eng.feed(Instant::now(), instance, input);
-                    eng.exec(outs).await;
+            Some(cmd) = cmds.recv() => match cmd {
+                Command::Input { instance, input } => {
+                    if instance < eng.io.len() {
+                        let outs = eng.feed(Instant::now(), instance, input);
+                        eng.exec(outs).await;
+                    }
                 }
-            }
+                Command::Snapshot(reply) => {
+                    let all = (0..eng.io.len()).filter_map(|i| eng.snapshot(i)).collect();
+                    let _ = reply.send(all);
+                }
+                Command::ClearStats => {
+                    for u in &mut eng.units {
+                        match u {
+                            Unit::Single(inst, _) => inst.clear_stats(),
+                            Unit::Group { group, .. } => group.clear_stats(),
+                        }
+                    }
+                }
+            },
             Some(ev) = link_rx.recv() => eng.link_event(ev).await,
         }
     }
@@ -803,6 +825,16 @@ impl Engine {
             }
             (Unit::Group { .. }, None) => Vec::new(),
         }
+    }
+
+    fn snapshot(&self, i: usize) -> Option<crate::dump::Snapshot> {
+        let (u, m) = self.loc[i];
+        let inst = match (&self.units[u], m) {
+            (Unit::Single(inst, _), _) => inst,
+            (Unit::Group { group, .. }, Some(m)) => &group.members()[m],
+            _ => return None,
+        };
+        Some(crate::dump::Snapshot::of(inst))
     }
 
     fn state_of(&self, i: usize) -> State {
