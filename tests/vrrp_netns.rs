@@ -1017,3 +1017,487 @@ fn garp_schedule_matches_keepalived() {
     assert_eq!(counts[0], vec![2, 5, 3, 3], "ours");
     assert_eq!(counts[0], counts[1], "ours vs keepalived");
 }
+
+// ---- reload (SIGHUP) ---------------------------------------------------
+
+/// A VRRPv3 (advert_int 0.1) instance for the reload tests: VIPs are host
+/// numbers in 10.<net>.0.0/24.
+fn rl_inst(
+    lab: &Lab,
+    name: &str,
+    vrid: u8,
+    state: &str,
+    prio: u8,
+    vips: &[u8],
+    extra: &str,
+) -> String {
+    let vips: String = vips
+        .iter()
+        .map(|h| format!("  10.{}.0.{h}/24\n", lab.net))
+        .collect();
+    format!(
+        "vrrp_instance {name} {{\n state {state}\n interface kv-e0\n virtual_router_id {vrid}\n priority {prio}\n advert_int 0.1\n virtual_ipaddress {{\n{vips} }}\n{extra}}}\n"
+    )
+}
+
+fn rl_conf(i: usize, global: &str, instances: &[String]) -> String {
+    format!(
+        "global_defs {{\n vrrp_version 3\n router_id kv{i}\n{global}}}\n{}",
+        instances.concat()
+    )
+}
+
+/// Adverts of `src` in a capture: their times, in seconds.
+fn advert_times(lines: &[String], src: &str, vrid: u8) -> Vec<f64> {
+    let from = format!("{src} > 224.0.0.18: VRRPv3, Advertisement, vrid {vrid},");
+    lines
+        .iter()
+        .filter(|l| l.contains(&from))
+        .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+        .collect()
+}
+
+fn max_gap(times: &[f64]) -> f64 {
+    times.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max)
+}
+
+/// Ours MASTER, keepalived BACKUP: a reload that adds one VIP and removes
+/// another (advertised and excluded) keeps ours MASTER without an election
+/// and without a gap in its adverts; the VIP set follows the file and the
+/// new VIPs are announced.
+///
+/// keepalived 2.2.7 as BACKUP drops adverts whose address list differs
+/// from its own ("not present in MASTER advert", vrrp.c
+/// `vrrp_check_packet`) and takes over, whoever the master is; operators
+/// changing advertised VIPs run the backup with `skip_check_adv_addr`
+/// (checks only when the master changes), as the peer here does.
+#[test]
+fn reload_keeps_master_and_updates_vips() {
+    if !require() {
+        return;
+    }
+    let lab = Lab::new("rlm", 140, 2);
+    let net = lab.net;
+    let vrid = 40 + net;
+    let (a, b, c) = (
+        format!("10.{net}.0.100"),
+        format!("10.{net}.0.101"),
+        format!("10.{net}.0.102"),
+    );
+    let (eb, ec) = (format!("10.{net}.9.101"), format!("10.{net}.9.102"));
+    let ours = |vips: &[u8], ex: u8| {
+        let extra = format!(
+            "virtual_ipaddress_excluded {{
+  10.{net}.9.{ex}/24
+ }}
+"
+        );
+        rl_conf(
+            0,
+            "",
+            &[rl_inst(&lab, "VI_1", vrid, "BACKUP", 150, vips, &extra)],
+        )
+    };
+    let m = Daemon::start(&lab, 0, Impl::Ours, &ours(&[100, 101], 101));
+    let k = Daemon::start(
+        &lab,
+        1,
+        Impl::Keepalived,
+        &rl_conf(
+            1,
+            "",
+            &[rl_inst(
+                &lab,
+                "VI_1",
+                vrid,
+                "BACKUP",
+                100,
+                &[100, 101],
+                "skip_check_adv_addr\n",
+            )],
+        ),
+    );
+    assert!(
+        lab.wait_sole_holder(0, &a, Duration::from_secs(3)) && lab.holders(&b) == vec![0],
+        "{}\n{}",
+        m.log_text(),
+        k.log_text()
+    );
+    assert!(
+        k.wait_log("(VI_1) Entering BACKUP STATE", Duration::from_secs(2)),
+        "{}",
+        k.log_text()
+    );
+    let cap = Capture::start(&lab, "reload");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(lab.holders(&eb), vec![0]);
+    m.reload(&ours(&[100, 102], 102));
+    assert!(
+        netns::wait_until(Duration::from_secs(3), || lab.holders(&c) == vec![0]
+            && lab.holders(&b).is_empty()
+            && lab.holders(&ec) == vec![0]
+            && lab.holders(&eb).is_empty()),
+        "VIPs not updated: {:?} {:?}\n{}",
+        lab.holders(&b),
+        lab.holders(&c),
+        m.log_text()
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let lines = cap.finish();
+    assert_eq!(lab.holders(&a), vec![0]);
+    assert!(m.log_has("Reloading"), "{}", m.log_text());
+    assert!(
+        m.log_has(&format!(
+            "(VI_1) ip address {b}/24 dev kv-e0, no longer exist"
+        )),
+        "{}",
+        m.log_text()
+    );
+    assert_eq!(m.log_count("Entering MASTER STATE"), 1, "{}", m.log_text());
+    assert_eq!(m.log_count("Entering BACKUP STATE"), 1, "{}", m.log_text());
+    assert!(
+        !k.log_has("Entering MASTER STATE"),
+        "peer took over:\n{}",
+        k.log_text()
+    );
+    let times = advert_times(&lines, &lab.ip4(0, ""), vrid);
+    assert!(times.len() >= 20, "{}", lines.join("\n"));
+    assert!(
+        max_gap(&times) < 0.25,
+        "gap of {:.3} s in the master's adverts:\n{}",
+        max_gap(&times),
+        lines.join("\n")
+    );
+    assert!(garps(&lines, &c) >= 1, "{}", lines.join("\n"));
+    assert!(garps(&lines, &ec) >= 1, "{}", lines.join("\n"));
+}
+
+/// A reload that removes the instance on the MASTER: priority 0 advert,
+/// VIP gone, the keepalived backup takes over at once; FAULT notified (no
+/// notify_deleted). A new instance in the same file comes up.
+#[test]
+fn reload_removing_instance_hands_over() {
+    if !require() {
+        return;
+    }
+    let lab = Lab::new("rlx", 141, 2);
+    let net = lab.net;
+    let vrid = 40 + net;
+    let vip = format!("10.{net}.0.100");
+    let other = format!("10.{net}.0.200");
+    let script = lab.file("kv-notify.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\necho \"$@\" >> \"$(dirname \"$0\")/kv-notify.out\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let global = " enable_script_security\n script_user root\n";
+    let notify = format!("notify \"{}\"\n", script.display());
+    let m = Daemon::start(
+        &lab,
+        0,
+        Impl::Ours,
+        &rl_conf(
+            0,
+            global,
+            &[rl_inst(&lab, "VI_1", vrid, "BACKUP", 150, &[100], &notify)],
+        ),
+    );
+    let k = Daemon::start(
+        &lab,
+        1,
+        Impl::Keepalived,
+        &rl_conf(
+            1,
+            "",
+            &[rl_inst(&lab, "VI_1", vrid, "BACKUP", 100, &[100], "")],
+        ),
+    );
+    assert!(
+        lab.wait_sole_holder(0, &vip, Duration::from_secs(3)),
+        "{}\n{}",
+        m.log_text(),
+        k.log_text()
+    );
+    assert!(k.wait_log("(VI_1) Entering BACKUP STATE", Duration::from_secs(2)));
+    let cap = Capture::start(&lab, "remove");
+    m.reload(&rl_conf(
+        0,
+        global,
+        &[rl_inst(
+            &lab,
+            "VI_2",
+            vrid + 1,
+            "BACKUP",
+            150,
+            &[200],
+            &notify,
+        )],
+    ));
+    let t0 = std::time::Instant::now();
+    assert!(
+        lab.wait_sole_holder(1, &vip, Duration::from_secs(2)),
+        "{:?}\n{}\n{}",
+        lab.holders(&vip),
+        m.log_text(),
+        k.log_text()
+    );
+    // Priority 0: skew time (about 60 ms), not the 3 adverts of a lost master.
+    assert!(
+        t0.elapsed() < Duration::from_millis(900),
+        "{:?}",
+        t0.elapsed()
+    );
+    assert!(
+        k.log_has("(VI_1) Entering MASTER STATE"),
+        "{}",
+        k.log_text()
+    );
+    assert!(
+        lab.wait_sole_holder(0, &other, Duration::from_secs(2)),
+        "new instance: {}",
+        m.log_text()
+    );
+    assert!(
+        m.log_has("(VI_2) Entering BACKUP STATE (init)"),
+        "{}",
+        m.log_text()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let lines = cap.finish();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains(&format!("{} > 224.0.0.18", lab.ip4(0, "")))
+                && l.contains("prio 0,")),
+        "no priority-0 advert:\n{}",
+        lines.join("\n")
+    );
+    let out = std::fs::read_to_string(lab.file("kv-notify.out")).unwrap_or_default();
+    assert!(out.contains("INSTANCE VI_1 FAULT 150"), "{out}");
+    assert!(out.contains("INSTANCE VI_2 MASTER 150"), "{out}");
+}
+
+/// Broken files (an instance without its VRID, a missing file, an unknown
+/// interface) are refused with an error and change nothing; a good file
+/// afterwards is taken.
+#[test]
+fn reload_refuses_broken_config() {
+    if !require() {
+        return;
+    }
+    let lab = Lab::new("rlb", 142, 2);
+    let net = lab.net;
+    let vrid = 40 + net;
+    let (a, c) = (format!("10.{net}.0.100"), format!("10.{net}.0.102"));
+    let good = rl_conf(
+        0,
+        "",
+        &[rl_inst(&lab, "VI_1", vrid, "BACKUP", 150, &[100], "")],
+    );
+    let mut m = Daemon::start(&lab, 0, Impl::Ours, &good);
+    let k = Daemon::start(
+        &lab,
+        1,
+        Impl::Keepalived,
+        &rl_conf(
+            1,
+            "",
+            &[rl_inst(&lab, "VI_1", vrid, "BACKUP", 100, &[100], "")],
+        ),
+    );
+    assert!(
+        lab.wait_sole_holder(0, &a, Duration::from_secs(3)),
+        "{}",
+        m.log_text()
+    );
+    assert!(k.wait_log("(VI_1) Entering BACKUP STATE", Duration::from_secs(2)));
+    let refused = "Configuration reload failed - keeping the running configuration";
+    let no_vrid = good.replace(&format!("virtual_router_id {vrid}"), "");
+    let bad_if = rl_conf(
+        0,
+        "",
+        &[rl_inst(&lab, "VI_1", vrid, "BACKUP", 150, &[102], "")],
+    )
+    .replace("interface kv-e0", "interface kv-nope");
+    for (n, broken) in [Some(no_vrid), None, Some(bad_if)].into_iter().enumerate() {
+        match broken {
+            Some(text) => m.reload(&text),
+            None => {
+                std::fs::remove_file(&m.conf).unwrap();
+                m.signal(Signal::SIGHUP);
+            }
+        }
+        assert!(
+            m.wait_log_count(refused, n + 1, Duration::from_secs(3)),
+            "reload {n} not refused:\n{}",
+            m.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+        assert_eq!(lab.holders(&a), vec![0], "{}", m.log_text());
+        assert!(lab.holders(&c).is_empty());
+    }
+    assert!(m.log_has("virtual router id"), "{}", m.log_text());
+    assert!(m.log_has("kv-nope"), "{}", m.log_text());
+    m.reload(&rl_conf(
+        0,
+        "",
+        &[rl_inst(&lab, "VI_1", vrid, "BACKUP", 150, &[100, 102], "")],
+    ));
+    assert!(
+        netns::wait_until(Duration::from_secs(3), || lab.holders(&c) == vec![0]),
+        "good reload not taken: {}",
+        m.log_text()
+    );
+    assert_eq!(lab.holders(&a), vec![0]);
+    assert_eq!(m.log_count("Entering MASTER STATE"), 1, "{}", m.log_text());
+    assert!(!k.log_has("Entering MASTER STATE"), "{}", k.log_text());
+    m.stop();
+    assert!(lab.holders(&a).len() <= 1);
+}
+
+/// Ours BACKUP to a keepalived MASTER: a reload adding a second instance
+/// starts it (it becomes MASTER, nobody else has it) while the kept one
+/// stays BACKUP.
+#[test]
+fn reload_starts_new_instance_keeps_backup() {
+    if !require() {
+        return;
+    }
+    let lab = Lab::new("rln", 143, 2);
+    let net = lab.net;
+    let vrid = 40 + net;
+    let (a, n) = (format!("10.{net}.0.100"), format!("10.{net}.0.150"));
+    let vi1 = rl_inst(&lab, "VI_1", vrid, "BACKUP", 100, &[100], "");
+    let k = Daemon::start(
+        &lab,
+        1,
+        Impl::Keepalived,
+        &rl_conf(
+            1,
+            "",
+            &[rl_inst(&lab, "VI_1", vrid, "BACKUP", 150, &[100], "")],
+        ),
+    );
+    assert!(
+        lab.wait_sole_holder(1, &a, Duration::from_secs(3)),
+        "{}",
+        k.log_text()
+    );
+    let m = Daemon::start(
+        &lab,
+        0,
+        Impl::Ours,
+        &rl_conf(0, "", std::slice::from_ref(&vi1)),
+    );
+    assert!(m.wait_log("(VI_1) Entering BACKUP STATE", Duration::from_secs(2)));
+    std::thread::sleep(Duration::from_millis(500));
+    m.reload(&rl_conf(
+        0,
+        "",
+        &[
+            vi1.clone(),
+            rl_inst(&lab, "VI_NEW", vrid + 1, "BACKUP", 100, &[150], ""),
+        ],
+    ));
+    assert!(
+        lab.wait_sole_holder(0, &n, Duration::from_secs(3)),
+        "new instance did not come up: {}",
+        m.log_text()
+    );
+    assert!(
+        m.log_has("(VI_NEW) Entering BACKUP STATE (init)"),
+        "{}",
+        m.log_text()
+    );
+    assert!(
+        m.log_has("(VI_NEW) Entering MASTER STATE"),
+        "{}",
+        m.log_text()
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(lab.holders(&a), vec![1]);
+    assert!(
+        !m.log_has("(VI_1) Entering MASTER STATE"),
+        "{}",
+        m.log_text()
+    );
+    assert_eq!(
+        m.log_count("(VI_1) Entering BACKUP STATE"),
+        1,
+        "{}",
+        m.log_text()
+    );
+    assert_eq!(k.log_count("Entering MASTER STATE"), 1, "{}", k.log_text());
+}
+
+/// A priority change by reload hands over through the protocol: lowered
+/// below the keepalived backup's, the backup preempts; raised again, ours
+/// preempts back.
+#[test]
+fn reload_priority_change_preempts() {
+    if !require() {
+        return;
+    }
+    let lab = Lab::new("rlp", 144, 2);
+    let net = lab.net;
+    let vrid = 40 + net;
+    let a = format!("10.{net}.0.100");
+    let ours = |prio| {
+        rl_conf(
+            0,
+            "",
+            &[rl_inst(&lab, "VI_1", vrid, "BACKUP", prio, &[100], "")],
+        )
+    };
+    let m = Daemon::start(&lab, 0, Impl::Ours, &ours(150));
+    let k = Daemon::start(
+        &lab,
+        1,
+        Impl::Keepalived,
+        &rl_conf(
+            1,
+            "",
+            &[rl_inst(&lab, "VI_1", vrid, "BACKUP", 100, &[100], "")],
+        ),
+    );
+    assert!(
+        lab.wait_sole_holder(0, &a, Duration::from_secs(3)),
+        "{}",
+        m.log_text()
+    );
+    assert!(k.wait_log("(VI_1) Entering BACKUP STATE", Duration::from_secs(2)));
+    m.reload(&ours(50));
+    assert!(
+        lab.wait_sole_holder(1, &a, Duration::from_secs(3)),
+        "{}\n{}",
+        m.log_text(),
+        k.log_text()
+    );
+    assert!(
+        k.log_has("(VI_1) received lower priority (50) advert"),
+        "{}",
+        k.log_text()
+    );
+    assert!(
+        m.wait_log("(VI_1) Master received advert from", Duration::from_secs(1))
+            && m.log_has("with higher priority 100, ours 50"),
+        "{}",
+        m.log_text()
+    );
+    m.reload(&ours(200));
+    assert!(
+        lab.wait_sole_holder(0, &a, Duration::from_secs(3)),
+        "{}\n{}",
+        m.log_text(),
+        k.log_text()
+    );
+    assert!(
+        k.wait_log("with higher priority 200, ours 100", Duration::from_secs(1)),
+        "{}",
+        k.log_text()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(lab.holders(&a), vec![0]);
+}
