@@ -1192,7 +1192,12 @@ fn reload_removing_instance_hands_over() {
     )
     .unwrap();
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let global = " enable_script_security\n script_user root\n";
+    let fifo = lab.file("kv-ours.fifo");
+    let global = format!(
+        " enable_script_security\n script_user root\n vrrp_notify_fifo {}\n",
+        fifo.display()
+    );
+    let global = global.as_str();
     let notify = format!("notify \"{}\"\n", script.display());
     let m = Daemon::start(
         &lab,
@@ -1221,6 +1226,15 @@ fn reload_removing_instance_hands_over() {
         k.log_text()
     );
     assert!(k.wait_log("(VI_1) Entering BACKUP STATE", Duration::from_secs(2)));
+    // A reader keeps the FIFO's contents across the reload's close/reopen.
+    let mut reader = {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+            .open(&fifo)
+            .expect("notify FIFO exists")
+    };
     let cap = Capture::start(&lab, "remove");
     m.reload(&rl_conf(
         0,
@@ -1277,6 +1291,18 @@ fn reload_removing_instance_hands_over() {
     let out = std::fs::read_to_string(lab.file("kv-notify.out")).unwrap_or_default();
     assert!(out.contains("INSTANCE VI_1 FAULT 150"), "{out}");
     assert!(out.contains("INSTANCE VI_2 MASTER 150"), "{out}");
+    let fifo_text = {
+        use std::io::Read;
+        let mut buf = vec![0u8; 4096];
+        let n = reader.read(&mut buf).unwrap_or(0);
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    let deleted = fifo_text.find("INSTANCE \"VI_1\" FAULT 150\n");
+    let new_master = fifo_text.find("INSTANCE \"VI_2\" MASTER 150\n");
+    assert!(
+        deleted.is_some() && new_master.is_some() && deleted < new_master,
+        "{fifo_text}"
+    );
 }
 
 /// Broken files (an instance without its VRID, a missing file, an unknown
@@ -1500,4 +1526,97 @@ fn reload_priority_change_preempts() {
     );
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(lab.holders(&a), vec![0]);
+}
+
+/// vrrp_script results survive a reload (keepalived `clear_diff_script`):
+/// a succeeding script keeps the MASTER up, a failing one keeps the
+/// instance in FAULT, and the rise count continues from where it was.
+#[test]
+fn reload_carries_script_results() {
+    if !require() {
+        return;
+    }
+    let lab = Lab::new("rls", 145, 1);
+    let net = lab.net;
+    let vip = format!("10.{net}.0.100");
+    let flag = lab.file("kv-healthy");
+    std::fs::write(&flag, "").unwrap();
+    let conf = |rise: u32| {
+        let script = format!(
+            "vrrp_script chk {{\n script \"/usr/bin/test -e {}\"\n interval 1\n rise {rise}\n fall 1\n}}\n",
+            flag.display()
+        );
+        let track = "track_script {\n chk\n }\n";
+        format!(
+            "{script}{}",
+            rl_conf(
+                0,
+                " enable_script_security\n script_user root\n",
+                &[rl_inst(
+                    &lab,
+                    "VI_1",
+                    40 + net,
+                    "BACKUP",
+                    150,
+                    &[100],
+                    track
+                )],
+            )
+        )
+    };
+    let m = Daemon::start(&lab, 0, Impl::Ours, &conf(1));
+    assert!(
+        lab.wait_sole_holder(0, &vip, Duration::from_secs(3)),
+        "{}",
+        m.log_text()
+    );
+    assert!(m.wait_log("VRRP_Script(chk) succeeded", Duration::from_secs(1)));
+    m.reload(&conf(2));
+    assert!(
+        m.wait_log(
+            "VRRP_Script(chk) considered successful on reload",
+            Duration::from_secs(2)
+        ),
+        "{}",
+        m.log_text()
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(lab.holders(&vip), vec![0]);
+    assert!(!m.log_has("FAULT"), "{}", m.log_text());
+
+    std::fs::remove_file(&flag).unwrap();
+    assert!(
+        m.wait_log("(VI_1) Entering FAULT STATE", Duration::from_secs(3)),
+        "{}",
+        m.log_text()
+    );
+    m.reload(&conf(2));
+    assert!(
+        m.wait_log(
+            "VRRP_Script(chk) considered unsuccessful on reload",
+            Duration::from_secs(2)
+        ),
+        "{}",
+        m.log_text()
+    );
+    assert!(m.wait_log(
+        "(VI_1): entering FAULT state due to script chk",
+        Duration::from_secs(1)
+    ));
+    std::thread::sleep(Duration::from_millis(800));
+    assert!(lab.holders(&vip).is_empty(), "{}", m.log_text());
+    assert_eq!(m.log_count("Entering MASTER STATE"), 1, "{}", m.log_text());
+    // rise 2 from the carried failure: two runs, a second apart.
+    std::fs::write(&flag, "").unwrap();
+    let t0 = std::time::Instant::now();
+    assert!(
+        lab.wait_sole_holder(0, &vip, Duration::from_secs(4)),
+        "{}",
+        m.log_text()
+    );
+    assert!(
+        t0.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        t0.elapsed()
+    );
 }
