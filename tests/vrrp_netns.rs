@@ -1620,3 +1620,69 @@ fn reload_carries_script_results() {
         t0.elapsed()
     );
 }
+
+/// A sync group survives a reload: kept MASTER members stay MASTER without
+/// the group syncing again; a member removed from the file is stopped and
+/// the rebuilt group goes on with the rest.
+#[test]
+fn reload_rebuilds_sync_group() {
+    if !require() {
+        return;
+    }
+    let lab = Lab::new("rlg", 146, 1);
+    let net = lab.net;
+    let (a, b, a2) = (
+        format!("10.{net}.0.100"),
+        format!("10.{net}.0.110"),
+        format!("10.{net}.0.101"),
+    );
+    let conf = |members: &[&str], a_vips: &[u8]| {
+        let mut insts = vec![rl_inst(&lab, "VI_A", 40 + net, "BACKUP", 150, a_vips, "")];
+        if members.contains(&"VI_B") {
+            insts.push(rl_inst(&lab, "VI_B", 41 + net, "BACKUP", 150, &[110], ""));
+        }
+        format!(
+            "{}vrrp_sync_group G1 {{\n group {{\n{} }}\n}}\n",
+            rl_conf(0, "", &insts),
+            members
+                .iter()
+                .map(|m| format!("  {m}\n"))
+                .collect::<String>()
+        )
+    };
+    let m = Daemon::start(&lab, 0, Impl::Ours, &conf(&["VI_A", "VI_B"], &[100]));
+    assert!(
+        lab.wait_sole_holder(0, &a, Duration::from_secs(3))
+            && lab.wait_sole_holder(0, &b, Duration::from_secs(1)),
+        "{}",
+        m.log_text()
+    );
+    assert!(m.wait_log(
+        "VRRP_Group(G1) Syncing instances to MASTER state",
+        Duration::from_secs(1)
+    ));
+    m.reload(&conf(&["VI_A", "VI_B"], &[100, 101]));
+    assert!(
+        lab.wait_sole_holder(0, &a2, Duration::from_secs(2)),
+        "{}",
+        m.log_text()
+    );
+    m.reload(&conf(&["VI_A"], &[100, 101]));
+    assert!(
+        netns::wait_until(Duration::from_secs(2), || lab.holders(&b).is_empty()),
+        "{}",
+        m.log_text()
+    );
+    m.wait_log_count("Reloading", 4, Duration::from_secs(1));
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(lab.holders(&a), vec![0]);
+    assert_eq!(lab.holders(&a2), vec![0]);
+    assert_eq!(m.log_count("Entering MASTER STATE"), 2, "{}", m.log_text());
+    assert_eq!(
+        m.log_count("VRRP_Group(G1) Syncing instances to"),
+        1,
+        "{}",
+        m.log_text()
+    );
+    assert!(m.log_has("(VI_B) sent 0 priority"), "{}", m.log_text());
+}
