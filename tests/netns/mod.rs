@@ -280,6 +280,8 @@ pub struct Daemon {
     child: Child,
     pub log: PathBuf,
     pub vrrp_pid: PathBuf,
+    /// The daemon's own pid file (`-p`).
+    pub pid: PathBuf,
     pub conf: PathBuf,
 }
 
@@ -319,6 +321,7 @@ impl Daemon {
             child,
             log,
             vrrp_pid,
+            pid,
             conf: conf_path,
         };
         assert!(
@@ -395,6 +398,18 @@ impl Daemon {
 impl Drop for Daemon {
     fn drop(&mut self) {
         if let Ok(None) = self.child.try_wait() {
+            // keepalived runs under `timeout`, which does not pass SIGKILL
+            // on: kill the daemon itself first, so that it can neither
+            // respawn its VRRP child nor outlive the test.
+            if let Some(p) = std::fs::read_to_string(&self.pid)
+                .ok()
+                .and_then(|s| s.trim().parse::<i32>().ok())
+            {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(p),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
             self.signal_vrrp(nix::sys::signal::Signal::SIGCONT);
             self.signal_vrrp(nix::sys::signal::Signal::SIGKILL);
             let _ = self.child.kill();
