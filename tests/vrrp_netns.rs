@@ -1384,7 +1384,8 @@ fn reload_refuses_broken_config() {
 
 /// Ours BACKUP to a keepalived MASTER: a reload adding a second instance
 /// starts it (it becomes MASTER, nobody else has it) while the kept one
-/// stays BACKUP.
+/// stays BACKUP; with `fifo_write_vrrp_states_on_reload` the kept
+/// instance's unchanged state is written to the FIFO again.
 #[test]
 fn reload_starts_new_instance_keeps_backup() {
     if !require() {
@@ -1410,17 +1411,30 @@ fn reload_starts_new_instance_keeps_backup() {
         "{}",
         k.log_text()
     );
+    let fifo = lab.file("kv-ours.fifo");
+    let global = format!(
+        " vrrp_notify_fifo {}\n fifo_write_vrrp_states_on_reload\n",
+        fifo.display()
+    );
     let m = Daemon::start(
         &lab,
         0,
         Impl::Ours,
-        &rl_conf(0, "", std::slice::from_ref(&vi1)),
+        &rl_conf(0, &global, std::slice::from_ref(&vi1)),
     );
     assert!(m.wait_log("(VI_1) Entering BACKUP STATE", Duration::from_secs(2)));
+    let mut reader = {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+            .open(&fifo)
+            .expect("notify FIFO exists")
+    };
     std::thread::sleep(Duration::from_millis(500));
     m.reload(&rl_conf(
         0,
-        "",
+        &global,
         &[
             vi1.clone(),
             rl_inst(&lab, "VI_NEW", vrid + 1, "BACKUP", 100, &[150], ""),
@@ -1455,6 +1469,18 @@ fn reload_starts_new_instance_keeps_backup() {
         m.log_text()
     );
     assert_eq!(k.log_count("Entering MASTER STATE"), 1, "{}", k.log_text());
+    let fifo_text = {
+        use std::io::Read;
+        let mut buf = vec![0u8; 4096];
+        let n = reader.read(&mut buf).unwrap_or(0);
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    assert_eq!(
+        fifo_text,
+        // Start, then the reload in configuration order: the kept
+        // instance's state re-sent, the new one starting.
+        "INSTANCE \"VI_1\" BACKUP 100\nINSTANCE \"VI_1\" BACKUP 100\nINSTANCE \"VI_NEW\" BACKUP 100\nINSTANCE \"VI_NEW\" MASTER 100\n"
+    );
 }
 
 /// A priority change by reload hands over through the protocol: lowered

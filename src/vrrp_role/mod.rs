@@ -121,6 +121,8 @@ struct Tables {
     names: Vec<String>,
     inst_notify: Vec<notify::Notifies>,
     group_notify: Vec<(String, notify::Notifies)>,
+    /// `fifo_write_vrrp_states_on_reload`.
+    fifo_states_on_reload: bool,
 }
 
 /// A vrrp_script some instance tracks.
@@ -181,6 +183,7 @@ fn prepare(config: &Config, opts: &VrrpRoleOpts) -> Prepared {
             .filter_map(|sg| config.sync_groups.iter().find(|s| s.name == sg.name))
             .map(|s| (s.name.clone(), notifies(&s.notify, gu)))
             .collect(),
+        fifo_states_on_reload: g.fifo_write_vrrp_states_on_reload,
     };
     let fifo = g
         .vrrp_notify_fifo
@@ -611,6 +614,27 @@ async fn serve(path: &Path, popts: &kaconf::Options, config: Config, opts: &Vrrp
                         t.inst_notify[instance].run_deleted(name, priority.get(), was_fault)
                     {
                         line("INSTANCE", name, word, priority.get());
+                    }
+                }
+                Event::Unchanged {
+                    instance,
+                    state,
+                    priority,
+                } => {
+                    if t.fifo_states_on_reload {
+                        line(
+                            "INSTANCE",
+                            &t.names[instance],
+                            state.keyword(),
+                            priority.get(),
+                        );
+                    }
+                }
+                Event::GroupUnchanged { group, state } => {
+                    if t.fifo_states_on_reload
+                        && let Some((name, _)) = t.group_notify.get(group)
+                    {
+                        line("GROUP", name, state.keyword(), 0);
                     }
                 }
                 Event::Reloaded { .. } => {}

@@ -303,6 +303,19 @@ pub enum Event {
     Reloaded {
         epoch: u64,
     },
+    /// After a reload: this instance is in BACKUP or FAULT as before (or
+    /// started in FAULT) and notified nothing; keepalived re-sends its
+    /// state to the FIFO with `fifo_write_vrrp_states_on_reload`.
+    Unchanged {
+        instance: usize,
+        state: State,
+        priority: Priority,
+    },
+    /// The same for a sync group that notified nothing at the reload.
+    GroupUnchanged {
+        group: usize,
+        state: State,
+    },
 }
 
 /// Why the driver could not start.
@@ -1065,11 +1078,45 @@ impl Engine {
         self.cfg = cfg;
         let _ = self.events.send(Event::Reloaded { epoch });
         outs.extend(group_outs);
+        let mut notified = Vec::new();
+        let mut groups_notified = Vec::new();
+        let note = |outs: &[Out], notified: &mut Vec<usize>, groups: &mut Vec<usize>| {
+            for o in outs {
+                match o {
+                    Out::Act(i, Action::Notify(_)) => notified.push(*i),
+                    Out::GroupNotify(u, _) => groups.push(*u),
+                    _ => {}
+                }
+            }
+        };
+        note(&outs, &mut notified, &mut groups_notified);
         self.exec(outs).await;
-        // New standalone instances start; kept ones ignore this.
+        // New standalone instances start; kept ones ignore this. As in
+        // keepalived's vrrp_init_state, what did not change state at the
+        // reload (a kept MASTER aside) may have its state re-sent, in turn.
         for u in 0..self.units.len() {
             let outs = self.feed_unit(Instant::now(), u, Input::Startup);
+            note(&outs, &mut notified, &mut groups_notified);
             self.exec(outs).await;
+            let (members, group_state) = match &self.units[u] {
+                Unit::Single(_, i) => (vec![*i], None),
+                Unit::Group { group, members } => (members.clone(), Some(group.state())),
+            };
+            if let Some(state) = group_state
+                && !groups_notified.contains(&u)
+            {
+                let _ = self.events.send(Event::GroupUnchanged { group: u, state });
+            }
+            for i in members.into_iter().filter(|i| !notified.contains(i)) {
+                let state = self.state_of(i);
+                if matches!(state, State::Backup | State::Fault) {
+                    let _ = self.events.send(Event::Unchanged {
+                        instance: i,
+                        state,
+                        priority: self.master_priority(i),
+                    });
+                }
+            }
         }
         Ok(rx_rx)
     }
