@@ -258,6 +258,7 @@ fn run(cli: &Cli, file: &str, opts: &kaconf::Options) -> i32 {
                 ),
                 daemon::Subsystem::Vrrp => vrrp_role::run(
                     std::path::Path::new(file),
+                    opts,
                     parsed.config,
                     &vrrp_role::VrrpRoleOpts {
                         dont_release_vrrp: cli.dont_release_vrrp,

@@ -1017,3 +1017,697 @@ fn garp_schedule_matches_keepalived() {
     assert_eq!(counts[0], vec![2, 5, 3, 3], "ours");
     assert_eq!(counts[0], counts[1], "ours vs keepalived");
 }
+
+// ---- reload (SIGHUP) ---------------------------------------------------
+
+/// A VRRPv3 (advert_int 0.1) instance for the reload tests: VIPs are host
+/// numbers in 10.<net>.0.0/24.
+fn rl_inst(
+    lab: &Lab,
+    name: &str,
+    vrid: u8,
+    state: &str,
+    prio: u8,
+    vips: &[u8],
+    extra: &str,
+) -> String {
+    let vips: String = vips
+        .iter()
+        .map(|h| format!("  10.{}.0.{h}/24\n", lab.net))
+        .collect();
+    format!(
+        "vrrp_instance {name} {{\n state {state}\n interface kv-e0\n virtual_router_id {vrid}\n priority {prio}\n advert_int 0.1\n virtual_ipaddress {{\n{vips} }}\n{extra}}}\n"
+    )
+}
+
+fn rl_conf(i: usize, global: &str, instances: &[String]) -> String {
+    format!(
+        "global_defs {{\n vrrp_version 3\n router_id kv{i}\n{global}}}\n{}",
+        instances.concat()
+    )
+}
+
+/// Adverts of `src` in a capture: their times, in seconds.
+fn advert_times(lines: &[String], src: &str, vrid: u8) -> Vec<f64> {
+    let from = format!("{src} > 224.0.0.18: VRRPv3, Advertisement, vrid {vrid},");
+    lines
+        .iter()
+        .filter(|l| l.contains(&from))
+        .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+        .collect()
+}
+
+fn max_gap(times: &[f64]) -> f64 {
+    times.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max)
+}
+
+/// Ours MASTER, keepalived BACKUP: a reload that adds one VIP and removes
+/// another (advertised and excluded) keeps ours MASTER without an election
+/// and without a gap in its adverts; the VIP set follows the file and the
+/// new VIPs are announced.
+///
+/// keepalived 2.2.7 as BACKUP drops adverts whose address list differs
+/// from its own ("not present in MASTER advert", vrrp.c
+/// `vrrp_check_packet`) and takes over, whoever the master is; operators
+/// changing advertised VIPs run the backup with `skip_check_adv_addr`
+/// (checks only when the master changes), as the peer here does.
+#[test]
+fn reload_keeps_master_and_updates_vips() {
+    if !require() {
+        return;
+    }
+    let lab = Lab::new("rlm", 140, 2);
+    let net = lab.net;
+    let vrid = 40 + net;
+    let (a, b, c) = (
+        format!("10.{net}.0.100"),
+        format!("10.{net}.0.101"),
+        format!("10.{net}.0.102"),
+    );
+    let (eb, ec) = (format!("10.{net}.9.101"), format!("10.{net}.9.102"));
+    let ours = |vips: &[u8], ex: u8| {
+        let extra = format!(
+            "virtual_ipaddress_excluded {{
+  10.{net}.9.{ex}/24
+ }}
+"
+        );
+        rl_conf(
+            0,
+            "",
+            &[rl_inst(&lab, "VI_1", vrid, "BACKUP", 150, vips, &extra)],
+        )
+    };
+    let m = Daemon::start(&lab, 0, Impl::Ours, &ours(&[100, 101], 101));
+    let k = Daemon::start(
+        &lab,
+        1,
+        Impl::Keepalived,
+        &rl_conf(
+            1,
+            "",
+            &[rl_inst(
+                &lab,
+                "VI_1",
+                vrid,
+                "BACKUP",
+                100,
+                &[100, 101],
+                "skip_check_adv_addr\n",
+            )],
+        ),
+    );
+    assert!(
+        lab.wait_sole_holder(0, &a, Duration::from_secs(3)) && lab.holders(&b) == vec![0],
+        "{}\n{}",
+        m.log_text(),
+        k.log_text()
+    );
+    assert!(
+        k.wait_log("(VI_1) Entering BACKUP STATE", Duration::from_secs(2)),
+        "{}",
+        k.log_text()
+    );
+    let cap = Capture::start(&lab, "reload");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(lab.holders(&eb), vec![0]);
+    m.reload(&ours(&[100, 102], 102));
+    assert!(
+        netns::wait_until(Duration::from_secs(3), || lab.holders(&c) == vec![0]
+            && lab.holders(&b).is_empty()
+            && lab.holders(&ec) == vec![0]
+            && lab.holders(&eb).is_empty()),
+        "VIPs not updated: {:?} {:?}\n{}",
+        lab.holders(&b),
+        lab.holders(&c),
+        m.log_text()
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let lines = cap.finish();
+    assert_eq!(lab.holders(&a), vec![0]);
+    assert!(m.log_has("Reloading"), "{}", m.log_text());
+    assert!(
+        m.log_has(&format!(
+            "(VI_1) ip address {b}/24 dev kv-e0, no longer exist"
+        )),
+        "{}",
+        m.log_text()
+    );
+    assert_eq!(m.log_count("Entering MASTER STATE"), 1, "{}", m.log_text());
+    assert_eq!(m.log_count("Entering BACKUP STATE"), 1, "{}", m.log_text());
+    assert!(
+        !k.log_has("Entering MASTER STATE"),
+        "peer took over:\n{}",
+        k.log_text()
+    );
+    let times = advert_times(&lines, &lab.ip4(0, ""), vrid);
+    assert!(times.len() >= 20, "{}", lines.join("\n"));
+    // Below the peer's Master_Down_Interval (3 x 0.1 s + 0.06 s skew).
+    assert!(
+        max_gap(&times) < 0.3,
+        "gap of {:.3} s in the master's adverts:\n{}",
+        max_gap(&times),
+        lines.join("\n")
+    );
+    assert!(garps(&lines, &c) >= 1, "{}", lines.join("\n"));
+    assert!(garps(&lines, &ec) >= 1, "{}", lines.join("\n"));
+}
+
+/// A reload that removes the instance on the MASTER: priority 0 advert,
+/// VIP gone, the keepalived backup takes over at once; FAULT notified (no
+/// notify_deleted). A new instance in the same file comes up.
+#[test]
+fn reload_removing_instance_hands_over() {
+    if !require() {
+        return;
+    }
+    let lab = Lab::new("rlx", 141, 2);
+    let net = lab.net;
+    let vrid = 40 + net;
+    let vip = format!("10.{net}.0.100");
+    let other = format!("10.{net}.0.200");
+    let script = lab.file("kv-notify.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\necho \"$@\" >> \"$(dirname \"$0\")/kv-notify.out\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let fifo = lab.file("kv-ours.fifo");
+    let global = format!(
+        " enable_script_security\n script_user root\n vrrp_notify_fifo {}\n",
+        fifo.display()
+    );
+    let global = global.as_str();
+    let notify = format!("notify \"{}\"\n", script.display());
+    let m = Daemon::start(
+        &lab,
+        0,
+        Impl::Ours,
+        &rl_conf(
+            0,
+            global,
+            &[rl_inst(&lab, "VI_1", vrid, "BACKUP", 150, &[100], &notify)],
+        ),
+    );
+    let k = Daemon::start(
+        &lab,
+        1,
+        Impl::Keepalived,
+        &rl_conf(
+            1,
+            "",
+            &[rl_inst(&lab, "VI_1", vrid, "BACKUP", 100, &[100], "")],
+        ),
+    );
+    assert!(
+        lab.wait_sole_holder(0, &vip, Duration::from_secs(3)),
+        "{}\n{}",
+        m.log_text(),
+        k.log_text()
+    );
+    assert!(k.wait_log("(VI_1) Entering BACKUP STATE", Duration::from_secs(2)));
+    // A reader keeps the FIFO's contents across the reload's close/reopen.
+    let mut reader = {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+            .open(&fifo)
+            .expect("notify FIFO exists")
+    };
+    let cap = Capture::start(&lab, "remove");
+    m.reload(&rl_conf(
+        0,
+        global,
+        &[rl_inst(
+            &lab,
+            "VI_2",
+            vrid + 1,
+            "BACKUP",
+            150,
+            &[200],
+            &notify,
+        )],
+    ));
+    let t0 = std::time::Instant::now();
+    assert!(
+        lab.wait_sole_holder(1, &vip, Duration::from_secs(2)),
+        "{:?}\n{}\n{}",
+        lab.holders(&vip),
+        m.log_text(),
+        k.log_text()
+    );
+    // Priority 0: skew time (about 60 ms), not the 3 adverts of a lost master.
+    assert!(
+        t0.elapsed() < Duration::from_millis(900),
+        "{:?}",
+        t0.elapsed()
+    );
+    assert!(
+        k.log_has("(VI_1) Entering MASTER STATE"),
+        "{}",
+        k.log_text()
+    );
+    assert!(
+        lab.wait_sole_holder(0, &other, Duration::from_secs(2)),
+        "new instance: {}",
+        m.log_text()
+    );
+    assert!(
+        m.log_has("(VI_2) Entering BACKUP STATE (init)"),
+        "{}",
+        m.log_text()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let lines = cap.finish();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains(&format!("{} > 224.0.0.18", lab.ip4(0, "")))
+                && l.contains("prio 0,")),
+        "no priority-0 advert:\n{}",
+        lines.join("\n")
+    );
+    let out = std::fs::read_to_string(lab.file("kv-notify.out")).unwrap_or_default();
+    assert!(out.contains("INSTANCE VI_1 FAULT 150"), "{out}");
+    assert!(out.contains("INSTANCE VI_2 MASTER 150"), "{out}");
+    let fifo_text = {
+        use std::io::Read;
+        let mut buf = vec![0u8; 4096];
+        let n = reader.read(&mut buf).unwrap_or(0);
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    let deleted = fifo_text.find("INSTANCE \"VI_1\" FAULT 150\n");
+    let new_master = fifo_text.find("INSTANCE \"VI_2\" MASTER 150\n");
+    assert!(
+        deleted.is_some() && new_master.is_some() && deleted < new_master,
+        "{fifo_text}"
+    );
+}
+
+/// Broken files (an instance without its VRID, a missing file, an unknown
+/// interface) are refused with an error and change nothing; a good file
+/// afterwards is taken.
+#[test]
+fn reload_refuses_broken_config() {
+    if !require() {
+        return;
+    }
+    let lab = Lab::new("rlb", 142, 2);
+    let net = lab.net;
+    let vrid = 40 + net;
+    let (a, c) = (format!("10.{net}.0.100"), format!("10.{net}.0.102"));
+    let good = rl_conf(
+        0,
+        "",
+        &[rl_inst(&lab, "VI_1", vrid, "BACKUP", 150, &[100], "")],
+    );
+    let m = Daemon::start(&lab, 0, Impl::Ours, &good);
+    let k = Daemon::start(
+        &lab,
+        1,
+        Impl::Keepalived,
+        &rl_conf(
+            1,
+            "",
+            &[rl_inst(&lab, "VI_1", vrid, "BACKUP", 100, &[100], "")],
+        ),
+    );
+    assert!(
+        lab.wait_sole_holder(0, &a, Duration::from_secs(3)),
+        "{}",
+        m.log_text()
+    );
+    assert!(k.wait_log("(VI_1) Entering BACKUP STATE", Duration::from_secs(2)));
+    let refused = "Configuration reload failed - keeping the running configuration";
+    let no_vrid = good.replace(&format!("virtual_router_id {vrid}"), "");
+    let bad_if = rl_conf(
+        0,
+        "",
+        &[rl_inst(&lab, "VI_1", vrid, "BACKUP", 150, &[102], "")],
+    )
+    .replace("interface kv-e0", "interface kv-nope");
+    for (n, broken) in [Some(no_vrid), None, Some(bad_if)].into_iter().enumerate() {
+        match broken {
+            Some(text) => m.reload(&text),
+            None => {
+                std::fs::remove_file(&m.conf).unwrap();
+                m.signal(Signal::SIGHUP);
+            }
+        }
+        assert!(
+            m.wait_log_count(refused, n + 1, Duration::from_secs(3)),
+            "reload {n} not refused:\n{}",
+            m.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+        assert_eq!(lab.holders(&a), vec![0], "{}", m.log_text());
+        assert!(lab.holders(&c).is_empty());
+    }
+    assert!(m.log_has("virtual router id"), "{}", m.log_text());
+    assert!(m.log_has("kv-nope"), "{}", m.log_text());
+    m.reload(&rl_conf(
+        0,
+        "",
+        &[rl_inst(&lab, "VI_1", vrid, "BACKUP", 150, &[100, 102], "")],
+    ));
+    assert!(
+        netns::wait_until(Duration::from_secs(3), || lab.holders(&c) == vec![0]),
+        "good reload not taken: {}",
+        m.log_text()
+    );
+    assert_eq!(lab.holders(&a), vec![0]);
+    assert_eq!(m.log_count("Entering MASTER STATE"), 1, "{}", m.log_text());
+    assert!(!k.log_has("Entering MASTER STATE"), "{}", k.log_text());
+}
+
+/// Ours BACKUP to a keepalived MASTER: a reload adding a second instance
+/// starts it (it becomes MASTER, nobody else has it) while the kept one
+/// stays BACKUP; with `fifo_write_vrrp_states_on_reload` the kept
+/// instance's unchanged state is written to the FIFO again.
+#[test]
+fn reload_starts_new_instance_keeps_backup() {
+    if !require() {
+        return;
+    }
+    let lab = Lab::new("rln", 143, 2);
+    let net = lab.net;
+    let vrid = 40 + net;
+    let (a, n) = (format!("10.{net}.0.100"), format!("10.{net}.0.150"));
+    let vi1 = rl_inst(&lab, "VI_1", vrid, "BACKUP", 100, &[100], "");
+    let k = Daemon::start(
+        &lab,
+        1,
+        Impl::Keepalived,
+        &rl_conf(
+            1,
+            "",
+            &[rl_inst(&lab, "VI_1", vrid, "BACKUP", 150, &[100], "")],
+        ),
+    );
+    assert!(
+        lab.wait_sole_holder(1, &a, Duration::from_secs(3)),
+        "{}",
+        k.log_text()
+    );
+    let fifo = lab.file("kv-ours.fifo");
+    let global = format!(
+        " vrrp_notify_fifo {}\n fifo_write_vrrp_states_on_reload\n",
+        fifo.display()
+    );
+    let m = Daemon::start(
+        &lab,
+        0,
+        Impl::Ours,
+        &rl_conf(0, &global, std::slice::from_ref(&vi1)),
+    );
+    assert!(m.wait_log("(VI_1) Entering BACKUP STATE", Duration::from_secs(2)));
+    let mut reader = {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+            .open(&fifo)
+            .expect("notify FIFO exists")
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    m.reload(&rl_conf(
+        0,
+        &global,
+        &[
+            vi1.clone(),
+            rl_inst(&lab, "VI_NEW", vrid + 1, "BACKUP", 100, &[150], ""),
+        ],
+    ));
+    assert!(
+        lab.wait_sole_holder(0, &n, Duration::from_secs(3)),
+        "new instance did not come up: {}",
+        m.log_text()
+    );
+    assert!(
+        m.log_has("(VI_NEW) Entering BACKUP STATE (init)"),
+        "{}",
+        m.log_text()
+    );
+    assert!(
+        m.log_has("(VI_NEW) Entering MASTER STATE"),
+        "{}",
+        m.log_text()
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(lab.holders(&a), vec![1]);
+    assert!(
+        !m.log_has("(VI_1) Entering MASTER STATE"),
+        "{}",
+        m.log_text()
+    );
+    assert_eq!(
+        m.log_count("(VI_1) Entering BACKUP STATE"),
+        1,
+        "{}",
+        m.log_text()
+    );
+    assert_eq!(k.log_count("Entering MASTER STATE"), 1, "{}", k.log_text());
+    let fifo_text = {
+        use std::io::Read;
+        let mut buf = vec![0u8; 4096];
+        let n = reader.read(&mut buf).unwrap_or(0);
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    assert_eq!(
+        fifo_text,
+        // Start, then the reload in configuration order: the kept
+        // instance's state re-sent, the new one starting.
+        "INSTANCE \"VI_1\" BACKUP 100\nINSTANCE \"VI_1\" BACKUP 100\nINSTANCE \"VI_NEW\" BACKUP 100\nINSTANCE \"VI_NEW\" MASTER 100\n"
+    );
+}
+
+/// A priority change by reload hands over through the protocol: lowered
+/// below the keepalived backup's, the backup preempts; raised again, ours
+/// preempts back.
+#[test]
+fn reload_priority_change_preempts() {
+    if !require() {
+        return;
+    }
+    let lab = Lab::new("rlp", 144, 2);
+    let net = lab.net;
+    let vrid = 40 + net;
+    let a = format!("10.{net}.0.100");
+    let ours = |prio| {
+        rl_conf(
+            0,
+            "",
+            &[rl_inst(&lab, "VI_1", vrid, "BACKUP", prio, &[100], "")],
+        )
+    };
+    let m = Daemon::start(&lab, 0, Impl::Ours, &ours(150));
+    let k = Daemon::start(
+        &lab,
+        1,
+        Impl::Keepalived,
+        &rl_conf(
+            1,
+            "",
+            &[rl_inst(&lab, "VI_1", vrid, "BACKUP", 100, &[100], "")],
+        ),
+    );
+    assert!(
+        lab.wait_sole_holder(0, &a, Duration::from_secs(3)),
+        "{}",
+        m.log_text()
+    );
+    assert!(k.wait_log("(VI_1) Entering BACKUP STATE", Duration::from_secs(2)));
+    m.reload(&ours(50));
+    assert!(
+        lab.wait_sole_holder(1, &a, Duration::from_secs(3)),
+        "{}\n{}",
+        m.log_text(),
+        k.log_text()
+    );
+    assert!(
+        k.log_has("(VI_1) received lower priority (50) advert"),
+        "{}",
+        k.log_text()
+    );
+    assert!(
+        m.wait_log("(VI_1) Master received advert from", Duration::from_secs(1))
+            && m.log_has("with higher priority 100, ours 50"),
+        "{}",
+        m.log_text()
+    );
+    m.reload(&ours(200));
+    assert!(
+        lab.wait_sole_holder(0, &a, Duration::from_secs(3)),
+        "{}\n{}",
+        m.log_text(),
+        k.log_text()
+    );
+    assert!(
+        k.wait_log("with higher priority 200, ours 100", Duration::from_secs(1)),
+        "{}",
+        k.log_text()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(lab.holders(&a), vec![0]);
+}
+
+/// vrrp_script results survive a reload (keepalived `clear_diff_script`):
+/// a succeeding script keeps the MASTER up, a failing one keeps the
+/// instance in FAULT, and the rise count continues from where it was.
+#[test]
+fn reload_carries_script_results() {
+    if !require() {
+        return;
+    }
+    let lab = Lab::new("rls", 145, 1);
+    let net = lab.net;
+    let vip = format!("10.{net}.0.100");
+    let flag = lab.file("kv-healthy");
+    std::fs::write(&flag, "").unwrap();
+    let conf = |rise: u32| {
+        let script = format!(
+            "vrrp_script chk {{\n script \"/usr/bin/test -e {}\"\n interval 1\n rise {rise}\n fall 1\n}}\n",
+            flag.display()
+        );
+        let track = "track_script {\n chk\n }\n";
+        format!(
+            "{script}{}",
+            rl_conf(
+                0,
+                " enable_script_security\n script_user root\n",
+                &[rl_inst(
+                    &lab,
+                    "VI_1",
+                    40 + net,
+                    "BACKUP",
+                    150,
+                    &[100],
+                    track
+                )],
+            )
+        )
+    };
+    let m = Daemon::start(&lab, 0, Impl::Ours, &conf(1));
+    assert!(
+        lab.wait_sole_holder(0, &vip, Duration::from_secs(3)),
+        "{}",
+        m.log_text()
+    );
+    assert!(m.wait_log("VRRP_Script(chk) succeeded", Duration::from_secs(1)));
+    m.reload(&conf(2));
+    assert!(
+        m.wait_log(
+            "VRRP_Script(chk) considered successful on reload",
+            Duration::from_secs(2)
+        ),
+        "{}",
+        m.log_text()
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(lab.holders(&vip), vec![0]);
+    assert!(!m.log_has("FAULT"), "{}", m.log_text());
+
+    std::fs::remove_file(&flag).unwrap();
+    assert!(
+        m.wait_log("(VI_1) Entering FAULT STATE", Duration::from_secs(3)),
+        "{}",
+        m.log_text()
+    );
+    m.reload(&conf(2));
+    assert!(
+        m.wait_log(
+            "VRRP_Script(chk) considered unsuccessful on reload",
+            Duration::from_secs(2)
+        ),
+        "{}",
+        m.log_text()
+    );
+    assert!(m.wait_log(
+        "(VI_1): entering FAULT state due to script chk",
+        Duration::from_secs(1)
+    ));
+    std::thread::sleep(Duration::from_millis(800));
+    assert!(lab.holders(&vip).is_empty(), "{}", m.log_text());
+    assert_eq!(m.log_count("Entering MASTER STATE"), 1, "{}", m.log_text());
+    // rise 2 from the carried failure: two runs, a second apart.
+    std::fs::write(&flag, "").unwrap();
+    let t0 = std::time::Instant::now();
+    assert!(
+        lab.wait_sole_holder(0, &vip, Duration::from_secs(4)),
+        "{}",
+        m.log_text()
+    );
+    assert!(
+        t0.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        t0.elapsed()
+    );
+}
+
+/// A sync group survives a reload: kept MASTER members stay MASTER without
+/// the group syncing again; a member removed from the file is stopped and
+/// the rebuilt group goes on with the rest.
+#[test]
+fn reload_rebuilds_sync_group() {
+    if !require() {
+        return;
+    }
+    let lab = Lab::new("rlg", 146, 1);
+    let net = lab.net;
+    let (a, b, a2) = (
+        format!("10.{net}.0.100"),
+        format!("10.{net}.0.110"),
+        format!("10.{net}.0.101"),
+    );
+    let conf = |members: &[&str], a_vips: &[u8]| {
+        let mut insts = vec![rl_inst(&lab, "VI_A", 40 + net, "BACKUP", 150, a_vips, "")];
+        if members.contains(&"VI_B") {
+            insts.push(rl_inst(&lab, "VI_B", 41 + net, "BACKUP", 150, &[110], ""));
+        }
+        format!(
+            "{}vrrp_sync_group G1 {{\n group {{\n{} }}\n}}\n",
+            rl_conf(0, "", &insts),
+            members
+                .iter()
+                .map(|m| format!("  {m}\n"))
+                .collect::<String>()
+        )
+    };
+    let m = Daemon::start(&lab, 0, Impl::Ours, &conf(&["VI_A", "VI_B"], &[100]));
+    assert!(
+        lab.wait_sole_holder(0, &a, Duration::from_secs(3))
+            && lab.wait_sole_holder(0, &b, Duration::from_secs(1)),
+        "{}",
+        m.log_text()
+    );
+    assert!(m.wait_log(
+        "VRRP_Group(G1) Syncing instances to MASTER state",
+        Duration::from_secs(1)
+    ));
+    m.reload(&conf(&["VI_A", "VI_B"], &[100, 101]));
+    assert!(
+        lab.wait_sole_holder(0, &a2, Duration::from_secs(2)),
+        "{}",
+        m.log_text()
+    );
+    m.reload(&conf(&["VI_A"], &[100, 101]));
+    assert!(
+        netns::wait_until(Duration::from_secs(2), || lab.holders(&b).is_empty()),
+        "{}",
+        m.log_text()
+    );
+    m.wait_log_count("Reloading", 4, Duration::from_secs(1));
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(lab.holders(&a), vec![0]);
+    assert_eq!(lab.holders(&a2), vec![0]);
+    assert_eq!(m.log_count("Entering MASTER STATE"), 2, "{}", m.log_text());
+    assert_eq!(
+        m.log_count("VRRP_Group(G1) Syncing instances to"),
+        1,
+        "{}",
+        m.log_text()
+    );
+    assert!(m.log_has("(VI_B) sent 0 priority"), "{}", m.log_text());
+}

@@ -32,6 +32,23 @@ impl View {
         }
     }
 
+    /// After a reload: the new instance list; instances kept (by name) keep
+    /// their last transition time.
+    pub fn reconfigure(&mut self, instances: Vec<(model::VrrpInstance, Option<String>)>) {
+        let now = SystemTime::now();
+        self.last_transition = instances
+            .iter()
+            .map(|(v, _)| {
+                self.instances
+                    .iter()
+                    .position(|(o, _)| o.name == v.name)
+                    .and_then(|i| self.last_transition.get(i).copied())
+                    .unwrap_or(now)
+            })
+            .collect();
+        self.instances = instances;
+    }
+
     pub fn transitioned(&mut self, instance: usize) {
         if let Some(t) = self.last_transition.get_mut(instance) {
             *t = SystemTime::now();

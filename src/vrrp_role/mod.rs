@@ -1,6 +1,13 @@
 //! The VRRP child (`-P`/`--vrrp`): maps the configuration into the VRRP
-//! engine's types, runs the engine with its scripts and notifies, and stops
-//! it the keepalived way on SIGTERM/SIGINT.
+//! engine's types, runs the engine with its scripts and notifies, reloads
+//! on SIGHUP, and stops it the keepalived way on SIGTERM/SIGINT.
+//!
+//! Reload: the file is parsed again off the engine's thread; a file with
+//! fatal errors, or an instance that cannot run, leaves everything as it
+//! is. Otherwise the scripts are stopped (their results carried over by
+//! name), the driver diffs and switches (`vrrp::reload`), and the event
+//! side switches its notify tables and FIFO at the driver's `Reloaded`
+//! marker, so that each event is read with the numbering it was sent in.
 //!
 //! - [`map`]: `kaconf::model::Config` → `vrrp::driver::DriverCfg`.
 //! - [`track`]: vrrp_script (rise/fall) and track_file → tracker inputs.
@@ -11,8 +18,10 @@ pub mod map;
 pub mod notify;
 pub mod track;
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::Path;
+use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -20,7 +29,7 @@ use checkers::script::Script;
 use kaconf::model::{self, Config};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
-use tracing::{error, warn};
+use tracing::{error, info, warn};
 use vrrp::driver::{self, Event};
 
 use crate::daemon::{EXIT_CONFIG, EXIT_FATAL, EXIT_OK};
@@ -34,8 +43,14 @@ pub struct VrrpRoleOpts {
     pub log_detail: bool,
 }
 
-/// Runs until SIGTERM/SIGINT; returns the exit code.
-pub fn run(config_path: &Path, config: Config, opts: &VrrpRoleOpts) -> i32 {
+/// Runs until SIGTERM/SIGINT, re-reading `config_path` (with `popts`, as
+/// at start) on SIGHUP; returns the exit code.
+pub fn run(
+    config_path: &Path,
+    popts: &kaconf::Options,
+    config: Config,
+    opts: &VrrpRoleOpts,
+) -> i32 {
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -46,8 +61,7 @@ pub fn run(config_path: &Path, config: Config, opts: &VrrpRoleOpts) -> i32 {
             return EXIT_FATAL;
         }
     };
-    let _ = config_path;
-    rt.block_on(serve(config, opts))
+    rt.block_on(serve(config_path, popts, config, opts))
 }
 
 fn resolve_user(
@@ -96,26 +110,65 @@ fn notifies(n: &model::Notify, gu: Option<&(String, Option<String>)>) -> notify:
         stop: f(&n.stop),
         notify: f(&n.notify),
         master_rx_lower_pri: f(&n.master_rx_lower_pri),
+        notify_deleted: n.deleted.is_some(),
+        deleted: n.deleted.as_ref().and_then(f),
     }
 }
 
-async fn serve(config: Config, opts: &VrrpRoleOpts) -> i32 {
-    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::hangup()),
-    ) else {
-        error!("Unable to install signal handlers");
-        return EXIT_FATAL;
-    };
-    crate::daemon::absorb_dump_signals("Keepalived_vrrp", &["SIGUSR2", "SIGRTMIN+2", "SIGRTMAX-1"]);
-    let (dcfg, errors) = map::driver_cfg(&config, opts.log_detail, opts.dont_release_vrrp);
-    for e in &errors {
-        error!("{e}");
-    }
-    if !errors.is_empty() && dcfg.instances.is_empty() {
-        return EXIT_CONFIG;
-    }
+/// Instance and group numbers → names and notify scripts, for one
+/// configuration.
+#[derive(Default)]
+struct Tables {
+    names: Vec<String>,
+    inst_notify: Vec<notify::Notifies>,
+    group_notify: Vec<(String, notify::Notifies)>,
+    /// `fifo_write_vrrp_states_on_reload`.
+    fifo_states_on_reload: bool,
+    /// Each instance's configuration and VMAC name, for the dump files.
+    dump: Vec<(model::VrrpInstance, Option<String>)>,
+}
+
+/// A vrrp_script some instance tracks.
+#[derive(Clone)]
+struct ScriptSpec {
+    name: String,
+    script: Script,
+    interval: Duration,
+    timeout: Duration,
+    rise: u32,
+    fall: u32,
+    init_fail: bool,
+    trackers: Vec<track::Tracking>,
+}
+
+/// A track_file some instance tracks.
+#[derive(Clone)]
+struct FileSpec {
+    name: String,
+    path: String,
+    weight: i32,
+    trackers: Vec<track::Tracking>,
+}
+
+/// The notify FIFO and the script reading it.
+#[derive(Clone)]
+struct FifoCfg {
+    path: String,
+    script: Option<Script>,
+}
+
+/// One configuration, mapped for the driver and for the daemon's side.
+struct Prepared {
+    dcfg: driver::DriverCfg,
+    errors: Vec<map::MapError>,
+    tables: Tables,
+    fifo: Option<FifoCfg>,
+    scripts: Vec<ScriptSpec>,
+    files: Vec<FileSpec>,
+}
+
+fn prepare(config: &Config, opts: &VrrpRoleOpts) -> Prepared {
+    let (dcfg, errors) = map::driver_cfg(config, opts.log_detail, opts.dont_release_vrrp);
     let g = &config.global_defs;
     let gu = g.script_user.as_ref();
     // Instance index → its config (the mapped list skips broken instances).
@@ -124,56 +177,40 @@ async fn serve(config: Config, opts: &VrrpRoleOpts) -> i32 {
         .iter()
         .filter_map(|i| config.vrrp_instances.iter().find(|v| v.name == i.fsm.name))
         .collect();
-    let names: Vec<String> = inst_cfgs.iter().map(|v| v.name.clone()).collect();
-    let inst_notify: Vec<notify::Notifies> =
-        inst_cfgs.iter().map(|v| notifies(&v.notify, gu)).collect();
-    let group_notify: Vec<(String, notify::Notifies)> = dcfg
-        .sync_groups
-        .iter()
-        .filter_map(|sg| config.sync_groups.iter().find(|s| s.name == sg.name))
-        .map(|s| (s.name.clone(), notifies(&s.notify, gu)))
-        .collect();
-    let fifo_cfg = g.vrrp_notify_fifo.as_ref().or(g.notify_fifo.as_ref());
-    let mut fifo = fifo_cfg.and_then(|f| match notify::Fifo::open(&f.path) {
-        Ok(fifo) => {
-            if let Some(s) = f.script.as_ref().and_then(|s| script(s, gu))
-                && let Err(e) = s.notify(&[&f.path], None)
-            {
-                warn!("Unable to start notify FIFO script: {e}");
-            }
-            Some(fifo)
-        }
-        Err(e) => {
-            warn!("Unable to open notify FIFO {}: {e}", f.path);
-            None
-        }
-    });
-
-    let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
-    let view = Arc::new(Mutex::new(dump::View::new(
-        dcfg.instances
+    let tables = Tables {
+        names: inst_cfgs.iter().map(|v| v.name.clone()).collect(),
+        inst_notify: inst_cfgs.iter().map(|v| notifies(&v.notify, gu)).collect(),
+        group_notify: dcfg
+            .sync_groups
+            .iter()
+            .filter_map(|sg| config.sync_groups.iter().find(|s| s.name == sg.name))
+            .map(|s| (s.name.clone(), notifies(&s.notify, gu)))
+            .collect(),
+        fifo_states_on_reload: g.fifo_write_vrrp_states_on_reload,
+        dump: dcfg
+            .instances
             .iter()
             .zip(&inst_cfgs)
             .map(|(i, v)| ((*v).clone(), i.vmac.as_ref().map(|m| m.ifname.clone())))
             .collect(),
-    )));
-    let (ev_tx, mut ev_rx) = mpsc::unbounded_channel();
+    };
+    let fifo = g
+        .vrrp_notify_fifo
+        .as_ref()
+        .or(g.notify_fifo.as_ref())
+        .map(|f| FifoCfg {
+            path: f.path.clone(),
+            script: f.script.as_ref().and_then(|s| script(s, gu)),
+        });
 
     // vrrp_script: one task per script that some instance tracks.
     let mut script_trackers: HashMap<String, Vec<track::Tracking>> = HashMap::new();
     let mut file_trackers: HashMap<String, Vec<track::Tracking>> = HashMap::new();
     for (i, v) in inst_cfgs.iter().enumerate() {
         for t in &v.track.script {
-            let base = config
-                .vrrp_scripts
-                .iter()
-                .find(|s| s.name == t.name)
-                .map_or(0, |s| s.weight);
-            let rev = config
-                .vrrp_scripts
-                .iter()
-                .find(|s| s.name == t.name)
-                .is_some_and(|s| s.weight_reverse);
+            let vs = config.vrrp_scripts.iter().find(|s| s.name == t.name);
+            let base = vs.map_or(0, |s| s.weight);
+            let rev = vs.is_some_and(|s| s.weight_reverse);
             script_trackers
                 .entry(t.name.clone())
                 .or_default()
@@ -194,8 +231,7 @@ async fn serve(config: Config, opts: &VrrpRoleOpts) -> i32 {
                 });
         }
     }
-    let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(dump::serve_signals(cmd_tx.clone(), Arc::clone(&view)));
+    let mut scripts = Vec::new();
     for vs in &config.vrrp_scripts {
         let Some(trackers) = script_trackers.remove(&vs.name) else {
             continue;
@@ -220,42 +256,327 @@ async fn serve(config: Config, opts: &VrrpRoleOpts) -> i32 {
         } else {
             Duration::from_micros(vs.interval)
         };
-        let timeout = vs.timeout.map_or(interval, Duration::from_micros);
-        let t = track::ScriptTask {
+        scripts.push(ScriptSpec {
             name: vs.name.clone(),
             script: sc,
             interval,
-            timeout,
-            hysteresis: track::Hysteresis::new(vs.rise, vs.fall, vs.init_fail),
+            timeout: vs.timeout.map_or(interval, Duration::from_micros),
+            rise: vs.rise,
+            fall: vs.fall,
+            init_fail: vs.init_fail,
             trackers,
-        };
-        tasks.spawn(t.run(cmd_tx.clone()));
+        });
     }
+    let mut files = Vec::new();
     for tf in &config.track_files {
         let (Some(trackers), Some(path)) = (file_trackers.remove(&tf.name), tf.file.clone()) else {
             continue;
         };
-        let t = track::FileTask {
+        files.push(FileSpec {
             name: tf.name.clone(),
             path,
             weight: tf.weight,
             trackers,
-        };
-        tasks.spawn(t.run(cmd_tx.clone()));
+        });
     }
+    Prepared {
+        dcfg,
+        errors,
+        tables,
+        fifo,
+        scripts,
+        files,
+    }
+}
 
-    let shutdown = async {
+/// The running vrrp_script and track_file tasks.
+#[derive(Default)]
+struct Trackers {
+    tasks: tokio::task::JoinSet<()>,
+    scripts: HashMap<String, Arc<Mutex<track::ScriptState>>>,
+}
+
+impl Trackers {
+    /// Stops every task and returns the scripts' states.
+    async fn stop(&mut self) -> HashMap<String, track::ScriptState> {
+        self.tasks.abort_all();
+        while self.tasks.join_next().await.is_some() {}
+        self.scripts
+            .drain()
+            .map(|(n, s)| (n, s.lock().unwrap_or_else(|e| e.into_inner()).clone()))
+            .collect()
+    }
+}
+
+/// Tasks for `scripts` and `files` (not yet running), with the tracker
+/// inputs their current state means: scripts continue from `carried` (by
+/// name, as keepalived carries them over a reload, logging it if
+/// `reload`); files are read now for a reload.
+#[allow(clippy::type_complexity)]
+fn tracker_tasks(
+    scripts: &[ScriptSpec],
+    files: &[FileSpec],
+    carried: &HashMap<String, track::ScriptState>,
+    epoch: u64,
+    reload: bool,
+) -> (
+    Vec<track::ScriptTask>,
+    Vec<track::FileTask>,
+    Vec<(usize, vrrp::fsm::Input)>,
+) {
+    let mut inputs = Vec::new();
+    let mut stasks = Vec::new();
+    for s in scripts {
+        let (hysteresis, last_status) = match carried.get(&s.name) {
+            Some(old) => {
+                let (h, up) = old.hysteresis.carry(s.rise, s.fall, s.init_fail);
+                if let Some(up) = up {
+                    if reload {
+                        info!(
+                            "VRRP_Script({}) considered {} on reload",
+                            s.name,
+                            if up { "successful" } else { "unsuccessful" }
+                        );
+                    }
+                    inputs.extend(track::inputs("script", &s.name, &s.trackers, up));
+                }
+                (h, old.last_status)
+            }
+            None => (track::Hysteresis::new(s.rise, s.fall, s.init_fail), 0),
+        };
+        stasks.push(track::ScriptTask {
+            name: s.name.clone(),
+            script: s.script.clone(),
+            interval: s.interval,
+            timeout: s.timeout,
+            state: Arc::new(Mutex::new(track::ScriptState {
+                hysteresis,
+                last_status,
+            })),
+            trackers: s.trackers.clone(),
+            epoch,
+        });
+    }
+    let ftasks: Vec<track::FileTask> = files
+        .iter()
+        .map(|f| track::FileTask {
+            name: f.name.clone(),
+            path: f.path.clone(),
+            weight: f.weight,
+            trackers: f.trackers.clone(),
+            epoch,
+        })
+        .collect();
+    if reload {
+        for f in &ftasks {
+            inputs.extend(f.inputs(f.read(), false));
+        }
+    }
+    (stasks, ftasks, inputs)
+}
+
+fn spawn_trackers(
+    stasks: Vec<track::ScriptTask>,
+    ftasks: Vec<track::FileTask>,
+    cmd_tx: &mpsc::UnboundedSender<driver::Command>,
+) -> Trackers {
+    let mut t = Trackers::default();
+    for s in stasks {
+        t.scripts.insert(s.name.clone(), s.state.clone());
+        t.tasks.spawn(s.run(cmd_tx.clone()));
+    }
+    for f in ftasks {
+        t.tasks.spawn(f.run(cmd_tx.clone()));
+    }
+    t
+}
+
+/// The open notify FIFO and the script reading it.
+struct FifoState {
+    fifo: notify::Fifo,
+    script: Option<tokio::process::Child>,
+}
+
+fn open_fifo(cfg: Option<&FifoCfg>) -> Option<FifoState> {
+    let f = cfg?;
+    match notify::Fifo::open(&f.path) {
+        Ok(fifo) => {
+            let script = f.script.as_ref().and_then(|s| match s.spawn(&[&f.path]) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    warn!("Unable to start notify FIFO script: {e}");
+                    None
+                }
+            });
+            Some(FifoState { fifo, script })
+        }
+        Err(e) => {
+            warn!("Unable to open notify FIFO {}: {e}", f.path);
+            None
+        }
+    }
+}
+
+/// keepalived closes the FIFO at a reload and stops its script (SIGTERM);
+/// the new configuration's are opened and started.
+fn close_fifo(f: Option<FifoState>) {
+    let Some(FifoState { fifo, script }) = f else {
+        return;
+    };
+    drop(fifo);
+    if let Some(mut child) = script {
+        if let Some(pid) = child.id() {
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+        }
+        tokio::spawn(async move {
+            let _ = child.wait().await;
+        });
+    }
+}
+
+/// What the event side switches to when the driver says the reload took.
+struct Switch {
+    tables: Tables,
+    fifo: Option<FifoCfg>,
+}
+
+/// Parses and maps the file again; `None` (after logging why) if the
+/// result cannot replace the running configuration.
+async fn reparse(path: &Path, popts: &kaconf::Options, opts: &VrrpRoleOpts) -> Option<Prepared> {
+    let (path, popts) = (path.to_string_lossy().into_owned(), popts.clone());
+    // Off the engine's thread: a big file must not delay adverts.
+    let parsed = tokio::task::spawn_blocking(move || kaconf::parse_file(&path, &popts))
+        .await
+        .ok()?;
+    let fatal = !parsed.found
+        || parsed
+            .diags
+            .list
+            .iter()
+            .any(|d| matches!(d.class, kaconf::Class::Fatal | kaconf::Class::FileNotFound));
+    for line in parsed.render_diagnostics() {
+        warn!("{line}");
+    }
+    if fatal {
+        return None;
+    }
+    let p = prepare(&parsed.config, opts);
+    for e in &p.errors {
+        error!("{e}");
+    }
+    // An instance that cannot run would be stopped by the reload: refuse
+    // it, as keepalived refuses such a file.
+    p.errors.is_empty().then_some(p)
+}
+
+async fn serve(path: &Path, popts: &kaconf::Options, config: Config, opts: &VrrpRoleOpts) -> i32 {
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
+        error!("Unable to install signal handlers");
+        return EXIT_FATAL;
+    };
+    crate::daemon::absorb_dump_signals("Keepalived_vrrp", &["SIGUSR2", "SIGRTMIN+2", "SIGRTMAX-1"]);
+    let p = prepare(&config, opts);
+    drop(config);
+    for e in &p.errors {
+        error!("{e}");
+    }
+    if !p.errors.is_empty() && p.dcfg.instances.is_empty() {
+        return EXIT_CONFIG;
+    }
+    let view = Arc::new(Mutex::new(dump::View::new(p.tables.dump.clone())));
+    let tables = RefCell::new(Rc::new(p.tables));
+    let fifo = RefCell::new(open_fifo(p.fifo.as_ref()));
+    let pending: RefCell<Option<Switch>> = RefCell::new(None);
+
+    let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+    let (ev_tx, mut ev_rx) = mpsc::unbounded_channel();
+    let dumps = tokio::spawn(dump::serve_signals(cmd_tx.clone(), Arc::clone(&view)));
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+
+    let (st, ft, _) = tracker_tasks(&p.scripts, &p.files, &HashMap::new(), 0, false);
+    let mut trackers = spawn_trackers(st, ft, &cmd_tx);
+    let mut current = (p.scripts, p.files);
+    let mut epoch = 0;
+
+    let control = async {
         loop {
             tokio::select! {
                 _ = term.recv() => break,
                 _ = int.recv() => break,
-                _ = hup.recv() => warn!("Reloading is not supported by the VRRP process yet - keeping the running configuration"),
+                () = cmd_tx.closed() => break,
+                _ = hup.recv() => {
+                    info!("Reloading");
+                    let Some(p) = reparse(path, popts, opts).await else {
+                        error!("Configuration reload failed - keeping the running configuration");
+                        continue;
+                    };
+                    // keepalived stops every script at a reload; results
+                    // are carried over by name.
+                    let carried = trackers.stop().await;
+                    let (st, ft, inputs) =
+                        tracker_tasks(&p.scripts, &p.files, &carried, epoch + 1, true);
+                    *pending.borrow_mut() = Some(Switch {
+                        tables: p.tables,
+                        fifo: p.fifo,
+                    });
+                    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+                    let _ = cmd_tx.send(driver::Command::Reload {
+                        cfg: Box::new(p.dcfg),
+                        epoch: epoch + 1,
+                        inputs,
+                        done: done_tx,
+                    });
+                    match done_rx.await {
+                        Ok(Ok(())) => {
+                            epoch += 1;
+                            trackers = spawn_trackers(st, ft, &cmd_tx);
+                            current = (p.scripts, p.files);
+                        }
+                        Ok(Err(e)) => {
+                            error!("{e}");
+                            error!("Configuration reload failed - keeping the running configuration");
+                            pending.borrow_mut().take();
+                            let (st, ft, _) =
+                                tracker_tasks(&current.0, &current.1, &carried, epoch, false);
+                            trackers = spawn_trackers(st, ft, &cmd_tx);
+                        }
+                        Err(_) => break,
+                    }
+                }
             }
         }
+        trackers.stop().await;
+        let _ = stop_tx.send(());
     };
-    let engine = driver::run(dcfg, cmd_rx, ev_tx, shutdown);
+    let engine = driver::run(p.dcfg, cmd_rx, ev_tx, async {
+        let _ = stop_rx.await;
+    });
     let events = async {
         while let Some(ev) = ev_rx.recv().await {
+            if let Event::Reloaded { .. } = ev {
+                if let Some(sw) = pending.borrow_mut().take() {
+                    view.lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .reconfigure(sw.tables.dump.clone());
+                    *tables.borrow_mut() = Rc::new(sw.tables);
+                    close_fifo(fifo.borrow_mut().take());
+                    *fifo.borrow_mut() = open_fifo(sw.fifo.as_ref());
+                }
+                continue;
+            }
+            let t = tables.borrow().clone();
+            let line = |kind: &str, name: &str, what: &str, prio: u8| {
+                if let Some(f) = fifo.borrow_mut().as_mut() {
+                    f.fifo.line(kind, name, what, prio);
+                }
+            };
             match ev {
                 Event::Instance {
                     instance,
@@ -264,55 +585,81 @@ async fn serve(config: Config, opts: &VrrpRoleOpts) -> i32 {
                     view.lock()
                         .unwrap_or_else(|e| e.into_inner())
                         .transitioned(instance);
-                    let name = &names[instance];
+                    let name = &t.names[instance];
                     let prio = transition.priority.get();
-                    inst_notify[instance]
+                    t.inst_notify[instance]
                         .run("INSTANCE", name, transition.to, prio)
                         .await;
-                    if let Some(f) = &mut fifo {
-                        f.line("INSTANCE", name, transition.to.keyword(), prio);
-                    }
+                    line("INSTANCE", name, transition.to.keyword(), prio);
                 }
                 Event::Group { group, state } => {
-                    if let Some((name, n)) = group_notify.get(group) {
+                    if let Some((name, n)) = t.group_notify.get(group) {
                         n.run("GROUP", name, state, 0).await;
-                        if let Some(f) = &mut fifo {
-                            f.line("GROUP", name, state.keyword(), 0);
-                        }
+                        line("GROUP", name, state.keyword(), 0);
                     }
                 }
                 Event::MasterRxLowerPri { instance, priority } => {
-                    if let Some(s) = &inst_notify[instance].master_rx_lower_pri {
+                    if let Some(s) = &t.inst_notify[instance].master_rx_lower_pri {
                         let _ = s.notify(&[], None);
                     }
-                    if let Some(f) = &mut fifo {
-                        f.line(
-                            "INSTANCE",
-                            &names[instance],
-                            "MASTER_RX_LOWER_PRI",
-                            priority.get(),
-                        );
-                    }
+                    line(
+                        "INSTANCE",
+                        &t.names[instance],
+                        "MASTER_RX_LOWER_PRI",
+                        priority.get(),
+                    );
                 }
                 Event::Priority {
                     instance,
                     state,
                     priority,
                 } => {
-                    if let Some(f) = &mut fifo {
-                        let what = if state == vrrp::fsm::State::Master {
-                            "MASTER_PRIORITY"
-                        } else {
-                            "BACKUP_PRIORITY"
-                        };
-                        f.line("INSTANCE", &names[instance], what, priority.get());
+                    let what = if state == vrrp::fsm::State::Master {
+                        "MASTER_PRIORITY"
+                    } else {
+                        "BACKUP_PRIORITY"
+                    };
+                    line("INSTANCE", &t.names[instance], what, priority.get());
+                }
+                Event::Deleted {
+                    instance,
+                    was_fault,
+                    priority,
+                } => {
+                    let name = &t.names[instance];
+                    if let Some(word) =
+                        t.inst_notify[instance].run_deleted(name, priority.get(), was_fault)
+                    {
+                        line("INSTANCE", name, word, priority.get());
                     }
                 }
+                Event::Unchanged {
+                    instance,
+                    state,
+                    priority,
+                } => {
+                    if t.fifo_states_on_reload {
+                        line(
+                            "INSTANCE",
+                            &t.names[instance],
+                            state.keyword(),
+                            priority.get(),
+                        );
+                    }
+                }
+                Event::GroupUnchanged { group, state } => {
+                    if t.fifo_states_on_reload
+                        && let Some((name, _)) = t.group_notify.get(group)
+                    {
+                        line("GROUP", name, state.keyword(), 0);
+                    }
+                }
+                Event::Reloaded { .. } => {}
             }
         }
     };
-    let (res, ()) = tokio::join!(engine, events);
-    tasks.abort_all();
+    let (res, (), ()) = tokio::join!(engine, events, control);
+    dumps.abort();
     drop(cmd_tx);
     // Let the STOP notifies start their reaper tasks before the runtime ends.
     tokio::task::yield_now().await;

@@ -19,6 +19,9 @@ pub struct Notifies {
     pub stop: Option<Script>,
     pub notify: Option<Script>,
     pub master_rx_lower_pri: Option<Script>,
+    /// `notify_deleted` given (with or without a script).
+    pub notify_deleted: bool,
+    pub deleted: Option<Script>,
 }
 
 /// STOP notifies get keepalived's 1 s; the others are not limited.
@@ -66,6 +69,34 @@ impl Notifies {
         {
             warn!("Failed to run notify script {}: {e}", s.program().display());
         }
+    }
+}
+
+impl Notifies {
+    /// A reload removed the instance (keepalived `clear_diff_vrrp` and
+    /// `send_instance_notifies`): DELETED with `notify_deleted`, else FAULT
+    /// as keepalived always did, but nothing for an instance already in
+    /// FAULT. Returns the state word for the FIFO line.
+    pub fn run_deleted(&self, name: &str, priority: u8, was_fault: bool) -> Option<&'static str> {
+        let (word, specific) = if self.notify_deleted {
+            ("DELETED", &self.deleted)
+        } else if was_fault {
+            return None;
+        } else {
+            ("FAULT", &self.fault)
+        };
+        let prio = priority.to_string();
+        for (s, args) in [
+            (specific, Vec::new()),
+            (&self.notify, vec!["INSTANCE", name, word, prio.as_str()]),
+        ] {
+            if let Some(s) = s
+                && let Err(e) = s.notify(&args, None)
+            {
+                warn!("Failed to run notify script {}: {e}", s.program().display());
+            }
+        }
+        Some(word)
     }
 }
 

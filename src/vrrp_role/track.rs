@@ -2,6 +2,7 @@
 //! them. Scripts run through `checkers::script` (process groups, the
 //! TERM/KILL ladder, credentials, no zombies).
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use checkers::script::{Exit, Script};
@@ -30,6 +31,41 @@ impl Hysteresis {
             fall,
             result: if init_fail { 0 } else { rise - 1 },
             init: !init_fail,
+        }
+    }
+
+    /// The reported state: `None` before the first result.
+    #[cfg(test)]
+    pub fn up(&self) -> Option<bool> {
+        (!self.init).then_some(self.result >= self.rise)
+    }
+
+    /// Reload (keepalived `clear_diff_script`): the script of the same name
+    /// in the new configuration, with `rise`/`fall`, continues from this
+    /// one's result, moved by the change of `rise`. Before the first result
+    /// it starts afresh. The second value is the state carried over, which
+    /// keepalived logs as "considered (un)successful on reload".
+    pub fn carry(&self, rise: u32, fall: u32, init_fail: bool) -> (Self, Option<bool>) {
+        let mut n = Self::new(rise, fall, init_fail);
+        if self.init {
+            return (n, None);
+        }
+        n.init = false;
+        let (old_top, new_top) = (self.rise + self.fall - 1, n.rise + n.fall - 1);
+        if self.result < self.rise {
+            n.result = if self.result == 0 {
+                0
+            } else {
+                n.rise.saturating_sub(self.rise - self.result)
+            };
+            (n, Some(false))
+        } else {
+            n.result = if self.result == old_top {
+                new_top
+            } else {
+                (n.rise + (self.result - self.rise)).min(new_top)
+            };
+            (n, Some(true))
         }
     }
 
@@ -67,35 +103,47 @@ pub struct Tracking {
     pub reverse: bool,
 }
 
-fn report(
-    cmds: &mpsc::UnboundedSender<Command>,
-    kind: &str,
-    name: &str,
-    who: &[Tracking],
-    up: bool,
-) {
-    for t in who {
-        let input = if t.weight == 0 {
-            let tracker = if kind == "script" {
-                Tracker::Script(name.to_owned())
+/// The inputs that `who`'s instances get for the state `up` of a tracked
+/// script or file (`kind` "script" or "file").
+pub fn inputs(kind: &str, name: &str, who: &[Tracking], up: bool) -> Vec<(usize, Input)> {
+    who.iter()
+        .map(|t| {
+            let input = if t.weight == 0 {
+                let tracker = if kind == "script" {
+                    Tracker::Script(name.to_owned())
+                } else {
+                    Tracker::File(name.to_owned())
+                };
+                Input::TrackerFault {
+                    tracker,
+                    failed: !up,
+                }
             } else {
-                Tracker::File(name.to_owned())
+                Input::TrackWeight {
+                    tracker: format!("{kind} {name}"),
+                    weight: tracker_contribution(t.weight, t.reverse, up),
+                }
             };
-            Input::TrackerFault {
-                tracker,
-                failed: !up,
-            }
-        } else {
-            Input::TrackWeight {
-                tracker: format!("{kind} {name}"),
-                weight: tracker_contribution(t.weight, t.reverse, up),
-            }
-        };
+            (t.instance, input)
+        })
+        .collect()
+}
+
+fn send(cmds: &mpsc::UnboundedSender<Command>, epoch: u64, inputs: Vec<(usize, Input)>) {
+    for (instance, input) in inputs {
         let _ = cmds.send(Command::Input {
-            instance: t.instance,
+            epoch,
+            instance,
             input,
         });
     }
+}
+
+/// What survives a reload of a vrrp_script (shared with the daemon).
+#[derive(Clone, Debug)]
+pub struct ScriptState {
+    pub hysteresis: Hysteresis,
+    pub last_status: i32,
 }
 
 pub struct ScriptTask {
@@ -103,15 +151,16 @@ pub struct ScriptTask {
     pub script: Script,
     pub interval: Duration,
     pub timeout: Duration,
-    pub hysteresis: Hysteresis,
+    pub state: Arc<Mutex<ScriptState>>,
     pub trackers: Vec<Tracking>,
+    /// The configuration's number (see `vrrp::driver::Command::Input`).
+    pub epoch: u64,
 }
 
 impl ScriptTask {
-    pub async fn run(mut self, cmds: mpsc::UnboundedSender<Command>) {
+    pub async fn run(self, cmds: mpsc::UnboundedSender<Command>) {
         let mut tick = tokio::time::interval(self.interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut last_status = 0;
         loop {
             tick.tick().await;
             let exit = match self.script.run(&[], Some(self.timeout)).await {
@@ -121,12 +170,15 @@ impl ScriptTask {
                     Exit::Status(127)
                 }
             };
+            // Updated without an await in between, so that a reload that
+            // stops this task sees either all of a run or none of it.
+            let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
             let (word, reason) = match exit {
                 Exit::Status(s) => {
-                    if s != last_status {
+                    if s != st.last_status {
                         info!("Script `{}` now returning {s}", self.name);
                     }
-                    last_status = s;
+                    st.last_status = s;
                     if s == 0 {
                         ("succeeded", None)
                     } else {
@@ -136,15 +188,20 @@ impl ScriptTask {
                 Exit::Signal(sig) => ("failed", Some(("due to signal", sig))),
                 Exit::TimedOut => ("timed_out", None),
             };
-            if let Some(up) = self.hysteresis.observe(exit.success()) {
+            if let Some(up) = st.hysteresis.observe(exit.success()) {
                 match reason {
                     Some((r, code)) if !up => {
                         info!("VRRP_Script({}) {word} ({r} {code})", self.name)
                     }
                     _ => info!("VRRP_Script({}) {word}", self.name),
                 }
-                report(&cmds, "script", &self.name, &self.trackers, up);
+                send(
+                    &cmds,
+                    self.epoch,
+                    inputs("script", &self.name, &self.trackers, up),
+                );
             }
+            drop(st);
         }
     }
 }
@@ -157,50 +214,61 @@ pub struct FileTask {
     pub path: String,
     pub weight: i32,
     pub trackers: Vec<Tracking>,
+    pub epoch: u64,
 }
 
 const POLL: Duration = Duration::from_millis(200);
 
 impl FileTask {
+    /// The file's value: its first word as an integer, else 0.
+    pub fn read(&self) -> i64 {
+        std::fs::read_to_string(&self.path)
+            .ok()
+            .and_then(|s| {
+                s.split_whitespace()
+                    .next()
+                    .and_then(|w| w.parse::<i64>().ok())
+            })
+            .unwrap_or(0)
+    }
+
+    /// What the tracking instances get for `value`.
+    pub fn inputs(&self, value: i64, log: bool) -> Vec<(usize, Input)> {
+        self.trackers
+            .iter()
+            .map(|t| {
+                let weight = if t.weight != 0 { t.weight } else { self.weight };
+                let input = if weight == 0 {
+                    if value != 0 && log {
+                        info!(
+                            "(instance {}): tracked file {} has status {value}",
+                            t.instance, self.name
+                        );
+                    }
+                    Input::TrackerFault {
+                        tracker: Tracker::File(self.name.clone()),
+                        failed: value != 0,
+                    }
+                } else {
+                    let w = if t.reverse { -weight } else { weight };
+                    let total = (value.saturating_mul(i64::from(w))).clamp(-254, 254) as i32;
+                    Input::TrackWeight {
+                        tracker: format!("file {}", self.name),
+                        weight: total,
+                    }
+                };
+                (t.instance, input)
+            })
+            .collect()
+    }
+
     pub async fn run(self, cmds: mpsc::UnboundedSender<Command>) {
         let mut last: Option<i64> = None;
         loop {
-            let value = std::fs::read_to_string(&self.path)
-                .ok()
-                .and_then(|s| {
-                    s.split_whitespace()
-                        .next()
-                        .and_then(|w| w.parse::<i64>().ok())
-                })
-                .unwrap_or(0);
+            let value = self.read();
             if last != Some(value) {
                 last = Some(value);
-                for t in &self.trackers {
-                    let weight = if t.weight != 0 { t.weight } else { self.weight };
-                    let input = if weight == 0 {
-                        if value != 0 {
-                            info!(
-                                "(instance {}): tracked file {} has status {value}",
-                                t.instance, self.name
-                            );
-                        }
-                        Input::TrackerFault {
-                            tracker: Tracker::File(self.name.clone()),
-                            failed: value != 0,
-                        }
-                    } else {
-                        let w = if t.reverse { -weight } else { weight };
-                        let total = (value.saturating_mul(i64::from(w))).clamp(-254, 254) as i32;
-                        Input::TrackWeight {
-                            tracker: format!("file {}", self.name),
-                            weight: total,
-                        }
-                    };
-                    let _ = cmds.send(Command::Input {
-                        instance: t.instance,
-                        input,
-                    });
-                }
+                send(&cmds, self.epoch, self.inputs(value, true));
             }
             tokio::time::sleep(POLL).await;
         }
@@ -217,6 +285,41 @@ mod tests {
         assert_eq!(h.observe(true), Some(true));
         let mut h = Hysteresis::new(3, 2, false);
         assert_eq!(h.observe(false), Some(false));
+    }
+
+    #[test]
+    fn carried_over_as_keepalived() {
+        // No result yet: the new script starts afresh.
+        let h = Hysteresis::new(3, 2, false);
+        assert_eq!(h.carry(2, 2, false), (Hysteresis::new(2, 2, false), None));
+        // Up at the top: up at the new top.
+        let mut h = Hysteresis::new(2, 3, true);
+        h.observe(true);
+        h.observe(true);
+        let (n, up) = h.carry(1, 2, false);
+        assert_eq!(up, Some(true));
+        assert_eq!(n.up(), Some(true));
+        assert_eq!((n.result, n.init), (2, false));
+        // One failure into a fall of 3 (result 3 of 0..=4): still up, one
+        // failure counted.
+        h.observe(false);
+        let (mut n, up) = h.carry(2, 3, false);
+        assert_eq!(up, Some(true));
+        assert_eq!(n.result, 3);
+        assert_eq!(n.observe(false), None);
+        assert_eq!(n.observe(false), Some(false));
+        // Down: stays down, the rise distance kept (clamped at 0).
+        let mut h = Hysteresis::new(3, 1, true);
+        h.observe(true);
+        h.observe(true);
+        assert_eq!(h.result, 2);
+        let (mut n, up) = h.carry(2, 1, false);
+        assert_eq!(up, Some(false));
+        assert_eq!(n.up(), Some(false));
+        assert_eq!(n.result, 1);
+        assert_eq!(n.observe(true), Some(true));
+        let (n, _) = h.carry(1, 1, false);
+        assert_eq!(n.result, 0);
     }
 
     #[test]

@@ -66,9 +66,16 @@ pub fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
     f()
 }
 
+/// The namespace prefix: `kv`, or `$KV_NETNS_PREFIX` so that several
+/// checkouts can run these tests on one machine at the same time.
+pub fn prefix() -> String {
+    std::env::var("KV_NETNS_PREFIX").unwrap_or_else(|_| "kv".to_owned())
+}
+
 /// Routers on one bridge. Router `i` lives in namespace `kv-<tag>-<i>` with
 /// interface `kv-e0`, addresses 10.<net>.0.<i+1>/24 and fd<net>::<i+1>/64.
 pub struct Lab {
+    pub prefix: String,
     pub tag: String,
     pub net: u8,
     pub routers: usize,
@@ -77,11 +84,13 @@ pub struct Lab {
 
 impl Lab {
     pub fn new(tag: &str, net: u8, routers: usize) -> Lab {
+        let prefix = prefix();
         let lab = Lab {
+            dir: std::env::temp_dir().join(format!("{prefix}-{tag}-{}", std::process::id())),
+            prefix,
             tag: tag.to_owned(),
             net,
             routers,
-            dir: std::env::temp_dir().join(format!("kv-{tag}-{}", std::process::id())),
         };
         lab.cleanup();
         std::fs::create_dir_all(&lab.dir).unwrap();
@@ -157,11 +166,11 @@ impl Lab {
     }
 
     pub fn switch(&self) -> String {
-        format!("kv-{}-s", self.tag)
+        format!("{}-{}-s", self.prefix, self.tag)
     }
 
     pub fn ns(&self, i: usize) -> String {
-        format!("kv-{}-{i}", self.tag)
+        format!("{}-{}-{i}", self.prefix, self.tag)
     }
 
     pub fn ip4(&self, i: usize, suffix: &str) -> String {
@@ -271,6 +280,9 @@ pub struct Daemon {
     child: Child,
     pub log: PathBuf,
     pub vrrp_pid: PathBuf,
+    /// The daemon's own pid file (`-p`).
+    pub pid: PathBuf,
+    pub conf: PathBuf,
 }
 
 impl Daemon {
@@ -322,6 +334,8 @@ impl Daemon {
             child,
             log,
             vrrp_pid,
+            pid,
+            conf: conf_path,
         };
         assert!(
             wait_until(Duration::from_secs(5), || d.vrrp_child().is_some()),
@@ -347,6 +361,23 @@ impl Daemon {
 
     pub fn wait_log(&self, needle: &str, limit: Duration) -> bool {
         wait_until(limit, || self.log_has(needle))
+    }
+
+    /// Replaces the configuration file and sends SIGHUP (as `systemctl
+    /// reload`).
+    pub fn reload(&self, conf: &str) {
+        std::fs::write(&self.conf, conf).unwrap();
+        self.signal(nix::sys::signal::Signal::SIGHUP);
+    }
+
+    /// Waits until `needle` occurs at least `n` times.
+    pub fn wait_log_count(&self, needle: &str, n: usize, limit: Duration) -> bool {
+        wait_until(limit, || self.log_count(needle) >= n)
+    }
+
+    /// How often `needle` occurs in the log.
+    pub fn log_count(&self, needle: &str) -> usize {
+        self.log_text().matches(needle).count()
     }
 
     /// Signals the whole daemon (the parent relays to its child).
@@ -400,6 +431,18 @@ impl Daemon {
 impl Drop for Daemon {
     fn drop(&mut self) {
         if let Ok(None) = self.child.try_wait() {
+            // keepalived runs under `timeout`, which does not pass SIGKILL
+            // on: kill the daemon itself first, so that it can neither
+            // respawn its VRRP child nor outlive the test.
+            if let Some(p) = std::fs::read_to_string(&self.pid)
+                .ok()
+                .and_then(|s| s.trim().parse::<i32>().ok())
+            {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(p),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
             self.signal_vrrp(nix::sys::signal::Signal::SIGCONT);
             self.signal_vrrp(nix::sys::signal::Signal::SIGKILL);
             let _ = self.child.kill();

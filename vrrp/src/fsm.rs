@@ -371,6 +371,44 @@ pub fn tracker_contribution(weight: i32, reverse: bool, up: bool) -> i32 {
     }
 }
 
+/// The tracker state a reloaded instance starts from: failed weight-0
+/// trackers and weighted trackers' contributions.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TrackerState {
+    pub faults: BTreeSet<Tracker>,
+    pub weights: BTreeMap<String, i32>,
+}
+
+impl TrackerState {
+    /// Folds tracker inputs (as given before [`Input::Startup`]) into a
+    /// state; `interface` is the instance's own interface.
+    pub fn from_inputs<'a>(interface: &str, inputs: impl IntoIterator<Item = &'a Input>) -> Self {
+        let mut s = Self::default();
+        for i in inputs {
+            match i {
+                Input::IfaceDown => {
+                    s.faults.insert(Tracker::Interface(interface.to_owned()));
+                }
+                Input::IfaceUp => {
+                    s.faults.remove(&Tracker::Interface(interface.to_owned()));
+                }
+                Input::TrackerFault { tracker, failed } => {
+                    if *failed {
+                        s.faults.insert(tracker.clone());
+                    } else {
+                        s.faults.remove(tracker);
+                    }
+                }
+                Input::TrackWeight { tracker, weight } => {
+                    s.weights.insert(tracker.clone(), *weight);
+                }
+                _ => {}
+            }
+        }
+        s
+    }
+}
+
 /// What a sync group tells a member before each input (keepalived reads the
 /// same facts from the group while handling it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -428,12 +466,7 @@ impl Instance {
     /// run-time resets apply: `nopreempt` and `preempt_delay` do nothing for
     /// an address owner or an instance configured `state MASTER`.
     pub fn new(cfg: InstanceCfg) -> Result<Self, CfgError> {
-        cfg.validate()?;
-        let mut cfg = cfg;
-        if cfg.priority.is_owner() || cfg.state == StartState::Master {
-            cfg.nopreempt = false;
-            cfg.preempt_delay = Duration::ZERO;
-        }
+        let cfg = Self::checked(cfg)?;
         let wantstate = match cfg.state {
             StartState::Master => State::Master,
             StartState::Backup => State::Backup,
@@ -466,8 +499,127 @@ impl Instance {
         })
     }
 
+    fn checked(mut cfg: InstanceCfg) -> Result<InstanceCfg, CfgError> {
+        cfg.validate()?;
+        if cfg.priority.is_owner() || cfg.state == StartState::Master {
+            cfg.nopreempt = false;
+            cfg.preempt_delay = Duration::ZERO;
+        }
+        Ok(cfg)
+    }
+
     pub fn cfg(&self) -> &InstanceCfg {
         &self.cfg
+    }
+
+    /// Whether the VIPs are up (keepalived `vipset`).
+    pub fn vips_set(&self) -> bool {
+        self.vipset
+    }
+
+    /// Whether [`Input::Startup`] has run.
+    pub fn started(&self) -> bool {
+        self.started
+    }
+
+    /// Reload: take a new configuration of the same virtual router and keep
+    /// the state (keepalived `vrrp_complete_init` copying the old state,
+    /// `restore_vrrp_state`, then `vrrp_init_state` for a running instance).
+    ///
+    /// Meant for an instance in BACKUP or MASTER; the caller starts one in
+    /// another state afresh. Tracker state is replaced by `trackers` (what
+    /// the new configuration tracks, with current values), and the
+    /// priority recomputed from it without a log line, as keepalived
+    /// builds a new instance. A MASTER stays MASTER without an election,
+    /// re-adds its (new) VIPs, sends gratuitous ARPs if `addrs_added`, and
+    /// advertises at once with its new priority and addresses; a BACKUP
+    /// restarts its down timer. A tracker now failed moves it to FAULT.
+    pub fn reconfigure(
+        &mut self,
+        now: Instant,
+        cfg: InstanceCfg,
+        trackers: TrackerState,
+        addrs_added: bool,
+    ) -> Result<Vec<Action>, CfgError> {
+        let cfg = Self::checked(cfg)?;
+        let mut out = Vec::new();
+        self.cfg = cfg;
+        self.weights = trackers.weights;
+        self.faults = trackers.faults;
+        self.total_priority =
+            i32::from(self.cfg.priority.get()) + self.weights.values().sum::<i32>();
+        self.effective = if self.cfg.priority.is_owner() {
+            self.cfg.priority
+        } else {
+            // Clamped to 1..=254, so the cast cannot truncate.
+            Priority(self.total_priority.clamp(1, 254) as u8)
+        };
+        self.master_adver_int = self.cfg.advert_int;
+        self.rlflags = 0;
+        self.preempt_time = None;
+        self.owner_conflict_logged = false;
+        self.gate = None;
+        // The old instance's delayed bursts do not survive a reload.
+        self.garp_delay_at = None;
+        self.garp_lower_prio_at.clear();
+        if !self.faults.is_empty() {
+            self.wantstate = State::Fault;
+            if self.state == State::Master {
+                self.leave_master(now, &mut out, true, Reason::Fault);
+            } else {
+                let from = self.state;
+                self.leave_fault(now, &mut out, from, Reason::Fault);
+            }
+            return Ok(out);
+        }
+        match self.state {
+            State::Master => {
+                self.wantstate = State::Master;
+                if self.vipset {
+                    out.push(Action::AddVips);
+                    let garp = &self.cfg.garp;
+                    if addrs_added && garp.master_repeat > 0 {
+                        out.push(Action::SendGratuitousArps {
+                            repeat: garp.master_repeat,
+                        });
+                    }
+                }
+                // keepalived's new instance has no refresh time yet, so its
+                // first advert refreshes, unless addresses were just added.
+                self.garp_refresh_at = self
+                    .cfg
+                    .garp
+                    .master_refresh
+                    .map(|r| if addrs_added { now + r } else { now });
+                // `reload_master`: advertise now, with the new settings.
+                self.sands = Some(now);
+            }
+            State::Backup => {
+                self.wantstate = State::Backup;
+                self.master_saddr = None;
+                self.master_priority = Priority::STOP;
+                self.next_master_reason = Reason::MasterNoResponse;
+                self.ms_down_timer = self.master_down();
+                self.init_sands(now);
+            }
+            State::Init | State::Fault | State::Stop => {}
+        }
+        Ok(out)
+    }
+
+    /// Reload removed this instance (keepalived `clear_diff_vrrp`): a
+    /// MASTER sends a priority-0 advert and removes its addresses; the
+    /// instance ends in Stop without a STOP notify (the caller notifies
+    /// DELETED or FAULT as keepalived does).
+    pub fn remove(&mut self) -> Vec<Action> {
+        let mut out = Vec::new();
+        if self.state == State::Master {
+            self.restore_interface(&mut out, true);
+        }
+        self.state = State::Stop;
+        self.sands = None;
+        self.cancel_garps();
+        out
     }
 
     pub fn name(&self) -> &str {

@@ -5,12 +5,15 @@
 //! - [`wire`]: advert codec, checksums and keepalived's receive checks; no I/O.
 //! - [`fsm`]: one sans-IO state machine per instance: `handle(now, input) -> actions`.
 //! - [`sync`]: sync groups moving several instances together, also sans-IO.
+//! - [`reload`]: SIGHUP as a diff: which instances continue, stop, start,
+//!   and which addresses, routes and rules go; also sans-IO.
 //! - [`dump`]: `keepalived.stats` and `keepalived.json`, as keepalived writes them.
 //! - [`driver`]: the tokio driver: raw sockets, rtnetlink, GARP/NA, timers.
 
 pub mod driver;
 pub mod dump;
 pub mod fsm;
+pub mod reload;
 pub mod sync;
 pub mod types;
 pub mod wire;

@@ -45,6 +45,69 @@ impl SyncGroup {
         }
     }
 
+    /// Reload: the group rebuilt from the new configuration with its
+    /// members, those kept from the running configuration already started
+    /// (see [`Instance::reconfigure`]), new ones not yet. As keepalived
+    /// (`vrrp_complete_init`, `set_previous_sync_group_states`,
+    /// `vrrp_init_state`): the group is MASTER if every member is a kept
+    /// MASTER, FAULT if any member is faulty, else BACKUP, and kept members
+    /// follow it; it notifies BACKUP or FAULT unless `previous` (the state
+    /// of the old group of that name) was the same. New members start.
+    pub fn reloaded(
+        now: Instant,
+        name: &str,
+        members: Vec<Instance>,
+        previous: Option<State>,
+    ) -> (Self, Vec<GroupOutput>) {
+        let mut g = Self::new(name, members);
+        let mut out = Vec::new();
+        g.state = if g
+            .members
+            .iter()
+            .any(|m| m.is_faulted() || m.state() == State::Fault)
+        {
+            State::Fault
+        } else if g
+            .members
+            .iter()
+            .all(|m| m.started() && m.state() == State::Master)
+        {
+            State::Master
+        } else {
+            State::Backup
+        };
+        if matches!(g.state, State::Fault | State::Backup) && previous != Some(g.state) {
+            out.push(GroupOutput::Notify { state: g.state });
+        }
+        for i in 0..g.members.len() {
+            g.refresh_gates();
+            let m = &g.members[i];
+            let acts = if !m.started() {
+                let mut o = Vec::new();
+                g.run(now, i, Input::Startup, &mut o);
+                out.extend(o);
+                continue;
+            } else if g.state == State::Fault && m.state() != State::Fault {
+                g.members[i].sync_to_fault(now)
+            } else if g.state == State::Backup && m.state() == State::Master {
+                g.members[i].sync_to_backup(now)
+            } else {
+                Vec::new()
+            };
+            Self::push(&mut out, i, acts);
+        }
+        (g, out)
+    }
+
+    /// The members, for a reload to reuse.
+    pub fn into_members(self) -> Vec<Instance> {
+        self.members
+    }
+
+    pub(crate) fn member_mut(&mut self, i: usize) -> &mut Instance {
+        &mut self.members[i]
+    }
+
     pub fn name(&self) -> &str {
         &self.name
     }

@@ -33,13 +33,16 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::Instant;
 
+use socket2::Socket;
+use tokio::io::unix::AsyncFd;
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use crate::fsm::{
-    Action, CfgError, Input, Instance, InstanceCfg, LogLine, State, Tracker, Transition,
-    tracker_contribution,
+    Action, CfgError, Input, Instance, InstanceCfg, LogLine, State, Tracker, TrackerState,
+    Transition, tracker_contribution,
 };
+use crate::reload::Kept;
 use crate::sync::{GroupOutput, SyncGroup};
 use crate::types::{Family, Priority};
 
@@ -244,13 +247,26 @@ impl DriverCfg {
     }
 }
 
-/// Inputs from the daemon (vrrp_script and track_file results) and its
-/// questions.
+/// Inputs from the daemon and its questions.
 #[derive(Debug)]
 pub enum Command {
+    /// A vrrp_script / track_file result for `instance` of the configuration
+    /// numbered `epoch` (0 at start, then as given by each
+    /// [`Command::Reload`]). Inputs of another epoch are dropped: their
+    /// instance numbers are stale.
     Input {
+        epoch: u64,
         instance: usize,
         input: Input,
+    },
+    /// SIGHUP: switch to `cfg` (see [`crate::reload`]). `inputs` is the
+    /// tracker state the daemon carries over (scripts, files), by new
+    /// instance number. `done` gets the outcome; on error nothing changed.
+    Reload {
+        cfg: Box<DriverCfg>,
+        epoch: u64,
+        inputs: Vec<(usize, Input)>,
+        done: tokio::sync::oneshot::Sender<Result<(), DriverError>>,
     },
     /// Every instance's state and counters, in instance order (for the
     /// dump files).
@@ -279,6 +295,32 @@ pub enum Event {
         state: State,
         priority: Priority,
     },
+    /// A reload removed this instance (numbered as before the reload).
+    /// keepalived notifies DELETED with `notify_deleted`, else FAULT unless
+    /// the instance was in FAULT already.
+    Deleted {
+        instance: usize,
+        was_fault: bool,
+        priority: Priority,
+    },
+    /// A reload took effect: from here on, instance and group numbers are
+    /// those of the new configuration.
+    Reloaded {
+        epoch: u64,
+    },
+    /// After a reload: this instance is in BACKUP or FAULT as before (or
+    /// started in FAULT) and notified nothing; keepalived re-sends its
+    /// state to the FIFO with `fifo_write_vrrp_states_on_reload`.
+    Unchanged {
+        instance: usize,
+        state: State,
+        priority: Priority,
+    },
+    /// The same for a sync group that notified nothing at the reload.
+    GroupUnchanged {
+        group: usize,
+        state: State,
+    },
 }
 
 /// Why the driver could not start.
@@ -305,6 +347,9 @@ enum Unit {
         members: Vec<usize>,
     },
 }
+
+/// Where an instance lives: (unit, member index within its group).
+type Loc = (usize, Option<usize>);
 
 /// What to do after feeding an input, in order.
 enum Out {
@@ -334,8 +379,7 @@ struct Io {
 
 struct Engine {
     units: Vec<Unit>,
-    /// Instance index → (unit, member index within its group).
-    loc: Vec<(usize, Option<usize>)>,
+    loc: Vec<Loc>,
     io: Vec<Io>,
     tx: Vec<TxSocket>,
     nl: Netlink,
@@ -347,6 +391,13 @@ struct Engine {
     release_on_stop: bool,
     /// VMACs we created, removed again at stop.
     vmacs: Vec<u32>,
+    /// The running configuration, what a reload is diffed against.
+    cfg: DriverCfg,
+    /// Number of the running configuration (see [`Command::Input`]).
+    epoch: u64,
+    rx_tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// A reload is deleting instances: their addresses go even with `-V`.
+    removing: bool,
 }
 
 fn primary_addr(addrs: &[netlink::AddrInfo], index: u32, family: Family) -> Option<IpAddr> {
@@ -364,52 +415,114 @@ fn read_forwarding6(ifname: &str) -> bool {
         .is_ok_and(|s| s.trim() == "1")
 }
 
-/// Runs every instance until `shutdown` completes, then stops them the
-/// keepalived way (priority 0 adverts, VIPs removed unless `-V`, STOP
-/// notifies) and returns.
-pub async fn run(
-    cfg: DriverCfg,
-    mut cmds: mpsc::UnboundedReceiver<Command>,
-    events: mpsc::UnboundedSender<Event>,
-    shutdown: impl Future<Output = ()>,
-) -> Result<(), DriverError> {
-    let nl = Netlink::open().map_err(|e| DriverError::Netlink(e.to_string()))?;
-    let nlerr = |e: netlink::Error| DriverError::Netlink(e.to_string());
-    let mut links: HashMap<u32, LinkInfo> = nl
-        .links()
-        .await
-        .map_err(nlerr)?
-        .into_iter()
-        .map(|l| (l.index, l))
-        .collect();
-    let by_name =
-        |links: &HashMap<u32, LinkInfo>, n: &str| links.values().find(|l| l.name == n).cloned();
-    let mut link_rx = netlink::link_events().map_err(|e| DriverError::Netlink(e.to_string()))?;
+/// Everything one configuration needs, opened but not yet running.
+struct Built {
+    io: Vec<Io>,
+    tx: Vec<TxSocket>,
+    /// Receive sockets: (socket, IPv6, table).
+    rx: Vec<(AsyncFd<Socket>, bool, RxTable)>,
+    /// Fresh state machines, in Init, with their primary address.
+    fsms: Vec<Instance>,
+    /// Interface facts to feed before startup.
+    pre_inputs: Vec<(usize, Input)>,
+    /// VMACs this build created.
+    created_vmacs: Vec<u32>,
+    forwarding6: HashMap<u32, bool>,
+}
 
+fn by_name(links: &HashMap<u32, LinkInfo>, n: &str) -> Option<LinkInfo> {
+    links.values().find(|l| l.name == n).cloned()
+}
+
+fn nlerr(e: netlink::Error) -> DriverError {
+    DriverError::Netlink(e.to_string())
+}
+
+/// Every interface `cfg` names exists (or is a VMAC it creates): checked
+/// before anything is changed, so that a reload can be refused cleanly.
+fn check_names(cfg: &DriverCfg, links: &HashMap<u32, LinkInfo>) -> Result<(), DriverError> {
+    let vmac_names: Vec<&str> = cfg
+        .instances
+        .iter()
+        .filter_map(|i| i.vmac.as_ref().map(|v| v.ifname.as_str()))
+        .collect();
+    let known = |n: &str| vmac_names.contains(&n) || by_name(links, n).is_some();
+    for inst in &cfg.instances {
+        let missing = |ifname: &str| DriverError::NoInterface {
+            instance: inst.fsm.name.clone(),
+            ifname: ifname.to_owned(),
+        };
+        if by_name(links, &inst.fsm.interface).is_none() {
+            return Err(missing(&inst.fsm.interface));
+        }
+        let devs = inst
+            .vips
+            .iter()
+            .chain(&inst.evips)
+            .filter_map(|v| v.dev.as_deref())
+            .chain(inst.routes.iter().filter_map(|r| r.dev.as_deref()));
+        for d in devs {
+            if !known(d) {
+                return Err(missing(d));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Creates the VMACs, resolves every instance's interfaces and addresses,
+/// opens the sockets and builds the state machines. On error, VMACs it
+/// created are removed again.
+async fn build(
+    cfg: &DriverCfg,
+    nl: &Netlink,
+    links: &mut HashMap<u32, LinkInfo>,
+) -> Result<Built, DriverError> {
+    check_names(cfg, links)?;
+    let mut created = Vec::new();
+    let r = build_inner(cfg, nl, links, &mut created).await;
+    match r {
+        Ok(mut b) => {
+            b.created_vmacs = created;
+            Ok(b)
+        }
+        Err(e) => {
+            for idx in created {
+                let _ = nl.del_link(idx).await;
+            }
+            Err(e)
+        }
+    }
+}
+
+async fn build_inner(
+    cfg: &DriverCfg,
+    nl: &Netlink,
+    links: &mut HashMap<u32, LinkInfo>,
+    created: &mut Vec<u32>,
+) -> Result<Built, DriverError> {
     // VMACs first: VIPs and sends may live on them.
-    let mut vmacs = Vec::new();
     for inst in &cfg.instances {
         let Some(v) = &inst.vmac else { continue };
-        if by_name(&links, &v.ifname).is_some() {
+        if by_name(links, &v.ifname).is_some() {
             continue;
         }
-        let base =
-            by_name(&links, &inst.fsm.interface).ok_or_else(|| DriverError::NoInterface {
-                instance: inst.fsm.name.clone(),
-                ifname: inst.fsm.interface.clone(),
-            })?;
+        let base = by_name(links, &inst.fsm.interface).ok_or_else(|| DriverError::NoInterface {
+            instance: inst.fsm.name.clone(),
+            ifname: inst.fsm.interface.clone(),
+        })?;
         nl.add_macvlan(&v.ifname, base.index, v.mac)
             .await
             .map_err(nlerr)?;
-        links = nl
+        *links = nl
             .links()
             .await
             .map_err(nlerr)?
             .into_iter()
             .map(|l| (l.index, l))
             .collect();
-        if let Some(l) = by_name(&links, &v.ifname) {
-            vmacs.push(l.index);
+        if let Some(l) = by_name(links, &v.ifname) {
+            created.push(l.index);
             if let Err(e) = nl.set_up(l.index).await {
                 tracing::warn!("({}) cannot set {} up: {e}", inst.fsm.name, v.ifname);
             }
@@ -426,17 +539,16 @@ pub async fn run(
     let mut pre_inputs: Vec<(usize, Input)> = Vec::new();
     for (i, inst) in cfg.instances.iter().enumerate() {
         let name = inst.fsm.name.clone();
-        let base =
-            by_name(&links, &inst.fsm.interface).ok_or_else(|| DriverError::NoInterface {
-                instance: name.clone(),
-                ifname: inst.fsm.interface.clone(),
-            })?;
+        let base = by_name(links, &inst.fsm.interface).ok_or_else(|| DriverError::NoInterface {
+            instance: name.clone(),
+            ifname: inst.fsm.interface.clone(),
+        })?;
         let family = inst.family();
         let send_if = match &inst.vmac {
             Some(v) if !v.xmit_base => v.ifname.clone(),
             _ => base.name.clone(),
         };
-        let send_link = by_name(&links, &send_if).unwrap_or_else(|| base.clone());
+        let send_link = by_name(links, &send_if).unwrap_or_else(|| base.clone());
         let primary = inst
             .src_ip
             .or_else(|| primary_addr(&addrs, base.index, family));
@@ -514,7 +626,7 @@ pub async fn run(
         let mut vip_addrs = Vec::new();
         for v in inst.vips.iter().chain(&inst.evips) {
             let dev = v.dev.clone().unwrap_or_else(|| default_dev.clone());
-            let l = by_name(&links, &dev).ok_or_else(|| DriverError::NoInterface {
+            let l = by_name(links, &dev).ok_or_else(|| DriverError::NoInterface {
                 instance: name.clone(),
                 ifname: dev.clone(),
             })?;
@@ -529,7 +641,7 @@ pub async fn run(
         for r in &inst.routes {
             let oif = match &r.dev {
                 Some(d) => Some(
-                    by_name(&links, d)
+                    by_name(links, d)
                         .ok_or_else(|| DriverError::NoInterface {
                             instance: name.clone(),
                             ifname: d.clone(),
@@ -554,7 +666,7 @@ pub async fn run(
             pre_inputs.push((i, Input::IfaceDown));
         }
         for t in &inst.track_interfaces {
-            let up = by_name(&links, &t.name).is_some_and(|l| l.up);
+            let up = by_name(links, &t.name).is_some_and(|l| l.up);
             pre_inputs.push((i, track_if_input(t, up)));
         }
         for (v, idx) in &vip_addrs {
@@ -590,9 +702,7 @@ pub async fn run(
         });
     }
 
-    // Receive sockets and their tasks.
-    let (rx_tx, mut rx_rx) = mpsc::unbounded_channel();
-    let names: Arc<Vec<String>> = Arc::new(io.iter().map(|x| x.name.clone()).collect());
+    let mut rx = Vec::new();
     for ((ifname, family), (index, mcast, table)) in rx_tables {
         let fd = match family {
             Family::V4 => socket::rx_v4(
@@ -608,21 +718,53 @@ pub async fn run(
             ifname: ifname.clone(),
             source,
         })?;
-        tokio::spawn(socket::rx_loop(
-            fd,
-            family == Family::V6,
-            Arc::new(table),
-            names.clone(),
-            rx_tx.clone(),
-        ));
+        rx.push((fd, family == Family::V6, table));
     }
-    drop(rx_tx);
+    Ok(Built {
+        io,
+        tx,
+        rx,
+        fsms,
+        pre_inputs,
+        created_vmacs: Vec::new(),
+        forwarding6,
+    })
+}
 
-    // Units: sync groups own their members; the rest stand alone.
+/// Starts one receive task per socket; they feed `out`.
+fn spawn_rx(
+    rx: Vec<(AsyncFd<Socket>, bool, RxTable)>,
+    io: &[Io],
+    out: &mpsc::UnboundedSender<RxEvent>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let names: Arc<Vec<String>> = Arc::new(io.iter().map(|x| x.name.clone()).collect());
+    rx.into_iter()
+        .map(|(fd, v6, table)| {
+            tokio::spawn(socket::rx_loop(
+                fd,
+                v6,
+                Arc::new(table),
+                names.clone(),
+                out.clone(),
+            ))
+        })
+        .collect()
+}
+
+/// Sync groups own their members; the rest stand alone. Returns the units
+/// and each instance's place, plus the reload outputs of rebuilt groups
+/// (`previous`: group name → its state before a reload; `None` at start).
+fn make_units(
+    now: Instant,
+    groups: &[SyncGroupCfg],
+    fsms: Vec<Instance>,
+    previous: Option<&HashMap<String, State>>,
+) -> (Vec<Unit>, Vec<Loc>, Vec<Out>) {
     let mut slots: Vec<Option<Instance>> = fsms.into_iter().map(Some).collect();
     let mut loc = vec![(usize::MAX, None); slots.len()];
     let mut units = Vec::new();
-    for g in &cfg.sync_groups {
+    let mut outs = Vec::new();
+    for g in groups {
         let mut members = Vec::new();
         let mut insts = Vec::new();
         for &m in &g.members {
@@ -635,10 +777,16 @@ pub async fn run(
         if insts.is_empty() {
             continue;
         }
-        units.push(Unit::Group {
-            group: SyncGroup::new(&g.name, insts),
-            members,
-        });
+        let group = match previous {
+            None => SyncGroup::new(&g.name, insts),
+            Some(prev) => {
+                let (group, o) =
+                    SyncGroup::reloaded(now, &g.name, insts, prev.get(&g.name).copied());
+                outs.extend(convert_group(units.len(), &members, o));
+                group
+            }
+        };
+        units.push(Unit::Group { group, members });
     }
     for (i, s) in slots.into_iter().enumerate() {
         if let Some(inst) = s {
@@ -646,6 +794,34 @@ pub async fn run(
             units.push(Unit::Single(Box::new(inst), i));
         }
     }
+    (units, loc, outs)
+}
+
+/// Runs every instance until `shutdown` completes, then stops them the
+/// keepalived way (priority 0 adverts, VIPs removed unless `-V`, STOP
+/// notifies) and returns. [`Command::Reload`] switches configuration on
+/// the way.
+pub async fn run(
+    cfg: DriverCfg,
+    mut cmds: mpsc::UnboundedReceiver<Command>,
+    events: mpsc::UnboundedSender<Event>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), DriverError> {
+    let nl = Netlink::open().map_err(|e| DriverError::Netlink(e.to_string()))?;
+    let mut links: HashMap<u32, LinkInfo> = nl
+        .links()
+        .await
+        .map_err(nlerr)?
+        .into_iter()
+        .map(|l| (l.index, l))
+        .collect();
+    let mut link_rx = netlink::link_events().map_err(|e| DriverError::Netlink(e.to_string()))?;
+
+    let built = build(&cfg, &nl, &mut links).await?;
+    let (rx_tx, mut rx_rx) = mpsc::unbounded_channel();
+    let rx_tasks = spawn_rx(built.rx, &built.io, &rx_tx);
+    drop(rx_tx);
+    let (units, loc, _) = make_units(Instant::now(), &cfg.sync_groups, built.fsms, None);
 
     let garp = match GarpSocket::open().and_then(GarpSender::spawn) {
         Ok(g) => Some(g),
@@ -657,20 +833,24 @@ pub async fn run(
     let mut eng = Engine {
         units,
         loc,
-        io,
-        tx,
+        io: built.io,
+        tx: built.tx,
         nl,
         garp,
         links,
-        forwarding6,
+        forwarding6: built.forwarding6,
         events,
         log_detail: cfg.log_detail,
         release_on_stop: cfg.release_on_stop,
-        vmacs,
+        vmacs: built.created_vmacs,
+        cfg,
+        epoch: 0,
+        rx_tasks,
+        removing: false,
     };
 
     let now = Instant::now();
-    for (i, input) in pre_inputs {
+    for (i, input) in built.pre_inputs {
         let outs = eng.feed(now, i, input);
         eng.exec(outs).await;
     }
@@ -695,28 +875,7 @@ pub async fn run(
         tokio::select! {
             biased;
             () = &mut shutdown => break,
-            () = sleep => {
-                let now = Instant::now();
-                let mut outs = Vec::new();
-                for u in 0..eng.units.len() {
-                    if eng.unit_poll_at(u).is_some_and(|t| t <= now) {
-                        // Each instance re-arms from its own processing time,
-                        // as keepalived does: instances drift apart instead of
-                        // staying in lock-step, so one late wake-up delays a
-                        // few adverts rather than a whole phase of them.
-                        outs.extend(eng.feed_unit(Instant::now(), u, Input::Tick));
-                    }
-                }
-                // Instances due together (same phase) send their adverts
-                // before anyone's GARP bursts or netlink work, so that a
-                // thousand delayed GARPs cannot make adverts late. Each
-                // instance's own order is kept: the FSM puts adverts first.
-                let (adverts, rest): (Vec<Out>, Vec<Out>) = outs
-                    .into_iter()
-                    .partition(|o| matches!(o, Out::Act(_, Action::SendAdvert(_))));
-                eng.exec(adverts).await;
-                eng.exec(rest).await;
-            }
+            () = sleep => eng.tick().await,
             Some(ev) = rx_rx.recv() => {
                 match ev {
                     RxEvent::Advert { instance, src, pkt, .. } => {
@@ -730,8 +889,8 @@ pub async fn run(
                 }
             }
             Some(cmd) = cmds.recv() => match cmd {
-                Command::Input { instance, input } => {
-                    if instance < eng.io.len() {
+                Command::Input { epoch, instance, input } => {
+                    if epoch == eng.epoch && instance < eng.io.len() {
                         let outs = eng.feed(Instant::now(), instance, input);
                         eng.exec(outs).await;
                     }
@@ -748,6 +907,19 @@ pub async fn run(
                         }
                     }
                 }
+                Command::Reload { cfg, epoch, inputs, done } => {
+                    match eng.reload(*cfg, epoch, inputs).await {
+                        Ok(rx) => {
+                            // Packets still queued were decoded for the old
+                            // numbering: dropped with the old channel.
+                            rx_rx = rx;
+                            let _ = done.send(Ok(()));
+                        }
+                        Err(e) => {
+                            let _ = done.send(Err(e));
+                        }
+                    }
+                }
             },
             Some(ev) = link_rx.recv() => eng.link_event(ev).await,
         }
@@ -756,6 +928,9 @@ pub async fn run(
     for u in 0..eng.units.len() {
         let outs = eng.feed_unit(Instant::now(), u, Input::Shutdown);
         eng.exec(outs).await;
+    }
+    for t in &eng.rx_tasks {
+        t.abort();
     }
     if eng.release_on_stop {
         for idx in std::mem::take(&mut eng.vmacs) {
@@ -780,6 +955,239 @@ fn track_if_input(t: &TrackIfCfg, up: bool) -> Input {
 }
 
 impl Engine {
+    /// Runs every timer that is due.
+    async fn tick(&mut self) {
+        let now = Instant::now();
+        let mut outs = Vec::new();
+        for u in 0..self.units.len() {
+            if self.unit_poll_at(u).is_some_and(|t| t <= now) {
+                // Each instance re-arms from its own processing time,
+                // as keepalived does: instances drift apart instead of
+                // staying in lock-step, so one late wake-up delays a
+                // few adverts rather than a whole phase of them.
+                outs.extend(self.feed_unit(Instant::now(), u, Input::Tick));
+            }
+        }
+        // Instances due together (same phase) send their adverts
+        // before anyone's GARP bursts or netlink work, so that a
+        // thousand delayed GARPs cannot make adverts late. Each
+        // instance's own order is kept: the FSM puts adverts first.
+        let (adverts, rest): (Vec<Out>, Vec<Out>) = outs
+            .into_iter()
+            .partition(|o| matches!(o, Out::Act(_, Action::SendAdvert(_))));
+        self.exec(adverts).await;
+        self.exec(rest).await;
+    }
+
+    fn instance_mut(&mut self, i: usize) -> Option<&mut Instance> {
+        let (u, m) = *self.loc.get(i)?;
+        match (self.units.get_mut(u)?, m) {
+            (Unit::Single(inst, _), _) => Some(inst),
+            (Unit::Group { group, .. }, Some(m)) => Some(group.member_mut(m)),
+            (Unit::Group { .. }, None) => None,
+        }
+    }
+
+    /// SIGHUP: diff the running configuration against `cfg` and switch
+    /// (see [`crate::reload`]). Everything that can fail (interfaces,
+    /// VMACs, sockets, state machine checks) is done first; on error the
+    /// running configuration is untouched. Returns the new receive channel.
+    async fn reload(
+        &mut self,
+        cfg: DriverCfg,
+        epoch: u64,
+        inputs: Vec<(usize, Input)>,
+    ) -> Result<mpsc::UnboundedReceiver<RxEvent>, DriverError> {
+        let plan = crate::reload::plan(&self.cfg, &cfg);
+        let built = build(&cfg, &self.nl, &mut self.links).await?;
+        let now = Instant::now();
+
+        // Removed instances go first, with the old numbering: a MASTER
+        // sends priority 0 and drops its addresses (even with -V).
+        self.removing = true;
+        for &i in &plan.stopped {
+            let Some(inst) = self.instance_mut(i) else {
+                continue;
+            };
+            let was_fault = inst.state() == State::Fault;
+            let priority = inst.effective_priority();
+            let outs = inst.remove().into_iter().map(|a| Out::Act(i, a)).collect();
+            self.exec(outs).await;
+            let _ = self.events.send(Event::Deleted {
+                instance: i,
+                was_fault,
+                priority,
+            });
+        }
+        self.removing = false;
+        for k in &plan.kept {
+            self.remove_diff(k, &cfg).await;
+        }
+        for name in &plan.unused_vmacs {
+            if let Some(l) = by_name(&self.links, name)
+                && let Some(p) = self.vmacs.iter().position(|v| *v == l.index)
+            {
+                self.vmacs.remove(p);
+                let _ = self.nl.del_link(l.index).await;
+            }
+        }
+
+        // Take the state machines out of their units.
+        let mut prev_groups = HashMap::new();
+        let mut old: Vec<Option<Instance>> = (0..self.io.len()).map(|_| None).collect();
+        for u in std::mem::take(&mut self.units) {
+            match u {
+                Unit::Single(inst, i) => old[i] = Some(*inst),
+                Unit::Group { group, members } => {
+                    prev_groups.insert(group.name().to_owned(), group.state());
+                    for (inst, i) in group.into_members().into_iter().zip(members) {
+                        old[i] = Some(inst);
+                    }
+                }
+            }
+        }
+
+        // Switch the I/O over.
+        for t in self.rx_tasks.drain(..) {
+            t.abort();
+        }
+        let (rx_tx, rx_rx) = mpsc::unbounded_channel();
+        self.rx_tasks = spawn_rx(built.rx, &built.io, &rx_tx);
+        self.io = built.io;
+        self.tx = built.tx;
+        self.forwarding6.extend(built.forwarding6);
+        self.vmacs.extend(built.created_vmacs);
+        self.epoch = epoch;
+
+        // Kept instances continue in their state; the others start afresh
+        // from the tracker state (interfaces now, scripts and files as the
+        // daemon carries them over).
+        let mut per: Vec<Vec<Input>> = vec![Vec::new(); built.fsms.len()];
+        for (j, input) in built.pre_inputs.into_iter().chain(inputs) {
+            if let Some(v) = per.get_mut(j) {
+                v.push(input);
+            }
+        }
+        let mut outs = Vec::new();
+        let mut fsms = Vec::new();
+        for (j, (fresh, inputs)) in built.fsms.into_iter().zip(per).enumerate() {
+            let kept = plan
+                .old_of(j)
+                .and_then(|k| old[k.old].take().map(|o| (k.added_addrs, o)))
+                .filter(|(_, o)| matches!(o.state(), State::Master | State::Backup));
+            if let Some((added, mut inst)) = kept {
+                let ts = TrackerState::from_inputs(&fresh.cfg().interface, &inputs);
+                if let Ok(acts) = inst.reconfigure(now, fresh.cfg().clone(), ts, added) {
+                    outs.extend(acts.into_iter().map(|a| Out::Act(j, a)));
+                    fsms.push(inst);
+                    continue;
+                }
+            }
+            let mut inst = fresh;
+            for input in inputs {
+                outs.extend(inst.handle(now, input).into_iter().map(|a| Out::Act(j, a)));
+            }
+            fsms.push(inst);
+        }
+        let (units, loc, group_outs) = make_units(now, &cfg.sync_groups, fsms, Some(&prev_groups));
+        self.units = units;
+        self.loc = loc;
+        self.cfg = cfg;
+        let _ = self.events.send(Event::Reloaded { epoch });
+        outs.extend(group_outs);
+        let mut notified = Vec::new();
+        let mut groups_notified = Vec::new();
+        let note = |outs: &[Out], notified: &mut Vec<usize>, groups: &mut Vec<usize>| {
+            for o in outs {
+                match o {
+                    Out::Act(i, Action::Notify(_)) => notified.push(*i),
+                    Out::GroupNotify(u, _) => groups.push(*u),
+                    _ => {}
+                }
+            }
+        };
+        note(&outs, &mut notified, &mut groups_notified);
+        self.exec(outs).await;
+        // New standalone instances start; kept ones ignore this. As in
+        // keepalived's vrrp_init_state, what did not change state at the
+        // reload (a kept MASTER aside) may have its state re-sent, in turn.
+        for u in 0..self.units.len() {
+            let outs = self.feed_unit(Instant::now(), u, Input::Startup);
+            note(&outs, &mut notified, &mut groups_notified);
+            self.exec(outs).await;
+            let (members, group_state) = match &self.units[u] {
+                Unit::Single(_, i) => (vec![*i], None),
+                Unit::Group { group, members } => (members.clone(), Some(group.state())),
+            };
+            if let Some(state) = group_state
+                && !groups_notified.contains(&u)
+            {
+                let _ = self.events.send(Event::GroupUnchanged { group: u, state });
+            }
+            for i in members.into_iter().filter(|i| !notified.contains(i)) {
+                let state = self.state_of(i);
+                if matches!(state, State::Backup | State::Fault) {
+                    let _ = self.events.send(Event::Unchanged {
+                        instance: i,
+                        state,
+                        priority: self.master_priority(i),
+                    });
+                }
+            }
+        }
+        Ok(rx_rx)
+    }
+
+    /// What kept instance `k` no longer has goes, if it is set (keepalived
+    /// `clear_diff_vrrp`: rules, routes, then addresses).
+    async fn remove_diff(&mut self, k: &Kept, new: &DriverCfg) {
+        let set = self.instance_mut(k.old).is_some_and(|i| i.vips_set());
+        let io = &self.io[k.old];
+        let new_name = &new.instances[k.new].fsm.name;
+        if k.all_rules_removed {
+            tracing::info!("Removing a VirtualRule block");
+        }
+        if !set {
+            return;
+        }
+        for &p in &k.removed_rules {
+            let Some(r) = io.rules.get(p) else { continue };
+            if self.log_detail {
+                let a = |x: Option<(IpAddr, u8)>| x.map(|(a, l)| addr_str(a, l));
+                tracing::info!(
+                    "ip rule from {}{}{} removed",
+                    a(r.from).unwrap_or_else(|| "all".into()),
+                    if r.to.is_some() { " to " } else { "" },
+                    a(r.to).unwrap_or_default()
+                );
+            }
+            let _ = self.nl.del_rule(r).await;
+        }
+        if k.all_routes_removed && self.log_detail {
+            tracing::info!("Removing a VirtualRoute block");
+        }
+        for &p in &k.removed_routes {
+            let Some((r, oif)) = io.routes.get(p) else {
+                continue;
+            };
+            if self.log_detail && !k.all_routes_removed {
+                tracing::info!("Removing route {}", addr_str(r.dst, r.dst_len));
+            }
+            let _ = self.nl.del_route(r, *oif).await;
+        }
+        for (p, dev) in &k.removed_addrs {
+            let Some((v, idx)) = io.addrs.get(*p) else {
+                continue;
+            };
+            tracing::info!(
+                "({new_name}) ip address {}/{} dev {dev}, no longer exist",
+                v.addr,
+                v.prefix
+            );
+            let _ = self.nl.del_addr(*idx, v).await;
+        }
+    }
+
     fn unit_poll_at(&self, u: usize) -> Option<Instant> {
         match &self.units[u] {
             Unit::Single(i, _) => i.poll_at(),
@@ -967,7 +1375,7 @@ impl Engine {
     async fn del_vips(&mut self, i: usize) {
         let io = &self.io[i];
         let stopping = self.state_of(i) == State::Stop;
-        if stopping && !self.release_on_stop {
+        if stopping && !self.release_on_stop && !self.removing {
             return;
         }
         if self.log_detail {
@@ -1099,6 +1507,16 @@ impl Engine {
                 }
             }
         }
+    }
+}
+
+/// keepalived `ipaddresstos`: the prefix length only when not a host.
+fn addr_str(a: IpAddr, len: u8) -> String {
+    let host = if a.is_ipv4() { 32 } else { 128 };
+    if len == host {
+        a.to_string()
+    } else {
+        format!("{a}/{len}")
     }
 }
 
