@@ -3,7 +3,9 @@
 //! another under keepalived; SIGUSR2 and SIGRTMIN+2 sent to each parent must
 //! produce `keepalived.stats` and `keepalived.json` in its `$TMPDIR` that
 //! differ only in what depends on time (`last_transition`, counters of
-//! adverts sent so far).
+//! adverts sent so far). SIGUSR1's `keepalived.data`: every line we write in
+//! its VRRP topology is keepalived's, in keepalived's order (keepalived
+//! writes more: sockets, timers).
 //!
 //! Needs root and /usr/sbin/keepalived; fails with CI=true when they are
 //! missing, skips with a message otherwise.
@@ -31,7 +33,7 @@ fn conf(lab: &Lab) -> String {
 /// Runs `which` alone with the configuration, asks for both dumps and
 /// returns (stats, JSON keys in file order, JSON) with the time-dependent
 /// numbers masked.
-fn dumps(tag: &str, net: u8, which: Impl) -> (String, Vec<String>, serde_json::Value) {
+fn dumps(tag: &str, net: u8, which: Impl) -> (String, Vec<String>, serde_json::Value, Vec<String>) {
     let lab = Lab::new(tag, net, 1);
     let tmp = lab.file("tmp");
     std::fs::create_dir_all(&tmp).unwrap();
@@ -44,11 +46,15 @@ fn dumps(tag: &str, net: u8, which: Impl) -> (String, Vec<String>, serde_json::V
     );
     let stats = tmp.join("keepalived.stats");
     let json = tmp.join("keepalived.json");
+    let data = tmp.join("keepalived.data");
+    d.signal_raw(libc::SIGUSR1);
     d.signal_raw(libc::SIGUSR2);
     d.signal_raw(libc::SIGRTMIN() + 2);
     let ready = |p: &Path| std::fs::metadata(p).is_ok_and(|m| m.len() > 0);
     assert!(
-        wait_until(Duration::from_secs(5), || ready(&stats) && ready(&json)),
+        wait_until(Duration::from_secs(5), || ready(&stats)
+            && ready(&json)
+            && ready(&data)),
         "{which:?} wrote no dumps: {}",
         d.log_text()
     );
@@ -82,7 +88,21 @@ fn dumps(tag: &str, net: u8, which: Impl) -> (String, Vec<String>, serde_json::V
         inst["stats"]["advert_sent"] = serde_json::Value::from(0);
         inst["stats"]["advert_rcvd"] = serde_json::Value::from(0);
     }
-    (stats, order, json)
+    let data = std::fs::read_to_string(&data).unwrap();
+    let topology: Vec<String> = data
+        .lines()
+        .skip_while(|l| *l != "------< VRRP Topology >------")
+        .skip(1)
+        .take_while(|l| !l.starts_with("------<"))
+        .map(|l| {
+            if l.starts_with("   Last transition = ") {
+                "   Last transition = T".to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    (stats, order, json, topology)
 }
 
 #[test]
@@ -90,8 +110,32 @@ fn stats_and_json_dumps_as_keepalived() {
     if !require() {
         return;
     }
-    let (ka_stats, ka_keys, ka_json) = dumps("dpk", 170, Impl::Keepalived);
-    let (our_stats, our_keys, our_json) = dumps("dpo", 170, Impl::Ours);
+    let (ka_stats, ka_keys, ka_json, ka_data) = dumps("dpk", 170, Impl::Keepalived);
+    let (our_stats, our_keys, our_json, our_data) = dumps("dpo", 170, Impl::Ours);
+    // Our topology lines, in order, are a subsequence of keepalived's.
+    let mut k = ka_data.iter();
+    for line in &our_data {
+        assert!(
+            k.any(|l| l == line),
+            "keepalived.data line {line:?} is not keepalived's (or out of order)\nours:\n{}\nkeepalived:\n{}",
+            our_data.join("\n"),
+            ka_data.join("\n")
+        );
+    }
+    for needed in [
+        " VRRP Instance = VI_1",
+        "   State = MASTER",
+        "   Wantstate = MASTER",
+        "   Interface = kv-e0",
+        "   Virtual Router ID = 70",
+        "   Gratuitous ARP delay = 5",
+        "   Virtual IP (2):",
+    ] {
+        assert!(
+            our_data.iter().any(|l| l == needed),
+            "no {needed:?} in keepalived.data"
+        );
+    }
     assert_eq!(our_stats, ka_stats, "keepalived.stats differs");
     assert_eq!(our_keys, ka_keys, "JSON keys or their order differ");
     assert_eq!(

@@ -21,20 +21,28 @@ use vrrp::fsm::State;
 pub struct View {
     pub instances: Vec<(model::VrrpInstance, Option<String>)>,
     pub last_transition: Vec<SystemTime>,
+    /// `router_id` (keepalived's default: the host name).
+    pub router_id: String,
 }
 
 impl View {
-    pub fn new(instances: Vec<(model::VrrpInstance, Option<String>)>) -> Self {
+    pub fn new(instances: Vec<(model::VrrpInstance, Option<String>)>, router_id: String) -> Self {
         let now = SystemTime::now();
         View {
             last_transition: vec![now; instances.len()],
             instances,
+            router_id,
         }
     }
 
     /// After a reload: the new instance list; instances kept (by name) keep
     /// their last transition time.
-    pub fn reconfigure(&mut self, instances: Vec<(model::VrrpInstance, Option<String>)>) {
+    pub fn reconfigure(
+        &mut self,
+        instances: Vec<(model::VrrpInstance, Option<String>)>,
+        router_id: String,
+    ) {
+        self.router_id = router_id;
         let now = SystemTime::now();
         self.last_transition = instances
             .iter()
@@ -72,12 +80,12 @@ fn report(what: &str, r: std::io::Result<PathBuf>) {
     }
 }
 
-/// Answers keepalived's dump signals in the VRRP process: SIGUSR2 writes
-/// `keepalived.stats`, SIGRTMAX-1 writes it and zeroes the counters,
-/// SIGRTMIN+2 writes `keepalived.json`. (SIGUSR1's `keepalived.data` is
-/// not written yet.)
+/// Answers keepalived's dump signals in the VRRP process: SIGUSR1 writes
+/// `keepalived.data`, SIGUSR2 `keepalived.stats`, SIGRTMAX-1 the same and
+/// zeroes the counters, SIGRTMIN+2 `keepalived.json`.
 pub async fn serve_signals(cmds: mpsc::UnboundedSender<Command>, view: Arc<Mutex<View>>) {
-    let (Ok(mut usr2), Ok(mut clear), Ok(mut json)) = (
+    let (Ok(mut usr1), Ok(mut usr2), Ok(mut clear), Ok(mut json)) = (
+        signal(SignalKind::user_defined1()),
         signal(SignalKind::user_defined2()),
         signal(SignalKind::from_raw(libc::SIGRTMAX() - 1)),
         signal(SignalKind::from_raw(libc::SIGRTMIN() + 2)),
@@ -86,13 +94,16 @@ pub async fn serve_signals(cmds: mpsc::UnboundedSender<Command>, view: Arc<Mutex
     };
     let pid = std::process::id();
     loop {
-        let (stats, clearing) = tokio::select! {
-            Some(()) = usr2.recv() => (true, false),
-            Some(()) = clear.recv() => (true, true),
-            Some(()) = json.recv() => (false, false),
+        let (stats, clearing, data) = tokio::select! {
+            Some(()) = usr1.recv() => (false, false, true),
+            Some(()) = usr2.recv() => (true, false, false),
+            Some(()) = clear.recv() => (true, true, false),
+            Some(()) = json.recv() => (false, false, false),
             else => return,
         };
-        if stats {
+        if data {
+            info!("Printing VRRP data for process({pid}) on signal");
+        } else if stats {
             info!(
                 "Printing {}VRRP stats for process({pid}) on signal",
                 if clearing { "and clearing " } else { "" }
@@ -103,7 +114,20 @@ pub async fn serve_signals(cmds: mpsc::UnboundedSender<Command>, view: Arc<Mutex
         let Some(snaps) = snapshot(&cmds).await else {
             return;
         };
-        if stats {
+        if data {
+            let text = {
+                let v = view.lock().unwrap_or_else(|e| e.into_inner());
+                let all: Vec<_> = v
+                    .instances
+                    .iter()
+                    .zip(&snaps)
+                    .zip(&v.last_transition)
+                    .map(|(((c, vmac), s), t)| (c, s, vmac.as_deref(), *t))
+                    .collect();
+                data_text(&v.router_id, &all)
+            };
+            report("keepalived.data", write("keepalived.data", &text));
+        } else if stats {
             let text = {
                 let v = view.lock().unwrap_or_else(|e| e.into_inner());
                 vrrp::dump::stats_text(
@@ -234,6 +258,264 @@ pub fn vip_text(a: &IpAddress, ifname: &str, vmac: Option<&str>, set: bool) -> S
     }
     if set {
         o.push_str(" set");
+    }
+    o
+}
+
+fn state_str(s: State) -> &'static str {
+    match s {
+        State::Init => "INIT",
+        State::Backup => "BACKUP",
+        State::Master => "MASTER",
+        State::Fault => "FAULT",
+        State::Stop => "STOP",
+    }
+}
+
+/// `seconds.micros (Sat Nov 21 09:28:49.386003 2026)`, in local time, as
+/// keepalived's `ctime_us_r`.
+fn time_line(t: SystemTime) -> String {
+    let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    let local: chrono::DateTime<chrono::Local> = t.into();
+    format!(
+        "{}.{:06} ({}.{:06} {})",
+        d.as_secs(),
+        d.subsec_micros(),
+        local.format("%a %b %e %H:%M:%S"),
+        d.subsec_micros(),
+        local.format("%Y")
+    )
+}
+
+/// The VRRP part of `keepalived.data` (SIGUSR1): keepalived's section and
+/// line formats for what we know of each instance. keepalived calls the
+/// format unstable and writes more (sockets, timers, interfaces); the lines
+/// monitoring tools read (state, interface, VRID, VIPs, GARP delay) are all
+/// here.
+pub fn data_text(
+    router_id: &str,
+    instances: &[(&model::VrrpInstance, &Snapshot, Option<&str>, SystemTime)],
+) -> String {
+    let mut o = String::new();
+    let mut w = |l: String| {
+        o.push_str(&l);
+        o.push('\n');
+    };
+    w("------< Global definitions >------".into());
+    w(format!(" Router ID = {router_id}"));
+    if instances.is_empty() {
+        return o;
+    }
+    w("------< VRRP Topology >------".into());
+    for (v, s, vmac, last) in instances {
+        let c = &s.cfg;
+        let v3 = c.version == vrrp::Version::V3;
+        let ifname = v.interface.as_ref().map(|(i, _)| i.as_str());
+        w(format!(" VRRP Instance = {}", v.name));
+        w(format!("   VRRP Version = {}", if v3 { 3 } else { 2 }));
+        if let Some(g) = &v.sync_group {
+            w(format!("   Sync group = {g}"));
+        }
+        if c.primary_ip.is_ipv6() {
+            w("   Using Native IPv6".into());
+        }
+        w(format!("   State = {}", state_str(s.state)));
+        if s.state == State::Backup {
+            if let Some(m) = s.master_addr {
+                w(format!("   Master router = {m}"));
+            }
+            w(format!("   Master priority = {}", s.master_priority.get()));
+            if v3 {
+                w(format!(
+                    "   Master advert int = {:.2} sec",
+                    f64::from(s.master_adver_int.get()) / 100.0
+                ));
+            }
+        }
+        // keepalived prints "Flags:" when any of its instance flag bits is
+        // set, and details only the unicast ones.
+        let flags = c.unicast
+            || c.nopreempt
+            || v.dont_track_primary
+            || c.skip_check_adv_addr
+            || v.promote_secondaries
+            || v.unicast_fault_no_peer
+            || v.check_unicast_src
+            || v.unicast_src_ip.is_some()
+            || v.mcast_src_ip.is_some();
+        if flags {
+            w("   Flags:".into());
+            if c.unicast {
+                w("     Using unicast".into());
+            }
+            if v.unicast_fault_no_peer {
+                w("     If unicast go to fault state if no peers".into());
+            }
+        } else {
+            w("   Flags: none".into());
+        }
+        w(format!("   Wantstate = {}", state_str(s.wantstate)));
+        w(format!("   Last transition = {}", time_line(*last)));
+        w(format!(
+            "   Interface = {}",
+            ifname.unwrap_or("not configured")
+        ));
+        if v.dont_track_primary {
+            w("   VRRP interface tracking disabled".into());
+        }
+        if c.skip_check_adv_addr {
+            w("   Skip checking advert IP addresses".into());
+        }
+        if v.strict_mode.unwrap_or(false) {
+            w("   Enforcing strict VRRP compliance".into());
+        }
+        w(format!(
+            "   Using src_ip = {}{}",
+            c.primary_ip,
+            if v.unicast_src_ip.is_some() || v.mcast_src_ip.is_some() {
+                " (from configuration)"
+            } else {
+                ""
+            }
+        ));
+        if !c.unicast {
+            match (v.mcast_dst_ip, c.primary_ip.is_ipv6()) {
+                (Some(m), _) => w(format!("   Multicast address {m}")),
+                (None, false) => w("   Multicast address 224.0.0.18".into()),
+                (None, true) => w("   Multicast address ff02::12".into()),
+            }
+        }
+        w(format!(
+            "   Gratuitous ARP delay = {}",
+            c.garp.master_delay.as_secs()
+        ));
+        w(format!(
+            "   Gratuitous ARP repeat = {}",
+            c.garp.master_repeat
+        ));
+        w(format!(
+            "   Gratuitous ARP refresh = {}",
+            c.garp.master_refresh.map_or(0, |d| d.as_secs())
+        ));
+        w(format!(
+            "   Gratuitous ARP refresh repeat = {}",
+            c.garp.master_refresh_repeat
+        ));
+        w(format!(
+            "   Gratuitous ARP lower priority delay = {}",
+            c.garp.lower_prio_delay.as_secs()
+        ));
+        w(format!(
+            "   Gratuitous ARP lower priority repeat = {}",
+            c.garp.lower_prio_repeat
+        ));
+        w(format!("   Down timer adverts = {}", c.down_timer_adverts));
+        w(format!(
+            "   Send advert after receive lower priority advert = {}",
+            !c.lower_prio_no_advert
+        ));
+        w(format!(
+            "   Send advert after receive higher priority advert = {}",
+            c.higher_prio_send_advert
+        ));
+        w(format!("   Virtual Router ID = {}", c.vrid.get()));
+        w(format!("   Priority = {}", c.priority.get()));
+        w(format!("   Effective priority = {}", s.effective.get()));
+        w(format!("   Total priority = {}", s.effective.get()));
+        if v3 {
+            w(format!(
+                "   Advert interval = {} milli-sec",
+                u32::from(c.advert_int.get()) * 10
+            ));
+        } else {
+            w(format!(
+                "   Advert interval = {} sec",
+                c.advert_int.get() / 100
+            ));
+        }
+        if v3 && s.state == State::Backup {
+            w(format!(
+                "   Master advert interval = {} milli-sec",
+                u32::from(s.master_adver_int.get()) * 10
+            ));
+        }
+        let strict = v.strict_mode.unwrap_or(false);
+        w(format!(
+            "   Accept = {}",
+            if v.accept.unwrap_or(!strict) {
+                "enabled"
+            } else {
+                "disabled"
+            }
+        ));
+        w(format!(
+            "   Preempt = {}",
+            if c.nopreempt { "disabled" } else { "enabled" }
+        ));
+        if !c.preempt_delay.is_zero() {
+            w(format!(
+                "   Preempt delay = {} secs",
+                c.preempt_delay.as_secs_f64()
+            ));
+        }
+        w(format!(
+            "   Promote_secondaries = {}",
+            if v.promote_secondaries {
+                "enabled"
+            } else {
+                "disabled"
+            }
+        ));
+        match v
+            .authentication
+            .as_ref()
+            .and_then(|a| a.auth_type.map(|t| (t, a)))
+        {
+            Some((model::AuthType::Pass, a)) => {
+                w("   Authentication type = SIMPLE_PASSWORD".into());
+                w(format!(
+                    "   Password = {}",
+                    a.auth_pass.as_deref().unwrap_or("")
+                ));
+            }
+            Some((model::AuthType::Ah, _)) => w("   Authentication type = IPSEC_AH".into()),
+            None if !v3 => w("   Authentication type = none".into()),
+            None => {}
+        }
+        let set = s.state == State::Master;
+        let iface = ifname.unwrap_or("(none)");
+        if !v.virtual_ipaddress.is_empty() {
+            w(format!("   Virtual IP ({}):", v.virtual_ipaddress.len()));
+            for a in &v.virtual_ipaddress {
+                w(format!("     {}", vip_text(a, iface, *vmac, set)));
+            }
+        }
+        if !v.virtual_ipaddress_excluded.is_empty() {
+            w("   Virtual IP Excluded :".into());
+            for a in &v.virtual_ipaddress_excluded {
+                w(format!("     {}", vip_text(a, iface, *vmac, set)));
+            }
+        }
+        w(format!(
+            "   Using smtp notification = {}",
+            if v.smtp_alert.unwrap_or(false) {
+                "yes"
+            } else {
+                "no"
+            }
+        ));
+        w(format!(
+            "   Notify deleted = {}",
+            if v.notify.deleted.is_some() {
+                "Deleted"
+            } else {
+                "Fault"
+            }
+        ));
+        w(format!(
+            "   Notify priority changes = {}",
+            v.notify_priority_changes.unwrap_or(false)
+        ));
     }
     o
 }

@@ -124,8 +124,10 @@ struct Tables {
     group_notify: Vec<(String, notify::Notifies)>,
     /// `fifo_write_vrrp_states_on_reload`.
     fifo_states_on_reload: bool,
-    /// Each instance's configuration and VMAC name, for the dump files.
+    /// Each instance's configuration and VMAC name, and the router id, for
+    /// the dump files.
     dump: Vec<(model::VrrpInstance, Option<String>)>,
+    router_id: String,
 }
 
 /// A vrrp_script some instance tracks.
@@ -193,6 +195,11 @@ fn prepare(config: &Config, opts: &VrrpRoleOpts) -> Prepared {
             .zip(&inst_cfgs)
             .map(|(i, v)| ((*v).clone(), i.vmac.as_ref().map(|m| m.ifname.clone())))
             .collect(),
+        router_id: g.router_id.clone().unwrap_or_else(|| {
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_string())
+                .unwrap_or_default()
+        }),
     };
     let fifo = g
         .vrrp_notify_fifo
@@ -490,7 +497,10 @@ async fn serve(path: &Path, popts: &kaconf::Options, config: Config, opts: &Vrrp
     if !p.errors.is_empty() && p.dcfg.instances.is_empty() {
         return EXIT_CONFIG;
     }
-    let view = Arc::new(Mutex::new(dump::View::new(p.tables.dump.clone())));
+    let view = Arc::new(Mutex::new(dump::View::new(
+        p.tables.dump.clone(),
+        p.tables.router_id.clone(),
+    )));
     let tables = RefCell::new(Rc::new(p.tables));
     let fifo = RefCell::new(open_fifo(p.fifo.as_ref()));
     let pending: RefCell<Option<Switch>> = RefCell::new(None);
@@ -564,7 +574,7 @@ async fn serve(path: &Path, popts: &kaconf::Options, config: Config, opts: &Vrrp
                 if let Some(sw) = pending.borrow_mut().take() {
                     view.lock()
                         .unwrap_or_else(|e| e.into_inner())
-                        .reconfigure(sw.tables.dump.clone());
+                        .reconfigure(sw.tables.dump.clone(), sw.tables.router_id.clone());
                     *tables.borrow_mut() = Rc::new(sw.tables);
                     close_fifo(fifo.borrow_mut().take());
                     *fifo.borrow_mut() = open_fifo(sw.fifo.as_ref());

@@ -22,6 +22,7 @@ pub struct Snapshot {
     pub wantstate: State,
     pub effective: Priority,
     pub master_priority: Priority,
+    pub master_addr: Option<std::net::IpAddr>,
     pub master_adver_int: Centisecs,
     pub stats: Stats,
 }
@@ -34,6 +35,7 @@ impl Snapshot {
             wantstate: i.wantstate(),
             effective: i.effective_priority(),
             master_priority: i.master_priority(),
+            master_addr: i.master_addr(),
             master_adver_int: i.master_adver_int(),
             stats: i.stats().clone(),
         }
