@@ -1711,3 +1711,69 @@ fn reload_rebuilds_sync_group() {
     );
     assert!(m.log_has("(VI_B) sent 0 priority"), "{}", m.log_text());
 }
+
+/// A vrrp_script tracked by the sync group (not by its members) puts the
+/// whole group in FAULT when it fails, and back when it recovers: keepalived
+/// adds the group's tracking to every member.
+fn sync_group_track_script(tag: &str, net: u8, which: Impl) {
+    if !require() {
+        return;
+    }
+    let lab = Lab::new(tag, net, 1);
+    let flag = lab.file("kv-healthy");
+    std::fs::write(&flag, "").unwrap();
+    let inst = |name: &str, vrid: u8, vip: u8| {
+        format!(
+            "vrrp_instance {name} {{\n state MASTER\n interface kv-e0\n virtual_router_id {vrid}\n \
+             priority 150\n advert_int 0.2\n version 3\n virtual_ipaddress {{\n  10.{net}.0.{vip}/24\n }}\n}}\n"
+        )
+    };
+    let conf = format!(
+        "global_defs {{\n enable_script_security\n script_user root\n}}\n\
+         vrrp_script kv_chk {{\n script \"/usr/bin/test -e {}\"\n interval 0.2\n rise 1\n fall 1\n}}\n\
+         vrrp_sync_group G {{\n group {{\n  VI_1\n  VI_2\n }}\n track_script {{\n  kv_chk\n }}\n}}\n{}{}",
+        flag.display(),
+        inst("VI_1", 81, 100),
+        inst("VI_2", 82, 101),
+    );
+    let d = Daemon::start(&lab, 0, which, &conf);
+    let (v1, v2) = (format!("10.{net}.0.100"), format!("10.{net}.0.101"));
+    let both = |held: bool| {
+        netns::wait_until(Duration::from_secs(5), || {
+            lab.has_addr(0, &v1) == held && lab.has_addr(0, &v2) == held
+        })
+    };
+    assert!(both(true), "{which:?}: group not master\n{}", d.log_text());
+    std::fs::remove_file(&flag).unwrap();
+    assert!(
+        both(false),
+        "{which:?}: VIPs kept after the group's script failed\n{}",
+        d.log_text()
+    );
+    for i in ["VI_1", "VI_2"] {
+        assert!(
+            d.wait_log(
+                &format!("({i}) Entering FAULT STATE"),
+                Duration::from_secs(2)
+            ),
+            "{which:?}: {i} not in FAULT\n{}",
+            d.log_text()
+        );
+    }
+    std::fs::write(&flag, "").unwrap();
+    assert!(
+        both(true),
+        "{which:?}: group did not recover\n{}",
+        d.log_text()
+    );
+}
+
+#[test]
+fn sync_group_track_script_ours() {
+    sync_group_track_script("sgto", 171, Impl::Ours);
+}
+
+#[test]
+fn sync_group_track_script_keepalived() {
+    sync_group_track_script("sgtk", 172, Impl::Keepalived);
+}

@@ -91,6 +91,7 @@ fn validate_vrrp(cfg: &mut Config, d: &mut Diags) {
     };
     // Sync groups are set up before the instances are completed.
     let member_of = sync_groups(cfg, out.get());
+    let weights = Weights::of(cfg);
     let g = &cfg.global_defs;
     let mut vrids = Vec::new();
     for v in &mut cfg.vrrp_instances {
@@ -298,8 +299,198 @@ fn validate_vrrp(cfg: &mut Config, d: &mut Diags) {
                 100
             });
         }
+        instance_tracking(v, &weights, out.get());
     }
+    group_tracking(cfg, &weights, out.get());
     vrid_conflicts(&vrids, out.get());
+}
+
+/// The weights tracking needs to know: each vrrp_script's and track_file's
+/// own weight, and which sync groups allow weights on their members.
+struct Weights {
+    script: HashMap<String, i32>,
+    file: HashMap<String, i32>,
+    group_allows: HashMap<String, bool>,
+}
+
+impl Weights {
+    fn of(cfg: &Config) -> Weights {
+        Weights {
+            script: cfg
+                .vrrp_scripts
+                .iter()
+                .map(|s| (s.name.clone(), s.weight))
+                .collect(),
+            file: cfg
+                .track_files
+                .iter()
+                .map(|f| (f.name.clone(), f.weight))
+                .collect(),
+            group_allows: cfg
+                .sync_groups
+                .iter()
+                .map(|g| (g.name.clone(), g.sync_group_tracking_weight))
+                .collect(),
+        }
+    }
+}
+
+/// keepalived's `vrrp_complete_instance` tracking rules: an instance never
+/// tracks its own interface explicitly; a sync group member (unless the
+/// group has `sync_group_tracking_weight`) and an address owner cannot have
+/// weighted tracking, so weighted interfaces go to weight 0 (or away, for
+/// an owner), weighted scripts and files away.
+fn instance_tracking(v: &mut crate::model::VrrpInstance, w: &Weights, d: &mut Diags) {
+    let name = v.name.clone();
+    if let Some((own, _)) = v.interface.clone() {
+        v.track.interface.retain(|t| {
+            if t.name != own {
+                return true;
+            }
+            d.check(
+                Some(t.loc),
+                Class::GeneralError,
+                format!("({name}) Ignoring track_interface {own} since own interface"),
+            );
+            false
+        });
+    }
+    let sync = v
+        .sync_group
+        .as_ref()
+        .is_some_and(|g| !w.group_allows.get(g).copied().unwrap_or(false));
+    let owner = v.priority == Some(255);
+    if !sync && !owner {
+        return;
+    }
+    let why = if sync { "SYNC group" } else { "address owner" };
+    let why_ = if sync { "SYNC group" } else { "address_owner" };
+    v.track.interface.retain_mut(|t| {
+        if t.weight.unwrap_or(0) == 0 {
+            return true;
+        }
+        d.check(
+            Some(t.loc),
+            Class::GeneralError,
+            format!(
+                "({name}) ignoring {} tracked interface {}due to {why}",
+                t.name,
+                if sync { "weight " } else { "" }
+            ),
+        );
+        t.weight = Some(0);
+        sync
+    });
+    v.track.script.retain(|t| {
+        let weight = t
+            .weight
+            .unwrap_or_else(|| w.script.get(&t.name).copied().unwrap_or(0));
+        if weight == 0 {
+            return true;
+        }
+        d.check(
+            Some(t.loc),
+            Class::GeneralError,
+            format!(
+                "({name}) ignoring tracked script {} with weights due to {why_}",
+                t.name
+            ),
+        );
+        false
+    });
+    v.track.file.retain_mut(|t| {
+        let weight = t
+            .weight
+            .unwrap_or_else(|| w.file.get(&t.name).copied().unwrap_or(1));
+        match weight {
+            0 => true,
+            1 => {
+                d.check(
+                    Some(t.loc),
+                    Class::GeneralError,
+                    format!(
+                        "({name}) ignoring weight from tracked file {} due to {why_}. specify weight 0",
+                        t.name
+                    ),
+                );
+                t.weight = Some(0);
+                true
+            }
+            n => {
+                d.check(
+                    Some(t.loc),
+                    Class::GeneralError,
+                    format!(
+                        "({name}) ignoring tracked file {} with weight {n} due to {why_}",
+                        t.name
+                    ),
+                );
+                false
+            }
+        }
+    });
+}
+
+/// keepalived's `sync_group_tracking_init`: a group with an address owner
+/// among its members cannot have weighted tracking; an interface the group
+/// tracks that a member already tracks (its own interface included) is
+/// reported.
+fn group_tracking(cfg: &mut Config, w: &Weights, d: &mut Diags) {
+    for g in &mut cfg.sync_groups {
+        let members: Vec<&crate::model::VrrpInstance> = g
+            .group
+            .iter()
+            .filter_map(|(m, _)| cfg.vrrp_instances.iter().find(|v| &v.name == m))
+            .collect();
+        if members.is_empty() {
+            continue;
+        }
+        let has_owner = members.iter().any(|v| v.priority == Some(255));
+        let gname = g.name.clone();
+        // A script or file tracked without a weight of its own has its
+        // block's weight.
+        let clear = |d: &mut Diags, what: &str, t: &mut crate::model::Track, tail: &str| {
+            let own = match what {
+                "script" => w.script.get(&t.name).copied().unwrap_or(0),
+                "file" => w.file.get(&t.name).copied().unwrap_or(0),
+                _ => 0,
+            };
+            if has_owner && t.weight.unwrap_or(own) != 0 {
+                d.check(
+                    Some(t.loc),
+                    Class::GeneralError,
+                    format!(
+                        "({gname}) Cannot have weighted track {what} '{}' with member having priority 255 - {tail}",
+                        t.name
+                    ),
+                );
+                t.weight = Some(0);
+            }
+        };
+        for t in &mut g.track.script {
+            clear(d, "script", t, "clearing weight");
+        }
+        for t in &mut g.track.file {
+            clear(d, "file", t, "setting weight 0");
+        }
+        for t in &mut g.track.interface {
+            clear(d, "interface", t, "clearing weight");
+            for v in &members {
+                let own = !v.dont_track_primary
+                    && v.interface.as_ref().is_some_and(|(i, _)| *i == t.name);
+                if own || v.track.interface.iter().any(|x| x.name == t.name) {
+                    d.check(
+                        Some(t.loc),
+                        Class::GeneralError,
+                        format!(
+                            "({}) track_interface {} is configured on VRRP instance and sync group. Remove vrrp instance or sync group config",
+                            v.name, t.name
+                        ),
+                    );
+                }
+            }
+        }
+    }
 }
 
 /// What keepalived's VRID conflict check looks at.

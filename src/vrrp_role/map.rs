@@ -195,7 +195,39 @@ fn secs(v: Option<u32>, g: Option<u32>, default: u32) -> Duration {
     Duration::from_secs(u64::from(v.or(g).unwrap_or(default)))
 }
 
-fn instance(g: &model::GlobalDefs, vi: &VrrpInstance) -> Result<InstanceRt, MapError> {
+/// An instance's tracking as it runs: its own, plus what its sync group
+/// tracks (keepalived adds the group's tracked interfaces, scripts and files
+/// to every member; a member that tracks the same interface with a weight
+/// takes the group's weight).
+pub fn tracking(cfg: &Config, vi: &VrrpInstance) -> model::Tracking {
+    let mut t = vi.track.clone();
+    let Some(g) = vi
+        .sync_group
+        .as_ref()
+        .and_then(|n| cfg.sync_groups.iter().find(|g| &g.name == n))
+    else {
+        return t;
+    };
+    for gi in &g.track.interface {
+        match t.interface.iter_mut().find(|x| x.name == gi.name) {
+            Some(x) if x.weight.unwrap_or(0) != 0 => {
+                x.weight = gi.weight;
+                x.reverse = gi.reverse;
+            }
+            Some(_) => {}
+            None => t.interface.push(gi.clone()),
+        }
+    }
+    t.script.extend(g.track.script.iter().cloned());
+    t.file.extend(g.track.file.iter().cloned());
+    t
+}
+
+fn instance(
+    g: &model::GlobalDefs,
+    vi: &VrrpInstance,
+    track: &model::Tracking,
+) -> Result<InstanceRt, MapError> {
     let name = vi.name.clone();
     let vrid = vi
         .virtual_router_id
@@ -371,8 +403,7 @@ fn instance(g: &model::GlobalDefs, vi: &VrrpInstance) -> Result<InstanceRt, MapE
         cfg.xmit_base = v.xmit_base || !vi.unicast_peer.is_empty();
         rt.vmac = Some(cfg);
     }
-    rt.track_interfaces = vi
-        .track
+    rt.track_interfaces = track
         .interface
         .iter()
         .map(|t| TrackIfCfg {
@@ -396,7 +427,7 @@ pub fn driver_cfg(
     let mut instances = Vec::new();
     let mut names = Vec::new();
     for vi in &cfg.vrrp_instances {
-        match instance(g, vi) {
+        match instance(g, vi, &tracking(cfg, vi)) {
             Ok(rt) => {
                 names.push(vi.name.clone());
                 instances.push(rt);
@@ -441,6 +472,30 @@ mod tests {
         let p = kaconf::parse_file(f.to_str().unwrap(), &kaconf::Options::default());
         std::fs::remove_file(&f).ok();
         p.config
+    }
+
+    #[test]
+    fn sync_group_tracking_reaches_every_member() {
+        let c = parse(
+            "vrrp_script chk {\n script /bin/false\n interval 1\n}\n\
+             vrrp_sync_group G {\n group {\n VI_1\n VI_2\n }\n track_script {\n chk\n }\n \
+             track_interface {\n eth9\n }\n}\n\
+             vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 1\n \
+             track_interface {\n eth9 weight 10\n }\n virtual_ipaddress {\n 10.0.0.1\n }\n}\n\
+             vrrp_instance VI_2 {\n interface eth0\n virtual_router_id 2\n \
+             virtual_ipaddress {\n 10.0.0.2\n }\n}\n",
+        );
+        for v in &c.vrrp_instances {
+            let t = tracking(&c, v);
+            assert_eq!(t.script.len(), 1, "{}", v.name);
+            assert_eq!(t.script[0].name, "chk");
+            // VI_1's own weighted entry was zeroed (SYNC group) and stays 0.
+            assert_eq!(t.interface.len(), 1, "{}", v.name);
+            assert_eq!(t.interface[0].weight.unwrap_or(0), 0);
+        }
+        let (d, errs) = driver_cfg(&c, false, false);
+        assert!(errs.is_empty(), "{errs:?}");
+        assert!(d.instances.iter().all(|i| i.track_interfaces.len() == 1));
     }
 
     #[test]

@@ -214,7 +214,8 @@ fn prepare(config: &Config, opts: &VrrpRoleOpts) -> Prepared {
     let mut script_trackers: HashMap<String, Vec<track::Tracking>> = HashMap::new();
     let mut file_trackers: HashMap<String, Vec<track::Tracking>> = HashMap::new();
     for (i, v) in inst_cfgs.iter().enumerate() {
-        for t in &v.track.script {
+        let track = map::tracking(config, v);
+        for t in &track.script {
             let vs = config.vrrp_scripts.iter().find(|s| s.name == t.name);
             let base = vs.map_or(0, |s| s.weight);
             let rev = vs.is_some_and(|s| s.weight_reverse);
@@ -227,7 +228,7 @@ fn prepare(config: &Config, opts: &VrrpRoleOpts) -> Prepared {
                     reverse: t.reverse || (t.weight.is_none() && rev),
                 });
         }
-        for t in &v.track.file {
+        for t in &track.file {
             file_trackers
                 .entry(t.name.clone())
                 .or_default()
