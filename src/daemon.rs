@@ -381,7 +381,7 @@ async fn parent_loop(kinds: Vec<Subsystem>, dont_respawn: bool) -> i32 {
             }
             _ = hup.recv() => {
                 notify_systemd(&[sd_notify::NotifyState::Reloading]);
-                info!("Reloading");
+                info!("Reloading ...");
                 signal_all(&running, Signal::SIGHUP);
                 notify_systemd(&[sd_notify::NotifyState::Ready]);
             }
