@@ -452,6 +452,8 @@ pub fn driver_cfg(
     d.sync_groups = sync_groups;
     d.log_detail = log_detail;
     d.release_on_stop = !dont_release;
+    d.garp_interval = Duration::from_micros(g.vrrp_garp_interval.unwrap_or(0));
+    d.gna_interval = Duration::from_micros(g.vrrp_gna_interval.unwrap_or(0));
     if let Some(IpAddr::V4(a)) = g.vrrp_mcast_group4 {
         d.mcast_group4 = a;
     }

@@ -133,16 +133,55 @@ pub enum GarpJob {
 /// Sends GARP/NA bursts on a thread of its own: a thousand instances'
 /// delayed bursts (5 frames per VIP each) take milliseconds of syscalls,
 /// which must never delay an advert on the engine's thread.
+///
+/// `vrrp_garp_interval` / `vrrp_gna_interval` space the frames sent on one
+/// interface, as keepalived paces them (switches rate-limit ARP).
 pub struct GarpSender {
     tx: std::sync::mpsc::Sender<GarpJob>,
+    /// Microseconds between two ARPs / two NAs on one interface (0: none).
+    garp_us: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    gna_us: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// When each interface may send its next frame of each kind.
+#[derive(Default)]
+struct Pace {
+    next: std::collections::HashMap<(u32, bool), std::time::Instant>,
+}
+
+impl Pace {
+    /// Waits until `ifindex` may send again (`v6`: an NA), then books the
+    /// slot after this frame.
+    fn wait(&mut self, ifindex: u32, v6: bool, gap_us: u64) {
+        if gap_us == 0 {
+            return;
+        }
+        let now = std::time::Instant::now();
+        let at = self
+            .next
+            .get(&(ifindex, v6))
+            .copied()
+            .unwrap_or(now)
+            .max(now);
+        if at > now {
+            std::thread::sleep(at - now);
+        }
+        self.next
+            .insert((ifindex, v6), at + std::time::Duration::from_micros(gap_us));
+    }
 }
 
 impl GarpSender {
     pub fn spawn(sock: GarpSocket) -> io::Result<Self> {
+        use std::sync::atomic::Ordering::Relaxed;
         let (tx, rx) = std::sync::mpsc::channel::<GarpJob>();
+        let garp_us = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let gna_us = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (g, n) = (garp_us.clone(), gna_us.clone());
         std::thread::Builder::new()
             .name("vrrp-garp".into())
             .spawn(move || {
+                let mut pace = Pace::default();
                 for job in rx {
                     match job {
                         GarpJob::Arp {
@@ -153,6 +192,7 @@ impl GarpSender {
                             repeat,
                         } => {
                             for _ in 0..repeat {
+                                pace.wait(ifindex, false, g.load(Relaxed));
                                 if let Err(e) = sock.send_arp(ifindex, mac, vip) {
                                     tracing::info!(
                                         "Error {e} sending gratuitous ARP on {ifname} for {vip}"
@@ -169,6 +209,7 @@ impl GarpSender {
                             repeat,
                         } => {
                             for _ in 0..repeat {
+                                pace.wait(ifindex, true, n.load(Relaxed));
                                 if let Err(e) = sock.send_na(ifindex, mac, vip, router) {
                                     tracing::info!(
                                         "Error {e} sending unsolicited NA on {ifname} for {vip}"
@@ -179,7 +220,18 @@ impl GarpSender {
                     }
                 }
             })?;
-        Ok(Self { tx })
+        Ok(Self {
+            tx,
+            garp_us,
+            gna_us,
+        })
+    }
+
+    /// The spacing of ARPs and of NAs on one interface.
+    pub fn set_intervals(&self, garp: std::time::Duration, gna: std::time::Duration) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.garp_us.store(garp.as_micros() as u64, Relaxed);
+        self.gna_us.store(gna.as_micros() as u64, Relaxed);
     }
 
     pub fn send(&self, job: GarpJob) {

@@ -232,6 +232,10 @@ pub struct DriverCfg {
     pub release_on_stop: bool,
     pub mcast_group4: Ipv4Addr,
     pub mcast_group6: Ipv6Addr,
+    /// `vrrp_garp_interval` / `vrrp_gna_interval`: the least time between
+    /// two gratuitous ARPs (two NAs) on one interface.
+    pub garp_interval: std::time::Duration,
+    pub gna_interval: std::time::Duration,
 }
 
 impl DriverCfg {
@@ -243,6 +247,8 @@ impl DriverCfg {
             release_on_stop: true,
             mcast_group4: MCAST_GROUP4,
             mcast_group6: MCAST_GROUP6,
+            garp_interval: std::time::Duration::ZERO,
+            gna_interval: std::time::Duration::ZERO,
         }
     }
 }
@@ -824,7 +830,10 @@ pub async fn run(
     let (units, loc, _) = make_units(Instant::now(), &cfg.sync_groups, built.fsms, None);
 
     let garp = match GarpSocket::open().and_then(GarpSender::spawn) {
-        Ok(g) => Some(g),
+        Ok(g) => {
+            g.set_intervals(cfg.garp_interval, cfg.gna_interval);
+            Some(g)
+        }
         Err(e) => {
             tracing::warn!("cannot open gratuitous ARP socket: {e}");
             None
@@ -1000,6 +1009,9 @@ impl Engine {
     ) -> Result<mpsc::UnboundedReceiver<RxEvent>, DriverError> {
         let plan = crate::reload::plan(&self.cfg, &cfg);
         let built = build(&cfg, &self.nl, &mut self.links).await?;
+        if let Some(g) = &self.garp {
+            g.set_intervals(cfg.garp_interval, cfg.gna_interval);
+        }
         let now = Instant::now();
 
         // Removed instances go first, with the old numbering: a MASTER
