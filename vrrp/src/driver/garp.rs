@@ -157,17 +157,17 @@ impl Pace {
             return;
         }
         let now = std::time::Instant::now();
-        let at = self
-            .next
-            .get(&(ifindex, v6))
-            .copied()
-            .unwrap_or(now)
-            .max(now);
-        if at > now {
+        if let Some(at) = self.next.get(&(ifindex, v6)).copied()
+            && at > now
+        {
             std::thread::sleep(at - now);
         }
-        self.next
-            .insert((ifindex, v6), at + std::time::Duration::from_micros(gap_us));
+        // From the real send time: a late wake-up must not shorten the gap
+        // before the next frame.
+        self.next.insert(
+            (ifindex, v6),
+            std::time::Instant::now() + std::time::Duration::from_micros(gap_us),
+        );
     }
 }
 
