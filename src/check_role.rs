@@ -201,6 +201,9 @@ async fn serve(
     let run = driver.run(reload_rx, async {
         let _ = stop_rx.await;
     });
+    // The applier's first reconcile (the startup table) goes to the
+    // blocking pool before the driver logs its thousands of startup lines.
+    tokio::task::yield_now().await;
     tokio::join!(control, run);
     let final_table = driver.manager().desired();
     let owned = owned.lock().unwrap_or_else(|e| e.into_inner()).clone();

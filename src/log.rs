@@ -131,11 +131,16 @@ fn severity(level: &Level) -> u8 {
 
 impl<S: Subscriber> Layer<S> for KeepalivedLayer {
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+        let Ok(mut guard) = SINKS.lock() else { return };
+        let Some(s) = guard.as_mut() else { return };
+        if !s.console && s.file.is_none() && s.syslog.is_none() {
+            // -G without -l or -g: nothing is written, so nothing is
+            // formatted (the local time costs a conversion per event)
+            return;
+        }
         let mut msg = MessageOnly::default();
         event.record(&mut msg);
         let now = chrono::Local::now();
-        let Ok(mut guard) = SINKS.lock() else { return };
-        let Some(s) = guard.as_mut() else { return };
         if s.console {
             // `%c` in the C locale
             let line = format!("{}: {}\n", now.format("%a %b %e %H:%M:%S %Y"), msg.0);

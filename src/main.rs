@@ -189,8 +189,10 @@ fn run(cli: &Cli, file: &str, opts: &kaconf::Options) -> i32 {
             let children = daemon::wanted_children(&parsed.config, cli.vrrp, cli.check, cli.all);
             match daemon::fork_children(&children) {
                 Ok(daemon::Forked::Parent(started)) => {
-                    // the children have their copies; the parent keeps nothing
-                    drop(parsed);
+                    // Not freed: the children share these pages copy-on-write,
+                    // and freeing would write to (so copy) every one of them
+                    // while the children start. A respawn parses the file anew.
+                    std::mem::forget(parsed);
                     daemon::run_parent(started, cli.dont_respawn)
                 }
                 Ok(daemon::Forked::Child(sub)) => {
