@@ -7,12 +7,14 @@
 #      boot of its own: the kernel keeps deleted real servers in a trash
 #      list that it scans on every add, so a second run in one boot is
 #      slower than the first. Runs alternate keepalived / ours, ROUNDS
-#      (default 3) of each; medians and their ratio at the end.
-#   2. one more boot: ipvsadm-restore of the same table (reference), then
-#      reload with one real server changed on a 40,000-RS kernel table:
+#      (default 3) of each; medians and their ratio at the end. RESTORE=1
+#      adds ipvsadm-restore of the same table to each round (libipvs, like
+#      keepalived, opens a netlink socket and resolves the family per op).
+#   2. one more boot: reload with one real server changed on a 40,000-RS
+#      kernel table:
 #      (a) library: dump + plan + apply (ipvs/examples/reload_bench);
 #      (b) daemon: SIGHUP until the kernel shows the change, ours vs keepalived.
-# Usage: [ROUNDS=3] [PARTS="cold reload"] benches/ipvs.sh [N_VS] [M_RS]
+# Usage: [ROUNDS=3] [RESTORE=1] [PARTS="cold reload"] benches/ipvs.sh [N_VS] [M_RS]
 #        (root; boots the VM from tests/vm)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +24,7 @@ median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 if [ "${KAVM_VM:-}" != 1 ]; then
 	n="${1:-1000}"; m="${2:-10}"
 	rounds="${ROUNDS:-3}"; parts="${PARTS:-cold reload}"
+	whos="theirs ours"; [ -n "${RESTORE:-}" ] && whos="$whos restore"
 	cargo build --release -q --bin keepalived
 	cargo build --release -q -p keepalived-ipvs --example reload_bench --example cold_start
 	cargo build --release -q -p keepalived-parser --example gen_config
@@ -30,6 +33,9 @@ if [ "${KAVM_VM:-}" != 1 ]; then
 	# Checker blocks removed: real servers are alive in both daemons.
 	strip='/TCP_CHECK {/,/^        }$/d'
 	./target/release/examples/gen_config "$n" "$m" | sed "$strip" >"$out/cold.conf"
+	# the same table as `ipvsadm -S` writes it (gen_config: wrr, DR, persistence 50)
+	awk '/^virtual_server/ {vs = $2 ":" $3; print "-A -t " vs " -s wrr -p 50"}
+		/^    real_server/ {print "-a -t " vs " -r " $2 ":" $3 " -g -w 1"}' "$out/cold.conf" >"$out/cold.restore"
 	./target/release/examples/gen_config 4000 10 | sed "$strip" >"$out/big.conf"
 	sed "s/^    real_server 172\.16\./    real_server 172.29./" "$out/big.conf" >"$out/big.1.conf"
 	sed "s/^    real_server 172\.16\./    real_server 172.30./" "$out/big.conf" >"$out/big.2.conf"
@@ -38,18 +44,19 @@ if [ "${KAVM_VM:-}" != 1 ]; then
 	date -u "+%F %T UTC"
 	if [[ " $parts " == *" cold "* ]]; then
 		echo "== cold start, $n VS x $m RS ($((n * m)) real servers), one VM boot per run"
-		: >"$out/cold.ours"; : >"$out/cold.theirs"
+		: >"$out/cold.ours"; : >"$out/cold.theirs"; : >"$out/cold.restore-ms"
 		for i in $(seq "$rounds"); do
-			for who in theirs ours; do
+			for who in $whos; do
 				load=$(cut -d' ' -f1 /proc/loadavg)
 				ms=$(vm cold "$who" | awk '$1 == "COLD" {print $2}')
 				[[ "$ms" =~ ^[0-9]+$ ]] || { echo "run $i $who: failed" >&2; exit 1; }
-				echo "$ms" >>"$out/cold.$who"
+				if [ "$who" = restore ]; then echo "$ms" >>"$out/cold.restore-ms"; else echo "$ms" >>"$out/cold.$who"; fi
 				echo "run $i $who: $ms ms (host load $load)"
 			done
 		done
 		co=$(median <"$out/cold.ours"); ct=$(median <"$out/cold.theirs")
-		echo "RESULT cold median of $rounds: ours $co ms ($(tr '\n' ' ' <"$out/cold.ours")), keepalived $ct ms ($(tr '\n' ' ' <"$out/cold.theirs")), ratio $(awk -v a="$ct" -v b="$co" 'BEGIN{printf "%.1f", a/b}')x, host load $(cut -d' ' -f1-3 /proc/loadavg)"
+		echo "RESULT cold median of $rounds: ours $co ms ($(tr '\n' ' ' <"$out/cold.ours")), keepalived $ct ms ($(tr '\n' ' ' <"$out/cold.theirs")), ratio $(awk -v a="$ct" -v b="$co" 'BEGIN{printf "%.1f", a/b}')x; host load $(cut -d' ' -f1-3 /proc/loadavg)"
+		[ -s "$out/cold.restore-ms" ] && echo "ipvsadm-restore median $(median <"$out/cold.restore-ms") ms ($(tr '\n' ' ' <"$out/cold.restore-ms"))"
 	fi
 	if [[ " $parts " == *" reload "* ]]; then
 		vm reload
@@ -75,6 +82,14 @@ stop_daemon() { # PID
 case "$1" in
 cold)
 	bin=$theirs; [ "$2" = ours ] && bin=$ours
+	if [ "$2" = restore ]; then
+		# exits once the table is in: nothing to stop
+		set -- $("$PWD/target/release/examples/cold_start" "$BENCH_N" "$BENCH_M" 120 -- \
+			sh -c "exec ipvsadm-restore <$dir/cold.restore")
+		if [[ "${1:-}" =~ ^[0-9]+$ ]]; then echo "COLD $1"; else echo "COLD FAILED ($*)"; fi
+		ipvsadm -C
+		exit 0
+	fi
 	# cold_start spawns the daemon, times until the last virtual server
 	# has its real servers and then checks /proc/net/ip_vs for all of them
 	set -- $("$PWD/target/release/examples/cold_start" "$BENCH_N" "$BENCH_M" 120 -- \
@@ -83,17 +98,6 @@ cold)
 	[ -n "${2:-}" ] && stop_daemon "$2"
 	;;
 reload)
-	total=$((BENCH_N * BENCH_M))
-	"$theirs" -n -C -G -f "$dir/cold.conf" "${pidfiles[@]}" </dev/null >/dev/null 2>&1 &
-	pid=$!
-	until [ "$(grep -c '^  -> [0-9A-F]' /proc/net/ip_vs)" -ge "$total" ]; do sleep 0.2; done
-	ipvsadm -Sn >"$dir/cold.saved"
-	stop_daemon "$pid"
-	# another set of real-server addresses than the daemon's, for the trash list
-	sed 's/-r 172\.[0-9]*\./-r 172.23./' "$dir/cold.saved" >"$dir/cold.restore"
-	t0=$(now_ms); ipvsadm-restore <"$dir/cold.restore"; t1=$(now_ms); ipvsadm -C
-	echo "ipvsadm-restore of the cold-start table ($total real servers): $((t1 - t0)) ms (after one daemon run in this boot)"
-
 	echo "== reload, library: 4000 VS x 10 RS kernel table, one real server changed"
 	"$PWD/target/release/examples/reload_bench" 4000 10 9
 
