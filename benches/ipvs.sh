@@ -14,7 +14,7 @@
 #      kernel table:
 #      (a) library: dump + plan + apply (ipvs/examples/reload_bench);
 #      (b) daemon: SIGHUP until the kernel shows the change, ours vs keepalived.
-# Usage: [ROUNDS=3] [RESTORE=1] [PARTS="cold reload"] benches/ipvs.sh [N_VS] [M_RS]
+# Usage: [ROUNDS=3] [RESTORE=1] [PARTS="cold reload"] [OURS=binary] benches/ipvs.sh [N_VS] [M_RS]
 #        (root; boots the VM from tests/vm)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,7 +40,8 @@ if [ "${KAVM_VM:-}" != 1 ]; then
 	sed "s/^    real_server 172\.16\./    real_server 172.29./" "$out/big.conf" >"$out/big.1.conf"
 	sed "s/^    real_server 172\.16\./    real_server 172.30./" "$out/big.conf" >"$out/big.2.conf"
 	tests/vm/run setup >/dev/null
-	vm() { tests/vm/run exec --timeout 1800 --env "BENCH_DIR=$out" --env "BENCH_N=$n" --env "BENCH_M=$m" -- "$0" "$@"; }
+	ours=$(realpath "${OURS:-target/release/keepalived}")
+	vm() { tests/vm/run exec --timeout 1800 --env "BENCH_DIR=$out" --env "BENCH_N=$n" --env "BENCH_M=$m" --env "BENCH_OURS=$ours" -- "$0" "$@"; }
 	date -u "+%F %T UTC"
 	if [[ " $parts " == *" cold "* ]]; then
 		echo "== cold start, $n VS x $m RS ($((n * m)) real servers), one VM boot per run"
@@ -66,7 +67,7 @@ fi
 
 # ---------------------------------------------------------------- in the VM --
 dir=$BENCH_DIR
-ours=$PWD/target/release/keepalived
+ours=$BENCH_OURS
 theirs=/usr/sbin/keepalived
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 run_dir=/tmp/kars-bench-run
