@@ -31,6 +31,12 @@ pub struct CheckRoleOpts {
 
 /// Runs the checker child until SIGTERM; returns the exit code.
 pub fn run(path: &Path, opts: &kaconf::Options, config: Config, role: &CheckRoleOpts) -> i32 {
+    // The checkers' side is built from the config on a second thread while
+    // this one starts the runtime and connects to IPVS: under the test VM
+    // each takes a good part of the cold start (issue 3 point 6).
+    // The config comes back with the result: dropped here at exit, as
+    // before, not on that thread while this one waits for it.
+    let prepare = std::thread::spawn(move || (prepare(&config), config));
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -41,7 +47,44 @@ pub fn run(path: &Path, opts: &kaconf::Options, config: Config, role: &CheckRole
             return EXIT_FATAL;
         }
     };
-    rt.block_on(serve(path, opts, config, role))
+    rt.block_on(serve(path, opts, prepare, role))
+}
+
+/// What [`prepare`] builds: the checker driver holding the startup table,
+/// and the mapping's warnings (logged once IPVS is known to work).
+struct Prepared {
+    driver: checkers::driver::Driver,
+    tables: tokio::sync::watch::Receiver<ipvs::Table>,
+    warnings: Vec<String>,
+}
+
+type Preparing = std::thread::JoinHandle<(Prepared, Config)>;
+
+fn prepare(config: &Config) -> Prepared {
+    let (lvs, warnings) = crate::check_map::lvs_cfg(config);
+    let g = &config.global_defs;
+    let fifos = [g.lvs_notify_fifo.as_ref(), g.notify_fifo.as_ref()]
+        .into_iter()
+        .flatten()
+        .map(|f| std::path::PathBuf::from(&f.path))
+        .collect();
+    let env = checkers::task::TaskEnv {
+        log_all_failures: g.checker_log_all_failures,
+        ..Default::default()
+    };
+    let (driver, tables) = checkers::driver::Driver::new(
+        lvs,
+        checkers::driver::DriverOpts {
+            env,
+            fifos,
+            log_tap: None,
+        },
+    );
+    Prepared {
+        driver,
+        tables,
+        warnings,
+    }
 }
 
 fn report(what: &str, r: &Result<ipvs::ReconcileReport, ipvs::ClientError>) {
@@ -55,7 +98,12 @@ fn report(what: &str, r: &Result<ipvs::ReconcileReport, ipvs::ClientError>) {
     }
 }
 
-async fn serve(path: &Path, opts: &kaconf::Options, config: Config, role: &CheckRoleOpts) -> i32 {
+async fn serve(
+    path: &Path,
+    opts: &kaconf::Options,
+    prepare: Preparing,
+    role: &CheckRoleOpts,
+) -> i32 {
     let (Ok(mut hup), Ok(mut term), Ok(mut int)) = (
         signal(SignalKind::hangup()),
         signal(SignalKind::terminate()),
@@ -72,29 +120,21 @@ async fn serve(path: &Path, opts: &kaconf::Options, config: Config, role: &Check
             return EXIT_FATAL;
         }
     };
-    let (lvs, warnings) = crate::check_map::lvs_cfg(&config);
+    crate::log::mark("ipvs connected");
+    let (
+        Prepared {
+            mut driver,
+            mut tables,
+            warnings,
+        },
+        _config,
+    ) = prepare
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
     for w in warnings {
         warn!("{w}");
     }
-    let g = &config.global_defs;
-    let fifos = [g.lvs_notify_fifo.as_ref(), g.notify_fifo.as_ref()]
-        .into_iter()
-        .flatten()
-        .map(|f| std::path::PathBuf::from(&f.path))
-        .collect();
-    let env = checkers::task::TaskEnv {
-        log_all_failures: g.checker_log_all_failures,
-        ..Default::default()
-    };
-    let (mut driver, mut tables) = checkers::driver::Driver::new(
-        lvs,
-        checkers::driver::DriverOpts {
-            env,
-            fifos,
-            log_tap: None,
-        },
-    );
-
+    crate::log::mark("driver built");
     // The IPVS side: every table the manager publishes is reconciled.
     // Shared so that the stop path knows every service we ever created.
     let owned = std::sync::Arc::new(std::sync::Mutex::new(BTreeSet::<ServiceKey>::new()));
@@ -111,9 +151,11 @@ async fn serve(path: &Path, opts: &kaconf::Options, config: Config, role: &Check
                 o.extend(desired.services.keys().copied());
                 o.clone()
             };
+            crate::log::mark("reconcile begin");
             let r = applier_client
                 .reconcile_mirrored(&desired, &mut mirror, |k| scope.contains(k))
                 .await;
+            crate::log::mark("reconcile end");
             if r.as_ref().map_or(true, |r| !r.is_complete()) {
                 mirror.valid = false;
             }
@@ -159,6 +201,9 @@ async fn serve(path: &Path, opts: &kaconf::Options, config: Config, role: &Check
     let run = driver.run(reload_rx, async {
         let _ = stop_rx.await;
     });
+    // The applier's first reconcile (the startup table) goes to the
+    // blocking pool before the driver logs its thousands of startup lines.
+    tokio::task::yield_now().await;
     tokio::join!(control, run);
     let final_table = driver.manager().desired();
     let owned = owned.lock().unwrap_or_else(|e| e.into_inner()).clone();

@@ -2,10 +2,12 @@
 //!
 //! A parent supervises one child per subsystem (VRRP, checkers), each its own
 //! process so a flood of checks or a stuck script can never delay an advert.
-//! Children are this same binary re-executed with [`ROLE_ENV`] set, which
-//! gives each a fresh runtime without forking a threaded process. The parent
-//! relays signals, restarts a child that dies (with keepalived's back-off),
-//! and stops everything when a child exits with a permanent error (1, 2, 4).
+//! The first children are forked from the parent before it has any thread
+//! and run the configuration it parsed ([`fork_children`]); a respawned
+//! child is this same binary re-executed with [`ROLE_ENV`] set, which parses
+//! the file again and never forks a threaded process. The parent relays
+//! signals, restarts a child that dies (with keepalived's back-off), and
+//! stops everything when a child exits with a permanent error (1, 2, 4).
 //!
 //! Without `-n` the parent detaches the same way: it re-executes itself with
 //! [`DETACHED_ENV`] set and exits; the detached copy calls `setsid`.
@@ -17,7 +19,6 @@ use std::time::{Duration, Instant};
 use nix::fcntl::{Flock, FlockArg};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use tokio::process::{Child, Command};
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{error, info, warn};
 
@@ -101,6 +102,18 @@ impl PidFile {
             path: path.to_path_buf(),
             _lock: lock,
         })
+    }
+}
+
+impl PidFile {
+    /// In a forked child: closes the inherited descriptor without unlocking
+    /// (the lock belongs to the open file the parent still holds) or
+    /// removing the file.
+    pub fn abandon_in_child(self) {
+        use std::os::fd::AsRawFd;
+        let fd = self._lock.as_raw_fd();
+        std::mem::forget(self);
+        let _ = nix::unistd::close(fd);
     }
 }
 
@@ -229,8 +242,12 @@ pub fn absorb_dump_signals(who: &'static str, answered: &[&str]) {
     }
 }
 
-/// In a child: die with the parent, as keepalived's children do.
-pub fn child_setup() {
+/// In a child: die with the parent, as keepalived's children do. A forked
+/// child also gets the /dev/null stdin an executed one is given.
+pub fn child_setup(forked: bool) {
+    if forked && let Ok(null) = std::fs::File::open("/dev/null") {
+        let _ = nix::unistd::dup2_stdin(&null);
+    }
     let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGTERM);
     if nix::unistd::getppid().as_raw() == 1 {
         // the parent died before the line above
@@ -238,28 +255,94 @@ pub fn child_setup() {
     }
 }
 
+/// A child process of the parent, forked or spawned; reaped with waitpid.
 struct Running {
     kind: Subsystem,
-    child: Child,
+    pid: Pid,
     started: Instant,
     restarts: u32,
 }
 
-fn spawn_child(kind: Subsystem) -> std::io::Result<Child> {
+/// What [`fork_children`] returns in each process.
+pub enum Forked {
+    /// In the parent: the children started, in order.
+    Parent(Vec<(Subsystem, Pid)>),
+    /// In a child: the subsystem to run, with the parent's parsed config.
+    Child(Subsystem),
+}
+
+/// Starts the first generation of children by forking this process, so they
+/// take over the configuration the parent has already parsed instead of
+/// executing the binary again and parsing it once more (issue 3: that was
+/// most of the cold start under the test VM). Only safe while this process
+/// has a single thread, which is the case before the parent's runtime
+/// exists; if that ever stops holding, the children are executed instead.
+/// Respawned children are always executed ([`spawn_child`]).
+pub fn fork_children(kinds: &[Subsystem]) -> std::io::Result<Forked> {
+    let single = std::fs::read_dir("/proc/self/task").is_ok_and(|d| d.count() == 1);
+    let mut started = Vec::new();
+    for &kind in kinds {
+        crate::log::mark("spawn");
+        let pid = if single {
+            match fork_raw()? {
+                None => return Ok(Forked::Child(kind)),
+                Some(pid) => pid,
+            }
+        } else {
+            warn!("more than one thread before starting the children: executing them");
+            spawn_raw(kind)?
+        };
+        info!("Starting {} child process, pid={}", kind.name(), pid);
+        started.push((kind, pid));
+    }
+    Ok(Forked::Parent(started))
+}
+
+/// fork(2). `None` in the child.
+#[allow(unsafe_code)]
+fn fork_raw() -> std::io::Result<Option<Pid>> {
+    // SAFETY: fork is unsafe because a child of a multi-threaded process may
+    // only call async-signal-safe functions. The only caller checks that
+    // this process has exactly one thread (no runtime, no helper threads
+    // yet), so the child is a complete copy that may do anything.
+    match unsafe { nix::unistd::fork() } {
+        Ok(nix::unistd::ForkResult::Child) => Ok(None),
+        Ok(nix::unistd::ForkResult::Parent { child }) => Ok(Some(child)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Executes this binary again as a child running `kind`.
+fn spawn_raw(kind: Subsystem) -> std::io::Result<Pid> {
     let exe = std::env::current_exe()?;
-    let child = Command::new(exe)
+    let child = std::process::Command::new(exe)
         .args(std::env::args_os().skip(1))
         .env(ROLE_ENV, kind.env_value())
         .env_remove(DETACHED_ENV)
         .stdin(Stdio::null())
-        .kill_on_drop(false)
         .spawn()?;
-    info!(
-        "Starting {} child process, pid={}",
-        kind.name(),
-        child.id().unwrap_or(0)
-    );
-    Ok(child)
+    // reaped by pid with waitpid, like the forked ones: the handle goes
+    Ok(Pid::from_raw(child.id() as i32))
+}
+
+fn spawn_child(kind: Subsystem) -> std::io::Result<Pid> {
+    let pid = spawn_raw(kind)?;
+    info!("Starting {} child process, pid={}", kind.name(), pid);
+    Ok(pid)
+}
+
+/// Reaps `pid` if it has exited: `Some(exit code)`, or `Some(None)` for a
+/// death by signal; `None` while it runs.
+fn try_reap(pid: Pid) -> Option<Option<i32>> {
+    use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+    match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+        Ok(WaitStatus::Exited(_, code)) => Some(Some(code)),
+        Ok(WaitStatus::Signaled(..)) => Some(None),
+        Ok(_) => None,
+        // not our child any more (reaped elsewhere): treat as gone
+        Err(nix::errno::Errno::ECHILD) => Some(None),
+        Err(_) => None,
+    }
 }
 
 fn restart_delay(restarts: u32) -> Duration {
@@ -271,8 +354,9 @@ fn notify_systemd(state: &[sd_notify::NotifyState]) {
     let _ = sd_notify::notify(state);
 }
 
-/// The parent's main loop. Returns the process exit code.
-pub fn run_parent(children: Vec<Subsystem>, dont_respawn: bool) -> i32 {
+/// The parent's main loop over the children [`fork_children`] started.
+/// Returns the process exit code.
+pub fn run_parent(children: Vec<(Subsystem, Pid)>, dont_respawn: bool) -> i32 {
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -286,7 +370,7 @@ pub fn run_parent(children: Vec<Subsystem>, dont_respawn: bool) -> i32 {
     rt.block_on(parent_loop(children, dont_respawn))
 }
 
-async fn parent_loop(kinds: Vec<Subsystem>, dont_respawn: bool) -> i32 {
+async fn parent_loop(children: Vec<(Subsystem, Pid)>, dont_respawn: bool) -> i32 {
     let (
         Ok(mut hup),
         Ok(mut term),
@@ -295,6 +379,7 @@ async fn parent_loop(kinds: Vec<Subsystem>, dont_respawn: bool) -> i32 {
         Ok(mut usr2),
         Ok(mut json),
         Ok(mut clear),
+        Ok(mut chld),
     ) = (
         signal(SignalKind::hangup()),
         signal(SignalKind::terminate()),
@@ -303,82 +388,100 @@ async fn parent_loop(kinds: Vec<Subsystem>, dont_respawn: bool) -> i32 {
         signal(SignalKind::user_defined2()),
         signal(SignalKind::from_raw(libc::SIGRTMIN() + 2)),
         signal(SignalKind::from_raw(libc::SIGRTMAX() - 1)),
+        signal(SignalKind::child()),
     )
     else {
         error!("Unable to install signal handlers");
         return EXIT_FATAL;
     };
-    if kinds.is_empty() {
+    if children.is_empty() {
         warn!("Warning - keepalived has no configuration to run");
     }
-    let mut running: Vec<Running> = Vec::new();
-    for kind in kinds {
-        match spawn_child(kind) {
-            Ok(child) => running.push(Running {
-                kind,
-                child,
-                started: Instant::now(),
-                restarts: 0,
-            }),
-            Err(e) => {
-                error!("Unable to start {} child process: {e}", kind.name());
-                return EXIT_FATAL;
-            }
-        }
-    }
+    let mut running: Vec<Running> = children
+        .into_iter()
+        .map(|(kind, pid)| Running {
+            kind,
+            pid,
+            started: Instant::now(),
+            restarts: 0,
+        })
+        .collect();
     notify_systemd(&[sd_notify::NotifyState::Ready]);
     let signal_all = |running: &[Running], sig: Signal| {
         for r in running {
-            if let Some(pid) = r.child.id() {
-                let _ = kill(Pid::from_raw(pid as i32), sig);
-            }
+            let _ = kill(r.pid, sig);
         }
     };
+    // A child may have died before the SIGCHLD handler existed: look once
+    // before the first wait.
+    let mut check_children = true;
     loop {
-        // Wait for the first child to exit, or a signal.
-        let exited = async {
-            if running.is_empty() {
-                std::future::pending::<()>().await;
-            }
-            let waits = running
-                .iter_mut()
+        while check_children {
+            check_children = false;
+            let Some((i, code)) = running
+                .iter()
                 .enumerate()
-                .map(|(i, r)| Box::pin(async move { (i, r.child.wait().await) }));
-            futures_select_first(waits).await
-        };
-        tokio::select! {
-            (i, status) = exited => {
-                let r = running.remove(i);
-                let code = status.ok().and_then(|s| s.code());
-                if matches!(code, Some(EXIT_FATAL | EXIT_CONFIG | EXIT_MISSING_PERMISSION)) {
-                    let what = match code {
-                        Some(EXIT_FATAL) => "FATAL",
-                        Some(EXIT_CONFIG) => "CONFIG",
-                        _ => "MISSING PERMISSION",
-                    };
-                    error!("{} exited with permanent error {what}. Terminating", r.kind.process_name());
-                    signal_all(&running, Signal::SIGTERM);
-                    stop_children(&mut running).await;
-                    return EXIT_OK;
-                }
-                if dont_respawn {
-                    info!("{} child process({}) died: Exiting", r.kind.name(), r.child.id().unwrap_or(0));
-                    signal_all(&running, Signal::SIGTERM);
-                    stop_children(&mut running).await;
-                    return EXIT_OK;
-                }
-                error!("{} child process({}) died: Respawning", r.kind.name(), r.child.id().unwrap_or(0));
-                let restarts = if r.started.elapsed() > Duration::from_secs(60) { 0 } else { r.restarts + 1 };
-                if restarts > 0 {
-                    let delay = restart_delay(restarts - 1);
-                    info!("Restart of {} process delayed {} seconds to limit respawn rate", r.kind.name(), delay.as_secs());
-                    tokio::time::sleep(delay).await;
-                }
-                match spawn_child(r.kind) {
-                    Ok(child) => running.push(Running { kind: r.kind, child, started: Instant::now(), restarts }),
-                    Err(e) => error!("Unable to restart {} child process: {e}", r.kind.name()),
-                }
+                .find_map(|(i, r)| try_reap(r.pid).map(|c| (i, c)))
+            else {
+                break;
+            };
+            // another child may have exited in the same SIGCHLD
+            check_children = true;
+            let r = running.remove(i);
+            if matches!(
+                code,
+                Some(EXIT_FATAL | EXIT_CONFIG | EXIT_MISSING_PERMISSION)
+            ) {
+                let what = match code {
+                    Some(EXIT_FATAL) => "FATAL",
+                    Some(EXIT_CONFIG) => "CONFIG",
+                    _ => "MISSING PERMISSION",
+                };
+                error!(
+                    "{} exited with permanent error {what}. Terminating",
+                    r.kind.process_name()
+                );
+                signal_all(&running, Signal::SIGTERM);
+                stop_children(&mut running, &mut chld).await;
+                return EXIT_OK;
             }
+            if dont_respawn {
+                info!("{} child process({}) died: Exiting", r.kind.name(), r.pid);
+                signal_all(&running, Signal::SIGTERM);
+                stop_children(&mut running, &mut chld).await;
+                return EXIT_OK;
+            }
+            error!(
+                "{} child process({}) died: Respawning",
+                r.kind.name(),
+                r.pid
+            );
+            let restarts = if r.started.elapsed() > Duration::from_secs(60) {
+                0
+            } else {
+                r.restarts + 1
+            };
+            if restarts > 0 {
+                let delay = restart_delay(restarts - 1);
+                info!(
+                    "Restart of {} process delayed {} seconds to limit respawn rate",
+                    r.kind.name(),
+                    delay.as_secs()
+                );
+                tokio::time::sleep(delay).await;
+            }
+            match spawn_child(r.kind) {
+                Ok(pid) => running.push(Running {
+                    kind: r.kind,
+                    pid,
+                    started: Instant::now(),
+                    restarts,
+                }),
+                Err(e) => error!("Unable to restart {} child process: {e}", r.kind.name()),
+            }
+        }
+        tokio::select! {
+            _ = chld.recv() => check_children = true,
             _ = hup.recv() => {
                 notify_systemd(&[sd_notify::NotifyState::Reloading]);
                 info!("Reloading ...");
@@ -397,16 +500,14 @@ async fn parent_loop(kinds: Vec<Subsystem>, dont_respawn: bool) -> i32 {
     notify_systemd(&[sd_notify::NotifyState::Stopping]);
     info!("Stopping");
     signal_all(&running, Signal::SIGTERM);
-    stop_children(&mut running).await;
+    stop_children(&mut running, &mut chld).await;
     info!("Stopped {VERSION_LINE}");
     EXIT_OK
 }
 
 fn signal_vrrp(running: &[Running], signo: i32) {
     for r in running.iter().filter(|r| r.kind == Subsystem::Vrrp) {
-        if let Some(pid) = r.child.id() {
-            raw_kill(pid as i32, signo);
-        }
+        raw_kill(r.pid.as_raw(), signo);
     }
 }
 
@@ -421,39 +522,32 @@ fn raw_kill(pid: i32, signo: i32) {
     }
 }
 
-async fn stop_children(running: &mut Vec<Running>) {
-    for r in running.iter_mut() {
-        if tokio::time::timeout(CHILD_WAIT, r.child.wait())
-            .await
-            .is_err()
-        {
+/// Waits for every child (already sent SIGTERM) to exit, up to
+/// [`CHILD_WAIT`] each, then kills what is left.
+async fn stop_children(running: &mut Vec<Running>, chld: &mut tokio::signal::unix::Signal) {
+    for r in running.iter() {
+        let deadline = tokio::time::Instant::now() + CHILD_WAIT;
+        let mut gone = try_reap(r.pid).is_some();
+        while !gone {
+            // SIGCHLD, or a short poll in case it was for another child
+            let tick = tokio::time::sleep(Duration::from_millis(50));
+            tokio::select! {
+                _ = chld.recv() => {}
+                _ = tick => {}
+                _ = tokio::time::sleep_until(deadline) => break,
+            }
+            gone = try_reap(r.pid).is_some();
+        }
+        if !gone {
             error!(
                 "{} process failed to die - forcing termination",
                 r.kind.name()
             );
-            let _ = r.child.start_kill();
-            let _ = r.child.wait().await;
+            let _ = kill(r.pid, Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(r.pid, None);
         }
     }
     running.clear();
-}
-
-/// The first of several futures to complete, with its index (no extra crate
-/// for a one-off select over a Vec).
-async fn futures_select_first<F, T>(futs: impl Iterator<Item = F>) -> T
-where
-    F: std::future::Future<Output = T> + Unpin,
-{
-    let mut futs: Vec<F> = futs.collect();
-    std::future::poll_fn(move |cx| {
-        for f in futs.iter_mut() {
-            if let std::task::Poll::Ready(v) = std::pin::Pin::new(f).poll(cx) {
-                return std::task::Poll::Ready(v);
-            }
-        }
-        std::task::Poll::Pending
-    })
-    .await
 }
 
 #[cfg(test)]

@@ -112,9 +112,12 @@ struct Sinks {
     file: Option<std::fs::File>,
 }
 
-struct KeepalivedLayer {
-    sinks: Mutex<Sinks>,
-}
+/// The process's sinks. Global rather than owned by the layer: a child
+/// forked from the parent inherits the installed subscriber and only swaps
+/// these for its own ident, log file and syslog socket.
+static SINKS: Mutex<Option<Sinks>> = Mutex::new(None);
+
+struct KeepalivedLayer;
 
 #[derive(Default)]
 struct MessageOnly(String);
@@ -143,10 +146,16 @@ fn severity(level: &Level) -> u8 {
 
 impl<S: Subscriber> Layer<S> for KeepalivedLayer {
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+        let Ok(mut guard) = SINKS.lock() else { return };
+        let Some(s) = guard.as_mut() else { return };
+        if !s.console && s.file.is_none() && s.syslog.is_none() {
+            // -G without -l or -g: nothing is written, so nothing is
+            // formatted (the local time costs a conversion per event)
+            return;
+        }
         let mut msg = MessageOnly::default();
         event.record(&mut msg);
         let now = chrono::Local::now();
-        let Ok(mut s) = self.sinks.lock() else { return };
         if s.console {
             // `%c` in the C locale
             let line = format!("{}: {}\n", now.format("%a %b %e %H:%M:%S %Y"), msg.0);
@@ -182,7 +191,29 @@ fn connect_syslog() -> Option<UnixDatagram> {
     Some(sock)
 }
 
-/// Installs the global subscriber for this process. Safe to call once.
+/// Startup timing probe (`benches/ipvs.sh`): with `KEEPALIVED_RS_TIMING=FILE`
+/// in the environment, appends `<unix ns> <pid> <label>` to FILE. Costs one
+/// environment lookup per process otherwise.
+pub fn mark(label: &str) {
+    static FILE: std::sync::OnceLock<Option<std::fs::File>> = std::sync::OnceLock::new();
+    let file = FILE.get_or_init(|| {
+        let path = std::env::var_os("KEEPALIVED_RS_TIMING")?;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .ok()
+    });
+    let Some(mut f) = file.as_ref() else { return };
+    let ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let _ = writeln!(f, "{ns} {} {label}", std::process::id());
+}
+
+/// Installs the global subscriber for this process. Called again in a
+/// forked child, it keeps the subscriber and replaces the sinks (ident,
+/// file name and syslog socket of the child's role).
 pub fn init(role: Role, opts: &LogOpts) {
     let facility = opts.facility.unwrap_or(LOG_DAEMON);
     let file = opts.file.as_ref().and_then(|f| {
@@ -193,26 +224,26 @@ pub fn init(role: Role, opts: &LogOpts) {
             .open(log_file_name(name, role))
             .ok()
     });
-    let layer = KeepalivedLayer {
-        sinks: Mutex::new(Sinks {
-            ident: role.ident(),
-            facility,
-            syslog: if opts.no_syslog {
-                None
-            } else {
-                connect_syslog()
-            },
-            console: opts.console,
-            file,
-        }),
+    let sinks = Sinks {
+        ident: role.ident(),
+        facility,
+        syslog: if opts.no_syslog {
+            None
+        } else {
+            connect_syslog()
+        },
+        console: opts.console,
+        file,
     };
+    // the parent's sinks (a forked child's copies of its descriptors) close here
+    *SINKS.lock().unwrap_or_else(|e| e.into_inner()) = Some(sinks);
     let max = if opts.detail {
         Level::DEBUG
     } else {
         Level::INFO
     };
     let _ = tracing_subscriber::registry()
-        .with(layer.with_filter(tracing_subscriber::filter::LevelFilter::from_level(max)))
+        .with(KeepalivedLayer.with_filter(tracing_subscriber::filter::LevelFilter::from_level(max)))
         .try_init();
 }
 

@@ -109,6 +109,7 @@ const DEFAULT_CONF: &str = "/etc/keepalived/keepalived.conf";
 const KEEPALIVED_COMPAT: &str = "2.2.7";
 
 fn main() {
+    log::mark("start");
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => std::process::exit(cli_error(e)),
@@ -200,7 +201,9 @@ fn run(cli: &Cli, file: &str, opts: &kaconf::Options) -> i32 {
     if let Some(u) = cli.umask.as_deref().and_then(parse_umask) {
         nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(u));
     }
+    log::mark("parse begin");
     let parsed = kaconf::parse_file(file, opts);
+    log::mark("parse end");
     if !parsed.found {
         tracing::error!("Unable to find configuration file {file}");
         return daemon::EXIT_NO_CONFIG;
@@ -213,7 +216,7 @@ fn run(cli: &Cli, file: &str, opts: &kaconf::Options) -> i32 {
     );
     match child {
         None => {
-            let _pid = match daemon::PidFile::create(&pids.parent) {
+            let pid_file = match daemon::PidFile::create(&pids.parent) {
                 Ok(p) => p,
                 Err(e) => {
                     tracing::info!("{e}");
@@ -230,43 +233,71 @@ fn run(cli: &Cli, file: &str, opts: &kaconf::Options) -> i32 {
                 tracing::warn!("{line}");
             }
             let children = daemon::wanted_children(&parsed.config, cli.vrrp, cli.check, cli.all);
-            // the children read the file themselves; the parent keeps nothing
-            drop(parsed);
-            daemon::run_parent(children, cli.dont_respawn)
-        }
-        Some(sub) => {
-            daemon::child_setup();
-            let path = match sub {
-                daemon::Subsystem::Vrrp => &pids.vrrp,
-                daemon::Subsystem::Check => &pids.check,
-            };
-            let _pid = match daemon::PidFile::create(path) {
-                Ok(p) => p,
-                Err(e) => {
-                    tracing::info!("{e}");
-                    return daemon::EXIT_FATAL;
+            match daemon::fork_children(&children) {
+                Ok(daemon::Forked::Parent(started)) => {
+                    // Not freed: the children share these pages copy-on-write,
+                    // and freeing would write to (so copy) every one of them
+                    // while the children start. A respawn parses the file anew.
+                    std::mem::forget(parsed);
+                    daemon::run_parent(started, cli.dont_respawn)
                 }
-            };
-            match sub {
-                daemon::Subsystem::Check => check_role::run(
-                    std::path::Path::new(file),
-                    opts,
-                    parsed.config,
-                    &check_role::CheckRoleOpts {
-                        dont_release_ipvs: cli.dont_release_ipvs,
-                    },
-                ),
-                daemon::Subsystem::Vrrp => vrrp_role::run(
-                    std::path::Path::new(file),
-                    opts,
-                    parsed.config,
-                    &vrrp_role::VrrpRoleOpts {
-                        dont_release_vrrp: cli.dont_release_vrrp,
-                        log_detail: cli.log_detail > 0,
-                    },
-                ),
+                Ok(daemon::Forked::Child(sub)) => {
+                    pid_file.abandon_in_child();
+                    run_child(cli, sub, true, file, opts, &pids, parsed.config)
+                }
+                Err(e) => {
+                    tracing::error!("Unable to start child process: {e}");
+                    daemon::EXIT_FATAL
+                }
             }
         }
+        Some(sub) => run_child(cli, sub, false, file, opts, &pids, parsed.config),
+    }
+}
+
+/// A child role, executed (`ROLE_ENV`) or forked from the parent.
+fn run_child(
+    cli: &Cli,
+    sub: daemon::Subsystem,
+    forked: bool,
+    file: &str,
+    opts: &kaconf::Options,
+    pids: &daemon::PidFiles,
+    config: kaconf::model::Config,
+) -> i32 {
+    if forked {
+        log::init(sub.role(), &log_opts(cli));
+    }
+    daemon::child_setup(forked);
+    let path = match sub {
+        daemon::Subsystem::Vrrp => &pids.vrrp,
+        daemon::Subsystem::Check => &pids.check,
+    };
+    let _pid = match daemon::PidFile::create(path) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::info!("{e}");
+            return daemon::EXIT_FATAL;
+        }
+    };
+    match sub {
+        daemon::Subsystem::Check => check_role::run(
+            std::path::Path::new(file),
+            opts,
+            config,
+            &check_role::CheckRoleOpts {
+                dont_release_ipvs: cli.dont_release_ipvs,
+            },
+        ),
+        daemon::Subsystem::Vrrp => vrrp_role::run(
+            std::path::Path::new(file),
+            opts,
+            config,
+            &vrrp_role::VrrpRoleOpts {
+                dont_release_vrrp: cli.dont_release_vrrp,
+                log_detail: cli.log_detail > 0,
+            },
+        ),
     }
 }
 

@@ -468,10 +468,11 @@ impl Client {
     ) -> Result<ReconcileReport, ClientError> {
         let scope = |k: &ServiceKey| owned(k) || desired.get(k).is_some();
         if !mirror.valid {
-            let report = self.reconcile_where(desired, scope).await?;
+            // One dump, then the mirrored path: the ops that succeed are
+            // applied to the dumped table, which spares a second dump of
+            // everything just programmed (a cold start's whole table).
             mirror.table = self.dump_where(scope).await?;
-            mirror.valid = report.is_complete();
-            return Ok(report);
+            mirror.valid = true;
         }
         let ops = plan(desired, &mirror.table);
         let mut report = ReconcileReport {

@@ -461,6 +461,45 @@ async fn drift(client: &Client) {
     assert!(r.is_complete(), "{:?}", r.failed);
     assert!(r.rounds > 1, "the failed edit should have forced a dump");
     assert_kernel_is(&last, "mirrored reconcile after drift");
+
+    // a fresh mirror (a daemon's cold start): one dump, then the ops; the
+    // mirror is what was dumped plus what was applied, not a second dump,
+    // and the next change is again one op without a dump
+    let mut cold = ipvs::Mirror::default();
+    let mut bigger = last.clone();
+    let extra = ServiceKey::tcp(sa("192.0.2.9:80"));
+    bigger.insert_service(extra, Service::new(Scheduler::Wrr));
+    for (i, rs) in ["192.0.2.91:80", "192.0.2.92:80"].into_iter().enumerate() {
+        bigger.insert_dest(
+            &extra,
+            DestKey::new(sa(rs)),
+            Dest::new(Fwd::Route, i as u32 + 1),
+        );
+    }
+    let r = client
+        .reconcile_mirrored(&bigger, &mut cold, |_| true)
+        .await
+        .unwrap();
+    assert_eq!((r.applied, r.rounds), (3, 1), "{:?}", r.failed);
+    assert!(cold.valid);
+    assert!(
+        ipvs::plan(&bigger, &cold.table).is_empty(),
+        "mirror after a cold reconcile:\n{}",
+        cold.table
+    );
+    assert_kernel_is(&bigger, "mirrored cold reconcile");
+    let mut after = bigger.clone();
+    after.insert_dest(
+        &extra,
+        DestKey::new(sa("192.0.2.91:80")),
+        Dest::new(Fwd::Route, 9),
+    );
+    let r = client
+        .reconcile_mirrored(&after, &mut cold, |_| true)
+        .await
+        .unwrap();
+    assert_eq!((r.applied, r.rounds), (1, 1), "{:?}", r.failed);
+    assert_kernel_is(&after, "mirrored change after a cold reconcile");
     println!(
         "drift: ok ({} stale ops refused as drift, {} rounds)",
         drift.len(),
