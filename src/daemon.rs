@@ -34,8 +34,9 @@ pub const EXIT_CONFIG: i32 = 2;
 pub const EXIT_MISSING_PERMISSION: i32 = 4;
 pub const EXIT_NO_CONFIG: i32 = 6;
 
-/// How long children get to stop after SIGTERM (keepalived's child_wait_time).
-const CHILD_WAIT: Duration = Duration::from_secs(5);
+/// How long children get to stop after SIGTERM when the configuration does
+/// not say (`child_wait_time`): keepalived's default.
+pub const CHILD_WAIT: Duration = Duration::from_secs(5);
 
 pub const VERSION_LINE: &str = concat!(
     "Keepalived v",
@@ -356,7 +357,11 @@ fn notify_systemd(state: &[sd_notify::NotifyState]) {
 
 /// The parent's main loop over the children [`fork_children`] started.
 /// Returns the process exit code.
-pub fn run_parent(children: Vec<(Subsystem, Pid)>, dont_respawn: bool) -> i32 {
+pub fn run_parent(
+    children: Vec<(Subsystem, Pid)>,
+    dont_respawn: bool,
+    child_wait: Duration,
+) -> i32 {
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -367,10 +372,14 @@ pub fn run_parent(children: Vec<(Subsystem, Pid)>, dont_respawn: bool) -> i32 {
             return EXIT_FATAL;
         }
     };
-    rt.block_on(parent_loop(children, dont_respawn))
+    rt.block_on(parent_loop(children, dont_respawn, child_wait))
 }
 
-async fn parent_loop(children: Vec<(Subsystem, Pid)>, dont_respawn: bool) -> i32 {
+async fn parent_loop(
+    children: Vec<(Subsystem, Pid)>,
+    dont_respawn: bool,
+    child_wait: Duration,
+) -> i32 {
     let (
         Ok(mut hup),
         Ok(mut term),
@@ -442,13 +451,13 @@ async fn parent_loop(children: Vec<(Subsystem, Pid)>, dont_respawn: bool) -> i32
                     r.kind.process_name()
                 );
                 signal_all(&running, Signal::SIGTERM);
-                stop_children(&mut running, &mut chld).await;
+                stop_children(&mut running, &mut chld, child_wait).await;
                 return EXIT_OK;
             }
             if dont_respawn {
                 info!("{} child process({}) died: Exiting", r.kind.name(), r.pid);
                 signal_all(&running, Signal::SIGTERM);
-                stop_children(&mut running, &mut chld).await;
+                stop_children(&mut running, &mut chld, child_wait).await;
                 return EXIT_OK;
             }
             error!(
@@ -500,7 +509,7 @@ async fn parent_loop(children: Vec<(Subsystem, Pid)>, dont_respawn: bool) -> i32
     notify_systemd(&[sd_notify::NotifyState::Stopping]);
     info!("Stopping");
     signal_all(&running, Signal::SIGTERM);
-    stop_children(&mut running, &mut chld).await;
+    stop_children(&mut running, &mut chld, child_wait).await;
     info!("Stopped {VERSION_LINE}");
     EXIT_OK
 }
@@ -523,10 +532,14 @@ fn raw_kill(pid: i32, signo: i32) {
 }
 
 /// Waits for every child (already sent SIGTERM) to exit, up to
-/// [`CHILD_WAIT`] each, then kills what is left.
-async fn stop_children(running: &mut Vec<Running>, chld: &mut tokio::signal::unix::Signal) {
+/// `child_wait` each, then kills what is left.
+async fn stop_children(
+    running: &mut Vec<Running>,
+    chld: &mut tokio::signal::unix::Signal,
+    child_wait: Duration,
+) {
     for r in running.iter() {
-        let deadline = tokio::time::Instant::now() + CHILD_WAIT;
+        let deadline = tokio::time::Instant::now() + child_wait;
         let mut gone = try_reap(r.pid).is_some();
         while !gone {
             // SIGCHLD, or a short poll in case it was for another child

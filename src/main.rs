@@ -238,8 +238,15 @@ fn run(cli: &Cli, file: &str, opts: &kaconf::Options) -> i32 {
                     // Not freed: the children share these pages copy-on-write,
                     // and freeing would write to (so copy) every one of them
                     // while the children start. A respawn parses the file anew.
+                    let child_wait = parsed
+                        .config
+                        .root
+                        .child_wait_time
+                        .map_or(daemon::CHILD_WAIT, |s| {
+                            std::time::Duration::from_secs(u64::from(s))
+                        });
                     std::mem::forget(parsed);
-                    daemon::run_parent(started, cli.dont_respawn)
+                    daemon::run_parent(started, cli.dont_respawn, child_wait)
                 }
                 Ok(daemon::Forked::Child(sub)) => {
                     pid_file.abandon_in_child();

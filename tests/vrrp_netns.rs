@@ -1831,3 +1831,26 @@ fn garp_interval_ours() {
 fn garp_interval_keepalived() {
     garp_interval("gik", 174, Impl::Keepalived);
 }
+
+/// `child_wait_time`: how long the parent waits for a child that does not
+/// stop after SIGTERM before it kills it (keepalived's default 5 s).
+#[test]
+fn child_wait_time_bounds_the_stop() {
+    if !require() {
+        return;
+    }
+    let lab = Lab::new("cwt", 175, 1);
+    let conf = "child_wait_time 1\nvrrp_instance VI_1 {\n state BACKUP\n interface kv-e0\n \
+                virtual_router_id 85\n priority 100\n advert_int 1\n virtual_ipaddress {\n  10.175.0.100/24\n }\n}\n";
+    let mut d = Daemon::start(&lab, 0, Impl::Ours, conf);
+    // A VRRP process that cannot act on SIGTERM.
+    d.signal_vrrp(Signal::SIGSTOP);
+    let t = std::time::Instant::now();
+    d.stop();
+    let took = t.elapsed();
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(4),
+        "stop took {took:?}\n{}",
+        d.log_text()
+    );
+}
