@@ -244,13 +244,34 @@ fn vs_cfg(
     // reset a hysteresis >= quorum, with keepalived's messages.
     let quorum = vs.quorum.unwrap_or(1);
     let hysteresis = vs.hysteresis.unwrap_or(0);
+    // check_data.c validate_check_config
+    let fwmarks = match &vs.key {
+        VsKey::Fwmark { .. } => true,
+        VsKey::Group { name } => cfg
+            .virtual_server_groups
+            .iter()
+            .filter(|g| &g.name == name)
+            .flat_map(|g| g.entries.iter())
+            .any(|e| matches!(e, VsgEntry::Fwmark { .. })),
+        VsKey::Inet { .. } => false,
+    };
+    let ha_suspend = vs.ha_suspend && !fwmarks;
+    if vs.ha_suspend && fwmarks {
+        warn.push(format!(
+            "Virtual server {name}: cannot use ha_suspend with fwmarks - clearing ha_suspend"
+        ));
+    }
     VsCfg {
         services: services(cfg, vs),
         quorum,
         hysteresis,
         sorry_server,
         omega: vs.omega,
-        ha_suspend: vs.ha_suspend,
+        ha_suspend,
+        addr: match vs.key {
+            VsKey::Inet { addr, .. } => Some(addr),
+            _ => None,
+        },
         quorum_up: vs
             .quorum_up
             .as_ref()
@@ -542,6 +563,28 @@ virtual_server 10.0.0.1 80 {
     }
 }
 "#;
+
+    #[test]
+    fn ha_suspend_watches_the_vs_address_and_is_cleared_for_fwmarks() {
+        let (lvs, warn) = lvs_cfg(&parse(
+            "virtual_server 10.0.0.1 80 {\n protocol TCP\n ha_suspend\n real_server 10.0.0.2 80 { }\n}\n\
+             virtual_server fwmark 5 {\n ha_suspend\n real_server 10.0.0.2 80 { }\n}\n\
+             virtual_server_group G {\n 10.0.0.5 80\n}\n\
+             virtual_server group G {\n protocol TCP\n ha_suspend\n real_server 10.0.0.2 80 { }\n}\n",
+        ));
+        let v = &lvs.virtual_servers;
+        assert_eq!(
+            (v[0].ha_suspend, v[0].addr),
+            (true, Some("10.0.0.1".parse().unwrap()))
+        );
+        assert_eq!((v[1].ha_suspend, v[1].addr), (false, None));
+        // a group keeps ha_suspend but has no address keepalived matches
+        assert_eq!((v[2].ha_suspend, v[2].addr), (true, None));
+        assert_eq!(
+            warn,
+            ["Virtual server FWM 5: cannot use ha_suspend with fwmarks - clearing ha_suspend"]
+        );
+    }
 
     #[test]
     fn basic_virtual_server() {

@@ -86,14 +86,18 @@ async fn serve(path: &Path, opts: &kaconf::Options, config: Config, role: &Check
         log_all_failures: g.checker_log_all_failures,
         ..Default::default()
     };
-    let (mut driver, mut tables) = checkers::driver::Driver::new(
+    // `start`: with ha_suspend, the address monitor reads this host's
+    // addresses before the checkers start
+    let (mut driver, mut tables) = checkers::driver::Driver::start(
         lvs,
         checkers::driver::DriverOpts {
             env,
             fifos,
             log_tap: None,
+            watch_addrs: true,
         },
-    );
+    )
+    .await;
 
     // The IPVS side: every table the manager publishes is reconciled.
     // Shared so that the stop path knows every service we ever created.

@@ -26,8 +26,10 @@ use std::path::PathBuf;
 use ipvs::Table;
 use tokio::sync::{mpsc, watch};
 
+use crate::addr_monitor::AddrMonitor;
 use crate::config::LvsCfg;
-use crate::manager::{CheckerId, Effect, Manager};
+use crate::ha_suspend::{self, AddrEvent};
+use crate::manager::{CheckerId, Effect, Event, Manager};
 use crate::task::{self, CheckerHandle, Msg, TaskEnv};
 
 /// Options of the driver.
@@ -38,6 +40,10 @@ pub struct DriverOpts {
     pub fifos: Vec<PathBuf>,
     /// Also forward every log line here (tests, dumps).
     pub log_tap: Option<mpsc::UnboundedSender<String>>,
+    /// Watch this host's addresses for `ha_suspend` (opened only while a
+    /// virtual server uses it). Off: ha_suspend virtual servers stay
+    /// suspended unless `Event::LocalAddr` comes through [`Driver::sender`].
+    pub watch_addrs: bool,
 }
 
 pub struct Driver {
@@ -49,13 +55,35 @@ pub struct Driver {
     opts: DriverOpts,
     fifos: Vec<std::fs::File>,
     pending: Vec<Effect>,
+    addrs: Option<AddrMonitor>,
 }
 
 impl Driver {
     /// Builds the manager; the checker tasks start with [`Driver::run`]. The
     /// receiver already holds the startup table.
     pub fn new(cfg: LvsCfg, opts: DriverOpts) -> (Driver, watch::Receiver<Table>) {
-        let (mut manager, effects) = Manager::new(cfg);
+        Driver::with_addrs(cfg, opts, None, &[])
+    }
+
+    /// As [`Driver::new`], but when `opts.watch_addrs` and some virtual
+    /// server has ha_suspend, first opens the address monitor and reads
+    /// the addresses, so those virtual servers start as keepalived's do.
+    pub async fn start(cfg: LvsCfg, opts: DriverOpts) -> (Driver, watch::Receiver<Table>) {
+        let (mon, dump) = if opts.watch_addrs && ha_suspend::needed(&cfg.virtual_servers) {
+            open_monitor().await
+        } else {
+            (None, Vec::new())
+        };
+        Driver::with_addrs(cfg, opts, mon, &dump)
+    }
+
+    fn with_addrs(
+        cfg: LvsCfg,
+        opts: DriverOpts,
+        addrs: Option<AddrMonitor>,
+        dump: &[AddrEvent],
+    ) -> (Driver, watch::Receiver<Table>) {
+        let (mut manager, effects) = Manager::with_addrs(cfg, dump);
         manager.take_changed();
         let (table, table_rx) = watch::channel(manager.desired());
         let (tx, rx) = mpsc::channel(1024);
@@ -69,6 +97,7 @@ impl Driver {
             opts,
             fifos,
             pending: Vec::new(),
+            addrs,
         };
         d.pending = effects;
         (d, table_rx)
@@ -90,9 +119,34 @@ impl Driver {
             tokio::select! {
                 _ = &mut shutdown => break,
                 Some(cfg) = reload.recv() => {
+                    if self.opts.watch_addrs
+                        && self.addrs.is_none()
+                        && ha_suspend::needed(&cfg.virtual_servers)
+                    {
+                        // keepalived opens its reflector on the reload that
+                        // first brings ha_suspend, and reads the addresses
+                        let (mon, dump) = open_monitor().await;
+                        self.addrs = mon;
+                        for ev in dump {
+                            let fx = self.manager.handle(Event::LocalAddr(ev));
+                            self.apply(fx);
+                        }
+                    }
                     let fx = self.manager.reload(cfg);
                     self.apply(fx);
                 }
+                evs = next_addrs(&mut self.addrs) => match evs {
+                    Some(evs) => {
+                        for ev in evs {
+                            let fx = self.manager.handle(Event::LocalAddr(ev));
+                            self.apply(fx);
+                        }
+                    }
+                    None => {
+                        tracing::warn!("Netlink reflector: socket closed, ha_suspend no longer follows addresses");
+                        self.addrs = None;
+                    }
+                },
                 Some(msg) = self.rx.recv() => {
                     self.message(msg);
                     // whatever else is already queued goes into the same
@@ -149,6 +203,12 @@ impl Driver {
         for e in effects {
             match e {
                 Effect::Log(l) => self.log(l),
+                Effect::Detail(l) => {
+                    tracing::debug!("{l}");
+                    if let Some(tap) = &self.opts.log_tap {
+                        let _ = tap.send(l);
+                    }
+                }
                 Effect::Notify(s) => {
                     if let Err(err) = s.notify(&[], None) {
                         tracing::warn!(script = ?s.argv(), %err, "notify script failed to start");
@@ -173,8 +233,8 @@ impl Driver {
         }
     }
 
-    /// Where outside events enter, e.g. `Msg::Event(Event::VsAddress { .. })`
-    /// from the daemon's address monitor for `ha_suspend`.
+    /// Where outside events enter, e.g. `Msg::Event(Event::LocalAddr(..))`
+    /// when addresses come from elsewhere than the built-in monitor.
     pub fn sender(&self) -> mpsc::Sender<Msg> {
         self.tx.clone()
     }
@@ -186,6 +246,25 @@ impl Driver {
     /// Number of checker tasks alive.
     pub fn task_count(&self) -> usize {
         self.tasks.values().filter(|h| !h.is_finished()).count()
+    }
+}
+
+/// Opens the monitor, or logs keepalived's line and goes on without one.
+async fn open_monitor() -> (Option<AddrMonitor>, Vec<AddrEvent>) {
+    match AddrMonitor::open().await {
+        Ok((m, dump)) => (Some(m), dump),
+        Err(e) => {
+            tracing::info!("Error while registering Kernel netlink reflector channel");
+            tracing::warn!("address monitor: {e}");
+            (None, Vec::new())
+        }
+    }
+}
+
+async fn next_addrs(m: &mut Option<AddrMonitor>) -> Option<Vec<AddrEvent>> {
+    match m {
+        Some(m) => m.next().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -188,6 +188,15 @@ impl Ctx {
     fn id(&self) -> CheckerId {
         self.start.id
     }
+    /// ha_suspend: keepalived's disabled checker keeps its timer but skips
+    /// the probe, waiting `delay_loop` again (the retry state stays).
+    async fn suspended(&self) -> bool {
+        if self.start.gate.as_ref().is_none_or(|g| g.is_open()) {
+            return false;
+        }
+        tokio::time::sleep(self.cfg().delay_loop).await;
+        true
+    }
 }
 
 /// TCP, SMTP, DNS, UDP and PING: one probe per round.
@@ -208,6 +217,9 @@ async fn run_simple(ctx: &Ctx) {
     };
     let mut seq: u16 = 0;
     loop {
+        if ctx.suspended().await {
+            continue;
+        }
         let (ok, detail) = match &cfg.kind {
             CheckKind::Tcp => match probe::tcp(&cfg.conn).await {
                 Ok(()) => (true, None),
@@ -490,6 +502,9 @@ async fn run_http(ctx: &Ctx, hc: &HttpCfg) {
     let mut seq = HttpSeq::new(cfg.alpha, &rc);
     let mut mismatch: Vec<i64> = vec![0; hc.urls.len()];
     loop {
+        if ctx.suspended().await {
+            continue;
+        }
         let i = seq.url_it.min(hc.urls.len() - 1);
         let url = &hc.urls[i];
         let keep = regexes[i].as_ref().map(|_| 1 << 20);
@@ -560,6 +575,9 @@ async fn run_misc(ctx: &Ctx, m: &MiscCfg) {
     let prog = m.script.argv().first().cloned().unwrap_or_default();
     let (rs, vs) = (ctx.rs().to_owned(), ctx.start.vs_name.clone());
     loop {
+        if ctx.suspended().await {
+            continue;
+        }
         let started = tokio::time::Instant::now();
         let exit = match m.script.run(&[], Some(m.timeout)).await {
             Ok(e) => e,
@@ -847,6 +865,7 @@ mod size_probe {
             }),
             rs_name: String::new(),
             vs_name: String::new(),
+            gate: None,
         };
         let ctx = super::Ctx {
             start: std::sync::Arc::new(start),

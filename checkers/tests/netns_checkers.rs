@@ -44,6 +44,7 @@ async fn run(cfg: CheckerCfg, events: usize) -> Vec<Msg> {
             cfg: cfg.into(),
             rs_name: name,
             vs_name: "[10.0.0.1]:tcp:80".into(),
+            gate: None,
         },
         TaskEnv {
             bootstrap: Duration::ZERO,
