@@ -31,6 +31,7 @@ pub struct CheckRoleOpts {
 
 /// Runs the checker child until SIGTERM; returns the exit code.
 pub fn run(path: &Path, opts: &kaconf::Options, config: Config, role: &CheckRoleOpts) -> i32 {
+    checkers::memory::one_malloc_arena();
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -86,6 +87,9 @@ async fn serve(path: &Path, opts: &kaconf::Options, config: Config, role: &Check
         log_all_failures: g.checker_log_all_failures,
         ..Default::default()
     };
+    // a reload parses the file again: the parsed config is not needed any
+    // more, and its memory is better given to the checkers' start-up
+    drop(config);
     // `start`: with ha_suspend, the address monitor reads this host's
     // addresses before the checkers start
     let (mut driver, mut tables) = checkers::driver::Driver::start(
@@ -98,6 +102,16 @@ async fn serve(path: &Path, opts: &kaconf::Options, config: Config, role: &Check
         },
     )
     .await;
+    // once the checkers run, what only start-up needed goes back
+    tokio::spawn(async {
+        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+        let s = checkers::memory::shed_startup();
+        tracing::debug!(
+            text_bytes = s.text_bytes,
+            heap = s.heap_trimmed,
+            "start-up memory released"
+        );
+    });
 
     // The IPVS side: every table the manager publishes is reconciled.
     // Shared so that the stop path knows every service we ever created.

@@ -128,7 +128,8 @@ impl ConnOpts {
 #[derive(Debug, Clone, PartialEq)]
 pub enum CheckKind {
     Tcp,
-    Http(HttpCfg),
+    /// Boxed: the largest kind, and TCP_CHECKs are the many.
+    Http(Box<HttpCfg>),
     Smtp(SmtpCfg),
     Dns(DnsCfg),
     Ping,

@@ -18,6 +18,8 @@
 //!   reporting over a channel; its handle aborts it on drop.
 //! - [`driver`]: runs the manager with the checker tasks and publishes each
 //!   new desired table.
+//! - [`memory`]: the checker process's allocator settings, and giving
+//!   back start-up memory (parser code, freed heap) once checkers run.
 //! - [`genhash`]: the `genhash` tool (options, output, exit codes of Debian's).
 //! - [`script`]: running operator scripts as keepalived does (resolution,
 //!   credentials, process groups, timeout ladder, reaping). Shared with the
@@ -31,6 +33,7 @@ pub mod ha_suspend;
 pub mod http;
 pub mod hysteresis;
 pub mod manager;
+pub mod memory;
 pub mod probe;
 pub mod script;
 pub mod task;

@@ -232,14 +232,21 @@ impl Manager {
         let (ha, suspended) = (cfg.ha_suspend, ha_suspend::suspended(&cfg, &self.local));
         let rs = std::mem::take(&mut cfg.real_servers)
             .into_iter()
-            .map(|mut r| RsSt {
-                alive: false,
-                effective_weight: r.dest.weight as i64,
-                checkers: std::mem::take(&mut r.checkers)
-                    .into_iter()
-                    .map(|c| self.fresh_checker(c, ha, suspended))
-                    .collect(),
-                cfg: r,
+            .map(|mut r| {
+                // a fresh allocation: collecting in place would keep the
+                // config's (larger) buffer for the daemon's whole life
+                let cfgs = std::mem::take(&mut r.checkers);
+                let mut checkers = Vec::with_capacity(cfgs.len());
+                checkers.extend(
+                    cfgs.into_iter()
+                        .map(|c| self.fresh_checker(c, ha, suspended)),
+                );
+                RsSt {
+                    alive: false,
+                    effective_weight: r.dest.weight as i64,
+                    checkers,
+                    cfg: r,
+                }
             })
             .collect();
         VsSt {
@@ -790,10 +797,12 @@ impl Manager {
                 .enumerate()
                 .position(|(i, o)| !used[i] && o.cfg.key == rcfg.key);
             let Some(i) = found else {
-                let checkers: Vec<CheckerSt> = rchecks
-                    .into_iter()
-                    .map(|c| self.fresh_checker(c, ha, suspended))
-                    .collect();
+                let mut checkers = Vec::with_capacity(rchecks.len());
+                checkers.extend(
+                    rchecks
+                        .into_iter()
+                        .map(|c| self.fresh_checker(c, ha, suspended)),
+                );
                 fresh_ids.extend(checkers.iter().map(|c| c.id));
                 rs_out.push(RsSt {
                     alive: false,
@@ -806,7 +815,7 @@ impl Manager {
             used[i] = true;
             let o = &mut old.rs[i];
             let mut taken = vec![false; o.checkers.len()];
-            let mut checkers = Vec::new();
+            let mut checkers = Vec::with_capacity(rchecks.len());
             for ccfg in rchecks {
                 let m = o
                     .checkers
