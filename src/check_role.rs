@@ -102,7 +102,10 @@ async fn serve(path: &Path, opts: &kaconf::Options, config: Config, role: &Check
         },
     )
     .await;
-    // once the checkers run, what only start-up needed goes back
+    // the parser's and the start-up's code pages go now, before the
+    // checkers' memory grows; the heap's free pages once they run
+    let early = checkers::memory::shed_startup();
+    tracing::debug!(text_bytes = early.text_bytes, "start-up code released");
     tokio::spawn(async {
         tokio::time::sleep(std::time::Duration::from_secs(3)).await;
         let s = checkers::memory::shed_startup();
