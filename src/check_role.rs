@@ -99,20 +99,24 @@ async fn serve(path: &Path, opts: &kaconf::Options, config: Config, role: &Check
             fifos,
             log_tap: None,
             watch_addrs: true,
+            release_startup_memory: true,
         },
     )
     .await;
     // the parser's and the start-up's code pages go now, before the
     // checkers' memory grows; the heap's free pages once they run
     let early = checkers::memory::shed_startup();
-    tracing::debug!(text_bytes = early.text_bytes, "start-up code released");
+    tracing::debug!(
+        "start-up code released: {} KiB mapped out",
+        early.text_bytes / 1024
+    );
     tokio::spawn(async {
         tokio::time::sleep(std::time::Duration::from_secs(3)).await;
         let s = checkers::memory::shed_startup();
         tracing::debug!(
-            text_bytes = s.text_bytes,
-            heap = s.heap_trimmed,
-            "start-up memory released"
+            "start-up memory released: {} KiB mapped out, heap trimmed {}",
+            s.text_bytes / 1024,
+            s.heap_trimmed
         );
     });
 
@@ -125,6 +129,7 @@ async fn serve(path: &Path, opts: &kaconf::Options, config: Config, role: &Check
         // What the kernel holds as far as we know: a checker transition or
         // a reload costs its own ops, not a dump of the whole table.
         let mut mirror = ipvs::Mirror::default();
+        let mut first = true;
         loop {
             let desired = tables.borrow_and_update().clone();
             let scope = {
@@ -139,6 +144,12 @@ async fn serve(path: &Path, opts: &kaconf::Options, config: Config, role: &Check
                 mirror.valid = false;
             }
             report("apply", &r);
+            if first {
+                // the first reconcile's code (all services and dests) is
+                // rarely needed again
+                first = false;
+                checkers::memory::shed_startup();
+            }
             if tables.changed().await.is_err() {
                 return;
             }

@@ -44,6 +44,9 @@ pub struct DriverOpts {
     /// virtual server uses it). Off: ha_suspend virtual servers stay
     /// suspended unless `Event::LocalAddr` comes through [`Driver::sender`].
     pub watch_addrs: bool,
+    /// Once the checkers are started, give start-up memory back
+    /// (crate::memory::shed_startup): the process is the checker process.
+    pub release_startup_memory: bool,
 }
 
 pub struct Driver {
@@ -113,6 +116,11 @@ impl Driver {
     ) {
         let first = std::mem::take(&mut self.pending);
         self.apply(first);
+        if self.opts.release_startup_memory {
+            // the code that logged and spawned thousands of checkers goes
+            // before the IPVS side brings in its own
+            crate::memory::shed_startup();
+        }
         self.publish();
         tokio::pin!(shutdown);
         loop {

@@ -85,6 +85,7 @@ fn driver_publishes_tables_and_reload_keeps_unchanged_checkers() {
             fifos: vec![],
             log_tap: Some(log_tx),
             watch_addrs: false,
+            release_startup_memory: false,
         };
         let cfg1 = common::one_vs(vec![rs(web, http.clone()), rs(dead, CheckKind::Tcp)]);
         let (mut driver, mut tables) = Driver::new(cfg1, opts);

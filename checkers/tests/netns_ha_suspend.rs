@@ -91,6 +91,7 @@ fn opts(tap: mpsc::UnboundedSender<String>) -> DriverOpts {
         fifos: vec![],
         log_tap: Some(tap),
         watch_addrs: true,
+        release_startup_memory: false,
     }
 }
 
