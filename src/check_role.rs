@@ -45,6 +45,20 @@ pub fn run(path: &Path, opts: &kaconf::Options, config: Config, role: &CheckRole
     rt.block_on(serve(path, opts, config, role))
 }
 
+/// One descriptor per network checker, as keepalived's checker process.
+fn fd_limit(lvs: &checkers::LvsCfg) {
+    use checkers::memory::FdLimit;
+    match checkers::memory::raise_fd_limit(checkers::memory::fds_needed(lvs)) {
+        FdLimit::Unchanged => {}
+        FdLimit::Raised(soft, hard) => {
+            tracing::debug!("Set open file limit to {soft}:{hard}.")
+        }
+        FdLimit::Failed(soft, hard, errno) => {
+            info!("Failed to set open file limit to {soft}:{hard} failed - errno {errno}")
+        }
+    }
+}
+
 fn report(what: &str, r: &Result<ipvs::ReconcileReport, ipvs::ClientError>) {
     match r {
         Ok(rep) => {
@@ -77,6 +91,7 @@ async fn serve(path: &Path, opts: &kaconf::Options, config: Config, role: &Check
     for w in warnings {
         warn!("{w}");
     }
+    fd_limit(&lvs);
     let g = &config.global_defs;
     let fifos = [g.lvs_notify_fifo.as_ref(), g.notify_fifo.as_ref()]
         .into_iter()
@@ -177,6 +192,7 @@ async fn serve(path: &Path, opts: &kaconf::Options, config: Config, role: &Check
                     for w in warnings {
                         warn!("{w}");
                     }
+                    fd_limit(&lvs);
                     let _ = reload_tx.send(lvs).await;
                 }
                 _ = term.recv() => break,

@@ -1,6 +1,7 @@
-//! The checker process's memory footprint: glibc allocator settings, and
-//! giving back what only start-up needed (the config parser's code, the
-//! freed start-up heap). Linux/glibc specific; elsewhere these do nothing.
+//! The checker process's resources: glibc allocator settings, giving back
+//! what only start-up needed (the config parser's code, the freed
+//! start-up heap), and the open-file limit thousands of checkers need.
+//! Linux/glibc specific; elsewhere the memory calls do nothing.
 //!
 //! Why it matters: keepalived's checker process for 2,000 real servers is
 //! about 6 MB resident; ours must not be more (BENCHMARKS.md, issue 5).
@@ -19,6 +20,52 @@ pub fn one_malloc_arena() {
     // SAFETY: mallopt only sets an allocator tunable.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
+}
+
+/// keepalived's check_daemon.c `set_checker_max_fds`: 17 descriptors of
+/// its own, one per checker that opens a socket (all but MISC_CHECK and
+/// FILE_CHECK), 10 spare.
+pub fn fds_needed(cfg: &crate::config::LvsCfg) -> u64 {
+    use crate::config::CheckKind;
+    let sockets = cfg
+        .virtual_servers
+        .iter()
+        .flat_map(|v| v.real_servers.iter())
+        .flat_map(|r| r.checkers.iter())
+        .filter(|c| !matches!(c.kind, CheckKind::Misc(_) | CheckKind::File(_)))
+        .count() as u64;
+    17 + sockets + 10
+}
+
+/// The open-file limit after [`raise_fd_limit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FdLimit {
+    /// The limit was high enough.
+    Unchanged,
+    /// Raised to (soft, hard): keepalived logs "Set open file limit to
+    /// %lu:%lu." with -D.
+    Raised(u64, u64),
+    /// setrlimit failed with this errno: keepalived logs "Failed to set
+    /// open file limit to %lu:%lu failed - errno %d".
+    Failed(u64, u64, i32),
+}
+
+/// lib/process.c `set_max_file_limit`: soft and hard limits are raised to
+/// `needed` when below it (the first checks of 2,000 real servers are all
+/// in flight at once; at the default 1,024 the rest fail with EMFILE).
+pub fn raise_fd_limit(needed: u64) -> FdLimit {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return FdLimit::Unchanged;
+    };
+    if needed <= soft {
+        return FdLimit::Unchanged;
+    }
+    let (soft, hard) = (needed, hard.max(needed));
+    match setrlimit(Resource::RLIMIT_NOFILE, soft, hard) {
+        Ok(()) => FdLimit::Raised(soft, hard),
+        Err(e) => FdLimit::Failed(soft, hard, e as i32),
     }
 }
 
@@ -129,6 +176,54 @@ Anonymous:             4 kB
             parse_clean(SMAPS, "/usr/sbin/keepalived"),
             [(0x55a0000000, 0x1000), (0x55a0001000, 0x4000)]
         );
+    }
+
+    #[test]
+    fn one_descriptor_per_network_checker() {
+        use crate::config::*;
+        use std::time::Duration;
+        let ck = |kind| CheckerCfg {
+            kind,
+            conn: ConnOpts::new("10.0.0.2:80".parse().unwrap(), Duration::from_secs(1)),
+            retry: 1,
+            delay_loop: Duration::from_secs(1),
+            delay_before_retry: Duration::from_secs(1),
+            warmup: Duration::ZERO,
+            alpha: false,
+            log_all_failures: false,
+        };
+        let file = CheckKind::File(FileCfg {
+            path: "/x".into(),
+            weight: 0,
+            reverse: false,
+        });
+        let rs = RsCfg {
+            key: ipvs::DestKey::new("10.0.0.2:80".parse().unwrap()),
+            dest: ipvs::Dest::new(ipvs::Fwd::Masq, 1),
+            name: "rs".into(),
+            inhibit_on_failure: false,
+            notify_up: None,
+            notify_down: None,
+            checkers: vec![ck(CheckKind::Tcp), ck(CheckKind::Ping), ck(file)],
+        };
+        let vs = VsCfg {
+            name: "vs".into(),
+            addr: None,
+            services: vec![],
+            quorum: 1,
+            hysteresis: 0,
+            sorry_server: None,
+            omega: false,
+            ha_suspend: false,
+            quorum_up: None,
+            quorum_down: None,
+            real_servers: vec![rs.clone(), rs],
+        };
+        let cfg = LvsCfg {
+            virtual_servers: vec![vs],
+            ..LvsCfg::default()
+        };
+        assert_eq!(fds_needed(&cfg), 17 + 4 + 10);
     }
 
     #[test]
