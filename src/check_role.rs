@@ -159,6 +159,9 @@ async fn serve(path: &Path, opts: &kaconf::Options, config: Config, role: &Check
                 mirror.valid = false;
             }
             report("apply", &r);
+            // not kept while waiting: the watch channel and the mirror
+            // already hold two copies
+            drop(desired);
             if first {
                 // the first reconcile's code (all services and dests) is
                 // rarely needed again
