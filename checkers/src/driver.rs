@@ -80,6 +80,31 @@ impl Driver {
         Driver::with_addrs(cfg, opts, mon, &dump)
     }
 
+    /// For a driver built with [`Driver::new`] (e.g. on another thread,
+    /// without a runtime), before [`Driver::run`]: when some virtual server
+    /// has ha_suspend and `opts.watch_addrs`, opens the address monitor and
+    /// applies its first dump as [`Driver::start`] would have, start lines
+    /// included ("Activating" for a virtual server whose address is here).
+    pub async fn watch_local_addrs(&mut self) {
+        if !self.opts.watch_addrs || self.addrs.is_some() || !self.manager.uses_ha_suspend() {
+            return;
+        }
+        let (mon, dump) = open_monitor().await;
+        self.addrs = mon;
+        let (details, on) = self.manager.preset_addrs(&dump);
+        // start_all put each checker's "Deactivating" line right before
+        // its Start: those of the virtual servers now on become "Activating"
+        for e in &mut self.pending {
+            if let Effect::Log(l) = e
+                && let Some(rest) = l.strip_prefix("Deactivating healthchecker for service ")
+                && on.iter().any(|vs| rest.ends_with(&format!(" for VS {vs}")))
+            {
+                *l = format!("Activating healthchecker for service {rest}");
+            }
+        }
+        self.pending.splice(0..0, details);
+    }
+
     fn with_addrs(
         cfg: LvsCfg,
         opts: DriverOpts,

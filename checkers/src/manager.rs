@@ -577,6 +577,35 @@ impl Manager {
         }
     }
 
+    /// The addresses the monitor's first dump found, for a manager built
+    /// without them whose start effects are not applied yet: the checkers
+    /// of virtual servers whose address is here are enabled silently (as
+    /// if built with [`Manager::with_addrs`]). Returns the `-D` lines and
+    /// the virtual servers switched on; the caller rewrites their pending
+    /// "Deactivating" lines.
+    pub fn preset_addrs(&mut self, addrs: &[AddrEvent]) -> (Vec<Effect>, Vec<String>) {
+        let mut out = Vec::new();
+        for ev in addrs {
+            self.local.apply(ev);
+            let vss: Vec<VsCfg> = self.vss.iter().map(|v| v.cfg.clone()).collect();
+            self.reflector_line(&vss, ev, &mut out);
+        }
+        let mut on = Vec::new();
+        for vs in &mut self.vss {
+            if !vs.cfg.ha_suspend || ha_suspend::suspended(&vs.cfg, &self.local) {
+                continue;
+            }
+            on.push(vs.cfg.name.clone());
+            for ck in vs.rs.iter_mut().flat_map(|r| r.checkers.iter_mut()) {
+                ck.enabled = true;
+                if let Some(g) = &ck.gate {
+                    g.set(true);
+                }
+            }
+        }
+        (out, on)
+    }
+
     /// check_api.c `update_checker_activity`.
     fn local_addr(&mut self, ev: AddrEvent, out: &mut Vec<Effect>) {
         self.local.apply(&ev);
@@ -1044,6 +1073,12 @@ impl Manager {
             .collect();
         ids.sort();
         ids
+    }
+
+    /// Whether some virtual server has ha_suspend (the address monitor is
+    /// needed).
+    pub fn uses_ha_suspend(&self) -> bool {
+        self.vss.iter().any(|v| v.cfg.ha_suspend)
     }
 
     /// Whether a real server is alive (for dumps and tests).
@@ -1736,6 +1771,29 @@ mod tests {
         );
         assert_eq!(gates(&fx), [Some(true)]);
         assert_eq!(m.running().len(), 1);
+    }
+
+    #[test]
+    fn ha_suspend_preset_equals_building_with_the_addresses() {
+        let mut v = vs(vec![rs(2, 1, 1, false)]);
+        v.ha_suspend = true;
+        let dump = [AddrEvent {
+            ifindex: 1,
+            addr: "10.0.0.1".parse().unwrap(),
+            present: true,
+        }];
+        let (mut m, fx) = Manager::new(cfg(v.clone()));
+        assert!(m.uses_ha_suspend());
+        let (details, on) = m.preset_addrs(&dump);
+        assert_eq!(on, [VS]);
+        assert_eq!(details.len(), 1);
+        assert_eq!(gates(&fx), [Some(true)], "the task's gate opened");
+        let (built, _) = Manager::with_addrs(cfg(v), &dump);
+        assert_eq!(m.running().len(), built.running().len());
+        // later events behave alike
+        let fx = m.handle(addr_ev(1, "10.0.0.1", false));
+        assert_eq!(logs(&fx).len(), 1);
+        assert!(logs(&fx)[0].starts_with("Suspending"));
     }
 
     #[test]

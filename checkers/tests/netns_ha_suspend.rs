@@ -258,7 +258,10 @@ fn checker_starts_activated_when_the_address_is_already_there() {
         let rs_addr = server.addr;
         let rs_name = trio(rs_addr.ip(), "tcp", rs_addr.port());
         let (tap, mut logs) = mpsc::unbounded_channel();
-        let (mut driver, _tables) = Driver::start(lvs(rs_addr), opts(tap)).await;
+        // built without a runtime (as the checker role does on a second
+        // thread), then the monitor's dump is applied before it runs
+        let (mut driver, _tables) = Driver::new(lvs(rs_addr), opts(tap));
+        driver.watch_local_addrs().await;
         let (_reload_tx, reload_rx) = mpsc::channel(1);
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let run = tokio::spawn(async move {
@@ -273,6 +276,10 @@ fn checker_starts_activated_when_the_address_is_already_there() {
             &format!("Activating healthchecker for service {rs_name} for VS {VS}"),
         )
         .await;
+        assert!(
+            !seen.iter().any(|l| l.starts_with("Deactivating")),
+            "{seen:?}"
+        );
         // the dump's lines come first, one per interface
         assert_eq!(
             seen.iter()
