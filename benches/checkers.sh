@@ -73,6 +73,11 @@ measure() { # BIN NAME
 	t1=$(ticks $pids)
 	local rs; rs=$(grep -c '^  -> [0-9A-F]' /proc/net/ip_vs || true)
 	echo "$2: $(awk -v t=$((t1 - t0)) -v hz="$hz" 'BEGIN{printf "%.2f", t/hz}') CPU-s in ${BENCH_SECS}s, peak RSS $(hwm $pids) KiB over $(echo $pids | wc -w) processes, $rs real servers in IPVS"
+	local p
+	for p in $pids; do # per process: peak, now, and what the pages are
+		[ -r /proc/"$p"/status ] || continue
+		echo "    pid $p: $(awk '/^(VmHWM|VmRSS|RssAnon|RssFile)/ {printf "%s %s  ", $1, $2}' /proc/"$p"/status)"
+	done
 	kill -TERM $pid; wait $pid 2>/dev/null || true
 }
 echo "== $BENCH_N real servers, TCP_CHECK, delay_loop 1, ${BENCH_SECS}s, kernel $(uname -r)"

@@ -244,13 +244,34 @@ fn vs_cfg(
     // reset a hysteresis >= quorum, with keepalived's messages.
     let quorum = vs.quorum.unwrap_or(1);
     let hysteresis = vs.hysteresis.unwrap_or(0);
+    // check_data.c validate_check_config
+    let fwmarks = match &vs.key {
+        VsKey::Fwmark { .. } => true,
+        VsKey::Group { name } => cfg
+            .virtual_server_groups
+            .iter()
+            .filter(|g| &g.name == name)
+            .flat_map(|g| g.entries.iter())
+            .any(|e| matches!(e, VsgEntry::Fwmark { .. })),
+        VsKey::Inet { .. } => false,
+    };
+    let ha_suspend = vs.ha_suspend && !fwmarks;
+    if vs.ha_suspend && fwmarks {
+        warn.push(format!(
+            "Virtual server {name}: cannot use ha_suspend with fwmarks - clearing ha_suspend"
+        ));
+    }
     VsCfg {
         services: services(cfg, vs),
         quorum,
         hysteresis,
         sorry_server,
         omega: vs.omega,
-        ha_suspend: vs.ha_suspend,
+        ha_suspend,
+        addr: match vs.key {
+            VsKey::Inet { addr, .. } => Some(addr),
+            _ => None,
+        },
         quorum_up: vs
             .quorum_up
             .as_ref()
@@ -281,11 +302,15 @@ fn rs_cfg(
     dest.u_thresh = o.uthreshold.unwrap_or(0);
     dest.l_thresh = o.lthreshold.unwrap_or(0);
     let rs_name = checkers::trio(rs.addr, proto_word(vs.protocol), rs.port);
-    let checkers = rs
-        .checkers
-        .iter()
-        .filter_map(|c| checker_cfg(cfg, vs, rs, c, default_user, warn, &rs_name))
-        .collect();
+    // exact capacity: a filter_map collect would reserve 4 checkers per
+    // real server (1.3 KB), and the manager's in-place collect keeps that
+    // allocation for the daemon's whole life
+    let mut checkers = Vec::with_capacity(rs.checkers.len());
+    checkers.extend(
+        rs.checkers
+            .iter()
+            .filter_map(|c| checker_cfg(cfg, vs, rs, c, default_user, warn, &rs_name)),
+    );
     RsCfg {
         key: DestKey {
             addr: rs.addr,
@@ -398,7 +423,7 @@ fn checker_cfg(
                         .or_else(|| vs.virtualhost.clone()),
                 }
             });
-            CheckKind::Http(HttpCfg {
+            CheckKind::Http(Box::new(HttpCfg {
                 urls,
                 protocol: match h.http_protocol.as_deref() {
                     Some("1.1") => HttpProtocol::Http11,
@@ -408,7 +433,7 @@ fn checker_cfg(
                 virtualhost: h.virtualhost.clone().or_else(vhost),
                 fast_recovery: h.fast_recovery,
                 tls,
-            })
+            }))
         }
         CheckerSpec::Smtp(smtp) => CheckKind::Smtp(SmtpCfg {
             helo_name: smtp
@@ -542,6 +567,28 @@ virtual_server 10.0.0.1 80 {
     }
 }
 "#;
+
+    #[test]
+    fn ha_suspend_watches_the_vs_address_and_is_cleared_for_fwmarks() {
+        let (lvs, warn) = lvs_cfg(&parse(
+            "virtual_server 10.0.0.1 80 {\n protocol TCP\n ha_suspend\n real_server 10.0.0.2 80 { }\n}\n\
+             virtual_server fwmark 5 {\n ha_suspend\n real_server 10.0.0.2 80 { }\n}\n\
+             virtual_server_group G {\n 10.0.0.5 80\n}\n\
+             virtual_server group G {\n protocol TCP\n ha_suspend\n real_server 10.0.0.2 80 { }\n}\n",
+        ));
+        let v = &lvs.virtual_servers;
+        assert_eq!(
+            (v[0].ha_suspend, v[0].addr),
+            (true, Some("10.0.0.1".parse().unwrap()))
+        );
+        assert_eq!((v[1].ha_suspend, v[1].addr), (false, None));
+        // a group keeps ha_suspend but has no address keepalived matches
+        assert_eq!((v[2].ha_suspend, v[2].addr), (true, None));
+        assert_eq!(
+            warn,
+            ["Virtual server FWM 5: cannot use ha_suspend with fwmarks - clearing ha_suspend"]
+        );
+    }
 
     #[test]
     fn basic_virtual_server() {

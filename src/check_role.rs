@@ -31,6 +31,9 @@ pub struct CheckRoleOpts {
 
 /// Runs the checker child until SIGTERM; returns the exit code.
 pub fn run(path: &Path, opts: &kaconf::Options, config: Config, role: &CheckRoleOpts) -> i32 {
+    // One malloc arena, set before any thread allocates: the IPVS client's
+    // blocking threads would otherwise each get their own.
+    checkers::memory::one_malloc_arena();
     // The checkers' side is built from the config on a second thread while
     // this one starts the runtime and connects to IPVS: under the test VM
     // each takes a good part of the cold start (issue 3 point 6).
@@ -72,18 +75,35 @@ fn prepare(config: &Config) -> Prepared {
         log_all_failures: g.checker_log_all_failures,
         ..Default::default()
     };
+    fd_limit(&lvs);
     let (driver, tables) = checkers::driver::Driver::new(
         lvs,
         checkers::driver::DriverOpts {
             env,
             fifos,
             log_tap: None,
+            watch_addrs: true,
+            release_startup_memory: true,
         },
     );
     Prepared {
         driver,
         tables,
         warnings,
+    }
+}
+
+/// One descriptor per network checker, as keepalived's checker process.
+fn fd_limit(lvs: &checkers::LvsCfg) {
+    use checkers::memory::FdLimit;
+    match checkers::memory::raise_fd_limit(checkers::memory::fds_needed(lvs)) {
+        FdLimit::Unchanged => {}
+        FdLimit::Raised(soft, hard) => {
+            tracing::debug!("Set open file limit to {soft}:{hard}.")
+        }
+        FdLimit::Failed(soft, hard, errno) => {
+            info!("Failed to set open file limit to {soft}:{hard} failed - errno {errno}")
+        }
     }
 }
 
@@ -135,6 +155,25 @@ async fn serve(
         warn!("{w}");
     }
     crate::log::mark("driver built");
+    // With ha_suspend, the address monitor reads this host's addresses
+    // before the checkers start.
+    driver.watch_local_addrs().await;
+    // The parser's and the start-up's code pages go now, before the
+    // checkers' memory grows; the heap's free pages once they run.
+    let early = checkers::memory::shed_startup();
+    tracing::debug!(
+        "start-up code released: {} KiB mapped out",
+        early.text_bytes / 1024
+    );
+    tokio::spawn(async {
+        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+        let s = checkers::memory::shed_startup();
+        tracing::debug!(
+            "start-up memory released: {} KiB mapped out, heap trimmed {}",
+            s.text_bytes / 1024,
+            s.heap_trimmed
+        );
+    });
     // The IPVS side: every table the manager publishes is reconciled.
     // Shared so that the stop path knows every service we ever created.
     let owned = std::sync::Arc::new(std::sync::Mutex::new(BTreeSet::<ServiceKey>::new()));
@@ -144,6 +183,7 @@ async fn serve(
         // What the kernel holds as far as we know: a checker transition or
         // a reload costs its own ops, not a dump of the whole table.
         let mut mirror = ipvs::Mirror::default();
+        let mut first = true;
         loop {
             let desired = tables.borrow_and_update().clone();
             let scope = {
@@ -160,6 +200,15 @@ async fn serve(
                 mirror.valid = false;
             }
             report("apply", &r);
+            // not kept while waiting: the watch channel and the mirror
+            // already hold two copies
+            drop(desired);
+            if first {
+                // the first reconcile's code (all services and dests) is
+                // rarely needed again
+                first = false;
+                checkers::memory::shed_startup();
+            }
             if tables.changed().await.is_err() {
                 return;
             }
@@ -187,6 +236,7 @@ async fn serve(
                     for w in warnings {
                         warn!("{w}");
                     }
+                    fd_limit(&lvs);
                     let _ = reload_tx.send(lvs).await;
                 }
                 _ = term.recv() => break,

@@ -58,6 +58,7 @@ fn main() {
             sorry_server: None,
             omega: false,
             ha_suspend: false,
+            addr: Some("10.0.0.1".parse().unwrap()),
             quorum_up: None,
             quorum_down: None,
             real_servers: rss,

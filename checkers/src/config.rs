@@ -39,7 +39,12 @@ pub struct VsCfg {
     pub hysteresis: u32,
     pub sorry_server: Option<SorryCfg>,
     pub omega: bool,
+    /// `ha_suspend`: the checkers run only while `addr` is configured on
+    /// this host (see crate::ha_suspend).
     pub ha_suspend: bool,
+    /// The virtual server's own address (`virtual_server ADDR PORT`); None
+    /// for fwmark and group virtual servers, which ha_suspend never matches.
+    pub addr: Option<IpAddr>,
     pub quorum_up: Option<Script>,
     pub quorum_down: Option<Script>,
     pub real_servers: Vec<RsCfg>,
@@ -123,7 +128,8 @@ impl ConnOpts {
 #[derive(Debug, Clone, PartialEq)]
 pub enum CheckKind {
     Tcp,
-    Http(HttpCfg),
+    /// Boxed: the largest kind, and TCP_CHECKs are the many.
+    Http(Box<HttpCfg>),
     Smtp(SmtpCfg),
     Dns(DnsCfg),
     Ping,

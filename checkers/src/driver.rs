@@ -26,8 +26,10 @@ use std::path::PathBuf;
 use ipvs::Table;
 use tokio::sync::{mpsc, watch};
 
+use crate::addr_monitor::AddrMonitor;
 use crate::config::LvsCfg;
-use crate::manager::{CheckerId, Effect, Manager};
+use crate::ha_suspend::{self, AddrEvent};
+use crate::manager::{CheckerId, Effect, Event, Manager};
 use crate::task::{self, CheckerHandle, Msg, TaskEnv};
 
 /// Options of the driver.
@@ -38,6 +40,13 @@ pub struct DriverOpts {
     pub fifos: Vec<PathBuf>,
     /// Also forward every log line here (tests, dumps).
     pub log_tap: Option<mpsc::UnboundedSender<String>>,
+    /// Watch this host's addresses for `ha_suspend` (opened only while a
+    /// virtual server uses it). Off: ha_suspend virtual servers stay
+    /// suspended unless `Event::LocalAddr` comes through [`Driver::sender`].
+    pub watch_addrs: bool,
+    /// Once the checkers are started, give start-up memory back
+    /// (crate::memory::shed_startup): the process is the checker process.
+    pub release_startup_memory: bool,
 }
 
 pub struct Driver {
@@ -49,13 +58,60 @@ pub struct Driver {
     opts: DriverOpts,
     fifos: Vec<std::fs::File>,
     pending: Vec<Effect>,
+    addrs: Option<AddrMonitor>,
 }
 
 impl Driver {
     /// Builds the manager; the checker tasks start with [`Driver::run`]. The
     /// receiver already holds the startup table.
     pub fn new(cfg: LvsCfg, opts: DriverOpts) -> (Driver, watch::Receiver<Table>) {
-        let (mut manager, effects) = Manager::new(cfg);
+        Driver::with_addrs(cfg, opts, None, &[])
+    }
+
+    /// As [`Driver::new`], but when `opts.watch_addrs` and some virtual
+    /// server has ha_suspend, first opens the address monitor and reads
+    /// the addresses, so those virtual servers start as keepalived's do.
+    pub async fn start(cfg: LvsCfg, opts: DriverOpts) -> (Driver, watch::Receiver<Table>) {
+        let (mon, dump) = if opts.watch_addrs && ha_suspend::needed(&cfg.virtual_servers) {
+            open_monitor().await
+        } else {
+            (None, Vec::new())
+        };
+        Driver::with_addrs(cfg, opts, mon, &dump)
+    }
+
+    /// For a driver built with [`Driver::new`] (e.g. on another thread,
+    /// without a runtime), before [`Driver::run`]: when some virtual server
+    /// has ha_suspend and `opts.watch_addrs`, opens the address monitor and
+    /// applies its first dump as [`Driver::start`] would have, start lines
+    /// included ("Activating" for a virtual server whose address is here).
+    pub async fn watch_local_addrs(&mut self) {
+        if !self.opts.watch_addrs || self.addrs.is_some() || !self.manager.uses_ha_suspend() {
+            return;
+        }
+        let (mon, dump) = open_monitor().await;
+        self.addrs = mon;
+        let (details, on) = self.manager.preset_addrs(&dump);
+        // start_all put each checker's "Deactivating" line right before
+        // its Start: those of the virtual servers now on become "Activating"
+        for e in &mut self.pending {
+            if let Effect::Log(l) = e
+                && let Some(rest) = l.strip_prefix("Deactivating healthchecker for service ")
+                && on.iter().any(|vs| rest.ends_with(&format!(" for VS {vs}")))
+            {
+                *l = format!("Activating healthchecker for service {rest}");
+            }
+        }
+        self.pending.splice(0..0, details);
+    }
+
+    fn with_addrs(
+        cfg: LvsCfg,
+        opts: DriverOpts,
+        addrs: Option<AddrMonitor>,
+        dump: &[AddrEvent],
+    ) -> (Driver, watch::Receiver<Table>) {
+        let (mut manager, effects) = Manager::with_addrs(cfg, dump);
         manager.take_changed();
         let (table, table_rx) = watch::channel(manager.desired());
         let (tx, rx) = mpsc::channel(1024);
@@ -69,6 +125,7 @@ impl Driver {
             opts,
             fifos,
             pending: Vec::new(),
+            addrs,
         };
         d.pending = effects;
         (d, table_rx)
@@ -84,15 +141,45 @@ impl Driver {
     ) {
         let first = std::mem::take(&mut self.pending);
         self.apply(first);
+        if self.opts.release_startup_memory {
+            // the code that logged and spawned thousands of checkers goes
+            // before the IPVS side brings in its own
+            crate::memory::shed_startup();
+        }
         self.publish();
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
                 _ = &mut shutdown => break,
                 Some(cfg) = reload.recv() => {
+                    if self.opts.watch_addrs
+                        && self.addrs.is_none()
+                        && ha_suspend::needed(&cfg.virtual_servers)
+                    {
+                        // keepalived opens its reflector on the reload that
+                        // first brings ha_suspend, and reads the addresses
+                        let (mon, dump) = open_monitor().await;
+                        self.addrs = mon;
+                        for ev in dump {
+                            let fx = self.manager.handle(Event::LocalAddr(ev));
+                            self.apply(fx);
+                        }
+                    }
                     let fx = self.manager.reload(cfg);
                     self.apply(fx);
                 }
+                evs = next_addrs(&mut self.addrs) => match evs {
+                    Some(evs) => {
+                        for ev in evs {
+                            let fx = self.manager.handle(Event::LocalAddr(ev));
+                            self.apply(fx);
+                        }
+                    }
+                    None => {
+                        tracing::warn!("Netlink reflector: socket closed, ha_suspend no longer follows addresses");
+                        self.addrs = None;
+                    }
+                },
                 Some(msg) = self.rx.recv() => {
                     self.message(msg);
                     // whatever else is already queued goes into the same
@@ -149,6 +236,12 @@ impl Driver {
         for e in effects {
             match e {
                 Effect::Log(l) => self.log(l),
+                Effect::Detail(l) => {
+                    tracing::debug!("{l}");
+                    if let Some(tap) = &self.opts.log_tap {
+                        let _ = tap.send(l);
+                    }
+                }
                 Effect::Notify(s) => {
                     if let Err(err) = s.notify(&[], None) {
                         tracing::warn!(script = ?s.argv(), %err, "notify script failed to start");
@@ -173,8 +266,8 @@ impl Driver {
         }
     }
 
-    /// Where outside events enter, e.g. `Msg::Event(Event::VsAddress { .. })`
-    /// from the daemon's address monitor for `ha_suspend`.
+    /// Where outside events enter, e.g. `Msg::Event(Event::LocalAddr(..))`
+    /// when addresses come from elsewhere than the built-in monitor.
     pub fn sender(&self) -> mpsc::Sender<Msg> {
         self.tx.clone()
     }
@@ -186,6 +279,25 @@ impl Driver {
     /// Number of checker tasks alive.
     pub fn task_count(&self) -> usize {
         self.tasks.values().filter(|h| !h.is_finished()).count()
+    }
+}
+
+/// Opens the monitor, or logs keepalived's line and goes on without one.
+async fn open_monitor() -> (Option<AddrMonitor>, Vec<AddrEvent>) {
+    match AddrMonitor::open().await {
+        Ok((m, dump)) => (Some(m), dump),
+        Err(e) => {
+            tracing::info!("Error while registering Kernel netlink reflector channel");
+            tracing::warn!("address monitor: {e}");
+            (None, Vec::new())
+        }
+    }
+}
+
+async fn next_addrs(m: &mut Option<AddrMonitor>) -> Option<Vec<AddrEvent>> {
+    match m {
+        Some(m) => m.next().await,
+        None => std::future::pending().await,
     }
 }
 

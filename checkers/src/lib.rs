@@ -3,6 +3,10 @@
 //! # Layout
 //! - [`config`]: the role's own config types (`LvsCfg` → `VsCfg` → `RsCfg` →
 //!   `CheckerCfg`), filled by the daemon; no config-language knowledge.
+//! - [`ha_suspend`]: pure: which virtual servers have their checkers
+//!   suspended, given the addresses configured on this host.
+//! - [`addr_monitor`]: rtnetlink address dump and notifications feeding
+//!   `ha_suspend` (RTNLGRP_IPV4_IFADDR / RTNLGRP_IPV6_IFADDR).
 //! - [`hysteresis`]: pure retry/up/down decision of one checker.
 //! - [`manager`]: pure LVS manager: checker verdicts in, desired
 //!   `ipvs::Table`, log lines, notifies and FIFO lines out.
@@ -14,17 +18,22 @@
 //!   reporting over a channel; its handle aborts it on drop.
 //! - [`driver`]: runs the manager with the checker tasks and publishes each
 //!   new desired table.
+//! - [`memory`]: the checker process's allocator settings, and giving
+//!   back start-up memory (parser code, freed heap) once checkers run.
 //! - [`genhash`]: the `genhash` tool (options, output, exit codes of Debian's).
 //! - [`script`]: running operator scripts as keepalived does (resolution,
 //!   credentials, process groups, timeout ladder, reaping). Shared with the
 //!   daemon's VRRP role for vrrp_script and notify scripts.
 
+pub mod addr_monitor;
 pub mod config;
 pub mod driver;
 pub mod genhash;
+pub mod ha_suspend;
 pub mod http;
 pub mod hysteresis;
 pub mod manager;
+pub mod memory;
 pub mod probe;
 pub mod script;
 pub mod task;

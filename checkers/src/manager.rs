@@ -10,12 +10,13 @@
 //! with `inhibit_on_failure` it stays in the table with weight 0 instead of
 //! leaving it. Quorum (with hysteresis) swaps the sorry server in and out.
 
-use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use ipvs::{Dest, DestKey, Fwd, ServiceKey, Table};
 
-use crate::config::{CheckerCfg, LvsCfg, RsCfg, VsCfg};
+use crate::config::{CheckKind, CheckerCfg, LvsCfg, RsCfg, VsCfg};
+use crate::ha_suspend::{self, AddrEvent, LocalAddrs};
 use crate::script::Script;
 
 /// Identifies one checker for the whole life of its task; kept over a
@@ -33,8 +34,9 @@ pub enum Event {
     MiscStatus { id: CheckerId, status: u8 },
     /// FILE_CHECK read a new value from its file.
     FileValue { id: CheckerId, value: i64 },
-    /// ha_suspend: the VS address appeared on / vanished from this host.
-    VsAddress { vs: String, present: bool },
+    /// ha_suspend: an address was added to or removed from an interface
+    /// of this host (the address monitor's RTM_NEWADDR/RTM_DELADDR).
+    LocalAddr(AddrEvent),
 }
 
 /// What should happen, in order.
@@ -42,6 +44,8 @@ pub enum Event {
 pub enum Effect {
     /// A log line at INFO, text exactly as keepalived's.
     Log(String),
+    /// A log line keepalived writes only with `-D` (LOG_DETAIL_BIT).
+    Detail(String),
     /// Run a notify/quorum script (status ignored).
     Notify(Script),
     /// Write these bytes to the LVS notify FIFO(s).
@@ -61,6 +65,34 @@ pub struct StartChecker {
     /// `FMT_RS`, used in the checker's log lines.
     pub rs_name: String,
     pub vs_name: String,
+    /// ha_suspend's switch for this checker's probes; None when its
+    /// virtual server has no ha_suspend (always probing).
+    pub gate: Option<Gate>,
+}
+
+/// keepalived's `checker->enabled` as shared with a running checker task:
+/// the task keeps its timer and its state while the gate is shut, but
+/// skips the probes (check_tcp.c `tcp_connect_thread`: "Register a new
+/// checker thread & return if checker is disabled").
+#[derive(Debug, Clone)]
+pub struct Gate(Arc<AtomicBool>);
+
+impl Gate {
+    pub fn new(open: bool) -> Gate {
+        Gate(Arc::new(AtomicBool::new(open)))
+    }
+    pub fn is_open(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+    fn set(&self, open: bool) {
+        self.0.store(open, Ordering::Relaxed);
+    }
+}
+
+impl PartialEq for Gate {
+    fn eq(&self, other: &Gate) -> bool {
+        self.is_open() == other.is_open()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -69,7 +101,10 @@ struct CheckerSt {
     cfg: Arc<CheckerCfg>,
     is_up: bool,
     has_run: bool,
+    /// keepalived's `checker->enabled` (ha_suspend).
     enabled: bool,
+    /// Shared with the task when the VS has ha_suspend.
+    gate: Option<Gate>,
     /// misc_dynamic / FILE_CHECK offset added to the RS weight.
     cur_weight: i64,
 }
@@ -94,6 +129,46 @@ struct VsSt {
     quorum_up: bool,
     sorry_alive: bool,
     rs: Vec<RsSt>,
+}
+
+/// Checker id → (vs, rs, checker) positions. Ids are handed out in
+/// sequence, so a vector from the smallest live id does it in 12 bytes a
+/// checker (a hash map takes 40 and more).
+#[derive(Debug, Default)]
+struct Index {
+    base: u64,
+    pos: Vec<[u32; 3]>,
+}
+
+impl Index {
+    const NONE: [u32; 3] = [u32::MAX; 3];
+
+    fn build(vss: &[VsSt]) -> Index {
+        let ids = || {
+            vss.iter()
+                .flat_map(|v| v.rs.iter())
+                .flat_map(|r| r.checkers.iter())
+                .map(|c| c.id.0)
+        };
+        let (Some(lo), Some(hi)) = (ids().min(), ids().max()) else {
+            return Index::default();
+        };
+        let mut pos = vec![Index::NONE; (hi - lo + 1) as usize];
+        for (v, vs) in vss.iter().enumerate() {
+            for (r, rs) in vs.rs.iter().enumerate() {
+                for (c, ck) in rs.checkers.iter().enumerate() {
+                    pos[(ck.id.0 - lo) as usize] = [v as u32, r as u32, c as u32];
+                }
+            }
+        }
+        Index { base: lo, pos }
+    }
+
+    fn get(&self, id: CheckerId) -> Option<(usize, usize, usize)> {
+        let i = id.0.checked_sub(self.base)?;
+        let p = *self.pos.get(usize::try_from(i).ok()?)?;
+        (p != Index::NONE).then(|| (p[0] as usize, p[1] as usize, p[2] as usize))
+    }
 }
 
 /// keepalived's `real_weight`: clamp to what IPVS accepts.
@@ -121,7 +196,9 @@ pub struct Manager {
     fifo_nul: bool,
     next_id: u64,
     /// id → (vs index, rs index, checker index).
-    index: HashMap<CheckerId, (usize, usize, usize)>,
+    index: Index,
+    /// What ha_suspend looks at: the addresses of this host.
+    local: LocalAddrs,
 }
 
 impl Manager {
@@ -129,15 +206,29 @@ impl Manager {
     /// add the VS and its healthy real servers, settle quorum, start the
     /// checkers.
     pub fn new(cfg: LvsCfg) -> (Manager, Vec<Effect>) {
+        Manager::with_addrs(cfg, &[])
+    }
+
+    /// As [`Manager::new`], with the addresses the monitor's first dump
+    /// found (keepalived reads them before it starts the checkers, so a
+    /// virtual server with ha_suspend whose address is there starts
+    /// "Activating").
+    pub fn with_addrs(cfg: LvsCfg, addrs: &[AddrEvent]) -> (Manager, Vec<Effect>) {
         let mut m = Manager {
             vss: Vec::new(),
             changed: true,
             rs_init_notifies: cfg.rs_init_notifies,
             fifo_nul: cfg.fifo_trailing_nul,
             next_id: 0,
-            index: HashMap::new(),
+            index: Index::default(),
+            local: LocalAddrs::new(),
         };
         let mut out = Vec::new();
+        // the dump goes through the same filter as later events
+        for ev in addrs {
+            m.local.apply(ev);
+            m.reflector_line(&cfg.virtual_servers, ev, &mut out);
+        }
         for vs in cfg.virtual_servers {
             let st = m.fresh_vs(vs);
             m.vss.push(st);
@@ -157,12 +248,18 @@ impl Manager {
         CheckerId(self.next_id)
     }
 
-    fn fresh_checker(&mut self, cfg: CheckerCfg, enabled: bool) -> CheckerSt {
+    /// `suspended`: the VS has ha_suspend and its address is not here.
+    fn fresh_checker(&mut self, cfg: CheckerCfg, ha_suspend: bool, suspended: bool) -> CheckerSt {
+        // FILE_CHECK has no probe thread: register_checkers_thread never
+        // disables it, only the address events do (and nothing reads it)
+        let file = matches!(cfg.kind, CheckKind::File(_));
+        let enabled = file || !suspended;
         CheckerSt {
             id: self.alloc(),
             is_up: !cfg.alpha,
             has_run: false,
             enabled,
+            gate: (ha_suspend && !file).then(|| Gate::new(enabled)),
             cur_weight: 0,
             cfg: Arc::new(cfg),
         }
@@ -171,17 +268,24 @@ impl Manager {
     /// The state keeps one copy of each config: the real servers move out of
     /// the `VsCfg` and the checkers out of each `RsCfg`.
     fn fresh_vs(&mut self, mut cfg: VsCfg) -> VsSt {
-        let enabled = !cfg.ha_suspend;
+        let (ha, suspended) = (cfg.ha_suspend, ha_suspend::suspended(&cfg, &self.local));
         let rs = std::mem::take(&mut cfg.real_servers)
             .into_iter()
-            .map(|mut r| RsSt {
-                alive: false,
-                effective_weight: r.dest.weight as i64,
-                checkers: std::mem::take(&mut r.checkers)
-                    .into_iter()
-                    .map(|c| self.fresh_checker(c, enabled))
-                    .collect(),
-                cfg: r,
+            .map(|mut r| {
+                // a fresh allocation: collecting in place would keep the
+                // config's (larger) buffer for the daemon's whole life
+                let cfgs = std::mem::take(&mut r.checkers);
+                let mut checkers = Vec::with_capacity(cfgs.len());
+                checkers.extend(
+                    cfgs.into_iter()
+                        .map(|c| self.fresh_checker(c, ha, suspended)),
+                );
+                RsSt {
+                    alive: false,
+                    effective_weight: r.dest.weight as i64,
+                    checkers,
+                    cfg: r,
+                }
             })
             .collect();
         VsSt {
@@ -193,14 +297,7 @@ impl Manager {
     }
 
     fn reindex(&mut self) {
-        self.index.clear();
-        for (v, vs) in self.vss.iter().enumerate() {
-            for (r, rs) in vs.rs.iter().enumerate() {
-                for (c, ck) in rs.checkers.iter().enumerate() {
-                    self.index.insert(ck.id, (v, r, c));
-                }
-            }
-        }
+        self.index = Index::build(&self.vss);
     }
 
     /// `init_service_rs` + `update_quorum_state(init)` for a new VS.
@@ -237,9 +334,9 @@ impl Manager {
                     rs.cfg.name,
                     vs.cfg.name
                 )));
-                if ck.enabled {
-                    out.push(start_effect(ck, rs, vs));
-                }
+                // a deactivated checker runs too, gated: its timer keeps
+                // keepalived's phase for when the address comes
+                out.push(start_effect(ck, rs, vs));
             }
         }
     }
@@ -415,12 +512,12 @@ impl Manager {
         let mut out = Vec::new();
         match ev {
             Event::Checker { id, up } => {
-                if let Some(&(v, r, c)) = self.index.get(&id) {
+                if let Some((v, r, c)) = self.index.get(id) {
                     self.checker_state(v, r, c, up, &mut out);
                 }
             }
             Event::MiscStatus { id, status } => {
-                if let Some(&(v, r, c)) = self.index.get(&id) {
+                if let Some((v, r, c)) = self.index.get(id) {
                     let rs = &mut self.vss[v].rs[r];
                     let iweight = rs.cfg.dest.weight as i64;
                     let ck = &mut rs.checkers[c];
@@ -435,15 +532,11 @@ impl Manager {
                 }
             }
             Event::FileValue { id, value } => {
-                if let Some(&(v, r, c)) = self.index.get(&id) {
+                if let Some((v, r, c)) = self.index.get(id) {
                     self.file_value(v, r, c, value, &mut out);
                 }
             }
-            Event::VsAddress { vs, present } => {
-                if let Some(v) = self.vss.iter().position(|x| x.cfg.name == vs) {
-                    self.suspend(v, !present, &mut out);
-                }
-            }
+            Event::LocalAddr(ev) => self.local_addr(ev, &mut out),
         }
         out
     }
@@ -472,34 +565,89 @@ impl Manager {
         self.checker_state(v, r, c, up, out);
     }
 
-    fn suspend(&mut self, v: usize, suspend: bool, out: &mut Vec<Effect>) {
-        if !self.vss[v].cfg.ha_suspend {
-            return;
+    /// keepalived logs each address event that concerns a virtual server
+    /// with ha_suspend, once, with `-D`.
+    fn reflector_line(&self, vss: &[VsCfg], ev: &AddrEvent, out: &mut Vec<Effect>) {
+        if vss.iter().any(|v| ha_suspend::watched(v) == Some(ev.addr)) {
+            out.push(Effect::Detail(format!(
+                "Netlink reflector reports IP {} {}",
+                ev.addr,
+                if ev.present { "added" } else { "removed" }
+            )));
         }
-        out.push(Effect::Log(format!(
-            "Netlink reflector reports IP {} {}",
-            self.vss[v].cfg.name,
-            if suspend { "removed" } else { "added" }
-        )));
+    }
+
+    /// The addresses the monitor's first dump found, for a manager built
+    /// without them whose start effects are not applied yet: the checkers
+    /// of virtual servers whose address is here are enabled silently (as
+    /// if built with [`Manager::with_addrs`]). Returns the `-D` lines and
+    /// the virtual servers switched on; the caller rewrites their pending
+    /// "Deactivating" lines.
+    pub fn preset_addrs(&mut self, addrs: &[AddrEvent]) -> (Vec<Effect>, Vec<String>) {
+        let mut out = Vec::new();
+        for ev in addrs {
+            self.local.apply(ev);
+            let vss: Vec<VsCfg> = self.vss.iter().map(|v| v.cfg.clone()).collect();
+            self.reflector_line(&vss, ev, &mut out);
+        }
+        let mut on = Vec::new();
+        for vs in &mut self.vss {
+            if !vs.cfg.ha_suspend || ha_suspend::suspended(&vs.cfg, &self.local) {
+                continue;
+            }
+            on.push(vs.cfg.name.clone());
+            for ck in vs.rs.iter_mut().flat_map(|r| r.checkers.iter_mut()) {
+                ck.enabled = true;
+                if let Some(g) = &ck.gate {
+                    g.set(true);
+                }
+            }
+        }
+        (out, on)
+    }
+
+    /// check_api.c `update_checker_activity`.
+    fn local_addr(&mut self, ev: AddrEvent, out: &mut Vec<Effect>) {
+        self.local.apply(&ev);
+        let mut logged = false;
+        for v in 0..self.vss.len() {
+            if ha_suspend::watched(&self.vss[v].cfg) != Some(ev.addr) {
+                continue;
+            }
+            if !logged {
+                let vss = [self.vss[v].cfg.clone()];
+                self.reflector_line(&vss, &ev, out);
+                logged = true;
+            }
+            let target = !ha_suspend::suspended(&self.vss[v].cfg, &self.local);
+            // keepalived enables on any add, but disables only when the
+            // address is gone from every interface
+            if ev.present == target {
+                self.set_enabled(v, target, out);
+            }
+        }
+    }
+
+    /// Turns every checker of VS `v` on or off, logging each change as
+    /// keepalived does.
+    fn set_enabled(&mut self, v: usize, enable: bool, out: &mut Vec<Effect>) {
         let vs = &mut self.vss[v];
         for r in 0..vs.rs.len() {
             for c in 0..vs.rs[r].checkers.len() {
-                if vs.rs[r].checkers[c].enabled != suspend {
+                let ck = &mut vs.rs[r].checkers[c];
+                if ck.enabled == enable {
                     continue;
                 }
-                vs.rs[r].checkers[c].enabled = !suspend;
-                let (ck, rs) = (&vs.rs[r].checkers[c], &vs.rs[r]);
+                ck.enabled = enable;
+                if let Some(g) = &ck.gate {
+                    g.set(enable);
+                }
                 out.push(Effect::Log(format!(
-                    "{}ctivating healthchecker for service {} for VS {}",
-                    if suspend { "Dea" } else { "A" },
-                    rs.cfg.name,
+                    "{}ing healthchecker for service {} for VS {}",
+                    if enable { "Activat" } else { "Suspend" },
+                    vs.rs[r].cfg.name,
                     vs.cfg.name
                 )));
-                if suspend {
-                    out.push(Effect::Stop(ck.id));
-                } else {
-                    out.push(start_effect(ck, rs, vs));
-                }
             }
         }
     }
@@ -634,7 +782,8 @@ impl Manager {
                 rs_init_notifies: false,
                 fifo_nul: self.fifo_nul,
                 next_id: 0,
-                index: HashMap::new(),
+                index: Index::default(),
+                local: LocalAddrs::new(),
             };
             for r in 0..tmp.vss[0].rs.len() {
                 tmp.clear_rs(0, r, &mut out);
@@ -697,7 +846,7 @@ impl Manager {
         fresh_ids: &mut Vec<CheckerId>,
         out: &mut Vec<Effect>,
     ) -> VsSt {
-        let enabled_default = !cfg.ha_suspend;
+        let (ha, suspended) = (cfg.ha_suspend, ha_suspend::suspended(&cfg, &self.local));
         let mut rs_out = Vec::new();
         let mut used = vec![false; old.rs.len()];
         let new_rs = std::mem::take(&mut cfg.real_servers);
@@ -709,10 +858,12 @@ impl Manager {
                 .enumerate()
                 .position(|(i, o)| !used[i] && o.cfg.key == rcfg.key);
             let Some(i) = found else {
-                let checkers: Vec<CheckerSt> = rchecks
-                    .into_iter()
-                    .map(|c| self.fresh_checker(c, enabled_default))
-                    .collect();
+                let mut checkers = Vec::with_capacity(rchecks.len());
+                checkers.extend(
+                    rchecks
+                        .into_iter()
+                        .map(|c| self.fresh_checker(c, ha, suspended)),
+                );
                 fresh_ids.extend(checkers.iter().map(|c| c.id));
                 rs_out.push(RsSt {
                     alive: false,
@@ -725,7 +876,7 @@ impl Manager {
             used[i] = true;
             let o = &mut old.rs[i];
             let mut taken = vec![false; o.checkers.len()];
-            let mut checkers = Vec::new();
+            let mut checkers = Vec::with_capacity(rchecks.len());
             for ccfg in rchecks {
                 let m = o
                     .checkers
@@ -735,10 +886,34 @@ impl Manager {
                 match m {
                     Some(j) => {
                         taken[j] = true;
-                        checkers.push(o.checkers[j].clone());
+                        let mut c = o.checkers[j].clone();
+                        let file = matches!(c.cfg.kind, CheckKind::File(_));
+                        if ha && c.gate.is_none() && !file {
+                            // ha_suspend was just turned on: the running
+                            // task has no gate, so a gated one replaces it
+                            // (it keeps the manager's state)
+                            out.push(Effect::Stop(c.id));
+                            c.id = self.alloc();
+                            c.enabled = !suspended;
+                            c.gate = Some(Gate::new(c.enabled));
+                            fresh_ids.push(c.id);
+                        } else if !ha && !c.enabled {
+                            // ha_suspend was just turned off
+                            c.enabled = true;
+                            if let Some(g) = &c.gate {
+                                g.set(true);
+                            }
+                            if !file {
+                                out.push(Effect::Log(format!(
+                                    "Activating healthchecker for service {} for VS {}",
+                                    o.cfg.name, cfg.name
+                                )));
+                            }
+                        }
+                        checkers.push(c);
                     }
                     None => {
-                        let c = self.fresh_checker(ccfg, enabled_default);
+                        let c = self.fresh_checker(ccfg, ha, suspended);
                         fresh_ids.push(c.id);
                         checkers.push(c);
                     }
@@ -784,7 +959,8 @@ impl Manager {
                 rs_init_notifies: false,
                 fifo_nul: self.fifo_nul,
                 next_id: 0,
-                index: HashMap::new(),
+                index: Index::default(),
+                local: LocalAddrs::new(),
             };
             for r in gone {
                 tmp.clear_rs(0, r, out);
@@ -881,7 +1057,7 @@ impl Manager {
         }
         self.vss.clear();
         self.changed = true;
-        self.index.clear();
+        self.index = Index::default();
         out
     }
 
@@ -897,6 +1073,12 @@ impl Manager {
             .collect();
         ids.sort();
         ids
+    }
+
+    /// Whether some virtual server has ha_suspend (the address monitor is
+    /// needed).
+    pub fn uses_ha_suspend(&self) -> bool {
+        self.vss.iter().any(|v| v.cfg.ha_suspend)
     }
 
     /// Whether a real server is alive (for dumps and tests).
@@ -946,6 +1128,7 @@ fn start_effect(ck: &CheckerSt, rs: &RsSt, vs: &VsSt) -> Effect {
         cfg: Arc::clone(&ck.cfg),
         rs_name: rs.cfg.name.clone(),
         vs_name: vs.cfg.name.clone(),
+        gate: ck.gate.clone(),
     }))
 }
 
@@ -1003,6 +1186,7 @@ mod tests {
             sorry_server: None,
             omega: false,
             ha_suspend: false,
+            addr: Some("10.0.0.1".parse().unwrap()),
             quorum_up: Some(script("qup")),
             quorum_down: Some(script("qdown")),
             real_servers: rss,
@@ -1471,21 +1655,274 @@ mod tests {
         assert!(notifies(&m.shutdown()).is_empty(), "no omega: no notifies");
     }
 
+    fn addr_ev(ifindex: u32, addr: &str, present: bool) -> Event {
+        Event::LocalAddr(AddrEvent {
+            ifindex,
+            addr: addr.parse().unwrap(),
+            present,
+        })
+    }
+
+    fn details(effects: &[Effect]) -> Vec<String> {
+        effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Detail(l) => Some(l.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn gates(effects: &[Effect]) -> Vec<Option<bool>> {
+        effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Start(s) => Some(s.gate.as_ref().map(Gate::is_open)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    const RS2: &str = "[192.168.1.2]:tcp:80";
+
     #[test]
-    fn ha_suspend_starts_checkers_only_with_the_address() {
+    fn ha_suspend_without_the_address_starts_deactivated() {
+        // Input: VS with ha_suspend, 10.0.0.1 not on this host.
+        // Output: "Deactivating", the checker task runs gated shut; the real
+        // server is in the table as keepalived's init_services puts it.
         let mut v = vs(vec![rs(2, 1, 1, false)]);
         v.ha_suspend = true;
         let (mut m, fx) = Manager::new(cfg(v));
-        assert!(ids(&fx).is_empty());
+        assert_eq!(
+            logs(&fx),
+            [
+                "Gained quorum 1+0=1 <= 1 for VS [10.0.0.1]:tcp:80",
+                "Deactivating healthchecker for service [192.168.1.2]:tcp:80 for VS [10.0.0.1]:tcp:80"
+            ]
+        );
+        assert_eq!(gates(&fx), [Some(false)]);
+        assert!(m.running().is_empty());
+        assert_eq!(m.desired().dest_count(), 1);
+
+        // an unrelated address changes nothing and logs nothing
+        let fx = m.handle(addr_ev(2, "10.0.0.9", true));
+        assert!(fx.is_empty(), "{fx:?}");
+
+        let fx = m.handle(addr_ev(2, "10.0.0.1", true));
+        assert_eq!(
+            details(&fx),
+            ["Netlink reflector reports IP 10.0.0.1 added"]
+        );
+        assert_eq!(
+            logs(&fx),
+            ["Activating healthchecker for service [192.168.1.2]:tcp:80 for VS [10.0.0.1]:tcp:80"]
+        );
+        assert!(
+            ids(&fx).is_empty(),
+            "the running task is ungated, not restarted"
+        );
+        assert_eq!(m.running().len(), 1);
+
+        let fx = m.handle(addr_ev(2, "10.0.0.1", false));
+        assert_eq!(
+            details(&fx),
+            ["Netlink reflector reports IP 10.0.0.1 removed"]
+        );
+        assert_eq!(
+            logs(&fx),
+            ["Suspending healthchecker for service [192.168.1.2]:tcp:80 for VS [10.0.0.1]:tcp:80"]
+        );
+        assert!(m.running().is_empty());
+    }
+
+    #[test]
+    fn ha_suspend_gate_follows_the_manager() {
+        let mut v = vs(vec![rs(2, 1, 1, false)]);
+        v.ha_suspend = true;
+        let (mut m, fx) = Manager::new(cfg(v));
+        let Some(Effect::Start(s)) = fx.iter().find(|e| matches!(e, Effect::Start(_))) else {
+            panic!("no start: {fx:?}");
+        };
+        let gate = s.gate.clone().unwrap();
+        assert!(!gate.is_open());
+        m.handle(addr_ev(2, "10.0.0.1", true));
+        assert!(gate.is_open());
+        m.handle(addr_ev(2, "10.0.0.1", false));
+        assert!(!gate.is_open());
+    }
+
+    #[test]
+    fn ha_suspend_with_the_address_starts_activated() {
+        let mut v = vs(vec![rs(2, 1, 1, false)]);
+        v.ha_suspend = true;
+        let dump = [AddrEvent {
+            ifindex: 1,
+            addr: "10.0.0.1".parse().unwrap(),
+            present: true,
+        }];
+        let (m, fx) = Manager::with_addrs(cfg(v), &dump);
+        // the dump's line comes before the checkers start, as in keepalived
+        assert!(
+            matches!(&fx[0], Effect::Detail(l) if l == "Netlink reflector reports IP 10.0.0.1 added")
+        );
         assert_eq!(
             logs(&fx)[1],
-            "Deactivating healthchecker for service [192.168.1.2]:tcp:80 for VS [10.0.0.1]:tcp:80"
+            "Activating healthchecker for service [192.168.1.2]:tcp:80 for VS [10.0.0.1]:tcp:80"
         );
-        let fx = m.handle(Event::VsAddress {
-            vs: VS.into(),
+        assert_eq!(gates(&fx), [Some(true)]);
+        assert_eq!(m.running().len(), 1);
+    }
+
+    #[test]
+    fn ha_suspend_preset_equals_building_with_the_addresses() {
+        let mut v = vs(vec![rs(2, 1, 1, false)]);
+        v.ha_suspend = true;
+        let dump = [AddrEvent {
+            ifindex: 1,
+            addr: "10.0.0.1".parse().unwrap(),
             present: true,
+        }];
+        let (mut m, fx) = Manager::new(cfg(v.clone()));
+        assert!(m.uses_ha_suspend());
+        let (details, on) = m.preset_addrs(&dump);
+        assert_eq!(on, [VS]);
+        assert_eq!(details.len(), 1);
+        assert_eq!(gates(&fx), [Some(true)], "the task's gate opened");
+        let (built, _) = Manager::with_addrs(cfg(v), &dump);
+        assert_eq!(m.running().len(), built.running().len());
+        // later events behave alike
+        let fx = m.handle(addr_ev(1, "10.0.0.1", false));
+        assert_eq!(logs(&fx).len(), 1);
+        assert!(logs(&fx)[0].starts_with("Suspending"));
+    }
+
+    #[test]
+    fn ha_suspend_real_server_state_is_frozen_while_suspended() {
+        // a verdict still in flight when the checker is suspended counts,
+        // as in keepalived (only the next probe is skipped); the table
+        // does not change by itself on suspension
+        let mut v = vs(vec![rs(2, 1, 1, false)]);
+        v.ha_suspend = true;
+        let (mut m, fx) = Manager::with_addrs(
+            cfg(v),
+            &[AddrEvent {
+                ifindex: 1,
+                addr: "10.0.0.1".parse().unwrap(),
+                present: true,
+            }],
+        );
+        let id = ids(&fx)[0];
+        down(&mut m, id);
+        assert_eq!(m.rs_alive(VS, RS2), Some(false));
+        let before = m.desired();
+        let fx = m.handle(addr_ev(1, "10.0.0.1", false));
+        assert_eq!(logs(&fx).len(), 1);
+        assert_eq!(m.desired(), before);
+        assert_eq!(m.rs_alive(VS, RS2), Some(false));
+        up(&mut m, id);
+        assert_eq!(m.rs_alive(VS, RS2), Some(true));
+    }
+
+    #[test]
+    fn ha_suspend_needs_the_address_gone_from_every_interface() {
+        let mut v = vs(vec![rs(2, 1, 2, false)]);
+        v.ha_suspend = true;
+        let (mut m, _) = Manager::new(cfg(v));
+        assert_eq!(logs(&m.handle(addr_ev(2, "10.0.0.1", true))).len(), 2);
+        // second interface: reported, nothing to switch
+        let fx = m.handle(addr_ev(3, "10.0.0.1", true));
+        assert_eq!(details(&fx).len(), 1);
+        assert!(logs(&fx).is_empty());
+        let fx = m.handle(addr_ev(2, "10.0.0.1", false));
+        assert!(logs(&fx).is_empty(), "still on ifindex 3: {fx:?}");
+        assert_eq!(m.running().len(), 2);
+        let fx = m.handle(addr_ev(3, "10.0.0.1", false));
+        assert_eq!(
+            logs(&fx),
+            [
+                "Suspending healthchecker for service [192.168.1.2]:tcp:80 for VS [10.0.0.1]:tcp:80",
+                "Suspending healthchecker for service [192.168.1.2]:tcp:80 for VS [10.0.0.1]:tcp:80"
+            ]
+        );
+    }
+
+    #[test]
+    fn ha_suspend_on_a_group_never_activates() {
+        // keepalived 2.2.7 addr_matches() is false for any group
+        let mut v = vs(vec![rs(2, 1, 1, false)]);
+        v.ha_suspend = true;
+        v.addr = None;
+        v.name = "[G]:80".into();
+        let (mut m, fx) = Manager::with_addrs(
+            cfg(v),
+            &[AddrEvent {
+                ifindex: 1,
+                addr: "10.0.0.1".parse().unwrap(),
+                present: true,
+            }],
+        );
+        assert!(details(&fx).is_empty());
+        assert!(logs(&fx)[1].starts_with("Deactivating"));
+        assert!(m.handle(addr_ev(2, "10.0.0.1", true)).is_empty());
+        assert!(m.running().is_empty());
+    }
+
+    #[test]
+    fn ha_suspend_file_check_is_switched_but_never_deactivated_at_start() {
+        // FILE_CHECK has no probe thread: keepalived neither logs it at
+        // start nor disables it there, but the address events toggle it
+        let mut r = rs(2, 1, 0, false);
+        let mut f = checker(false);
+        f.kind = CheckKind::File(FileCfg {
+            path: "/nonexistent".into(),
+            weight: 0,
+            reverse: false,
         });
-        assert_eq!(ids(&fx).len(), 1);
+        r.checkers.push(f);
+        let mut v = vs(vec![r]);
+        v.ha_suspend = true;
+        let (mut m, fx) = Manager::new(cfg(v));
+        assert!(!logs(&fx).iter().any(|l| l.contains("ctivating")));
+        assert_eq!(gates(&fx), [None]);
+        assert!(logs(&m.handle(addr_ev(2, "10.0.0.1", true))).is_empty());
+        assert_eq!(
+            logs(&m.handle(addr_ev(2, "10.0.0.1", false))),
+            ["Suspending healthchecker for service [192.168.1.2]:tcp:80 for VS [10.0.0.1]:tcp:80"]
+        );
+        assert_eq!(
+            logs(&m.handle(addr_ev(2, "10.0.0.1", true))),
+            ["Activating healthchecker for service [192.168.1.2]:tcp:80 for VS [10.0.0.1]:tcp:80"]
+        );
+    }
+
+    #[test]
+    fn ha_suspend_reload_uses_the_addresses_known_now() {
+        let plain = vs(vec![rs(2, 1, 1, false)]);
+        let (mut m, fx) = Manager::new(cfg(plain.clone()));
+        let old = ids(&fx)[0];
+        m.handle(addr_ev(2, "10.0.0.9", true));
+        // ha_suspend turned on, address absent: the ungated task is
+        // replaced by a gated, shut one
+        let mut ha = plain.clone();
+        ha.ha_suspend = true;
+        let fx = m.reload(cfg(ha.clone()));
+        assert!(fx.contains(&Effect::Stop(old)));
+        assert_eq!(gates(&fx), [Some(false)]);
+        assert!(logs(&fx).iter().any(|l| l.starts_with("Deactivating")));
+        assert!(m.running().is_empty());
+        // the address comes; a reload keeps the (open) gated task
+        m.handle(addr_ev(2, "10.0.0.1", true));
+        let fx = m.reload(cfg(ha));
+        assert!(ids(&fx).is_empty() && !fx.iter().any(|e| matches!(e, Effect::Stop(_))));
+        assert_eq!(m.running().len(), 1);
+        // suspended, then ha_suspend turned off: activated again
+        m.handle(addr_ev(2, "10.0.0.1", false));
+        assert!(m.running().is_empty());
+        let fx = m.reload(cfg(plain));
+        assert_eq!(
+            logs(&fx),
+            ["Activating healthchecker for service [192.168.1.2]:tcp:80 for VS [10.0.0.1]:tcp:80"]
+        );
         assert_eq!(m.running().len(), 1);
     }
 

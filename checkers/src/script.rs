@@ -34,8 +34,13 @@ use tokio::process::{Child, Command};
 pub const TERM_GRACE: Duration = Duration::from_secs(2);
 
 /// A script ready to run: resolved program, arguments and credentials.
+/// One pointer wide: every real server holds two of them (notify up and
+/// down), mostly unset, and a MISC_CHECK one.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Script {
+pub struct Script(Box<ScriptInner>);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ScriptInner {
     argv: Vec<String>,
     program: PathBuf,
     uid: u32,
@@ -85,27 +90,27 @@ impl Script {
         let first = argv.first().ok_or(ScriptError::Empty)?;
         let program = resolve(first).ok_or_else(|| ScriptError::NotFound(first.clone()))?;
         let via_shell = !is_exec_format(&program);
-        Ok(Script {
+        Ok(Script(Box::new(ScriptInner {
             argv,
             program,
             uid: nix::unistd::getuid().as_raw(),
             gid: nix::unistd::getgid().as_raw(),
             via_shell,
-        })
+        })))
     }
 
     pub fn as_user(mut self, uid: u32, gid: u32) -> Script {
-        self.uid = uid;
-        self.gid = gid;
+        self.0.uid = uid;
+        self.0.gid = gid;
         self
     }
 
     pub fn argv(&self) -> &[String] {
-        &self.argv
+        &self.0.argv
     }
 
     pub fn program(&self) -> &Path {
-        &self.program
+        &self.0.program
     }
 
     /// The command line as keepalived shows it for shell-run scripts: every
@@ -114,6 +119,7 @@ impl Script {
     pub fn shell_line(&self, extra: &[&str]) -> String {
         let mut out = String::new();
         let words = self
+            .0
             .argv
             .iter()
             .map(String::as_str)
@@ -135,14 +141,14 @@ impl Script {
     }
 
     fn command(&self, extra: &[&str]) -> Command {
-        let mut cmd = if self.via_shell {
+        let mut cmd = if self.0.via_shell {
             let mut c = Command::new("/bin/sh");
             c.arg("-c").arg(self.shell_line(extra));
             c
         } else {
-            let mut c = Command::new(&self.program);
-            c.arg0(OsStr::new(&self.argv[0]));
-            c.args(&self.argv[1..]).args(extra);
+            let mut c = Command::new(&self.0.program);
+            c.arg0(OsStr::new(&self.0.argv[0]));
+            c.args(&self.0.argv[1..]).args(extra);
             c
         };
         cmd.stdin(Stdio::null())
@@ -152,8 +158,8 @@ impl Script {
             .env_remove("LD_PRELOAD")
             .env_remove("LD_LIBRARY_PATH")
             // setting the uid also makes std drop supplementary groups
-            .uid(self.uid)
-            .gid(self.gid)
+            .uid(self.0.uid)
+            .gid(self.0.gid)
             .process_group(0)
             .kill_on_drop(false);
         pdeathsig::arm(&mut cmd);
@@ -334,7 +340,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755)).unwrap();
         let s = Script::new(vec![file.to_str().unwrap().into(), "a b".into()]).unwrap();
-        assert!(s.via_shell);
+        assert!(s.0.via_shell);
         assert_eq!(s.shell_line(&[]), format!("'{}' 'a b'", file.display()));
         // sh execs the file, gets ENOEXEC and reads it as a script with $1 = "a b"
         assert!(s.run(&[], None).await.unwrap().success());
@@ -343,13 +349,13 @@ mod tests {
 
     #[test]
     fn redirection_first_word_stays_bare() {
-        let s = Script {
+        let s = Script(Box::new(ScriptInner {
             argv: vec!["</dev/tcp/127.0.0.1/80".into()],
             program: "/bin/sh".into(),
             uid: 0,
             gid: 0,
             via_shell: true,
-        };
+        }));
         assert_eq!(s.shell_line(&["x"]), "</dev/tcp/127.0.0.1/80 'x'");
     }
 

@@ -64,7 +64,9 @@ impl CheckerHandle {
 /// (with fresh state) a second later; the others never notice.
 pub fn spawn(start: StartChecker, env: TaskEnv, tx: mpsc::Sender<Msg>) -> CheckerHandle {
     use tracing::Instrument;
-    let span = tracing::info_span!(
+    // DEBUG: the span is for filtering with -D; at INFO it is disabled and
+    // costs no allocation (2,000 checkers would hold 2,000 registry slots)
+    let span = tracing::debug_span!(
         "checker",
         id = start.id.0,
         kind = start.cfg.kind.name(),
@@ -188,6 +190,15 @@ impl Ctx {
     fn id(&self) -> CheckerId {
         self.start.id
     }
+    /// ha_suspend: keepalived's disabled checker keeps its timer but skips
+    /// the probe, waiting `delay_loop` again (the retry state stays).
+    async fn suspended(&self) -> bool {
+        if self.start.gate.as_ref().is_none_or(|g| g.is_open()) {
+            return false;
+        }
+        tokio::time::sleep(self.cfg().delay_loop).await;
+        true
+    }
 }
 
 /// TCP, SMTP, DNS, UDP and PING: one probe per round.
@@ -208,6 +219,9 @@ async fn run_simple(ctx: &Ctx) {
     };
     let mut seq: u16 = 0;
     loop {
+        if ctx.suspended().await {
+            continue;
+        }
         let (ok, detail) = match &cfg.kind {
             CheckKind::Tcp => match probe::tcp(&cfg.conn).await {
                 Ok(()) => (true, None),
@@ -490,6 +504,9 @@ async fn run_http(ctx: &Ctx, hc: &HttpCfg) {
     let mut seq = HttpSeq::new(cfg.alpha, &rc);
     let mut mismatch: Vec<i64> = vec![0; hc.urls.len()];
     loop {
+        if ctx.suspended().await {
+            continue;
+        }
         let i = seq.url_it.min(hc.urls.len() - 1);
         let url = &hc.urls[i];
         let keep = regexes[i].as_ref().map(|_| 1 << 20);
@@ -560,6 +577,9 @@ async fn run_misc(ctx: &Ctx, m: &MiscCfg) {
     let prog = m.script.argv().first().cloned().unwrap_or_default();
     let (rs, vs) = (ctx.rs().to_owned(), ctx.start.vs_name.clone());
     loop {
+        if ctx.suspended().await {
+            continue;
+        }
         let started = tokio::time::Instant::now();
         let exit = match m.script.run(&[], Some(m.timeout)).await {
             Ok(e) => e,
@@ -847,6 +867,7 @@ mod size_probe {
             }),
             rs_name: String::new(),
             vs_name: String::new(),
+            gate: None,
         };
         let ctx = super::Ctx {
             start: std::sync::Arc::new(start),
@@ -857,6 +878,7 @@ mod size_probe {
         assert!(simple <= 1024, "run_simple future is {simple} bytes");
         let boxed = super::run_checker(ctx, true);
         let size = std::mem::size_of_val(&*boxed);
+        eprintln!("run_simple future {simple} B, boxed TCP run {size} B");
         assert!(size <= 1024, "a TCP checker's run is {size} bytes");
     }
 }

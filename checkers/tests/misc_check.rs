@@ -36,6 +36,7 @@ fn start(cfg: CheckerCfg, tx: mpsc::Sender<Msg>) -> task::CheckerHandle {
             cfg: cfg.into(),
             rs_name: "[10.0.0.2]:tcp:80".into(),
             vs_name: "[10.0.0.1]:tcp:80".into(),
+            gate: None,
         },
         TaskEnv {
             bootstrap: Duration::ZERO,

@@ -44,6 +44,7 @@ async fn run(cfg: CheckerCfg, events: usize) -> Vec<Msg> {
             cfg: cfg.into(),
             rs_name: name,
             vs_name: "[10.0.0.1]:tcp:80".into(),
+            gate: None,
         },
         TaskEnv {
             bootstrap: Duration::ZERO,
@@ -126,13 +127,13 @@ fn tcp_check_up_refused_and_timeout() {
 }
 
 fn http(urls: Vec<UrlCfg>) -> CheckKind {
-    CheckKind::Http(HttpCfg {
+    CheckKind::Http(Box::new(HttpCfg {
         urls,
         protocol: HttpProtocol::Http10,
         virtualhost: None,
         fast_recovery: false,
         tls: None,
-    })
+    }))
 }
 
 fn url(path: &str, digest: Option<&str>) -> UrlCfg {
@@ -370,13 +371,13 @@ fn ssl_get_self_signed_sni_and_verification() {
         let (srv, seen) = servers::https("127.0.0.1:0", &cert, &key).await;
         let name = rs_name(srv);
         let ssl = |tls: TlsCfg, vhost: Option<&str>| {
-            CheckKind::Http(HttpCfg {
+            CheckKind::Http(Box::new(HttpCfg {
                 urls: vec![url("/ok", Some(servers::OK_MD5))],
                 protocol: HttpProtocol::Http10,
                 virtualhost: vhost.map(str::to_owned),
                 fast_recovery: false,
                 tls: Some(tls),
-            })
+            }))
         };
         // keepalived's default: no verification at all
         let m = run(ck(ssl(TlsCfg::default(), None), srv), 1).await;

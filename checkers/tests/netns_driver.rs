@@ -62,7 +62,7 @@ fn driver_publishes_tables_and_reload_keeps_unchanged_checkers() {
     ns.run(|| async {
         let web = servers::http("127.0.0.1:0").await;
         let dead: std::net::SocketAddr = "127.0.0.2:1".parse().unwrap();
-        let http = CheckKind::Http(HttpCfg {
+        let http = CheckKind::Http(Box::new(HttpCfg {
             urls: vec![UrlCfg {
                 path: "/ok".into(),
                 digest: checkers::http::parse_digest(servers::OK_MD5),
@@ -75,7 +75,7 @@ fn driver_publishes_tables_and_reload_keeps_unchanged_checkers() {
             virtualhost: None,
             fast_recovery: false,
             tls: None,
-        });
+        }));
         let (log_tx, mut logs) = mpsc::unbounded_channel();
         let opts = DriverOpts {
             env: TaskEnv {
@@ -84,6 +84,8 @@ fn driver_publishes_tables_and_reload_keeps_unchanged_checkers() {
             },
             fifos: vec![],
             log_tap: Some(log_tx),
+            watch_addrs: false,
+            release_startup_memory: false,
         };
         let cfg1 = common::one_vs(vec![rs(web, http.clone()), rs(dead, CheckKind::Tcp)]);
         let (mut driver, mut tables) = Driver::new(cfg1, opts);

@@ -23,6 +23,7 @@ pub fn one_vs(rss: Vec<checkers::RsCfg>) -> checkers::LvsCfg {
             sorry_server: None,
             omega: false,
             ha_suspend: false,
+            addr: Some("10.0.0.1".parse().unwrap()),
             quorum_up: None,
             quorum_down: None,
             real_servers: rss,
@@ -49,7 +50,12 @@ fn ip(args: &[&str]) -> bool {
 /// Creates `kc-<tag>-<pid>` with `lo` up, or explains why not. With
 /// CI=true an impossible namespace is a failure, never a skip.
 pub fn netns(tag: &str) -> Option<Netns> {
-    let name = format!("kc-{tag}-{}", std::process::id());
+    netns_prefixed("kc", tag)
+}
+
+/// As [`netns`], named `<prefix>-<tag>-<pid>`.
+pub fn netns_prefixed(prefix: &str, tag: &str) -> Option<Netns> {
+    let name = format!("{prefix}-{tag}-{}", std::process::id());
     let ok = nix::unistd::getuid().is_root()
         && ip(&["netns", "add", &name])
         && ip(&["-n", &name, "link", "set", "lo", "up"]);
