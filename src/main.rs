@@ -110,6 +110,9 @@ const KEEPALIVED_COMPAT: &str = "2.2.7";
 
 fn main() {
     log::mark("start");
+    if let Some(code) = genhash_mode() {
+        std::process::exit(code);
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => std::process::exit(cli_error(e)),
@@ -129,6 +132,23 @@ fn main() {
         std::process::exit(config_test(&cli, &file, &opts));
     }
     std::process::exit(run(&cli, &file, &opts));
+}
+
+/// `keepalived -T|--genhash ARGS`: keepalived's genhash mode. As keepalived,
+/// the option should come first; options before it are ignored with a
+/// warning, and everything after it is genhash's.
+fn genhash_mode() -> Option<i32> {
+    let argv: Vec<String> = std::env::args().collect();
+    let pos = argv
+        .iter()
+        .skip(1)
+        .position(|a| a == "-T" || a == "--genhash")?
+        + 1;
+    if pos > 1 {
+        let name = if argv[pos] == "-T" { "-T" } else { "genhash" };
+        eprintln!("Warning -- `{name}` not used as first option, previous options ignored");
+    }
+    Some(checkers::genhash::main(&argv[0], &argv[pos + 1..], false))
 }
 
 /// keepalived prints its version to stderr and names an unknown option as

@@ -324,6 +324,36 @@ pub async fn run(o: &Opts, out: &mut impl Write, err: &mut impl Write) -> i32 {
     0
 }
 
+/// The whole tool: `genhash ARGS` (`am_genhash`) or `keepalived -T ARGS`
+/// (keepalived's usage text then names `keepalived --genhash`). Returns the
+/// exit code.
+pub fn main(prog: &str, args: &[String], am_genhash: bool) -> i32 {
+    let opts = match parse(args) {
+        Ok(o) => o,
+        Err(msg) => {
+            let mut e = std::io::stderr().lock();
+            let _ = e.write_all(msg.as_bytes());
+            let _ = e.write_all(usage(prog, am_genhash).as_bytes());
+            return 1;
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "genhash: {e}");
+            return 1;
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    let mut err = std::io::stderr().lock();
+    let code = rt.block_on(run(&opts, &mut out, &mut err));
+    let _ = out.flush();
+    code
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
