@@ -125,14 +125,15 @@ fn pair(tag: &str, net: u8, master: Impl, backup: Impl, v: Variant) {
             },
         ),
     );
-    let b = Daemon::start(&lab, 1, backup, &conf(&lab, 1, v, &Inst::default()));
     assert!(
         lab.wait_sole_holder(0, &vip, v.takeover() * 2),
-        "master never held the VIP alone: {:?}\n--- master\n{}\n--- backup\n{}",
+        "master never held the VIP alone: {:?}\n--- master\n{}",
         lab.holders(&vip),
         m.log_text(),
-        b.log_text()
     );
+    // The backup starts once the master advertises: started together, a
+    // loaded host can let the backup's timer run out first.
+    let b = Daemon::start(&lab, 1, backup, &conf(&lab, 1, v, &Inst::default()));
     assert!(
         m.log_has("(VI_1) Entering MASTER STATE"),
         "{}",
@@ -349,8 +350,18 @@ fn hung_master(tag: &str, net: u8, master: Impl, backup: Impl) {
             },
         ),
     );
+    assert!(
+        lab.wait_sole_holder(0, &vip, v.takeover()),
+        "{}",
+        m.log_text()
+    );
+    // The backup starts once the master advertises (see `pair`).
     let b = Daemon::start(&lab, 1, backup, &conf(&lab, 1, v, &Inst::default()));
-    assert!(lab.wait_sole_holder(0, &vip, v.takeover()));
+    assert!(
+        b.wait_log("(VI_1) Entering BACKUP STATE", Duration::from_secs(3)),
+        "{}",
+        b.log_text()
+    );
     std::thread::sleep(Duration::from_millis(500));
     m.signal_vrrp(Signal::SIGSTOP);
     assert!(
@@ -750,13 +761,15 @@ fn use_vmac_macvlan() {
             },
         ),
     );
-    let b = Daemon::start(&lab, 1, Impl::Ours, &conf(&lab, 1, v, &Inst::default()));
     let vip = v.vip(&lab);
     assert!(
         lab.wait_sole_holder(0, &vip, v.takeover()),
         "{}",
         m.log_text()
     );
+    // The backup starts once the master advertises: started together, a
+    // loaded host can let the backup's timer run out first.
+    let b = Daemon::start(&lab, 1, Impl::Ours, &conf(&lab, 1, v, &Inst::default()));
     let link = netns::sh(&["ip", "-n", &lab.ns(0), "-d", "link", "show", &ifname]);
     assert!(
         link.contains(&format!("link/ether {mac}")) && link.contains("macvlan mode private"),
@@ -856,8 +869,11 @@ fn notify_scripts_and_fifo_match_keepalived() {
         d.stop();
         let out = lab.file(&format!("kv-notify-{who}.out"));
         assert!(
-            netns::wait_until(Duration::from_secs(3), || {
-                std::fs::read_to_string(&out).is_ok_and(|t| t.contains("STOP"))
+            // Both stop notifies: the generic one and notify_stop's (they
+            // run concurrently, and a loaded host can delay either).
+            netns::wait_until(Duration::from_secs(5), || {
+                std::fs::read_to_string(&out)
+                    .is_ok_and(|t| t.contains("STOP_SCRIPT") && t.matches("STOP").count() >= 2)
             }),
             "{}",
             d.log_text()
