@@ -77,59 +77,33 @@ impl Drop for Netns {
 
 /// The lines that open the smallest configuration in which `ctx` is
 /// current, or `None` for contexts this test does not build.
-fn wrapper(ctx: Ctx) -> Option<&'static str> {
+fn wrapper(ctx: Ctx) -> Option<String> {
     const RS: &str = "virtual_server 10.0.0.1 80 {\nreal_server 10.0.0.2 80 {\n";
+    let checker = |block: &str| format!("{RS}{block} {{\n");
     Some(match ctx {
-        Ctx::Root => "",
-        Ctx::GlobalDefs => "global_defs {\n",
-        Ctx::Instance => "vrrp_instance VI_1 {\n",
-        Ctx::Authentication => "vrrp_instance VI_1 {\nauthentication {\n",
-        Ctx::SyncGroup => "vrrp_sync_group G {\n",
-        Ctx::TrackGroup => "track_group T {\n",
-        Ctx::GarpGroup => "garp_group {\n",
-        Ctx::VrrpScript => "vrrp_script S {\n",
-        Ctx::TrackProcess => "vrrp_track_process P {\n",
-        Ctx::TrackFile => "track_file F {\n",
-        Ctx::Ssl => "SSL {\n",
-        Ctx::VirtualServer => "virtual_server 10.0.0.1 80 {\n",
-        Ctx::RealServer => RS,
-        Ctx::TcpCheck => concat!(
-            "virtual_server 10.0.0.1 80 {\nreal_server 10.0.0.2 80 {\n",
-            "TCP_CHECK {\n"
-        ),
-        Ctx::HttpGet => concat!(
-            "virtual_server 10.0.0.1 80 {\nreal_server 10.0.0.2 80 {\n",
-            "HTTP_GET {\n"
-        ),
-        Ctx::Url => concat!(
-            "virtual_server 10.0.0.1 80 {\nreal_server 10.0.0.2 80 {\n",
-            "HTTP_GET {\nurl {\n"
-        ),
-        Ctx::MiscCheck => concat!(
-            "virtual_server 10.0.0.1 80 {\nreal_server 10.0.0.2 80 {\n",
-            "MISC_CHECK {\n"
-        ),
-        Ctx::SmtpCheck => concat!(
-            "virtual_server 10.0.0.1 80 {\nreal_server 10.0.0.2 80 {\n",
-            "SMTP_CHECK {\n"
-        ),
-        Ctx::DnsCheck => concat!(
-            "virtual_server 10.0.0.1 80 {\nreal_server 10.0.0.2 80 {\n",
-            "DNS_CHECK {\n"
-        ),
-        Ctx::UdpCheck => concat!(
-            "virtual_server 10.0.0.1 80 {\nreal_server 10.0.0.2 80 {\n",
-            "UDP_CHECK {\n"
-        ),
-        Ctx::FileCheck => concat!(
-            "virtual_server 10.0.0.1 80 {\nreal_server 10.0.0.2 80 {\n",
-            "FILE_CHECK {\n"
-        ),
-        Ctx::BfdCheck => concat!(
-            "virtual_server 10.0.0.1 80 {\nreal_server 10.0.0.2 80 {\n",
-            "BFD_CHECK {\n"
-        ),
-        Ctx::BfdInstance => "bfd_instance B {\n",
+        Ctx::Root => String::new(),
+        Ctx::GlobalDefs => "global_defs {\n".into(),
+        Ctx::Instance => "vrrp_instance VI_1 {\n".into(),
+        Ctx::Authentication => "vrrp_instance VI_1 {\nauthentication {\n".into(),
+        Ctx::SyncGroup => "vrrp_sync_group G {\n".into(),
+        Ctx::TrackGroup => "track_group T {\n".into(),
+        Ctx::GarpGroup => "garp_group {\n".into(),
+        Ctx::VrrpScript => "vrrp_script S {\n".into(),
+        Ctx::TrackProcess => "vrrp_track_process P {\n".into(),
+        Ctx::TrackFile => "track_file F {\n".into(),
+        Ctx::Ssl => "SSL {\n".into(),
+        Ctx::VirtualServer => "virtual_server 10.0.0.1 80 {\n".into(),
+        Ctx::RealServer => RS.into(),
+        Ctx::TcpCheck => checker("TCP_CHECK"),
+        Ctx::HttpGet => checker("HTTP_GET"),
+        Ctx::Url => checker("HTTP_GET {\nurl"),
+        Ctx::MiscCheck => checker("MISC_CHECK"),
+        Ctx::SmtpCheck => checker("SMTP_CHECK"),
+        Ctx::DnsCheck => checker("DNS_CHECK"),
+        Ctx::UdpCheck => checker("UDP_CHECK"),
+        Ctx::FileCheck => checker("FILE_CHECK"),
+        Ctx::BfdCheck => checker("BFD_CHECK"),
+        Ctx::BfdInstance => "bfd_instance B {\n".into(),
         _ => return None,
     })
 }
@@ -205,6 +179,7 @@ fn keyword_alone_matches_keepalived() {
     let mut seen = BTreeSet::new();
     for &ctx in schema::ALL_CTX {
         let Some(pre) = wrapper(ctx) else { continue };
+        let pre = pre.as_str();
         let ctx_name = format!("{ctx:?}");
         for table in schema::tables(ctx) {
             for kw in table.iter() {
