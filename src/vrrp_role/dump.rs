@@ -620,7 +620,7 @@ pub fn json_instance(
         auth_type,
         auth_data,
         stats: s.stats.clone(),
-        ..JsonInstance::new(&v.name)
+        iname: v.name.clone(),
     }
 }
 

@@ -86,7 +86,8 @@ pub fn stats_text<'a>(instances: impl IntoIterator<Item = (&'a str, &'a Stats)>)
 
 /// Everything `keepalived.json` says about one instance (its `data` object
 /// and its `stats`). Times are in seconds.
-#[derive(Debug, Clone)]
+/// `Default` is every value zero, false or empty, in INIT.
+#[derive(Debug, Clone, Default)]
 pub struct JsonInstance {
     pub iname: String,
     pub dont_track_primary: bool,
@@ -138,55 +139,6 @@ pub struct JsonInstance {
     /// The PASS password, as keepalived writes it.
     pub auth_data: Option<String>,
     pub stats: Stats,
-}
-
-impl JsonInstance {
-    /// An instance with every value zero, false or empty, in INIT.
-    pub fn new(iname: &str) -> Self {
-        JsonInstance {
-            iname: iname.to_owned(),
-            dont_track_primary: false,
-            skip_check_adv_addr: false,
-            strict_mode: false,
-            vmac_ifname: String::new(),
-            ifp_ifname: None,
-            master_priority: 0,
-            last_transition: 0.0,
-            garp_delay: 0.0,
-            garp_refresh: 0,
-            garp_rep: 0,
-            garp_refresh_rep: 0,
-            garp_lower_prio_delay: 0,
-            garp_lower_prio_rep: 0,
-            lower_prio_no_advert: false,
-            higher_prio_send_advert: false,
-            vrid: 0,
-            base_priority: 0,
-            effective_priority: 0,
-            vipset: false,
-            promote_secondaries: false,
-            adver_int: 0.0,
-            master_adver_int: 0.0,
-            accept: false,
-            nopreempt: false,
-            preempt_delay: 0,
-            state: State::Init,
-            wantstate: State::Init,
-            version: 2,
-            smtp_alert: false,
-            notify_deleted: false,
-            scripts: Vec::new(),
-            vips: Vec::new(),
-            evips: Vec::new(),
-            vroutes: Vec::new(),
-            vrules: Vec::new(),
-            track_ifp: Vec::new(),
-            track_script: Vec::new(),
-            auth_type: 0,
-            auth_data: None,
-            stats: Stats::default(),
-        }
-    }
 }
 
 /// keepalived's JSON string escaping (its json_writer): `"` `\` `/` and
@@ -403,7 +355,8 @@ Sent: 0\n";
             vips: vec!["10.9.9.1/24 dev kd0 scope global".into()],
             auth_type: 1,
             auth_data: Some("secret".into()),
-            ..JsonInstance::new("VI_1")
+            iname: "VI_1".into(),
+            ..JsonInstance::default()
         };
         assert_eq!(json(&[v]), KA_JSON);
     }

@@ -26,8 +26,9 @@ use crate::wire::{Addrs, Advert, Auth, Counter, DecodeError, Kind, RateLimit, Rx
 
 /// Instance state. `Init` is before [`Input::Startup`]; `Stop` after
 /// [`Input::Shutdown`]. Fault is keepalived's addition to the RFC machine.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum State {
+    #[default]
     Init,
     Backup,
     Master,
