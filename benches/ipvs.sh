@@ -41,7 +41,7 @@ if [ "${KAVM_VM:-}" != 1 ]; then
 	sed "s/^    real_server 172\.16\./    real_server 172.30./" "$out/big.conf" >"$out/big.2.conf"
 	tests/vm/run setup >/dev/null
 	ours=$(realpath "${OURS:-target/release/keepalived}")
-	vm() { tests/vm/run exec --timeout 1800 --env "BENCH_DIR=$out" --env "BENCH_N=$n" --env "BENCH_M=$m" --env "BENCH_OURS=$ours" -- "$0" "$@"; }
+	vm() { tests/vm/run exec --timeout 1800 --env "BENCH_TIMING=${TIMING:-}" --env "BENCH_DIR=$out" --env "BENCH_N=$n" --env "BENCH_M=$m" --env "BENCH_OURS=$ours" -- "$0" "$@"; }
 	date -u "+%F %T UTC"
 	if [[ " $parts " == *" cold "* ]]; then
 		echo "== cold start, $n VS x $m RS ($((n * m)) real servers), one VM boot per run"
@@ -49,7 +49,9 @@ if [ "${KAVM_VM:-}" != 1 ]; then
 		for i in $(seq "$rounds"); do
 			for who in $whos; do
 				load=$(cut -d' ' -f1 /proc/loadavg)
-				ms=$(vm cold "$who" | awk '$1 == "COLD" {print $2}')
+				res=$(vm cold "$who")
+				[ -n "${TIMING:-}" ] && { grep '^TIMING' <<<"$res" >&2 || true; }
+				ms=$(awk '$1 == "COLD" {print $2}' <<<"$res")
 				[[ "$ms" =~ ^[0-9]+$ ]] || { echo "run $i $who: failed" >&2; exit 1; }
 				if [ "$who" = restore ]; then echo "$ms" >>"$out/cold.restore-ms"; else echo "$ms" >>"$out/cold.$who"; fi
 				echo "run $i $who: $ms ms (host load $load)"
@@ -93,10 +95,15 @@ cold)
 	fi
 	# cold_start spawns the daemon, times until the last virtual server
 	# has its real servers and then checks /proc/net/ip_vs for all of them
+	[ -n "${BENCH_TIMING:-}" ] && export KEEPALIVED_RS_TIMING=$run_dir/timing
 	set -- $("$PWD/target/release/examples/cold_start" "$BENCH_N" "$BENCH_M" 120 -- \
 		"$bin" -n -C -G -f "$dir/cold.conf" "${pidfiles[@]}")
 	if [[ "${1:-}" =~ ^[0-9]+$ ]]; then echo "COLD $1"; else echo "COLD FAILED ($*)"; fi
 	[ -n "${2:-}" ] && stop_daemon "$2"
+	# timing marks (ns since the epoch, pid, label), relative to the spawn
+	if [ -n "${BENCH_TIMING:-}" ] && [ -f "$run_dir/timing" ]; then
+		awk -v t0="${3:-0}" '{t = $1; $1 = ""; printf "TIMING %6.1f ms%s\n", (t - t0) / 1e6, $0}' "$run_dir/timing"
+	fi
 	;;
 reload)
 	echo "== reload, library: 4000 VS x 10 RS kernel table, one real server changed"

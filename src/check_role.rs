@@ -65,6 +65,7 @@ type Preparing = std::thread::JoinHandle<(Prepared, Config)>;
 
 fn prepare(config: &Config) -> Prepared {
     let (lvs, warnings) = crate::check_map::lvs_cfg(config);
+    crate::log::mark("lvs mapped");
     let g = &config.global_defs;
     let fifos = [g.lvs_notify_fifo.as_ref(), g.notify_fifo.as_ref()]
         .into_iter()
@@ -86,6 +87,7 @@ fn prepare(config: &Config) -> Prepared {
             release_startup_memory: true,
         },
     );
+    crate::log::mark("driver new");
     Prepared {
         driver,
         tables,
@@ -161,6 +163,7 @@ async fn serve(
     // The parser's and the start-up's code pages go now, before the
     // checkers' memory grows; the heap's free pages once they run.
     let early = checkers::memory::shed_startup();
+    crate::log::mark("start-up shed");
     tracing::debug!(
         "start-up code released: {} KiB mapped out",
         early.text_bytes / 1024

@@ -636,13 +636,25 @@ impl IpvsMessage {
 
     /// The genl header and attributes, ready to follow a netlink header.
     pub fn encode(&self) -> Result<Vec<u8>, EncodeError> {
-        let mut w = Writer::default();
+        let mut buf = Vec::new();
+        self.encode_into(&mut buf)?;
+        Ok(buf)
+    }
+
+    /// [`IpvsMessage::encode`] appended to `out`, which a caller encoding
+    /// thousands of requests reuses. On error `out` may hold part of it.
+    pub fn encode_into(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        let mut w = Writer {
+            buf: std::mem::take(out),
+        };
         w.buf
             .extend_from_slice(&[u8::from(self.cmd), self.version, 0, 0]);
-        for a in &self.attrs {
-            encode_cmd_attr(&mut w, a)?;
-        }
-        Ok(w.buf)
+        let r = self
+            .attrs
+            .iter()
+            .try_for_each(|a| encode_cmd_attr(&mut w, a));
+        *out = w.buf;
+        r
     }
 
     /// Parses the payload of one netlink message (after its 16-byte header).
