@@ -54,6 +54,72 @@ pub fn lvs_cfg(cfg: &Config) -> (LvsCfg, Vec<String>) {
     )
 }
 
+/// keepalived's one JIT stack for every `regex_stack` url: the largest
+/// start and the largest max configured anywhere.
+fn regex_stack(cfg: &Config) -> Option<(usize, usize)> {
+    let mut out: Option<(usize, usize)> = None;
+    for vs in &cfg.virtual_servers {
+        for rs in &vs.real_servers {
+            for c in &rs.checkers {
+                if let CheckerSpec::Http(h) = &c.spec {
+                    for (s, m) in h.urls.iter().filter_map(|u| u.regex_stack) {
+                        let (s, m) = (s as usize, m as usize);
+                        out = Some(out.map_or((s, m), |(os, om)| (os.max(s), om.max(m))));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A url's regex compiled as keepalived compiles it; a pattern that does
+/// not compile gives keepalived's log line (and a url whose regex never
+/// matches).
+fn url_regex(
+    cfg: &Config,
+    u: &kaconf::model::Url,
+    warn: &mut Vec<String>,
+) -> Option<checkers::bodyregex::RegexCfg> {
+    let pattern = u.regex.clone()?;
+    // the walk over the configuration only for the rare regex_stack url
+    let stack = u.regex_stack.and_then(|_| regex_stack(cfg));
+    let re = checkers::bodyregex::RegexCfg::new(
+        pattern,
+        checkers::bodyregex::option_bits(u.regex_options.iter().map(String::as_str)),
+        u.regex_no_match,
+        u.regex_min_offset as usize,
+        u.regex_max_offset.map_or(0, |m| m as usize + 1),
+        stack,
+    );
+    if let Err(line) = &re.compiled {
+        warn.push(line.clone());
+    }
+    Some(re)
+}
+
+/// `Invalid regex` lines at the pattern's location, for `-t` (keepalived
+/// logs them only from its checker process, without a line, as the checker
+/// role does with `lvs_cfg`'s warnings).
+pub fn regex_diags(cfg: &Config, d: &mut kaconf::Diags) {
+    for vs in &cfg.virtual_servers {
+        for rs in &vs.real_servers {
+            for c in &rs.checkers {
+                let CheckerSpec::Http(h) = &c.spec else {
+                    continue;
+                };
+                for u in &h.urls {
+                    let mut warn = Vec::new();
+                    url_regex(cfg, u, &mut warn);
+                    for w in warn {
+                        d.note(u.regex_loc.unwrap_or(u.loc), w);
+                    }
+                }
+            }
+        }
+    }
+}
+
 fn proto_word(p: Option<Protocol>) -> &'static str {
     match p {
         Some(Protocol::Tcp) => "tcp",
@@ -395,8 +461,7 @@ fn checker_cfg(
                         digest: u.digest.as_deref().and_then(checkers::http::parse_digest),
                         status_code: u.status_code.clone(),
                         virtualhost: u.virtualhost.clone(),
-                        regex: u.regex.clone(),
-                        regex_no_match: u.regex_no_match,
+                        regex: url_regex(cfg, u, warn),
                     })
                 })
                 .collect();

@@ -143,7 +143,6 @@ fn url(path: &str, digest: Option<&str>) -> UrlCfg {
         status_code: vec![],
         virtualhost: None,
         regex: None,
-        regex_no_match: false,
     }
 }
 
@@ -215,12 +214,22 @@ fn http_get_digest_status_and_failure_modes() {
 
         // regex on the body
         let mut u = url("/ok", None);
-        u.regex = Some("hel+o".into());
+        let re = |no_match| {
+            Some(checkers::bodyregex::RegexCfg::new(
+                b"hel+o".to_vec(),
+                0,
+                no_match,
+                0,
+                0,
+                None,
+            ))
+        };
+        u.regex = re(false);
         assert_eq!(
             verdicts(&run(ck(http(vec![u.clone()]), srv), 1).await),
             [true]
         );
-        u.regex_no_match = true;
+        u.regex = re(true);
         assert_eq!(verdicts(&run(ck(http(vec![u]), srv), 1).await), [false]);
     });
 }
