@@ -401,6 +401,9 @@ mod tests {
         assert!(!one(&re(r"version \d+"), b"version 12"));
         assert!(one(&re(r"version \d+"), b"version 12\n"));
         assert!(!one(&re(r"ok$"), b"ok"));
+        // even before a final newline (seen from Debian's keepalived too)
+        assert!(!one(&re(r"ok$"), b"ok\n"));
+        assert!(one(&re(r"(?m)ok$"), b"ok\nmore\n"));
         assert!(!one(&re(r"ok\b"), b"ok"));
         assert!(one(&re(r"ok\b"), b"ok\n"));
     }
