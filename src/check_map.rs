@@ -837,4 +837,90 @@ virtual_server 10.0.0.1 80 {
         assert!(r.checkers.is_empty());
         assert_eq!(warn.len(), 2, "{warn:?}");
     }
+
+    fn http_urls(lvs: &LvsCfg, vs: usize) -> Vec<UrlCfg> {
+        match &lvs.virtual_servers[vs].real_servers[0].checkers[0].kind {
+            CheckKind::Http(h) => h.urls.clone(),
+            k => panic!("{k:?}"),
+        }
+    }
+
+    #[test]
+    fn regex_maps_with_options_offsets_and_the_largest_stack() {
+        let cfg = parse(
+            r#"
+virtual_server 10.0.0.1 80 {
+    protocol TCP
+    real_server 192.168.1.2 80 {
+        HTTP_GET {
+            url {
+                path /a
+                regex "ok(?=\\d)"
+                regex_options caseless dotall
+                regex_min_offset 4
+                regex_max_offset 100
+                regex_stack 1000 9000
+            }
+            url {
+                path /b
+                regex "x"
+                regex_no_match
+            }
+        }
+    }
+}
+virtual_server 10.0.0.2 80 {
+    protocol TCP
+    real_server 192.168.1.2 80 {
+        HTTP_GET {
+            url {
+                path /c
+                regex "y"
+                regex_stack 2000 3000
+            }
+        }
+    }
+}
+"#,
+        );
+        let (lvs, warn) = lvs_cfg(&cfg);
+        assert!(warn.is_empty(), "{warn:?}");
+        let a = http_urls(&lvs, 0)[0].regex.clone().unwrap();
+        assert_eq!(a.pattern, b"ok(?=\\d)");
+        assert_eq!(
+            a.options,
+            checkers::bodyregex::option_bits(["caseless", "dotall"])
+        );
+        assert_eq!((a.min_offset, a.max_offset), (4, 101));
+        // keepalived's single JIT stack: the largest start and max
+        assert_eq!(a.stack, Some((2000, 9000)));
+        assert!(a.compiled.is_ok() && !a.no_match);
+        let b = http_urls(&lvs, 0)[1].regex.clone().unwrap();
+        assert!(b.no_match);
+        assert_eq!(b.stack, None);
+        assert_eq!(
+            http_urls(&lvs, 1)[0].regex.as_ref().unwrap().stack,
+            Some((2000, 9000))
+        );
+    }
+
+    #[test]
+    fn invalid_regex_is_keepalived_s_line_and_a_located_note() {
+        let text = "virtual_server 10.0.0.1 80 {\n    protocol TCP\n    real_server 192.168.1.2 80 {\n        HTTP_GET {\n            url {\n                path /\n                regex \"version (?=\\\\d+\"\n            }\n        }\n    }\n}\n";
+        let mut parsed = kaconf::parse_str(text, &kaconf::Options::default());
+        let (lvs, warn) = lvs_cfg(&parsed.config);
+        let line = "Invalid regex: 'version (?=\\d+' at offset 14: missing closing parenthesis";
+        assert_eq!(warn, [line]);
+        // the url stays, with a regex that never matches
+        let u = &http_urls(&lvs, 0)[0];
+        assert!(u.regex.as_ref().unwrap().compiled.is_err());
+        let code = parsed.exit_code();
+        regex_diags(&parsed.config, &mut parsed.diags);
+        let d = parsed.diags.list.last().unwrap();
+        assert!(d.note && d.message == line, "{d:?}");
+        let loc = d.loc.unwrap();
+        assert_eq!((loc.line, loc.col), (7, 23));
+        // a note: `-t`'s exit code is keepalived's, which only logs it
+        assert_eq!(parsed.exit_code(), code);
+    }
 }

@@ -50,7 +50,11 @@ const CASES: &[(&str, bool, bool)] = &[
     // a single backslash is eaten by keepalived's parser: "version d+"
     (r#"regex "version \d+""#, false, false),
     // options
-    ("regex \"VERSION \\\\d+\\\\.\\\\d\"\nregex_options caseless", false, true),
+    (
+        "regex \"VERSION \\\\d+\\\\.\\\\d\"\nregex_options caseless",
+        false,
+        true,
+    ),
     (r#"regex "VERSION \\d+\\.\\d""#, false, false),
     // the header block is in the first subject ...
     (r#"regex "Content-Type: text/plain""#, false, true),

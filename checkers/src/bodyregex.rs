@@ -362,7 +362,14 @@ mod tests {
             None,
         );
         assert!(one(&c, b"hello\nworld\n"));
-        let u = RegexCfg::new(b"a+?$".to_vec(), option_bits(["ungreedy"]), false, 0, 0, None);
+        let u = RegexCfg::new(
+            b"a+?$".to_vec(),
+            option_bits(["ungreedy"]),
+            false,
+            0,
+            0,
+            None,
+        );
         assert!(u.compiled.is_ok());
         assert_eq!(OPTIONS.len(), 24);
     }
@@ -475,7 +482,10 @@ mod tests {
         let body = vec![b'a'; 5000];
         let (m, logs) = scan_chunks(&c, &[&resp(&body)]).unwrap();
         assert!(!m);
-        assert_eq!(logs, ["Regex partial match preserve too large - discarding"]);
+        assert_eq!(
+            logs,
+            ["Regex partial match preserve too large - discarding"]
+        );
     }
 
     #[test]

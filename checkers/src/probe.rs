@@ -89,11 +89,8 @@ pub async fn http_fetch(
     })?;
     let vhost = url.virtualhost.as_deref().or(cfg.virtualhost.as_deref());
     let req = http::request(&url.path, cfg.protocol, vhost, conn.dst);
-    let reader = http::Reader::new(keep_body).with_regex(
-        url.regex
-            .as_ref()
-            .and_then(crate::bodyregex::Scan::new),
-    );
+    let reader = http::Reader::new(keep_body)
+        .with_regex(url.regex.as_ref().and_then(crate::bodyregex::Scan::new));
     match (tls, &cfg.tls) {
         (Some(tls), Some(tcfg)) => {
             let sni = tcfg

@@ -2068,10 +2068,9 @@ impl Builder {
                                 Class::UnmatchedQuote,
                                 format!("String '{}': missing terminating {q}", line.raw()),
                             ),
-                            Err(QuotedEscapedError::MissingEscape) => r.diags.note(
-                                loc,
-                                format!("Missing escape char at end: '{}'", line.raw()),
-                            ),
+                            Err(QuotedEscapedError::MissingEscape) => r
+                                .diags
+                                .note(loc, format!("Missing escape char at end: '{}'", line.raw())),
                             Ok(_) => {}
                         }
                         r.diags.note(loc, "regex missing or too many fields");
@@ -2085,8 +2084,10 @@ impl Builder {
                         u.regex_options.push(w.to_string());
                     } else {
                         // keepalived ignores it without a word
-                        r.diags
-                            .note(line.loc_of(i), format!("unknown regex option '{w}' ignored"));
+                        r.diags.note(
+                            line.loc_of(i),
+                            format!("unknown regex option '{w}' ignored"),
+                        );
                     }
                 }
             }
