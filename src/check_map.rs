@@ -54,6 +54,72 @@ pub fn lvs_cfg(cfg: &Config) -> (LvsCfg, Vec<String>) {
     )
 }
 
+/// keepalived's one JIT stack for every `regex_stack` url: the largest
+/// start and the largest max configured anywhere.
+fn regex_stack(cfg: &Config) -> Option<(usize, usize)> {
+    let mut out: Option<(usize, usize)> = None;
+    for vs in &cfg.virtual_servers {
+        for rs in &vs.real_servers {
+            for c in &rs.checkers {
+                if let CheckerSpec::Http(h) = &c.spec {
+                    for (s, m) in h.urls.iter().filter_map(|u| u.regex_stack) {
+                        let (s, m) = (s as usize, m as usize);
+                        out = Some(out.map_or((s, m), |(os, om)| (os.max(s), om.max(m))));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A url's regex compiled as keepalived compiles it; a pattern that does
+/// not compile gives keepalived's log line (and a url whose regex never
+/// matches).
+fn url_regex(
+    cfg: &Config,
+    u: &kaconf::model::Url,
+    warn: &mut Vec<String>,
+) -> Option<checkers::bodyregex::RegexCfg> {
+    let pattern = u.regex.clone()?;
+    // the walk over the configuration only for the rare regex_stack url
+    let stack = u.regex_stack.and_then(|_| regex_stack(cfg));
+    let re = checkers::bodyregex::RegexCfg::new(
+        pattern,
+        checkers::bodyregex::option_bits(u.regex_options.iter().map(String::as_str)),
+        u.regex_no_match,
+        u.regex_min_offset as usize,
+        u.regex_max_offset.map_or(0, |m| m as usize + 1),
+        stack,
+    );
+    if let Err(line) = &re.compiled {
+        warn.push(line.clone());
+    }
+    Some(re)
+}
+
+/// `Invalid regex` lines at the pattern's location, for `-t` (keepalived
+/// logs them only from its checker process, without a line, as the checker
+/// role does with `lvs_cfg`'s warnings).
+pub fn regex_diags(cfg: &Config, d: &mut kaconf::Diags) {
+    for vs in &cfg.virtual_servers {
+        for rs in &vs.real_servers {
+            for c in &rs.checkers {
+                let CheckerSpec::Http(h) = &c.spec else {
+                    continue;
+                };
+                for u in &h.urls {
+                    let mut warn = Vec::new();
+                    url_regex(cfg, u, &mut warn);
+                    for w in warn {
+                        d.note(u.regex_loc.unwrap_or(u.loc), w);
+                    }
+                }
+            }
+        }
+    }
+}
+
 fn proto_word(p: Option<Protocol>) -> &'static str {
     match p {
         Some(Protocol::Tcp) => "tcp",
@@ -395,8 +461,7 @@ fn checker_cfg(
                         digest: u.digest.as_deref().and_then(checkers::http::parse_digest),
                         status_code: u.status_code.clone(),
                         virtualhost: u.virtualhost.clone(),
-                        regex: u.regex.clone(),
-                        regex_no_match: u.regex_no_match,
+                        regex: url_regex(cfg, u, warn),
                     })
                 })
                 .collect();
@@ -771,5 +836,91 @@ virtual_server 10.0.0.1 80 {
         assert!(r.notify_up.is_none());
         assert!(r.checkers.is_empty());
         assert_eq!(warn.len(), 2, "{warn:?}");
+    }
+
+    fn http_urls(lvs: &LvsCfg, vs: usize) -> Vec<UrlCfg> {
+        match &lvs.virtual_servers[vs].real_servers[0].checkers[0].kind {
+            CheckKind::Http(h) => h.urls.clone(),
+            k => panic!("{k:?}"),
+        }
+    }
+
+    #[test]
+    fn regex_maps_with_options_offsets_and_the_largest_stack() {
+        let cfg = parse(
+            r#"
+virtual_server 10.0.0.1 80 {
+    protocol TCP
+    real_server 192.168.1.2 80 {
+        HTTP_GET {
+            url {
+                path /a
+                regex "ok(?=\\d)"
+                regex_options caseless dotall
+                regex_min_offset 4
+                regex_max_offset 100
+                regex_stack 1000 9000
+            }
+            url {
+                path /b
+                regex "x"
+                regex_no_match
+            }
+        }
+    }
+}
+virtual_server 10.0.0.2 80 {
+    protocol TCP
+    real_server 192.168.1.2 80 {
+        HTTP_GET {
+            url {
+                path /c
+                regex "y"
+                regex_stack 2000 3000
+            }
+        }
+    }
+}
+"#,
+        );
+        let (lvs, warn) = lvs_cfg(&cfg);
+        assert!(warn.is_empty(), "{warn:?}");
+        let a = http_urls(&lvs, 0)[0].regex.clone().unwrap();
+        assert_eq!(a.pattern, b"ok(?=\\d)");
+        assert_eq!(
+            a.options,
+            checkers::bodyregex::option_bits(["caseless", "dotall"])
+        );
+        assert_eq!((a.min_offset, a.max_offset), (4, 101));
+        // keepalived's single JIT stack: the largest start and max
+        assert_eq!(a.stack, Some((2000, 9000)));
+        assert!(a.compiled.is_ok() && !a.no_match);
+        let b = http_urls(&lvs, 0)[1].regex.clone().unwrap();
+        assert!(b.no_match);
+        assert_eq!(b.stack, None);
+        assert_eq!(
+            http_urls(&lvs, 1)[0].regex.as_ref().unwrap().stack,
+            Some((2000, 9000))
+        );
+    }
+
+    #[test]
+    fn invalid_regex_is_keepalived_s_line_and_a_located_note() {
+        let text = "virtual_server 10.0.0.1 80 {\n    protocol TCP\n    real_server 192.168.1.2 80 {\n        HTTP_GET {\n            url {\n                path /\n                regex \"version (?=\\\\d+\"\n            }\n        }\n    }\n}\n";
+        let mut parsed = kaconf::parse_str(text, &kaconf::Options::default());
+        let (lvs, warn) = lvs_cfg(&parsed.config);
+        let line = "Invalid regex: 'version (?=\\d+' at offset 14: missing closing parenthesis";
+        assert_eq!(warn, [line]);
+        // the url stays, with a regex that never matches
+        let u = &http_urls(&lvs, 0)[0];
+        assert!(u.regex.as_ref().unwrap().compiled.is_err());
+        let code = parsed.exit_code();
+        regex_diags(&parsed.config, &mut parsed.diags);
+        let d = parsed.diags.list.last().unwrap();
+        assert!(d.note && d.message == line, "{d:?}");
+        let loc = d.loc.unwrap();
+        assert_eq!((loc.line, loc.col), (7, 23));
+        // a note: `-t`'s exit code is keepalived's, which only logs it
+        assert_eq!(parsed.exit_code(), code);
     }
 }

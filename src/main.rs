@@ -345,6 +345,7 @@ fn config_test(cli: &Cli, file: &str, opts: &kaconf::Options) -> i32 {
             &syscheck::System::probe(),
             &mut parsed.diags,
         );
+        check_map::regex_diags(&parsed.config, &mut parsed.diags);
     }
     let mut out: Box<dyn Write> = match &cli.config_test {
         Some(Some(log)) => match std::fs::OpenOptions::new()

@@ -183,10 +183,10 @@ pub struct UrlCfg {
     /// Inclusive ranges; empty means 200-299.
     pub status_code: Vec<(u16, u16)>,
     pub virtualhost: Option<String>,
-    /// A regular expression the body must (or, with `regex_no_match`, must
-    /// not) contain. POSIX-extended subset, see `crate::regex`.
-    pub regex: Option<String>,
-    pub regex_no_match: bool,
+    /// `regex` and its companions: a PCRE2 pattern the response must (or,
+    /// with `regex_no_match`, must not) match, as keepalived matches it (see
+    /// `crate::bodyregex`).
+    pub regex: Option<crate::bodyregex::RegexCfg>,
 }
 
 impl UrlCfg {

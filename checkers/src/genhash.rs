@@ -266,7 +266,6 @@ pub async fn run(o: &Opts, out: &mut impl Write, err: &mut impl Write) -> i32 {
         status_code: vec![],
         virtualhost: None,
         regex: None,
-        regex_no_match: false,
     };
     let client = match &tls {
         Some(t) => match probe::tls_config(t) {

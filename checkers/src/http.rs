@@ -87,9 +87,11 @@ pub struct Reader {
     content_len: Option<usize>,
     rx_bytes: usize,
     md5: Md5,
-    /// Body kept for a regex (bounded) or for genhash's verbose dump.
+    /// Body kept for genhash's verbose dump.
     keep_body: Option<usize>,
     body: Vec<u8>,
+    /// The url's regex, matched as the bytes arrive (keepalived's way).
+    regex: Option<crate::bodyregex::Scan>,
 }
 
 /// What a complete (EOF) response gave.
@@ -105,6 +107,10 @@ pub struct Response {
     /// The header block, including its final CRLFCRLF.
     pub header: Vec<u8>,
     pub body: Vec<u8>,
+    /// Whether the url's regex matched (`None`: no regex was scanned).
+    pub regex_matched: Option<bool>,
+    /// keepalived's log lines from matching the regex.
+    pub regex_logs: Vec<String>,
 }
 
 impl Reader {
@@ -116,7 +122,16 @@ impl Reader {
         }
     }
 
+    /// Matches `scan`'s regex over the response as it is fed.
+    pub fn with_regex(mut self, scan: Option<crate::bodyregex::Scan>) -> Reader {
+        self.regex = scan;
+        self
+    }
+
     pub fn feed(&mut self, data: &[u8]) {
+        if let Some(s) = self.regex.as_mut() {
+            s.feed(data);
+        }
         let body = match self.header_len {
             Some(_) => data,
             None => {
@@ -153,8 +168,14 @@ impl Reader {
         self.rx_bytes += data.len();
     }
 
-    pub fn finish(self) -> Response {
+    pub fn finish(mut self) -> Response {
+        let (regex_matched, regex_logs) = match self.regex.as_mut() {
+            Some(s) => (Some(s.matched()), s.take_logs()),
+            None => (None, Vec::new()),
+        };
         Response {
+            regex_matched,
+            regex_logs,
             got_header: self.header_len.is_some(),
             status: self.status,
             content_len: self.content_len,

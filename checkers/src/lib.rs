@@ -10,6 +10,10 @@
 //! - [`hysteresis`]: pure retry/up/down decision of one checker.
 //! - [`manager`]: pure LVS manager: checker verdicts in, desired
 //!   `ipvs::Table`, log lines, notifies and FIFO lines out.
+//! - [`pcre`]: the PCRE2 calls (FFI over `pcre2-sys`) keepalived's regex
+//!   check makes: any compile options, hard partial matching, JIT stack.
+//! - [`bodyregex`]: pure: keepalived's HTTP_GET/SSL_GET `regex` check over
+//!   the response as it is read (its 4 KiB buffer, offsets, partial matches).
 //! - [`http`]: hand-written HTTP/1.x request and response reader, byte for
 //!   byte keepalived's (MD5 over the raw body, no de-chunking).
 //! - [`probe`]: one probe of each checker kind (TCP, HTTP/SSL, SMTP, DNS,
@@ -26,6 +30,7 @@
 //!   daemon's VRRP role for vrrp_script and notify scripts.
 
 pub mod addr_monitor;
+pub mod bodyregex;
 pub mod config;
 pub mod driver;
 pub mod genhash;
@@ -34,6 +39,7 @@ pub mod http;
 pub mod hysteresis;
 pub mod manager;
 pub mod memory;
+pub mod pcre;
 pub mod probe;
 pub mod script;
 pub mod task;

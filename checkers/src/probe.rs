@@ -89,6 +89,8 @@ pub async fn http_fetch(
     })?;
     let vhost = url.virtualhost.as_deref().or(cfg.virtualhost.as_deref());
     let req = http::request(&url.path, cfg.protocol, vhost, conn.dst);
+    let reader = http::Reader::new(keep_body)
+        .with_regex(url.regex.as_ref().and_then(crate::bodyregex::Scan::new));
     match (tls, &cfg.tls) {
         (Some(tls), Some(tcfg)) => {
             let sni = tcfg
@@ -110,7 +112,7 @@ pub async fn http_fetch(
                 s,
                 &req,
                 conn.connect_timeout,
-                keep_body,
+                reader,
                 "Timeout SSL read",
                 "SSL read error from",
             )
@@ -121,7 +123,7 @@ pub async fn http_fetch(
                 stream,
                 &req,
                 conn.connect_timeout,
-                keep_body,
+                reader,
                 "Timeout HTTP read",
                 "Read error with",
             )
@@ -134,7 +136,7 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     mut s: S,
     req: &[u8],
     to: Duration,
-    keep_body: Option<usize>,
+    mut reader: http::Reader,
     read_timeout: &'static str,
     read_error: &'static str,
 ) -> Result<http::Response, &'static str> {
@@ -143,7 +145,6 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
         Ok(Err(_)) => return Err("Cannot send get request to"),
         Ok(Ok(())) => {}
     }
-    let mut reader = http::Reader::new(keep_body);
     let mut buf = vec![0u8; 16 * 1024];
     let mut got_any = false;
     loop {
@@ -167,11 +168,7 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
 
 /// Judges a fetched response against a url block; `Err` carries
 /// keepalived's failure wording, `Ok` the success wording.
-pub fn judge(
-    url: &UrlCfg,
-    resp: &http::Response,
-    regex: Option<&regex::bytes::Regex>,
-) -> Result<&'static str, &'static str> {
+pub fn judge(url: &UrlCfg, resp: &http::Response) -> Result<&'static str, &'static str> {
     if !resp.got_header {
         return Err("Read, no data received from ");
     }
@@ -185,8 +182,10 @@ pub fn judge(
         }
         msg = "MD5 digest";
     }
-    if let Some(re) = regex {
-        if re.is_match(&resp.body) == url.regex_no_match {
+    if let Some(re) = &url.regex {
+        // A pattern that did not compile leaves keepalived's url with a
+        // freed regex (undefined behaviour there); here it never matches.
+        if resp.regex_matched.unwrap_or(false) == re.no_match {
             return Err("Regex match failed");
         }
         msg = "Regex match";

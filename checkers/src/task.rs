@@ -492,15 +492,6 @@ async fn run_http(ctx: &Ctx, hc: &HttpCfg) {
         },
         None => None,
     };
-    let regexes: Vec<Option<regex::bytes::Regex>> = hc
-        .urls
-        .iter()
-        .map(|u| {
-            u.regex
-                .as_deref()
-                .and_then(|r| regex::bytes::Regex::new(r).ok())
-        })
-        .collect();
     let mut seq = HttpSeq::new(cfg.alpha, &rc);
     let mut mismatch: Vec<i64> = vec![0; hc.urls.len()];
     loop {
@@ -509,8 +500,7 @@ async fn run_http(ctx: &Ctx, hc: &HttpCfg) {
         }
         let i = seq.url_it.min(hc.urls.len() - 1);
         let url = &hc.urls[i];
-        let keep = regexes[i].as_ref().map(|_| 1 << 20);
-        let resp = probe::http_fetch(hc, url, &cfg.conn, tls.as_ref(), keep).await;
+        let resp = probe::http_fetch(hc, url, &cfg.conn, tls.as_ref(), None).await;
         if let Ok(r) = &resp
             && r.got_header
             && url.status_ok(r.status)
@@ -531,8 +521,13 @@ async fn run_http(ctx: &Ctx, hc: &HttpCfg) {
             }
             mismatch[i] = diff;
         }
+        if let Ok(r) = &resp {
+            for l in &r.regex_logs {
+                ctx.log(l.clone()).await;
+            }
+        }
         let verdict = match &resp {
-            Ok(r) => probe::judge(url, r, regexes[i].as_ref()),
+            Ok(r) => probe::judge(url, r),
             Err(m) => Err(*m),
         };
         let st = seq.observe(

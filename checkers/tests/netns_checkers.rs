@@ -143,7 +143,6 @@ fn url(path: &str, digest: Option<&str>) -> UrlCfg {
         status_code: vec![],
         virtualhost: None,
         regex: None,
-        regex_no_match: false,
     }
 }
 
@@ -215,12 +214,68 @@ fn http_get_digest_status_and_failure_modes() {
 
         // regex on the body
         let mut u = url("/ok", None);
-        u.regex = Some("hel+o".into());
+        let re = |no_match| {
+            Some(checkers::bodyregex::RegexCfg::new(
+                b"hel+o".to_vec(),
+                0,
+                no_match,
+                0,
+                0,
+                None,
+            ))
+        };
+        u.regex = re(false);
         assert_eq!(
             verdicts(&run(ck(http(vec![u.clone()]), srv), 1).await),
             [true]
         );
-        u.regex_no_match = true;
+        u.regex = re(true);
+        assert_eq!(
+            verdicts(&run(ck(http(vec![u.clone()]), srv), 1).await),
+            [false]
+        );
+
+        // PCRE2 only: lookahead/lookbehind, \w, a backreference; over the
+        // chunked body as sent (chunk-size lines included, not decoded)
+        for (pattern, up) in [
+            (&br"hel+(?=o\r\n7)"[..], true),
+            (br"(?<!\n)world", true),
+            (br"(?<= )hello", false),
+            (br"(\w)\1o", true),
+            (br"\r\n5\r\nhello", true),
+        ] {
+            let mut u = url("/chunked", None);
+            u.regex = Some(checkers::bodyregex::RegexCfg::new(
+                pattern.to_vec(),
+                0,
+                false,
+                0,
+                0,
+                None,
+            ));
+            let mut c = ck(http(vec![u]), srv);
+            c.log_all_failures = true;
+            let m = run(c, 1).await;
+            assert_eq!(
+                verdicts(&m),
+                [up],
+                "{:?} {m:?}",
+                String::from_utf8_lossy(pattern)
+            );
+            if !up {
+                assert_eq!(logs(&m)[0], format!("Regex match failed server {name}."));
+            }
+        }
+
+        // a pattern that did not compile: the url fails (keepalived crashes)
+        u.regex = Some(checkers::bodyregex::RegexCfg::new(
+            b"(".to_vec(),
+            0,
+            false,
+            0,
+            0,
+            None,
+        ));
         assert_eq!(verdicts(&run(ck(http(vec![u]), srv), 1).await), [false]);
     });
 }

@@ -69,7 +69,6 @@ fn driver_publishes_tables_and_reload_keeps_unchanged_checkers() {
                 status_code: vec![],
                 virtualhost: None,
                 regex: None,
-                regex_no_match: false,
             }],
             protocol: HttpProtocol::Http10,
             virtualhost: None,

@@ -1,6 +1,7 @@
 //! Keyword handlers: build the typed [`Config`] from keyword lines as the
 //! engine walks the blocks. Messages follow keepalived's wording.
 
+use crate::Loc;
 use crate::diag::{Class, Diags};
 use crate::engine::{Flow, Sink};
 use crate::model::*;
@@ -43,6 +44,9 @@ pub struct Builder {
     chk_common: CheckerCommon,
     last_common: Arc<CheckerCommon>,
     url: Option<Url>,
+    /// keepalived's `conf_regex_pattern`: a `regex` waiting for the next url
+    /// block that closes with a path.
+    pending_regex: Option<(Vec<u8>, Loc)>,
     smtp_host: Option<CheckerCommon>,
     vsg: Option<VirtualServerGroup>,
     ssl: Option<SslCfg>,
@@ -77,6 +81,7 @@ impl Default for Builder {
             chk_common: CheckerCommon::default(),
             last_common: Arc::default(),
             url: None,
+            pending_regex: None,
             smtp_host: None,
             vsg: None,
             ssl: None,
@@ -2049,8 +2054,70 @@ impl Builder {
             }
             "status_code" => u.status_code = status_codes(line, &mut r.diags),
             "virtualhost" => u.virtualhost = line.word(1).map(str::to_string),
-            "regex" => u.regex = line.word(1).map(str::to_string),
+            "regex" => {
+                // keepalived re-reads the raw line with quotes and escapes
+                let loc = line.loc;
+                match quoted_escaped(line.raw().as_bytes()) {
+                    Ok(mut w) if w.len() == 2 => {
+                        self.pending_regex = w.pop().map(|p| (p, line.loc_of(1)))
+                    }
+                    res => {
+                        match res {
+                            Err(QuotedEscapedError::Unmatched(q)) => r.diags.at(
+                                loc,
+                                Class::UnmatchedQuote,
+                                format!("String '{}': missing terminating {q}", line.raw()),
+                            ),
+                            Err(QuotedEscapedError::MissingEscape) => r
+                                .diags
+                                .note(loc, format!("Missing escape char at end: '{}'", line.raw())),
+                            Ok(_) => {}
+                        }
+                        r.diags.note(loc, "regex missing or too many fields");
+                    }
+                }
+            }
             "regex_no_match" => u.regex_no_match = true,
+            "regex_options" => {
+                for (i, w) in line.words().enumerate().skip(1) {
+                    if REGEX_OPTIONS.contains(&w) {
+                        u.regex_options.push(w.to_string());
+                    } else {
+                        // keepalived ignores it without a word
+                        r.diags.note(
+                            line.loc_of(i),
+                            format!("unknown regex option '{w}' ignored"),
+                        );
+                    }
+                }
+            }
+            "regex_min_offset" => u.regex_min_offset = regex_offset(line, "min", &mut r.diags),
+            "regex_max_offset" => {
+                // kept as one beyond: the largest value wraps to "none"
+                let v = regex_offset(line, "max", &mut r.diags);
+                u.regex_max_offset = (v != u64::MAX).then_some(v);
+            }
+            "regex_stack" => {
+                let loc = line.loc;
+                let msg = if line.len() != 3 {
+                    Some("regex_stack requires start and max values")
+                } else {
+                    match (strtoul(line.w(1)), strtoul(line.w(2))) {
+                        ((_, false), _) => Some("regex_stack invalid start value"),
+                        (_, (_, false)) => Some("regex_stack invalid max value"),
+                        ((s, _), (m, _)) if s > m => {
+                            Some("regex stack start cannot exceed max value")
+                        }
+                        ((s, _), (m, _)) => {
+                            u.regex_stack = Some((s, m));
+                            None
+                        }
+                    }
+                };
+                if let Some(m) = msg {
+                    r.diags.note(loc, m);
+                }
+            }
             "tls_compliant" => u.tls_compliant = opt_bool(line, &mut r.diags),
             _ => unreachable!("url keyword {} without handler", kw.name),
         }
@@ -2660,6 +2727,8 @@ impl Sink for Builder {
                             "HTTP/SSL_GET checker url has no path - ignoring",
                         );
                     } else {
+                        let mut u = u;
+                        regex_url_end(&mut u, self.pending_regex.take(), r);
                         h.urls.push(u);
                     }
                 }
@@ -2735,5 +2804,91 @@ impl Sink for Builder {
             }
             _ => {}
         }
+    }
+}
+
+/// keepalived's `regex_options` words (check_http.c `regex_options[]`).
+const REGEX_OPTIONS: &[&str] = &[
+    "allow_empty_class",
+    "alt_bsux",
+    "auto_callout",
+    "caseless",
+    "dollar_endonly",
+    "dotall",
+    "dupnames",
+    "extended",
+    "firstline",
+    "match_unset_backref",
+    "multiline",
+    "never_ucp",
+    "never_utf",
+    "no_auto_capture",
+    "no_auto_possess",
+    "no_dotstar_anchor",
+    "no_start_optimize",
+    "ucp",
+    "ungreedy",
+    "utf",
+    "never_backslash_c",
+    "alt_circumflex",
+    "alt_verbnames",
+    "use_offset_limit",
+];
+
+/// keepalived's `regex_offset_handler`: 0 after a logged complaint.
+fn regex_offset(line: &Line, kind: &str, d: &mut Diags) -> u64 {
+    if line.len() != 2 {
+        // keepalived's spelling
+        d.note(
+            line.loc,
+            format!("Missing or too may options for regex_{kind}_offset"),
+        );
+        return 0;
+    }
+    match strtoul(line.w(1)) {
+        (v, true) => v,
+        (_, false) => {
+            d.note(
+                line.loc_of(1),
+                format!("Invalid regex_{kind}_offset {} specified", line.w(1)),
+            );
+            0
+        }
+    }
+}
+
+/// keepalived's regex part of `url_check`, at the end of a url block that
+/// has a path.
+fn regex_url_end(u: &mut Url, pending: Option<(Vec<u8>, Loc)>, r: &mut Reader) {
+    let loc = r.line.loc;
+    if let Some((p, at)) = pending {
+        u.regex = Some(p);
+        u.regex_loc = Some(at);
+    } else if !u.regex_options.is_empty()
+        || u.regex_no_match
+        || u.regex_min_offset != 0
+        || u.regex_max_offset.is_some()
+        || u.regex_stack.is_some()
+    {
+        r.diags
+            .note(loc, "regex parameters specified without regex");
+        u.regex_options.clear();
+        u.regex_no_match = false;
+        u.regex_min_offset = 0;
+        u.regex_max_offset = None;
+        u.regex_stack = None;
+    }
+    if let Some(max) = u.regex_max_offset
+        && u.regex_min_offset > max
+    {
+        r.diags.note(
+            loc,
+            format!(
+                "regex min offset {} > regex_max_offset {max} - ignoring",
+                u.regex_min_offset
+            ),
+        );
+        u.regex_min_offset = 0;
+        u.regex_max_offset = None;
     }
 }

@@ -474,8 +474,23 @@ pub struct Url {
     /// Inclusive ranges; empty means keepalived's default 200-299.
     pub status_code: Vec<(u16, u16)>,
     pub virtualhost: Option<String>,
-    pub regex: Option<String>,
+    /// `regex`: the pattern as keepalived reads it, quotes and backslash
+    /// escapes resolved everywhere (`"\d"` in the file gives `d`; PCRE's
+    /// `\d` is written `"\\d"`), so any byte. keepalived takes the last
+    /// `regex` line seen when a url block with a path closes, even one
+    /// written in an earlier url block that was dropped for having no path.
+    pub regex: Option<Vec<u8>>,
+    /// Where that `regex`'s pattern was written.
+    pub regex_loc: Option<Loc>,
     pub regex_no_match: bool,
+    /// `regex_options`: the words keepalived knows, as written.
+    pub regex_options: Vec<String>,
+    /// `regex_min_offset`; 0 = none.
+    pub regex_min_offset: u64,
+    /// `regex_max_offset` (the last offset a match may start at).
+    pub regex_max_offset: Option<u64>,
+    /// `regex_stack START MAX` (JIT stack bytes).
+    pub regex_stack: Option<(u64, u64)>,
     pub tls_compliant: bool,
     pub extra: Vec<Raw>,
     pub loc: Loc,

@@ -547,10 +547,10 @@ const URL: &[Kw] = &[
     k("virtualhost", Leaf, Adv, T),
     k("regex", Leaf, Adv, T),
     k("regex_no_match", Leaf, Adv, T),
-    k("regex_options", Leaf, Adv, A),
-    k("regex_min_offset", Leaf, Adv, A),
-    k("regex_max_offset", Leaf, Adv, A),
-    k("regex_stack", Leaf, Adv, A),
+    k("regex_options", Leaf, Adv, T),
+    k("regex_min_offset", Leaf, Adv, T),
+    k("regex_max_offset", Leaf, Adv, T),
+    k("regex_stack", Leaf, Adv, T),
     k("tls_compliant", Leaf, Adv, T),
 ];
 

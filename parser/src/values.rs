@@ -405,3 +405,145 @@ pub fn command(
     };
     Some((argv, words.get(2).cloned(), words.get(3).cloned()))
 }
+
+/// Why [`quoted_escaped`] gave no words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuotedEscapedError {
+    /// A quote left open (keepalived: a CONFIG_UNMATCHED_QUOTE error).
+    Unmatched(char),
+    /// A backslash ending the line (keepalived only logs it).
+    MissingEscape,
+}
+
+/// keepalived's `alloc_strvec_quoted_escaped` (lib/parser.c), in bytes: the
+/// line split at blanks outside quotes, quotes removed, and backslash escapes
+/// resolved everywhere, inside quotes too (`\d` is `d`, `\\` is `\`,
+/// `\xHH...` keeps the last two hex digits, `\0`-`\777` octal, `\cX`
+/// control, `\a \b \E \f \n \r \t \v`). A word stops at a NUL byte, as
+/// keepalived's `strndup` copy does.
+pub fn quoted_escaped(s: &[u8]) -> Result<Vec<Vec<u8>>, QuotedEscapedError> {
+    let white = |c: u8| matches!(c, b' ' | b'\t' | b'\x0c' | b'\n' | b'\r' | b'\x0b');
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < s.len() {
+        while i < s.len() && white(s[i]) {
+            i += 1;
+        }
+        if i >= s.len() {
+            break;
+        }
+        let mut word = Vec::new();
+        let mut quote: Option<u8> = None;
+        while i < s.len() {
+            let c = s[i];
+            match (quote, c) {
+                (_, b'\\') => {
+                    i += 1;
+                    let Some(&e) = s.get(i) else {
+                        return Err(QuotedEscapedError::MissingEscape);
+                    };
+                    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+                    if e == b'x' && s.get(i + 1).and_then(|&c| hex(c)).is_some() {
+                        let mut v = 0u8;
+                        i += 1;
+                        while let Some(d) = s.get(i).and_then(|&c| hex(c)) {
+                            v = (v << 4) | d;
+                            i += 1;
+                        }
+                        word.push(v);
+                    } else if e == b'c' && s.get(i + 1).is_some() {
+                        word.push(s[i + 1] & 0x1f);
+                        i += 2;
+                    } else if (b'0'..=b'7').contains(&e) {
+                        let mut v = e - b'0';
+                        i += 1;
+                        for _ in 0..2 {
+                            match s.get(i) {
+                                Some(&d @ b'0'..=b'7') => {
+                                    v = v.wrapping_shl(3).wrapping_add(d - b'0');
+                                    i += 1;
+                                }
+                                _ => break,
+                            }
+                        }
+                        word.push(v);
+                    } else {
+                        word.push(match e {
+                            b'a' => 0x07,
+                            b'b' => 0x08,
+                            b'E' => 0x1b,
+                            b'f' => 0x0c,
+                            b'n' => b'\n',
+                            b'r' => b'\r',
+                            b't' => b'\t',
+                            b'v' => 0x0b,
+                            other => other,
+                        });
+                        i += 1;
+                    }
+                }
+                (Some(q), c) if c == q => {
+                    quote = None;
+                    i += 1;
+                }
+                (Some(_), c) => {
+                    word.push(c);
+                    i += 1;
+                }
+                (None, b'"' | b'\'') => {
+                    quote = Some(c);
+                    i += 1;
+                }
+                (None, c) if white(c) => break,
+                (None, c) => {
+                    word.push(c);
+                    i += 1;
+                }
+            }
+        }
+        if let Some(q) = quote {
+            return Err(QuotedEscapedError::Unmatched(q as char));
+        }
+        if let Some(nul) = word.iter().position(|&b| b == 0) {
+            word.truncate(nul);
+        }
+        out.push(word);
+    }
+    Ok(out)
+}
+
+/// C's `strtoul(s, &end, 10)` and whether `*end` is the terminating NUL:
+/// leading blanks and a sign allowed, a negative value wraps, overflow
+/// saturates; no digits at all leaves `end` at the start (so only "" is
+/// "fully read").
+pub fn strtoul(s: &str) -> (u64, bool) {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() && matches!(b[i], b' ' | b'\t' | b'\n' | b'\r' | b'\x0b' | b'\x0c') {
+        i += 1;
+    }
+    let neg = match b.get(i) {
+        Some(b'-') => {
+            i += 1;
+            true
+        }
+        Some(b'+') => {
+            i += 1;
+            false
+        }
+        _ => false,
+    };
+    let digits = b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+    if digits == 0 {
+        return (0, b.is_empty());
+    }
+    let v = b[i..i + digits].iter().try_fold(0u64, |a, &c| {
+        a.checked_mul(10)?.checked_add(u64::from(c - b'0'))
+    });
+    let v = match v {
+        Some(v) if neg => v.wrapping_neg(),
+        Some(v) => v,
+        None => u64::MAX,
+    };
+    (v, i + digits == b.len())
+}
