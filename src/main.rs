@@ -14,6 +14,7 @@ mod check_map;
 mod check_role;
 mod daemon;
 mod log;
+mod smtp;
 mod syscheck;
 mod vrrp_role;
 
