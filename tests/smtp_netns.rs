@@ -1,0 +1,415 @@
+//! Email alerts against Debian's keepalived 2.2.7: the same VRRP
+//! configuration runs under each implementation in a router namespace whose
+//! loopback holds a tiny SMTP sink this test starts; the sink records every
+//! session (what the client sent, line by line, and the message), and the
+//! two recordings must be equal once the Date header is masked.
+//!
+//! Needs root and /usr/sbin/keepalived; fails with CI=true when they are
+//! missing, skips with a message otherwise. Namespaces are `$KV_NETNS_PREFIX-smtp*`.
+
+mod netns;
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use netns::{Daemon, Impl, Lab, require, wait_until};
+
+/// An SMTP sink on 127.0.0.1:25 inside a namespace. Greets with a
+/// multi-line 220 (the client must wait for its last line), accepts
+/// everything, answers QUIT with 221 and closes.
+struct Sink {
+    stop: Arc<AtomicBool>,
+    sessions: Arc<Mutex<Vec<String>>>,
+    accept: Option<JoinHandle<()>>,
+}
+
+impl Sink {
+    fn start(ns: &str) -> Sink {
+        let path = format!("/var/run/netns/{ns}");
+        // The listener is created on a thread that entered the namespace;
+        // a socket stays in the namespace it was made in, so it can be
+        // served from any thread afterwards.
+        let listener = std::thread::spawn(move || {
+            let f = std::fs::File::open(&path).expect("netns file");
+            nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+            TcpListener::bind("127.0.0.1:25").expect("bind 127.0.0.1:25 in the namespace")
+        })
+        .join()
+        .unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let sessions = Arc::new(Mutex::new(Vec::new()));
+        let (st, se) = (stop.clone(), sessions.clone());
+        let accept = std::thread::spawn(move || {
+            while !st.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((c, _)) => {
+                        let se = se.clone();
+                        std::thread::spawn(move || {
+                            let t = serve(c);
+                            se.lock().unwrap().push(t);
+                        });
+                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                        std::thread::sleep(Duration::from_millis(10))
+                    }
+                    Err(e) => panic!("accept: {e}"),
+                }
+            }
+        });
+        Sink {
+            stop,
+            sessions,
+            accept: Some(accept),
+        }
+    }
+
+    fn sessions(&self) -> Vec<String> {
+        self.sessions.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.accept.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// One session's transcript: `C: line` for each command, `D: line` for
+/// each line of the message (Date masked), `<eof>` if the client hung up
+/// instead of quitting.
+fn serve(mut c: TcpStream) -> String {
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut t = String::new();
+    let _ = c.write_all(b"220-kv sink\r\n220 ESMTP ready\r\n");
+    let mut buf = Vec::new();
+    let mut data = false;
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = match c.read(&mut chunk) {
+            Ok(0) | Err(_) => {
+                t.push_str("<eof>\n");
+                return t;
+            }
+            Ok(n) => n,
+        };
+        buf.extend_from_slice(&chunk[..n]);
+        loop {
+            if data {
+                let Some(end) = find(&buf, b"\r\n.\r\n") else {
+                    break;
+                };
+                let msg = String::from_utf8_lossy(&buf[..end]).into_owned();
+                for l in msg.split("\r\n") {
+                    let l = if l.starts_with("Date: ") {
+                        "Date: <masked>"
+                    } else {
+                        l
+                    };
+                    t.push_str(&format!("D: {l}\n"));
+                }
+                buf.drain(..end + 5);
+                data = false;
+                let _ = c.write_all(b"250 2.0.0 queued\r\n");
+                continue;
+            }
+            let Some(eol) = find(&buf, b"\r\n") else {
+                break;
+            };
+            let line = String::from_utf8_lossy(&buf[..eol]).into_owned();
+            buf.drain(..eol + 2);
+            t.push_str(&format!("C: {line}\n"));
+            if line == "DATA" {
+                data = true;
+                let _ = c.write_all(b"354 go ahead\r\n");
+            } else if line == "QUIT" {
+                let _ = c.write_all(b"221 bye\r\n");
+                return t;
+            } else {
+                let _ = c.write_all(b"250 ok\r\n");
+            }
+        }
+    }
+}
+
+fn find(h: &[u8], n: &[u8]) -> Option<usize> {
+    h.windows(n.len()).position(|w| w == n)
+}
+
+fn conf(lab: &Lab, global: &str) -> String {
+    let n = 60 + lab.net;
+    format!(
+        "global_defs {{
+ notification_email {{
+  ops@example.com
+  \"Ops Two <ops2@example.com>\" third@example.com
+ }}
+ notification_email_from kv@example.com
+ smtp_server 127.0.0.1
+ smtp_connect_timeout 5
+{global}}}
+vrrp_sync_group G1 {{
+ group {{
+  VI_1
+  VI_2
+ }}
+}}
+vrrp_instance VI_1 {{
+ state BACKUP
+ interface kv-e0
+ virtual_router_id {n}
+ priority 150
+ advert_int 0.5
+ version 3
+ virtual_ipaddress {{
+  10.{net}.0.100/24
+ }}
+}}
+vrrp_instance VI_2 {{
+ state BACKUP
+ interface kv-e0
+ virtual_router_id {}
+ priority 150
+ advert_int 0.5
+ version 3
+ virtual_ipaddress {{
+  10.{net}.0.101/24
+ }}
+}}
+vrrp_instance VI_3 {{
+ state BACKUP
+ interface kv-e0
+ virtual_router_id {}
+ priority 150
+ advert_int 0.5
+ version 3
+ smtp_alert off
+ virtual_ipaddress {{
+  10.{net}.0.102/24
+ }}
+}}
+vrrp_instance VI_4 {{
+ state BACKUP
+ interface kv-e0
+ virtual_router_id {}
+ priority 150
+ advert_int 0.5
+ version 3
+ virtual_ipaddress {{
+  10.{net}.0.103/24
+ }}
+}}
+",
+        n + 1,
+        n + 2,
+        n + 3,
+        net = lab.net,
+    )
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Scenario {
+    /// The link goes down (FAULT) and comes back (BACKUP, MASTER).
+    Flap,
+    /// A reload removes VI_4 (keepalived mails FAULT for it, or DELETED
+    /// with `notify_deleted`).
+    Reload { notify_deleted: bool },
+}
+
+/// What one implementation mailed over: start (BACKUP then MASTER), the
+/// scenario, and a stop. Returns the sessions in which the client sent
+/// anything, sorted (they run concurrently, so their order is not part of
+/// the behaviour), and the daemon's log.
+fn run(tag: &str, net: u8, which: Impl, global: &str, sc: Scenario) -> (Vec<String>, String) {
+    let lab = Lab::new(tag, net, 1);
+    let sink = Sink::start(&lab.ns(0));
+    let text = conf(&lab, global);
+    let text = match sc {
+        Scenario::Reload {
+            notify_deleted: true,
+        } => text
+            .replace(" smtp_alert off\n", " smtp_alert off\n notify_deleted\n")
+            .replace(
+                " version 3\n virtual_ipaddress {\n  10.",
+                " version 3\n notify_deleted\n virtual_ipaddress {\n  10.",
+            ),
+        _ => text,
+    };
+    let mut d = Daemon::start(&lab, 0, which, &text);
+    let log = |d: &Daemon| d.log_text();
+    let masters =
+        |d: &Daemon, n| d.wait_log_count("Entering MASTER STATE", n, Duration::from_secs(10));
+    assert!(masters(&d, 4), "{which:?}: not all MASTER\n{}", log(&d));
+    // Let the mails of the transitions so far be delivered.
+    let settle = |n: usize| {
+        wait_until(Duration::from_secs(5), || sink.sessions().len() >= n);
+        std::thread::sleep(Duration::from_millis(700));
+    };
+    settle(1);
+    match sc {
+        Scenario::Flap => {
+            lab.link(0, false);
+            assert!(
+                d.wait_log_count("Entering FAULT STATE", 4, Duration::from_secs(10)),
+                "{which:?}: no FAULT\n{}",
+                log(&d)
+            );
+            settle(1);
+            lab.link(0, true);
+            assert!(masters(&d, 8), "{which:?}: not MASTER again\n{}", log(&d));
+        }
+        Scenario::Reload { .. } => {
+            let cut = text.find("vrrp_instance VI_4").unwrap();
+            let before = sink.sessions().len();
+            d.reload(&text[..cut]);
+            assert!(
+                wait_until(Duration::from_secs(10), || sink.sessions().len() > before),
+                "{which:?}: nothing mailed at the reload\n{}",
+                log(&d)
+            );
+        }
+    }
+    settle(1);
+    d.stop();
+    std::thread::sleep(Duration::from_millis(500));
+    let mut s: Vec<String> = sink
+        .sessions()
+        .into_iter()
+        // keepalived opens a connection for each STOP alert and exits
+        // before saying anything on it; such sessions carry no mail.
+        .filter(|t| t.contains("C: "))
+        .collect();
+    s.sort();
+    (s, log(&d))
+}
+
+fn compare(tag: &str, net: u8, global: &str, sc: Scenario) -> Vec<String> {
+    let (ka, ka_log) = run(&format!("{tag}k"), net, Impl::Keepalived, global, sc);
+    let (ours, our_log) = run(&format!("{tag}o"), net + 1, Impl::Ours, global, sc);
+    assert!(!ka.is_empty(), "keepalived sent no mail:\n{ka_log}");
+    if ka != ours {
+        panic!(
+            "mail differs\n--- keepalived ({} sessions)\n{}\n--- ours ({} sessions)\n{}\n--- our log\n{our_log}",
+            ka.len(),
+            ka.join("\n"),
+            ours.len(),
+            ours.join("\n")
+        );
+    }
+    // With -D both log each delivery.
+    for line in [
+        "Remote SMTP server [127.0.0.1]:25 connected.",
+        "SMTP alert successfully sent.",
+    ] {
+        let count = |l: &str| l.matches(line).count();
+        // keepalived also logs "connected" for its unfinished STOP sessions.
+        if line.contains("connected") {
+            assert!(count(&our_log) <= count(&ka_log), "{line}");
+            assert_eq!(count(&our_log), ours.len(), "{line}\n{our_log}");
+        } else {
+            assert_eq!(count(&our_log), count(&ka_log), "{line}\n{our_log}");
+        }
+    }
+    eprintln!("{tag}: {} sessions alike, e.g.\n{}", ours.len(), ours[0]);
+    ours
+}
+
+fn subjects(sessions: &[String]) -> Vec<String> {
+    let mut s: Vec<String> = sessions
+        .iter()
+        .flat_map(|t| t.lines())
+        .filter_map(|l| l.strip_prefix("D: Subject: "))
+        .map(str::to_owned)
+        .collect();
+    s.sort();
+    s
+}
+
+/// Global `smtp_alert`: every instance but VI_3 (`smtp_alert off`) and the
+/// sync group mail each state they enter (not STOP: see the filter above).
+#[test]
+fn vrrp_alerts_match_keepalived() {
+    if !require() {
+        return;
+    }
+    let ours = compare("smtpa", 120, " smtp_alert\n", Scenario::Flap);
+    let s = subjects(&ours);
+    for want in [
+        "VRRP Group G1 - Entering BACKUP state",
+        "VRRP Group G1 - Entering MASTER state",
+        "VRRP Group G1 - Entering FAULT state",
+        "VRRP Instance VI_4 - Entering FAULT state",
+    ] {
+        assert!(s.iter().any(|x| x.ends_with(want)), "{want}: {s:#?}");
+    }
+    assert!(!s.iter().any(|x| x.contains("VI_3")), "{s:#?}");
+}
+
+/// `smtp_alert_vrrp` with `no_email_faults`: no FAULT mail (and FAULT does
+/// not count as the state last mailed).
+#[test]
+fn vrrp_alerts_without_faults_match_keepalived() {
+    if !require() {
+        return;
+    }
+    let ours = compare(
+        "smtpb",
+        124,
+        " smtp_alert_vrrp\n no_email_faults\n",
+        Scenario::Flap,
+    );
+    let s = subjects(&ours);
+    assert!(!s.iter().any(|x| x.contains("FAULT")), "{s:#?}");
+}
+
+/// A reload that removes an instance: FAULT mailed for it (keepalived's
+/// old way of saying DELETED), and nothing for the kept MASTERs.
+#[test]
+fn vrrp_alerts_at_reload_match_keepalived() {
+    if !require() {
+        return;
+    }
+    let ours = compare(
+        "smtpc",
+        128,
+        " smtp_alert\n",
+        Scenario::Reload {
+            notify_deleted: false,
+        },
+    );
+    let s = subjects(&ours);
+    assert!(
+        s.iter()
+            .any(|x| x.ends_with("VRRP Instance VI_4 - Entering FAULT state")),
+        "{s:#?}"
+    );
+}
+
+/// The same with `notify_deleted`: the removed instance mails "Deleted".
+#[test]
+fn vrrp_alerts_notify_deleted_match_keepalived() {
+    if !require() {
+        return;
+    }
+    let ours = compare(
+        "smtpd",
+        132,
+        " smtp_alert\n",
+        Scenario::Reload {
+            notify_deleted: true,
+        },
+    );
+    let s = subjects(&ours);
+    assert!(
+        s.iter()
+            .any(|x| x.ends_with("VRRP Instance VI_4 - Deleted")),
+        "{s:#?}"
+    );
+}
