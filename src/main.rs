@@ -315,6 +315,7 @@ fn run_child(
             config,
             &check_role::CheckRoleOpts {
                 dont_release_ipvs: cli.dont_release_ipvs,
+                log_detail: cli.log_detail > 0,
             },
         ),
         daemon::Subsystem::Vrrp => vrrp_role::run(
