@@ -18,9 +18,21 @@ use std::time::Duration;
 
 use netns::{Daemon, Impl, Lab, require, wait_until};
 
-/// An SMTP sink on 127.0.0.1:25 inside a namespace. Greets with a
-/// multi-line 220 (the client must wait for its last line), accepts
-/// everything, answers QUIT with 221 and closes.
+/// How the sink behaves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// Greets with a multi-line 220 (the client must wait for its last
+    /// line), accepts everything, answers QUIT with 221 and closes.
+    Accept,
+    /// As Accept, but refuses the recipient `third@example.com` (550).
+    RejectRcpt,
+    /// Accepts the connection and never says a word.
+    Silent,
+    /// No sink: connections are refused.
+    Absent,
+}
+
+/// An SMTP sink on port 25 of the namespace's loopback (see [`Mode`]).
 struct Sink {
     stop: Arc<AtomicBool>,
     sessions: Arc<Mutex<Vec<String>>>,
@@ -28,7 +40,7 @@ struct Sink {
 }
 
 impl Sink {
-    fn start(ns: &str) -> Sink {
+    fn start(ns: &str, mode: Mode, addr: &'static str) -> Sink {
         let path = format!("/var/run/netns/{ns}");
         // The listener is created on a thread that entered the namespace;
         // a socket stays in the namespace it was made in, so it can be
@@ -36,7 +48,7 @@ impl Sink {
         let listener = std::thread::spawn(move || {
             let f = std::fs::File::open(&path).expect("netns file");
             nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
-            TcpListener::bind("127.0.0.1:25").expect("bind 127.0.0.1:25 in the namespace")
+            TcpListener::bind(addr).expect("bind port 25 in the namespace")
         })
         .join()
         .unwrap();
@@ -50,7 +62,7 @@ impl Sink {
                     Ok((c, _)) => {
                         let se = se.clone();
                         std::thread::spawn(move || {
-                            let t = serve(c);
+                            let t = serve(c, mode);
                             se.lock().unwrap().push(t);
                         });
                     }
@@ -85,9 +97,18 @@ impl Drop for Sink {
 /// One session's transcript: `C: line` for each command, `D: line` for
 /// each line of the message (Date masked), `<eof>` if the client hung up
 /// instead of quitting.
-fn serve(mut c: TcpStream) -> String {
+fn serve(mut c: TcpStream, mode: Mode) -> String {
     c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut t = String::new();
+    if mode == Mode::Silent {
+        let mut all = Vec::new();
+        let _ = c.read_to_end(&mut all);
+        for l in String::from_utf8_lossy(&all).split_terminator("\r\n") {
+            t.push_str(&format!("C: {l}\n"));
+        }
+        t.push_str("<eof>\n");
+        return t;
+    }
     let _ = c.write_all(b"220-kv sink\r\n220 ESMTP ready\r\n");
     let mut buf = Vec::new();
     let mut data = false;
@@ -129,6 +150,8 @@ fn serve(mut c: TcpStream) -> String {
             if line == "DATA" {
                 data = true;
                 let _ = c.write_all(b"354 go ahead\r\n");
+            } else if mode == Mode::RejectRcpt && line == "RCPT TO:<third@example.com>" {
+                let _ = c.write_all(b"550 5.1.1 no such user\r\n");
             } else if line == "QUIT" {
                 let _ = c.write_all(b"221 bye\r\n");
                 return t;
@@ -216,6 +239,8 @@ vrrp_instance VI_4 {{
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Scenario {
+    /// Start (BACKUP, MASTER) and stop; the sink's [`Mode`] matters.
+    Plain(Mode),
     /// The link goes down (FAULT) and comes back (BACKUP, MASTER).
     Flap,
     /// A reload removes VI_4 (keepalived mails FAULT for it, or DELETED
@@ -229,8 +254,26 @@ enum Scenario {
 /// the behaviour), and the daemon's log.
 fn run(tag: &str, net: u8, which: Impl, global: &str, sc: Scenario) -> (Vec<String>, String) {
     let lab = Lab::new(tag, net, 1);
-    let sink = Sink::start(&lab.ns(0));
-    let text = conf(&lab, global);
+    let v6 = global.contains("smtp_server ::1");
+    let mode = match sc {
+        Scenario::Plain(m) => m,
+        _ => Mode::Accept,
+    };
+    let sink = (mode != Mode::Absent).then(|| {
+        Sink::start(
+            &lab.ns(0),
+            mode,
+            if v6 { "[::1]:25" } else { "127.0.0.1:25" },
+        )
+    });
+    let sessions = || sink.as_ref().map_or_else(Vec::new, Sink::sessions);
+    let mut text = conf(&lab, global);
+    if v6 {
+        text = text.replace(" smtp_server 127.0.0.1\n", "");
+    }
+    if mode == Mode::Silent {
+        text = text.replace("smtp_connect_timeout 5", "smtp_connect_timeout 1");
+    }
     let text = match sc {
         Scenario::Reload {
             notify_deleted: true,
@@ -249,11 +292,13 @@ fn run(tag: &str, net: u8, which: Impl, global: &str, sc: Scenario) -> (Vec<Stri
     assert!(masters(&d, 4), "{which:?}: not all MASTER\n{}", log(&d));
     // Let the mails of the transitions so far be delivered.
     let settle = |n: usize| {
-        wait_until(Duration::from_secs(5), || sink.sessions().len() >= n);
+        wait_until(Duration::from_secs(5), || sessions().len() >= n);
         std::thread::sleep(Duration::from_millis(700));
     };
     settle(1);
     match sc {
+        // The silent server's sessions end after two 1 s timeouts.
+        Scenario::Plain(_) => std::thread::sleep(Duration::from_secs(3)),
         Scenario::Flap => {
             lab.link(0, false);
             assert!(
@@ -267,33 +312,72 @@ fn run(tag: &str, net: u8, which: Impl, global: &str, sc: Scenario) -> (Vec<Stri
         }
         Scenario::Reload { .. } => {
             let cut = text.find("vrrp_instance VI_4").unwrap();
-            let before = sink.sessions().len();
+            let before = sessions().len();
             d.reload(&text[..cut]);
             assert!(
-                wait_until(Duration::from_secs(10), || sink.sessions().len() > before),
+                wait_until(Duration::from_secs(10), || sessions().len() > before),
                 "{which:?}: nothing mailed at the reload\n{}",
                 log(&d)
             );
         }
     }
     settle(1);
+    // Compared: the log up to the stop (keepalived's unfinished STOP
+    // alerts may or may not log on the way out).
+    let before_stop = log(&d);
     d.stop();
     std::thread::sleep(Duration::from_millis(500));
-    let mut s: Vec<String> = sink
-        .sessions()
+    let mut s: Vec<String> = sessions()
         .into_iter()
         // keepalived opens a connection for each STOP alert and exits
         // before saying anything on it; such sessions carry no mail.
         .filter(|t| t.contains("C: "))
         .collect();
     s.sort();
-    (s, log(&d))
+    (s, before_stop)
+}
+
+/// The SMTP client's log lines, without timestamps, sorted (sessions run
+/// concurrently); the descriptor number in "smtp fd N" is masked.
+fn smtp_lines(log: &str) -> Vec<String> {
+    const NEEDLES: [&str; 9] = [
+        "smtp fd ",
+        "Error processing ",
+        "Timeout reading data",
+        "Timeout opening connection",
+        "Remote SMTP server ",
+        "SMTP alert successfully sent.",
+        "SMTP connection ERROR",
+        "Cannot send data",
+        "Received buffer from remote SMTP",
+    ];
+    let mut out: Vec<String> = log
+        .lines()
+        .filter_map(|l| {
+            let at = NEEDLES.iter().filter_map(|n| l.find(n)).min()?;
+            let line = &l[at..];
+            Some(match line.strip_prefix("smtp fd ") {
+                Some(rest) => format!(
+                    "smtp fd N{}",
+                    rest.trim_start_matches(|c: char| c.is_ascii_digit())
+                ),
+                None => line.to_owned(),
+            })
+        })
+        .collect();
+    out.sort();
+    out
 }
 
 fn compare(tag: &str, net: u8, global: &str, sc: Scenario) -> Vec<String> {
     let (ka, ka_log) = run(&format!("{tag}k"), net, Impl::Keepalived, global, sc);
     let (ours, our_log) = run(&format!("{tag}o"), net + 1, Impl::Ours, global, sc);
-    assert!(!ka.is_empty(), "keepalived sent no mail:\n{ka_log}");
+    let expect_mail = !matches!(sc, Scenario::Plain(Mode::Absent));
+    assert_eq!(
+        !ka.is_empty(),
+        expect_mail,
+        "keepalived's sessions:\n{ka_log}"
+    );
     if ka != ours {
         panic!(
             "mail differs\n--- keepalived ({} sessions)\n{}\n--- ours ({} sessions)\n{}\n--- our log\n{our_log}",
@@ -303,21 +387,21 @@ fn compare(tag: &str, net: u8, global: &str, sc: Scenario) -> Vec<String> {
             ours.join("\n")
         );
     }
-    // With -D both log each delivery.
-    for line in [
-        "Remote SMTP server [127.0.0.1]:25 connected.",
-        "SMTP alert successfully sent.",
-    ] {
-        let count = |l: &str| l.matches(line).count();
-        // keepalived also logs "connected" for its unfinished STOP sessions.
-        if line.contains("connected") {
-            assert!(count(&our_log) <= count(&ka_log), "{line}");
-            assert_eq!(count(&our_log), ours.len(), "{line}\n{our_log}");
-        } else {
-            assert_eq!(count(&our_log), count(&ka_log), "{line}\n{our_log}");
-        }
-    }
-    eprintln!("{tag}: {} sessions alike, e.g.\n{}", ours.len(), ours[0]);
+    // With -D both log each connection and delivery, and every failure.
+    let (kl, ol) = (smtp_lines(&ka_log), smtp_lines(&our_log));
+    assert!(
+        kl == ol,
+        "SMTP log lines differ\n--- keepalived\n{}\n--- ours\n{}",
+        kl.join("\n"),
+        ol.join("\n")
+    );
+    eprintln!(
+        "{tag}: {} sessions and {} log lines alike; e.g.\n{}\n{}",
+        ours.len(),
+        ol.len(),
+        ours.first().map_or("", String::as_str),
+        ol.first().map_or("", String::as_str)
+    );
     ours
 }
 
@@ -412,4 +496,66 @@ fn vrrp_alerts_notify_deleted_match_keepalived() {
             .any(|x| x.ends_with("VRRP Instance VI_4 - Deleted")),
         "{s:#?}"
     );
+}
+
+/// A recipient refused with 550: "Error processing RCPT cmd on SMTP server
+/// [127.0.0.1]:25. SMTP status code = 550", then QUIT: nothing delivered.
+#[test]
+fn refused_recipient_matches_keepalived() {
+    if !require() {
+        return;
+    }
+    let ours = compare(
+        "smtpe",
+        136,
+        " smtp_alert_vrrp\n",
+        Scenario::Plain(Mode::RejectRcpt),
+    );
+    assert!(ours.iter().all(|t| !t.contains("C: DATA")), "{ours:#?}");
+}
+
+/// A server that never answers: one "Timeout reading data" for the
+/// greeting, QUIT, a second timeout, close (smtp_connect_timeout 1).
+#[test]
+fn silent_server_matches_keepalived() {
+    if !require() {
+        return;
+    }
+    let ours = compare(
+        "smtpf",
+        140,
+        " smtp_alert_vrrp\n",
+        Scenario::Plain(Mode::Silent),
+    );
+    assert!(ours.iter().all(|t| t == "C: QUIT\n<eof>\n"), "{ours:#?}");
+}
+
+/// Nothing listens: each alert logs keepalived's "smtp fd N returned write
+/// error".
+#[test]
+fn absent_server_matches_keepalived() {
+    if !require() {
+        return;
+    }
+    compare(
+        "smtpg",
+        144,
+        " smtp_alert_vrrp\n",
+        Scenario::Plain(Mode::Absent),
+    );
+}
+
+/// An IPv6 server (`smtp_server ::1`, port 25 by default).
+#[test]
+fn ipv6_server_matches_keepalived() {
+    if !require() {
+        return;
+    }
+    let ours = compare(
+        "smtph",
+        148,
+        " smtp_alert_vrrp\n smtp_server ::1\n",
+        Scenario::Plain(Mode::Accept),
+    );
+    assert_eq!(ours.len(), 8, "{ours:#?}");
 }
