@@ -48,6 +48,7 @@ pub fn lvs_cfg(cfg: &Config) -> (LvsCfg, Vec<String>) {
         LvsCfg {
             virtual_servers,
             rs_init_notifies: g.rs_init_notifies,
+            no_checker_emails: g.no_checker_emails,
             fifo_trailing_nul: false,
         },
         warn,
@@ -333,6 +334,12 @@ fn vs_cfg(
         hysteresis,
         sorry_server,
         omega: vs.omega,
+        // check_data.c: own, else smtp_alert_checker, else smtp_alert, else off
+        smtp_alert: vs
+            .smtp_alert
+            .or(cfg.global_defs.smtp_alert_checker)
+            .or(cfg.global_defs.smtp_alert)
+            .unwrap_or(false),
         ha_suspend,
         addr: match vs.key {
             VsKey::Inet { addr, .. } => Some(addr),
@@ -385,6 +392,12 @@ fn rs_cfg(
         dest,
         name: rs_name,
         inhibit_on_failure: o.inhibit_on_failure.unwrap_or(vs.inhibit_on_failure),
+        // the same, but on by default (check_data.c: "backwards compatibility")
+        smtp_alert: o
+            .smtp_alert
+            .or(cfg.global_defs.smtp_alert_checker)
+            .or(cfg.global_defs.smtp_alert)
+            .unwrap_or(true),
         notify_up: o
             .notify_up
             .as_ref()

@@ -14,6 +14,7 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use ipvs::ServiceKey;
 use kaconf::model::Config;
@@ -27,6 +28,8 @@ use crate::daemon::{EXIT_FATAL, EXIT_OK};
 pub struct CheckRoleOpts {
     /// `-I`: leave IPVS as it is at shutdown.
     pub dont_release_ipvs: bool,
+    /// `-D`: the SMTP alerts' "connected" / "successfully sent" lines.
+    pub log_detail: bool,
 }
 
 /// Runs the checker child until SIGTERM; returns the exit code.
@@ -39,7 +42,8 @@ pub fn run(path: &Path, opts: &kaconf::Options, config: Config, role: &CheckRole
     // each takes a good part of the cold start (issue 3 point 6).
     // The config comes back with the result: dropped here at exit, as
     // before, not on that thread while this one waits for it.
-    let prepare = std::thread::spawn(move || (prepare(&config), config));
+    let detail = role.log_detail;
+    let prepare = std::thread::spawn(move || (prepare(&config, detail), config));
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -59,11 +63,49 @@ struct Prepared {
     driver: checkers::driver::Driver,
     tables: tokio::sync::watch::Receiver<ipvs::Table>,
     warnings: Vec<String>,
+    /// The manager's email alerts, and where they go.
+    mail_rx: tokio::sync::mpsc::UnboundedReceiver<checkers::manager::Mail>,
+    mailer: Option<Arc<crate::smtp::Mailer>>,
 }
 
 type Preparing = std::thread::JoinHandle<(Prepared, Config)>;
 
-fn prepare(config: &Config) -> Prepared {
+/// The mailer of `config`; may block (name resolution).
+fn mailer(config: &Config, log_detail: bool) -> Option<Arc<crate::smtp::Mailer>> {
+    crate::smtp::Mailer::from_config(
+        &config.global_defs,
+        crate::smtp::message::local_name,
+        log_detail,
+    )
+    .map(Arc::new)
+}
+
+/// Sends each alert the manager raises, in a task of its own, through the
+/// mailer of the running configuration (`current`, swapped at a reload).
+async fn mail_loop(
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<checkers::manager::Mail>,
+    current: Arc<Mutex<Option<Arc<crate::smtp::Mailer>>>>,
+) {
+    use crate::smtp::message::About;
+    use checkers::manager::Mail;
+    while let Some(mail) = rx.recv().await {
+        let Some(m) = current.lock().unwrap_or_else(|e| e.into_inner()).clone() else {
+            continue;
+        };
+        let word = |up: bool| if up { "UP" } else { "DOWN" };
+        let alert = match &mail {
+            Mail::RealServer { rs, vs, up, body } => {
+                crate::smtp::Alert::new(&m.router_id, About::RealServer { rs, vs }, word(*up), body)
+            }
+            Mail::VirtualServer { vs, up, body } => {
+                crate::smtp::Alert::new(&m.router_id, About::VirtualServer(vs), word(*up), body)
+            }
+        };
+        crate::smtp::client::spawn(&m, alert);
+    }
+}
+
+fn prepare(config: &Config, log_detail: bool) -> Prepared {
     let (lvs, warnings) = crate::check_map::lvs_cfg(config);
     crate::log::mark("lvs mapped");
     let g = &config.global_defs;
@@ -77,12 +119,14 @@ fn prepare(config: &Config) -> Prepared {
         ..Default::default()
     };
     fd_limit(&lvs);
+    let (mail_tx, mail_rx) = tokio::sync::mpsc::unbounded_channel();
     let (driver, tables) = checkers::driver::Driver::new(
         lvs,
         checkers::driver::DriverOpts {
             env,
             fifos,
             log_tap: None,
+            mail: Some(mail_tx),
             watch_addrs: true,
             release_startup_memory: true,
         },
@@ -92,6 +136,8 @@ fn prepare(config: &Config) -> Prepared {
         driver,
         tables,
         warnings,
+        mail_rx,
+        mailer: mailer(config, log_detail),
     }
 }
 
@@ -148,6 +194,8 @@ async fn serve(
             mut driver,
             mut tables,
             warnings,
+            mail_rx,
+            mailer: first_mailer,
         },
         _config,
     ) = prepare
@@ -156,6 +204,9 @@ async fn serve(
     for w in warnings {
         warn!("{w}");
     }
+    let current_mailer = Arc::new(Mutex::new(first_mailer));
+    // Alerts still being sent end with the process, as keepalived's do.
+    tokio::spawn(mail_loop(mail_rx, Arc::clone(&current_mailer)));
     crate::log::mark("driver built");
     // With ha_suspend, the address monitor reads this host's addresses
     // before the checkers start.
@@ -240,6 +291,8 @@ async fn serve(
                         warn!("{w}");
                     }
                     fd_limit(&lvs);
+                    *current_mailer.lock().unwrap_or_else(|e| e.into_inner()) =
+                        mailer(&parsed.config, role.log_detail);
                     let _ = reload_tx.send(lvs).await;
                 }
                 _ = term.recv() => break,
@@ -285,6 +338,88 @@ mod tests {
     fn table_of(conf: &str) -> String {
         let parsed = kaconf::parse_str(conf, &kaconf::Options::default());
         startup_table(&parsed.config).to_string()
+    }
+
+    /// The checker side end to end, without IPVS: a TCP_CHECK on a
+    /// loopback port nobody listens on fails, the manager's alert goes
+    /// through the mail loop, and a loopback SMTP sink receives keepalived's
+    /// message (subject with the real server's state, check_tcp.c's body).
+    #[tokio::test]
+    async fn failing_checker_mails_through_the_sink() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let sink = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let dead = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let dead_port = dead.local_addr().unwrap().port();
+        drop(dead);
+        let conf = format!(
+            "global_defs {{\n router_id lb1\n notification_email {{\n ops@example.com\n }}\n notification_email_from kv@example.com\n smtp_server 127.0.0.1 {}\n smtp_helo_name lb1.example.com\n}}\nvirtual_server 192.0.2.1 80 {{\n protocol TCP\n delay_loop 1\n real_server 127.0.0.1 {dead_port} {{\n TCP_CHECK {{\n connect_timeout 1\n retry 0\n }}\n }}\n}}\n",
+            sink.local_addr().unwrap().port()
+        );
+        let config = kaconf::parse_str(&conf, &kaconf::Options::default()).config;
+        let (lvs, _) = crate::check_map::lvs_cfg(&config);
+        let (mail_tx, mail_rx) = tokio::sync::mpsc::unbounded_channel();
+        let (mut driver, _tables) = checkers::driver::Driver::new(
+            lvs,
+            checkers::driver::DriverOpts {
+                env: checkers::task::TaskEnv {
+                    bootstrap: std::time::Duration::from_millis(10),
+                    log_all_failures: false,
+                },
+                fifos: vec![],
+                log_tap: None,
+                mail: Some(mail_tx),
+                watch_addrs: false,
+                release_startup_memory: false,
+            },
+        );
+        let current = Arc::new(Mutex::new(mailer(&config, false)));
+        tokio::spawn(mail_loop(mail_rx, current));
+        let (_reload_tx, reload_rx) = tokio::sync::mpsc::channel(1);
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let run = tokio::spawn(async move {
+            driver
+                .run(reload_rx, async {
+                    let _ = stop_rx.await;
+                })
+                .await;
+        });
+        let session = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+            let (mut c, _) = sink.accept().await.unwrap();
+            c.write_all(b"220 sink\r\n").await.unwrap();
+            let mut seen = Vec::new();
+            let mut buf = [0u8; 2048];
+            loop {
+                let n = c.read(&mut buf).await.unwrap();
+                if n == 0 {
+                    break;
+                }
+                seen.extend_from_slice(&buf[..n]);
+                let reply: &[u8] = if buf[..n].starts_with(b"DATA") {
+                    b"354 go\r\n"
+                } else if buf[..n].starts_with(b"QUIT") {
+                    c.write_all(b"221 bye\r\n").await.unwrap();
+                    break;
+                } else {
+                    b"250 ok\r\n"
+                };
+                c.write_all(reply).await.unwrap();
+            }
+            String::from_utf8(seen).unwrap()
+        })
+        .await
+        .expect("no alert reached the sink");
+        let _ = stop_tx.send(());
+        let _ = run.await;
+        assert!(
+            session.starts_with(
+                "HELO lb1.example.com\r\nMAIL FROM:<kv@example.com>\r\nRCPT TO:<ops@example.com>\r\nDATA\r\nDate: "
+            ),
+            "{session}"
+        );
+        let want = format!(
+            "\r\nFrom: kv@example.com\r\nSubject: [lb1] Realserver [127.0.0.1]:tcp:{dead_port} of virtual server [192.0.2.1]:tcp:80 - DOWN\r\nX-Mailer: Keepalived\r\nTo: ops@example.com\r\n\r\n=> TCP CHECK failed on service <=\r\n\r\n.\r\nQUIT\r\n"
+        );
+        assert!(session.contains(&want), "{session}");
     }
 
     #[test]

@@ -14,6 +14,7 @@ mod check_map;
 mod check_role;
 mod daemon;
 mod log;
+mod smtp;
 mod syscheck;
 mod vrrp_role;
 
@@ -314,6 +315,7 @@ fn run_child(
             config,
             &check_role::CheckRoleOpts {
                 dont_release_ipvs: cli.dont_release_ipvs,
+                log_detail: cli.log_detail > 0,
             },
         ),
         daemon::Subsystem::Vrrp => vrrp_role::run(

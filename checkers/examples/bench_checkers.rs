@@ -31,6 +31,7 @@ fn main() {
                 dest: Dest::new(Fwd::Masq, 1),
                 name: trio(sa.ip(), "tcp", port),
                 inhibit_on_failure: false,
+                smtp_alert: false,
                 notify_up: None,
                 notify_down: None,
                 checkers: vec![CheckerCfg {
@@ -57,6 +58,7 @@ fn main() {
             hysteresis: 0,
             sorry_server: None,
             omega: false,
+            smtp_alert: false,
             ha_suspend: false,
             addr: Some("10.0.0.1".parse().unwrap()),
             quorum_up: None,

@@ -25,6 +25,9 @@ pub struct LvsCfg {
     /// does (`write(fd, line, strlen + 1)`). Released versions up to 2.4.3,
     /// including Debian's 2.2.7, write the line without it.
     pub fifo_trailing_nul: bool,
+    /// global `no_checker_emails`: a checker's alert is mailed only when its
+    /// real server changes state.
+    pub no_checker_emails: bool,
 }
 
 /// One `virtual_server` block (a `virtual_server_group` one expands to many
@@ -39,6 +42,9 @@ pub struct VsCfg {
     pub hysteresis: u32,
     pub sorry_server: Option<SorryCfg>,
     pub omega: bool,
+    /// `smtp_alert` resolved (own, else global checker/general, else off):
+    /// mail quorum changes.
+    pub smtp_alert: bool,
     /// `ha_suspend`: the checkers run only while `addr` is configured on
     /// this host (see crate::ha_suspend).
     pub ha_suspend: bool,
@@ -70,6 +76,10 @@ pub struct RsCfg {
     /// keepalived's `FMT_RS`: `[192.168.1.2]:tcp:80`.
     pub name: String,
     pub inhibit_on_failure: bool,
+    /// `smtp_alert` resolved (own, else global checker/general, else
+    /// **on**, as keepalived keeps it for compatibility): mail its checkers'
+    /// verdicts.
+    pub smtp_alert: bool,
     pub notify_up: Option<Script>,
     pub notify_down: Option<Script>,
     pub checkers: Vec<CheckerCfg>,

@@ -40,6 +40,9 @@ pub struct DriverOpts {
     pub fifos: Vec<PathBuf>,
     /// Also forward every log line here (tests, dumps).
     pub log_tap: Option<mpsc::UnboundedSender<String>>,
+    /// Where the manager's email alerts go (the daemon sends them); None
+    /// drops them.
+    pub mail: Option<mpsc::UnboundedSender<crate::manager::Mail>>,
     /// Watch this host's addresses for `ha_suspend` (opened only while a
     /// virtual server uses it). Off: ha_suspend virtual servers stay
     /// suspended unless `Event::LocalAddr` comes through [`Driver::sender`].
@@ -245,6 +248,11 @@ impl Driver {
                 Effect::Notify(s) => {
                     if let Err(err) = s.notify(&[], None) {
                         tracing::warn!(script = ?s.argv(), %err, "notify script failed to start");
+                    }
+                }
+                Effect::Mail(m) => {
+                    if let Some(tx) = &self.opts.mail {
+                        let _ = tx.send(m);
                     }
                 }
                 Effect::Fifo(bytes) => {

@@ -127,6 +127,7 @@ mod tests {
             hysteresis: 0,
             sorry_server: None,
             omega: false,
+            smtp_alert: false,
             ha_suspend,
             quorum_up: None,
             quorum_down: None,

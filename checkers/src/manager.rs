@@ -27,8 +27,15 @@ pub struct CheckerId(pub u64);
 /// What the checker tasks report.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
-    /// keepalived's `update_svr_checker_state(up)`.
-    Checker { id: CheckerId, up: bool },
+    /// keepalived's `update_svr_checker_state(up)`. `note` is what the
+    /// checker's alert mail says beyond its kind: SMTP_CHECK's failure
+    /// (`Connection timeout to server [..]:25`), MISC_CHECK's exit
+    /// (`succeeded`, `failed`, `timed out`).
+    Checker {
+        id: CheckerId,
+        up: bool,
+        note: Option<String>,
+    },
     /// MISC_CHECK with `misc_dynamic` exited 0 or 2..=255 with a status
     /// different from its last one.
     MiscStatus { id: CheckerId, status: u8 },
@@ -54,6 +61,49 @@ pub enum Effect {
     Start(Box<StartChecker>),
     /// Stop (drop) a checker task.
     Stop(CheckerId),
+    /// Send an email alert (`smtp_alert`).
+    Mail(Mail),
+}
+
+/// An email alert keepalived would send; the daemon adds the router id,
+/// the headers and the SMTP session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mail {
+    /// Subject `[ID] Realserver RS of virtual server VS - UP|DOWN` (the
+    /// real server's state, whatever the checker said).
+    RealServer {
+        rs: String,
+        vs: String,
+        up: bool,
+        body: String,
+    },
+    /// Subject `[ID] Virtualserver VS - UP|DOWN` (its quorum).
+    VirtualServer { vs: String, up: bool, body: String },
+}
+
+/// The body of a checker's alert (check_tcp.c, check_http.c, check_smtp.c,
+/// check_dns.c, check_udp.c, check_ping.c, check_misc.c); FILE_CHECK never
+/// mails.
+pub fn checker_mail_body(kind: &CheckKind, up: bool, note: Option<&str>) -> Option<String> {
+    let sf = if up { "succeed" } else { "failed" };
+    Some(match kind {
+        CheckKind::Tcp => format!("=> TCP CHECK {sf} on service <="),
+        CheckKind::Udp(_) => format!("=> UDP CHECK {sf} on service <="),
+        CheckKind::Ping => format!("=> ICMP CHECK {sf} on service <="),
+        CheckKind::Dns(_) => format!("=> DNS_CHECK: {sf} on service <="),
+        CheckKind::Http(_) if up => "=> CHECK succeed on service <=".to_owned(),
+        CheckKind::Http(_) => "=> CHECK failed on service : HTTP request failed <=".to_owned(),
+        CheckKind::Smtp(_) => match note {
+            _ if up => "=> CHECK succeed on service <=".to_owned(),
+            Some(n) => format!("=> CHECK failed on service : {n} <="),
+            None => "=> CHECK failed on service <=".to_owned(),
+        },
+        CheckKind::Misc(_) => format!(
+            "=> MISC CHECK {} on service <=",
+            note.unwrap_or(if up { "succeeded" } else { "failed" })
+        ),
+        CheckKind::File(_) => return None,
+    })
 }
 
 /// Everything a checker task needs.
@@ -193,6 +243,7 @@ pub struct Manager {
     /// Something `desired()` depends on changed since `take_changed`.
     changed: bool,
     rs_init_notifies: bool,
+    no_checker_emails: bool,
     fifo_nul: bool,
     next_id: u64,
     /// id → (vs index, rs index, checker index).
@@ -218,6 +269,7 @@ impl Manager {
             vss: Vec::new(),
             changed: true,
             rs_init_notifies: cfg.rs_init_notifies,
+            no_checker_emails: cfg.no_checker_emails,
             fifo_nul: cfg.fifo_trailing_nul,
             next_id: 0,
             index: Index::default(),
@@ -392,6 +444,18 @@ impl Manager {
         )));
     }
 
+    /// ipwrapper.c `do_vs_notifies`' alert, after a quorum change.
+    fn vs_mail(&self, v: usize, body: String, out: &mut Vec<Effect>) {
+        let vs = &self.vss[v];
+        if vs.cfg.smtp_alert {
+            out.push(Effect::Mail(Mail::VirtualServer {
+                vs: vs.cfg.name.clone(),
+                up: vs.quorum_up,
+                body,
+            }));
+        }
+    }
+
     /// ipwrapper.c `update_quorum_state`.
     fn update_quorum(&mut self, v: usize, init: bool, out: &mut Vec<Effect>) {
         let sum = self.weight_sum(v);
@@ -425,6 +489,12 @@ impl Manager {
                 )));
             }
             self.vs_notifies(v, out);
+            let what = if init {
+                "Starting with quorum up"
+            } else {
+                "Gained quorum"
+            };
+            self.vs_mail(v, format!("=> {what} {q}+{h}={threshold} <= {sum} <="), out);
         } else if (vs.quorum_up && (sum == 0 || sum < threshold))
             || (init && !vs.quorum_up && vs.cfg.sorry_server.is_some() && !vs.sorry_alive)
         {
@@ -455,6 +525,13 @@ impl Manager {
                 self.changed = true;
             }
             self.vs_notifies(v, out);
+            // keepalived formats both directions alike ("+", "<=")
+            let what = if init {
+                "Starting with quorum down"
+            } else {
+                "Lost quorum"
+            };
+            self.vs_mail(v, format!("=> {what} {q}+{h}={threshold} <= {sum} <="), out);
         }
     }
 
@@ -511,9 +588,12 @@ impl Manager {
     pub fn handle(&mut self, ev: Event) -> Vec<Effect> {
         let mut out = Vec::new();
         match ev {
-            Event::Checker { id, up } => {
+            Event::Checker { id, up, note } => {
                 if let Some((v, r, c)) = self.index.get(id) {
+                    let checker_was_up = self.vss[v].rs[r].checkers[c].is_up;
+                    let rs_was_alive = self.vss[v].rs[r].alive;
                     self.checker_state(v, r, c, up, &mut out);
+                    self.checker_mail(v, r, c, up, checker_was_up, rs_was_alive, note, &mut out);
                 }
             }
             Event::MiscStatus { id, status } => {
@@ -539,6 +619,39 @@ impl Manager {
             Event::LocalAddr(ev) => self.local_addr(ev, &mut out),
         }
         out
+    }
+
+    /// The alert after a verdict (the checkers' `smtp_alert(SMTP_MSG_RS, ...)`
+    /// calls): with the real server's `smtp_alert`, when the checker changed
+    /// state (MISC_CHECK: whenever it reported), and only if the real server
+    /// changed too or `no_checker_emails` is off.
+    #[allow(clippy::too_many_arguments)]
+    fn checker_mail(
+        &self,
+        v: usize,
+        r: usize,
+        c: usize,
+        up: bool,
+        checker_was_up: bool,
+        rs_was_alive: bool,
+        note: Option<String>,
+        out: &mut Vec<Effect>,
+    ) {
+        let vs = &self.vss[v];
+        let rs = &vs.rs[r];
+        let kind = &rs.checkers[c].cfg.kind;
+        let changed = matches!(kind, CheckKind::Misc(_)) || checker_was_up != up;
+        if !rs.cfg.smtp_alert || !changed || (rs_was_alive == rs.alive && self.no_checker_emails) {
+            return;
+        }
+        if let Some(body) = checker_mail_body(kind, up, note.as_deref()) {
+            out.push(Effect::Mail(Mail::RealServer {
+                rs: rs.cfg.name.clone(),
+                vs: vs.cfg.name.clone(),
+                up: rs.alive,
+                body,
+            }));
+        }
     }
 
     fn file_value(&mut self, v: usize, r: usize, c: usize, value: i64, out: &mut Vec<Effect>) {
@@ -742,6 +855,7 @@ impl Manager {
     pub fn reload(&mut self, cfg: LvsCfg) -> Vec<Effect> {
         let mut out = Vec::new();
         self.rs_init_notifies = cfg.rs_init_notifies;
+        self.no_checker_emails = cfg.no_checker_emails;
         self.fifo_nul = cfg.fifo_trailing_nul;
         let mut old: Vec<Option<VsSt>> = std::mem::take(&mut self.vss)
             .into_iter()
@@ -781,6 +895,7 @@ impl Manager {
                 vss: vec![o],
                 changed: false,
                 rs_init_notifies: false,
+                no_checker_emails: false,
                 fifo_nul: self.fifo_nul,
                 next_id: 0,
                 index: Index::default(),
@@ -837,6 +952,15 @@ impl Manager {
                 &format!("RS {} {} DOWN", gone.cfg.name, vs.cfg.name),
                 self.fifo_nul,
             )));
+            // clear_service_rs: only a server that was in the table
+            if set && rs.cfg.smtp_alert {
+                out.push(Effect::Mail(Mail::RealServer {
+                    rs: rs.cfg.name.clone(),
+                    vs: vs.cfg.name.clone(),
+                    up: false,
+                    body: "=> Removing <=".to_owned(),
+                }));
+            }
         }
     }
 
@@ -958,6 +1082,7 @@ impl Manager {
                 vss: vec![old.clone()],
                 changed: false,
                 rs_init_notifies: false,
+                no_checker_emails: false,
                 fifo_nul: self.fifo_nul,
                 next_id: 0,
                 index: Index::default(),
@@ -1169,6 +1294,7 @@ mod tests {
             dest: Dest::new(Fwd::Masq, weight),
             name: format!("[192.168.1.{last}]:tcp:80"),
             inhibit_on_failure: false,
+            smtp_alert: false,
             notify_up: Some(script(&format!("up{last}"))),
             notify_down: Some(script(&format!("down{last}"))),
             checkers: (0..ncheckers).map(|_| checker(alpha)).collect(),
@@ -1186,6 +1312,7 @@ mod tests {
             hysteresis: 0,
             sorry_server: None,
             omega: false,
+            smtp_alert: false,
             ha_suspend: false,
             addr: Some("10.0.0.1".parse().unwrap()),
             quorum_up: Some(script("qup")),
@@ -1241,12 +1368,221 @@ mod tests {
             .collect()
     }
 
+    fn mails(effects: &[Effect]) -> Vec<Mail> {
+        effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Mail(m) => Some(m.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn rs_mail(last: u8, up: bool, body: &str) -> Mail {
+        Mail::RealServer {
+            rs: format!("[192.168.1.{last}]:tcp:80"),
+            vs: VS.into(),
+            up,
+            body: body.into(),
+        }
+    }
+
+    fn vs_mail(up: bool, body: &str) -> Mail {
+        Mail::VirtualServer {
+            vs: VS.into(),
+            up,
+            body: body.into(),
+        }
+    }
+
+    /// Real servers with `smtp_alert` (two TCP checkers on .2), a VS with it.
+    fn mail_manager(no_checker_emails: bool) -> (Manager, Vec<CheckerId>, Vec<Effect>) {
+        let mut a = rs(2, 1, 2, false);
+        a.smtp_alert = true;
+        let mut b = rs(3, 1, 1, false);
+        b.smtp_alert = true;
+        let mut v = vs(vec![a, b]);
+        v.smtp_alert = true;
+        v.quorum = 2;
+        let (m, fx) = Manager::new(LvsCfg {
+            virtual_servers: vec![v],
+            no_checker_emails,
+            ..LvsCfg::default()
+        });
+        let id = ids(&fx);
+        (m, id, fx)
+    }
+
+    /// check_tcp.c / ipwrapper.c: the checker's mail carries the real
+    /// server's state; quorum changes mail the VS ("+" and "<=" both ways).
+    #[test]
+    fn mails_follow_keepalived_checkers_and_quorum() {
+        let (mut m, id, start) = mail_manager(false);
+        assert_eq!(
+            mails(&start),
+            [vs_mail(true, "=> Starting with quorum up 2+0=2 <= 2 <=")]
+        );
+        let fx = down(&mut m, id[0]);
+        assert_eq!(
+            mails(&fx),
+            [
+                vs_mail(false, "=> Lost quorum 2+0=2 <= 1 <="),
+                rs_mail(2, false, "=> TCP CHECK failed on service <="),
+            ]
+        );
+        // The second checker of the same (already down) server still mails.
+        let fx = down(&mut m, id[1]);
+        assert_eq!(
+            mails(&fx),
+            [rs_mail(2, false, "=> TCP CHECK failed on service <=")]
+        );
+        assert_eq!(mails(&down(&mut m, id[1])), [], "no change, no mail");
+        // One checker back: the server is still down, and says so.
+        assert_eq!(
+            mails(&up(&mut m, id[0])),
+            [rs_mail(2, false, "=> TCP CHECK succeed on service <=")]
+        );
+        assert_eq!(
+            mails(&up(&mut m, id[1])),
+            [
+                vs_mail(true, "=> Gained quorum 2+0=2 <= 2 <="),
+                rs_mail(2, true, "=> TCP CHECK succeed on service <="),
+            ]
+        );
+    }
+
+    /// `no_checker_emails`: only verdicts that change the real server mail.
+    #[test]
+    fn no_checker_emails_mails_only_server_changes() {
+        let (mut m, id, _) = mail_manager(true);
+        assert_eq!(mails(&down(&mut m, id[0])).len(), 2);
+        assert_eq!(mails(&down(&mut m, id[1])), []);
+        assert_eq!(mails(&up(&mut m, id[0])), []);
+        assert_eq!(
+            mails(&up(&mut m, id[1])),
+            [
+                vs_mail(true, "=> Gained quorum 2+0=2 <= 2 <="),
+                rs_mail(2, true, "=> TCP CHECK succeed on service <="),
+            ]
+        );
+    }
+
+    #[test]
+    fn no_mail_without_smtp_alert() {
+        let (mut m, fx) = Manager::new(cfg(vs(vec![rs(2, 1, 1, false)])));
+        let id = ids(&fx);
+        assert!(mails(&fx).is_empty());
+        assert!(mails(&down(&mut m, id[0])).is_empty());
+    }
+
+    /// MISC_CHECK mails every verdict it reports (no "was up" test in
+    /// check_misc.c), with its exit word; a reload that drops a live
+    /// server mails "Removing".
+    #[test]
+    fn misc_mails_each_report_and_reload_removal() {
+        let mut a = rs(2, 1, 1, false);
+        a.smtp_alert = true;
+        a.checkers[0].kind = CheckKind::Misc(MiscCfg {
+            script: script("misc"),
+            timeout: Duration::from_secs(5),
+            dynamic: false,
+        });
+        let (mut m, fx) = Manager::new(cfg(vs(vec![a, rs(3, 1, 1, false)])));
+        let id = ids(&fx);
+        let fx = m.handle(Event::Checker {
+            id: id[0],
+            up: true,
+            note: Some("succeeded".into()),
+        });
+        assert_eq!(
+            mails(&fx),
+            [rs_mail(2, true, "=> MISC CHECK succeeded on service <=")]
+        );
+        let fx = m.handle(Event::Checker {
+            id: id[0],
+            up: false,
+            note: Some("timed out".into()),
+        });
+        assert_eq!(
+            mails(&fx),
+            [rs_mail(2, false, "=> MISC CHECK timed out on service <=")]
+        );
+        up(&mut m, id[0]);
+        let mut keep = vs(vec![rs(3, 1, 1, false)]);
+        keep.real_servers[0].smtp_alert = true;
+        let fx = m.reload(cfg(keep));
+        assert_eq!(mails(&fx), [rs_mail(2, false, "=> Removing <=")]);
+    }
+
+    #[test]
+    fn checker_bodies() {
+        let b = |k: &CheckKind, up, note| checker_mail_body(k, up, note).unwrap();
+        assert_eq!(
+            b(&CheckKind::Ping, false, None),
+            "=> ICMP CHECK failed on service <="
+        );
+        assert_eq!(
+            b(
+                &CheckKind::Smtp(SmtpCfg {
+                    helo_name: "h".into(),
+                    extra_hosts: vec![],
+                }),
+                false,
+                Some("Connection timeout to server [10.0.0.2]:25")
+            ),
+            "=> CHECK failed on service : Connection timeout to server [10.0.0.2]:25 <="
+        );
+        assert_eq!(
+            b(
+                &CheckKind::Smtp(SmtpCfg {
+                    helo_name: "h".into(),
+                    extra_hosts: vec![],
+                }),
+                true,
+                None
+            ),
+            "=> CHECK succeed on service <="
+        );
+        assert_eq!(
+            b(
+                &CheckKind::Dns(DnsCfg {
+                    qtype: "SOA".into(),
+                    name: String::new(),
+                }),
+                true,
+                None
+            ),
+            "=> DNS_CHECK: succeed on service <="
+        );
+        assert_eq!(
+            b(
+                &CheckKind::Udp(UdpCfg {
+                    payload: None,
+                    require_reply: None,
+                    min_reply_length: 0,
+                    max_reply_length: 0,
+                }),
+                false,
+                None
+            ),
+            "=> UDP CHECK failed on service <="
+        );
+    }
+
     fn down(m: &mut Manager, id: CheckerId) -> Vec<Effect> {
-        m.handle(Event::Checker { id, up: false })
+        m.handle(Event::Checker {
+            id,
+            up: false,
+            note: None,
+        })
     }
 
     fn up(m: &mut Manager, id: CheckerId) -> Vec<Effect> {
-        m.handle(Event::Checker { id, up: true })
+        m.handle(Event::Checker {
+            id,
+            up: true,
+            note: None,
+        })
     }
 
     #[test]

@@ -178,12 +178,14 @@ impl Ctx {
     async fn log(&self, line: String) {
         let _ = self.tx.send(Msg::Log(line)).await;
     }
-    async fn report(&self, up: bool) {
+    /// `note`: see [`Event::Checker`].
+    async fn report(&self, up: bool, note: Option<String>) {
         let _ = self
             .tx
             .send(Msg::Event(Event::Checker {
                 id: self.start.id,
                 up,
+                note,
             }))
             .await;
     }
@@ -273,7 +275,12 @@ async fn run_simple(ctx: &Ctx) {
             ctx.log(line).await;
         }
         if let Some(up) = step.report {
-            ctx.report(up).await;
+            // SMTP_CHECK's alert names the failure (check_smtp.c smtp_final)
+            let note = match &cfg.kind {
+                CheckKind::Smtp(_) if !up => detail,
+                _ => None,
+            };
+            ctx.report(up, note).await;
         }
         tokio::time::sleep(step.next).await;
     }
@@ -543,7 +550,7 @@ async fn run_http(ctx: &Ctx, hc: &HttpCfg) {
             ctx.log(l).await;
         }
         if let Some(up) = st.report {
-            ctx.report(up).await;
+            ctx.report(up, None).await;
         }
         tokio::time::sleep(st.next).await;
     }
@@ -655,7 +662,7 @@ async fn run_misc(ctx: &Ctx, m: &MiscCfg) {
             if !message_only {
                 // update_svr_checker_state(success); the manager knows what
                 // a repeated verdict means
-                ctx.report(success).await;
+                ctx.report(success, Some(et.to_owned())).await;
                 h.is_up = success;
             }
         }

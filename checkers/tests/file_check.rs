@@ -18,6 +18,7 @@ fn lvs(path: &std::path::Path, weight: i64) -> LvsCfg {
         dest: Dest::new(Fwd::Masq, 1),
         name: "[192.168.1.2]:tcp:80".into(),
         inhibit_on_failure: false,
+        smtp_alert: false,
         notify_up: None,
         notify_down: None,
         checkers: vec![CheckerCfg {
@@ -70,6 +71,7 @@ async fn tracked_file_downs_and_weighs_the_real_server() {
         let (tap, mut logs) = mpsc::unbounded_channel();
         let opts = DriverOpts {
             log_tap: Some(tap),
+            mail: None,
             ..DriverOpts::default()
         };
         let (mut driver, tables) = Driver::new(lvs(&f, weight), opts);

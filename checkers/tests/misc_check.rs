@@ -63,10 +63,16 @@ fn log(s: &str) -> Msg {
     Msg::Log(s.into())
 }
 
+/// A verdict, with the exit word the alert mail uses.
 fn ev(up: bool) -> Msg {
+    ev_as(up, if up { "succeeded" } else { "failed" })
+}
+
+fn ev_as(up: bool, exit: &str) -> Msg {
     Msg::Event(Event::Checker {
         id: CheckerId(7),
         up,
+        note: Some(exit.to_owned()),
     })
 }
 
@@ -135,7 +141,7 @@ async fn timeout_kills_the_whole_group() {
             log(
                 "Misc check for [[10.0.0.2]:tcp:80 VS [10.0.0.1]:tcp:80] by [/bin/sh] timed out with retry disabled."
             ),
-            ev(false)
+            ev_as(false, "timed out")
         ]
     );
     assert!(t0.elapsed() < Duration::from_secs(2), "TERM was enough");

@@ -22,6 +22,7 @@ fn rs(addr: std::net::SocketAddr, kind: CheckKind) -> RsCfg {
         dest: Dest::new(Fwd::Masq, 1),
         name: trio(addr.ip(), "tcp", addr.port()),
         inhibit_on_failure: false,
+        smtp_alert: false,
         notify_up: None,
         notify_down: None,
         checkers: vec![CheckerCfg {
@@ -83,6 +84,7 @@ fn driver_publishes_tables_and_reload_keeps_unchanged_checkers() {
             },
             fifos: vec![],
             log_tap: Some(log_tx),
+            mail: None,
             watch_addrs: false,
             release_startup_memory: false,
         };

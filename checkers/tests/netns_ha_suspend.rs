@@ -65,6 +65,7 @@ fn lvs(rs_addr: SocketAddr) -> LvsCfg {
         dest: Dest::new(Fwd::Masq, 1),
         name,
         inhibit_on_failure: false,
+        smtp_alert: false,
         notify_up: None,
         notify_down: None,
         checkers: vec![CheckerCfg {
@@ -90,6 +91,7 @@ fn opts(tap: mpsc::UnboundedSender<String>) -> DriverOpts {
         },
         fifos: vec![],
         log_tap: Some(tap),
+        mail: None,
         watch_addrs: true,
         release_startup_memory: false,
     }

@@ -2528,8 +2528,10 @@ impl Sink for Builder {
         match (ctx, kw.name) {
             (Ctx::Instance, _) => self.instance_entry(r, kw),
             (Ctx::GlobalDefs, "notification_email") => {
-                let e = r.line.words().collect::<Vec<_>>().join(" ");
-                self.cfg.global_defs.notification_email.push(e);
+                // keepalived's read_value_block: every word is an address,
+                // so `a@b c@d` on one line is two ("Name <a@b>" quoted is one).
+                let words = r.line.words().map(str::to_string);
+                self.cfg.global_defs.notification_email.extend(words);
             }
             (Ctx::Root, "static_ipaddress") => {
                 if let Some(a) = ip_address(&r.line, &mut r.diags, true) {

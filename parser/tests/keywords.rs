@@ -114,3 +114,19 @@ fn wrap(ctx: schema::Ctx, kw: &str) -> String {
         ),
     }
 }
+
+/// keepalived's `read_value_block`: every word of a `notification_email`
+/// line is an address (Debian's 2.2.7 sent `RCPT TO` for each; a quoted
+/// `"Name <addr>"` is one word).
+#[test]
+fn notification_email_takes_one_address_per_word() {
+    let c = kaconf::parse_str(
+        "global_defs {\n notification_email {\n a@x b@x\n \"Name <c@x>\"\n }\n}\n",
+        &kaconf::Options::default(),
+    )
+    .config;
+    assert_eq!(
+        c.global_defs.notification_email,
+        ["a@x", "b@x", "Name <c@x>"]
+    );
+}

@@ -12,8 +12,11 @@
 //! - [`map`]: `kaconf::model::Config` → `vrrp::driver::DriverCfg`.
 //! - [`track`]: vrrp_script (rise/fall) and track_file → tracker inputs.
 //! - [`notify`]: notify scripts and the notify FIFO.
+//! - [`mail`]: which transitions are mailed (`smtp_alert`); sent by
+//!   [`crate::smtp`] in tasks of their own.
 
 pub mod dump;
+pub mod mail;
 pub mod map;
 pub mod notify;
 pub mod track;
@@ -128,6 +131,8 @@ struct Tables {
     /// the dump files.
     dump: Vec<(model::VrrpInstance, Option<String>)>,
     router_id: String,
+    /// Email alerts of this configuration.
+    mail: mail::MailCfg,
 }
 
 /// A vrrp_script some instance tracks.
@@ -169,7 +174,22 @@ struct Prepared {
     files: Vec<FileSpec>,
 }
 
-fn prepare(config: &Config, opts: &VrrpRoleOpts) -> Prepared {
+/// The mailer `config` asks for; may block (name resolution), so a reload
+/// calls it off the engine's thread.
+fn mailer(config: &Config, opts: &VrrpRoleOpts) -> Option<Arc<crate::smtp::Mailer>> {
+    crate::smtp::Mailer::from_config(
+        &config.global_defs,
+        crate::smtp::message::local_name,
+        opts.log_detail,
+    )
+    .map(Arc::new)
+}
+
+fn prepare(
+    config: &Config,
+    opts: &VrrpRoleOpts,
+    mailer: Option<Arc<crate::smtp::Mailer>>,
+) -> Prepared {
     let (dcfg, errors) = map::driver_cfg(config, opts.log_detail, opts.dont_release_vrrp);
     let g = &config.global_defs;
     let gu = g.script_user.as_ref();
@@ -179,7 +199,11 @@ fn prepare(config: &Config, opts: &VrrpRoleOpts) -> Prepared {
         .iter()
         .filter_map(|i| config.vrrp_instances.iter().find(|v| v.name == i.fsm.name))
         .collect();
+    let inst_names: Vec<&str> = inst_cfgs.iter().map(|v| v.name.as_str()).collect();
+    let group_names: Vec<&str> = dcfg.sync_groups.iter().map(|sg| sg.name.as_str()).collect();
+    let mail = mail::MailCfg::new(config, mailer, &inst_names, &group_names);
     let tables = Tables {
+        mail,
         names: inst_cfgs.iter().map(|v| v.name.clone()).collect(),
         inst_notify: inst_cfgs.iter().map(|v| notifies(&v.notify, gu)).collect(),
         group_notify: dcfg
@@ -456,9 +480,14 @@ struct Switch {
 async fn reparse(path: &Path, popts: &kaconf::Options, opts: &VrrpRoleOpts) -> Option<Prepared> {
     let (path, popts) = (path.to_string_lossy().into_owned(), popts.clone());
     // Off the engine's thread: a big file must not delay adverts.
-    let parsed = tokio::task::spawn_blocking(move || kaconf::parse_file(&path, &popts))
-        .await
-        .ok()?;
+    let o = opts.clone();
+    let (parsed, mailer) = tokio::task::spawn_blocking(move || {
+        let parsed = kaconf::parse_file(&path, &popts);
+        let m = mailer(&parsed.config, &o);
+        (parsed, m)
+    })
+    .await
+    .ok()?;
     let fatal = !parsed.found
         || parsed
             .diags
@@ -471,7 +500,7 @@ async fn reparse(path: &Path, popts: &kaconf::Options, opts: &VrrpRoleOpts) -> O
     if fatal {
         return None;
     }
-    let p = prepare(&parsed.config, opts);
+    let p = prepare(&parsed.config, opts, mailer);
     for e in &p.errors {
         error!("{e}");
     }
@@ -490,7 +519,8 @@ async fn serve(path: &Path, popts: &kaconf::Options, config: Config, opts: &Vrrp
         return EXIT_FATAL;
     };
     crate::daemon::absorb_dump_signals("Keepalived_vrrp", &["SIGUSR2", "SIGRTMIN+2", "SIGRTMAX-1"]);
-    let p = prepare(&config, opts);
+    let m = mailer(&config, opts);
+    let p = prepare(&config, opts, m);
     drop(config);
     for e in &p.errors {
         error!("{e}");
@@ -502,6 +532,7 @@ async fn serve(path: &Path, popts: &kaconf::Options, config: Config, opts: &Vrrp
         p.tables.dump.clone(),
         p.tables.router_id.clone(),
     )));
+    let alerts = RefCell::new(mail::Alerts::new(p.tables.mail.clone()));
     let tables = RefCell::new(Rc::new(p.tables));
     let fifo = RefCell::new(open_fifo(p.fifo.as_ref()));
     let pending: RefCell<Option<Switch>> = RefCell::new(None);
@@ -576,6 +607,7 @@ async fn serve(path: &Path, popts: &kaconf::Options, config: Config, opts: &Vrrp
                     view.lock()
                         .unwrap_or_else(|e| e.into_inner())
                         .reconfigure(sw.tables.dump.clone(), sw.tables.router_id.clone());
+                    *alerts.borrow_mut() = mail::Alerts::new(sw.tables.mail.clone());
                     *tables.borrow_mut() = Rc::new(sw.tables);
                     close_fifo(fifo.borrow_mut().take());
                     *fifo.borrow_mut() = open_fifo(sw.fifo.as_ref());
@@ -586,6 +618,16 @@ async fn serve(path: &Path, popts: &kaconf::Options, config: Config, opts: &Vrrp
             let line = |kind: &str, name: &str, what: &str, prio: u8| {
                 if let Some(f) = fifo.borrow_mut().as_mut() {
                     f.fifo.line(kind, name, what, prio);
+                }
+            };
+            // Mail goes last, after scripts and FIFO, as in keepalived's
+            // send_instance_notifies / send_group_notifies.
+            let send_mail = |pick: &dyn Fn(&mut mail::Alerts) -> Option<crate::smtp::Alert>| {
+                let mut a = alerts.borrow_mut();
+                if let Some(alert) = pick(&mut a)
+                    && let Some(m) = a.mailer()
+                {
+                    crate::smtp::client::spawn(m, alert);
                 }
             };
             match ev {
@@ -602,11 +644,15 @@ async fn serve(path: &Path, popts: &kaconf::Options, config: Config, opts: &Vrrp
                         .run("INSTANCE", name, transition.to, prio)
                         .await;
                     line("INSTANCE", name, transition.to.keyword(), prio);
+                    send_mail(&|a| instance_alert(a, instance, name, transition.to));
                 }
                 Event::Group { group, state } => {
                     if let Some((name, n)) = t.group_notify.get(group) {
                         n.run("GROUP", name, state, 0).await;
                         line("GROUP", name, state.keyword(), 0);
+                        if state != vrrp::fsm::State::Stop {
+                            send_mail(&|a| a.group(group, name, state.keyword()));
+                        }
                     }
                 }
                 Event::MasterRxLowerPri { instance, priority } => {
@@ -642,6 +688,7 @@ async fn serve(path: &Path, popts: &kaconf::Options, config: Config, opts: &Vrrp
                         t.inst_notify[instance].run_deleted(name, priority.get(), was_fault)
                     {
                         line("INSTANCE", name, word, priority.get());
+                        send_mail(&|a| a.instance(instance, name, word));
                     }
                 }
                 Event::Unchanged {
@@ -670,6 +717,7 @@ async fn serve(path: &Path, popts: &kaconf::Options, config: Config, opts: &Vrrp
         }
     };
     let (res, (), ()) = tokio::join!(engine, events, control);
+    // Alerts still being sent end with the process, as keepalived's do.
     dumps.abort();
     drop(cmd_tx);
     // Let the STOP notifies start their reaper tasks before the runtime ends.
@@ -686,4 +734,20 @@ async fn serve(path: &Path, popts: &kaconf::Options, config: Config, opts: &Vrrp
             }
         }
     }
+}
+
+/// The alert for an instance's transition, if one is due. STOP is never
+/// mailed: keepalived 2.2.7 queues those alerts at shutdown but exits before
+/// its scheduler runs them (a sink sees each connection opened and closed
+/// right after its greeting, with nothing sent), so none ever arrives.
+fn instance_alert(
+    alerts: &mut mail::Alerts,
+    instance: usize,
+    name: &str,
+    to: vrrp::fsm::State,
+) -> Option<crate::smtp::Alert> {
+    if to == vrrp::fsm::State::Stop {
+        return None;
+    }
+    alerts.instance(instance, name, to.keyword())
 }

@@ -22,6 +22,7 @@ pub fn one_vs(rss: Vec<checkers::RsCfg>) -> checkers::LvsCfg {
             hysteresis: 0,
             sorry_server: None,
             omega: false,
+            smtp_alert: false,
             ha_suspend: false,
             addr: Some("10.0.0.1".parse().unwrap()),
             quorum_up: None,
