@@ -8,11 +8,14 @@
 //! - [`reload`]: SIGHUP as a diff: which instances continue, stop, start,
 //!   and which addresses, routes and rules go; also sans-IO.
 //! - [`dump`]: `keepalived.stats` and `keepalived.json`, as keepalived writes them.
+//! - [`ifconf`]: per-interface IPv4 parameters for VMACs and
+//!   `promote_secondaries`, saved and put back; also sans-IO.
 //! - [`driver`]: the tokio driver: raw sockets, rtnetlink, GARP/NA, timers.
 
 pub mod driver;
 pub mod dump;
 pub mod fsm;
+pub mod ifconf;
 pub mod reload;
 pub mod sync;
 pub mod types;
