@@ -1870,3 +1870,306 @@ fn child_wait_time_bounds_the_stop() {
         d.log_text()
     );
 }
+
+/// The IPv4 parameters read in a router namespace, `IF.param` → value.
+fn ipv4_conf(lab: &Lab, i: usize, ifaces: &[&str]) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    let params = [
+        "rp_filter",
+        "arp_ignore",
+        "arp_filter",
+        "accept_local",
+        "promote_secondaries",
+    ];
+    for f in ifaces {
+        let mut paths: Vec<String> = params
+            .iter()
+            .map(|p| format!("/proc/sys/net/ipv4/conf/{f}/{p}"))
+            .collect();
+        if *f != "all" && *f != "default" {
+            paths.push(format!("/proc/sys/net/ipv6/conf/{f}/disable_ipv6"));
+            paths.push(format!("/proc/sys/net/ipv6/conf/{f}/addr_gen_mode"));
+        }
+        for p in paths {
+            let out_p = std::process::Command::new("ip")
+                .args(["netns", "exec", &lab.ns(i), "cat", &p])
+                .output()
+                .unwrap();
+            let v = if out_p.status.success() {
+                String::from_utf8_lossy(&out_p.stdout).trim().to_owned()
+            } else {
+                "-".to_owned()
+            };
+            let key = format!("{f}.{}", p.rsplit('/').next().unwrap_or_default());
+            out.insert(key, v);
+        }
+    }
+    out
+}
+
+/// What one daemon did to the interface parameters over its life.
+struct ConfRun {
+    before: std::collections::BTreeMap<String, String>,
+    running: std::collections::BTreeMap<String, String>,
+    after: std::collections::BTreeMap<String, String>,
+    /// keepalived's `NOTICE: ... sysctl ...` lines, without timestamps.
+    notices: Vec<String>,
+    /// `ip -6 addr show dev VMAC` address lines (scope link), normalised.
+    vmac_ll: Vec<String>,
+    /// The base interface's link-local address.
+    base_ll: Vec<String>,
+}
+
+fn link_locals(lab: &Lab, dev: &str) -> Vec<String> {
+    let out = netns::sh(&["ip", "-n", &lab.ns(0), "-6", "addr", "show", "dev", dev]);
+    let lines: Vec<&str> = out.lines().collect();
+    let mut v = Vec::new();
+    for (k, l) in lines.iter().enumerate() {
+        if l.contains("scope link") {
+            let life = lines.get(k + 1).map(|s| s.trim()).unwrap_or_default();
+            v.push(format!("{} | {life}", l.trim()));
+        }
+    }
+    v
+}
+
+/// One router with `kv-e0` (arp_ignore=0, all.rp_filter=1 set beforehand)
+/// runs `which` with a use_vmac (or `extra`) instance until it is master,
+/// then gets SIGTERM.
+fn conf_run(tag: &str, net: u8, which: Impl, v: Variant, extra: &str) -> ConfRun {
+    let lab = Lab::new(tag, net, 1);
+    let ns = lab.ns(0);
+    netns::sh(&[
+        "ip",
+        "netns",
+        "exec",
+        &ns,
+        "sysctl",
+        "-qw",
+        "net.ipv4.conf.all.rp_filter=1",
+        "net.ipv4.conf.kv-e0.arp_ignore=0",
+        "net.ipv4.conf.kv-e0.arp_filter=0",
+    ]);
+    let vrid = 40 + u32::from(net);
+    let vmac = format!("vrrp.{vrid}");
+    let ifaces = ["all", "default", "lo", "kv-e0", vmac.as_str()];
+    let before = ipv4_conf(&lab, 0, &ifaces);
+    let mut d = Daemon::start(
+        &lab,
+        0,
+        which,
+        &conf(
+            &lab,
+            0,
+            v,
+            &Inst {
+                prio: 150,
+                extra,
+                ..Default::default()
+            },
+        ),
+    );
+    let vip = v.vip(&lab);
+    assert!(
+        lab.wait_sole_holder(0, &vip, v.takeover() * 2),
+        "{which:?} never became master:\n{}",
+        d.log_text()
+    );
+    let running = ipv4_conf(&lab, 0, &ifaces);
+    let has_vmac = extra.contains("use_vmac");
+    let vmac_ll = if has_vmac {
+        link_locals(&lab, &vmac)
+    } else {
+        Vec::new()
+    };
+    let base_ll = link_locals(&lab, "kv-e0");
+    d.stop();
+    assert!(
+        netns::wait_until(Duration::from_secs(3), || !netns::sh(&[
+            "ip", "-n", &ns, "link", "show"
+        ])
+        .contains(&vmac)),
+        "{which:?} left the VMAC behind"
+    );
+    let after = ipv4_conf(&lab, 0, &ifaces);
+    let notices: Vec<String> = d
+        .log_text()
+        .lines()
+        .filter_map(|l| l.find("NOTICE: ").map(|p| l[p..].to_owned()))
+        .filter(|l| l.contains("sysctl"))
+        .collect();
+    eprintln!(
+        "{which:?}: before {before:?}\nrunning {running:?}\nafter {after:?}\nnotices {notices:?}\nvmac ll {vmac_ll:?}\nbase ll {base_ll:?}"
+    );
+    ConfRun {
+        before,
+        running,
+        after,
+        notices,
+        vmac_ll,
+        base_ll,
+    }
+}
+
+/// Keys whose values differ between two snapshots.
+fn conf_diff(
+    a: &std::collections::BTreeMap<String, String>,
+    b: &std::collections::BTreeMap<String, String>,
+) -> Vec<String> {
+    a.iter()
+        .filter(|(k, v)| b.get(*k) != Some(*v))
+        .map(|(k, v)| format!("{k}: {v} vs {}", b.get(k).map_or("?", |s| s)))
+        .collect()
+}
+
+/// use_vmac over IPv4 with all.rp_filter=1 and a base interface with
+/// arp_ignore=0: Debian's keepalived first, then ours, each in a fresh
+/// namespace. The VMAC's, the base interface's and all/default values while
+/// running, the values after SIGTERM and the NOTICE lines must be the same.
+/// Two documented differences (see vrrp/src/ifconf.rs): keepalived 2.2.7
+/// (IPV4_DEVCONF) leaves the base interface's arp_ignore/arp_filter at 1
+/// after stop where we put back 0, and it does not raise `lo` (which keeps
+/// rp_filter 0 while all.rp_filter is 0) where we do.
+#[test]
+fn vmac_interface_parameters_match_keepalived() {
+    if !require() {
+        return;
+    }
+    let ka = conf_run("vsk4", 190, Impl::Keepalived, Variant::V3v4, "use_vmac\n");
+    let ours = conf_run("vso4", 191, Impl::Ours, Variant::V3v4, "use_vmac\n");
+    let vm_ka = "vrrp.230";
+    let vm_ours = "vrrp.231";
+    let norm = |m: &std::collections::BTreeMap<String, String>, vm: &str| {
+        m.iter()
+            .map(|(k, v)| (k.replace(vm, "VMAC"), v.clone()))
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    let (kb, ob) = (norm(&ka.before, vm_ka), norm(&ours.before, vm_ours));
+    assert_eq!(kb, ob, "different starting points");
+    assert_eq!(kb["all.rp_filter"], "1");
+    assert_eq!(kb["kv-e0.arp_ignore"], "0");
+
+    // While running.
+    let (mut kr, or) = (norm(&ka.running, vm_ka), norm(&ours.running, vm_ours));
+    for (k, v) in [
+        ("all.rp_filter", "0"),
+        ("default.rp_filter", "1"),
+        ("kv-e0.rp_filter", "1"),
+        ("kv-e0.arp_ignore", "1"),
+        ("kv-e0.arp_filter", "1"),
+        ("VMAC.rp_filter", "0"),
+        ("VMAC.arp_ignore", "1"),
+        ("VMAC.accept_local", "1"),
+        ("VMAC.promote_secondaries", "1"),
+        ("VMAC.disable_ipv6", "1"),
+        ("VMAC.addr_gen_mode", "1"),
+    ] {
+        assert_eq!(kr[k], v, "keepalived {k}");
+    }
+    assert_eq!(kr["lo.rp_filter"], "0", "keepalived left lo alone");
+    assert_eq!(or["lo.rp_filter"], "1", "we raise lo with the others");
+    kr.insert("lo.rp_filter".into(), "1".into());
+    assert_eq!(conf_diff(&kr, &or), Vec::<String>::new(), "while running");
+    assert!(ours.vmac_ll.is_empty(), "{:?}", ours.vmac_ll);
+    assert!(ka.vmac_ll.is_empty(), "{:?}", ka.vmac_ll);
+
+    // After SIGTERM.
+    let (mut ka_after, ours_after) = (norm(&ka.after, vm_ka), norm(&ours.after, vm_ours));
+    assert_eq!(
+        ka_after["kv-e0.arp_ignore"], "1",
+        "keepalived does not restore"
+    );
+    assert_eq!(
+        ka_after["kv-e0.arp_filter"], "1",
+        "keepalived does not restore"
+    );
+    ka_after.insert("kv-e0.arp_ignore".into(), "0".into());
+    ka_after.insert("kv-e0.arp_filter".into(), "0".into());
+    assert_eq!(
+        conf_diff(&ka_after, &ours_after),
+        Vec::<String>::new(),
+        "after stop"
+    );
+    assert_eq!(
+        conf_diff(&ours_after, &ob),
+        Vec::<String>::new(),
+        "ours restored all"
+    );
+
+    assert_eq!(
+        ka.notices,
+        [
+            "NOTICE: setting sysctl net.ipv4.conf.default.rp_filter from 0 to 1",
+            "NOTICE: setting sysctl net.ipv4.conf.all.rp_filter from 1 to 0",
+            "NOTICE: resetting sysctl net.ipv4.conf.all.rp_filter to 1",
+            "NOTICE: resetting sysctl net.ipv4.conf.default.rp_filter to 0",
+        ]
+    );
+    assert_eq!(ours.notices, ka.notices);
+}
+
+/// use_vmac over IPv6: no IPv4 parameters change, the VMAC keeps IPv6
+/// with addr_gen_mode none, and carries the base interface's link-local
+/// address, nodad and deprecated, as keepalived gives it.
+#[test]
+fn vmac_ipv6_link_local_matches_keepalived() {
+    if !require() {
+        return;
+    }
+    let ka = conf_run("vsk6", 192, Impl::Keepalived, Variant::V3v6, "use_vmac\n");
+    let ours = conf_run("vso6", 193, Impl::Ours, Variant::V3v6, "use_vmac\n");
+    for (r, vm, who) in [(&ka, "vrrp.232", "keepalived"), (&ours, "vrrp.233", "ours")] {
+        assert_eq!(r.running[&format!("{vm}.addr_gen_mode")], "1", "{who}");
+        assert_eq!(r.running[&format!("{vm}.disable_ipv6")], "0", "{who}");
+        assert_eq!(r.running[&format!("{vm}.arp_ignore")], "0", "{who}");
+        assert_eq!(r.running["all.rp_filter"], "1", "{who}");
+        assert_eq!(
+            conf_diff(&r.after, &r.before),
+            Vec::<String>::new(),
+            "{who}"
+        );
+        assert!(r.notices.is_empty(), "{who}: {:?}", r.notices);
+        assert_eq!(r.vmac_ll.len(), 1, "{who}: {:?}", r.vmac_ll);
+        let ll = r.base_ll[0].split_whitespace().nth(1).unwrap().to_owned();
+        assert!(
+            r.vmac_ll[0].starts_with(&format!("inet6 {ll} scope link")),
+            "{who}: {:?} vs {ll}",
+            r.vmac_ll
+        );
+    }
+    let strip = |s: &str| s.split_whitespace().skip(2).collect::<Vec<_>>().join(" ");
+    assert_eq!(strip(&ours.vmac_ll[0]), strip(&ka.vmac_ll[0]));
+}
+
+/// `promote_secondaries` (no VMAC): set on the interface while running,
+/// cleared at stop, as keepalived does.
+#[test]
+fn promote_secondaries_matches_keepalived() {
+    if !require() {
+        return;
+    }
+    let extra = "promote_secondaries\n";
+    let ka = conf_run("psk", 194, Impl::Keepalived, Variant::V3v4, extra);
+    let ours = conf_run("pso", 195, Impl::Ours, Variant::V3v4, extra);
+    for (r, who) in [(&ka, "keepalived"), (&ours, "ours")] {
+        assert_eq!(r.before["kv-e0.promote_secondaries"], "0", "{who}");
+        assert_eq!(r.running["kv-e0.promote_secondaries"], "1", "{who}");
+        assert_eq!(r.running["all.rp_filter"], "1", "{who}");
+        assert_eq!(
+            conf_diff(&r.after, &r.before),
+            Vec::<String>::new(),
+            "{who}"
+        );
+        assert!(r.notices.is_empty(), "{who}: {:?}", r.notices);
+    }
+    let no_vmac = |m: &std::collections::BTreeMap<String, String>| {
+        m.iter()
+            .filter(|(k, _)| !k.starts_with("vrrp."))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    assert_eq!(
+        conf_diff(&no_vmac(&ka.running), &no_vmac(&ours.running)),
+        Vec::<String>::new()
+    );
+}

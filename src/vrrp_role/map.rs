@@ -413,6 +413,8 @@ fn instance(
         cfg.xmit_base = v.xmit_base || !vi.unicast_peer.is_empty();
         rt.vmac = Some(cfg);
     }
+    // With a VMAC keepalived ignores the keyword: the VMAC has it anyway.
+    rt.promote_secondaries = vi.promote_secondaries && rt.vmac.is_none();
     rt.track_interfaces = track
         .interface
         .iter()

@@ -339,7 +339,8 @@ pub fn vmac_link_local(
     base_ll: Option<std::net::Ipv6Addr>,
     base_mac: [u8; 6],
 ) -> std::net::Ipv6Addr {
-    src.or(base_ll).unwrap_or_else(|| eui64_link_local(base_mac))
+    src.or(base_ll)
+        .unwrap_or_else(|| eui64_link_local(base_mac))
 }
 
 /// fe80::/64 with the modified EUI-64 interface identifier of `mac`.
@@ -511,7 +512,10 @@ mod tests {
             &names(&["vrrp.1"]),
             &sys,
         );
-        assert!(!ops.iter().any(|o| matches!(o, Op::Log(_) | Op::RpFilter { .. })));
+        assert!(
+            !ops.iter()
+                .any(|o| matches!(o, Op::Log(_) | Op::RpFilter { .. }))
+        );
         assert!(c.restore_rp_filter(&sys).is_empty());
     }
 
@@ -627,7 +631,9 @@ mod tests {
         let mac = [0x52, 0x54, 0x00, 0x12, 0x34, 0x56];
         assert_eq!(
             eui64_link_local(mac),
-            "fe80::5054:ff:fe12:3456".parse::<std::net::Ipv6Addr>().unwrap()
+            "fe80::5054:ff:fe12:3456"
+                .parse::<std::net::Ipv6Addr>()
+                .unwrap()
         );
         let ll: std::net::Ipv6Addr = "fe80::1".parse().unwrap();
         let src: std::net::Ipv6Addr = "fe80::2".parse().unwrap();

@@ -12,7 +12,8 @@
 //!
 //! Modules: [`socket`] (raw VRRP sockets, decoding in the receive tasks),
 //! [`netlink`] (rtnetlink requests and link events), [`garp`] (GARP/NA
-//! frames and their sender thread), `timer` (the timerfd), `sys` (the few
+//! frames and their sender thread), [`sysctl`] (the interface parameters
+//! [`crate::ifconf`] decides on), `timer` (the timerfd), `sys` (the few
 //! unsafe system calls, each justified there).
 //!
 //! One engine task owns every instance, so a sync group's members and the
@@ -25,6 +26,7 @@ pub mod garp;
 pub mod netlink;
 pub mod socket;
 mod sys;
+pub mod sysctl;
 mod timer;
 
 use std::collections::HashMap;
@@ -42,6 +44,7 @@ use crate::fsm::{
     Action, CfgError, Input, Instance, InstanceCfg, LogLine, State, Tracker, TrackerState,
     Transition, tracker_contribution,
 };
+use crate::ifconf::IfConf;
 use crate::reload::Kept;
 use crate::sync::{GroupOutput, SyncGroup};
 use crate::types::{Family, Priority};
@@ -189,6 +192,8 @@ pub struct InstanceRt {
     pub vmac: Option<VmacCfg>,
     pub track_interfaces: Vec<TrackIfCfg>,
     pub dont_track_primary: bool,
+    /// `promote_secondaries` (ignored with a VMAC, which always has it).
+    pub promote_secondaries: bool,
 }
 
 impl InstanceRt {
@@ -207,6 +212,7 @@ impl InstanceRt {
             vmac: None,
             track_interfaces: Vec::new(),
             dont_track_primary: false,
+            promote_secondaries: false,
         }
     }
 
@@ -404,6 +410,8 @@ struct Engine {
     rx_tasks: Vec<tokio::task::JoinHandle<()>>,
     /// A reload is deleting instances: their addresses go even with `-V`.
     removing: bool,
+    /// Interface parameters changed for VMACs and promote_secondaries.
+    ifconf: IfConf,
 }
 
 fn primary_addr(addrs: &[netlink::AddrInfo], index: u32, family: Family) -> Option<IpAddr> {
@@ -483,10 +491,11 @@ async fn build(
     cfg: &DriverCfg,
     nl: &Netlink,
     links: &mut HashMap<u32, LinkInfo>,
+    ifc: &mut IfConf,
 ) -> Result<Built, DriverError> {
     check_names(cfg, links)?;
     let mut created = Vec::new();
-    let r = build_inner(cfg, nl, links, &mut created).await;
+    let r = build_inner(cfg, nl, links, &mut created, ifc).await;
     match r {
         Ok(mut b) => {
             b.created_vmacs = created;
@@ -494,6 +503,10 @@ async fn build(
         }
         Err(e) => {
             for idx in created {
+                if let Some(l) = links.get(&idx) {
+                    let ops = ifc.vmac_removed(&l.name);
+                    sysctl::apply(nl, links, ops).await;
+                }
                 let _ = nl.del_link(idx).await;
             }
             Err(e)
@@ -501,11 +514,74 @@ async fn build(
     }
 }
 
+/// keepalived `netlink_link_add_vmac` after the link exists: IPv4
+/// parameters (first, while it is down), IPv6 on or off, no automatic
+/// link-local address, up, then the IPv6 VMAC's own link-local address.
+async fn setup_vmac(
+    cfg: &DriverCfg,
+    inst: &InstanceRt,
+    vmac: &LinkInfo,
+    base: &LinkInfo,
+    nl: &Netlink,
+    links: &HashMap<u32, LinkInfo>,
+    ifc: &mut IfConf,
+) -> Result<(), DriverError> {
+    let name = &inst.fsm.name;
+    let family = inst.family();
+    if family == Family::V4 {
+        let mut names: Vec<String> = links.values().map(|l| l.name.clone()).collect();
+        names.sort();
+        let vmacs: Vec<String> = cfg
+            .instances
+            .iter()
+            .filter_map(|i| i.vmac.as_ref().map(|v| v.ifname.clone()))
+            .collect();
+        let ops = ifc.vmac_created(&vmac.name, &base.name, &names, &vmacs, &sysctl::ProcSys);
+        sysctl::apply(nl, links, ops).await;
+    }
+    // No IPv6 on an IPv4 VMAC unless it carries IPv6 eVIPs.
+    let other_family = inst
+        .evips
+        .iter()
+        .any(|e| e.addr.is_ipv6() != (family == Family::V6));
+    if let Err(e) = sysctl::set_disable_ipv6(&vmac.name, family == Family::V4 && !other_family) {
+        tracing::warn!("({name}) cannot set disable_ipv6 on {}: {e}", vmac.name);
+    }
+    if nl.set_addr_gen_mode_none(vmac.index).await.is_err() {
+        tracing::info!(
+            "({name}) Error setting ADDR_GEN_MODE to NONE on {}",
+            vmac.name
+        );
+    }
+    if let Err(e) = nl.set_up(vmac.index).await {
+        tracing::warn!("({name}) cannot set {} up: {e}", vmac.name);
+    }
+    let xmit_base = inst.vmac.as_ref().is_some_and(|v| v.xmit_base);
+    if family == Family::V6 && !xmit_base {
+        let addrs = nl.addrs().await.map_err(nlerr)?;
+        let src = match inst.src_ip {
+            Some(IpAddr::V6(a)) => Some(a),
+            _ => None,
+        };
+        let base_ll = match primary_addr(&addrs, base.index, Family::V6) {
+            Some(IpAddr::V6(a)) => Some(a),
+            _ => None,
+        };
+        let ll = crate::ifconf::vmac_link_local(src, base_ll, base.mac);
+        if nl.add_link_local(vmac.index, ll).await.is_err() {
+            tracing::info!("Adding link-local address to vmac failed");
+            tracing::info!("({name}) adding link-local address to {} failed", vmac.name);
+        }
+    }
+    Ok(())
+}
+
 async fn build_inner(
     cfg: &DriverCfg,
     nl: &Netlink,
     links: &mut HashMap<u32, LinkInfo>,
     created: &mut Vec<u32>,
+    ifc: &mut IfConf,
 ) -> Result<Built, DriverError> {
     // VMACs first: VIPs and sends may live on them.
     for inst in &cfg.instances {
@@ -520,6 +596,13 @@ async fn build_inner(
         nl.add_macvlan(&v.ifname, base.index, v.mac)
             .await
             .map_err(nlerr)?;
+        if cfg.log_detail {
+            tracing::info!(
+                "({}): Success creating VMAC interface {}",
+                inst.fsm.name,
+                v.ifname
+            );
+        }
         *links = nl
             .links()
             .await
@@ -529,9 +612,7 @@ async fn build_inner(
             .collect();
         if let Some(l) = by_name(links, &v.ifname) {
             created.push(l.index);
-            if let Err(e) = nl.set_up(l.index).await {
-                tracing::warn!("({}) cannot set {} up: {e}", inst.fsm.name, v.ifname);
-            }
+            setup_vmac(cfg, inst, &l, &base, nl, links, ifc).await?;
         }
     }
     let addrs = nl.addrs().await.map_err(nlerr)?;
@@ -823,7 +904,16 @@ pub async fn run(
         .collect();
     let mut link_rx = netlink::link_events().map_err(|e| DriverError::Netlink(e.to_string()))?;
 
-    let built = build(&cfg, &nl, &mut links).await?;
+    let mut ifconf = IfConf::new();
+    let built = match build(&cfg, &nl, &mut links, &mut ifconf).await {
+        Ok(b) => b,
+        Err(e) => {
+            let ops = ifconf.restore_rp_filter(&sysctl::ProcSys);
+            sysctl::apply(&nl, &links, ops).await;
+            return Err(e);
+        }
+    };
+    promote_secondaries(&cfg, &nl, &links, &mut ifconf).await;
     let (rx_tx, mut rx_rx) = mpsc::unbounded_channel();
     let rx_tasks = spawn_rx(built.rx, &built.io, &rx_tx);
     drop(rx_tx);
@@ -856,6 +946,7 @@ pub async fn run(
         epoch: 0,
         rx_tasks,
         removing: false,
+        ifconf,
     };
 
     let now = Instant::now();
@@ -942,11 +1033,57 @@ pub async fn run(
         t.abort();
     }
     if eng.release_on_stop {
+        // keepalived `shutdown_vrrp_instances`: rp_filter back first, then
+        // each VMAC with its base interface's ARP settings, then
+        // promote_secondaries.
+        let ops = eng.ifconf.restore_rp_filter(&sysctl::ProcSys);
+        sysctl::apply(&eng.nl, &eng.links, ops).await;
         for idx in std::mem::take(&mut eng.vmacs) {
-            let _ = eng.nl.del_link(idx).await;
+            let name = eng.links.get(&idx).map(|l| l.name.clone());
+            if let Some(n) = &name {
+                let ops = eng.ifconf.vmac_removed(n);
+                sysctl::apply(&eng.nl, &eng.links, ops).await;
+            }
+            if eng.nl.del_link(idx).await.is_ok()
+                && eng.log_detail
+                && let Some(n) = name
+                && let Some(inst) = eng
+                    .cfg
+                    .instances
+                    .iter()
+                    .find(|i| i.vmac.as_ref().is_some_and(|v| v.ifname == n))
+            {
+                tracing::info!("({}) Success removing VMAC interface {n}", inst.fsm.name);
+            }
         }
+        let in_use: Vec<String> = eng
+            .cfg
+            .instances
+            .iter()
+            .map(|i| i.fsm.interface.clone())
+            .collect();
+        let ops = eng.ifconf.unpromote(&in_use);
+        sysctl::apply(&eng.nl, &eng.links, ops).await;
     }
     Ok(())
+}
+
+/// keepalived `set_promote_secondaries` for the instances that ask for it
+/// (at start and after each reload; a VMAC has it already).
+async fn promote_secondaries(
+    cfg: &DriverCfg,
+    nl: &Netlink,
+    links: &HashMap<u32, LinkInfo>,
+    ifc: &mut IfConf,
+) {
+    for inst in cfg
+        .instances
+        .iter()
+        .filter(|i| i.promote_secondaries && i.vmac.is_none())
+    {
+        let ops = ifc.promote(&inst.fsm.interface, &sysctl::ProcSys);
+        sysctl::apply(nl, links, ops).await;
+    }
 }
 
 fn track_if_input(t: &TrackIfCfg, up: bool) -> Input {
@@ -1008,7 +1145,8 @@ impl Engine {
         inputs: Vec<(usize, Input)>,
     ) -> Result<mpsc::UnboundedReceiver<RxEvent>, DriverError> {
         let plan = crate::reload::plan(&self.cfg, &cfg);
-        let built = build(&cfg, &self.nl, &mut self.links).await?;
+        let built = build(&cfg, &self.nl, &mut self.links, &mut self.ifconf).await?;
+        promote_secondaries(&cfg, &self.nl, &self.links, &mut self.ifconf).await;
         if let Some(g) = &self.garp {
             g.set_intervals(cfg.garp_interval, cfg.gna_interval);
         }
@@ -1040,6 +1178,8 @@ impl Engine {
                 && let Some(p) = self.vmacs.iter().position(|v| *v == l.index)
             {
                 self.vmacs.remove(p);
+                let ops = self.ifconf.vmac_removed(name);
+                sysctl::apply(&self.nl, &self.links, ops).await;
                 let _ = self.nl.del_link(l.index).await;
             }
         }

@@ -7,14 +7,17 @@
 //! built by hand; IPv6 VIPs are dropped by the kernel on link down and are
 //! re-added by the driver on link up.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use futures_util::{StreamExt, TryStreamExt};
-use rtnetlink::packet_core::{NetlinkMessage, NetlinkPayload};
+use rtnetlink::packet_core::{DefaultNla, NetlinkMessage, NetlinkPayload};
 use rtnetlink::packet_route::address::{
-    AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage, AddressScope,
+    AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage, AddressScope, CacheInfo,
 };
-use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkMessage, MacVlanMode};
+use rtnetlink::packet_route::link::{
+    AfSpecInet, AfSpecInet6, AfSpecUnspec, In6AddrGenMode, LinkAttribute, LinkFlags, LinkMessage,
+    MacVlanMode,
+};
 use rtnetlink::packet_route::route::{RouteMessage, RouteProtocol, RouteScope, RouteType};
 use rtnetlink::packet_route::rule::{RuleAction, RuleAttribute, RuleFlags, RuleMessage};
 use rtnetlink::packet_route::{AddressFamily, RouteNetlinkMessage};
@@ -294,13 +297,67 @@ impl Netlink {
             .await
     }
 
-    /// `ip link add link BASE name NAME address MAC type macvlan mode private; ip link set NAME up`
+    /// `ip link add link BASE name NAME address MAC type macvlan mode private`
+    /// (left down: its parameters are set before it comes up).
     pub async fn add_macvlan(&self, name: &str, base: u32, mac: [u8; 6]) -> Result<(), Error> {
         let msg = LinkMacVlan::new(name, base, MacVlanMode::Private)
             .address(mac.to_vec())
-            .up()
             .build();
         self.handle.link().add(msg).execute().await
+    }
+
+    /// `sysctl net.ipv4.conf.IF.P=V ...` through RTM_NEWLINK with
+    /// IFLA_AF_SPEC/AF_INET/IFLA_INET_CONF, as keepalived built with
+    /// IPV4_DEVCONF does (this works where /proc/sys is read-only). The
+    /// header family stays AF_UNSPEC: AF_BRIDGE would not take it.
+    pub async fn set_inet_conf(
+        &self,
+        index: u32,
+        set: &[(crate::ifconf::Param, u32)],
+    ) -> Result<(), Error> {
+        let conf = DefaultNla::new(
+            1, /* IFLA_INET_CONF */
+            crate::ifconf::inet_conf_attrs(set),
+        );
+        let mut msg = LinkUnspec::new_with_index(index).build();
+        msg.attributes
+            .push(LinkAttribute::AfSpecUnspec(vec![AfSpecUnspec::Inet(vec![
+                AfSpecInet::Other(conf),
+            ])]));
+        self.handle.link().set(msg).execute().await
+    }
+
+    /// `ip link set IF addrgenmode none`: no EUI-64 link-local from the
+    /// virtual MAC (RFC 5798 §7.4). The kernel ignores IFLA_AF_SPEC when a
+    /// link is created, hence a message of its own, before the link is up.
+    pub async fn set_addr_gen_mode_none(&self, index: u32) -> Result<(), Error> {
+        let mut msg = LinkUnspec::new_with_index(index).build();
+        msg.attributes
+            .push(LinkAttribute::AfSpecUnspec(vec![AfSpecUnspec::Inet6(
+                vec![AfSpecInet6::AddrGenMode(In6AddrGenMode::None)],
+            )]));
+        self.handle.link().set(msg).execute().await
+    }
+
+    /// `ip addr add LL/64 dev VMAC nodad preferred_lft 0`: the IPv6 VMAC's
+    /// link-local source address, added as keepalived adds it (no DAD,
+    /// deprecated so that nothing else picks it as a source).
+    pub async fn add_link_local(&self, index: u32, addr: Ipv6Addr) -> Result<(), Error> {
+        let mut m = AddressMessage::default();
+        m.header.family = AddressFamily::Inet6;
+        m.header.index = index;
+        m.header.prefix_len = 64;
+        m.header.flags = AddressHeaderFlags::Nodad;
+        m.attributes.push(AddressAttribute::Local(IpAddr::V6(addr)));
+        let mut ci = CacheInfo::default();
+        ci.ifa_preferred = 0;
+        ci.ifa_valid = u32::MAX;
+        m.attributes.push(AddressAttribute::CacheInfo(ci));
+        m.attributes
+            .push(AddressAttribute::Flags(AddressFlags::Nodad));
+        let mut req = self.handle.address().add(index, IpAddr::V6(addr), 64);
+        *req.message_mut() = m;
+        req.execute().await
     }
 
     /// `ip link del NAME`
