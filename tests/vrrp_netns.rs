@@ -2173,3 +2173,124 @@ fn promote_secondaries_matches_keepalived() {
         Vec::<String>::new()
     );
 }
+
+/// SIGHUP with a new configuration: keepalived's own parent gets it (it
+/// runs under `timeout`, which would send it to the whole group).
+fn reload_with(d: &Daemon, conf: &str) {
+    std::fs::write(&d.conf, conf).unwrap();
+    match d.which {
+        Impl::Ours => d.signal(Signal::SIGHUP),
+        Impl::Keepalived => {
+            let pid: i32 = std::fs::read_to_string(&d.pid)
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap();
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGHUP).unwrap();
+        }
+    }
+}
+
+type Conf = std::collections::BTreeMap<String, String>;
+
+/// A reload adds a use_vmac instance next to a plain one, a second reload
+/// removes it, then SIGTERM: the parameters at each step and the NOTICE
+/// lines (rp_filter is cleared at the first VMAC, also on reload, and only
+/// put back at stop).
+fn vmac_reload_run(tag: &str, net: u8, which: Impl) -> (Vec<Conf>, Vec<String>) {
+    let lab = Lab::new(tag, net, 1);
+    let ns = lab.ns(0);
+    netns::sh(&[
+        "ip",
+        "netns",
+        "exec",
+        &ns,
+        "sysctl",
+        "-qw",
+        "net.ipv4.conf.all.rp_filter=1",
+        "net.ipv4.conf.kv-e0.arp_ignore=0",
+        "net.ipv4.conf.kv-e0.arp_filter=0",
+    ]);
+    let plain = rl_inst(&lab, "VI_1", 60, "BACKUP", 150, &[100], "");
+    let vmac = rl_inst(&lab, "VI_2", 61, "BACKUP", 150, &[101], "use_vmac\n");
+    let one = rl_conf(0, "", std::slice::from_ref(&plain));
+    let two = rl_conf(0, "", &[plain.clone(), vmac]);
+    let ifaces = ["all", "default", "lo", "kv-e0", "vrrp.61"];
+    let mut snaps = vec![ipv4_conf(&lab, 0, &ifaces)];
+    let mut d = Daemon::start(&lab, 0, which, &one);
+    let v1 = format!("10.{net}.0.100");
+    let v2 = format!("10.{net}.0.101");
+    assert!(
+        lab.wait_sole_holder(0, &v1, Duration::from_secs(3)),
+        "{}",
+        d.log_text()
+    );
+    snaps.push(ipv4_conf(&lab, 0, &ifaces));
+    reload_with(&d, &two);
+    assert!(
+        lab.wait_sole_holder(0, &v2, Duration::from_secs(5)),
+        "{which:?}: VI_2 never master:\n{}",
+        d.log_text()
+    );
+    snaps.push(ipv4_conf(&lab, 0, &ifaces));
+    reload_with(&d, &one);
+    assert!(
+        netns::wait_until(Duration::from_secs(5), || !lab.has_addr(0, &v2)
+            && !netns::sh(&["ip", "-n", &ns, "link", "show"]).contains("vrrp.61")),
+        "{which:?}: VMAC not removed by the reload:\n{}",
+        d.log_text()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    snaps.push(ipv4_conf(&lab, 0, &ifaces));
+    d.stop();
+    snaps.push(ipv4_conf(&lab, 0, &ifaces));
+    let notices = d
+        .log_text()
+        .lines()
+        .filter_map(|l| l.find("NOTICE: ").map(|p| l[p..].to_owned()))
+        .filter(|l| l.contains("sysctl"))
+        .collect();
+    eprintln!("{which:?}: {snaps:#?}\n{notices:?}");
+    (snaps, notices)
+}
+
+#[test]
+fn vmac_reload_parameters_match_keepalived() {
+    if !require() {
+        return;
+    }
+    let (ka, ka_notices) = vmac_reload_run("vrk", 196, Impl::Keepalived);
+    let (ours, ours_notices) = vmac_reload_run("vro", 197, Impl::Ours);
+    // Steps: 0 before, 1 plain instance, 2 VMAC added, 3 VMAC removed, 4 stopped.
+    assert_eq!(ka[2]["all.rp_filter"], "0");
+    assert_eq!(ka[2]["vrrp.61.rp_filter"], "0");
+    assert_eq!(ka[3]["all.rp_filter"], "0", "not put back on reload");
+    assert_eq!(ka[4]["all.rp_filter"], "1");
+    for step in 0..5 {
+        let mut k = ka[step].clone();
+        let o = &ours[step];
+        if step == 2 || step == 3 {
+            // We raise lo too (see vmac_interface_parameters_match_keepalived).
+            assert_eq!(
+                (k["lo.rp_filter"].as_str(), o["lo.rp_filter"].as_str()),
+                ("0", "1")
+            );
+            k.insert("lo.rp_filter".into(), "1".into());
+        }
+        if step >= 3 {
+            // keepalived leaves the base interface's ARP settings at 1.
+            for p in ["kv-e0.arp_ignore", "kv-e0.arp_filter"] {
+                assert_eq!(
+                    (k[p].as_str(), o[p].as_str()),
+                    ("1", "0"),
+                    "step {step} {p}"
+                );
+                k.insert(p.into(), "0".into());
+            }
+        }
+        assert_eq!(conf_diff(&k, o), Vec::<String>::new(), "step {step}");
+    }
+    assert_eq!(conf_diff(&ours[4], &ours[0]), Vec::<String>::new());
+    assert_eq!(ka_notices.len(), 4, "{ka_notices:?}");
+    assert_eq!(ours_notices, ka_notices);
+}
