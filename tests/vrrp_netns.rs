@@ -1918,6 +1918,8 @@ struct ConfRun {
     vmac_ll: Vec<String>,
     /// The base interface's link-local address.
     base_ll: Vec<String>,
+    /// The bridge capture (`tcpdump -e`).
+    capture: Vec<String>,
 }
 
 fn link_locals(lab: &Lab, dev: &str) -> Vec<String> {
@@ -1954,6 +1956,7 @@ fn conf_run(tag: &str, net: u8, which: Impl, v: Variant, extra: &str) -> ConfRun
     let vmac = format!("vrrp.{vrid}");
     let ifaces = ["all", "default", "lo", "kv-e0", vmac.as_str()];
     let before = ipv4_conf(&lab, 0, &ifaces);
+    let cap = Capture::start(&lab, "conf");
     let mut d = Daemon::start(
         &lab,
         0,
@@ -1983,6 +1986,8 @@ fn conf_run(tag: &str, net: u8, which: Impl, v: Variant, extra: &str) -> ConfRun
         Vec::new()
     };
     let base_ll = link_locals(&lab, "kv-e0");
+    std::thread::sleep(Duration::from_millis(300));
+    let capture = cap.finish();
     d.stop();
     assert!(
         netns::wait_until(Duration::from_secs(3), || !netns::sh(&[
@@ -2008,6 +2013,7 @@ fn conf_run(tag: &str, net: u8, which: Impl, v: Variant, extra: &str) -> ConfRun
         notices,
         vmac_ll,
         base_ll,
+        capture,
     }
 }
 
@@ -2136,6 +2142,18 @@ fn vmac_ipv6_link_local_matches_keepalived() {
             "{who}: {:?} vs {ll}",
             r.vmac_ll
         );
+    }
+    // Adverts leave from the VMAC's MAC with that link-local source.
+    for (r, vrid, who) in [(&ka, 232u32, "keepalived"), (&ours, 233, "ours")] {
+        let ll = r.base_ll[0].split_whitespace().nth(1).unwrap();
+        let ll = ll.split('/').next().unwrap();
+        let mac = format!("00:00:5e:00:02:{vrid:02x} > ");
+        let from_vmac = r
+            .capture
+            .iter()
+            .filter(|l| l.contains(&mac) && l.contains(&format!("{ll} > ff02::12")))
+            .count();
+        assert!(from_vmac >= 3, "{who}:\n{}", r.capture.join("\n"));
     }
     let strip = |s: &str| s.split_whitespace().skip(2).collect::<Vec<_>>().join(" ");
     assert_eq!(strip(&ours.vmac_ll[0]), strip(&ka.vmac_ll[0]));

@@ -555,4 +555,17 @@ mod tests {
         assert_eq!(i.vmac.as_ref().unwrap().mac, [0, 0, 0x5e, 0, 2, 5]);
         assert_eq!(i.vmac.as_ref().unwrap().ifname, "vrrp.5");
     }
+
+    #[test]
+    fn promote_secondaries_not_with_vmac() {
+        let inst = |name: &str, extra: &str| {
+            format!(
+                "vrrp_instance {name} {{\n interface eth0\n virtual_router_id 5\n virtual_ipaddress {{\n 10.0.0.5/24\n }}\n promote_secondaries\n{extra}}}\n"
+            )
+        };
+        let c = parse(&(inst("A", "") + &inst("B", " use_vmac\n")));
+        let (d, _) = driver_cfg(&c, false, false);
+        assert!(d.instances[0].promote_secondaries);
+        assert!(!d.instances[1].promote_secondaries);
+    }
 }
