@@ -243,11 +243,13 @@ impl IfConf {
         let Some(b) = self.bases.get_mut(&base) else {
             return Vec::new();
         };
-        b.refs -= 1;
+        b.refs = b.refs.saturating_sub(1);
         if b.refs > 0 {
             return Vec::new();
         }
-        let b = self.bases.remove(&base).expect("present");
+        let Some(b) = self.bases.remove(&base) else {
+            return Vec::new();
+        };
         vec![dev(
             &base,
             &[

@@ -520,13 +520,17 @@ async fn build(
 async fn setup_vmac(
     cfg: &DriverCfg,
     inst: &InstanceRt,
-    vmac: &LinkInfo,
     base: &LinkInfo,
     nl: &Netlink,
     links: &HashMap<u32, LinkInfo>,
     ifc: &mut IfConf,
+    base_addrs: &mut Option<Vec<netlink::AddrInfo>>,
 ) -> Result<(), DriverError> {
     let name = &inst.fsm.name;
+    let Some(vmac) = inst.vmac.as_ref().and_then(|v| by_name(links, &v.ifname)) else {
+        return Ok(());
+    };
+    let vmac = &vmac;
     let family = inst.family();
     if family == Family::V4 {
         let mut names: Vec<String> = links.values().map(|l| l.name.clone()).collect();
@@ -558,12 +562,17 @@ async fn setup_vmac(
     }
     let xmit_base = inst.vmac.as_ref().is_some_and(|v| v.xmit_base);
     if family == Family::V6 && !xmit_base {
-        let addrs = nl.addrs().await.map_err(nlerr)?;
+        // The base interfaces' addresses do not change while VMACs are
+        // created: one dump serves them all.
+        if base_addrs.is_none() {
+            *base_addrs = Some(nl.addrs().await.map_err(nlerr)?);
+        }
+        let addrs = base_addrs.as_deref().unwrap_or_default();
         let src = match inst.src_ip {
             Some(IpAddr::V6(a)) => Some(a),
             _ => None,
         };
-        let base_ll = match primary_addr(&addrs, base.index, Family::V6) {
+        let base_ll = match primary_addr(addrs, base.index, Family::V6) {
             Some(IpAddr::V6(a)) => Some(a),
             _ => None,
         };
@@ -584,6 +593,7 @@ async fn build_inner(
     ifc: &mut IfConf,
 ) -> Result<Built, DriverError> {
     // VMACs first: VIPs and sends may live on them.
+    let mut base_addrs = None;
     for inst in &cfg.instances {
         let Some(v) = &inst.vmac else { continue };
         if by_name(links, &v.ifname).is_some() {
@@ -612,7 +622,7 @@ async fn build_inner(
             .collect();
         if let Some(l) = by_name(links, &v.ifname) {
             created.push(l.index);
-            setup_vmac(cfg, inst, &l, &base, nl, links, ifc).await?;
+            setup_vmac(cfg, inst, &base, nl, links, ifc, &mut base_addrs).await?;
         }
     }
     let addrs = nl.addrs().await.map_err(nlerr)?;
