@@ -87,6 +87,8 @@ pub enum Op {
     Dev {
         ifname: String,
         set: Vec<(Param, u32)>,
+        /// keepalived's lines when the kernel refuses (often none).
+        on_error: Vec<String>,
     },
     /// `net.ipv4.conf.{all,default}.rp_filter = value`.
     RpFilter { scope: Global, value: u32 },
@@ -129,6 +131,15 @@ fn dev(ifname: &str, set: &[(Param, u32)]) -> Op {
     Op::Dev {
         ifname: ifname.to_owned(),
         set: set.to_vec(),
+        on_error: Vec::new(),
+    }
+}
+
+fn dev_or_log(ifname: &str, set: &[(Param, u32)], on_error: &[String]) -> Op {
+    Op::Dev {
+        ifname: ifname.to_owned(),
+        set: set.to_vec(),
+        on_error: on_error.to_vec(),
     }
 }
 
@@ -151,7 +162,7 @@ impl IfConf {
         if self.all_rp_filter.is_none() {
             self.clear_rp_filter(ifaces, vmacs, read, &mut ops);
         }
-        ops.push(dev(
+        ops.push(dev_or_log(
             vmac,
             &[
                 (Param::ArpIgnore, 1),
@@ -159,6 +170,7 @@ impl IfConf {
                 (Param::RpFilter, 0),
                 (Param::PromoteSecondaries, 1),
             ],
+            &[format!("Unable to set parameters for {vmac}")],
         ));
         if vmac == base {
             return ops;
@@ -173,7 +185,14 @@ impl IfConf {
         if let (Some(arp_ignore), Some(arp_filter)) = (arp_ignore, arp_filter)
             && (arp_ignore != 1 || arp_filter != 1)
         {
-            ops.push(dev(base, &[(Param::ArpIgnore, 1), (Param::ArpFilter, 1)]));
+            ops.push(dev_or_log(
+                base,
+                &[(Param::ArpIgnore, 1), (Param::ArpFilter, 1)],
+                &[
+                    format!("Set base flags on {base} failed for VMAC {vmac}"),
+                    format!("Unable to set parameters for {vmac}"),
+                ],
+            ));
             self.bases.insert(
                 base.to_owned(),
                 Base {
@@ -250,11 +269,15 @@ impl IfConf {
         let Some(b) = self.bases.remove(&base) else {
             return Vec::new();
         };
-        vec![dev(
+        vec![dev_or_log(
             &base,
             &[
                 (Param::ArpIgnore, b.arp_ignore),
                 (Param::ArpFilter, b.arp_filter),
+            ],
+            &[
+                format!("reset interface flags on {base} failed"),
+                format!("Unable to reset parameters for {base}"),
             ],
         )]
     }
@@ -397,7 +420,7 @@ mod tests {
             let mut logs = Vec::new();
             for o in ops {
                 match o {
-                    Op::Dev { ifname, set } => {
+                    Op::Dev { ifname, set, .. } => {
                         for (p, v) in set {
                             self.set(ifname, *p, *v);
                         }
@@ -474,8 +497,23 @@ mod tests {
         }
         assert_eq!(sys.get("eth0", Param::ArpIgnore), 1);
         assert_eq!(sys.get("eth0", Param::ArpFilter), 1);
+        // What keepalived logs if the kernel refuses the base's settings.
+        let base_err = ops.iter().find_map(|o| match o {
+            Op::Dev {
+                ifname, on_error, ..
+            } if ifname == "eth0" && !on_error.is_empty() => Some(on_error.clone()),
+            _ => None,
+        });
+        assert_eq!(
+            base_err.unwrap(),
+            [
+                "Set base flags on eth0 failed for VMAC vrrp.50",
+                "Unable to set parameters for vrrp.50"
+            ]
+        );
         // The VMAC's own rp_filter is set by its own list, not raised.
-        assert!(!ops.contains(&dev("vrrp.50", &[(Param::RpFilter, 1)])));
+        assert!(!ops.iter().any(|o| matches!(o,
+            Op::Dev { ifname, set, .. } if ifname == "vrrp.50" && set.contains(&(Param::RpFilter, 1)))));
 
         // Stop: rp_filter first (all, then default), then the VMAC goes.
         let logs = sys.apply(&c.restore_rp_filter(&sys));

@@ -50,12 +50,19 @@ pub async fn apply(nl: &Netlink, links: &HashMap<u32, LinkInfo>, ops: Vec<Op>) {
                     );
                 }
             }
-            Op::Dev { ifname, set } => {
+            Op::Dev {
+                ifname,
+                set,
+                on_error,
+            } => {
                 let Some(l) = links.values().find(|l| l.name == ifname) else {
                     continue;
                 };
                 if let Err(e) = nl.set_inet_conf(l.index, &set).await {
-                    tracing::info!("Unable to set parameters for {ifname}: {e}");
+                    tracing::debug!("setting {set:?} on {ifname}: {e}");
+                    for line in on_error {
+                        tracing::info!("{line}");
+                    }
                 }
             }
         }
