@@ -3,7 +3,7 @@
 # delay_loop 1, all up (a local sink accepts every connection), for 30 s;
 # CPU seconds and peak RSS of the daemon's processes, ours against Debian's
 # keepalived in the same VM boot.
-# Usage: benches/checkers.sh [N_RS] [SECONDS]     (root; boots the VM)
+# Usage: [OURS=binary] benches/checkers.sh [N_RS] [SECONDS]     (root; boots the VM)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "${KAVM_VM:-}" != 1 ]; then
@@ -31,7 +31,8 @@ if [ "${KAVM_VM:-}" != 1 ]; then
 		done
 	} >"$out/bench.conf"
 	tests/vm/run setup >/dev/null
-	exec tests/vm/run exec --timeout 900 --env "BENCH_DIR=$out" --env "BENCH_N=$n" --env "BENCH_SECS=$secs" -- "$0"
+	ours=$(realpath "${OURS:-target/release/keepalived}")
+	exec tests/vm/run exec --timeout 900 --env "BENCH_OURS=$ours" --env "BENCH_DIR=$out" --env "BENCH_N=$n" --env "BENCH_SECS=$secs" -- "$0"
 fi
 
 # ---------------------------------------------------------------- in the VM --
@@ -83,6 +84,6 @@ measure() { # BIN NAME
 echo "== $BENCH_N real servers, TCP_CHECK, delay_loop 1, ${BENCH_SECS}s, kernel $(uname -r)"
 for round in 1 2; do
 	measure /usr/sbin/keepalived "keepalived (round $round)"
-	measure "$PWD/target/release/keepalived" "ours (round $round)"
+	measure "$BENCH_OURS" "ours (round $round)"
 done
 kill $sink
