@@ -236,6 +236,10 @@ pub struct DriverCfg {
     /// two gratuitous ARPs (two NAs) on one interface.
     pub garp_interval: std::time::Duration,
     pub gna_interval: std::time::Duration,
+    /// Tracker state known before the first start (track_file values,
+    /// vrrp_scripts yet to report), fed before [`Input::Startup`]; a
+    /// reload brings its own with [`Command::Reload`].
+    pub start_inputs: Vec<(usize, Input)>,
 }
 
 impl DriverCfg {
@@ -249,6 +253,7 @@ impl DriverCfg {
             mcast_group6: MCAST_GROUP6,
             garp_interval: std::time::Duration::ZERO,
             gna_interval: std::time::Duration::ZERO,
+            start_inputs: Vec::new(),
         }
     }
 }
@@ -859,7 +864,8 @@ pub async fn run(
     };
 
     let now = Instant::now();
-    for (i, input) in built.pre_inputs {
+    let start_inputs = std::mem::take(&mut eng.cfg.start_inputs);
+    for (i, input) in built.pre_inputs.into_iter().chain(start_inputs) {
         let outs = eng.feed(now, i, input);
         eng.exec(outs).await;
     }
