@@ -114,9 +114,11 @@ pub fn inputs(kind: &str, name: &str, who: &[Tracking], up: bool) -> Vec<(usize,
                 } else {
                     Tracker::File(name.to_owned())
                 };
+                // keepalived `process_script_update_priority`: with weight 0,
+                // `reverse` makes success the fault.
                 Input::TrackerFault {
                     tracker,
-                    failed: !up,
+                    failed: up == t.reverse,
                 }
             } else {
                 Input::TrackWeight {
@@ -125,6 +127,20 @@ pub fn inputs(kind: &str, name: &str, who: &[Tracking], up: bool) -> Vec<(usize,
                 }
             };
             (t.instance, input)
+        })
+        .collect()
+}
+
+/// Before startup: the weight-0 trackers of a script that has not reported
+/// hold their instances until it does (keepalived `num_script_init`);
+/// weighted ones only move the priority once it reports, as
+/// [`inputs`] does then.
+pub fn pending(name: &str, who: &[Tracking]) -> Vec<(usize, Input)> {
+    who.iter()
+        .filter(|t| t.weight == 0)
+        .map(|t| {
+            let tracker = Tracker::Script(name.to_owned());
+            (t.instance, Input::TrackerPending { tracker })
         })
         .collect()
 }
@@ -144,6 +160,11 @@ fn send(cmds: &mpsc::UnboundedSender<Command>, epoch: u64, inputs: Vec<(usize, I
 pub struct ScriptState {
     pub hysteresis: Hysteresis,
     pub last_status: i32,
+    /// Its first result still holds instances: true from the daemon's
+    /// start until that result, across reloads (keepalived
+    /// SCRIPT_INIT_STATE_INIT); false for a script a reload added
+    /// (SCRIPT_INIT_STATE_INIT_RELOAD).
+    pub holds: bool,
 }
 
 pub struct ScriptTask {
@@ -188,6 +209,7 @@ impl ScriptTask {
                 Exit::Signal(sig) => ("failed", Some(("due to signal", sig))),
                 Exit::TimedOut => ("timed_out", None),
             };
+            st.holds = false;
             if let Some(up) = st.hysteresis.observe(exit.success()) {
                 match reason {
                     Some((r, code)) if !up => {
@@ -278,6 +300,37 @@ impl FileTask {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_weight_zero_trackers_are_held() {
+        let who = [
+            Tracking {
+                instance: 0,
+                weight: 0,
+                reverse: false,
+            },
+            Tracking {
+                instance: 1,
+                weight: -20,
+                reverse: false,
+            },
+            Tracking {
+                instance: 2,
+                weight: 0,
+                reverse: true,
+            },
+        ];
+        let p = pending("chk", &who);
+        assert_eq!(
+            p.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
+            [0, 2],
+            "{p:?}"
+        );
+        assert!(p.iter().all(|(_, i)| *i
+            == Input::TrackerPending {
+                tracker: Tracker::Script("chk".into())
+            }));
+    }
 
     #[test]
     fn first_result_decides_without_init_fail() {
