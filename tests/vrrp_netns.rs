@@ -2114,3 +2114,129 @@ fn script_init_sync_group_waits_for_all() {
         Some("Receive advertisement timeout"),
     );
 }
+
+/// The lines a reload comparison looks at: state changes and script
+/// results, without timestamps.
+fn init_state_lines(log: &str) -> Vec<String> {
+    log.lines()
+        .filter_map(|l| l.split_once(": ").map(|(_, t)| t))
+        .filter(|t| {
+            t.contains("Entering")
+                || t.starts_with("VRRP_Script(")
+                || t.contains("advertisement timeout")
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Reloads do not hold running instances (keepalived
+/// SCRIPT_INIT_STATE_INIT_RELOAD): a reload adding a weight-0 script that
+/// takes 3 s keeps the MASTER tracking it MASTER, and a new instance
+/// tracking it starts in BACKUP (init) at once. A script still without a
+/// result at a reload keeps holding (SCRIPT_INIT_STATE_INIT carried over):
+/// nothing comes up until the restarted script reports.
+#[test]
+fn script_init_reload() {
+    if !require() {
+        return;
+    }
+    let net = 194;
+    let lab = Lab::new("kirl", net, 1);
+    let (v1, v2) = (format!("10.{net}.0.100"), format!("10.{net}.0.101"));
+    let inst = |name: &str, vrid: u8, vip: &str, track: &str| {
+        format!(
+            "vrrp_instance {name} {{\n state BACKUP\n interface kv-e0\n virtual_router_id {vrid}\n \
+             priority 100\n advert_int 1\n virtual_ipaddress {{\n  {vip}/24\n }}\n{track}}}\n"
+        )
+    };
+    let global = "global_defs {\n enable_script_security\n script_user root\n router_id kv0\n}\n";
+    let track = " track_script {\n  chk\n }\n";
+    let before = format!("{global}{}", inst("VI_1", 85, &v1, ""));
+    let after = format!(
+        "{global}{}{}{}",
+        init_script("chk", "sleep 3; exit 0", ""),
+        inst("VI_1", 85, &v1, track),
+        inst("VI_2", 86, &v2, track)
+    );
+    let held = format!(
+        "{global}{}{}",
+        init_script("chk", "sleep 5; exit 0", ""),
+        inst("VI_1", 85, &v1, track)
+    );
+    // SIGHUP to the daemon's own process: `timeout`, which Debian's
+    // keepalived runs under, would also pass it to the whole process group
+    // and reload the VRRP child twice.
+    let reload = |d: &Daemon, conf: &str| {
+        std::fs::write(&d.conf, conf).unwrap();
+        let pid: i32 = std::fs::read_to_string(&d.pid)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .expect("daemon pid file");
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGHUP);
+    };
+    let mut runs = Vec::new();
+    for which in [Impl::Keepalived, Impl::Ours] {
+        // A reload adding the script.
+        let mut d = Daemon::start(&lab, 0, which, &before);
+        assert!(
+            lab.wait_sole_holder(0, &v1, Duration::from_secs(5)),
+            "{which:?}\n{}",
+            d.log_text()
+        );
+        reload(&d, &after);
+        netns::wait_until(Duration::from_secs(5), || {
+            assert!(
+                lab.has_addr(0, &v1),
+                "{which:?}: MASTER dropped its VIP at the reload\n{}",
+                d.log_text()
+            );
+            d.log_has("VRRP_Script(chk) succeeded")
+        });
+        let log = d.log_text();
+        let (init, result) = (
+            log.find("(VI_2) Entering BACKUP STATE (init)"),
+            log.find("VRRP_Script(chk) succeeded"),
+        );
+        assert!(
+            init.is_some() && result.is_some() && init < result,
+            "{which:?}: new instance held by a script the reload added\n{log}"
+        );
+        assert!(
+            lab.wait_sole_holder(0, &v2, Duration::from_secs(6)),
+            "{which:?}\n{}",
+            d.log_text()
+        );
+        d.stop();
+        let added = init_state_lines(&d.log_text());
+
+        // A reload while the script has not reported yet.
+        let t0 = std::time::Instant::now();
+        let mut d = Daemon::start(&lab, 0, which, &held);
+        std::thread::sleep(Duration::from_secs(2));
+        let t_reload = t0.elapsed();
+        reload(&d, &held);
+        netns::wait_until(Duration::from_secs(8), || {
+            let log = d.log_text();
+            let reported = log.contains("VRRP_Script(chk)");
+            assert!(
+                reported || (!log.contains("Entering") && !lab.has_addr(0, &v1)),
+                "{which:?}: not held across the reload\n{log}"
+            );
+            reported
+        });
+        let reported = t0.elapsed();
+        assert!(
+            reported >= t_reload + Duration::from_secs(4),
+            "{which:?}: script reported {reported:?} after start (reload at {t_reload:?})\n{}",
+            d.log_text()
+        );
+        assert!(
+            d.wait_log("(VI_1) Entering MASTER STATE", Duration::from_secs(6)),
+            "{which:?}\n{}",
+            d.log_text()
+        );
+        d.stop();
+        runs.push((added, init_state_lines(&d.log_text())));
+    }
+    assert_eq!(runs[1], runs[0], "state lines differ (ours, keepalived)");
+}
