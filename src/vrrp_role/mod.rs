@@ -415,7 +415,7 @@ fn tracker_tasks(
     // keepalived reads tracked files before its instances start, and
     // again at a reload.
     for f in &ftasks {
-        inputs.extend(f.inputs(f.read(), false));
+        inputs.extend(f.inputs(f.read()));
     }
     (stasks, ftasks, inputs)
 }

@@ -254,22 +254,18 @@ impl FileTask {
             .unwrap_or(0)
     }
 
-    /// What the tracking instances get for `value`.
-    pub fn inputs(&self, value: i64, log: bool) -> Vec<(usize, Input)> {
+    /// What the tracking instances get for `value`. With weight 0 a
+    /// non-zero value is a fault (a zero one with `reverse`, keepalived's
+    /// weight multiplier -1); the FSM logs it as keepalived does.
+    pub fn inputs(&self, value: i64) -> Vec<(usize, Input)> {
         self.trackers
             .iter()
             .map(|t| {
                 let weight = if t.weight != 0 { t.weight } else { self.weight };
                 let input = if weight == 0 {
-                    if value != 0 && log {
-                        info!(
-                            "(instance {}): tracked file {} has status {value}",
-                            t.instance, self.name
-                        );
-                    }
                     Input::TrackerFault {
                         tracker: Tracker::File(self.name.clone()),
-                        failed: value != 0,
+                        failed: (value != 0) != t.reverse,
                     }
                 } else {
                     let w = if t.reverse { -weight } else { weight };
@@ -290,7 +286,7 @@ impl FileTask {
             let value = self.read();
             if last != Some(value) {
                 last = Some(value);
-                send(&cmds, self.epoch, self.inputs(value, true));
+                send(&cmds, self.epoch, self.inputs(value));
             }
             tokio::time::sleep(POLL).await;
         }
@@ -330,6 +326,39 @@ mod tests {
             == Input::TrackerPending {
                 tracker: Tracker::Script("chk".into())
             }));
+    }
+
+    #[test]
+    fn weight_zero_file_faults_on_non_zero_or_zero_reversed() {
+        let f = FileTask {
+            name: "tf".into(),
+            path: String::new(),
+            weight: 0,
+            trackers: vec![
+                Tracking {
+                    instance: 0,
+                    weight: 0,
+                    reverse: false,
+                },
+                Tracking {
+                    instance: 1,
+                    weight: 0,
+                    reverse: true,
+                },
+            ],
+            epoch: 0,
+        };
+        let failed = |v| {
+            f.inputs(v)
+                .into_iter()
+                .map(|(_, i)| match i {
+                    Input::TrackerFault { failed, .. } => failed,
+                    other => panic!("{other:?}"),
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(failed(0), [false, true]);
+        assert_eq!(failed(3), [true, false]);
     }
 
     #[test]

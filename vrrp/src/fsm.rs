@@ -1182,6 +1182,12 @@ impl Instance {
             self.state = State::Fault;
             return;
         }
+        if let Tracker::File(f) = &tracker {
+            self.detail(
+                out,
+                format!("({}): tracked file {f} now FAULT state", self.cfg.name),
+            );
+        }
         let already_down = !self.faults.is_empty();
         self.faults.insert(tracker);
         if !already_down {
@@ -1208,6 +1214,12 @@ impl Instance {
                 self.state = State::Init;
             }
             return;
+        }
+        if let Tracker::File(f) = &tracker {
+            self.detail(
+                out,
+                format!("({}): tracked file {f} leaving FAULT state", self.cfg.name),
+            );
         }
         if !self.faults.is_empty() {
             return;

@@ -423,3 +423,29 @@ fn group_of_owners_goes_master_on_first_success() {
         "{ev:?}"
     );
 }
+
+// Input: a weight-0 track_file fails and recovers after startup.
+// Output: keepalived's -D lines around the usual FAULT / BACKUP lines.
+#[test]
+fn track_file_detail_lines() {
+    let mut h = Harness::new(cfg("10.0.0.1", 100));
+    h.send(Input::Startup);
+    let file = |failed| Input::TrackerFault {
+        tracker: Tracker::File("tf".into()),
+        failed,
+    };
+    assert_eq!(
+        all_logs(&h.send(file(true))),
+        [
+            "(VI_1): tracked file tf now FAULT state",
+            "(VI_1) Entering FAULT STATE"
+        ]
+    );
+    assert_eq!(
+        all_logs(&h.send(file(false))),
+        [
+            "(VI_1): tracked file tf leaving FAULT state",
+            "(VI_1) Entering BACKUP STATE"
+        ]
+    );
+}
