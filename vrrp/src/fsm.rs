@@ -234,6 +234,13 @@ pub enum Tracker {
 /// What happened, as seen by one instance.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Input {
+    /// The end of keepalived's `vrrp_complete_init`: an instance already
+    /// in FAULT (a fault given before, or its sync group's) logs
+    /// "entering FAULT state" and notifies FAULT. [`Input::Startup`] does
+    /// this itself when not done; a driver starting several instances sends
+    /// this to all of them first, so that these lines come before any
+    /// instance starts, in keepalived's order.
+    Prepare,
     /// Leave Init (keepalived `vrrp_init_state`). Fault and weight inputs
     /// given before this set the starting conditions.
     Startup,
@@ -472,6 +479,11 @@ pub struct Instance {
     garp_lower_prio_at: Vec<Instant>,
     /// Startup has run: Init/Fault before it only record conditions.
     started: bool,
+    /// [`Input::Prepare`] has run.
+    prepared: bool,
+    /// Reload: this virtual router was in FAULT in the running
+    /// configuration, so its FAULT is not announced again.
+    fault_known: bool,
     notifies_sent: bool,
     owner_conflict_logged: bool,
     stats: Stats,
@@ -509,6 +521,8 @@ impl Instance {
             garp_refresh_at: None,
             garp_lower_prio_at: Vec::new(),
             started: false,
+            prepared: false,
+            fault_known: false,
             notifies_sent: false,
             owner_conflict_logged: false,
             stats: Stats::default(),
@@ -533,6 +547,13 @@ impl Instance {
     /// Whether the VIPs are up (keepalived `vipset`).
     pub fn vips_set(&self) -> bool {
         self.vipset
+    }
+
+    /// Reload: the instance this one replaces was in FAULT; a FAULT at
+    /// startup is then not logged or notified again (keepalived
+    /// `vrrp_complete_init` skips instances whose old state was FAULT).
+    pub fn continues_fault(&mut self) {
+        self.fault_known = true;
     }
 
     /// Whether [`Input::Startup`] has run.
@@ -705,6 +726,7 @@ impl Instance {
     pub fn handle(&mut self, now: Instant, input: Input) -> Vec<Action> {
         let mut out = Vec::new();
         match input {
+            Input::Prepare => self.prepare(&mut out),
             Input::Startup => self.startup(now, &mut out),
             Input::Tick => self.tick(now, &mut out),
             Input::Advert { src, pkt } => match self.state {
@@ -869,10 +891,29 @@ impl Instance {
 
     // ---- RFC 3768 §6.4.1 / RFC 5798 §6.4.1: Initialize ---------------------
 
+    /// keepalived `vrrp_complete_init`: every instance in FAULT, or in a
+    /// sync group in FAULT, is set to FAULT, logged and notified.
+    fn prepare(&mut self, out: &mut Vec<Action>) {
+        if self.started || self.prepared || self.state == State::Stop {
+            return;
+        }
+        self.prepared = true;
+        let group_fault = self.gate.is_some_and(|g| g.group_state == State::Fault);
+        if self.state != State::Fault && !group_fault {
+            return;
+        }
+        self.state = State::Fault;
+        if !self.fault_known {
+            self.log(out, format!("({}) entering FAULT state", self.cfg.name));
+            self.notify(out, State::Init, Reason::Fault);
+        }
+    }
+
     fn startup(&mut self, now: Instant, out: &mut Vec<Action>) {
         if self.started {
             return;
         }
+        self.prepare(out);
         self.started = true;
         let begin = self.state;
         if self.state == State::Fault {

@@ -36,6 +36,7 @@ pub struct SyncGroup {
     /// INIT after startup means held: some member waits for a tracker's
     /// first result (keepalived `num_member_init`).
     state: State,
+    prepared: bool,
     started: bool,
 }
 
@@ -45,6 +46,7 @@ impl SyncGroup {
             name: name.to_owned(),
             members,
             state: State::Init,
+            prepared: false,
             started: false,
         }
     }
@@ -64,6 +66,7 @@ impl SyncGroup {
         previous: Option<State>,
     ) -> (Self, Vec<GroupOutput>) {
         let mut g = Self::new(name, members);
+        g.prepared = true;
         g.started = true;
         let mut out = Vec::new();
         g.state = if g
@@ -143,6 +146,7 @@ impl SyncGroup {
     pub fn handle_all(&mut self, now: Instant, input: Input) -> Vec<GroupOutput> {
         let mut out = Vec::new();
         match input {
+            Input::Prepare => self.prepare(now, &mut out),
             Input::Startup => self.startup(now, &mut out),
             Input::Shutdown => {
                 for i in 0..self.members.len() {
@@ -220,11 +224,14 @@ impl SyncGroup {
 
     /// keepalived `vrrp_sync_set_group` + `initialise_tracking_priorities`
     /// + `vrrp_init_state`.
-    fn startup(&mut self, now: Instant, out: &mut Vec<GroupOutput>) {
-        if self.started {
+    /// The group's starting state, then [`Input::Prepare`] for every member
+    /// (keepalived `initialise_tracking_priorities` and the end of
+    /// `vrrp_complete_init`).
+    fn prepare(&mut self, now: Instant, out: &mut Vec<GroupOutput>) {
+        if self.prepared {
             return;
         }
-        self.started = true;
+        self.prepared = true;
         self.state = State::Backup;
         if self
             .members
@@ -250,6 +257,18 @@ impl SyncGroup {
             // Held, silently: no group notify until a member leaves init.
             self.state = State::Init;
         }
+        for i in 0..self.members.len() {
+            self.run(now, i, Input::Prepare, out);
+        }
+    }
+
+    /// keepalived `vrrp_init_state`: the group's notify, then its members.
+    fn startup(&mut self, now: Instant, out: &mut Vec<GroupOutput>) {
+        if self.started {
+            return;
+        }
+        self.prepare(now, out);
+        self.started = true;
         if matches!(self.state, State::Fault | State::Backup) {
             out.push(GroupOutput::Notify { state: self.state });
         }

@@ -209,14 +209,28 @@ fn owner_wanting_master_goes_master_on_first_success() {
 // keepalived: no "entering FAULT state due to script" line, held like any
 // other script), so the daemon declares such scripts pending too. A script
 // already failed before startup (carried over a reload into a new
-// instance) gives keepalived's init line and a silent FAULT.
+// instance) gives keepalived's init line, then vrrp_complete_init's line
+// and FAULT notify, unless the instance it replaces was in FAULT already.
 #[test]
 fn failed_before_startup_and_init_fail() {
     let mut h = Harness::new(cfg("10.0.0.1", 100));
     let a = h.send(result("chk", false));
     assert_eq!(logs(&a), ["(VI_1): entering FAULT state due to script chk"]);
-    assert_eq!(shape(&h.send(Input::Startup)), ["del_vips"]);
+    assert_eq!(
+        shape(&h.send(Input::Startup)),
+        [
+            "log: (VI_1) entering FAULT state",
+            "notify(INIT->FAULT)",
+            "del_vips"
+        ]
+    );
     assert_eq!(h.state(), State::Fault);
+    let mut r = Harness::new(cfg("10.0.0.1", 100));
+    r.inst.continues_fault();
+    r.send(result("chk", false));
+    assert!(r.send(Input::Prepare).is_empty());
+    assert_eq!(shape(&r.send(Input::Startup)), ["del_vips"]);
+    assert_eq!(r.state(), State::Fault);
     assert_eq!(
         logs(&h.send(result("chk", true))),
         ["(VI_1) Entering BACKUP STATE"]

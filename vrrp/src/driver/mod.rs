@@ -869,9 +869,11 @@ pub async fn run(
         let outs = eng.feed(now, i, input);
         eng.exec(outs).await;
     }
-    for u in 0..eng.units.len() {
-        let outs = eng.feed_unit(Instant::now(), u, Input::Startup);
-        eng.exec(outs).await;
+    for input in [Input::Prepare, Input::Startup] {
+        for u in 0..eng.units.len() {
+            let outs = eng.feed_unit(Instant::now(), u, input.clone());
+            eng.exec(outs).await;
+        }
     }
 
     let timer = timer::Timer::new().map_err(|source| DriverError::Socket {
@@ -1089,6 +1091,10 @@ impl Engine {
         let mut outs = Vec::new();
         let mut fsms = Vec::new();
         for (j, (fresh, inputs)) in built.fsms.into_iter().zip(per).enumerate() {
+            let was_fault = plan
+                .old_of(j)
+                .and_then(|k| old[k.old].as_ref())
+                .is_some_and(|o| o.state() == State::Fault);
             let kept = plan
                 .old_of(j)
                 .and_then(|k| old[k.old].take().map(|o| (k.added_addrs, o)))
@@ -1102,6 +1108,9 @@ impl Engine {
                 }
             }
             let mut inst = fresh;
+            if was_fault {
+                inst.continues_fault();
+            }
             for input in inputs {
                 outs.extend(inst.handle(now, input).into_iter().map(|a| Out::Act(j, a)));
             }
@@ -1129,6 +1138,11 @@ impl Engine {
         // New standalone instances start; kept ones ignore this. As in
         // keepalived's vrrp_init_state, what did not change state at the
         // reload (a kept MASTER aside) may have its state re-sent, in turn.
+        for u in 0..self.units.len() {
+            let outs = self.feed_unit(Instant::now(), u, Input::Prepare);
+            note(&outs, &mut notified, &mut groups_notified);
+            self.exec(outs).await;
+        }
         for u in 0..self.units.len() {
             let outs = self.feed_unit(Instant::now(), u, Input::Startup);
             note(&outs, &mut notified, &mut groups_notified);
