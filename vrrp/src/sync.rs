@@ -222,11 +222,9 @@ impl SyncGroup {
         );
     }
 
-    /// keepalived `vrrp_sync_set_group` + `initialise_tracking_priorities`
-    /// + `vrrp_init_state`.
     /// The group's starting state, then [`Input::Prepare`] for every member
-    /// (keepalived `initialise_tracking_priorities` and the end of
-    /// `vrrp_complete_init`).
+    /// (keepalived `vrrp_sync_set_group`, `initialise_tracking_priorities`
+    /// and the end of `vrrp_complete_init`).
     fn prepare(&mut self, now: Instant, out: &mut Vec<GroupOutput>) {
         if self.prepared {
             return;
