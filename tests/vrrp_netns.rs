@@ -2240,3 +2240,111 @@ fn script_init_reload() {
     }
     assert_eq!(runs[1], runs[0], "state lines differ (ours, keepalived)");
 }
+
+/// A weight-0 track_file already non-zero at start: keepalived reads it
+/// before its instances start, so they start in FAULT with its lines
+/// ("entering FAULT state (tracked file ...)", "entering FAULT state") and
+/// a FAULT notify, no "(init)" line, and come up when the file goes to 0.
+/// In a sync group the group's line and notify follow. Compared with
+/// keepalived (log lines up to the master election, FIFO lines up to the
+/// group's BACKUP).
+fn track_file_at_start(tag: &str, net: u8, group: bool) {
+    if !require() {
+        return;
+    }
+    let lab = Lab::new(tag, net, 1);
+    let val = lab.file("kv-tf");
+    let inst = |name: &str, vrid: u8, vip: u8, track: &str| {
+        format!(
+            "vrrp_instance {name} {{\n state BACKUP\n interface kv-e0\n virtual_router_id {vrid}\n \
+             priority 100\n advert_int 1\n virtual_ipaddress {{\n  10.{net}.0.{vip}/24\n }}\n{track}}}\n"
+        )
+    };
+    let track = " track_file {\n  tf\n }\n";
+    let mut runs = Vec::new();
+    for which in [Impl::Keepalived, Impl::Ours] {
+        let who = if which == Impl::Ours { "ours" } else { "ka" };
+        let fifo = lab.file(&format!("kv-{who}-tf.fifo"));
+        let body = if group {
+            format!(
+                "vrrp_sync_group G {{\n group {{\n  VI_1\n  VI_2\n }}\n}}\n{}{}",
+                inst("VI_1", 87, 100, ""),
+                inst("VI_2", 88, 101, track)
+            )
+        } else {
+            inst("VI_1", 87, 100, track)
+        };
+        let conf = format!(
+            "global_defs {{\n router_id kv0\n vrrp_notify_fifo {}\n}}\ntrack_file tf {{\n file {}\n weight 0\n}}\n{body}",
+            fifo.display(),
+            val.display()
+        );
+        std::fs::write(&val, "1\n").unwrap();
+        let mut d = Daemon::start(&lab, 0, which, &conf);
+        let mut reader = None;
+        netns::wait_until(Duration::from_secs(2), || {
+            use std::os::unix::fs::OpenOptionsExt;
+            reader = std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+                .open(&fifo)
+                .ok();
+            reader.is_some()
+        });
+        std::thread::sleep(Duration::from_secs(2));
+        assert!(
+            !lab.has_addr(0, &format!("10.{net}.0.100")) && !d.log_has("Entering"),
+            "{which:?}: not in FAULT\n{}",
+            d.log_text()
+        );
+        std::fs::write(&val, "0\n").unwrap();
+        assert!(
+            lab.wait_sole_holder(0, &format!("10.{net}.0.100"), Duration::from_secs(6)),
+            "{which:?}: did not come up\n{}",
+            d.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+        d.stop();
+        let fifo = {
+            use std::io::Read;
+            let mut buf = vec![0u8; 8192];
+            let n = reader.as_mut().map_or(0, |r| r.read(&mut buf).unwrap_or(0));
+            String::from_utf8_lossy(&buf[..n]).into_owned()
+        };
+        let fifo: Vec<String> = fifo
+            .lines()
+            .take_while(|l| !l.contains("MASTER"))
+            .map(str::to_owned)
+            .collect();
+        let lines: Vec<String> = d
+            .log_text()
+            .lines()
+            .filter_map(|l| l.split_once(": ").map(|(_, t)| t))
+            .filter(|t| t.starts_with("(VI_") || t.starts_with("VRRP_Group"))
+            .filter(|t| !t.contains("gratuitous ARP"))
+            .take_while(|t| !t.contains("advertisement timeout"))
+            .map(str::to_owned)
+            .collect();
+        runs.push((lines, fifo));
+    }
+    assert_eq!(runs[1].0, runs[0].0, "log lines differ (ours, keepalived)");
+    assert_eq!(runs[1].1, runs[0].1, "FIFO lines differ (ours, keepalived)");
+    assert!(
+        runs[0]
+            .0
+            .iter()
+            .any(|l| l.ends_with("entering FAULT state (tracked file tf has status -254)")),
+        "{:?}",
+        runs[0].0
+    );
+}
+
+#[test]
+fn track_file_at_start_single() {
+    track_file_at_start("kitf", 195, false);
+}
+
+#[test]
+fn track_file_at_start_sync_group() {
+    track_file_at_start("kitg", 196, true);
+}
