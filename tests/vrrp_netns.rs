@@ -2312,3 +2312,481 @@ fn vmac_reload_parameters_match_keepalived() {
     assert_eq!(ka_notices.len(), 4, "{ka_notices:?}");
     assert_eq!(ours_notices, ka_notices);
 }
+
+// ---- weight-0 scripts hold their instances until the first result ------
+
+/// One run of [`script_init`]: the VRRP log lines without timestamps and
+/// the notify FIFO's lines.
+struct InitRun {
+    lines: Vec<String>,
+    fifo: String,
+}
+
+/// Runs `which` alone in router 0 of `lab` with `body` (instances and
+/// scripts; the global_defs are added here, with a notify FIFO), checks
+/// that nothing is advertised and no VIP added before `released` (the
+/// releasing script's result, due after `hold`) is logged, then waits for
+/// `until` in the log and stops the daemon.
+fn script_init_run(
+    lab: &Lab,
+    which: Impl,
+    body: &str,
+    vips: &[String],
+    (hold, released): (Duration, &str),
+    until: &str,
+) -> InitRun {
+    let who = if which == Impl::Ours { "ours" } else { "ka" };
+    let fifo = lab.file(&format!("kv-{who}.fifo"));
+    let conf = format!(
+        "global_defs {{\n enable_script_security\n script_user root\n router_id kv0\n vrrp_notify_fifo {}\n}}\n{body}",
+        fifo.display()
+    );
+    let cap = Capture::start(lab, &format!("init-{who}"));
+    let t0 = std::time::Instant::now();
+    let mut d = Daemon::start(lab, 0, which, &conf);
+    let mut reader = None;
+    let mut first_result = None;
+    // Watch the hold: no VIP, no state line, until the script reports.
+    netns::wait_until(hold + Duration::from_secs(4), || {
+        if reader.is_none() {
+            use std::os::unix::fs::OpenOptionsExt;
+            reader = std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+                .open(&fifo)
+                .ok();
+        }
+        let log = d.log_text();
+        let reported = log.contains(released);
+        if !reported {
+            assert!(
+                !log.contains("Entering") && vips.iter().all(|v| !lab.has_addr(0, v)),
+                "{which:?}: not held before the script's first result\n{log}"
+            );
+        }
+        if reported && first_result.is_none() {
+            first_result = Some(t0.elapsed());
+        }
+        reported
+    });
+    let first_result =
+        first_result.unwrap_or_else(|| panic!("{which:?}: no script result\n{}", d.log_text()));
+    assert!(
+        first_result >= hold,
+        "{which:?}: script reported after {first_result:?}"
+    );
+    let packets = cap.finish();
+    let src = lab.ip4(0, "");
+    assert!(
+        !packets
+            .iter()
+            .any(|l| l.contains(&format!("{src} > ")) && l.contains("VRRP")),
+        "{which:?}: advertised while held\n{}",
+        packets.join("\n")
+    );
+    assert!(
+        d.wait_log(until, Duration::from_secs(6)),
+        "{which:?}: no {until:?}\n{}",
+        d.log_text()
+    );
+    // Let anything that would wrongly follow show up.
+    std::thread::sleep(Duration::from_millis(1200));
+    d.stop();
+    let fifo = {
+        use std::io::Read;
+        let mut buf = vec![0u8; 8192];
+        let n = reader.as_mut().map_or(0, |r| r.read(&mut buf).unwrap_or(0));
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    let lines = d
+        .log_text()
+        .lines()
+        .filter_map(|l| l.split_once(": ").map(|(_, t)| t))
+        .filter(|t| {
+            (t.starts_with("(VI_") || t.starts_with("VRRP_") || t.starts_with("Script `"))
+                && !t.contains("Sending/queueing gratuitous ARPs")
+        })
+        .map(str::to_owned)
+        .collect();
+    InitRun { lines, fifo }
+}
+
+/// keepalived first, then ours, in the same namespace; the log lines and
+/// FIFO lines must be the same (up to the first line containing `cut`, if
+/// given, where timer ties may order the two differently).
+fn script_init(
+    tag: &str,
+    net: u8,
+    body: &str,
+    (vips, released): (&[&str], &str),
+    until: &str,
+    cut: Option<&str>,
+) {
+    if !require() {
+        return;
+    }
+    let lab = Lab::new(tag, net, 1);
+    let vips: Vec<String> = vips.iter().map(|v| format!("10.{net}.0.{v}")).collect();
+    let hold = Duration::from_millis(4500);
+    let ka = script_init_run(&lab, Impl::Keepalived, body, &vips, (hold, released), until);
+    let ours = script_init_run(&lab, Impl::Ours, body, &vips, (hold, released), until);
+    let cut_lines = |l: &[String]| -> Vec<String> {
+        let end = cut
+            .and_then(|c| l.iter().position(|x| x.contains(c)))
+            .unwrap_or(l.len());
+        l[..end].to_vec()
+    };
+    assert_eq!(
+        cut_lines(&ours.lines),
+        cut_lines(&ka.lines),
+        "log lines differ (ours, keepalived)"
+    );
+    let (of, kf) = match cut {
+        None => (ours.fifo.clone(), ka.fifo.clone()),
+        // With a cut, the FIFO lines up to the group's BACKUP.
+        Some(_) => {
+            let upto = |f: &str| {
+                f.lines()
+                    .take_while(|l| !l.contains("MASTER"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            };
+            (upto(&ours.fifo), upto(&ka.fifo))
+        }
+    };
+    assert_eq!(of, kf, "FIFO lines differ (ours, keepalived)");
+    assert!(!kf.is_empty(), "no FIFO lines");
+}
+
+fn script_init_conf(net: u8, scripts: &str, track: &str) -> String {
+    format!(
+        "{scripts}vrrp_instance VI_1 {{\n state BACKUP\n interface kv-e0\n virtual_router_id {}\n \
+         priority 100\n advert_int 1\n virtual_ipaddress {{\n  10.{net}.0.100/24\n }}\n{track}}}\n",
+        40 + net
+    )
+}
+
+fn init_script(name: &str, body: &str, extra: &str) -> String {
+    format!(
+        "vrrp_script {name} {{\n script \"/bin/sh -c '{body}'\"\n interval 1\n timeout 10\n weight 0\n{extra}}}\n"
+    )
+}
+
+/// A weight-0 script that takes 5 s and succeeds: held silently (no
+/// "(init)" line, no notify, no advert), then "Entering BACKUP STATE"
+/// with a BACKUP notify, and MASTER a master-down interval later.
+#[test]
+fn script_init_holds_until_success() {
+    script_init(
+        "kiok",
+        190,
+        &script_init_conf(
+            190,
+            &init_script("chk", "sleep 5; exit 0", ""),
+            " track_script {\n  chk\n }\n",
+        ),
+        (&["100"], "VRRP_Script(chk)"),
+        "(VI_1) Entering MASTER STATE",
+        None,
+    );
+}
+
+/// The same script failing: no "Entering" line at all, a FAULT notify.
+#[test]
+fn script_init_holds_until_failure() {
+    script_init(
+        "kifl",
+        191,
+        &script_init_conf(
+            191,
+            &init_script("chk", "sleep 5; exit 1", ""),
+            " track_script {\n  chk\n }\n",
+        ),
+        (&["100"], "VRRP_Script(chk)"),
+        "VRRP_Script(chk) failed",
+        None,
+    );
+}
+
+/// `init_fail` changes nothing in keepalived 2.2.7 for a tracked script
+/// (tracking resets the script's init state): held, then up on success.
+#[test]
+fn script_init_fail_keyword_is_reset_by_tracking() {
+    script_init(
+        "kiif",
+        192,
+        &script_init_conf(
+            192,
+            &init_script("chk", "sleep 5; exit 0", " init_fail\n"),
+            " track_script {\n  chk\n }\n",
+        ),
+        (&["100"], "VRRP_Script(chk)"),
+        "(VI_1) Entering MASTER STATE",
+        None,
+    );
+}
+
+/// A sync group whose members track scripts reporting after 2 s and 5 s:
+/// the whole group waits for the later one; its success brings that
+/// member up and the group syncs the other. (Compared up to the master
+/// election, where keepalived and we break the timer tie differently.)
+#[test]
+fn script_init_sync_group_waits_for_all() {
+    let net = 193;
+    let inst = |name: &str, vrid: u8, vip: u8, script: &str| {
+        format!(
+            "vrrp_instance {name} {{\n state BACKUP\n interface kv-e0\n virtual_router_id {vrid}\n \
+             priority 100\n advert_int 1\n virtual_ipaddress {{\n  10.{net}.0.{vip}/24\n }}\n \
+             track_script {{\n  {script}\n }}\n}}\n"
+        )
+    };
+    let body = format!(
+        "{}{}vrrp_sync_group G {{\n group {{\n  VI_1\n  VI_2\n }}\n}}\n{}{}",
+        init_script("chkA", "sleep 2; exit 0", ""),
+        init_script("chkB", "sleep 5; exit 0", ""),
+        inst("VI_1", 83, 100, "chkA"),
+        inst("VI_2", 84, 101, "chkB"),
+    );
+    script_init(
+        "kisg",
+        net,
+        &body,
+        (&["100", "101"], "VRRP_Script(chkB)"),
+        "VRRP_Group(G) Syncing instances to MASTER state",
+        Some("Receive advertisement timeout"),
+    );
+}
+
+/// The lines a reload comparison looks at: state changes and script
+/// results, without timestamps.
+fn init_state_lines(log: &str) -> Vec<String> {
+    log.lines()
+        .filter_map(|l| l.split_once(": ").map(|(_, t)| t))
+        .filter(|t| {
+            t.contains("Entering")
+                || t.starts_with("VRRP_Script(")
+                || t.contains("advertisement timeout")
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Reloads do not hold running instances (keepalived
+/// SCRIPT_INIT_STATE_INIT_RELOAD): a reload adding a weight-0 script that
+/// takes 3 s keeps the MASTER tracking it MASTER, and a new instance
+/// tracking it starts in BACKUP (init) at once. A script still without a
+/// result at a reload keeps holding (SCRIPT_INIT_STATE_INIT carried over):
+/// nothing comes up until the restarted script reports.
+#[test]
+fn script_init_reload() {
+    if !require() {
+        return;
+    }
+    let net = 194;
+    let lab = Lab::new("kirl", net, 1);
+    let (v1, v2) = (format!("10.{net}.0.100"), format!("10.{net}.0.101"));
+    let inst = |name: &str, vrid: u8, vip: &str, track: &str| {
+        format!(
+            "vrrp_instance {name} {{\n state BACKUP\n interface kv-e0\n virtual_router_id {vrid}\n \
+             priority 100\n advert_int 1\n virtual_ipaddress {{\n  {vip}/24\n }}\n{track}}}\n"
+        )
+    };
+    let global = "global_defs {\n enable_script_security\n script_user root\n router_id kv0\n}\n";
+    let track = " track_script {\n  chk\n }\n";
+    let before = format!("{global}{}", inst("VI_1", 85, &v1, ""));
+    let after = format!(
+        "{global}{}{}{}",
+        init_script("chk", "sleep 3; exit 0", ""),
+        inst("VI_1", 85, &v1, track),
+        inst("VI_2", 86, &v2, track)
+    );
+    let held = format!(
+        "{global}{}{}",
+        init_script("chk", "sleep 5; exit 0", ""),
+        inst("VI_1", 85, &v1, track)
+    );
+    // SIGHUP to the daemon's own process: `timeout`, which Debian's
+    // keepalived runs under, would also pass it to the whole process group
+    // and reload the VRRP child twice.
+    let reload = |d: &Daemon, conf: &str| {
+        std::fs::write(&d.conf, conf).unwrap();
+        let pid: i32 = std::fs::read_to_string(&d.pid)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .expect("daemon pid file");
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGHUP);
+    };
+    let mut runs = Vec::new();
+    for which in [Impl::Keepalived, Impl::Ours] {
+        // A reload adding the script.
+        let mut d = Daemon::start(&lab, 0, which, &before);
+        assert!(
+            lab.wait_sole_holder(0, &v1, Duration::from_secs(5)),
+            "{which:?}\n{}",
+            d.log_text()
+        );
+        reload(&d, &after);
+        netns::wait_until(Duration::from_secs(5), || {
+            assert!(
+                lab.has_addr(0, &v1),
+                "{which:?}: MASTER dropped its VIP at the reload\n{}",
+                d.log_text()
+            );
+            d.log_has("VRRP_Script(chk) succeeded")
+        });
+        let log = d.log_text();
+        let (init, result) = (
+            log.find("(VI_2) Entering BACKUP STATE (init)"),
+            log.find("VRRP_Script(chk) succeeded"),
+        );
+        assert!(
+            init.is_some() && result.is_some() && init < result,
+            "{which:?}: new instance held by a script the reload added\n{log}"
+        );
+        assert!(
+            lab.wait_sole_holder(0, &v2, Duration::from_secs(6)),
+            "{which:?}\n{}",
+            d.log_text()
+        );
+        d.stop();
+        let added = init_state_lines(&d.log_text());
+
+        // A reload while the script has not reported yet.
+        let t0 = std::time::Instant::now();
+        let mut d = Daemon::start(&lab, 0, which, &held);
+        std::thread::sleep(Duration::from_secs(2));
+        let t_reload = t0.elapsed();
+        reload(&d, &held);
+        netns::wait_until(Duration::from_secs(8), || {
+            let log = d.log_text();
+            let reported = log.contains("VRRP_Script(chk)");
+            assert!(
+                reported || (!log.contains("Entering") && !lab.has_addr(0, &v1)),
+                "{which:?}: not held across the reload\n{log}"
+            );
+            reported
+        });
+        let reported = t0.elapsed();
+        assert!(
+            reported >= t_reload + Duration::from_secs(4),
+            "{which:?}: script reported {reported:?} after start (reload at {t_reload:?})\n{}",
+            d.log_text()
+        );
+        assert!(
+            d.wait_log("(VI_1) Entering MASTER STATE", Duration::from_secs(6)),
+            "{which:?}\n{}",
+            d.log_text()
+        );
+        d.stop();
+        runs.push((added, init_state_lines(&d.log_text())));
+    }
+    assert_eq!(runs[1], runs[0], "state lines differ (ours, keepalived)");
+}
+
+/// A weight-0 track_file already non-zero at start: keepalived reads it
+/// before its instances start, so they start in FAULT with its lines
+/// ("entering FAULT state (tracked file ...)", "entering FAULT state") and
+/// a FAULT notify, no "(init)" line, and come up when the file goes to 0.
+/// In a sync group the group's line and notify follow. Compared with
+/// keepalived (log lines up to the master election, FIFO lines up to the
+/// group's BACKUP).
+fn track_file_at_start(tag: &str, net: u8, group: bool) {
+    if !require() {
+        return;
+    }
+    let lab = Lab::new(tag, net, 1);
+    let val = lab.file("kv-tf");
+    let inst = |name: &str, vrid: u8, vip: u8, track: &str| {
+        format!(
+            "vrrp_instance {name} {{\n state BACKUP\n interface kv-e0\n virtual_router_id {vrid}\n \
+             priority 100\n advert_int 1\n virtual_ipaddress {{\n  10.{net}.0.{vip}/24\n }}\n{track}}}\n"
+        )
+    };
+    let track = " track_file {\n  tf\n }\n";
+    let mut runs = Vec::new();
+    for which in [Impl::Keepalived, Impl::Ours] {
+        let who = if which == Impl::Ours { "ours" } else { "ka" };
+        let fifo = lab.file(&format!("kv-{who}-tf.fifo"));
+        let body = if group {
+            format!(
+                "vrrp_sync_group G {{\n group {{\n  VI_1\n  VI_2\n }}\n}}\n{}{}",
+                inst("VI_1", 87, 100, ""),
+                inst("VI_2", 88, 101, track)
+            )
+        } else {
+            inst("VI_1", 87, 100, track)
+        };
+        let conf = format!(
+            "global_defs {{\n router_id kv0\n vrrp_notify_fifo {}\n}}\ntrack_file tf {{\n file {}\n weight 0\n}}\n{body}",
+            fifo.display(),
+            val.display()
+        );
+        std::fs::write(&val, "1\n").unwrap();
+        let mut d = Daemon::start(&lab, 0, which, &conf);
+        let mut reader = None;
+        netns::wait_until(Duration::from_secs(2), || {
+            use std::os::unix::fs::OpenOptionsExt;
+            reader = std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+                .open(&fifo)
+                .ok();
+            reader.is_some()
+        });
+        std::thread::sleep(Duration::from_secs(2));
+        assert!(
+            !lab.has_addr(0, &format!("10.{net}.0.100")) && !d.log_has("Entering"),
+            "{which:?}: not in FAULT\n{}",
+            d.log_text()
+        );
+        std::fs::write(&val, "0\n").unwrap();
+        assert!(
+            lab.wait_sole_holder(0, &format!("10.{net}.0.100"), Duration::from_secs(6)),
+            "{which:?}: did not come up\n{}",
+            d.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+        d.stop();
+        let fifo = {
+            use std::io::Read;
+            let mut buf = vec![0u8; 8192];
+            let n = reader.as_mut().map_or(0, |r| r.read(&mut buf).unwrap_or(0));
+            String::from_utf8_lossy(&buf[..n]).into_owned()
+        };
+        let fifo: Vec<String> = fifo
+            .lines()
+            .take_while(|l| !l.contains("MASTER"))
+            .map(str::to_owned)
+            .collect();
+        let lines: Vec<String> = d
+            .log_text()
+            .lines()
+            .filter_map(|l| l.split_once(": ").map(|(_, t)| t))
+            .filter(|t| t.starts_with("(VI_") || t.starts_with("VRRP_Group"))
+            .filter(|t| !t.contains("gratuitous ARP"))
+            .take_while(|t| !t.contains("advertisement timeout"))
+            .map(str::to_owned)
+            .collect();
+        runs.push((lines, fifo));
+    }
+    assert_eq!(runs[1].0, runs[0].0, "log lines differ (ours, keepalived)");
+    assert_eq!(runs[1].1, runs[0].1, "FIFO lines differ (ours, keepalived)");
+    assert!(
+        runs[0]
+            .0
+            .iter()
+            .any(|l| l.ends_with("entering FAULT state (tracked file tf has status -254)")),
+        "{:?}",
+        runs[0].0
+    );
+}
+
+#[test]
+fn track_file_at_start_single() {
+    track_file_at_start("kitf", 195, false);
+}
+
+#[test]
+fn track_file_at_start_sync_group() {
+    track_file_at_start("kitg", 196, true);
+}

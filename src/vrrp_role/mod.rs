@@ -295,7 +295,11 @@ fn prepare(
             timeout: vs.timeout.map_or(interval, Duration::from_micros),
             rise: vs.rise,
             fall: vs.fall,
-            init_fail: vs.init_fail,
+            // keepalived 2.2.7 resets a script's init state when an
+            // instance tracks it (alloc_track_script), so `init_fail` has
+            // no effect: the first result decides, as without it (checked
+            // against Debian's keepalived, tests/vrrp_netns.rs script_init_*).
+            init_fail: false,
             trackers,
         });
     }
@@ -343,7 +347,8 @@ impl Trackers {
 /// Tasks for `scripts` and `files` (not yet running), with the tracker
 /// inputs their current state means: scripts continue from `carried` (by
 /// name, as keepalived carries them over a reload, logging it if
-/// `reload`); files are read now for a reload.
+/// `reload`), and those without a result since the start hold their
+/// weight-0 trackers' instances; files are read now.
 #[allow(clippy::type_complexity)]
 fn tracker_tasks(
     scripts: &[ScriptSpec],
@@ -359,7 +364,7 @@ fn tracker_tasks(
     let mut inputs = Vec::new();
     let mut stasks = Vec::new();
     for s in scripts {
-        let (hysteresis, last_status) = match carried.get(&s.name) {
+        let (hysteresis, last_status, holds) = match carried.get(&s.name) {
             Some(old) => {
                 let (h, up) = old.hysteresis.carry(s.rise, s.fall, s.init_fail);
                 if let Some(up) = up {
@@ -372,10 +377,17 @@ fn tracker_tasks(
                     }
                     inputs.extend(track::inputs("script", &s.name, &s.trackers, up));
                 }
-                (h, old.last_status)
+                (h, old.last_status, old.holds && up.is_none())
             }
-            None => (track::Hysteresis::new(s.rise, s.fall, s.init_fail), 0),
+            None => (
+                track::Hysteresis::new(s.rise, s.fall, s.init_fail),
+                0,
+                !reload,
+            ),
         };
+        if holds {
+            inputs.extend(track::pending(&s.name, &s.trackers));
+        }
         stasks.push(track::ScriptTask {
             name: s.name.clone(),
             script: s.script.clone(),
@@ -384,6 +396,7 @@ fn tracker_tasks(
             state: Arc::new(Mutex::new(track::ScriptState {
                 hysteresis,
                 last_status,
+                holds,
             })),
             trackers: s.trackers.clone(),
             epoch,
@@ -399,10 +412,10 @@ fn tracker_tasks(
             epoch,
         })
         .collect();
-    if reload {
-        for f in &ftasks {
-            inputs.extend(f.inputs(f.read(), false));
-        }
+    // keepalived reads tracked files before its instances start, and
+    // again at a reload.
+    for f in &ftasks {
+        inputs.extend(f.inputs(f.read()));
     }
     (stasks, ftasks, inputs)
 }
@@ -542,8 +555,10 @@ async fn serve(path: &Path, popts: &kaconf::Options, config: Config, opts: &Vrrp
     let dumps = tokio::spawn(dump::serve_signals(cmd_tx.clone(), Arc::clone(&view)));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
 
-    let (st, ft, _) = tracker_tasks(&p.scripts, &p.files, &HashMap::new(), 0, false);
+    let (st, ft, start_inputs) = tracker_tasks(&p.scripts, &p.files, &HashMap::new(), 0, false);
     let mut trackers = spawn_trackers(st, ft, &cmd_tx);
+    let mut dcfg = p.dcfg;
+    dcfg.start_inputs = start_inputs;
     let mut current = (p.scripts, p.files);
     let mut epoch = 0;
 
@@ -597,7 +612,7 @@ async fn serve(path: &Path, popts: &kaconf::Options, config: Config, opts: &Vrrp
         trackers.stop().await;
         let _ = stop_tx.send(());
     };
-    let engine = driver::run(p.dcfg, cmd_rx, ev_tx, async {
+    let engine = driver::run(dcfg, cmd_rx, ev_tx, async {
         let _ = stop_rx.await;
     });
     let events = async {

@@ -114,9 +114,11 @@ pub fn inputs(kind: &str, name: &str, who: &[Tracking], up: bool) -> Vec<(usize,
                 } else {
                     Tracker::File(name.to_owned())
                 };
+                // keepalived `process_script_update_priority`: with weight 0,
+                // `reverse` makes success the fault.
                 Input::TrackerFault {
                     tracker,
-                    failed: !up,
+                    failed: up == t.reverse,
                 }
             } else {
                 Input::TrackWeight {
@@ -125,6 +127,20 @@ pub fn inputs(kind: &str, name: &str, who: &[Tracking], up: bool) -> Vec<(usize,
                 }
             };
             (t.instance, input)
+        })
+        .collect()
+}
+
+/// Before startup: the weight-0 trackers of a script that has not reported
+/// hold their instances until it does (keepalived `num_script_init`);
+/// weighted ones only move the priority once it reports, as
+/// [`inputs`] does then.
+pub fn pending(name: &str, who: &[Tracking]) -> Vec<(usize, Input)> {
+    who.iter()
+        .filter(|t| t.weight == 0)
+        .map(|t| {
+            let tracker = Tracker::Script(name.to_owned());
+            (t.instance, Input::TrackerPending { tracker })
         })
         .collect()
 }
@@ -144,6 +160,11 @@ fn send(cmds: &mpsc::UnboundedSender<Command>, epoch: u64, inputs: Vec<(usize, I
 pub struct ScriptState {
     pub hysteresis: Hysteresis,
     pub last_status: i32,
+    /// Its first result still holds instances: true from the daemon's
+    /// start until that result, across reloads (keepalived
+    /// SCRIPT_INIT_STATE_INIT); false for a script a reload added
+    /// (SCRIPT_INIT_STATE_INIT_RELOAD).
+    pub holds: bool,
 }
 
 pub struct ScriptTask {
@@ -188,6 +209,7 @@ impl ScriptTask {
                 Exit::Signal(sig) => ("failed", Some(("due to signal", sig))),
                 Exit::TimedOut => ("timed_out", None),
             };
+            st.holds = false;
             if let Some(up) = st.hysteresis.observe(exit.success()) {
                 match reason {
                     Some((r, code)) if !up => {
@@ -232,22 +254,18 @@ impl FileTask {
             .unwrap_or(0)
     }
 
-    /// What the tracking instances get for `value`.
-    pub fn inputs(&self, value: i64, log: bool) -> Vec<(usize, Input)> {
+    /// What the tracking instances get for `value`. With weight 0 a
+    /// non-zero value is a fault (a zero one with `reverse`, keepalived's
+    /// weight multiplier -1); the FSM logs it as keepalived does.
+    pub fn inputs(&self, value: i64) -> Vec<(usize, Input)> {
         self.trackers
             .iter()
             .map(|t| {
                 let weight = if t.weight != 0 { t.weight } else { self.weight };
                 let input = if weight == 0 {
-                    if value != 0 && log {
-                        info!(
-                            "(instance {}): tracked file {} has status {value}",
-                            t.instance, self.name
-                        );
-                    }
                     Input::TrackerFault {
                         tracker: Tracker::File(self.name.clone()),
-                        failed: value != 0,
+                        failed: (value != 0) != t.reverse,
                     }
                 } else {
                     let w = if t.reverse { -weight } else { weight };
@@ -268,7 +286,7 @@ impl FileTask {
             let value = self.read();
             if last != Some(value) {
                 last = Some(value);
-                send(&cmds, self.epoch, self.inputs(value, true));
+                send(&cmds, self.epoch, self.inputs(value));
             }
             tokio::time::sleep(POLL).await;
         }
@@ -278,6 +296,70 @@ impl FileTask {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_weight_zero_trackers_are_held() {
+        let who = [
+            Tracking {
+                instance: 0,
+                weight: 0,
+                reverse: false,
+            },
+            Tracking {
+                instance: 1,
+                weight: -20,
+                reverse: false,
+            },
+            Tracking {
+                instance: 2,
+                weight: 0,
+                reverse: true,
+            },
+        ];
+        let p = pending("chk", &who);
+        assert_eq!(
+            p.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
+            [0, 2],
+            "{p:?}"
+        );
+        assert!(p.iter().all(|(_, i)| *i
+            == Input::TrackerPending {
+                tracker: Tracker::Script("chk".into())
+            }));
+    }
+
+    #[test]
+    fn weight_zero_file_faults_on_non_zero_or_zero_reversed() {
+        let f = FileTask {
+            name: "tf".into(),
+            path: String::new(),
+            weight: 0,
+            trackers: vec![
+                Tracking {
+                    instance: 0,
+                    weight: 0,
+                    reverse: false,
+                },
+                Tracking {
+                    instance: 1,
+                    weight: 0,
+                    reverse: true,
+                },
+            ],
+            epoch: 0,
+        };
+        let failed = |v| {
+            f.inputs(v)
+                .into_iter()
+                .map(|(_, i)| match i {
+                    Input::TrackerFault { failed, .. } => failed,
+                    other => panic!("{other:?}"),
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(failed(0), [false, true]);
+        assert_eq!(failed(3), [true, false]);
+    }
 
     #[test]
     fn first_result_decides_without_init_fail() {

@@ -234,6 +234,13 @@ pub enum Tracker {
 /// What happened, as seen by one instance.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Input {
+    /// The end of keepalived's `vrrp_complete_init`: an instance already
+    /// in FAULT (a fault given before, or its sync group's) logs
+    /// "entering FAULT state" and notifies FAULT. [`Input::Startup`] does
+    /// this itself when not done; a driver starting several instances sends
+    /// this to all of them first, so that these lines come before any
+    /// instance starts, in keepalived's order.
+    Prepare,
     /// Leave Init (keepalived `vrrp_init_state`). Fault and weight inputs
     /// given before this set the starting conditions.
     Startup,
@@ -247,6 +254,16 @@ pub enum Input {
     /// The instance's own interface went up / down.
     IfaceUp,
     IfaceDown,
+    /// Before [`Input::Startup`] only: this weight-0 tracker has not
+    /// reported yet and holds the instance until it does (keepalived
+    /// `num_script_init`). The instance starts in FAULT silently (no log
+    /// line, no notify, no adverts, no timer); the tracker's first
+    /// [`Input::TrackerFault`] then brings it up ("Entering BACKUP STATE",
+    /// or MASTER for an address owner wanting it) or reports the FAULT.
+    /// A sync group waits for all its members' pending trackers.
+    TrackerPending {
+        tracker: Tracker,
+    },
     /// A weight-0 tracker changed: `failed` puts the instance in FAULT.
     TrackerFault {
         tracker: Tracker,
@@ -419,6 +436,9 @@ pub(crate) struct SyncGate {
     pub others_want_master: bool,
     /// Some other member has a fault of its own.
     pub others_faulted: bool,
+    /// Some other member waits for a tracker's first result (keepalived
+    /// `num_member_init`): the whole group is held.
+    pub others_pending: bool,
 }
 
 impl SyncGate {
@@ -438,6 +458,9 @@ pub struct Instance {
     effective: Priority,
     weights: BTreeMap<String, i32>,
     faults: BTreeSet<Tracker>,
+    /// Weight-0 trackers without a first result (see
+    /// [`Input::TrackerPending`]).
+    pending: BTreeSet<Tracker>,
     /// RFC 5798 Master_Adver_Interval.
     master_adver_int: Centisecs,
     /// keepalived `ms_down_timer`, µs: what the next backup deadline is
@@ -456,6 +479,11 @@ pub struct Instance {
     garp_lower_prio_at: Vec<Instant>,
     /// Startup has run: Init/Fault before it only record conditions.
     started: bool,
+    /// [`Input::Prepare`] has run.
+    prepared: bool,
+    /// Reload: this virtual router was in FAULT in the running
+    /// configuration, so its FAULT is not announced again.
+    fault_known: bool,
     notifies_sent: bool,
     owner_conflict_logged: bool,
     stats: Stats,
@@ -479,6 +507,7 @@ impl Instance {
             effective: cfg.priority,
             weights: BTreeMap::new(),
             faults: BTreeSet::new(),
+            pending: BTreeSet::new(),
             master_adver_int: cfg.advert_int,
             ms_down_timer: 0,
             sands: None,
@@ -492,6 +521,8 @@ impl Instance {
             garp_refresh_at: None,
             garp_lower_prio_at: Vec::new(),
             started: false,
+            prepared: false,
+            fault_known: false,
             notifies_sent: false,
             owner_conflict_logged: false,
             stats: Stats::default(),
@@ -516,6 +547,13 @@ impl Instance {
     /// Whether the VIPs are up (keepalived `vipset`).
     pub fn vips_set(&self) -> bool {
         self.vipset
+    }
+
+    /// Reload: the instance this one replaces was in FAULT; a FAULT at
+    /// startup is then not logged or notified again (keepalived
+    /// `vrrp_complete_init` skips instances whose old state was FAULT).
+    pub fn continues_fault(&mut self) {
+        self.fault_known = true;
     }
 
     /// Whether [`Input::Startup`] has run.
@@ -669,6 +707,12 @@ impl Instance {
         !self.faults.is_empty()
     }
 
+    /// Whether a weight-0 tracker has not reported yet (see
+    /// [`Input::TrackerPending`]).
+    pub fn is_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
     /// The next instant at which [`Input::Tick`] has work to do.
     pub fn poll_at(&self) -> Option<Instant> {
         [self.sands, self.garp_delay_at]
@@ -682,6 +726,7 @@ impl Instance {
     pub fn handle(&mut self, now: Instant, input: Input) -> Vec<Action> {
         let mut out = Vec::new();
         match input {
+            Input::Prepare => self.prepare(&mut out),
             Input::Startup => self.startup(now, &mut out),
             Input::Tick => self.tick(now, &mut out),
             Input::Advert { src, pkt } => match self.state {
@@ -697,6 +742,14 @@ impl Instance {
             Input::IfaceDown => {
                 let t = Tracker::Interface(self.cfg.interface.clone());
                 self.tracker_down(now, t, &mut out);
+            }
+            Input::TrackerPending { tracker } => {
+                // A starting condition only: once started, a tracker that
+                // has not reported holds nothing (keepalived's reload state
+                // SCRIPT_INIT_STATE_INIT_RELOAD).
+                if !self.started && self.state != State::Stop {
+                    self.pending.insert(tracker);
+                }
             }
             Input::TrackerFault {
                 tracker,
@@ -838,10 +891,29 @@ impl Instance {
 
     // ---- RFC 3768 §6.4.1 / RFC 5798 §6.4.1: Initialize ---------------------
 
+    /// keepalived `vrrp_complete_init`: every instance in FAULT, or in a
+    /// sync group in FAULT, is set to FAULT, logged and notified.
+    fn prepare(&mut self, out: &mut Vec<Action>) {
+        if self.started || self.prepared || self.state == State::Stop {
+            return;
+        }
+        self.prepared = true;
+        let group_fault = self.gate.is_some_and(|g| g.group_state == State::Fault);
+        if self.state != State::Fault && !group_fault {
+            return;
+        }
+        self.state = State::Fault;
+        if !self.fault_known {
+            self.log(out, format!("({}) entering FAULT state", self.cfg.name));
+            self.notify(out, State::Init, Reason::Fault);
+        }
+    }
+
     fn startup(&mut self, now: Instant, out: &mut Vec<Action>) {
         if self.started {
             return;
         }
+        self.prepare(out);
         self.started = true;
         let begin = self.state;
         if self.state == State::Fault {
@@ -852,7 +924,12 @@ impl Instance {
             s => s,
         });
         let is_up = self.faults.is_empty();
+        // keepalived `vrrp_init_state` with `num_script_init` (or the sync
+        // group's `num_member_init`): FAULT without a word; the log line
+        // there compares the state before the assignment, so stays silent.
+        let held = self.is_pending() || self.gate.is_some_and(|g| g.others_pending);
         if is_up
+            && !held
             && new_state == State::Master
             && self.cfg.priority.is_owner()
             && self.wantstate == State::Master
@@ -884,14 +961,14 @@ impl Instance {
         self.next_master_reason = Reason::MasterNoResponse;
         // Remove anything left over from a previous run.
         out.push(Action::DelVips);
-        if is_up && new_state != State::Fault {
+        if is_up && !held && new_state != State::Fault {
             self.log(
                 out,
                 format!("({}) Entering BACKUP STATE (init)", self.cfg.name),
             );
             self.state = State::Backup;
         } else {
-            if begin != State::Fault {
+            if begin != State::Fault && !held {
                 self.log(
                     out,
                     format!("({}) Entering FAULT STATE (init)", self.cfg.name),
@@ -1111,6 +1188,10 @@ impl Instance {
         if self.state == State::Stop || self.faults.contains(&tracker) {
             return;
         }
+        // A held instance is already in FAULT: its first failure notifies
+        // FAULT without an "Entering" line (keepalived `down_instance` ->
+        // `vrrp_state_leave_fault` with state == wantstate).
+        self.pending.remove(&tracker);
         if !self.started {
             // Before startup keepalived only records the fault and logs why.
             match &tracker {
@@ -1128,11 +1209,25 @@ impl Instance {
                         self.cfg.name
                     ),
                 ),
-                Tracker::File(_) | Tracker::Process(_) | Tracker::Bfd(_) => {}
+                // keepalived reports a weight-0 file as status -254.
+                Tracker::File(f) => self.log(
+                    out,
+                    format!(
+                        "({}): entering FAULT state (tracked file {f} has status -254)",
+                        self.cfg.name
+                    ),
+                ),
+                Tracker::Process(_) | Tracker::Bfd(_) => {}
             }
             self.faults.insert(tracker);
             self.state = State::Fault;
             return;
+        }
+        if let Tracker::File(f) = &tracker {
+            self.detail(
+                out,
+                format!("({}): tracked file {f} now FAULT state", self.cfg.name),
+            );
         }
         let already_down = !self.faults.is_empty();
         self.faults.insert(tracker);
@@ -1147,17 +1242,38 @@ impl Instance {
         }
     }
 
-    /// keepalived `try_up_instance`.
+    /// keepalived `try_up_instance`, and `process_script_update_priority`
+    /// for a first result (`leaving_init`).
     fn tracker_up(&mut self, now: Instant, tracker: Tracker, out: &mut Vec<Action>) {
-        if !self.faults.remove(&tracker) || !self.faults.is_empty() {
+        let left_init = self.pending.remove(&tracker);
+        if !left_init && !self.faults.remove(&tracker) {
             return;
         }
         if !self.started {
-            // Cleared before startup: back to Init.
-            self.state = State::Init;
+            if !left_init && self.faults.is_empty() {
+                // Cleared before startup: back to Init.
+                self.state = State::Init;
+            }
             return;
         }
-        if self.state != State::Fault {
+        if let Tracker::File(f) = &tracker {
+            self.detail(
+                out,
+                format!("({}): tracked file {f} leaving FAULT state", self.cfg.name),
+            );
+        }
+        if !self.faults.is_empty() {
+            return;
+        }
+        if self.is_pending() {
+            // Still held by another tracker: only the wish changes.
+            if !left_init {
+                self.wantstate = State::Backup;
+            }
+            return;
+        }
+        if self.state != State::Fault || (left_init && self.gate.is_some_and(|g| g.others_pending))
+        {
             return;
         }
         self.wantstate = if self.wantstate == State::Master && self.cfg.priority.is_owner() {
@@ -1167,9 +1283,15 @@ impl Instance {
         };
         self.master_adver_int = self.cfg.advert_int;
         self.ms_down_timer = self.master_down();
-        if self.gate.is_some_and(|g| g.others_faulted) {
-            // The group stays in FAULT until its last faulty member recovers.
-            return;
+        if let Some(g) = self.gate {
+            if g.others_faulted || g.others_pending {
+                // The group stays in FAULT until its last faulty member
+                // recovers, and held until its last member leaves init.
+                return;
+            }
+            if self.wantstate == State::Master && !g.can_goto_master() {
+                self.wantstate = State::Backup;
+            }
         }
         self.leave_fault(now, out, State::Fault, Reason::FaultCleared);
     }

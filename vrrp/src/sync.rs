@@ -33,7 +33,11 @@ pub enum GroupOutput {
 pub struct SyncGroup {
     name: String,
     members: Vec<Instance>,
+    /// INIT after startup means held: some member waits for a tracker's
+    /// first result (keepalived `num_member_init`).
     state: State,
+    prepared: bool,
+    started: bool,
 }
 
 impl SyncGroup {
@@ -42,6 +46,8 @@ impl SyncGroup {
             name: name.to_owned(),
             members,
             state: State::Init,
+            prepared: false,
+            started: false,
         }
     }
 
@@ -60,6 +66,8 @@ impl SyncGroup {
         previous: Option<State>,
     ) -> (Self, Vec<GroupOutput>) {
         let mut g = Self::new(name, members);
+        g.prepared = true;
+        g.started = true;
         let mut out = Vec::new();
         g.state = if g
             .members
@@ -67,6 +75,10 @@ impl SyncGroup {
             .any(|m| m.is_faulted() || m.state() == State::Fault)
         {
             State::Fault
+        } else if g.members.iter().any(Instance::is_pending) {
+            // A script carried over without a result still holds (keepalived
+            // keeps SCRIPT_INIT_STATE_INIT across a reload).
+            State::Init
         } else if g
             .members
             .iter()
@@ -134,6 +146,7 @@ impl SyncGroup {
     pub fn handle_all(&mut self, now: Instant, input: Input) -> Vec<GroupOutput> {
         let mut out = Vec::new();
         match input {
+            Input::Prepare => self.prepare(now, &mut out),
             Input::Startup => self.startup(now, &mut out),
             Input::Shutdown => {
                 for i in 0..self.members.len() {
@@ -179,6 +192,7 @@ impl SyncGroup {
             group_state: self.state,
             others_want_master: others().all(|(_, m)| m.wantstate() == State::Master),
             others_faulted: others().any(|(_, m)| m.is_faulted()),
+            others_pending: others().any(|(_, m)| m.is_pending()),
         }
     }
 
@@ -208,12 +222,14 @@ impl SyncGroup {
         );
     }
 
-    /// keepalived `vrrp_sync_set_group` + `initialise_tracking_priorities`
-    /// + `vrrp_init_state`.
-    fn startup(&mut self, now: Instant, out: &mut Vec<GroupOutput>) {
-        if self.state != State::Init {
+    /// The group's starting state, then [`Input::Prepare`] for every member
+    /// (keepalived `vrrp_sync_set_group`, `initialise_tracking_priorities`
+    /// and the end of `vrrp_complete_init`).
+    fn prepare(&mut self, now: Instant, out: &mut Vec<GroupOutput>) {
+        if self.prepared {
             return;
         }
+        self.prepared = true;
         self.state = State::Backup;
         if self
             .members
@@ -235,6 +251,22 @@ impl SyncGroup {
                 }));
             }
         }
+        if self.state != State::Fault && self.members.iter().any(Instance::is_pending) {
+            // Held, silently: no group notify until a member leaves init.
+            self.state = State::Init;
+        }
+        for i in 0..self.members.len() {
+            self.run(now, i, Input::Prepare, out);
+        }
+    }
+
+    /// keepalived `vrrp_init_state`: the group's notify, then its members.
+    fn startup(&mut self, now: Instant, out: &mut Vec<GroupOutput>) {
+        if self.started {
+            return;
+        }
+        self.prepare(now, out);
+        self.started = true;
         if matches!(self.state, State::Fault | State::Backup) {
             out.push(GroupOutput::Notify { state: self.state });
         }
@@ -246,14 +278,20 @@ impl SyncGroup {
     fn run(&mut self, now: Instant, i: usize, input: Input, out: &mut Vec<GroupOutput>) {
         self.refresh_gates();
         let prev = self.members[i].state();
+        let was_faulted = self.members[i].is_faulted();
         let actions = self.members[i].handle(now, input);
         let lower_prio = actions.contains(&Action::NotifyMasterRxLowerPri);
         Self::push(out, i, actions);
         let new = self.members[i].state();
-        if self.state == State::Stop || self.state == State::Init {
+        if !self.started || self.state == State::Stop {
             return;
         }
-        if new == State::Fault && prev != State::Fault {
+        // A held member is in FAULT already; its own first fault still
+        // pulls the group (keepalived `down_instance`: the first member
+        // fault calls `vrrp_sync_fault`).
+        // Startup into FAULT syncs nothing: the group chose its state first.
+        let newly_faulted = !was_faulted && self.members[i].is_faulted();
+        if new == State::Fault && (!matches!(prev, State::Fault | State::Init) || newly_faulted) {
             self.sync_fault(now, i, out);
         } else if new == State::Master {
             self.sync_master(now, i, out);

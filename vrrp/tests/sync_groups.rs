@@ -198,7 +198,9 @@ fn member_preempted_moves_group_to_backup() {
 }
 
 // Input: a member is down before startup. Output: the group and the other
-// member start in FAULT.
+// member start in FAULT: each member logs and notifies FAULT, then the
+// group notifies (keepalived's order, seen with Debian's keepalived and a
+// track_file failed at start).
 #[test]
 fn faulty_member_at_startup() {
     let t0 = Instant::now();
@@ -209,9 +211,22 @@ fn faulty_member_at_startup() {
         lines(&out),
         [
             "VRRP_Group(G1): Syncing VI_2 to FAULT state",
-            "0: (VI_1) Entering FAULT STATE (init)"
+            "0: (VI_1) entering FAULT state",
+            "1: (VI_2) entering FAULT state"
         ]
     );
+    let notified: Vec<String> = out
+        .iter()
+        .filter_map(|o| match o {
+            GroupOutput::Member {
+                index,
+                action: Action::Notify(t),
+            } => Some(format!("{index} {}", t.to)),
+            GroupOutput::Notify { state } => Some(format!("G {state}")),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(notified, ["0 FAULT", "1 FAULT", "G FAULT"]);
     assert_eq!(states(&g), [State::Fault, State::Fault]);
     g.handle(t0, 1, Input::IfaceUp);
     assert_eq!(states(&g), [State::Backup, State::Backup]);

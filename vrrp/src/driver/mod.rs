@@ -242,6 +242,10 @@ pub struct DriverCfg {
     /// two gratuitous ARPs (two NAs) on one interface.
     pub garp_interval: std::time::Duration,
     pub gna_interval: std::time::Duration,
+    /// Tracker state known before the first start (track_file values,
+    /// vrrp_scripts yet to report), fed before [`Input::Startup`]; a
+    /// reload brings its own with [`Command::Reload`].
+    pub start_inputs: Vec<(usize, Input)>,
 }
 
 impl DriverCfg {
@@ -255,6 +259,7 @@ impl DriverCfg {
             mcast_group6: MCAST_GROUP6,
             garp_interval: std::time::Duration::ZERO,
             gna_interval: std::time::Duration::ZERO,
+            start_inputs: Vec::new(),
         }
     }
 }
@@ -960,13 +965,16 @@ pub async fn run(
     };
 
     let now = Instant::now();
-    for (i, input) in built.pre_inputs {
+    let start_inputs = std::mem::take(&mut eng.cfg.start_inputs);
+    for (i, input) in built.pre_inputs.into_iter().chain(start_inputs) {
         let outs = eng.feed(now, i, input);
         eng.exec(outs).await;
     }
-    for u in 0..eng.units.len() {
-        let outs = eng.feed_unit(Instant::now(), u, Input::Startup);
-        eng.exec(outs).await;
+    for input in [Input::Prepare, Input::Startup] {
+        for u in 0..eng.units.len() {
+            let outs = eng.feed_unit(Instant::now(), u, input.clone());
+            eng.exec(outs).await;
+        }
     }
 
     let timer = timer::Timer::new().map_err(|source| DriverError::Socket {
@@ -1233,6 +1241,10 @@ impl Engine {
         let mut outs = Vec::new();
         let mut fsms = Vec::new();
         for (j, (fresh, inputs)) in built.fsms.into_iter().zip(per).enumerate() {
+            let was_fault = plan
+                .old_of(j)
+                .and_then(|k| old[k.old].as_ref())
+                .is_some_and(|o| o.state() == State::Fault);
             let kept = plan
                 .old_of(j)
                 .and_then(|k| old[k.old].take().map(|o| (k.added_addrs, o)))
@@ -1246,6 +1258,9 @@ impl Engine {
                 }
             }
             let mut inst = fresh;
+            if was_fault {
+                inst.continues_fault();
+            }
             for input in inputs {
                 outs.extend(inst.handle(now, input).into_iter().map(|a| Out::Act(j, a)));
             }
@@ -1273,6 +1288,11 @@ impl Engine {
         // New standalone instances start; kept ones ignore this. As in
         // keepalived's vrrp_init_state, what did not change state at the
         // reload (a kept MASTER aside) may have its state re-sent, in turn.
+        for u in 0..self.units.len() {
+            let outs = self.feed_unit(Instant::now(), u, Input::Prepare);
+            note(&outs, &mut notified, &mut groups_notified);
+            self.exec(outs).await;
+        }
         for u in 0..self.units.len() {
             let outs = self.feed_unit(Instant::now(), u, Input::Startup);
             note(&outs, &mut notified, &mut groups_notified);
