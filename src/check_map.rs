@@ -75,8 +75,8 @@ fn regex_stack(cfg: &Config) -> Option<(usize, usize)> {
 }
 
 /// A url's regex compiled as keepalived compiles it; a pattern that does
-/// not compile gives keepalived's log line (and a url whose regex never
-/// matches).
+/// not compile gives keepalived's log line, then ours: the url is checked
+/// without it (see `checkers::probe::judge`).
 fn url_regex(
     cfg: &Config,
     u: &kaconf::model::Url,
@@ -95,6 +95,10 @@ fn url_regex(
     );
     if let Err(line) = &re.compiled {
         warn.push(line.clone());
+        warn.push(format!(
+            "Regex of url {} not applied: the url is checked without it",
+            u.path.as_deref().unwrap_or("")
+        ));
     }
     Some(re)
 }
@@ -923,14 +927,17 @@ virtual_server 10.0.0.2 80 {
         let mut parsed = kaconf::parse_str(text, &kaconf::Options::default());
         let (lvs, warn) = lvs_cfg(&parsed.config);
         let line = "Invalid regex: 'version (?=\\d+' at offset 14: missing closing parenthesis";
-        assert_eq!(warn, [line]);
-        // the url stays, with a regex that never matches
+        let ours = "Regex of url / not applied: the url is checked without it";
+        assert_eq!(warn, [line, ours]);
+        // the url stays; its regex is not applied
         let u = &http_urls(&lvs, 0)[0];
         assert!(u.regex.as_ref().unwrap().compiled.is_err());
         let code = parsed.exit_code();
         regex_diags(&parsed.config, &mut parsed.diags);
-        let d = parsed.diags.list.last().unwrap();
+        let n = parsed.diags.list.len();
+        let d = &parsed.diags.list[n - 2];
         assert!(d.note && d.message == line, "{d:?}");
+        assert_eq!(parsed.diags.list[n - 1].message, ours);
         let loc = d.loc.unwrap();
         assert_eq!((loc.line, loc.col), (7, 23));
         // a note: `-t`'s exit code is keepalived's, which only logs it

@@ -182,9 +182,12 @@ pub fn judge(url: &UrlCfg, resp: &http::Response) -> Result<&'static str, &'stat
         }
         msg = "MD5 digest";
     }
-    if let Some(re) = &url.regex {
-        // A pattern that did not compile leaves keepalived's url with a
-        // freed regex (undefined behaviour there); here it never matches.
+    // A pattern that did not compile leaves keepalived's url with a freed
+    // regex: its checker process crashes at the first check and is
+    // respawned in a loop, so no real server is ever judged. Failing the
+    // url instead would take every real server of a mistyped pattern out
+    // of the pool; the url is checked without it (the daemon says so).
+    if let Some(re) = url.regex.as_ref().filter(|r| r.compiled.is_ok()) {
         if resp.regex_matched.unwrap_or(false) == re.no_match {
             return Err("Regex match failed");
         }
