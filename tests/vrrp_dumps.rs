@@ -143,3 +143,87 @@ fn stats_and_json_dumps_as_keepalived() {
         "keepalived.json differs:\nours {our_json:#}\nkeepalived {ka_json:#}"
     );
 }
+
+/// A sync group, two vrrp_scripts (one succeeding, weighted reverse, rise 2
+/// fall 3; one failing, weight 0, rise 3 fall 1, on the group's first
+/// member) and a track_file tracked with its own weight.
+fn tracking_conf(lab: &Lab, file: &Path) -> String {
+    format!(
+        "vrrp_script kd_up {{\n script \"/bin/true\"\n interval 1\n weight 10 reverse\n rise 2\n fall 3\n}}\n\
+         vrrp_script kd_down {{\n script \"/bin/sh -c 'exit 3'\"\n interval 1\n timeout 2\n weight 0\n rise 3\n fall 1\n}}\n\
+         track_file kd_file {{\n file \"{file}\"\n weight 4\n}}\n\
+         vrrp_sync_group G1 {{\n group {{\n  VI_1\n  VI_2\n }}\n track_script {{\n  kd_up weight 0\n }}\n}}\n\
+         vrrp_instance VI_1 {{\n state MASTER\n interface kv-e0\n virtual_router_id 80\n priority 150\n \
+         advert_int 1\n virtual_ipaddress {{\n  10.{n}.0.120/24\n }}\n track_script {{\n  kd_down\n }}\n}}\n\
+         vrrp_instance VI_2 {{\n state BACKUP\n interface kv-e0\n virtual_router_id 81\n priority 100\n \
+         advert_int 1\n virtual_ipaddress {{\n  10.{n}.0.121/24\n }}\n}}\n\
+         vrrp_instance VI_3 {{\n state BACKUP\n interface kv-e0\n virtual_router_id 82\n priority 100\n \
+         advert_int 1\n virtual_ipaddress {{\n  10.{n}.0.122/24\n }}\n track_script {{\n  kd_up\n }}\n \
+         track_file {{\n  kd_file weight 2 reverse\n }}\n}}\n",
+        file = file.display(),
+        n = lab.net
+    )
+}
+
+/// The sync group, script and track file sections of `which`'s
+/// keepalived.data once the scripts have settled.
+fn tracking_sections(tag: &str, net: u8, which: Impl) -> Vec<String> {
+    let lab = Lab::new(tag, net, 1);
+    let tmp = lab.file("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let file = lab.file("kd-track");
+    std::fs::write(&file, "3\n").unwrap();
+    let d = Daemon::start_with_tmpdir(&lab, 0, which, &tracking_conf(&lab, &file), &tmp);
+    // kd_up needs two runs to rise, kd_down three failures after its first.
+    assert!(
+        d.wait_log("VRRP_Script(kd_up) succeeded", Duration::from_secs(10))
+            && d.wait_log("VRRP_Script(kd_down) failed", Duration::from_secs(10)),
+        "{which:?}: scripts did not settle: {}",
+        d.log_text()
+    );
+    std::thread::sleep(Duration::from_millis(2500));
+    let data = tmp.join("keepalived.data");
+    d.signal_raw(libc::SIGUSR1);
+    assert!(
+        wait_until(Duration::from_secs(5), || std::fs::metadata(&data)
+            .is_ok_and(|m| m.len() > 0)),
+        "{which:?} wrote no keepalived.data: {}",
+        d.log_text()
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    let text = std::fs::read_to_string(&data).unwrap();
+    let mut out = Vec::new();
+    let mut on = false;
+    for l in text.lines() {
+        if l.starts_with("------<") {
+            on = matches!(
+                l,
+                "------< VRRP Sync groups >------"
+                    | "------< VRRP Scripts >------"
+                    | "------< VRRP Track files >------"
+            );
+        }
+        if on {
+            out.push(l.to_string());
+        }
+    }
+    out
+}
+
+#[test]
+fn script_file_and_group_sections_as_keepalived() {
+    if !require() {
+        return;
+    }
+    let ka = tracking_sections("dtk", 171, Impl::Keepalived);
+    let ours = tracking_sections("dto", 171, Impl::Ours);
+    assert!(
+        ka.iter().any(|l| l == " VRRP Script = kd_down"),
+        "keepalived wrote no script section: {ka:#?}"
+    );
+    assert_eq!(
+        ours.join("\n"),
+        ka.join("\n"),
+        "keepalived.data sections differ"
+    );
+}
