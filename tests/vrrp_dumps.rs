@@ -5,7 +5,10 @@
 //! differ only in what depends on time (`last_transition`, counters of
 //! adverts sent so far). SIGUSR1's `keepalived.data`: every line we write in
 //! its VRRP topology is keepalived's, in keepalived's order (keepalived
-//! writes more: sockets, timers).
+//! writes more: sockets, timers); its sync group, script and track file
+//! sections, for a configuration with all three once the scripts have run,
+//! are keepalived's byte for byte, nothing masked (the tracked file is at
+//! the same path for both daemons).
 //!
 //! Needs root and /usr/sbin/keepalived; fails with CI=true when they are
 //! missing, skips with a message otherwise.
@@ -165,15 +168,24 @@ fn tracking_conf(lab: &Lab, file: &Path) -> String {
     )
 }
 
+/// A file removed on drop.
+struct TempFile(std::path::PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 /// The sync group, script and track file sections of `which`'s
-/// keepalived.data once the scripts have settled.
-fn tracking_sections(tag: &str, net: u8, which: Impl) -> Vec<String> {
+/// keepalived.data once the scripts have settled. `file` is the tracked
+/// file, the same path for both daemons (the section shows it).
+fn tracking_sections(tag: &str, net: u8, which: Impl, file: &Path) -> Vec<String> {
     let lab = Lab::new(tag, net, 1);
     let tmp = lab.file("tmp");
     std::fs::create_dir_all(&tmp).unwrap();
-    let file = lab.file("kd-track");
-    std::fs::write(&file, "3\n").unwrap();
-    let d = Daemon::start_with_tmpdir(&lab, 0, which, &tracking_conf(&lab, &file), &tmp);
+    std::fs::write(file, "3\n").unwrap();
+    let d = Daemon::start_with_tmpdir(&lab, 0, which, &tracking_conf(&lab, file), &tmp);
     // kd_up needs two runs to rise, kd_down three failures after its first.
     assert!(
         d.wait_log("VRRP_Script(kd_up) succeeded", Duration::from_secs(10))
@@ -215,8 +227,13 @@ fn script_file_and_group_sections_as_keepalived() {
     if !require() {
         return;
     }
-    let ka = tracking_sections("dtk", 171, Impl::Keepalived);
-    let ours = tracking_sections("dto", 171, Impl::Ours);
+    let file = TempFile(std::env::temp_dir().join(format!(
+        "{}-dumps-track-{}",
+        netns::prefix(),
+        std::process::id()
+    )));
+    let ka = tracking_sections("dtk", 171, Impl::Keepalived, &file.0);
+    let ours = tracking_sections("dto", 171, Impl::Ours, &file.0);
     assert!(
         ka.iter().any(|l| l == " VRRP Script = kd_down"),
         "keepalived wrote no script section: {ka:#?}"

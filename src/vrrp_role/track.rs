@@ -34,6 +34,16 @@ impl Hysteresis {
         }
     }
 
+    /// keepalived's `result`: 0 to rise+fall-1, up from `rise`.
+    pub fn result(&self) -> u32 {
+        self.result
+    }
+
+    /// No result yet and not `init_fail` (keepalived's INIT states).
+    pub fn pending(&self) -> bool {
+        self.init
+    }
+
     /// The reported state: `None` before the first result.
     #[cfg(test)]
     pub fn up(&self) -> Option<bool> {
