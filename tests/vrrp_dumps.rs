@@ -5,7 +5,10 @@
 //! differ only in what depends on time (`last_transition`, counters of
 //! adverts sent so far). SIGUSR1's `keepalived.data`: every line we write in
 //! its VRRP topology is keepalived's, in keepalived's order (keepalived
-//! writes more: sockets, timers).
+//! writes more: sockets, timers); its sync group, script and track file
+//! sections, for a configuration with all three once the scripts have run,
+//! are keepalived's byte for byte, nothing masked (the tracked file is at
+//! the same path for both daemons).
 //!
 //! Needs root and /usr/sbin/keepalived; fails with CI=true when they are
 //! missing, skips with a message otherwise.
@@ -142,4 +145,141 @@ fn stats_and_json_dumps_as_keepalived() {
         our_json, ka_json,
         "keepalived.json differs:\nours {our_json:#}\nkeepalived {ka_json:#}"
     );
+}
+
+/// A sync group, two vrrp_scripts (one succeeding, weighted reverse, rise 2
+/// fall 3; one exiting with `down_exit` (failing unless 0), weight 0, rise 3
+/// fall 1, on the group's first member) and a track_file tracked with its
+/// own weight.
+fn tracking_conf(lab: &Lab, file: &Path, down_exit: u8) -> String {
+    format!(
+        "vrrp_script kd_up {{\n script \"/bin/true\"\n interval 1\n weight 10 reverse\n rise 2\n fall 3\n}}\n\
+         vrrp_script kd_down {{\n script \"/bin/sh -c 'exit {down_exit}'\"\n interval 1\n timeout 2\n weight 0\n rise 3\n fall 1\n}}\n\
+         track_file kd_file {{\n file \"{file}\"\n weight 4\n}}\n\
+         vrrp_sync_group G1 {{\n group {{\n  VI_1\n  VI_2\n }}\n{group_track}}}\n\
+         vrrp_instance VI_1 {{\n state MASTER\n interface kv-e0\n virtual_router_id 80\n priority 150\n \
+         advert_int 1\n virtual_ipaddress {{\n  10.{n}.0.120/24\n }}\n track_script {{\n  kd_down\n }}\n}}\n\
+         vrrp_instance VI_2 {{\n state BACKUP\n interface kv-e0\n virtual_router_id 81\n priority 100\n \
+         advert_int 1\n virtual_ipaddress {{\n  10.{n}.0.121/24\n }}\n}}\n\
+         vrrp_instance VI_3 {{\n state BACKUP\n interface kv-e0\n virtual_router_id 82\n priority 100\n \
+         advert_int 1\n virtual_ipaddress {{\n  10.{n}.0.122/24\n }}\n track_script {{\n  kd_up\n }}\n \
+         track_file {{\n  kd_file weight 2 reverse\n }}\n}}\n",
+        file = file.display(),
+        n = lab.net,
+        group_track = if down_exit == 0 {
+            ""
+        } else {
+            " track_script {\n  kd_up weight 0\n }\n"
+        }
+    )
+}
+
+/// A file removed on drop.
+struct TempFile(std::path::PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// The sync group, script and track file sections of `which`'s
+/// keepalived.data once the scripts have settled (and, with kd_down
+/// succeeding, every instance is master). `file` is the tracked file, the
+/// same path for both daemons (the section shows it).
+fn tracking_sections(tag: &str, net: u8, which: Impl, file: &Path, down_exit: u8) -> Vec<String> {
+    let lab = Lab::new(tag, net, 1);
+    let tmp = lab.file("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    std::fs::write(file, "3\n").unwrap();
+    let conf = tracking_conf(&lab, file, down_exit);
+    let d = Daemon::start_with_tmpdir(&lab, 0, which, &conf, &tmp);
+    // kd_up needs two runs to rise; kd_down one failure to fail, three
+    // successes to rise.
+    let down = if down_exit == 0 {
+        "VRRP_Script(kd_down) succeeded"
+    } else {
+        "VRRP_Script(kd_down) failed"
+    };
+    assert!(
+        d.wait_log("VRRP_Script(kd_up) succeeded", Duration::from_secs(10))
+            && d.wait_log(down, Duration::from_secs(10)),
+        "{which:?}: scripts did not settle: {}",
+        d.log_text()
+    );
+    if down_exit == 0 {
+        for vip in [".120", ".121", ".122"] {
+            let vip = format!("10.{net}.0{vip}");
+            assert!(
+                wait_until(Duration::from_secs(10), || lab.has_addr(0, &vip)),
+                "{which:?}: {vip} not up: {}",
+                d.log_text()
+            );
+        }
+    }
+    // Past the scripts' next runs: each result at its top or bottom.
+    std::thread::sleep(Duration::from_millis(2500));
+    let data = tmp.join("keepalived.data");
+    d.signal_raw(libc::SIGUSR1);
+    assert!(
+        wait_until(Duration::from_secs(5), || std::fs::metadata(&data)
+            .is_ok_and(|m| m.len() > 0)),
+        "{which:?} wrote no keepalived.data: {}",
+        d.log_text()
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    let text = std::fs::read_to_string(&data).unwrap();
+    let mut out = Vec::new();
+    let mut on = false;
+    for l in text.lines() {
+        if l.starts_with("------<") {
+            on = matches!(
+                l,
+                "------< VRRP Sync groups >------"
+                    | "------< VRRP Scripts >------"
+                    | "------< VRRP Track files >------"
+            );
+        }
+        if on {
+            out.push(l.to_string());
+        }
+    }
+    out
+}
+
+fn compare_tracking_sections(tags: (&str, &str), net: u8, down_exit: u8, group_line: &str) {
+    let file = TempFile(std::env::temp_dir().join(format!(
+        "{}-dumps-track-{}-{net}",
+        netns::prefix(),
+        std::process::id()
+    )));
+    let ka = tracking_sections(tags.0, net, Impl::Keepalived, &file.0, down_exit);
+    let ours = tracking_sections(tags.1, net, Impl::Ours, &file.0, down_exit);
+    assert!(
+        ka.iter().any(|l| l == " VRRP Script = kd_down") && ka.iter().any(|l| l == group_line),
+        "keepalived did not write what this test expects: {ka:#?}"
+    );
+    assert_eq!(
+        ours.join("\n"),
+        ka.join("\n"),
+        "keepalived.data sections differ"
+    );
+}
+
+/// kd_down failing: VI_1 and with it its sync group in FAULT.
+#[test]
+fn script_file_and_group_sections_as_keepalived() {
+    if !require() {
+        return;
+    }
+    compare_tracking_sections(("dtk", "dto"), 171, 3, " VRRP Sync Group = G1, FAULT");
+}
+
+/// Every script succeeding: the sync group MASTER.
+#[test]
+fn script_file_and_group_sections_healthy_as_keepalived() {
+    if !require() {
+        return;
+    }
+    compare_tracking_sections(("dhk", "dho"), 172, 0, " VRRP Sync Group = G1, MASTER");
 }

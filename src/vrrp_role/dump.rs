@@ -1,17 +1,23 @@
-//! The VRRP process's dump files: `$TMPDIR/keepalived.stats` on SIGUSR2 and
-//! `$TMPDIR/keepalived.json` on SIGRTMIN+2, from the state machines'
-//! snapshots and the configuration (formats in `vrrp::dump`).
+//! The VRRP process's dump files: `$TMPDIR/keepalived.data` on SIGUSR1,
+//! `$TMPDIR/keepalived.stats` on SIGUSR2 and `$TMPDIR/keepalived.json` on
+//! SIGRTMIN+2, from the state machines' snapshots, the scripts' results and
+//! the configuration (formats in `vrrp::dump`).
 
-use std::path::PathBuf;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use kaconf::model::{self, IpAddress, Script};
+use kaconf::model::{self, Config, IpAddress, Script};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, oneshot};
 use tracing::info;
 use vrrp::driver::Command;
-use vrrp::dump::{JsonInstance, Snapshot};
+use vrrp::dump::{
+    JsonInstance, ScriptData, ScriptInit, Snapshot, SyncGroupData, TrackFileData, TrackLine,
+};
+
+use super::track::ScriptState;
 use vrrp::fsm::State;
 
 /// What the dumps need beyond the state machines: each instance's
@@ -23,6 +29,13 @@ pub struct View {
     pub last_transition: Vec<SystemTime>,
     /// `router_id` (keepalived's default: the host name).
     pub router_id: String,
+    /// Sync groups, scripts and track files as configured.
+    pub tracking: TrackView,
+    /// The running scripts' results, by name.
+    pub scripts: HashMap<String, Arc<Mutex<ScriptState>>>,
+    /// Scripts that a reload added (keepalived's INIT/RELOAD until their
+    /// first result).
+    pub new_at_reload: HashSet<String>,
 }
 
 impl View {
@@ -32,7 +45,29 @@ impl View {
             last_transition: vec![now; instances.len()],
             instances,
             router_id,
+            ..View::default()
         }
+    }
+
+    /// The configuration's sync groups, scripts and track files; at a
+    /// reload (`reload`), the scripts it adds are remembered as new.
+    pub fn set_tracking(&mut self, tracking: TrackView, reload: bool) {
+        if reload {
+            let old: HashSet<&str> = self
+                .tracking
+                .scripts
+                .iter()
+                .map(|s| s.data.name.as_str())
+                .collect();
+            let added: HashSet<String> = tracking
+                .scripts
+                .iter()
+                .map(|s| s.data.name.clone())
+                .filter(|n| !old.contains(n.as_str()))
+                .collect();
+            self.new_at_reload = added;
+        }
+        self.tracking = tracking;
     }
 
     /// After a reload: the new instance list; instances kept (by name) keep
@@ -124,7 +159,9 @@ pub async fn serve_signals(cmds: mpsc::UnboundedSender<Command>, view: Arc<Mutex
                     .zip(&v.last_transition)
                     .map(|(((c, vmac), s), t)| (c, s, vmac.as_deref(), *t))
                     .collect();
-                data_text(&v.router_id, &all)
+                let mut text = data_text(&v.router_id, &all);
+                text.push_str(&v.tracking_text(&snaps));
+                text
             };
             report("keepalived.data", write("keepalived.data", &text));
         } else if stats {
@@ -183,25 +220,6 @@ pub fn write(name: &str, text: &str) -> std::io::Result<PathBuf> {
     drop(f);
     std::fs::rename(&tmp, &path)?;
     Ok(path)
-}
-
-/// A script as keepalived's `cmd_str` shows it: every word in single
-/// quotes, the program by its resolved path (keepalived resolves it while
-/// checking script security).
-fn cmd(s: &Script) -> String {
-    s.argv
-        .iter()
-        .enumerate()
-        .map(|(i, w)| {
-            let w = if i == 0 {
-                std::fs::canonicalize(w).map_or_else(|_| w.clone(), |p| p.display().to_string())
-            } else {
-                w.clone()
-            };
-            format!("'{w}'")
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// One address as keepalived's `format_ipaddress` writes it.
@@ -520,6 +538,465 @@ pub fn data_text(
     o
 }
 
+/// A script's program as keepalived shows it after its security check: a
+/// bare name found on `$PATH`, then symbolic links and `.`/`..` resolved,
+/// keeping the name it was called by when that name in the resolved
+/// directory is the same file (some programs act on their name).
+fn resolved_program(p: &str) -> String {
+    let found = if p.contains('/') {
+        Some(PathBuf::from(p))
+    } else {
+        std::env::var_os("PATH")
+            .map(|path| {
+                std::env::split_paths(&path)
+                    .map(|d| d.join(p))
+                    .find(|c| c.is_file())
+            })
+            .unwrap_or_default()
+    };
+    let Some(found) = found else {
+        return p.to_string();
+    };
+    let Ok(real) = std::fs::canonicalize(&found) else {
+        return found.display().to_string();
+    };
+    let (Some(name), Some(dir)) = (found.file_name(), real.parent()) else {
+        return real.display().to_string();
+    };
+    if real.file_name() == Some(name) {
+        return real.display().to_string();
+    }
+    let named = dir.join(name);
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(&real), std::fs::metadata(&named)) {
+        (Ok(a), Ok(b)) if a.dev() == b.dev() && a.ino() == b.ino() => named.display().to_string(),
+        _ => real.display().to_string(),
+    }
+}
+
+/// A script as keepalived's `cmd_str` shows it: every word in single
+/// quotes, the program as its security check resolved it; a program word
+/// that is a `<`/`>` redirection (a file test) is neither quoted nor
+/// resolved.
+fn cmd(s: &Script) -> String {
+    s.argv
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            if i == 0 && (w.starts_with('<') || w.starts_with('>')) {
+                w.clone()
+            } else if i == 0 {
+                format!("'{}'", resolved_program(w))
+            } else {
+                format!("'{w}'")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The uid:gid a script runs as: its own user, else `script_user`, else
+/// ours (as `super::resolve_user` decides).
+fn script_ids(
+    user: Option<(&str, Option<&str>)>,
+    global: Option<&(String, Option<String>)>,
+) -> (u32, u32) {
+    let lookup = |u: &str, g: Option<&str>| -> Option<(u32, u32)> {
+        let pw = nix::unistd::User::from_name(u).ok().flatten()?;
+        let gid = match g {
+            Some(g) => nix::unistd::Group::from_name(g)
+                .ok()
+                .flatten()?
+                .gid
+                .as_raw(),
+            None => pw.gid.as_raw(),
+        };
+        Some((pw.uid.as_raw(), gid))
+    };
+    user.and_then(|(u, g)| lookup(u, g))
+        .or_else(|| global.and_then(|(u, g)| lookup(u, g.as_deref())))
+        .unwrap_or_else(|| {
+            (
+                nix::unistd::geteuid().as_raw(),
+                nix::unistd::getegid().as_raw(),
+            )
+        })
+}
+
+/// A configured script with what does not change while it runs.
+#[derive(Clone, Debug)]
+pub struct ScriptView {
+    /// Everything but the result, the start-up state and `running`.
+    pub data: ScriptData,
+    pub init_fail: bool,
+}
+
+/// A sync group as configured, its members' instance numbers.
+#[derive(Clone, Debug)]
+pub struct GroupView {
+    pub data: SyncGroupData,
+    pub members: Vec<usize>,
+}
+
+/// The configuration's side of keepalived.data's sync group, script and
+/// track file sections, with keepalived's lists of who tracks what.
+#[derive(Clone, Debug, Default)]
+pub struct TrackView {
+    pub groups: Vec<GroupView>,
+    pub scripts: Vec<ScriptView>,
+    /// Each file with its path, for reading its value at dump time.
+    pub files: Vec<(TrackFileData, String)>,
+}
+
+/// Adds `vrrp` to a tracked object's list as keepalived does: an instance
+/// already there (tracking it itself and through its sync group) keeps one
+/// entry, which takes the group's weight unless it was unweighted.
+fn add_tracking(l: &mut Vec<TrackLine>, t: TrackLine) {
+    match l.iter_mut().find(|x| x.name == t.name) {
+        Some(x) if x.weight != 0 => {
+            x.weight = t.weight;
+            x.reverse = t.reverse;
+        }
+        Some(_) => {}
+        None => l.push(t),
+    }
+}
+
+impl TrackView {
+    /// `instances`: the running instances' names, in the driver's order;
+    /// `groups`: the sync groups the driver runs.
+    pub fn new(config: &Config, instances: &[&str], groups: &[&str]) -> Self {
+        let g = &config.global_defs;
+        let gu = g.script_user.as_ref();
+        let script_of = |n: &str| config.vrrp_scripts.iter().find(|s| s.name == n);
+        let file_of = |n: &str| config.track_files.iter().find(|f| f.name == n);
+        // A track_script/track_file line's weight: its own, else the
+        // script's or file's; "reverse" on the line, else the object's.
+        let script_line = |t: &model::Track| {
+            script_of(&t.name).map(|vs| TrackLine {
+                name: t.name.clone(),
+                weight: t.weight.unwrap_or(vs.weight),
+                reverse: t.reverse || vs.weight_reverse,
+            })
+        };
+        let file_line = |t: &model::Track| {
+            file_of(&t.name).map(|f| TrackLine {
+                name: t.name.clone(),
+                weight: t.weight.unwrap_or(f.weight),
+                reverse: t.reverse || f.weight_reverse,
+            })
+        };
+        let mut by_script: HashMap<&str, Vec<TrackLine>> = HashMap::new();
+        let mut by_file: HashMap<&str, Vec<TrackLine>> = HashMap::new();
+        let vis: Vec<&model::VrrpInstance> = instances
+            .iter()
+            .filter_map(|n| config.vrrp_instances.iter().find(|v| v.name == *n))
+            .collect();
+        let group_cfg = |n: &str| {
+            groups
+                .contains(&n)
+                .then(|| config.sync_groups.iter().find(|s| s.name == n))
+                .flatten()
+        };
+        // First each instance's own tracking, weights dropped in a sync
+        // group without sync_group_tracking_weight and for an address
+        // owner.
+        for vi in &vis {
+            let unweighted = vi
+                .sync_group
+                .as_deref()
+                .and_then(group_cfg)
+                .is_some_and(|sg| !sg.sync_group_tracking_weight)
+                || vi.priority == Some(255);
+            for t in &vi.track.script {
+                if let Some(l) = script_line(t)
+                    && !(unweighted && l.weight != 0)
+                {
+                    add_tracking(
+                        by_script.entry(script_key(config, &t.name)).or_default(),
+                        TrackLine {
+                            name: vi.name.clone(),
+                            ..l
+                        },
+                    );
+                }
+            }
+            for t in &vi.track.file {
+                let Some(mut l) = file_line(t) else { continue };
+                if unweighted && l.weight == 1 {
+                    l.weight = 0;
+                } else if unweighted && l.weight != 0 {
+                    continue;
+                }
+                add_tracking(
+                    by_file.entry(file_key(config, &t.name)).or_default(),
+                    TrackLine {
+                        name: vi.name.clone(),
+                        ..l
+                    },
+                );
+            }
+        }
+        // Then each sync group's, for every member.
+        let mut gviews = Vec::new();
+        for sg in config
+            .sync_groups
+            .iter()
+            .filter(|s| groups.contains(&s.name.as_str()))
+        {
+            let members: Vec<usize> = sg
+                .group
+                .iter()
+                .filter_map(|(n, _)| instances.iter().position(|i| i == n))
+                .collect();
+            let owner = members
+                .iter()
+                .any(|&i| vis.get(i).is_some_and(|v| v.priority == Some(255)));
+            let mut scripts: Vec<TrackLine> =
+                sg.track.script.iter().filter_map(script_line).collect();
+            let mut files: Vec<TrackLine> = sg.track.file.iter().filter_map(file_line).collect();
+            if owner {
+                scripts.iter_mut().for_each(|l| l.weight = 0);
+                files.iter_mut().for_each(|l| l.weight = 0);
+            }
+            for l in &scripts {
+                for &m in &members {
+                    add_tracking(
+                        by_script.entry(script_key(config, &l.name)).or_default(),
+                        TrackLine {
+                            name: instances[m].to_string(),
+                            ..l.clone()
+                        },
+                    );
+                }
+            }
+            for l in &files {
+                for &m in &members {
+                    add_tracking(
+                        by_file.entry(file_key(config, &l.name)).or_default(),
+                        TrackLine {
+                            name: instances[m].to_string(),
+                            ..l.clone()
+                        },
+                    );
+                }
+            }
+            let n = &sg.notify;
+            let notify = [
+                ("Backup", &n.backup),
+                ("Master", &n.master),
+                ("Fault", &n.fault),
+                ("Stop", &n.stop),
+                ("Generic", &n.notify),
+            ]
+            .into_iter()
+            .filter_map(|(k, s)| {
+                let s = s.as_ref()?;
+                let (uid, gid) = script_ids(s.user.as_deref().map(|u| (u, s.group.as_deref())), gu);
+                Some((k, cmd(s), uid, gid))
+            })
+            .collect();
+            gviews.push(GroupView {
+                data: SyncGroupData {
+                    name: sg.name.clone(),
+                    state: State::Init,
+                    members_fault: 0,
+                    members_init: 0,
+                    members: members.iter().map(|&i| instances[i].to_string()).collect(),
+                    tracking_weight: sg.sync_group_tracking_weight,
+                    smtp_alert: sg
+                        .smtp_alert
+                        .or(g.smtp_alert_vrrp)
+                        .or(g.smtp_alert)
+                        .unwrap_or(false),
+                    notify_priority_changes: sg.notify_priority_changes,
+                    track_interfaces: sg
+                        .track
+                        .interface
+                        .iter()
+                        .map(|t| TrackLine {
+                            name: t.name.clone(),
+                            weight: t.weight.unwrap_or(0),
+                            reverse: t.reverse,
+                        })
+                        .collect(),
+                    track_scripts: scripts,
+                    track_files: files,
+                    notify,
+                },
+                members,
+            });
+        }
+        // keepalived drops the scripts and files nothing tracks.
+        let scripts = config
+            .vrrp_scripts
+            .iter()
+            .filter_map(|vs| {
+                let tracking = by_script.remove(vs.name.as_str())?;
+                let sc = vs.script.as_ref()?;
+                let (uid, gid) = script_ids(
+                    vs.user.as_ref().map(|(u, g)| (u.as_str(), g.as_deref())),
+                    gu,
+                );
+                let interval = if vs.interval == 0 {
+                    1
+                } else {
+                    vs.interval / 1_000_000
+                };
+                Some(ScriptView {
+                    data: ScriptData {
+                        name: vs.name.clone(),
+                        command: cmd(sc),
+                        interval_secs: interval,
+                        timeout_secs: vs.timeout.map_or(0, |t| t / 1_000_000),
+                        weight: vs.weight,
+                        reverse: vs.weight_reverse,
+                        rise: vs.rise.max(1),
+                        fall: vs.fall.max(1),
+                        result: 0,
+                        insecure: false,
+                        init: ScriptInit::Init,
+                        uid,
+                        gid,
+                        tracking,
+                        running: false,
+                    },
+                    init_fail: vs.init_fail,
+                })
+            })
+            .collect();
+        let files = config
+            .track_files
+            .iter()
+            .filter_map(|f| {
+                let tracking = by_file.remove(f.name.as_str())?;
+                let path = f.file.clone()?;
+                Some((
+                    TrackFileData {
+                        name: f.name.clone(),
+                        path: path.clone(),
+                        status: 0,
+                        weight: f.weight,
+                        reverse: f.weight_reverse,
+                        tracking,
+                    },
+                    path,
+                ))
+            })
+            .collect();
+        TrackView {
+            groups: gviews,
+            scripts,
+            files,
+        }
+    }
+}
+
+/// The configuration's own spelling of a script's name (the map's key
+/// borrows from `config`).
+fn script_key<'a>(config: &'a Config, name: &str) -> &'a str {
+    config
+        .vrrp_scripts
+        .iter()
+        .find(|s| s.name == name)
+        .map_or("", |s| s.name.as_str())
+}
+
+fn file_key<'a>(config: &'a Config, name: &str) -> &'a str {
+    config
+        .track_files
+        .iter()
+        .find(|f| f.name == name)
+        .map_or("", |f| f.name.as_str())
+}
+
+/// A track file's value as keepalived reads it: the first word as an
+/// integer, else 0.
+fn file_value(path: &Path) -> i64 {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|w| w.parse().ok()))
+        .unwrap_or(0)
+}
+
+impl View {
+    /// keepalived.data's sync group, script and track file sections, with
+    /// the groups' states from `snaps` (the driver's instance order) and
+    /// each script's current result.
+    pub fn tracking_text(&self, snaps: &[Snapshot]) -> String {
+        let groups: Vec<SyncGroupData> = self
+            .tracking
+            .groups
+            .iter()
+            .map(|g| {
+                let states: Vec<State> = g
+                    .members
+                    .iter()
+                    .filter_map(|&i| snaps.get(i).map(|s| s.state))
+                    .collect();
+                let count = |s: State| states.iter().filter(|&&x| x == s).count() as u32;
+                let state = if count(State::Fault) > 0 {
+                    State::Fault
+                } else if !states.is_empty() && count(State::Master) as usize == states.len() {
+                    State::Master
+                } else if count(State::Init) > 0 {
+                    State::Init
+                } else {
+                    State::Backup
+                };
+                SyncGroupData {
+                    state,
+                    members_fault: count(State::Fault),
+                    members_init: count(State::Init),
+                    ..g.data.clone()
+                }
+            })
+            .collect();
+        let scripts: Vec<ScriptData> = self
+            .tracking
+            .scripts
+            .iter()
+            .map(|sv| {
+                let mut d = sv.data.clone();
+                match self.scripts.get(&d.name) {
+                    Some(st) => {
+                        let st = st.lock().unwrap_or_else(|e| e.into_inner());
+                        let h = &st.hysteresis;
+                        d.result = h.result();
+                        d.running = st.running;
+                        d.init = if h.pending() {
+                            if self.new_at_reload.contains(&d.name) {
+                                ScriptInit::InitReload
+                            } else {
+                                ScriptInit::Init
+                            }
+                        } else {
+                            ScriptInit::Done
+                        };
+                    }
+                    // Not started (yet): keepalived's start-up values.
+                    None if sv.init_fail => {
+                        d.init = ScriptInit::Failed;
+                        d.result = 0;
+                    }
+                    None => d.result = d.rise - 1,
+                }
+                d
+            })
+            .collect();
+        let files: Vec<TrackFileData> = self
+            .tracking
+            .files
+            .iter()
+            .map(|(f, path)| TrackFileData {
+                status: file_value(Path::new(path)),
+                ..f.clone()
+            })
+            .collect();
+        vrrp::dump::tracking_sections(&groups, &scripts, &files)
+    }
+}
+
 fn secs(t: SystemTime) -> f64 {
     t.duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())
@@ -666,5 +1143,84 @@ mod tests {
             vip_text(&addr("fd00::1", 64), "kd0", Some("vrrp.51"), false),
             "fd00::1/64 dev vrrp.51@kd0 scope global preferred_lft forever"
         );
+    }
+
+    fn lines(l: &[TrackLine]) -> Vec<String> {
+        l.iter()
+            .map(|t| {
+                format!(
+                    "{} {}{}",
+                    t.name,
+                    t.weight,
+                    if t.reverse { " r" } else { "" }
+                )
+            })
+            .collect()
+    }
+
+    /// Who tracks what, as keepalived lists it: instances' own tracking
+    /// first (weights dropped in a sync group and for an address owner),
+    /// then the groups', one entry per instance.
+    #[test]
+    fn tracking_lists_in_keepalived_order() {
+        let text = "vrrp_script s1 {\n script /bin/true\n weight 5 reverse\n}\n\
+            vrrp_script s2 {\n script /bin/true\n weight 0\n}\n\
+            vrrp_script unused {\n script /bin/true\n}\n\
+            track_file f1 {\n file /nonexistent/kd-f1\n}\n\
+            vrrp_sync_group G {\n group {\n  VI_A\n  VI_C\n }\n track_script {\n  s1 weight 0\n  s2 weight 3\n }\n}\n\
+            vrrp_instance VI_A {\n interface lo\n virtual_router_id 1\n virtual_ipaddress {\n  10.0.0.1\n }\n \
+            track_script {\n  s1\n  s2\n }\n track_file {\n  f1\n }\n}\n\
+            vrrp_instance VI_B {\n interface lo\n virtual_router_id 2\n virtual_ipaddress {\n  10.0.0.2\n }\n \
+            track_script {\n  s1 weight 7\n }\n track_file {\n  f1 weight 2\n }\n}\n\
+            vrrp_instance VI_C {\n interface lo\n virtual_router_id 3\n priority 255\n \
+            virtual_ipaddress {\n  10.0.0.3\n }\n}\n";
+        let config = kaconf::parse_str(text, &kaconf::Options::default()).config;
+        let t = TrackView::new(&config, &["VI_A", "VI_B", "VI_C"], &["G"]);
+        let names: Vec<&str> = t.scripts.iter().map(|s| s.data.name.as_str()).collect();
+        assert_eq!(names, ["s1", "s2"], "a script nothing tracks is left out");
+        // VI_A's own weighted s1 is dropped (sync group); the group adds
+        // it unweighted after VI_B's.
+        assert_eq!(
+            lines(&t.scripts[0].data.tracking),
+            ["VI_B 7 r", "VI_A 0 r", "VI_C 0 r"]
+        );
+        // VI_A tracks s2 unweighted itself: the group's weight does not
+        // replace it. A member is an address owner: the group's weights
+        // are cleared.
+        assert_eq!(lines(&t.scripts[1].data.tracking), ["VI_A 0", "VI_C 0"]);
+        assert_eq!(lines(&t.groups[0].data.track_scripts), ["s1 0 r", "s2 0"]);
+        // track_file's default weight 1 becomes 0 in a sync group.
+        assert_eq!(lines(&t.files[0].0.tracking), ["VI_A 0", "VI_B 2"]);
+        assert_eq!(t.groups[0].data.members, ["VI_A", "VI_C"]);
+    }
+
+    #[test]
+    fn commands_resolved_as_keepalived() {
+        let dir = std::env::temp_dir().join(format!("kd-dump-cmd-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("a")).unwrap();
+        std::fs::write(dir.join("a/real"), "").unwrap();
+        std::os::unix::fs::symlink("a", dir.join("b")).unwrap();
+        std::os::unix::fs::symlink("real", dir.join("a/alias")).unwrap();
+        let script = |argv: &[&str]| Script {
+            argv: argv.iter().map(|s| s.to_string()).collect(),
+            user: None,
+            group: None,
+            loc: kaconf::Loc::default(),
+        };
+        let d = dir.display();
+        // The directory resolved, the name kept when it is the same file.
+        assert_eq!(
+            cmd(&script(&[&format!("{d}/b/alias"), "x y"])),
+            format!("'{d}/a/alias' 'x y'")
+        );
+        assert_eq!(
+            cmd(&script(&[&format!("{d}/b/../b/real")])),
+            format!("'{d}/a/real'")
+        );
+        // A missing program is shown as written; a file test unquoted.
+        assert_eq!(cmd(&script(&["/nonexistent/kd"])), "'/nonexistent/kd'");
+        assert_eq!(cmd(&script(&["</etc/hostname", "x"])), "</etc/hostname 'x'");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -131,6 +131,8 @@ struct Tables {
     /// the dump files.
     dump: Vec<(model::VrrpInstance, Option<String>)>,
     router_id: String,
+    /// Sync groups, scripts and track files for keepalived.data.
+    track: dump::TrackView,
     /// Email alerts of this configuration.
     mail: mail::MailCfg,
 }
@@ -203,6 +205,7 @@ fn prepare(
     let group_names: Vec<&str> = dcfg.sync_groups.iter().map(|sg| sg.name.as_str()).collect();
     let mail = mail::MailCfg::new(config, mailer, &inst_names, &group_names);
     let tables = Tables {
+        track: dump::TrackView::new(config, &inst_names, &group_names),
         mail,
         names: inst_cfgs.iter().map(|v| v.name.clone()).collect(),
         inst_notify: inst_cfgs.iter().map(|v| notifies(&v.notify, gu)).collect(),
@@ -397,6 +400,7 @@ fn tracker_tasks(
                 hysteresis,
                 last_status,
                 holds,
+                running: false,
             })),
             trackers: s.trackers.clone(),
             epoch,
@@ -545,6 +549,9 @@ async fn serve(path: &Path, popts: &kaconf::Options, config: Config, opts: &Vrrp
         p.tables.dump.clone(),
         p.tables.router_id.clone(),
     )));
+    view.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .set_tracking(p.tables.track.clone(), false);
     let alerts = RefCell::new(mail::Alerts::new(p.tables.mail.clone()));
     let tables = RefCell::new(Rc::new(p.tables));
     let fifo = RefCell::new(open_fifo(p.fifo.as_ref()));
@@ -559,6 +566,10 @@ async fn serve(path: &Path, popts: &kaconf::Options, config: Config, opts: &Vrrp
     let mut trackers = spawn_trackers(st, ft, &cmd_tx);
     let mut dcfg = p.dcfg;
     dcfg.start_inputs = start_inputs;
+    let scripts_to_view = |t: &Trackers| {
+        view.lock().unwrap_or_else(|e| e.into_inner()).scripts = t.scripts.clone();
+    };
+    scripts_to_view(&trackers);
     let mut current = (p.scripts, p.files);
     let mut epoch = 0;
 
@@ -594,6 +605,7 @@ async fn serve(path: &Path, popts: &kaconf::Options, config: Config, opts: &Vrrp
                         Ok(Ok(())) => {
                             epoch += 1;
                             trackers = spawn_trackers(st, ft, &cmd_tx);
+                            scripts_to_view(&trackers);
                             current = (p.scripts, p.files);
                         }
                         Ok(Err(e)) => {
@@ -603,6 +615,7 @@ async fn serve(path: &Path, popts: &kaconf::Options, config: Config, opts: &Vrrp
                             let (st, ft, _) =
                                 tracker_tasks(&current.0, &current.1, &carried, epoch, false);
                             trackers = spawn_trackers(st, ft, &cmd_tx);
+                            scripts_to_view(&trackers);
                         }
                         Err(_) => break,
                     }
@@ -619,9 +632,11 @@ async fn serve(path: &Path, popts: &kaconf::Options, config: Config, opts: &Vrrp
         while let Some(ev) = ev_rx.recv().await {
             if let Event::Reloaded { .. } = ev {
                 if let Some(sw) = pending.borrow_mut().take() {
-                    view.lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .reconfigure(sw.tables.dump.clone(), sw.tables.router_id.clone());
+                    {
+                        let mut v = view.lock().unwrap_or_else(|e| e.into_inner());
+                        v.reconfigure(sw.tables.dump.clone(), sw.tables.router_id.clone());
+                        v.set_tracking(sw.tables.track.clone(), true);
+                    }
                     *alerts.borrow_mut() = mail::Alerts::new(sw.tables.mail.clone());
                     *tables.borrow_mut() = Rc::new(sw.tables);
                     close_fifo(fifo.borrow_mut().take());

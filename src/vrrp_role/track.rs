@@ -34,6 +34,16 @@ impl Hysteresis {
         }
     }
 
+    /// keepalived's `result`: 0 to rise+fall-1, up from `rise`.
+    pub fn result(&self) -> u32 {
+        self.result
+    }
+
+    /// No result yet and not `init_fail` (keepalived's INIT states).
+    pub fn pending(&self) -> bool {
+        self.init
+    }
+
     /// The reported state: `None` before the first result.
     #[cfg(test)]
     pub fn up(&self) -> Option<bool> {
@@ -165,6 +175,8 @@ pub struct ScriptState {
     /// SCRIPT_INIT_STATE_INIT); false for a script a reload added
     /// (SCRIPT_INIT_STATE_INIT_RELOAD).
     pub holds: bool,
+    /// A run is under way (keepalived.data's `State = running`).
+    pub running: bool,
 }
 
 pub struct ScriptTask {
@@ -184,6 +196,7 @@ impl ScriptTask {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
+            self.state.lock().unwrap_or_else(|e| e.into_inner()).running = true;
             let exit = match self.script.run(&[], Some(self.timeout)).await {
                 Ok(e) => e,
                 Err(e) => {
@@ -194,6 +207,7 @@ impl ScriptTask {
             // Updated without an await in between, so that a reload that
             // stops this task sees either all of a run or none of it.
             let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            st.running = false;
             let (word, reason) = match exit {
                 Exit::Status(s) => {
                     if s != st.last_status {

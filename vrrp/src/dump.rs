@@ -1,12 +1,14 @@
 //! The files keepalived writes on request, which exporters and monitoring
-//! parse: `keepalived.stats` (SIGUSR2) and `keepalived.json` (SIGRTMIN+2).
-//! Pure formatting: the caller gathers the values (the FSM's state and
-//! counters, the configuration) and writes the file.
+//! parse: `keepalived.stats` (SIGUSR2), `keepalived.json` (SIGRTMIN+2) and
+//! the sync group, script and track file sections of `keepalived.data`
+//! (SIGUSR1). Pure formatting: the caller gathers the values (the FSM's
+//! state and counters, the configuration, the scripts' results) and writes
+//! the file.
 //!
-//! Both formats are byte for byte keepalived 2.2.7's: the same order of
-//! instances and keys, the same number formats (`%g` for its floating
-//! fields, `%f` for `last_transition`) and the same JSON escaping (`/`
-//! written as `\/`).
+//! All are byte for byte keepalived 2.2.7's: the same order of instances
+//! and keys, the same number formats (`%g` for its floating fields, `%f`
+//! for `last_transition`) and the same JSON escaping (`/` written as
+//! `\/`).
 
 use std::fmt::Write as _;
 
@@ -308,6 +310,240 @@ pub fn json(instances: &[JsonInstance]) -> String {
     o
 }
 
+/// One object tracked by, or tracking, another in `keepalived.data`: a
+/// name, the weight (0: a failure is a fault) and whether it counts
+/// against the priority.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackLine {
+    pub name: String,
+    pub weight: i32,
+    pub reverse: bool,
+}
+
+impl TrackLine {
+    fn reverse(&self) -> &'static str {
+        if self.reverse { " reverse" } else { "" }
+    }
+}
+
+/// A sync group as `keepalived.data` shows it.
+#[derive(Debug, Clone)]
+pub struct SyncGroupData {
+    pub name: String,
+    pub state: State,
+    /// Members in FAULT, members still in INIT.
+    pub members_fault: u32,
+    pub members_init: u32,
+    pub members: Vec<String>,
+    pub tracking_weight: bool,
+    pub smtp_alert: bool,
+    /// Only when the group sets it.
+    pub notify_priority_changes: Option<bool>,
+    pub track_interfaces: Vec<TrackLine>,
+    pub track_scripts: Vec<TrackLine>,
+    pub track_files: Vec<TrackLine>,
+    /// ("Backup"/"Master"/"Fault"/"Stop"/"Generic", command line, uid, gid),
+    /// in that order, the configured ones.
+    pub notify: Vec<(&'static str, String, u32, u32)>,
+}
+
+/// keepalived's start-up state of a vrrp_script.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScriptInit {
+    /// No result yet; one success brings it up.
+    Init,
+    /// No result yet, `init_fail`: down until `rise` successes.
+    Failed,
+    /// New at a reload, no result yet.
+    InitReload,
+    /// It has a result.
+    Done,
+}
+
+/// A vrrp_script as `keepalived.data` shows it.
+#[derive(Debug, Clone)]
+pub struct ScriptData {
+    pub name: String,
+    /// The command line as keepalived's `cmd_str` writes it.
+    pub command: String,
+    pub interval_secs: u64,
+    pub timeout_secs: u64,
+    pub weight: i32,
+    pub reverse: bool,
+    pub rise: u32,
+    pub fall: u32,
+    /// The rise/fall counter, 0 to rise+fall-1; up from `rise`.
+    pub result: u32,
+    pub insecure: bool,
+    pub init: ScriptInit,
+    pub uid: u32,
+    pub gid: u32,
+    /// The instances tracking it, in keepalived's order.
+    pub tracking: Vec<TrackLine>,
+    pub running: bool,
+}
+
+/// A track_file as `keepalived.data` shows it.
+#[derive(Debug, Clone)]
+pub struct TrackFileData {
+    pub name: String,
+    pub path: String,
+    /// The value last read from the file.
+    pub status: i64,
+    pub weight: i32,
+    pub reverse: bool,
+    pub tracking: Vec<TrackLine>,
+}
+
+/// keepalived's state names in `keepalived.data`'s sync group lines (STOP
+/// has none there).
+fn group_state(s: State) -> &'static str {
+    match s {
+        State::Init => "INIT",
+        State::Backup => "BACKUP",
+        State::Master => "MASTER",
+        State::Fault => "FAULT",
+        State::Stop => "unknown",
+    }
+}
+
+/// The "Tracking instances :" block, left out when nothing tracks.
+fn tracking_block(o: &mut String, l: &[TrackLine]) {
+    if l.is_empty() {
+        return;
+    }
+    o.push_str("   Tracking instances :\n");
+    for t in l {
+        let _ = writeln!(o, "     {}, weight {}{}", t.name, t.weight, t.reverse());
+    }
+}
+
+/// The `------< VRRP Sync groups >------`, `------< VRRP Scripts >------`
+/// and `------< VRRP Track files >------` sections of `keepalived.data`,
+/// each only when it has something to show.
+pub fn tracking_sections(
+    groups: &[SyncGroupData],
+    scripts: &[ScriptData],
+    files: &[TrackFileData],
+) -> String {
+    let mut o = String::new();
+    if !groups.is_empty() {
+        o.push_str("------< VRRP Sync groups >------\n");
+    }
+    for g in groups {
+        let _ = writeln!(o, " VRRP Sync Group = {}, {}", g.name, group_state(g.state));
+        let _ = writeln!(
+            o,
+            "   Num member fault {}, num member init {}",
+            g.members_fault, g.members_init
+        );
+        if !g.members.is_empty() {
+            o.push_str("   VRRP member instances :\n");
+            for m in &g.members {
+                let _ = writeln!(o, "     {m}");
+            }
+        }
+        if g.tracking_weight {
+            o.push_str("   sync group tracking weight set\n");
+        }
+        let _ = writeln!(
+            o,
+            "   Using smtp notification = {}",
+            if g.smtp_alert { "yes" } else { "no" }
+        );
+        if let Some(n) = g.notify_priority_changes {
+            let _ = writeln!(
+                o,
+                "   Notify priority changes = {}",
+                if n { "yes" } else { "no" }
+            );
+        }
+        for (title, l) in [
+            ("Tracked interfaces", &g.track_interfaces),
+            ("Tracked scripts", &g.track_scripts),
+            ("Tracked files", &g.track_files),
+        ] {
+            if l.is_empty() {
+                continue;
+            }
+            let _ = writeln!(o, "   {title} :");
+            for t in l {
+                if title == "Tracked files" {
+                    let _ = writeln!(o, "     {}, weight {}{}", t.name, t.weight, t.reverse());
+                } else {
+                    let _ = writeln!(o, "     {} weight {}{}", t.name, t.weight, t.reverse());
+                }
+            }
+        }
+        for (kind, cmd, uid, gid) in &g.notify {
+            let _ = writeln!(
+                o,
+                "   {kind} state transition script = {cmd}, uid:gid {uid}:{gid}"
+            );
+        }
+    }
+    if !scripts.is_empty() {
+        o.push_str("------< VRRP Scripts >------\n");
+    }
+    for s in scripts {
+        let _ = writeln!(o, " VRRP Script = {}", s.name);
+        let _ = writeln!(o, "   Command = {}", s.command);
+        let _ = writeln!(o, "   Interval = {} sec", s.interval_secs);
+        let _ = writeln!(o, "   Timeout = {} sec", s.timeout_secs);
+        let _ = writeln!(
+            o,
+            "   Weight = {}{}",
+            s.weight,
+            if s.reverse { " reverse" } else { "" }
+        );
+        let _ = writeln!(o, "   Rise = {}", s.rise);
+        let _ = writeln!(o, "   Fall = {}", s.fall);
+        let _ = writeln!(o, "   Result = {}", s.result);
+        let _ = writeln!(o, "   Insecure = {}", if s.insecure { "yes" } else { "no" });
+        let _ = writeln!(
+            o,
+            "   Init state = {}",
+            match s.init {
+                ScriptInit::Init => "INIT",
+                ScriptInit::Failed => "INIT/FAILED",
+                ScriptInit::InitReload => "INIT/RELOAD",
+                ScriptInit::Done => "unknown",
+            }
+        );
+        let _ = writeln!(
+            o,
+            "   Status = {}",
+            if s.result >= s.rise { "GOOD" } else { "BAD" }
+        );
+        let _ = writeln!(o, "   Script uid:gid = {}:{}", s.uid, s.gid);
+        // keepalived writes this heading, then the tracking block with a
+        // heading of its own.
+        o.push_str("   VRRP instances :\n");
+        tracking_block(&mut o, &s.tracking);
+        let _ = writeln!(
+            o,
+            "   State = {}",
+            if s.running { "running" } else { "idle" }
+        );
+    }
+    if !files.is_empty() {
+        o.push_str("------< VRRP Track files >------\n");
+    }
+    for f in files {
+        let _ = writeln!(o, " Track file = {}", f.name);
+        let _ = writeln!(o, "   File = {}", f.path);
+        let _ = writeln!(o, "   Status = {}", f.status);
+        let _ = writeln!(
+            o,
+            "   Weight = {}{}",
+            f.weight,
+            if f.reverse { " reverse" } else { "" }
+        );
+        tracking_block(&mut o, &f.tracking);
+    }
+    o
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -374,5 +610,160 @@ Sent: 0\n";
         let mut o = String::new();
         string(&mut o, "a/b\"c\\\n\u{1}");
         assert_eq!(o, r#""a\/b\"c\\\n\u0001""#);
+    }
+
+    /// Written by Debian's keepalived 2.2.7 (SIGUSR1, the sections after
+    /// the topology) for tests/vrrp_dumps.rs's tracking configuration, once
+    /// kd_up had risen and kd_down had failed.
+    const KA_TRACKING: &str = "------< VRRP Sync groups >------
+ VRRP Sync Group = G1, FAULT
+   Num member fault 2, num member init 0
+   VRRP member instances :
+     VI_1
+     VI_2
+   Using smtp notification = no
+   Tracked scripts :
+     kd_up weight 0 reverse
+------< VRRP Scripts >------
+ VRRP Script = kd_up
+   Command = '/usr/bin/true'
+   Interval = 1 sec
+   Timeout = 0 sec
+   Weight = 10 reverse
+   Rise = 2
+   Fall = 3
+   Result = 4
+   Insecure = no
+   Init state = unknown
+   Status = GOOD
+   Script uid:gid = 0:0
+   VRRP instances :
+   Tracking instances :
+     VI_3, weight 10 reverse
+     VI_1, weight 0 reverse
+     VI_2, weight 0 reverse
+   State = idle
+ VRRP Script = kd_down
+   Command = '/usr/bin/sh' '-c' 'exit 3'
+   Interval = 1 sec
+   Timeout = 2 sec
+   Weight = 0
+   Rise = 3
+   Fall = 1
+   Result = 0
+   Insecure = no
+   Init state = unknown
+   Status = BAD
+   Script uid:gid = 0:0
+   VRRP instances :
+   Tracking instances :
+     VI_1, weight 0
+   State = idle
+------< VRRP Track files >------
+ Track file = kd_file
+   File = /tmp/kd-dtk-31842/kd-track
+   Status = 3
+   Weight = 4
+   Tracking instances :
+     VI_3, weight 2 reverse
+";
+
+    fn tl(name: &str, weight: i32, reverse: bool) -> TrackLine {
+        TrackLine {
+            name: name.into(),
+            weight,
+            reverse,
+        }
+    }
+
+    #[test]
+    fn tracking_sections_as_keepalived() {
+        let group = SyncGroupData {
+            name: "G1".into(),
+            state: State::Fault,
+            members_fault: 2,
+            members_init: 0,
+            members: vec!["VI_1".into(), "VI_2".into()],
+            tracking_weight: false,
+            smtp_alert: false,
+            notify_priority_changes: None,
+            track_interfaces: Vec::new(),
+            track_scripts: vec![tl("kd_up", 0, true)],
+            track_files: Vec::new(),
+            notify: Vec::new(),
+        };
+        let up = ScriptData {
+            name: "kd_up".into(),
+            command: "'/usr/bin/true'".into(),
+            interval_secs: 1,
+            timeout_secs: 0,
+            weight: 10,
+            reverse: true,
+            rise: 2,
+            fall: 3,
+            result: 4,
+            insecure: false,
+            init: ScriptInit::Done,
+            uid: 0,
+            gid: 0,
+            tracking: vec![
+                tl("VI_3", 10, true),
+                tl("VI_1", 0, true),
+                tl("VI_2", 0, true),
+            ],
+            running: false,
+        };
+        let down = ScriptData {
+            name: "kd_down".into(),
+            command: "'/usr/bin/sh' '-c' 'exit 3'".into(),
+            interval_secs: 1,
+            timeout_secs: 2,
+            weight: 0,
+            reverse: false,
+            rise: 3,
+            fall: 1,
+            result: 0,
+            tracking: vec![tl("VI_1", 0, false)],
+            ..up.clone()
+        };
+        let file = TrackFileData {
+            name: "kd_file".into(),
+            path: "/tmp/kd-dtk-31842/kd-track".into(),
+            status: 3,
+            weight: 4,
+            reverse: false,
+            tracking: vec![tl("VI_3", 2, true)],
+        };
+        assert_eq!(
+            tracking_sections(&[group], &[up, down], &[file]),
+            KA_TRACKING
+        );
+        assert_eq!(tracking_sections(&[], &[], &[]), "");
+    }
+
+    #[test]
+    fn group_extras_as_keepalived_writes_them() {
+        let g = SyncGroupData {
+            name: "G".into(),
+            state: State::Master,
+            members_fault: 0,
+            members_init: 0,
+            members: Vec::new(),
+            tracking_weight: true,
+            smtp_alert: true,
+            notify_priority_changes: Some(false),
+            track_interfaces: vec![tl("eth1", -5, false)],
+            track_scripts: Vec::new(),
+            track_files: vec![tl("f", 3, true)],
+            notify: vec![("Master", "'/x' 'y'".into(), 0, 0)],
+        };
+        assert_eq!(
+            tracking_sections(&[g], &[], &[]),
+            "------< VRRP Sync groups >------\n VRRP Sync Group = G, MASTER\n   \
+             Num member fault 0, num member init 0\n   sync group tracking weight set\n   \
+             Using smtp notification = yes\n   Notify priority changes = no\n   \
+             Tracked interfaces :\n     eth1 weight -5\n   Tracked files :\n     f, weight 3 reverse\n   \
+             Master state transition script = '/x' 'y', uid:gid 0:0\n"
+        );
     }
 }
