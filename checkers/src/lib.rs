@@ -28,6 +28,8 @@
 //! - [`script`]: running operator scripts as keepalived does (resolution,
 //!   credentials, process groups, timeout ladder, reaping). Shared with the
 //!   daemon's VRRP role for vrrp_script and notify scripts.
+//! - [`trackfile`]: tracked files (FILE_CHECK, and the VRRP role's
+//!   track_file): keepalived's reading of the value, inotify watching.
 
 pub mod addr_monitor;
 pub mod bodyregex;
@@ -43,6 +45,7 @@ pub mod pcre;
 pub mod probe;
 pub mod script;
 pub mod task;
+pub mod trackfile;
 
 pub use config::*;
 pub use manager::{CheckerId, Effect, Event, Manager, StartChecker};

@@ -681,22 +681,25 @@ async fn run_file(ctx: &Ctx) {
     let CheckKind::File(f) = &ctx.cfg().kind else {
         return;
     };
+    let path = std::path::Path::new(&f.path);
+    let mut watcher = crate::trackfile::Watcher::new(path);
     let mut last: Option<i64> = None;
+    let mut change = crate::trackfile::Change::Written;
     loop {
-        // track_file.c: the file's leading integer; unreadable counts as 0
-        let v = std::fs::read_to_string(&f.path)
-            .ok()
-            .and_then(|s| {
-                let t = s.trim_start();
-                let n = t
-                    .char_indices()
-                    .take_while(|(i, c)| {
-                        c.is_ascii_digit() || (*i == 0 && (*c == '-' || *c == '+'))
-                    })
-                    .count();
-                t[..n].parse::<i64>().ok()
-            })
-            .unwrap_or(0);
+        let v = match change {
+            crate::trackfile::Change::Gone => 0,
+            crate::trackfile::Change::Written => match crate::trackfile::read_value(path) {
+                Ok(v) => v,
+                Err(v) => {
+                    tracing::info!(
+                        "Invalid number {v} read from {} - ignoring",
+                        f.path.display()
+                    );
+                    change = watcher.next().await;
+                    continue;
+                }
+            },
+        };
         if last != Some(v) {
             last = Some(v);
             let _ = ctx
@@ -707,7 +710,7 @@ async fn run_file(ctx: &Ctx) {
                 }))
                 .await;
         }
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        change = watcher.next().await;
     }
 }
 

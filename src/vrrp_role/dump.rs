@@ -910,13 +910,11 @@ fn file_key<'a>(config: &'a Config, name: &str) -> &'a str {
         .map_or("", |f| f.name.as_str())
 }
 
-/// A track file's value as keepalived reads it: the first word as an
-/// integer, else 0.
+/// A track file's value as keepalived reads it (`strtol` base 0). A number
+/// keepalived refuses shows as 0 here, where keepalived shows the last
+/// value it took.
 fn file_value(path: &Path) -> i64 {
-    std::fs::read_to_string(path)
-        .ok()
-        .and_then(|s| s.split_whitespace().next().and_then(|w| w.parse().ok()))
-        .unwrap_or(0)
+    checkers::trackfile::read_value(path).unwrap_or(0)
 }
 
 impl View {

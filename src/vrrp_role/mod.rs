@@ -419,7 +419,8 @@ fn tracker_tasks(
     // keepalived reads tracked files before its instances start, and
     // again at a reload.
     for f in &ftasks {
-        inputs.extend(f.inputs(f.read()));
+        // a refused number leaves keepalived's start-up value, 0
+        inputs.extend(f.inputs(f.read().unwrap_or(0)));
     }
     (stasks, ftasks, inputs)
 }

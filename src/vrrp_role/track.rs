@@ -243,8 +243,8 @@ impl ScriptTask {
 }
 
 /// track_file: the file holds an integer; weight × value is added to the
-/// priority, or with weight 0 any non-zero value is a fault. Polled, so a
-/// change is seen within `POLL`.
+/// priority, or with weight 0 any non-zero value is a fault. Watched with
+/// inotify as keepalived watches it (`checkers::trackfile::Watcher`).
 pub struct FileTask {
     pub name: String,
     pub path: String,
@@ -253,19 +253,17 @@ pub struct FileTask {
     pub epoch: u64,
 }
 
-const POLL: Duration = Duration::from_millis(200);
-
 impl FileTask {
-    /// The file's value: its first word as an integer, else 0.
-    pub fn read(&self) -> i64 {
-        std::fs::read_to_string(&self.path)
-            .ok()
-            .and_then(|s| {
-                s.split_whitespace()
-                    .next()
-                    .and_then(|w| w.parse::<i64>().ok())
-            })
-            .unwrap_or(0)
+    /// The file's value as keepalived reads it (`checkers::trackfile`);
+    /// `None` for a number keepalived refuses, which it logs.
+    pub fn read(&self) -> Option<i64> {
+        match checkers::trackfile::read_value(std::path::Path::new(&self.path)) {
+            Ok(v) => Some(v),
+            Err(v) => {
+                info!("Invalid number {v} read from {} - ignoring", self.path);
+                None
+            }
+        }
     }
 
     /// What the tracking instances get for `value`. With weight 0 a
@@ -294,15 +292,26 @@ impl FileTask {
             .collect()
     }
 
+    /// Sends the value whenever it changes: read when the file is written
+    /// and closed or moved in, 0 when it goes (keepalived's inotify
+    /// events); a refused number leaves the last value.
     pub async fn run(self, cmds: mpsc::UnboundedSender<Command>) {
+        use checkers::trackfile::{Change, Watcher};
+        let mut watcher = Watcher::new(std::path::Path::new(&self.path));
         let mut last: Option<i64> = None;
+        let mut change = Change::Written;
         loop {
-            let value = self.read();
-            if last != Some(value) {
+            let value = match change {
+                Change::Gone => Some(0),
+                Change::Written => self.read(),
+            };
+            if let Some(value) = value
+                && last != Some(value)
+            {
                 last = Some(value);
                 send(&cmds, self.epoch, self.inputs(value));
             }
-            tokio::time::sleep(POLL).await;
+            change = watcher.next().await;
         }
     }
 }
