@@ -70,7 +70,11 @@ fn validate_vrrp(cfg: &mut Config, d: &mut Diags) {
         let name = &v.name;
         let missing = if v.virtual_router_id.is_none() {
             Some(format!("({name}) the virtual router id must be set"))
-        } else if v.interface.is_none() && v.unicast_peer.is_empty() {
+        } else if v.interface.is_none() {
+            // keepalived 2.2.7 checks this before it turns `unicast_peer`
+            // into its unicast flag (vrrp_complete_init runs chk_min_cfg
+            // first), so an instance without `interface` is refused even
+            // with unicast peers, whatever its man page says.
             Some(format!("({name}) Unknown interface!"))
         } else {
             None
