@@ -10,6 +10,7 @@
 //! - [`vrrp_role`]: the VRRP child (`-P`): config -> VRRP engine.
 //! - [`syscheck`]: the system-dependent checks `-t` makes.
 
+mod check_dump;
 mod check_map;
 mod check_role;
 mod daemon;
@@ -316,6 +317,7 @@ fn run_child(
             &check_role::CheckRoleOpts {
                 dont_release_ipvs: cli.dont_release_ipvs,
                 log_detail: cli.log_detail > 0,
+                umask: cli.umask.as_deref().and_then(parse_umask),
             },
         ),
         daemon::Subsystem::Vrrp => vrrp_role::run(

@@ -1219,6 +1219,104 @@ impl Manager {
             .find(|v| v.cfg.name == vs)
             .map(|v| v.quorum_up)
     }
+
+    /// The state keepalived's SIGUSR1 dump shows, in configuration order
+    /// (plain data: the daemon formats it, see its `check_dump`).
+    pub fn view(&self) -> Vec<VsView> {
+        let table = self.desired();
+        self.vss
+            .iter()
+            .map(|vs| {
+                let in_table = |key: DestKey, dest: &Dest| {
+                    vs.cfg.services.iter().any(|(k, _)| {
+                        table
+                            .services
+                            .get(k)
+                            .is_some_and(|s| s.dests.contains_key(&dest_key(k, key, dest)))
+                    })
+                };
+                VsView {
+                    cfg: vs.cfg.clone(),
+                    quorum_up: vs.quorum_up,
+                    sorry_set: vs
+                        .cfg
+                        .sorry_server
+                        .as_ref()
+                        .is_some_and(|s| in_table(s.key, &s.dest)),
+                    set: vs
+                        .cfg
+                        .services
+                        .iter()
+                        .any(|(k, _)| table.services.contains_key(k)),
+                    dests: vs
+                        .cfg
+                        .services
+                        .iter()
+                        .map(|(k, _)| (*k, table.services.get(k).map_or(0, |s| s.dests.len())))
+                        .collect(),
+                    rs: vs
+                        .rs
+                        .iter()
+                        .map(|rs| RsView {
+                            cfg: rs.cfg.clone(),
+                            alive: rs.alive,
+                            effective_weight: rs.effective_weight,
+                            failed: rs.failed(),
+                            set: in_table(rs.cfg.key, &rs.cfg.dest),
+                            checkers: rs
+                                .checkers
+                                .iter()
+                                .map(|c| CheckerView {
+                                    cfg: Arc::clone(&c.cfg),
+                                    enabled: c.enabled,
+                                    is_up: c.is_up,
+                                    has_run: c.has_run,
+                                    cur_weight: c.cur_weight,
+                                })
+                                .collect(),
+                        })
+                        .collect(),
+                }
+            })
+            .collect()
+    }
+}
+
+/// One virtual server as [`Manager::view`] shows it.
+#[derive(Debug, Clone)]
+pub struct VsView {
+    /// Its configuration (`real_servers` empty: see `rs`).
+    pub cfg: VsCfg,
+    pub quorum_up: bool,
+    /// Its services are in the table (keepalived's `vs->alive`).
+    pub set: bool,
+    /// The sorry server is in the table (with weight 0 when inhibited).
+    pub sorry_set: bool,
+    /// Real servers in each of its services' tables.
+    pub dests: Vec<(ServiceKey, usize)>,
+    pub rs: Vec<RsView>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RsView {
+    /// Its configuration (`checkers` empty: see `checkers`).
+    pub cfg: RsCfg,
+    pub alive: bool,
+    pub effective_weight: i64,
+    /// Checkers currently failed.
+    pub failed: usize,
+    /// In the table (keepalived's `rs->set`).
+    pub set: bool,
+    pub checkers: Vec<CheckerView>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CheckerView {
+    pub cfg: Arc<CheckerCfg>,
+    pub enabled: bool,
+    pub is_up: bool,
+    pub has_run: bool,
+    pub cur_weight: i64,
 }
 
 impl RsSt {
