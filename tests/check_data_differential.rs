@@ -7,7 +7,9 @@
 //! server and a quorum. Both daemons get SIGUSR1 once their checkers have
 //! settled; the files must be equal once the lines listed in [`MASKED`]
 //! are taken out of both (what differs by nature, or what we do not
-//! write).
+//! write). Then each parent gets SIGUSR1: its `keepalived_parent.data`
+//! (global data) must be equal as written, and it must forward the signal
+//! to its checker process. The log lines about the dumps must match too.
 
 #[path = "vm/harness.rs"]
 mod harness;
@@ -140,15 +142,59 @@ fn read_pid(path: &Path) -> i32 {
     }
 }
 
+/// Waits for `path` to be written, and returns it.
+fn written(bin: &str, path: &Path) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(t) = std::fs::read_to_string(path)
+            && t.ends_with('\n')
+        {
+            // the writer may still be writing (keepalived writes in place)
+            std::thread::sleep(Duration::from_millis(300));
+            let text = std::fs::read_to_string(path).unwrap();
+            let mode = std::os::unix::fs::PermissionsExt::mode(
+                &std::fs::metadata(path).unwrap().permissions(),
+            );
+            assert_eq!(mode & 0o777, 0o600, "{bin}: mode of {}", path.display());
+            println!("--- {bin}: {}\n{text}---", path.display());
+            return text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{bin} wrote no {}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn usr1(pid: i32) {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGUSR1,
+    )
+    .unwrap();
+}
+
+/// What one daemon wrote: the checker process's file on its own SIGUSR1,
+/// the parent's on the parent's, and the log lines about them (pids
+/// masked).
+struct Dumps {
+    check: String,
+    parent: String,
+    lines: Vec<String>,
+}
+
 /// Runs `bin`, lets its checkers settle, sends SIGUSR1 to its checker
-/// process and returns the file it wrote.
-fn run(bin: &str, conf: &Path, dir: &Path) -> String {
+/// process, then to its parent, and returns the files they wrote.
+fn run(bin: &str, conf: &Path, dir: &Path) -> Dumps {
     harness::sh("ipvsadm -C");
     let tmp = dir.join("tmp");
     std::fs::create_dir_all(&tmp).unwrap();
     let data = tmp.join("keepalived_check.data");
-    let _ = std::fs::remove_file(&data);
+    let parent_data = tmp.join("keepalived_parent.data");
     let name = Path::new(bin).file_name().unwrap().to_string_lossy();
+    let log = dir.join(format!("{name}.log"));
     let child = std::process::Command::new(bin)
         .args(["-n", "-l", "-C", "-G", "-f"])
         .arg(conf)
@@ -161,40 +207,43 @@ fn run(bin: &str, conf: &Path, dir: &Path) -> String {
         .env("TMPDIR", &tmp)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(dir.join(format!("{name}.log"))).unwrap())
+        .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap_or_else(|e| panic!("{bin}: {e}"));
     let pid = read_pid(&dir.join("check.pid"));
     // every checker has run (warmup <= delay_loop 2 s) and the failing
     // MISC_CHECK (retry 0) has taken its real server down; generous for TCG
     std::thread::sleep(Duration::from_secs(8));
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(pid),
-        nix::sys::signal::Signal::SIGUSR1,
-    )
-    .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let text = loop {
-        if let Ok(t) = std::fs::read_to_string(&data)
-            && t.ends_with('\n')
-        {
-            // the writer may still be writing (keepalived writes in place)
-            std::thread::sleep(Duration::from_millis(300));
-            break std::fs::read_to_string(&data).unwrap();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{bin} wrote no {}",
-            data.display()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let mode =
-        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&data).unwrap().permissions());
-    assert_eq!(mode & 0o777, 0o600, "{bin}: mode of {}", data.display());
+    usr1(pid);
+    let check = written(bin, &data);
+    assert!(
+        !parent_data.exists(),
+        "{bin}: the checker's SIGUSR1 wrote the parent's file"
+    );
+    std::fs::remove_file(&data).unwrap();
+    // the parent writes its own and forwards the signal to the checker
+    usr1(child.id() as i32);
+    let parent = written(bin, &parent_data);
+    written(bin, &data);
     harness::stop_daemon(child, bin);
-    println!("--- {bin}: keepalived_check.data\n{text}---");
-    text
+    let lines = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_once(": ").map(|(_, m)| m))
+        .filter(|m| m.starts_with("Printing ") || m.starts_with("Can't open dump"))
+        .map(|m| {
+            // "...process(1234) on signal"
+            match (m.find('('), m.find(')')) {
+                (Some(a), Some(b)) if a < b => format!("{}(PID{}", &m[..a], &m[b..]),
+                _ => m.to_owned(),
+            }
+        })
+        .collect();
+    Dumps {
+        check,
+        parent,
+        lines,
+    }
 }
 
 #[test]
@@ -226,8 +275,27 @@ fn check_data_differential_against_keepalived() {
         files.push(run(bin, &conf, &dir));
     }
     let _ = harness::sh("ipvsadm -C");
-    let (theirs, ours) = (&files[0], &files[1]);
+    let (theirs, ours) = (&files[0].check, &files[1].check);
     println!("ports: tcp {tcp_port}, http {http_port}");
+    // the parent's file: global data only, nothing to mask
+    assert!(
+        files[0]
+            .parent
+            .starts_with("------< Global definitions >------\n")
+    );
+    assert_eq!(files[1].parent, files[0].parent, "keepalived_parent.data");
+    // two processes log at once: their order is a race, their lines not
+    let sorted = |l: &[String]| {
+        let mut l = l.to_vec();
+        l.sort();
+        l
+    };
+    println!("log lines: {:?}", files[0].lines);
+    assert_eq!(
+        sorted(&files[1].lines),
+        sorted(&files[0].lines),
+        "log lines"
+    );
     // the scenario must exercise what it claims
     for want in [
         "Virtual Server Group = kc2-G",
