@@ -11,7 +11,7 @@
 //! leaving it. Quorum (with hysteresis) swaps the sorry server in and out.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use ipvs::{Dest, DestKey, Fwd, ServiceKey, Table};
 
@@ -118,6 +118,59 @@ pub struct StartChecker {
     /// ha_suspend's switch for this checker's probes; None when its
     /// virtual server has no ha_suspend (always probing).
     pub gate: Option<Gate>,
+    /// What the task keeps that only the SIGUSR1 dump shows.
+    pub live: Arc<Live>,
+}
+
+/// A checker task's own counters, shared with the manager for the data
+/// dump (keepalived's `checker->retry_it`, HTTP_GET's `failed_url`,
+/// MISC_CHECK's `last_ran` and `last_exit_code`). Written by the task only.
+#[derive(Debug)]
+pub struct Live {
+    retry_it: AtomicU32,
+    /// Index of HTTP_GET's failed url, `u32::MAX` for none.
+    failed_url: AtomicU32,
+    /// When MISC_CHECK last started its script: µs since the epoch, 0
+    /// before the first run.
+    last_ran_us: AtomicU64,
+    last_status: AtomicU32,
+}
+
+impl Default for Live {
+    fn default() -> Live {
+        Live {
+            retry_it: AtomicU32::new(0),
+            failed_url: AtomicU32::new(u32::MAX),
+            last_ran_us: AtomicU64::new(0),
+            last_status: AtomicU32::new(0),
+        }
+    }
+}
+
+/// Run-time counters, not configuration: two checkers never differ by them.
+impl PartialEq for Live {
+    fn eq(&self, _: &Live) -> bool {
+        true
+    }
+}
+
+impl Live {
+    pub fn set_retry_it(&self, n: u32) {
+        self.retry_it.store(n, Ordering::Relaxed);
+    }
+    pub fn set_failed_url(&self, i: Option<usize>) {
+        let v = i.map_or(u32::MAX, |i| u32::try_from(i).unwrap_or(u32::MAX - 1));
+        self.failed_url.store(v, Ordering::Relaxed);
+    }
+    pub fn set_ran(&self, at: std::time::SystemTime) {
+        let us = at
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+        self.last_ran_us.store(us, Ordering::Relaxed);
+    }
+    pub fn set_status(&self, s: u32) {
+        self.last_status.store(s, Ordering::Relaxed);
+    }
 }
 
 /// keepalived's `checker->enabled` as shared with a running checker task:
@@ -157,6 +210,8 @@ struct CheckerSt {
     gate: Option<Gate>,
     /// misc_dynamic / FILE_CHECK offset added to the RS weight.
     cur_weight: i64,
+    /// Shared with its task.
+    live: Arc<Live>,
 }
 
 #[derive(Debug, Clone)]
@@ -313,6 +368,7 @@ impl Manager {
             enabled,
             gate: (ha_suspend && !file).then(|| Gate::new(enabled)),
             cur_weight: 0,
+            live: Arc::default(),
             cfg: Arc::new(cfg),
         }
     }
@@ -1272,6 +1328,13 @@ impl Manager {
                                     is_up: c.is_up,
                                     has_run: c.has_run,
                                     cur_weight: c.cur_weight,
+                                    retry_it: c.live.retry_it.load(Ordering::Relaxed),
+                                    failed_url: match c.live.failed_url.load(Ordering::Relaxed) {
+                                        u32::MAX => None,
+                                        i => Some(i as usize),
+                                    },
+                                    last_ran_us: c.live.last_ran_us.load(Ordering::Relaxed),
+                                    last_status: c.live.last_status.load(Ordering::Relaxed),
                                 })
                                 .collect(),
                         })
@@ -1317,6 +1380,14 @@ pub struct CheckerView {
     pub is_up: bool,
     pub has_run: bool,
     pub cur_weight: i64,
+    /// keepalived's `retry_it`: the retry under way, 0 when none.
+    pub retry_it: u32,
+    /// HTTP_GET: the url that failed, while it has not succeeded again.
+    pub failed_url: Option<usize>,
+    /// MISC_CHECK: when the script last started (µs since the epoch, 0
+    /// never) and its last exit status as keepalived keeps it.
+    pub last_ran_us: u64,
+    pub last_status: u32,
 }
 
 impl RsSt {
@@ -1353,6 +1424,7 @@ fn start_effect(ck: &CheckerSt, rs: &RsSt, vs: &VsSt) -> Effect {
         rs_name: rs.cfg.name.clone(),
         vs_name: vs.cfg.name.clone(),
         gate: ck.gate.clone(),
+        live: Arc::clone(&ck.live),
     }))
 }
 

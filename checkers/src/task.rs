@@ -263,6 +263,7 @@ async fn run_simple(ctx: &Ctx) {
         };
         let before = h;
         let step = h.observe(ok, &rc);
+        ctx.start.live.set_retry_it(h.retry_it);
         for line in simple_lines(
             ctx,
             &cfg.kind,
@@ -546,6 +547,8 @@ async fn run_http(ctx: &Ctx, hc: &HttpCfg) {
             ctx.log_all(),
             hc.fast_recovery,
         );
+        ctx.start.live.set_retry_it(seq.h.retry_it);
+        ctx.start.live.set_failed_url(seq.failed_url);
         for l in st.logs {
             ctx.log(l).await;
         }
@@ -583,6 +586,7 @@ async fn run_misc(ctx: &Ctx, m: &MiscCfg) {
             continue;
         }
         let started = tokio::time::Instant::now();
+        ctx.start.live.set_ran(std::time::SystemTime::now());
         let exit = match m.script.run(&[], Some(m.timeout)).await {
             Ok(e) => e,
             Err(_) => Exit::Status(127),
@@ -667,6 +671,8 @@ async fn run_misc(ctx: &Ctx, m: &MiscCfg) {
             }
         }
         h.has_run = true;
+        ctx.start.live.set_retry_it(h.retry_it);
+        ctx.start.live.set_status(last_exit.map_or(0, u32::from));
         let wait = if h.retry_it > 0 {
             rc.delay_before_retry
         } else {
@@ -870,6 +876,7 @@ mod size_probe {
             rs_name: String::new(),
             vs_name: String::new(),
             gate: None,
+            live: Default::default(),
         };
         let ctx = super::Ctx {
             start: std::sync::Arc::new(start),

@@ -45,6 +45,7 @@ async fn run(cfg: CheckerCfg, events: usize) -> Vec<Msg> {
             rs_name: name,
             vs_name: "[10.0.0.1]:tcp:80".into(),
             gate: None,
+            live: Default::default(),
         },
         TaskEnv {
             bootstrap: Duration::ZERO,
