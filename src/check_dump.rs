@@ -10,8 +10,7 @@
 //! What keepalived writes and we cannot (we do not keep the value) is left
 //! out rather than made up: a checker's `Last errno` (keepalived records
 //! only connect errors other than refused/unreachable/reset/timed out, and
-//! UDP send errors), `Tracked Files` of a real server; `reloaded` is
-//! always written 0 / False.
+//! UDP send errors); `reloaded` is always written 0 / False.
 
 use std::fmt::Write as _;
 use std::net::IpAddr;
@@ -709,12 +708,74 @@ pub fn lvs_text(cfg: &Config, views: &[VsView]) -> String {
         .collect();
     if !checkers.is_empty() {
         w!("------< Health checkers >------");
-        for (v, r, k, model, idx) in checkers {
+        // FILE_CHECKs join the queue when the track files are set up,
+        // after every other checker
+        let (files, others): (Vec<_>, Vec<_>) = checkers
+            .iter()
+            .partition(|c| matches!(c.2.cfg.kind, CheckKind::File(_)));
+        for &(v, r, k, model, idx) in others.into_iter().chain(files) {
             let spec = model.and_then(|m| m.checkers.get(idx)).map(|c| &c.spec);
             checker_text(&mut o, v, r, k, spec, symlinks);
         }
     }
+    // the track files FILE_CHECKs use, with who uses them
+    let mut first = true;
+    for tf in &cfg.track_files {
+        let users: Vec<_> = checkers
+            .iter()
+            .filter_map(|(v, r, k, model, idx)| {
+                let CheckKind::File(f) = &k.cfg.kind else {
+                    return None;
+                };
+                let spec = model.and_then(|m| m.checkers.get(*idx)).map(|c| &c.spec);
+                match spec {
+                    Some(CheckerSpec::File(s)) if s.track_file.as_deref() == Some(&tf.name) => {
+                        Some((*v, *r, *k, f))
+                    }
+                    _ => None,
+                }
+            })
+            .collect();
+        if users.is_empty() {
+            continue;
+        }
+        if first {
+            w!("------< Checker track files >------");
+            first = false;
+        }
+        w!(" Track file = {}", tf.name);
+        w!("   File = {}", tf.file.as_deref().unwrap_or(""));
+        w!("   Status = {}", users[0].2.file_value);
+        w!("   Weight = {}{}", tf.weight, reverse(tf.weight_reverse));
+        w!("   Tracking instances :");
+        for (v, r, _, f) in users {
+            w!(
+                "     {} -> {}, weight {}{}",
+                v.cfg.name,
+                r.cfg.name,
+                f.weight,
+                reverse(f.reverse)
+            );
+        }
+    }
     o
+}
+
+fn reverse(r: bool) -> &'static str {
+    if r { " reverse" } else { "" }
+}
+
+/// The track file names of a real server's FILE_CHECKs, in order.
+fn track_file_names(m: Option<&RealServer>) -> Vec<&str> {
+    m.map_or_else(Vec::new, |m| {
+        m.checkers
+            .iter()
+            .filter_map(|c| match &c.spec {
+                CheckerSpec::File(f) => f.track_file.as_deref(),
+                _ => None,
+            })
+            .collect()
+    })
 }
 
 fn same_kind(spec: &CheckerSpec, kind: &CheckKind) -> bool {
@@ -918,13 +979,13 @@ fn rs_text(o: &mut String, vs: &VirtualServer, m: Option<&RealServer>, r: &RsVie
             decimal(opts.delay_loop.or(vs.delay_loop).unwrap_or(60 * SEC))
         ),
     );
-    if let Some(n) = opts.retry {
+    if let Some(n) = opts.retry.or(vs.retry) {
         w(o, format!("   Retry count = {n}"));
     }
-    if let Some(d) = opts.delay_before_retry {
+    if let Some(d) = opts.delay_before_retry.or(vs.delay_before_retry) {
         w(o, format!("   Retry delay = {}", decimal(d)));
     }
-    if let Some(d) = opts.warmup {
+    if let Some(d) = opts.warmup.or(vs.warmup) {
         w(o, format!("   Warmup = {}", decimal(d)));
     }
     w(
@@ -958,6 +1019,24 @@ fn rs_text(o: &mut String, vs: &VirtualServer, m: Option<&RealServer>, r: &RsVie
     w(o, format!("   num failed checkers = {}", r.failed));
     w(o, format!("   RS set = {}", u8::from(r.set)));
     w(o, "   reloaded = 0".into());
+    let files: Vec<_> = r
+        .checkers
+        .iter()
+        .filter_map(|k| match &k.cfg.kind {
+            CheckKind::File(f) => Some(f),
+            _ => None,
+        })
+        .zip(track_file_names(m))
+        .collect();
+    if !files.is_empty() {
+        w(o, "   Tracked Files".into());
+        for (f, name) in files {
+            w(
+                o,
+                format!("     {name}, weight {}{}", f.weight, reverse(f.reverse)),
+            );
+        }
+    }
 }
 
 fn checker_text(
@@ -990,7 +1069,7 @@ fn checker_text(
         }
         let default_dbr = match c.kind {
             CheckKind::Http(_) => 3 * SEC as u128,
-            CheckKind::Dns(_) => us(c.delay_loop),
+            CheckKind::Dns(_) => 0,
             _ => SEC as u128,
         };
         w!("   Default delay before retry = {default_dbr} us");
@@ -1110,8 +1189,15 @@ fn checker_text(
             }
         }
         CheckKind::File(f) => {
+            let name = match spec {
+                Some(CheckerSpec::File(s)) => s.track_file.clone(),
+                _ => None,
+            };
             w!("   Keepalive method = FILE_CHECK");
-            w!("     Tracked file = {}", f.path.display());
+            w!(
+                "     Tracked file = {}",
+                name.unwrap_or_else(|| f.path.display().to_string())
+            );
             w!("     Reloaded = No");
         }
     }

@@ -99,17 +99,15 @@ const MASKED: &[(&str, &str)] = &[
 ];
 
 fn masked(text: &str) -> String {
-    // the masked lines must be there, in their format
+    // the masked lines keep their format: `SECS.USECS (DATE.USECS)`
     for (p, why) in MASKED {
-        let line = text
-            .lines()
-            .find(|l| l.trim_start().starts_with(p))
-            .unwrap_or_else(|| panic!("no {p:?} line ({why})"));
-        let rest = &line.trim_start()[p.len()..];
-        assert!(
-            rest.contains('.') && rest.ends_with(')') && rest.contains(" ("),
-            "{line:?}"
-        );
+        for line in text.lines().filter(|l| l.trim_start().starts_with(p)) {
+            let rest = &line.trim_start()[p.len()..];
+            assert!(
+                rest.contains('.') && rest.ends_with(')') && rest.contains(" ("),
+                "{line:?} ({why})"
+            );
+        }
     }
     text.lines()
         .filter(|l| !MASKED.iter().any(|(p, _)| l.trim_start().starts_with(p)))
@@ -256,37 +254,21 @@ fn run(bin: &str, conf: &Path, dir: &Path) -> Dumps {
     }
 }
 
-#[test]
-fn check_data_differential_against_keepalived() {
-    if harness::run_in_vm(ROOT, "check_data_differential_against_keepalived", 600) {
-        return;
-    }
-    let work = PathBuf::from(WORK);
+/// Runs both daemons on `conf_text` (in `WORK/<scenario>/`) and compares
+/// what they wrote; keepalived's check file must contain each of `wants`.
+fn differential(scenario: &str, conf_text: &str, wants: &[&str]) {
+    let work = PathBuf::from(WORK).join(scenario);
     let _ = std::fs::remove_dir_all(&work);
-    let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
-    let http = TcpListener::bind("127.0.0.1:0").unwrap();
-    let (tcp_port, http_port) = (
-        tcp.local_addr().unwrap().port(),
-        http.local_addr().unwrap().port(),
-    );
-    std::thread::spawn(move || {
-        for s in tcp.incoming() {
-            drop(s);
-        }
-    });
-    http_server(http);
-    let conf_text = config(tcp_port, http_port);
     let mut files = Vec::new();
     for (who, bin) in [("theirs", THEIRS), ("ours", OURS)] {
         let dir = work.join(who);
         std::fs::create_dir_all(&dir).unwrap();
         let conf = dir.join("keepalived.conf");
-        std::fs::write(&conf, &conf_text).unwrap();
+        std::fs::write(&conf, conf_text).unwrap();
         files.push(run(bin, &conf, &dir));
     }
     let _ = harness::sh("ipvsadm -C");
     let (theirs, ours) = (&files[0].check, &files[1].check);
-    println!("ports: tcp {tcp_port}, http {http_port}");
     // the parent's file: global data only, nothing to mask
     assert!(
         files[0]
@@ -307,29 +289,212 @@ fn check_data_differential_against_keepalived() {
         "log lines"
     );
     // the scenario must exercise what it claims
-    for want in [
-        "Virtual Server Group = kc2-G",
-        "Keepalive method = HTTP_GET",
-        "Keepalive method = MISC_CHECK",
-        "sorry server = [10.0.9.9]:tcp:8080",
-        "quorum = 3, hysteresis = 1",
-    ] {
+    for want in wants {
         assert!(theirs.contains(want), "keepalived's file lacks {want:?}");
     }
     let (t, o) = (masked(theirs), masked(ours));
     if t != o {
         let tl: Vec<&str> = t.lines().collect();
         let ol: Vec<&str> = o.lines().collect();
-        let first = tl
+        let diffs: Vec<String> = tl
             .iter()
             .zip(&ol)
-            .position(|(a, b)| a != b)
-            .unwrap_or(tl.len().min(ol.len()));
+            .enumerate()
+            .filter(|(_, (a, b))| a != b)
+            .take(20)
+            .map(|(i, (a, b))| format!("line {}:\n keepalived: {a:?}\n ours:       {b:?}", i + 1))
+            .collect();
         panic!(
-            "files differ from line {} (after masking):\n keepalived: {:?}\n ours:       {:?}",
-            first + 1,
-            tl.get(first),
-            ol.get(first)
+            "files differ (after masking; {} lines vs {}):\n{}",
+            tl.len(),
+            ol.len(),
+            diffs.join("\n")
         );
     }
+}
+
+/// Real servers on 127.0.0.1: a TCP port that accepts, an HTTP server
+/// (`ok\n`), and a port nobody listens on (refused).
+fn servers() -> (u16, u16, u16) {
+    let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
+    let http = TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap();
+    let ports = (
+        tcp.local_addr().unwrap().port(),
+        http.local_addr().unwrap().port(),
+        closed.local_addr().unwrap().port(),
+    );
+    drop(closed);
+    std::thread::spawn(move || {
+        for s in tcp.incoming() {
+            drop(s);
+        }
+    });
+    http_server(http);
+    println!(
+        "ports: tcp {}, http {}, closed {}",
+        ports.0, ports.1, ports.2
+    );
+    ports
+}
+
+#[test]
+fn check_data_differential_against_keepalived() {
+    if harness::run_in_vm(ROOT, "check_data_differential_against_keepalived", 600) {
+        return;
+    }
+    let (tcp, http, _) = servers();
+    differential(
+        "basic",
+        &config(tcp, http),
+        &[
+            "Virtual Server Group = kc2-G",
+            "Keepalive method = HTTP_GET",
+            "Keepalive method = MISC_CHECK",
+            "sorry server = [10.0.9.9]:tcp:8080",
+            "quorum = 3, hysteresis = 1",
+        ],
+    );
+}
+
+/// More of the format: global SMTP and LVS settings, scheduler flags,
+/// persistence, a tunnel, scripts with their users, a suspended virtual
+/// server (ha_suspend), every other checker kind, failing checkers.
+fn rich_config(tcp: u16, http: u16, closed: u16) -> String {
+    format!(
+        "global_defs {{
+    router_id kc2-rich
+    notification_email {{
+        ops@example.com
+        noc@example.com
+    }}
+    notification_email_from lb@example.com
+    smtp_server 127.0.0.1 {closed}
+    smtp_connect_timeout 7
+    smtp_alert_checker
+    lvs_timeouts tcp 900 tcpfin 30 udp 60
+    lvs_flush_onstop VS
+    vrrp_garp_master_delay 3
+    vrrp_version 3
+    enable_script_security
+    script_user root
+}}
+track_file kc2-tf {{
+    file {WORK}/rich-tf
+    weight 2
+}}
+virtual_server 192.0.2.40 443 {{
+    delay_loop 2
+    lb_algo sh
+    sh-port
+    lvs_method TUN type gue port 6080 csum
+    persistence_timeout 600
+    persistence_granularity 255.255.255.0
+    protocol TCP
+    omega
+    retry 2
+    delay_before_retry 2
+    warmup 1
+    quorum_up /bin/true
+    quorum_down \"/bin/echo down\"
+    virtualhost www.example.com
+    sorry_server 10.0.9.10 443
+    sorry_server_inhibit
+    real_server 10.0.4.1 443 {{
+        weight 4
+        uthreshold 100
+        lthreshold 10
+        notify_up /bin/true
+        notify_down \"/bin/echo rs down\"
+        smtp_alert
+        SMTP_CHECK {{
+            connect_ip 127.0.0.1
+            connect_port {closed}
+            retry 0
+            helo_name kc2.example
+        }}
+    }}
+    real_server 10.0.4.2 443 {{
+        DNS_CHECK {{
+            connect_ip 127.0.0.1
+            connect_port {closed}
+            type A
+            name example.com
+            retry 0
+        }}
+        PING_CHECK {{
+            connect_ip 127.0.0.1
+        }}
+    }}
+    real_server 10.0.4.3 443 {{
+        lvs_method DR
+        UDP_CHECK {{
+            connect_ip 127.0.0.1
+            connect_port {closed}
+            retry 0
+            payload 0102
+            require_reply 01XX
+            min_reply_length 2
+            max_reply_length 10
+        }}
+        FILE_CHECK {{
+            track_file kc2-tf
+        }}
+    }}
+    real_server 10.0.4.4 443 {{
+        HTTP_GET {{
+            url {{
+                path /health
+                virtualhost health.example.com
+                status_code 200 301-302
+            }}
+            virtualhost chk.example.com
+            http_protocol 1.1
+            connect_ip 127.0.0.1
+            connect_port {http}
+            bindto 127.0.0.1
+            connect_timeout 3
+        }}
+    }}
+}}
+virtual_server 192.0.2.50 80 {{
+    delay_loop 1
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+    ha_suspend
+    ops
+    alpha
+    real_server 127.0.0.1 {tcp} {{
+        TCP_CHECK {{
+            connect_timeout 1
+        }}
+    }}
+}}
+"
+    )
+}
+
+#[test]
+fn check_data_rich_differential_against_keepalived() {
+    if harness::run_in_vm(ROOT, "check_data_rich_differential_against_keepalived", 600) {
+        return;
+    }
+    let (tcp, http, closed) = servers();
+    std::fs::create_dir_all(WORK).unwrap();
+    std::fs::write(format!("{WORK}/rich-tf"), "5\n").unwrap();
+    differential(
+        "rich",
+        &rich_config(tcp, http, closed),
+        &[
+            "Keepalive method = SMTP_CHECK",
+            "Keepalive method = DNS_CHECK",
+            "Keepalive method = PING_CHECK",
+            "Keepalive method = UDP_CHECK",
+            "Keepalive method = FILE_CHECK",
+            "Using HA suspend",
+            "Enabled = no",
+            "Up = no",
+        ],
+    );
 }

@@ -212,6 +212,8 @@ struct CheckerSt {
     cur_weight: i64,
     /// Shared with its task.
     live: Arc<Live>,
+    /// FILE_CHECK: the value last read from the file.
+    file_value: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -305,6 +307,8 @@ pub struct Manager {
     index: Index,
     /// What ha_suspend looks at: the addresses of this host.
     local: LocalAddrs,
+    /// Building the first state (not a reload).
+    starting: bool,
 }
 
 impl Manager {
@@ -329,6 +333,7 @@ impl Manager {
             next_id: 0,
             index: Index::default(),
             local: LocalAddrs::new(),
+            starting: true,
         };
         let mut out = Vec::new();
         // the dump goes through the same filter as later events
@@ -340,6 +345,7 @@ impl Manager {
             let st = m.fresh_vs(vs);
             m.vss.push(st);
         }
+        m.starting = false;
         m.reindex();
         for v in 0..m.vss.len() {
             m.init_vs(v, &mut out);
@@ -368,7 +374,13 @@ impl Manager {
             enabled,
             gate: (ha_suspend && !file).then(|| Gate::new(enabled)),
             cur_weight: 0,
-            live: Arc::default(),
+            // check_data.c: at start (not at a reload) every checker's
+            // retry_it is its retry count
+            live: Arc::new(Live {
+                retry_it: AtomicU32::new(if self.starting { cfg.retry } else { 0 }),
+                ..Live::default()
+            }),
+            file_value: 0,
             cfg: Arc::new(cfg),
         }
     }
@@ -728,6 +740,7 @@ impl Manager {
         };
         let rs = &mut self.vss[v].rs[r];
         let ck = &mut rs.checkers[c];
+        ck.file_value = value;
         let w = rs.effective_weight - ck.cur_weight + if up { delta } else { 0 };
         ck.cur_weight = if up { delta } else { 0 };
         self.set_weight(v, r, w, out);
@@ -956,6 +969,7 @@ impl Manager {
                 next_id: 0,
                 index: Index::default(),
                 local: LocalAddrs::new(),
+                starting: false,
             };
             for r in 0..tmp.vss[0].rs.len() {
                 tmp.clear_rs(0, r, &mut out);
@@ -1143,6 +1157,7 @@ impl Manager {
                 next_id: 0,
                 index: Index::default(),
                 local: LocalAddrs::new(),
+                starting: false,
             };
             for r in gone {
                 tmp.clear_rs(0, r, out);
@@ -1335,6 +1350,7 @@ impl Manager {
                                     },
                                     last_ran_us: c.live.last_ran_us.load(Ordering::Relaxed),
                                     last_status: c.live.last_status.load(Ordering::Relaxed),
+                                    file_value: c.file_value,
                                 })
                                 .collect(),
                         })
@@ -1388,6 +1404,8 @@ pub struct CheckerView {
     /// never) and its last exit status as keepalived keeps it.
     pub last_ran_us: u64,
     pub last_status: u32,
+    /// FILE_CHECK: the value last read from its file.
+    pub file_value: i64,
 }
 
 impl RsSt {
