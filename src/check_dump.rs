@@ -1350,6 +1350,14 @@ virtual_server 192.0.2.30 8080 {
             });
         }
         let mut views = m.view();
+        // every checker has run: its task has set its retries to 0
+        for k in views
+            .iter_mut()
+            .flat_map(|v| v.rs.iter_mut())
+            .flat_map(|r| r.checkers.iter_mut())
+        {
+            k.retry_it = 0;
+        }
         // the MISC_CHECKs' runs as keepalived had them
         for (rs, ran, status) in [(0, 1_795_264_782_263_305, 0), (1, 1_795_264_782_889_318, 1)] {
             let k = &mut views[1].rs[rs].checkers[0];
@@ -1365,6 +1373,76 @@ virtual_server 192.0.2.30 8080 {
         } else {
             (without_unkept(&ours), without_unkept(golden))
         };
+        if ours != want {
+            let first = ours
+                .lines()
+                .zip(want.lines())
+                .position(|(a, b)| a != b)
+                .unwrap_or(0);
+            panic!(
+                "line {}: ours {:?}, keepalived {:?}\n{ours}",
+                first + 1,
+                ours.lines().nth(first),
+                want.lines().nth(first)
+            );
+        }
+    }
+
+    /// tests/golden/keepalived_check_rich.data: Debian's keepalived 2.2.7
+    /// on tests/golden/keepalived_check_rich.conf in the VM of
+    /// tests/check_data_differential.rs (`rich` scenario: the SMTP, DNS and
+    /// UDP checkers' port refused, PING and HTTP answered, the tracked file
+    /// held 5, the ha_suspend virtual server's address absent).
+    #[test]
+    fn rich_check_data_as_debian_keepalived_wrote_it() {
+        if nix::unistd::User::from_name("root")
+            .ok()
+            .flatten()
+            .is_none()
+            || !std::path::Path::new("/bin/echo").exists()
+        {
+            eprintln!("SKIPPED: needs a root user and /bin/echo");
+            return;
+        }
+        let conf = include_str!("../tests/golden/keepalived_check_rich.conf");
+        let config = kaconf::parse_str(conf, &kaconf::Options::default()).config;
+        let (lvs, warnings) = crate::check_map::lvs_cfg(&config);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let (mut m, _) = Manager::new(lvs);
+        // SMTP, DNS, PING, UDP, FILE, HTTP; then the suspended TCP_CHECK
+        for (id, up) in [(1, false), (2, false), (3, true), (4, false), (6, true)] {
+            m.handle(Event::Checker {
+                id: checkers::CheckerId(id),
+                up,
+                note: None,
+            });
+        }
+        m.handle(Event::FileValue {
+            id: checkers::CheckerId(5),
+            value: 5,
+        });
+        let mut views = m.view();
+        // the run counters the tasks keep: every checker that ran is out of
+        // its retries
+        for k in views
+            .iter_mut()
+            .take(1)
+            .flat_map(|v| v.rs.iter_mut())
+            .flat_map(|r| r.checkers.iter_mut())
+        {
+            k.retry_it = 0;
+        }
+        let env = Env {
+            local_name: None,
+            umask: 0o177,
+            user: Some("root".into()),
+        };
+        let ours = check_text(&config, &views, &env);
+        let want = include_str!("../tests/golden/keepalived_check_rich.data");
+        // the parent's keepalived_parent.data is the global part (the VM
+        // test compares the two daemons' parent files)
+        let globals = &want[..want.find("------< LVS Topology >------").unwrap()];
+        assert_eq!(global_text(&config, &env), globals);
         if ours != want {
             let first = ours
                 .lines()

@@ -1516,6 +1516,41 @@ mod tests {
         }
     }
 
+    /// The dump's view: keepalived's `retry_it` starts at the retry count
+    /// (not for a checker a reload adds), the task's counters show
+    /// through, and `set` follows the table.
+    #[test]
+    fn view_counters_and_set() {
+        let (mut m, fx) = Manager::new(cfg(vs(vec![rs(2, 3, 1, false)])));
+        let v = m.view();
+        assert_eq!(v[0].rs[0].checkers[0].retry_it, 1);
+        assert!(v[0].set && v[0].rs[0].set && v[0].rs[0].alive);
+        let live = fx
+            .iter()
+            .find_map(|e| match e {
+                Effect::Start(s) => Some(Arc::clone(&s.live)),
+                _ => None,
+            })
+            .unwrap();
+        live.set_retry_it(0);
+        live.set_status(7);
+        m.handle(Event::Checker {
+            id: CheckerId(1),
+            up: false,
+            note: None,
+        });
+        let v = m.view();
+        let (r, k) = (&v[0].rs[0], &v[0].rs[0].checkers[0]);
+        assert_eq!(
+            (k.retry_it, k.last_status, k.is_up, k.has_run),
+            (0, 7, false, true)
+        );
+        assert_eq!((r.alive, r.set, r.failed), (false, false, 1));
+        // a reload adding a real server: its checker starts at 0
+        m.reload(cfg(vs(vec![rs(2, 3, 1, false), rs(3, 1, 1, false)])));
+        assert_eq!(m.view()[0].rs[1].checkers[0].retry_it, 0);
+    }
+
     fn logs(effects: &[Effect]) -> Vec<String> {
         effects
             .iter()
