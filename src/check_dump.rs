@@ -35,20 +35,68 @@ pub struct Env {
     pub umask: u32,
     /// The user name of this process (the default sender's local part).
     pub user: Option<String>,
+    /// `smtp_server` as keepalived keeps it: resolved to an address.
+    pub smtp_addr: Option<IpAddr>,
 }
 
 impl Env {
-    /// This process's values. Blocking (the local name may ask DNS).
-    pub fn current(umask: Option<u32>) -> Env {
+    /// This process's values; `umask` is `-u`'s. Blocking (the local name
+    /// and the SMTP server may ask DNS).
+    pub fn current(umask: Option<u32>, g: &GlobalDefs) -> Env {
+        use std::net::ToSocketAddrs;
         Env {
             local_name: crate::smtp::message::local_name(),
-            umask: umask.unwrap_or(0o177),
+            // -u, else the global `umask` (an octal number), else 0177
+            umask: umask
+                .or_else(|| {
+                    let w = extra(g, "umask")?.args.first()?;
+                    u32::from_str_radix(w.strip_prefix('0')?, 8).ok()
+                })
+                .unwrap_or(0o177),
             user: nix::unistd::User::from_uid(nix::unistd::getuid())
                 .ok()
                 .flatten()
                 .map(|u| u.name),
+            smtp_addr: g.smtp_server.as_ref().and_then(|(h, p)| {
+                h.parse().ok().or_else(|| {
+                    (h.as_str(), *p)
+                        .to_socket_addrs()
+                        .ok()?
+                        .next()
+                        .map(|a| a.ip())
+                })
+            }),
         }
     }
+}
+
+/// An accepted global keyword the typed model does not hold.
+fn extra<'a>(g: &'a GlobalDefs, keyword: &str) -> Option<&'a kaconf::model::Raw> {
+    g.extra.iter().rev().find(|r| r.keyword == keyword)
+}
+
+/// The name keepalived gives a dump file (global_data.c
+/// `open_dump_file`): with `data_use_instance`, the network namespace and
+/// instance name go before the extension.
+pub fn file_name(cfg: &Config, base: &str) -> String {
+    let (ns, inst) = (
+        cfg.root.net_namespace.as_deref(),
+        cfg.root.instance.as_deref(),
+    );
+    if extra(&cfg.global_defs, "data_use_instance").is_none() || (ns.is_none() && inst.is_none()) {
+        return base.to_owned();
+    }
+    let (stem, ext) = base.rsplit_once('.').unwrap_or((base, ""));
+    format!(
+        "{stem}.{}{}{}.{ext}",
+        ns.unwrap_or(""),
+        if ns.is_some() && inst.is_some() {
+            "_"
+        } else {
+            ""
+        },
+        inst.unwrap_or("")
+    )
 }
 
 /// keepalived's `TIMER_HZ` digits: `5.000000` for 5 s in microseconds.
@@ -142,7 +190,10 @@ pub fn global_text(cfg: &Config, env: &Env) -> String {
     ));
     // keepalived keeps the address it resolved; a name is shown as written
     if let Some((host, port)) = &g.smtp_server {
-        w(&format!(" Smtp server = {host}"));
+        match env.smtp_addr {
+            Some(a) => w(&format!(" Smtp server = {a}")),
+            None => w(&format!(" Smtp server = {host}")),
+        }
         w(&format!(" Smtp server port = {port}"));
         let helo = g
             .smtp_helo_name
@@ -189,6 +240,9 @@ pub fn global_text(cfg: &Config, env: &Env) -> String {
         true_false(g.checker_log_all_failures)
     ));
     w(" No test config before reload");
+    if extra(g, "data_use_instance").is_some() {
+        w(" Use instance name in data dumps");
+    }
     let symlinks = g.use_symlink_paths;
     if let Some(s) = g.startup_script.as_ref().and_then(|s| resolved(s, g)) {
         let (u, gid) = s.uid_gid();
@@ -1315,6 +1369,7 @@ virtual_server 192.0.2.30 8080 {
             local_name: Some("host.example".into()),
             umask: 0o177,
             user: Some("root".into()),
+            smtp_addr: None,
         }
     }
 
@@ -1436,6 +1491,7 @@ virtual_server 192.0.2.30 8080 {
             local_name: None,
             umask: 0o177,
             user: Some("root".into()),
+            smtp_addr: None,
         };
         let ours = check_text(&config, &views, &env);
         let want = include_str!("../tests/golden/keepalived_check_rich.data");
@@ -1456,6 +1512,29 @@ virtual_server 192.0.2.30 8080 {
                 want.lines().nth(first)
             );
         }
+    }
+
+    #[test]
+    fn dump_file_names_with_data_use_instance() {
+        let parse = |c: &str| kaconf::parse_str(c, &kaconf::Options::default()).config;
+        let base = "keepalived_check.data";
+        assert_eq!(file_name(&parse("global_defs {\n}\n"), base), base);
+        let c = parse("instance lb1\nglobal_defs {\n data_use_instance\n}\n");
+        assert_eq!(file_name(&c, base), "keepalived_check.lb1.data");
+        let c = parse("net_namespace ns1\ninstance lb1\nglobal_defs {\n data_use_instance\n}\n");
+        assert_eq!(file_name(&c, base), "keepalived_check.ns1_lb1.data");
+        assert!(
+            global_text(
+                &c,
+                &Env {
+                    local_name: None,
+                    umask: 0o22,
+                    user: None,
+                    smtp_addr: None
+                }
+            )
+            .contains(" Instance name = lb1\n")
+        );
     }
 
     #[test]

@@ -180,9 +180,9 @@ async fn serve_data_dump(
         let config = Arc::clone(&config.lock().unwrap_or_else(|e| e.into_inner()));
         // the local name may ask DNS, the script users the passwd file
         let written = tokio::task::spawn_blocking(move || {
-            let env = crate::check_dump::Env::current(umask);
+            let env = crate::check_dump::Env::current(umask, &config.global_defs);
             let text = crate::check_dump::check_text(&config, &view, &env);
-            crate::vrrp_role::dump::write(NAME, &text)
+            crate::vrrp_role::dump::write(&crate::check_dump::file_name(&config, NAME), &text)
         })
         .await;
         if let Ok(Err(e)) = written {

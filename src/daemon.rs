@@ -414,9 +414,10 @@ impl ParentDump {
                 );
             }
         }
-        let env = crate::check_dump::Env::current(self.umask);
+        let env = crate::check_dump::Env::current(self.umask, &self.globals.global_defs);
         let text = crate::check_dump::global_text(&self.globals, &env);
-        if let Err(e) = crate::vrrp_role::dump::write(NAME, &text) {
+        let name = crate::check_dump::file_name(&self.globals, NAME);
+        if let Err(e) = crate::vrrp_role::dump::write(&name, &text) {
             let errno = e.raw_os_error().unwrap_or(0);
             info!(
                 "Can't open dump file {NAME} ({errno}: {})",
