@@ -11,7 +11,7 @@
 //! leaving it. Quorum (with hysteresis) swaps the sorry server in and out.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use ipvs::{Dest, DestKey, Fwd, ServiceKey, Table};
 
@@ -44,6 +44,21 @@ pub enum Event {
     /// ha_suspend: an address was added to or removed from an interface
     /// of this host (the address monitor's RTM_NEWADDR/RTM_DELADDR).
     LocalAddr(AddrEvent),
+    /// A checker's retry under way changed (keepalived's `retry_it`), and
+    /// for HTTP_GET the url that failed; sent only on a change. Only the
+    /// SIGUSR1 dump shows them.
+    Retries {
+        id: CheckerId,
+        retry_it: u32,
+        failed_url: Option<usize>,
+    },
+    /// MISC_CHECK ran its script: when it started (µs since the epoch) and
+    /// the exit status keepalived keeps (`last_exit_code`). For the dump.
+    MiscRan {
+        id: CheckerId,
+        at_us: u64,
+        status: u32,
+    },
 }
 
 /// What should happen, in order.
@@ -118,59 +133,6 @@ pub struct StartChecker {
     /// ha_suspend's switch for this checker's probes; None when its
     /// virtual server has no ha_suspend (always probing).
     pub gate: Option<Gate>,
-    /// What the task keeps that only the SIGUSR1 dump shows.
-    pub live: Arc<Live>,
-}
-
-/// A checker task's own counters, shared with the manager for the data
-/// dump (keepalived's `checker->retry_it`, HTTP_GET's `failed_url`,
-/// MISC_CHECK's `last_ran` and `last_exit_code`). Written by the task only.
-#[derive(Debug)]
-pub struct Live {
-    retry_it: AtomicU32,
-    /// Index of HTTP_GET's failed url, `u32::MAX` for none.
-    failed_url: AtomicU32,
-    /// When MISC_CHECK last started its script: µs since the epoch, 0
-    /// before the first run.
-    last_ran_us: AtomicU64,
-    last_status: AtomicU32,
-}
-
-impl Default for Live {
-    fn default() -> Live {
-        Live {
-            retry_it: AtomicU32::new(0),
-            failed_url: AtomicU32::new(u32::MAX),
-            last_ran_us: AtomicU64::new(0),
-            last_status: AtomicU32::new(0),
-        }
-    }
-}
-
-/// Run-time counters, not configuration: two checkers never differ by them.
-impl PartialEq for Live {
-    fn eq(&self, _: &Live) -> bool {
-        true
-    }
-}
-
-impl Live {
-    pub fn set_retry_it(&self, n: u32) {
-        self.retry_it.store(n, Ordering::Relaxed);
-    }
-    pub fn set_failed_url(&self, i: Option<usize>) {
-        let v = i.map_or(u32::MAX, |i| u32::try_from(i).unwrap_or(u32::MAX - 1));
-        self.failed_url.store(v, Ordering::Relaxed);
-    }
-    pub fn set_ran(&self, at: std::time::SystemTime) {
-        let us = at
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
-        self.last_ran_us.store(us, Ordering::Relaxed);
-    }
-    pub fn set_status(&self, s: u32) {
-        self.last_status.store(s, Ordering::Relaxed);
-    }
 }
 
 /// keepalived's `checker->enabled` as shared with a running checker task:
@@ -210,9 +172,17 @@ struct CheckerSt {
     gate: Option<Gate>,
     /// misc_dynamic / FILE_CHECK offset added to the RS weight.
     cur_weight: i64,
-    /// Shared with its task.
-    live: Arc<Live>,
-    /// FILE_CHECK: the value last read from the file.
+    /// keepalived's `retry_it` (for the dump; the task keeps its own).
+    retry_it: u32,
+}
+
+/// What the dump shows of a few checker kinds, kept aside so that the
+/// many TCP_CHECKs do not carry it.
+#[derive(Debug, Clone, Copy, Default)]
+struct DumpExtra {
+    failed_url: Option<usize>,
+    last_ran_us: u64,
+    last_status: u32,
     file_value: i64,
 }
 
@@ -309,6 +279,9 @@ pub struct Manager {
     local: LocalAddrs,
     /// Building the first state (not a reload).
     starting: bool,
+    /// Per checker, what only the dump shows (HTTP_GET, MISC_CHECK,
+    /// FILE_CHECK).
+    extras: std::collections::HashMap<CheckerId, DumpExtra>,
 }
 
 impl Manager {
@@ -334,6 +307,7 @@ impl Manager {
             index: Index::default(),
             local: LocalAddrs::new(),
             starting: true,
+            extras: Default::default(),
         };
         let mut out = Vec::new();
         // the dump goes through the same filter as later events
@@ -376,11 +350,7 @@ impl Manager {
             cur_weight: 0,
             // check_data.c: at start (not at a reload) every checker's
             // retry_it is its retry count
-            live: Arc::new(Live {
-                retry_it: AtomicU32::new(if self.starting { cfg.retry } else { 0 }),
-                ..Live::default()
-            }),
-            file_value: 0,
+            retry_it: if self.starting { cfg.retry } else { 0 },
             cfg: Arc::new(cfg),
         }
     }
@@ -418,6 +388,9 @@ impl Manager {
 
     fn reindex(&mut self) {
         self.index = Index::build(&self.vss);
+        // checkers a reload removed
+        let index = &self.index;
+        self.extras.retain(|id, _| index.get(*id).is_some());
     }
 
     /// `init_service_rs` + `update_quorum_state(init)` for a new VS.
@@ -685,6 +658,24 @@ impl Manager {
                 }
             }
             Event::LocalAddr(ev) => self.local_addr(ev, &mut out),
+            Event::Retries {
+                id,
+                retry_it,
+                failed_url,
+            } => {
+                if let Some((v, r, c)) = self.index.get(id) {
+                    self.vss[v].rs[r].checkers[c].retry_it = retry_it;
+                    if failed_url.is_some() || self.extras.contains_key(&id) {
+                        self.extras.entry(id).or_default().failed_url = failed_url;
+                    }
+                }
+            }
+            Event::MiscRan { id, at_us, status } => {
+                if self.index.get(id).is_some() {
+                    let e = self.extras.entry(id).or_default();
+                    (e.last_ran_us, e.last_status) = (at_us, status);
+                }
+            }
         }
         out
     }
@@ -727,6 +718,8 @@ impl Manager {
             return;
         };
         let (weight, reverse) = (f.weight, f.reverse);
+        let id = self.vss[v].rs[r].checkers[c].id;
+        self.extras.entry(id).or_default().file_value = value;
         // track_file.c: weight 0 means "non-zero is down"; otherwise the
         // value times the weight adds to the RS weight, and reaching
         // IPVS_WEIGHT_FAULT (i32::MIN) is down.
@@ -740,7 +733,6 @@ impl Manager {
         };
         let rs = &mut self.vss[v].rs[r];
         let ck = &mut rs.checkers[c];
-        ck.file_value = value;
         let w = rs.effective_weight - ck.cur_weight + if up { delta } else { 0 };
         ck.cur_weight = if up { delta } else { 0 };
         self.set_weight(v, r, w, out);
@@ -970,6 +962,7 @@ impl Manager {
                 index: Index::default(),
                 local: LocalAddrs::new(),
                 starting: false,
+                extras: Default::default(),
             };
             for r in 0..tmp.vss[0].rs.len() {
                 tmp.clear_rs(0, r, &mut out);
@@ -1158,6 +1151,7 @@ impl Manager {
                 index: Index::default(),
                 local: LocalAddrs::new(),
                 starting: false,
+                extras: Default::default(),
             };
             for r in gone {
                 tmp.clear_rs(0, r, out);
@@ -1291,6 +1285,10 @@ impl Manager {
             .map(|v| v.quorum_up)
     }
 
+    fn extra(&self, id: CheckerId) -> DumpExtra {
+        self.extras.get(&id).copied().unwrap_or_default()
+    }
+
     /// The state keepalived's SIGUSR1 dump shows, in configuration order
     /// (plain data: the daemon formats it, see its `check_dump`).
     pub fn view(&self) -> Vec<VsView> {
@@ -1343,14 +1341,11 @@ impl Manager {
                                     is_up: c.is_up,
                                     has_run: c.has_run,
                                     cur_weight: c.cur_weight,
-                                    retry_it: c.live.retry_it.load(Ordering::Relaxed),
-                                    failed_url: match c.live.failed_url.load(Ordering::Relaxed) {
-                                        u32::MAX => None,
-                                        i => Some(i as usize),
-                                    },
-                                    last_ran_us: c.live.last_ran_us.load(Ordering::Relaxed),
-                                    last_status: c.live.last_status.load(Ordering::Relaxed),
-                                    file_value: c.file_value,
+                                    retry_it: c.retry_it,
+                                    failed_url: self.extra(c.id).failed_url,
+                                    last_ran_us: self.extra(c.id).last_ran_us,
+                                    last_status: self.extra(c.id).last_status,
+                                    file_value: self.extra(c.id).file_value,
                                 })
                                 .collect(),
                         })
@@ -1442,7 +1437,6 @@ fn start_effect(ck: &CheckerSt, rs: &RsSt, vs: &VsSt) -> Effect {
         rs_name: rs.cfg.name.clone(),
         vs_name: vs.cfg.name.clone(),
         gate: ck.gate.clone(),
-        live: Arc::clone(&ck.live),
     }))
 }
 
@@ -1517,34 +1511,37 @@ mod tests {
     }
 
     /// The dump's view: keepalived's `retry_it` starts at the retry count
-    /// (not for a checker a reload adds), the task's counters show
+    /// (not for a checker a reload adds), the tasks' counters show
     /// through, and `set` follows the table.
     #[test]
     fn view_counters_and_set() {
-        let (mut m, fx) = Manager::new(cfg(vs(vec![rs(2, 3, 1, false)])));
+        let (mut m, _) = Manager::new(cfg(vs(vec![rs(2, 3, 1, false)])));
         let v = m.view();
         assert_eq!(v[0].rs[0].checkers[0].retry_it, 1);
         assert!(v[0].set && v[0].rs[0].set && v[0].rs[0].alive);
-        let live = fx
-            .iter()
-            .find_map(|e| match e {
-                Effect::Start(s) => Some(Arc::clone(&s.live)),
-                _ => None,
-            })
-            .unwrap();
-        live.set_retry_it(0);
-        live.set_status(7);
+        let id = CheckerId(1);
+        m.handle(Event::Retries {
+            id,
+            retry_it: 0,
+            failed_url: Some(1),
+        });
+        m.handle(Event::MiscRan {
+            id,
+            at_us: 5,
+            status: 7,
+        });
         m.handle(Event::Checker {
-            id: CheckerId(1),
+            id,
             up: false,
             note: None,
         });
         let v = m.view();
         let (r, k) = (&v[0].rs[0], &v[0].rs[0].checkers[0]);
         assert_eq!(
-            (k.retry_it, k.last_status, k.is_up, k.has_run),
-            (0, 7, false, true)
+            (k.retry_it, k.failed_url, k.last_ran_us, k.last_status),
+            (0, Some(1), 5, 7)
         );
+        assert_eq!((k.is_up, k.has_run), (false, true));
         assert_eq!((r.alive, r.set, r.failed), (false, false, 1));
         // a reload adding a real server: its checker starts at 0
         m.reload(cfg(vs(vec![rs(2, 3, 1, false), rs(3, 1, 1, false)])));

@@ -37,7 +37,6 @@ fn start(cfg: CheckerCfg, tx: mpsc::Sender<Msg>) -> task::CheckerHandle {
             rs_name: "[10.0.0.2]:tcp:80".into(),
             vs_name: "[10.0.0.1]:tcp:80".into(),
             gate: None,
-            live: Default::default(),
         },
         TaskEnv {
             bootstrap: Duration::ZERO,
