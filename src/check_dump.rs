@@ -10,7 +10,8 @@
 //! What keepalived writes and we cannot (we do not keep the value) is left
 //! out rather than made up: a checker's `Last errno` (keepalived records
 //! only connect errors other than refused/unreachable/reset/timed out, and
-//! UDP send errors); `reloaded` is always written 0 / False.
+//! UDP send errors). After a reload, a FILE_CHECK's `Reloaded` stays No
+//! (keepalived: Yes for a track file it kept).
 
 use std::fmt::Write as _;
 use std::net::IpAddr;
@@ -673,20 +674,22 @@ pub fn lvs_text(cfg: &Config, views: &[VsView]) -> String {
                 .filter(|(c, _)| matches!(&c.key, VsKey::Group { name } if *name == g.name))
                 .collect();
             // the dests each of its virtual servers put in this entry
+            // and whether a reload kept the entry
             let alive = |key: &dyn Fn(&VirtualServer) -> Option<ServiceKey>| {
                 let mut n = [0usize; 3];
                 let mut f = [0usize; 2];
+                let mut kept = false;
                 for (c, v) in &users {
                     let Some(k) = key(c) else { continue };
-                    let d = v
-                        .dests
-                        .iter()
-                        .find(|(sk, _)| *sk == k)
-                        .map_or(0, |(_, d)| *d);
+                    let Some(i) = v.dests.iter().position(|(sk, _)| *sk == k) else {
+                        continue;
+                    };
+                    let d = v.dests[i].1;
+                    kept |= v.kept.get(i).copied().unwrap_or(false);
                     n[proto_index(c.protocol)] += d;
                     f[usize::from(vs_family(cfg, c) == Some(Family::Inet6))] += d;
                 }
-                (n, f)
+                (n, f, if kept { "True" } else { "False" })
             };
             for e in &g.entries {
                 let VsgEntry::Range {
@@ -700,14 +703,14 @@ pub fn lvs_text(cfg: &Config, views: &[VsView]) -> String {
                 } else {
                     w!("   VIP Range = {first}-{last}, VPORT = {port}");
                 }
-                let (n, _) = alive(&|c: &VirtualServer| {
+                let (n, _, kept) = alive(&|c: &VirtualServer| {
                     let svcs = crate::check_map::services(cfg, c);
                     svcs.into_iter().map(|(k, _)| k).find(|k| {
                         matches!(k, ServiceKey::Inet { addr, port: p, .. } if addr == first && p == port)
                     })
                 });
                 w!("     Alive: {} tcp, {} udp, {} sctp", n[0], n[1], n[2]);
-                w!("     reloaded = False");
+                w!("     reloaded = {kept}");
             }
             for e in &g.entries {
                 let VsgEntry::Fwmark { mark, family, .. } = e else {
@@ -721,14 +724,14 @@ pub fn lvs_text(cfg: &Config, views: &[VsView]) -> String {
                         None => "",
                     }
                 );
-                let (_, f) = alive(&|c: &VirtualServer| {
+                let (_, f, kept) = alive(&|c: &VirtualServer| {
                     crate::check_map::services(cfg, c)
                         .into_iter()
                         .map(|(k, _)| k)
                         .find(|k| matches!(k, ServiceKey::Fwmark { mark: m, .. } if m == mark))
                 });
                 w!("     Alive: {} IPv4, {} IPv6", f[0], f[1]);
-                w!("     reloaded = False");
+                w!("     reloaded = {kept}");
             }
         }
         for (c, v) in &pairs {
@@ -976,7 +979,7 @@ fn vs_text(o: &mut String, cfg: &Config, c: &VirtualServer, v: &VsView, symlinks
     }
     let _ = writeln!(o, "   alive = {}", u8::from(v.set));
     let _ = writeln!(o, "   quorum_state_up = {}", u8::from(v.quorum_up));
-    let _ = writeln!(o, "   reloaded = 0");
+    let _ = writeln!(o, "   reloaded = {}", u8::from(v.reloaded));
     for r in &v.rs {
         let m = c.real_servers.iter().find(|m| {
             checkers::trio(m.addr, crate::check_map::proto_word(c.protocol), m.port) == r.cfg.name
@@ -1067,12 +1070,14 @@ fn rs_text(o: &mut String, vs: &VirtualServer, m: Option<&RealServer>, r: &RsVie
     );
     w(o, format!("   initial weight = {}", r.cfg.dest.weight));
     w(o, format!("   effective weight = {eff}"));
-    // keepalived 2.2.7 never sets it
-    w(o, "   previous effective_weight = 0".into());
+    w(
+        o,
+        format!("   previous effective_weight = {}", r.prev_weight),
+    );
     w(o, format!("   alive = {}", u8::from(r.alive)));
     w(o, format!("   num failed checkers = {}", r.failed));
     w(o, format!("   RS set = {}", u8::from(r.set)));
-    w(o, "   reloaded = 0".into());
+    w(o, format!("   reloaded = {}", u8::from(r.reloaded)));
     let files: Vec<_> = r
         .checkers
         .iter()

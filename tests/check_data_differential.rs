@@ -10,6 +10,9 @@
 //! write). Then each parent gets SIGUSR1: its `keepalived_parent.data`
 //! (global data) must be equal as written, and it must forward the signal
 //! to its checker process. The log lines about the dumps must match too.
+//! In the first scenario, a reload then adds a real server, and the
+//! checker files are compared again (`reloaded`, `previous
+//! effective_weight`).
 
 #[path = "vm/harness.rs"]
 mod harness;
@@ -190,12 +193,14 @@ fn usr1(pid: i32) {
 struct Dumps {
     check: String,
     parent: String,
+    /// After a SIGHUP with the second configuration, if there was one.
+    reloaded: Option<String>,
     lines: Vec<String>,
 }
 
 /// Runs `bin`, lets its checkers settle, sends SIGUSR1 to its checker
 /// process, then to its parent, and returns the files they wrote.
-fn run(bin: &str, conf: &Path, dir: &Path) -> Dumps {
+fn run(bin: &str, conf: &Path, dir: &Path, reload: Option<&str>) -> Dumps {
     harness::sh("ipvsadm -C");
     let tmp = dir.join("tmp");
     std::fs::create_dir_all(&tmp).unwrap();
@@ -233,6 +238,19 @@ fn run(bin: &str, conf: &Path, dir: &Path) -> Dumps {
     usr1(child.id() as i32);
     let parent = written(bin, &parent_data);
     written(bin, &data);
+    let reloaded = reload.map(|text| {
+        std::fs::write(conf, text).unwrap();
+        std::fs::remove_file(&data).unwrap();
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child.id() as i32),
+            nix::sys::signal::Signal::SIGHUP,
+        )
+        .unwrap();
+        // the new checker has run (delay_loop 2 s)
+        std::thread::sleep(Duration::from_secs(8));
+        usr1(pid);
+        written(bin, &data)
+    });
     harness::stop_daemon(child, bin);
     let lines = std::fs::read_to_string(&log)
         .unwrap()
@@ -250,13 +268,14 @@ fn run(bin: &str, conf: &Path, dir: &Path) -> Dumps {
     Dumps {
         check,
         parent,
+        reloaded,
         lines,
     }
 }
 
 /// Runs both daemons on `conf_text` (in `WORK/<scenario>/`) and compares
 /// what they wrote; keepalived's check file must contain each of `wants`.
-fn differential(scenario: &str, conf_text: &str, wants: &[&str]) {
+fn differential(scenario: &str, conf_text: &str, reload: Option<&str>, wants: &[&str]) {
     let work = PathBuf::from(WORK).join(scenario);
     let _ = std::fs::remove_dir_all(&work);
     let mut files = Vec::new();
@@ -265,7 +284,7 @@ fn differential(scenario: &str, conf_text: &str, wants: &[&str]) {
         std::fs::create_dir_all(&dir).unwrap();
         let conf = dir.join("keepalived.conf");
         std::fs::write(&conf, conf_text).unwrap();
-        files.push(run(bin, &conf, &dir));
+        files.push(run(bin, &conf, &dir, reload));
     }
     let _ = harness::sh("ipvsadm -C");
     let (theirs, ours) = (&files[0].check, &files[1].check);
@@ -292,6 +311,14 @@ fn differential(scenario: &str, conf_text: &str, wants: &[&str]) {
     for want in wants {
         assert!(theirs.contains(want), "keepalived's file lacks {want:?}");
     }
+    same(theirs, ours);
+    if let (Some(t), Some(o)) = (&files[0].reloaded, &files[1].reloaded) {
+        println!("after the reload:");
+        same(t, o);
+    }
+}
+
+fn same(theirs: &str, ours: &str) {
     let (t, o) = (masked(theirs), masked(ours));
     if t != o {
         let tl: Vec<&str> = t.lines().collect();
@@ -344,9 +371,18 @@ fn check_data_differential_against_keepalived() {
         return;
     }
     let (tcp, http, _) = servers();
+    // the reload adds a real server to the second virtual server
+    let before = config(tcp, http);
+    let after = before.replacen(
+        "    real_server 10.0.3.2 8080 {",
+        "    real_server 10.0.3.3 8080 {\n        MISC_CHECK {\n            misc_path /bin/true\n        }\n    }\n    real_server 10.0.3.2 8080 {",
+        1,
+    );
+    assert_ne!(after, before);
     differential(
         "basic",
-        &config(tcp, http),
+        &before,
+        Some(&after),
         &[
             "Virtual Server Group = kc2-G",
             "Keepalive method = HTTP_GET",
@@ -486,6 +522,7 @@ fn check_data_rich_differential_against_keepalived() {
     differential(
         "rich",
         &rich_config(tcp, http, closed),
+        None,
         &[
             "Keepalive method = SMTP_CHECK",
             "Keepalive method = DNS_CHECK",

@@ -190,7 +190,12 @@ struct DumpExtra {
 struct RsSt {
     cfg: RsCfg,
     alive: bool,
+    /// Kept through a reload (keepalived's `rs->reloaded`, for the dump).
+    reloaded: bool,
     effective_weight: i64,
+    /// The effective weight when the last reload kept it
+    /// (`peffective_weight`, for the dump; 0 before any).
+    prev_weight: i64,
     checkers: Vec<CheckerSt>,
 }
 
@@ -205,6 +210,11 @@ struct VsSt {
     cfg: VsCfg,
     quorum_up: bool,
     sorry_alive: bool,
+    /// Kept through a reload (`vs->reloaded`, for the dump).
+    reloaded: bool,
+    /// Which of `cfg.services` the last reload kept (empty before any):
+    /// the dump's group entry `reloaded`.
+    kept_services: Vec<bool>,
     rs: Vec<RsSt>,
 }
 
@@ -372,7 +382,9 @@ impl Manager {
                 );
                 RsSt {
                     alive: false,
+                    reloaded: false,
                     effective_weight: r.dest.weight as i64,
+                    prev_weight: 0,
                     checkers,
                     cfg: r,
                 }
@@ -382,6 +394,8 @@ impl Manager {
             cfg,
             quorum_up: false,
             sorry_alive: false,
+            reloaded: false,
+            kept_services: Vec::new(),
             rs,
         }
     }
@@ -1055,7 +1069,9 @@ impl Manager {
                 fresh_ids.extend(checkers.iter().map(|c| c.id));
                 rs_out.push(RsSt {
                     alive: false,
+                    reloaded: false,
                     effective_weight: rcfg.dest.weight as i64,
+                    prev_weight: 0,
                     checkers,
                     cfg: rcfg,
                 });
@@ -1123,7 +1139,9 @@ impl Manager {
             }
             rs_out.push(RsSt {
                 alive: o.alive,
+                reloaded: true,
                 effective_weight: o.effective_weight,
+                prev_weight: o.effective_weight,
                 checkers,
                 cfg: rcfg,
             });
@@ -1170,10 +1188,17 @@ impl Manager {
             }
             _ => false,
         };
+        let kept_services = cfg
+            .services
+            .iter()
+            .map(|(k, _)| old.cfg.services.iter().any(|(o, _)| o == k))
+            .collect();
         VsSt {
             cfg,
             quorum_up: old.quorum_up,
             sorry_alive,
+            reloaded: true,
+            kept_services,
             rs: rs_out,
         }
     }
@@ -1307,6 +1332,7 @@ impl Manager {
                 VsView {
                     cfg: vs.cfg.clone(),
                     quorum_up: vs.quorum_up,
+                    reloaded: vs.reloaded,
                     sorry_set: vs
                         .cfg
                         .sorry_server
@@ -1323,13 +1349,18 @@ impl Manager {
                         .iter()
                         .map(|(k, _)| (*k, table.services.get(k).map_or(0, |s| s.dests.len())))
                         .collect(),
+                    kept: (0..vs.cfg.services.len())
+                        .map(|i| vs.kept_services.get(i).copied().unwrap_or(false))
+                        .collect(),
                     rs: vs
                         .rs
                         .iter()
                         .map(|rs| RsView {
                             cfg: rs.cfg.clone(),
                             alive: rs.alive,
+                            reloaded: rs.reloaded,
                             effective_weight: rs.effective_weight,
+                            prev_weight: rs.prev_weight,
                             failed: rs.failed(),
                             set: in_table(rs.cfg.key, &rs.cfg.dest),
                             checkers: rs
@@ -1362,12 +1393,16 @@ pub struct VsView {
     /// Its configuration (`real_servers` empty: see `rs`).
     pub cfg: VsCfg,
     pub quorum_up: bool,
+    /// Kept through the last reload.
+    pub reloaded: bool,
     /// Its services are in the table (keepalived's `vs->alive`).
     pub set: bool,
     /// The sorry server is in the table (with weight 0 when inhibited).
     pub sorry_set: bool,
     /// Real servers in each of its services' tables.
     pub dests: Vec<(ServiceKey, usize)>,
+    /// Per service (as `dests`): kept through the last reload.
+    pub kept: Vec<bool>,
     pub rs: Vec<RsView>,
 }
 
@@ -1376,7 +1411,12 @@ pub struct RsView {
     /// Its configuration (`checkers` empty: see `checkers`).
     pub cfg: RsCfg,
     pub alive: bool,
+    /// Kept through the last reload.
+    pub reloaded: bool,
     pub effective_weight: i64,
+    /// keepalived's `peffective_weight`: the effective weight when the last
+    /// reload kept it, 0 before.
+    pub prev_weight: i64,
     /// Checkers currently failed.
     pub failed: usize,
     /// In the table (keepalived's `rs->set`).
@@ -1543,9 +1583,14 @@ mod tests {
         );
         assert_eq!((k.is_up, k.has_run), (false, true));
         assert_eq!((r.alive, r.set, r.failed), (false, false, 1));
-        // a reload adding a real server: its checker starts at 0
+        // a reload adding a real server: its checker starts at 0; the kept
+        // ones are marked
+        assert!(!v[0].reloaded && !v[0].rs[0].reloaded);
         m.reload(cfg(vs(vec![rs(2, 3, 1, false), rs(3, 1, 1, false)])));
-        assert_eq!(m.view()[0].rs[1].checkers[0].retry_it, 0);
+        let v = m.view();
+        assert_eq!(v[0].rs[1].checkers[0].retry_it, 0);
+        assert!(v[0].reloaded && v[0].rs[0].reloaded && !v[0].rs[1].reloaded);
+        assert_eq!((v[0].rs[0].prev_weight, v[0].rs[1].prev_weight), (3, 0));
     }
 
     fn logs(effects: &[Effect]) -> Vec<String> {
