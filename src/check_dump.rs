@@ -16,6 +16,7 @@
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
+use checkers::bodyregex::RegexCfg;
 use checkers::manager::{CheckerView, RsView, VsView};
 use checkers::script::Script;
 use checkers::{CheckKind, HttpProtocol};
@@ -767,12 +768,28 @@ pub fn lvs_text(cfg: &Config, views: &[VsView]) -> String {
         w!("------< Health checkers >------");
         // FILE_CHECKs join the queue when the track files are set up,
         // after every other checker
+        // keepalived shares one compiled regex between the urls with the
+        // same pattern and options, and shows how many use it
+        let all_regexes: Vec<&RegexCfg> = checkers
+            .iter()
+            .filter_map(|c| match &c.2.cfg.kind {
+                CheckKind::Http(h) => Some(h.urls.iter().filter_map(|u| u.regex.as_ref())),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        let regex_refs = |re: &RegexCfg| {
+            all_regexes
+                .iter()
+                .filter(|o| o.pattern == re.pattern && o.options == re.options)
+                .count()
+        };
         let (files, others): (Vec<_>, Vec<_>) = checkers
             .iter()
             .partition(|c| matches!(c.2.cfg.kind, CheckKind::File(_)));
         for &(v, r, k, model, idx) in others.into_iter().chain(files) {
             let spec = model.and_then(|m| m.checkers.get(idx)).map(|c| &c.spec);
-            checker_text(&mut o, v, r, k, spec, symlinks);
+            checker_text(&mut o, v, r, k, spec, symlinks, &regex_refs);
         }
     }
     // the track files FILE_CHECKs use, with who uses them
@@ -1098,6 +1115,7 @@ fn rs_text(o: &mut String, vs: &VirtualServer, m: Option<&RealServer>, r: &RsVie
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn checker_text(
     o: &mut String,
     v: &VsView,
@@ -1105,6 +1123,7 @@ fn checker_text(
     k: &CheckerView,
     spec: Option<&CheckerSpec>,
     symlinks: bool,
+    refs: &dyn Fn(&RegexCfg) -> usize,
 ) {
     macro_rules! w {
         ($($a:tt)*) => {{ let _ = writeln!(o, $($a)*); }};
@@ -1198,6 +1217,9 @@ fn checker_text(
                 if let Some(vh) = &u.virtualhost {
                     w!("     Virtual host = {vh}");
                 }
+                if let Some(re) = &u.regex {
+                    regex_text(o, re, refs);
+                }
             }
             if let Some(u) = k.failed_url.and_then(|i| h.urls.get(i)) {
                 w!("   Failed URL = {}", u.path);
@@ -1259,6 +1281,36 @@ fn checker_text(
             );
             w!("     Reloaded = No");
         }
+    }
+}
+
+/// check_http.c `dump_url`'s regex part.
+fn regex_text(o: &mut String, re: &RegexCfg, refs: &dyn Fn(&RegexCfg) -> usize) {
+    macro_rules! w {
+        ($($a:tt)*) => {{ let _ = writeln!(o, $($a)*); }};
+    }
+    w!("     Regex = \"{}\"", String::from_utf8_lossy(&re.pattern));
+    if re.no_match {
+        w!("     Regex no match");
+    }
+    match (re.min_offset, re.max_offset) {
+        (0, 0) => {}
+        (min, 0) => w!("     Regex min offset = {min}"),
+        (min, max) => w!("     Regex min offset = {min}, max_offset = {}", max - 1),
+    }
+    // keepalived 2.2.7 lists every option it knows as soon as one is set
+    let options: String = if re.options != 0 {
+        checkers::bodyregex::OPTIONS
+            .iter()
+            .map(|(n, _)| format!(" {n}"))
+            .collect()
+    } else {
+        String::new()
+    };
+    w!("     Regex options:{options}");
+    w!("     Regex ref count = {}", refs(re));
+    if let Some((start, max)) = re.stack {
+        w!("     Regex stack start {start}, max {max}");
     }
 }
 
@@ -1451,8 +1503,9 @@ virtual_server 192.0.2.30 8080 {
     /// tests/golden/keepalived_check_rich.data: Debian's keepalived 2.2.7
     /// on tests/golden/keepalived_check_rich.conf in the VM of
     /// tests/check_data_differential.rs (`rich` scenario: the SMTP, DNS and
-    /// UDP checkers' port refused, PING and HTTP answered, the tracked file
-    /// held 5, the ha_suspend virtual server's address absent).
+    /// UDP checkers' port refused, PING answered, HTTP_GET's regex did not
+    /// match, the tracked file held 5, the ha_suspend virtual server's
+    /// address absent).
     #[test]
     fn rich_check_data_as_debian_keepalived_wrote_it() {
         if nix::unistd::User::from_name("root")
@@ -1470,28 +1523,28 @@ virtual_server 192.0.2.30 8080 {
         assert!(warnings.is_empty(), "{warnings:?}");
         let (mut m, _) = Manager::new(lvs);
         // SMTP, DNS, PING, UDP, FILE, HTTP; then the suspended TCP_CHECK
-        for (id, up) in [(1, false), (2, false), (3, true), (4, false), (6, true)] {
+        // (the HTTP_GET's regex does not match: keepalived's url check
+        // fails, after its retries)
+        for (id, up) in [(1, false), (2, false), (3, true), (4, false), (6, false)] {
             m.handle(Event::Checker {
                 id: checkers::CheckerId(id),
                 up,
                 note: None,
+            });
+            // what the tasks report: out of their retries, HTTP_GET on its
+            // first url
+            let (retry_it, failed_url) = if id == 6 { (3, Some(0)) } else { (0, None) };
+            m.handle(Event::Retries {
+                id: checkers::CheckerId(id),
+                retry_it,
+                failed_url,
             });
         }
         m.handle(Event::FileValue {
             id: checkers::CheckerId(5),
             value: 5,
         });
-        let mut views = m.view();
-        // the run counters the tasks keep: every checker that ran is out of
-        // its retries
-        for k in views
-            .iter_mut()
-            .take(1)
-            .flat_map(|v| v.rs.iter_mut())
-            .flat_map(|r| r.checkers.iter_mut())
-        {
-            k.retry_it = 0;
-        }
+        let views = m.view();
         let env = Env {
             local_name: None,
             umask: 0o177,

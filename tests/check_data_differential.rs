@@ -483,6 +483,16 @@ virtual_server 192.0.2.40 443 {{
                 path /health
                 virtualhost health.example.com
                 status_code 200 301-302
+                regex \"^OK\"
+                regex_options caseless multiline
+                regex_max_offset 10
+                regex_stack 32768 65536
+            }}
+            url {{
+                path /again
+                regex \"^OK\"
+                regex_options caseless multiline
+                regex_min_offset 0
             }}
             virtualhost chk.example.com
             http_protocol 1.1
