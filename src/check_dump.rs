@@ -1533,7 +1533,7 @@ virtual_server 192.0.2.30 8080 {
             });
             // what the tasks report: out of their retries, HTTP_GET on its
             // first url
-            let (retry_it, failed_url) = if id == 6 { (3, Some(0)) } else { (0, None) };
+            let (retry_it, failed_url) = if id == 6 { (2, Some(0)) } else { (0, None) };
             m.handle(Event::Retries {
                 id: checkers::CheckerId(id),
                 retry_it,

@@ -457,6 +457,7 @@ virtual_server 192.0.2.40 443 {{
             type A
             name example.com
             retry 0
+            connect_timeout 2
         }}
         PING_CHECK {{
             connect_ip 127.0.0.1
@@ -468,6 +469,7 @@ virtual_server 192.0.2.40 443 {{
             connect_ip 127.0.0.1
             connect_port {closed}
             retry 0
+            connect_timeout 2
             payload 0102
             require_reply 01XX
             min_reply_length 2
@@ -500,6 +502,8 @@ virtual_server 192.0.2.40 443 {{
             connect_port {http}
             bindto 127.0.0.1
             connect_timeout 3
+            retry 1
+            delay_before_retry 1
         }}
     }}
 }}
