@@ -125,7 +125,7 @@ pub fn regex_diags(cfg: &Config, d: &mut kaconf::Diags) {
     }
 }
 
-fn proto_word(p: Option<Protocol>) -> &'static str {
+pub fn proto_word(p: Option<Protocol>) -> &'static str {
     match p {
         Some(Protocol::Tcp) => "tcp",
         Some(Protocol::Udp) => "udp",

@@ -30,6 +30,8 @@ pub struct CheckRoleOpts {
     pub dont_release_ipvs: bool,
     /// `-D`: the SMTP alerts' "connected" / "successfully sent" lines.
     pub log_detail: bool,
+    /// `-u`: the umask the data dump reports.
+    pub umask: Option<u32>,
 }
 
 /// Runs the checker child until SIGTERM; returns the exit code.
@@ -155,6 +157,44 @@ fn fd_limit(lvs: &checkers::LvsCfg) {
     }
 }
 
+/// keepalived's SIGUSR1 in the checker process: log, then write
+/// `$TMPDIR/keepalived_check.data` from the manager's state of the moment
+/// and the running configuration (formats in crate::check_dump).
+async fn serve_data_dump(
+    mut usr1: tokio::signal::unix::Signal,
+    views: tokio::sync::mpsc::UnboundedSender<checkers::driver::ViewRequest>,
+    config: Arc<Mutex<Arc<Config>>>,
+    umask: Option<u32>,
+) {
+    const NAME: &str = "keepalived_check.data";
+    while usr1.recv().await.is_some() {
+        info!(
+            "Printing checker data for process({}) on signal",
+            std::process::id()
+        );
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if views.send(tx).is_err() {
+            return;
+        }
+        let Ok(view) = rx.await else { return };
+        let config = Arc::clone(&config.lock().unwrap_or_else(|e| e.into_inner()));
+        // the local name may ask DNS, the script users the passwd file
+        let written = tokio::task::spawn_blocking(move || {
+            let env = crate::check_dump::Env::current(umask, &config.global_defs);
+            let text = crate::check_dump::check_text(&config, &view, &env);
+            crate::vrrp_role::dump::write(&crate::check_dump::file_name(&config, NAME), &text)
+        })
+        .await;
+        if let Ok(Err(e)) = written {
+            let errno = e.raw_os_error().unwrap_or(0);
+            info!(
+                "Can't open dump file {NAME} ({errno}: {})",
+                nix::errno::Errno::from_raw(errno).desc()
+            );
+        }
+    }
+}
+
 fn report(what: &str, r: &Result<ipvs::ReconcileReport, ipvs::ClientError>) {
     match r {
         Ok(rep) => {
@@ -180,7 +220,11 @@ async fn serve(
         error!("Unable to install signal handlers");
         return EXIT_FATAL;
     };
-    crate::daemon::absorb_dump_signals("Keepalived_healthcheckers", &[]);
+    crate::daemon::absorb_dump_signals("Keepalived_healthcheckers", &["SIGUSR1"]);
+    let Ok(usr1) = signal(SignalKind::user_defined1()) else {
+        error!("Unable to install signal handlers");
+        return EXIT_FATAL;
+    };
     let client = match ipvs::Client::connect().await {
         Ok(c) => std::sync::Arc::new(c),
         Err(e) => {
@@ -197,7 +241,7 @@ async fn serve(
             mail_rx,
             mailer: first_mailer,
         },
-        _config,
+        first_config,
     ) = prepare
         .join()
         .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
@@ -205,6 +249,14 @@ async fn serve(
         warn!("{w}");
     }
     let current_mailer = Arc::new(Mutex::new(first_mailer));
+    // The running configuration, for the data dump (SIGUSR1).
+    let current_config = Arc::new(Mutex::new(Arc::new(first_config)));
+    tokio::spawn(serve_data_dump(
+        usr1,
+        driver.view_requests(),
+        Arc::clone(&current_config),
+        role.umask,
+    ));
     // Alerts still being sent end with the process, as keepalived's do.
     tokio::spawn(mail_loop(mail_rx, Arc::clone(&current_mailer)));
     crate::log::mark("driver built");
@@ -294,6 +346,8 @@ async fn serve(
                     *current_mailer.lock().unwrap_or_else(|e| e.into_inner()) =
                         mailer(&parsed.config, role.log_detail);
                     let _ = reload_tx.send(lvs).await;
+                    *current_config.lock().unwrap_or_else(|e| e.into_inner()) =
+                        Arc::new(parsed.config);
                 }
                 _ = term.recv() => break,
                 _ = int.recv() => break,

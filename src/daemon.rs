@@ -355,12 +355,85 @@ fn notify_systemd(state: &[sd_notify::NotifyState]) {
     let _ = sd_notify::notify(state);
 }
 
+/// What the parent's SIGUSR1 dump (`keepalived_parent.data`) needs.
+#[derive(Debug, Clone)]
+pub struct ParentDump {
+    /// The configuration's `global_defs` and root options (the rest left
+    /// empty: the parent's dump shows only global data).
+    pub globals: kaconf::model::Config,
+    /// To read them again after a reload (the parent does not parse at
+    /// SIGHUP: the children do).
+    pub path: PathBuf,
+    pub opts: kaconf::Options,
+    /// `-u`.
+    pub umask: Option<u32>,
+}
+
+impl ParentDump {
+    pub fn new(
+        config: &kaconf::model::Config,
+        path: PathBuf,
+        opts: kaconf::Options,
+        umask: Option<u32>,
+    ) -> ParentDump {
+        ParentDump {
+            globals: kaconf::model::Config {
+                root: config.root.clone(),
+                global_defs: config.global_defs.clone(),
+                ..Default::default()
+            },
+            path,
+            opts,
+            umask,
+        }
+    }
+
+    /// keepalived's `print_parent_data`: `$TMPDIR/keepalived_parent.data`.
+    /// After a reload the file is read again (a file that no longer parses
+    /// leaves the globals as they were, as the children keep theirs).
+    /// Blocking.
+    fn write(&mut self, reread: bool) {
+        const NAME: &str = "keepalived_parent.data";
+        info!(
+            "Printing parent data for process({}) on signal",
+            std::process::id()
+        );
+        if reread {
+            let parsed = kaconf::parse_file(&self.path.to_string_lossy(), &self.opts);
+            let fatal =
+                !parsed.found
+                    || parsed.diags.list.iter().any(|d| {
+                        matches!(d.class, kaconf::Class::Fatal | kaconf::Class::FileNotFound)
+                    });
+            if !fatal {
+                *self = ParentDump::new(
+                    &parsed.config,
+                    self.path.clone(),
+                    self.opts.clone(),
+                    self.umask,
+                );
+            }
+        }
+        let env = crate::check_dump::Env::current(self.umask, &self.globals.global_defs);
+        let text = crate::check_dump::global_text(&self.globals, &env);
+        let name = crate::check_dump::file_name(&self.globals, NAME);
+        if let Err(e) = crate::vrrp_role::dump::write(&name, &text) {
+            let errno = e.raw_os_error().unwrap_or(0);
+            info!(
+                "Can't open dump file {NAME} ({errno}: {})",
+                nix::errno::Errno::from_raw(errno).desc()
+            );
+        }
+    }
+}
+
 /// The parent's main loop over the children [`fork_children`] started.
 /// Returns the process exit code.
 pub fn run_parent(
     children: Vec<(Subsystem, Pid)>,
     dont_respawn: bool,
     child_wait: Duration,
+    dump: ParentDump,
 ) -> i32 {
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -372,13 +445,14 @@ pub fn run_parent(
             return EXIT_FATAL;
         }
     };
-    rt.block_on(parent_loop(children, dont_respawn, child_wait))
+    rt.block_on(parent_loop(children, dont_respawn, child_wait, dump))
 }
 
 async fn parent_loop(
     children: Vec<(Subsystem, Pid)>,
     dont_respawn: bool,
     child_wait: Duration,
+    dump: ParentDump,
 ) -> i32 {
     let (
         Ok(mut hup),
@@ -424,6 +498,9 @@ async fn parent_loop(
     // A child may have died before the SIGCHLD handler existed: look once
     // before the first wait.
     let mut check_children = true;
+    // The dump's state, handed to a blocking task for each SIGUSR1 (one at
+    // a time) and back; `reloaded`: a SIGHUP came since it was read.
+    let dump = std::sync::Arc::new(std::sync::Mutex::new((dump, false)));
     loop {
         while check_children {
             check_children = false;
@@ -495,9 +572,18 @@ async fn parent_loop(
                 notify_systemd(&[sd_notify::NotifyState::Reloading]);
                 info!("Reloading ...");
                 signal_all(&running, Signal::SIGHUP);
+                dump.lock().unwrap_or_else(|e| e.into_inner()).1 = true;
                 notify_systemd(&[sd_notify::NotifyState::Ready]);
             }
-            _ = usr1.recv() => signal_all(&running, Signal::SIGUSR1),
+            _ = usr1.recv() => {
+                signal_all(&running, Signal::SIGUSR1);
+                let dump = std::sync::Arc::clone(&dump);
+                tokio::task::spawn_blocking(move || {
+                    let mut d = dump.lock().unwrap_or_else(|e| e.into_inner());
+                    let reread = std::mem::take(&mut d.1);
+                    d.0.write(reread);
+                });
+            }
             // stats and JSON are the VRRP child's
             _ = usr2.recv() => signal_vrrp(&running, libc::SIGUSR2),
             _ = json.recv() => signal_vrrp(&running, libc::SIGRTMIN() + 2),

@@ -10,6 +10,7 @@
 //! - [`vrrp_role`]: the VRRP child (`-P`): config -> VRRP engine.
 //! - [`syscheck`]: the system-dependent checks `-t` makes.
 
+mod check_dump;
 mod check_map;
 mod check_role;
 mod daemon;
@@ -266,8 +267,14 @@ fn run(cli: &Cli, file: &str, opts: &kaconf::Options) -> i32 {
                         .map_or(daemon::CHILD_WAIT, |s| {
                             std::time::Duration::from_secs(u64::from(s))
                         });
+                    let dump = daemon::ParentDump::new(
+                        &parsed.config,
+                        std::path::PathBuf::from(file),
+                        opts.clone(),
+                        cli.umask.as_deref().and_then(parse_umask),
+                    );
                     std::mem::forget(parsed);
-                    daemon::run_parent(started, cli.dont_respawn, child_wait)
+                    daemon::run_parent(started, cli.dont_respawn, child_wait, dump)
                 }
                 Ok(daemon::Forked::Child(sub)) => {
                     pid_file.abandon_in_child();
@@ -316,6 +323,7 @@ fn run_child(
             &check_role::CheckRoleOpts {
                 dont_release_ipvs: cli.dont_release_ipvs,
                 log_detail: cli.log_detail > 0,
+                umask: cli.umask.as_deref().and_then(parse_umask),
             },
         ),
         daemon::Subsystem::Vrrp => vrrp_role::run(

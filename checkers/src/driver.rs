@@ -24,7 +24,7 @@ use std::future::Future;
 use std::path::PathBuf;
 
 use ipvs::Table;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::addr_monitor::AddrMonitor;
 use crate::config::LvsCfg;
@@ -62,7 +62,14 @@ pub struct Driver {
     fifos: Vec<std::fs::File>,
     pending: Vec<Effect>,
     addrs: Option<AddrMonitor>,
+    /// Requests for the manager's state (the SIGUSR1 dump); the driver
+    /// keeps a sender so the channel never closes.
+    views_tx: mpsc::UnboundedSender<ViewRequest>,
+    views_rx: mpsc::UnboundedReceiver<ViewRequest>,
 }
+
+/// Where [`Driver::run`] answers with `Manager::view()`.
+pub type ViewRequest = oneshot::Sender<Vec<crate::manager::VsView>>;
 
 impl Driver {
     /// Builds the manager; the checker tasks start with [`Driver::run`]. The
@@ -119,6 +126,7 @@ impl Driver {
         let (table, table_rx) = watch::channel(manager.desired());
         let (tx, rx) = mpsc::channel(1024);
         let fifos = opts.fifos.iter().filter_map(|p| open_fifo(p)).collect();
+        let (views_tx, views_rx) = mpsc::unbounded_channel();
         let mut d = Driver {
             manager,
             tasks: HashMap::new(),
@@ -129,6 +137,8 @@ impl Driver {
             fifos,
             pending: Vec::new(),
             addrs,
+            views_tx,
+            views_rx,
         };
         d.pending = effects;
         (d, table_rx)
@@ -183,6 +193,9 @@ impl Driver {
                         self.addrs = None;
                     }
                 },
+                Some(reply) = self.views_rx.recv() => {
+                    let _ = reply.send(self.manager.view());
+                }
                 Some(msg) = self.rx.recv() => {
                     self.message(msg);
                     // whatever else is already queued goes into the same
@@ -278,6 +291,12 @@ impl Driver {
     /// when addresses come from elsewhere than the built-in monitor.
     pub fn sender(&self) -> mpsc::Sender<Msg> {
         self.tx.clone()
+    }
+
+    /// Asks the running driver for the manager's state: send a oneshot
+    /// sender, [`Driver::run`] answers between two events.
+    pub fn view_requests(&self) -> mpsc::UnboundedSender<ViewRequest> {
+        self.views_tx.clone()
     }
 
     pub fn manager(&self) -> &Manager {

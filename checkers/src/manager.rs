@@ -44,6 +44,21 @@ pub enum Event {
     /// ha_suspend: an address was added to or removed from an interface
     /// of this host (the address monitor's RTM_NEWADDR/RTM_DELADDR).
     LocalAddr(AddrEvent),
+    /// A checker's retry under way changed (keepalived's `retry_it`), and
+    /// for HTTP_GET the url that failed; sent only on a change. Only the
+    /// SIGUSR1 dump shows them.
+    Retries {
+        id: CheckerId,
+        retry_it: u32,
+        failed_url: Option<usize>,
+    },
+    /// MISC_CHECK ran its script: when it started (µs since the epoch) and
+    /// the exit status keepalived keeps (`last_exit_code`). For the dump.
+    MiscRan {
+        id: CheckerId,
+        at_us: u64,
+        status: u32,
+    },
 }
 
 /// What should happen, in order.
@@ -157,13 +172,30 @@ struct CheckerSt {
     gate: Option<Gate>,
     /// misc_dynamic / FILE_CHECK offset added to the RS weight.
     cur_weight: i64,
+    /// keepalived's `retry_it` (for the dump; the task keeps its own).
+    retry_it: u32,
+}
+
+/// What the dump shows of a few checker kinds, kept aside so that the
+/// many TCP_CHECKs do not carry it.
+#[derive(Debug, Clone, Copy, Default)]
+struct DumpExtra {
+    failed_url: Option<usize>,
+    last_ran_us: u64,
+    last_status: u32,
+    file_value: i64,
 }
 
 #[derive(Debug, Clone)]
 struct RsSt {
     cfg: RsCfg,
     alive: bool,
+    /// Kept through a reload (keepalived's `rs->reloaded`, for the dump).
+    reloaded: bool,
     effective_weight: i64,
+    /// The effective weight when the last reload kept it
+    /// (`peffective_weight`, for the dump; 0 before any).
+    prev_weight: i64,
     checkers: Vec<CheckerSt>,
 }
 
@@ -178,6 +210,11 @@ struct VsSt {
     cfg: VsCfg,
     quorum_up: bool,
     sorry_alive: bool,
+    /// Kept through a reload (`vs->reloaded`, for the dump).
+    reloaded: bool,
+    /// Which of `cfg.services` the last reload kept (empty before any):
+    /// the dump's group entry `reloaded`.
+    kept_services: Vec<bool>,
     rs: Vec<RsSt>,
 }
 
@@ -250,6 +287,11 @@ pub struct Manager {
     index: Index,
     /// What ha_suspend looks at: the addresses of this host.
     local: LocalAddrs,
+    /// Building the first state (not a reload).
+    starting: bool,
+    /// Per checker, what only the dump shows (HTTP_GET, MISC_CHECK,
+    /// FILE_CHECK).
+    extras: std::collections::HashMap<CheckerId, DumpExtra>,
 }
 
 impl Manager {
@@ -274,6 +316,8 @@ impl Manager {
             next_id: 0,
             index: Index::default(),
             local: LocalAddrs::new(),
+            starting: true,
+            extras: Default::default(),
         };
         let mut out = Vec::new();
         // the dump goes through the same filter as later events
@@ -285,6 +329,7 @@ impl Manager {
             let st = m.fresh_vs(vs);
             m.vss.push(st);
         }
+        m.starting = false;
         m.reindex();
         for v in 0..m.vss.len() {
             m.init_vs(v, &mut out);
@@ -313,6 +358,9 @@ impl Manager {
             enabled,
             gate: (ha_suspend && !file).then(|| Gate::new(enabled)),
             cur_weight: 0,
+            // check_data.c: at start (not at a reload) every checker's
+            // retry_it is its retry count
+            retry_it: if self.starting { cfg.retry } else { 0 },
             cfg: Arc::new(cfg),
         }
     }
@@ -334,7 +382,9 @@ impl Manager {
                 );
                 RsSt {
                     alive: false,
+                    reloaded: false,
                     effective_weight: r.dest.weight as i64,
+                    prev_weight: 0,
                     checkers,
                     cfg: r,
                 }
@@ -344,12 +394,17 @@ impl Manager {
             cfg,
             quorum_up: false,
             sorry_alive: false,
+            reloaded: false,
+            kept_services: Vec::new(),
             rs,
         }
     }
 
     fn reindex(&mut self) {
         self.index = Index::build(&self.vss);
+        // checkers a reload removed
+        let index = &self.index;
+        self.extras.retain(|id, _| index.get(*id).is_some());
     }
 
     /// `init_service_rs` + `update_quorum_state(init)` for a new VS.
@@ -617,6 +672,24 @@ impl Manager {
                 }
             }
             Event::LocalAddr(ev) => self.local_addr(ev, &mut out),
+            Event::Retries {
+                id,
+                retry_it,
+                failed_url,
+            } => {
+                if let Some((v, r, c)) = self.index.get(id) {
+                    self.vss[v].rs[r].checkers[c].retry_it = retry_it;
+                    if failed_url.is_some() || self.extras.contains_key(&id) {
+                        self.extras.entry(id).or_default().failed_url = failed_url;
+                    }
+                }
+            }
+            Event::MiscRan { id, at_us, status } => {
+                if self.index.get(id).is_some() {
+                    let e = self.extras.entry(id).or_default();
+                    (e.last_ran_us, e.last_status) = (at_us, status);
+                }
+            }
         }
         out
     }
@@ -659,6 +732,8 @@ impl Manager {
             return;
         };
         let (weight, reverse) = (f.weight, f.reverse);
+        let id = self.vss[v].rs[r].checkers[c].id;
+        self.extras.entry(id).or_default().file_value = value;
         // track_file.c: weight 0 means "non-zero is down"; otherwise the
         // value times the weight adds to the RS weight, and reaching
         // IPVS_WEIGHT_FAULT (i32::MIN) is down.
@@ -900,6 +975,8 @@ impl Manager {
                 next_id: 0,
                 index: Index::default(),
                 local: LocalAddrs::new(),
+                starting: false,
+                extras: Default::default(),
             };
             for r in 0..tmp.vss[0].rs.len() {
                 tmp.clear_rs(0, r, &mut out);
@@ -992,7 +1069,9 @@ impl Manager {
                 fresh_ids.extend(checkers.iter().map(|c| c.id));
                 rs_out.push(RsSt {
                     alive: false,
+                    reloaded: false,
                     effective_weight: rcfg.dest.weight as i64,
+                    prev_weight: 0,
                     checkers,
                     cfg: rcfg,
                 });
@@ -1060,7 +1139,9 @@ impl Manager {
             }
             rs_out.push(RsSt {
                 alive: o.alive,
+                reloaded: true,
                 effective_weight: o.effective_weight,
+                prev_weight: o.effective_weight,
                 checkers,
                 cfg: rcfg,
             });
@@ -1087,6 +1168,8 @@ impl Manager {
                 next_id: 0,
                 index: Index::default(),
                 local: LocalAddrs::new(),
+                starting: false,
+                extras: Default::default(),
             };
             for r in gone {
                 tmp.clear_rs(0, r, out);
@@ -1105,10 +1188,17 @@ impl Manager {
             }
             _ => false,
         };
+        let kept_services = cfg
+            .services
+            .iter()
+            .map(|(k, _)| old.cfg.services.iter().any(|(o, _)| o == k))
+            .collect();
         VsSt {
             cfg,
             quorum_up: old.quorum_up,
             sorry_alive,
+            reloaded: true,
+            kept_services,
             rs: rs_out,
         }
     }
@@ -1219,6 +1309,138 @@ impl Manager {
             .find(|v| v.cfg.name == vs)
             .map(|v| v.quorum_up)
     }
+
+    fn extra(&self, id: CheckerId) -> DumpExtra {
+        self.extras.get(&id).copied().unwrap_or_default()
+    }
+
+    /// The state keepalived's SIGUSR1 dump shows, in configuration order
+    /// (plain data: the daemon formats it, see its `check_dump`).
+    pub fn view(&self) -> Vec<VsView> {
+        let table = self.desired();
+        self.vss
+            .iter()
+            .map(|vs| {
+                let in_table = |key: DestKey, dest: &Dest| {
+                    vs.cfg.services.iter().any(|(k, _)| {
+                        table
+                            .services
+                            .get(k)
+                            .is_some_and(|s| s.dests.contains_key(&dest_key(k, key, dest)))
+                    })
+                };
+                VsView {
+                    cfg: vs.cfg.clone(),
+                    quorum_up: vs.quorum_up,
+                    reloaded: vs.reloaded,
+                    sorry_set: vs
+                        .cfg
+                        .sorry_server
+                        .as_ref()
+                        .is_some_and(|s| in_table(s.key, &s.dest)),
+                    set: vs
+                        .cfg
+                        .services
+                        .iter()
+                        .any(|(k, _)| table.services.contains_key(k)),
+                    dests: vs
+                        .cfg
+                        .services
+                        .iter()
+                        .map(|(k, _)| (*k, table.services.get(k).map_or(0, |s| s.dests.len())))
+                        .collect(),
+                    kept: (0..vs.cfg.services.len())
+                        .map(|i| vs.kept_services.get(i).copied().unwrap_or(false))
+                        .collect(),
+                    rs: vs
+                        .rs
+                        .iter()
+                        .map(|rs| RsView {
+                            cfg: rs.cfg.clone(),
+                            alive: rs.alive,
+                            reloaded: rs.reloaded,
+                            effective_weight: rs.effective_weight,
+                            prev_weight: rs.prev_weight,
+                            failed: rs.failed(),
+                            set: in_table(rs.cfg.key, &rs.cfg.dest),
+                            checkers: rs
+                                .checkers
+                                .iter()
+                                .map(|c| CheckerView {
+                                    cfg: Arc::clone(&c.cfg),
+                                    enabled: c.enabled,
+                                    is_up: c.is_up,
+                                    has_run: c.has_run,
+                                    cur_weight: c.cur_weight,
+                                    retry_it: c.retry_it,
+                                    failed_url: self.extra(c.id).failed_url,
+                                    last_ran_us: self.extra(c.id).last_ran_us,
+                                    last_status: self.extra(c.id).last_status,
+                                    file_value: self.extra(c.id).file_value,
+                                })
+                                .collect(),
+                        })
+                        .collect(),
+                }
+            })
+            .collect()
+    }
+}
+
+/// One virtual server as [`Manager::view`] shows it.
+#[derive(Debug, Clone)]
+pub struct VsView {
+    /// Its configuration (`real_servers` empty: see `rs`).
+    pub cfg: VsCfg,
+    pub quorum_up: bool,
+    /// Kept through the last reload.
+    pub reloaded: bool,
+    /// Its services are in the table (keepalived's `vs->alive`).
+    pub set: bool,
+    /// The sorry server is in the table (with weight 0 when inhibited).
+    pub sorry_set: bool,
+    /// Real servers in each of its services' tables.
+    pub dests: Vec<(ServiceKey, usize)>,
+    /// Per service (as `dests`): kept through the last reload.
+    pub kept: Vec<bool>,
+    pub rs: Vec<RsView>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RsView {
+    /// Its configuration (`checkers` empty: see `checkers`).
+    pub cfg: RsCfg,
+    pub alive: bool,
+    /// Kept through the last reload.
+    pub reloaded: bool,
+    pub effective_weight: i64,
+    /// keepalived's `peffective_weight`: the effective weight when the last
+    /// reload kept it, 0 before.
+    pub prev_weight: i64,
+    /// Checkers currently failed.
+    pub failed: usize,
+    /// In the table (keepalived's `rs->set`).
+    pub set: bool,
+    pub checkers: Vec<CheckerView>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CheckerView {
+    pub cfg: Arc<CheckerCfg>,
+    pub enabled: bool,
+    pub is_up: bool,
+    pub has_run: bool,
+    pub cur_weight: i64,
+    /// keepalived's `retry_it`: the retry under way, 0 when none.
+    pub retry_it: u32,
+    /// HTTP_GET: the url that failed, while it has not succeeded again.
+    pub failed_url: Option<usize>,
+    /// MISC_CHECK: when the script last started (µs since the epoch, 0
+    /// never) and its last exit status as keepalived keeps it.
+    pub last_ran_us: u64,
+    pub last_status: u32,
+    /// FILE_CHECK: the value last read from its file.
+    pub file_value: i64,
 }
 
 impl RsSt {
@@ -1326,6 +1548,49 @@ mod tests {
             virtual_servers: vec![v],
             ..LvsCfg::default()
         }
+    }
+
+    /// The dump's view: keepalived's `retry_it` starts at the retry count
+    /// (not for a checker a reload adds), the tasks' counters show
+    /// through, and `set` follows the table.
+    #[test]
+    fn view_counters_and_set() {
+        let (mut m, _) = Manager::new(cfg(vs(vec![rs(2, 3, 1, false)])));
+        let v = m.view();
+        assert_eq!(v[0].rs[0].checkers[0].retry_it, 1);
+        assert!(v[0].set && v[0].rs[0].set && v[0].rs[0].alive);
+        let id = CheckerId(1);
+        m.handle(Event::Retries {
+            id,
+            retry_it: 0,
+            failed_url: Some(1),
+        });
+        m.handle(Event::MiscRan {
+            id,
+            at_us: 5,
+            status: 7,
+        });
+        m.handle(Event::Checker {
+            id,
+            up: false,
+            note: None,
+        });
+        let v = m.view();
+        let (r, k) = (&v[0].rs[0], &v[0].rs[0].checkers[0]);
+        assert_eq!(
+            (k.retry_it, k.failed_url, k.last_ran_us, k.last_status),
+            (0, Some(1), 5, 7)
+        );
+        assert_eq!((k.is_up, k.has_run), (false, true));
+        assert_eq!((r.alive, r.set, r.failed), (false, false, 1));
+        // a reload adding a real server: its checker starts at 0; the kept
+        // ones are marked
+        assert!(!v[0].reloaded && !v[0].rs[0].reloaded);
+        m.reload(cfg(vs(vec![rs(2, 3, 1, false), rs(3, 1, 1, false)])));
+        let v = m.view();
+        assert_eq!(v[0].rs[1].checkers[0].retry_it, 0);
+        assert!(v[0].reloaded && v[0].rs[0].reloaded && !v[0].rs[1].reloaded);
+        assert_eq!((v[0].rs[0].prev_weight, v[0].rs[1].prev_weight), (3, 0));
     }
 
     fn logs(effects: &[Effect]) -> Vec<String> {

@@ -109,6 +109,11 @@ impl Script {
         &self.0.argv
     }
 
+    /// The user and group it runs as.
+    pub fn uid_gid(&self) -> (u32, u32) {
+        (self.0.uid, self.0.gid)
+    }
+
     pub fn program(&self) -> &Path {
         &self.0.program
     }

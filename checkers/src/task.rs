@@ -82,6 +82,7 @@ pub fn spawn(start: StartChecker, env: TaskEnv, tx: mpsc::Sender<Msg>) -> Checke
                     start: Arc::clone(&start),
                     env,
                     tx: tx.clone(),
+                    sent_retries: u64::MAX.into(),
                 };
                 let run = CatchPanic(run_checker(ctx, first));
                 first = false;
@@ -163,6 +164,9 @@ struct Ctx {
     start: Arc<StartChecker>,
     env: TaskEnv,
     tx: mpsc::Sender<Msg>,
+    /// What [`Ctx::retries`] last sent (retry_it, failed url + 1), packed;
+    /// `u64::MAX` before the first.
+    sent_retries: std::sync::atomic::AtomicU64,
 }
 
 impl Ctx {
@@ -191,6 +195,24 @@ impl Ctx {
     }
     fn id(&self) -> CheckerId {
         self.start.id
+    }
+    /// Tells the manager the retry under way (and HTTP_GET's failed url)
+    /// when it changed since the last time, for the SIGUSR1 dump.
+    async fn retries(&self, retry_it: u32, failed_url: Option<usize>) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let url = failed_url.map_or(0, |u| u64::try_from(u).unwrap_or(u32::MAX.into()) + 1);
+        let now = (u64::from(retry_it) << 32) | (url & u64::from(u32::MAX));
+        if self.sent_retries.swap(now, Relaxed) == now {
+            return;
+        }
+        let _ = self
+            .tx
+            .send(Msg::Event(Event::Retries {
+                id: self.start.id,
+                retry_it,
+                failed_url,
+            }))
+            .await;
     }
     /// ha_suspend: keepalived's disabled checker keeps its timer but skips
     /// the probe, waiting `delay_loop` again (the retry state stays).
@@ -263,6 +285,7 @@ async fn run_simple(ctx: &Ctx) {
         };
         let before = h;
         let step = h.observe(ok, &rc);
+        ctx.retries(h.retry_it, None).await;
         for line in simple_lines(
             ctx,
             &cfg.kind,
@@ -546,6 +569,7 @@ async fn run_http(ctx: &Ctx, hc: &HttpCfg) {
             ctx.log_all(),
             hc.fast_recovery,
         );
+        ctx.retries(seq.h.retry_it, seq.failed_url).await;
         for l in st.logs {
             ctx.log(l).await;
         }
@@ -583,6 +607,7 @@ async fn run_misc(ctx: &Ctx, m: &MiscCfg) {
             continue;
         }
         let started = tokio::time::Instant::now();
+        let ran_at = std::time::SystemTime::now();
         let exit = match m.script.run(&[], Some(m.timeout)).await {
             Ok(e) => e,
             Err(_) => Exit::Status(127),
@@ -667,6 +692,18 @@ async fn run_misc(ctx: &Ctx, m: &MiscCfg) {
             }
         }
         h.has_run = true;
+        ctx.retries(h.retry_it, None).await;
+        let at_us = ran_at
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+        let _ = ctx
+            .tx
+            .send(Msg::Event(Event::MiscRan {
+                id: ctx.id(),
+                at_us,
+                status: last_exit.map_or(0, u32::from),
+            }))
+            .await;
         let wait = if h.retry_it > 0 {
             rc.delay_before_retry
         } else {
@@ -878,6 +915,7 @@ mod size_probe {
             start: std::sync::Arc::new(start),
             env: super::TaskEnv::default(),
             tx,
+            sent_retries: u64::MAX.into(),
         };
         let simple = std::mem::size_of_val(&super::run_simple(&ctx));
         assert!(simple <= 1024, "run_simple future is {simple} bytes");

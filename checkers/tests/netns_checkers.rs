@@ -54,7 +54,9 @@ async fn run(cfg: CheckerCfg, events: usize) -> Vec<Msg> {
     );
     let mut out = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while out.iter().filter(|m| matches!(m, Msg::Event(_))).count() < events {
+    // the dump's counters (Retries) are not verdicts
+    let verdict = |m: &Msg| matches!(m, Msg::Event(e) if !matches!(e, Event::Retries { .. }));
+    while out.iter().filter(|m| verdict(m)).count() < events {
         match tokio::time::timeout_at(deadline, rx.recv()).await {
             Ok(Some(m)) => out.push(m),
             _ => break,
