@@ -234,15 +234,40 @@ fn smtp_lines(log: &str) -> Vec<String> {
     out
 }
 
+/// What a reload scenario compares: each distinct mail once, without the
+/// removed instance's (VI_4's) own mail. keepalived 2.2.7's mails around a
+/// reload are not the same from run to run: in some runs it mails BACKUP
+/// a second time for the kept sync-group members (then MASTER, already
+/// mailed, is not repeated) and the removed instance's FAULT/Deleted mail
+/// never leaves (it races with the freeing of the old configuration); in
+/// others it mails exactly what we mail. The callers check that ours has
+/// VI_4's mail.
+fn reload_view(sessions: &[String]) -> Vec<String> {
+    let set: std::collections::BTreeSet<&String> = sessions
+        .iter()
+        .filter(|s| {
+            !s.contains("VRRP Instance VI_4 - Entering FAULT state")
+                && !s.contains("VRRP Instance VI_4 - Deleted")
+        })
+        .collect();
+    set.into_iter().cloned().collect()
+}
+
 fn compare(tag: &str, net: u8, global: &str, sc: Scenario) -> Vec<String> {
-    let (ka, ka_log) = run(&format!("{tag}k"), net, Impl::Keepalived, global, sc);
-    let (ours, our_log) = run(&format!("{tag}o"), net + 1, Impl::Ours, global, sc);
+    let (ka_all, ka_log) = run(&format!("{tag}k"), net, Impl::Keepalived, global, sc);
+    let (ours_all, our_log) = run(&format!("{tag}o"), net + 1, Impl::Ours, global, sc);
     let expect_mail = !matches!(sc, Scenario::Plain(Mode::Absent));
     assert_eq!(
-        !ka.is_empty(),
+        !ka_all.is_empty(),
         expect_mail,
         "keepalived's sessions:\n{ka_log}"
     );
+    let reload = matches!(sc, Scenario::Reload { .. });
+    let (ka, ours) = if reload {
+        (reload_view(&ka_all), reload_view(&ours_all))
+    } else {
+        (ka_all.clone(), ours_all.clone())
+    };
     if ka != ours {
         panic!(
             "mail differs\n--- keepalived ({} sessions)\n{}\n--- ours ({} sessions)\n{}\n--- our log\n{our_log}",
@@ -252,8 +277,13 @@ fn compare(tag: &str, net: u8, global: &str, sc: Scenario) -> Vec<String> {
             ours.join("\n")
         );
     }
-    // With -D both log each connection and delivery, and every failure.
-    let (kl, ol) = (smtp_lines(&ka_log), smtp_lines(&our_log));
+    // With -D both log each connection and delivery, and every failure
+    // (after a reload, each distinct line once: see `reload_view`).
+    let (mut kl, mut ol) = (smtp_lines(&ka_log), smtp_lines(&our_log));
+    if reload {
+        kl.dedup();
+        ol.dedup();
+    }
     assert!(
         kl == ol,
         "SMTP log lines differ\n--- keepalived\n{}\n--- ours\n{}",
@@ -267,7 +297,7 @@ fn compare(tag: &str, net: u8, global: &str, sc: Scenario) -> Vec<String> {
         ours.first().map_or("", String::as_str),
         ol.first().map_or("", String::as_str)
     );
-    ours
+    ours_all
 }
 
 fn subjects(sessions: &[String]) -> Vec<String> {
