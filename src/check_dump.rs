@@ -23,8 +23,7 @@ use checkers::{CheckKind, HttpProtocol};
 use ipvs::ServiceKey;
 use ipvs::model::{Fwd, TunCsum, Tunnel};
 use kaconf::model::{
-    CheckerSpec, Config, Family, GlobalDefs, LbKind, LvsMethod, Protocol, RealServer,
-    VirtualServer, VsKey, VsgEntry,
+    CheckerSpec, Config, Family, GlobalDefs, Protocol, RealServer, VirtualServer, VsKey, VsgEntry,
 };
 
 /// What the dump shows of the process itself.
@@ -563,30 +562,6 @@ fn group_families(cfg: &Config, name: &str) -> (bool, bool) {
     out
 }
 
-fn fwd_of(m: Option<&LvsMethod>) -> Fwd {
-    let Some(m) = m else { return Fwd::Masq };
-    match m.kind {
-        LbKind::Nat => Fwd::Masq,
-        LbKind::Dr => Fwd::Route,
-        LbKind::Tun => {
-            let t = m.tunnel.as_ref();
-            let csum = match t.and_then(|t| t.csum.as_deref()) {
-                Some("csum") => TunCsum::Csum,
-                Some("remcsum") => TunCsum::RemCsum,
-                _ => TunCsum::NoCsum,
-            };
-            Fwd::Tunnel(match t.and_then(|t| t.tun_type.as_deref()) {
-                Some("gue") => Tunnel::Gue {
-                    port: t.and_then(|t| t.port).unwrap_or(0),
-                    csum,
-                },
-                Some("gre") => Tunnel::Gre { csum },
-                _ => Tunnel::Ipip,
-            })
-        }
-    }
-}
-
 /// check_data.c `dump_forwarding_method`; keepalived leaves `prefix` out
 /// of the GUE and GRE lines.
 fn forwarding(o: &mut String, prefix: &str, fwd: Fwd) {
@@ -979,7 +954,7 @@ fn vs_text(o: &mut String, cfg: &Config, c: &VirtualServer, v: &VsView, symlinks
         w!("   Using HA suspend");
     }
     w!("   Using smtp notification = {}", yes_no(v.cfg.smtp_alert));
-    forwarding(o, "default ", fwd_of(c.lvs_method.as_ref()));
+    forwarding(o, "default ", crate::check_map::fwd(c.lvs_method.as_ref()));
     if let Some(s) = &v.cfg.sorry_server {
         let dup = c
             .real_servers

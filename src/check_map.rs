@@ -230,7 +230,9 @@ fn service(vs: &VirtualServer) -> Service {
     s
 }
 
-fn fwd(m: Option<&LvsMethod>) -> Fwd {
+/// The forwarding method an `lb_kind`/`lvs_method` configures (also what
+/// the checker data file prints).
+pub(crate) fn fwd(m: Option<&LvsMethod>) -> Fwd {
     let Some(m) = m else { return Fwd::Masq };
     match m.kind {
         LbKind::Nat => Fwd::Masq,
