@@ -18,6 +18,8 @@ use nix::sys::signal::Signal;
 enum Variant {
     /// VRRPv2, auth PASS, advert_int 1.
     V2Pass,
+    /// VRRPv2, auth AH (IPsec AH with HMAC-MD5-96), advert_int 1.
+    V2Ah,
     /// VRRPv3 over IPv4, advert_int 0.1.
     V3v4,
     /// VRRPv3 over IPv6, advert_int 0.1.
@@ -37,7 +39,7 @@ impl Variant {
     /// Time for a backup to take over after the master vanished, generously.
     fn takeover(self) -> Duration {
         match self {
-            Variant::V2Pass => Duration::from_secs(6),
+            Variant::V2Pass | Variant::V2Ah => Duration::from_secs(6),
             _ => Duration::from_secs(3),
         }
     }
@@ -68,6 +70,12 @@ fn conf(lab: &Lab, i: usize, v: Variant, inst: &Inst) -> String {
             2,
             "1",
             "authentication {\n auth_type PASS\n auth_pass kv-pass\n }\n",
+            format!("{vip}/24"),
+        ),
+        Variant::V2Ah => (
+            2,
+            "1",
+            "authentication {\n auth_type AH\n auth_pass kv-ah\n }\n",
             format!("{vip}/24"),
         ),
         Variant::V3v4 | Variant::Unicast => (3, "0.1", "", format!("{vip}/24")),
@@ -191,6 +199,21 @@ fn ours_master_keepalived_backup_v2_pass() {
 #[test]
 fn keepalived_master_ours_backup_v2_pass() {
     pair("kov2", 103, Impl::Keepalived, Impl::Ours, Variant::V2Pass);
+}
+
+#[test]
+fn ours_ours_v2_ah() {
+    pair("ooah", 113, Impl::Ours, Impl::Ours, Variant::V2Ah);
+}
+
+#[test]
+fn ours_master_keepalived_backup_v2_ah() {
+    pair("okah", 114, Impl::Ours, Impl::Keepalived, Variant::V2Ah);
+}
+
+#[test]
+fn keepalived_master_ours_backup_v2_ah() {
+    pair("koah", 115, Impl::Keepalived, Impl::Ours, Variant::V2Ah);
 }
 
 #[test]
@@ -329,10 +352,15 @@ fn nopreempt_keepalived_joins() {
 /// Master_Down_Interval; when the master resumes, it reclaims the role and
 /// the VIP ends on one router.
 fn hung_master(tag: &str, net: u8, master: Impl, backup: Impl) {
+    hung_master_v(tag, net, master, backup, Variant::V3v4);
+}
+
+/// With AH the two sides' sequence numbers drift apart while the master is
+/// frozen, and must come back together when it thaws.
+fn hung_master_v(tag: &str, net: u8, master: Impl, backup: Impl, v: Variant) {
     if !require() {
         return;
     }
-    let v = Variant::V3v4;
     let lab = Lab::new(tag, net, 2);
     let vip = v.vip(&lab);
     let cap = Capture::start(&lab, "hang");
@@ -381,6 +409,17 @@ fn hung_master(tag: &str, net: u8, master: Impl, backup: Impl) {
     );
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(lab.holders(&vip), vec![0]);
+    if v == Variant::V2Ah {
+        // The two sequence counters went apart while the master was frozen;
+        // one side dropped the other's adverts as replays, or the master
+        // synced past the backup's numbers, and they got back in step.
+        let text = format!("{}\n{}", m.log_text(), b.log_text());
+        assert!(
+            text.contains("already processed. Packet dropped.")
+                || text.contains("(VI_1) IPSEC-AH : Syncing seq_num - Increment seq"),
+            "{text}"
+        );
+    }
     let lines = cap.finish();
     assert!(garps(&lines, &vip) >= 10, "{}", lines.join("\n"));
 }
@@ -398,6 +437,16 @@ fn hung_keepalived_master_ours_backup() {
 #[test]
 fn hung_ours_master_keepalived_backup() {
     hung_master("hango", 126, Impl::Ours, Impl::Keepalived);
+}
+
+#[test]
+fn hung_keepalived_master_ours_backup_ah() {
+    hung_master_v("hangka", 116, Impl::Keepalived, Impl::Ours, Variant::V2Ah);
+}
+
+#[test]
+fn hung_ours_master_keepalived_backup_ah() {
+    hung_master_v("hangoa", 117, Impl::Ours, Impl::Keepalived, Variant::V2Ah);
 }
 
 /// Interface down on the master: FAULT, the backup takes over; link up:
@@ -2789,4 +2838,99 @@ fn track_file_at_start_single() {
 #[test]
 fn track_file_at_start_sync_group() {
     track_file_at_start("kitg", 196, true);
+}
+
+// ---- rejected adverts ---------------------------------------------------
+
+/// What makes router 1 reject router 0's adverts.
+#[derive(Clone, Copy)]
+enum Reject {
+    Password,
+    AhPassword,
+    Interval,
+}
+
+/// Router 0 (ours, priority 150) advertises as master for 4.5 s to router 1
+/// (`which`), whose configuration makes it reject every advert. Returns
+/// router 1's log lines about them, timestamps removed.
+fn rejected(tag: &str, net: u8, which: Impl, why: Reject) -> Vec<String> {
+    let lab = Lab::new(tag, net, 2);
+    let v = match why {
+        Reject::AhPassword => Variant::V2Ah,
+        _ => Variant::V2Pass,
+    };
+    let sender = conf(
+        &lab,
+        0,
+        v,
+        &Inst {
+            prio: 150,
+            ..Default::default()
+        },
+    );
+    let receiver = conf(&lab, 1, v, &Inst::default());
+    let receiver = match why {
+        Reject::Password => receiver.replace("auth_pass kv-pass", "auth_pass other"),
+        Reject::AhPassword => receiver.replace("auth_pass kv-ah", "auth_pass other"),
+        Reject::Interval => receiver.replace("advert_int 1", "advert_int 2"),
+    };
+    let s = Daemon::start(&lab, 0, Impl::Ours, &sender);
+    let r = Daemon::start(&lab, 1, which, &receiver);
+    assert!(
+        s.wait_log("(VI_1) Entering MASTER STATE", Duration::from_secs(10)),
+        "{}",
+        s.log_text()
+    );
+    std::thread::sleep(Duration::from_millis(4_500));
+    r.log_text()
+        .lines()
+        .filter_map(|l| l.split_once(": ").map(|(_, t)| t.to_owned()))
+        .filter(|t| {
+            t.contains("passwd")
+                || t.contains("IPSEC")
+                || t.contains("interval mismatch")
+                || t.contains("auth")
+        })
+        .collect()
+}
+
+/// Both implementations log the same line for each rejected advert, once
+/// per advert (Debian's 2.2.7 has no rate limit and names no sender).
+fn rejected_as_keepalived(tag: &str, net: u8, why: Reject) {
+    if !require() {
+        return;
+    }
+    let ka = rejected(&format!("{tag}k"), net, Impl::Keepalived, why);
+    let ours = rejected(&format!("{tag}o"), net + 1, Impl::Ours, why);
+    let distinct = |v: &[String]| {
+        let mut d = v.to_vec();
+        d.sort();
+        d.dedup();
+        d
+    };
+    assert_eq!(
+        distinct(&ours),
+        distinct(&ka),
+        "ours {ours:#?}\nkeepalived {ka:#?}"
+    );
+    assert_eq!(distinct(&ka).len(), 1, "{ka:#?}");
+    // One line per advert for 4.5 s, from both.
+    for lines in [&ka, &ours] {
+        assert!(lines.len() >= 3, "{lines:#?}");
+    }
+}
+
+#[test]
+fn wrong_password_logged_as_keepalived() {
+    rejected_as_keepalived("rjp", 118, Reject::Password);
+}
+
+#[test]
+fn wrong_ah_password_logged_as_keepalived() {
+    rejected_as_keepalived("rja", 138, Reject::AhPassword);
+}
+
+#[test]
+fn interval_mismatch_logged_as_keepalived() {
+    rejected_as_keepalived("rji", 147, Reject::Interval);
 }

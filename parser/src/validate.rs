@@ -143,19 +143,14 @@ fn validate_vrrp(cfg: &mut Config, d: &mut Diags) {
                 out.get()
                     .check(Some(v.loc), Class::GeneralError, format!("({name}) {m}"));
                 v.authentication = None;
-            } else if ah {
-                out.get().note(
-                    v.loc,
-                    format!("({name}) AH authentication is not supported by keepalived-rs yet: adverts go out without it"),
+            } else if ah && master && !owner {
+                // An AH master must first learn the sequence number in use.
+                out.get().check(
+                    Some(v.loc),
+                    Class::GeneralError,
+                    format!("({name}) Initial state master is incompatible with AH authentication - clearing"),
                 );
-                if master && !owner {
-                    out.get().check(
-                        Some(v.loc),
-                        Class::GeneralError,
-                        format!("({name}) Initial state master is incompatible with AH authentication - clearing"),
-                    );
-                    v.state = Some(VrrpState::Backup);
-                }
+                v.state = Some(VrrpState::Backup);
             }
         }
         // advert_int per version, as keepalived checks it (vrrp.c): v2 whole

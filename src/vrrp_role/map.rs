@@ -297,19 +297,13 @@ fn instance(
         && family == Family::V4
         && !strict
         && let Some(auth) = &vi.authentication
-        && auth.auth_type == Some(model::AuthType::Pass)
     {
-        fsm.auth = Auth::pass(auth.auth_pass.as_deref().unwrap_or("").as_bytes());
-    }
-    if vi
-        .authentication
-        .as_ref()
-        .is_some_and(|a| a.auth_type == Some(model::AuthType::Ah))
-    {
-        tracing::warn!(
-            "({name}) AH authentication is not supported by keepalived-rs yet - \
-             adverts are sent without authentication and AH adverts from peers are not seen"
-        );
+        let pass = auth.auth_pass.as_deref().unwrap_or("").as_bytes();
+        match auth.auth_type {
+            Some(model::AuthType::Pass) => fsm.auth = Auth::pass(pass),
+            Some(model::AuthType::Ah) => fsm.auth = Auth::ah(pass),
+            None => {}
+        }
     }
     fsm.nopreempt = vi.nopreempt;
     fsm.preempt_delay = Duration::from_micros(vi.preempt_delay.unwrap_or(0));

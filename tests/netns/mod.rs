@@ -474,7 +474,7 @@ impl Capture {
                 "-w",
             ])
             .arg(&file)
-            .args(["ip proto 112 or ip6 proto 112 or arp or icmp6"])
+            .args(["ip proto 112 or ip proto 51 or ip6 proto 112 or arp or icmp6"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -22,7 +22,11 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::types::{Centisecs, Family, Priority, Version, Vrid};
-use crate::wire::{Addrs, Advert, Auth, Counter, DecodeError, Kind, RateLimit, RxConfig};
+use crate::wire::{Addrs, Advert, Auth, Counter, DecodeError, Kind, RxConfig};
+
+/// [`Instance::log_limited`] kinds. keepalived 2.2.7 logs every rejected
+/// packet; only the later `owner_ignore_adverts` line is limited.
+const RL_OWNER_IGNORE: u32 = 1;
 
 /// Instance state. `Init` is before [`Input::Startup`]; `Stop` after
 /// [`Input::Shutdown`]. Fault is keepalived's addition to the RFC machine.
@@ -486,6 +490,13 @@ pub struct Instance {
     fault_known: bool,
     notifies_sent: bool,
     owner_conflict_logged: bool,
+    /// keepalived `ipsecah_counter`: one AH sequence number for both
+    /// directions. Sending counts it up; an accepted advert raises it to
+    /// the sender's, so a pair follows whoever numbers higher. Kept across
+    /// reloads.
+    ah_seq: u32,
+    /// The counter ran out while sending; the next MASTER restarts it.
+    ah_cycle: bool,
     stats: Stats,
     pub(crate) gate: Option<SyncGate>,
 }
@@ -525,6 +536,8 @@ impl Instance {
             fault_known: false,
             notifies_sent: false,
             owner_conflict_logged: false,
+            ah_seq: 0,
+            ah_cycle: false,
             stats: Stats::default(),
             gate: None,
             cfg,
@@ -787,9 +800,9 @@ impl Instance {
 
     /// keepalived `log_rate_limited_error`: once per kind until the flags
     /// are cleared (on a master change or a state change).
-    fn log_limited(&mut self, out: &mut Vec<Action>, kind: RateLimit, text: String) {
-        if self.rlflags & kind.bit() == 0 {
-            self.rlflags |= kind.bit();
+    fn log_limited(&mut self, out: &mut Vec<Action>, kind: u32, text: String) {
+        if self.rlflags & kind == 0 {
+            self.rlflags |= kind;
             self.log(out, text);
         }
     }
@@ -810,11 +823,18 @@ impl Instance {
     }
 
     fn advert(&self, priority: Priority) -> Advert {
+        let auth = match &self.cfg.auth {
+            Auth::Ah { key, .. } => Auth::Ah {
+                key: *key,
+                seq: self.ah_seq,
+            },
+            a => a.clone(),
+        };
         let kind = match self.cfg.version {
             Version::V2 => Kind::V2 {
                 // Validated in `new`.
                 adver_int: self.cfg.advert_int.as_v2_secs().unwrap_or(1),
-                auth: self.cfg.auth.clone(),
+                auth,
             },
             Version::V3 => Kind::V3 {
                 max_adver_int: self.cfg.advert_int,
@@ -829,6 +849,15 @@ impl Instance {
     }
 
     fn send_advert(&mut self, out: &mut Vec<Action>, priority: Priority) {
+        if self.cfg.auth.is_ah() {
+            // keepalived stops counting just short of the top and marks the
+            // counter cycled instead of wrapping (136 years at 1 s).
+            if self.ah_seq > 0xFFFF_FFFD {
+                self.ah_cycle = true;
+            } else {
+                self.ah_seq += 1;
+            }
+        }
         self.stats.advert_sent += 1;
         out.push(Action::SendAdvert(self.advert(priority)));
     }
@@ -1047,6 +1076,11 @@ impl Instance {
 
     fn force_master(&mut self, now: Instant, out: &mut Vec<Action>, reason: Reason) {
         self.rlflags = 0;
+        // keepalived `vrrp_state_goto_master`: a cycled AH counter restarts.
+        if self.ah_cycle {
+            self.ah_cycle = false;
+            self.ah_seq = 0;
+        }
         let from = self.state;
         self.state = State::Master;
         self.init_sands(now);
@@ -1369,10 +1403,8 @@ impl Instance {
                 if let Some(c) = e.counter() {
                     self.stats.bump(c);
                 }
-                let line = e.log_line(&self.cfg.name, src);
-                match e.rate_limit() {
-                    Some(kind) => self.log_limited(out, kind, line),
-                    None => self.log(out, line),
+                if let Some(line) = e.log_line(&self.cfg.name) {
+                    self.log(out, line);
                 }
                 return None;
             }
@@ -1382,39 +1414,56 @@ impl Instance {
             return None;
         }
         let name = self.cfg.name.clone();
-        if self.cfg.version == Version::V3 && advert.interval() != self.cfg.advert_int {
-            // RFC 5798 §7.1: "SHOULD verify ... Max Adver Interval"; only logged.
-            let line = format!(
-                "({name}) advertisement interval mismatch ours = {} centi-sec rcv'd={} centi-sec",
-                self.cfg.advert_int.get(),
-                advert.interval().get()
-            );
-            self.log_limited(out, RateLimit::AdvIntvlMismatch, line);
+        if let Kind::V2 {
+            auth: Auth::Ah { seq, .. },
+            ..
+        } = advert.kind
+        {
+            // keepalived's anti-replay check (vrrp_in_chk_ipsecah), after
+            // the ICV and SPI the decoder verified.
+            if seq <= self.ah_seq {
+                self.log(
+                    out,
+                    format!(
+                        "({name}) IPSEC-AH : sequence number {seq} already processed. Packet dropped. Local({})",
+                        self.ah_seq
+                    ),
+                );
+                self.stats.bump(Counter::AuthFailure);
+                return None;
+            }
+            self.ah_seq = seq;
+            if self.state == State::Backup {
+                self.ah_cycle = false;
+            }
         }
         if self.cfg.owner_ignore_adverts && self.effective.is_owner() {
             let line = format!("({name}) Dropping packet(s) from {src} since we are address owner");
-            self.log_limited(out, RateLimit::OwnerIgnoreAdverts, line);
+            self.log_limited(out, RL_OWNER_IGNORE, line);
             return None;
         }
         self.stats.advert_rcvd += 1;
-        if advert.addrs.len() != self.cfg.vips.len() {
+        // RFC 3768 §7.1: "MAY verify that the IP Address(es) associated
+        // with the VRID are valid". keepalived 2.2.7 drops such an advert,
+        // which makes a backup whose VIP list differs from its master's a
+        // second master; we log its lines and keep the advert, as later
+        // keepalived versions do.
+        if check_vip_addr && advert.addrs.len() != self.cfg.vips.len() {
             let line = format!(
-                "({name}) expected {} VIPs but received {}",
-                self.cfg.vips.len(),
-                advert.addrs.len()
+                "({name}) received an unexpected ip number count {}, expected {}!",
+                advert.addrs.len(),
+                self.cfg.vips.len()
             );
-            self.log_limited(out, RateLimit::WrongAddrCount, line);
+            self.log(out, line);
             self.stats.addr_list_err += 1;
         } else if check_vip_addr {
-            // RFC 3768 §7.1: "MAY verify that the IP Address(es) associated
-            // with the VRID are valid"; a mismatch is only logged.
             let missing = self.cfg.vips.iter().find(|v| !advert.addrs.contains(*v));
             if let Some(missing) = missing {
                 let line = format!(
-                    "({name}) ip address associated with VRID {} not present in advert from {src}: {missing}",
+                    "({name}) ip address associated with VRID {} not present in MASTER advert: {missing}",
                     self.cfg.vrid
                 );
-                self.log_limited(out, RateLimit::VipsMismatch, line);
+                self.log(out, line);
                 self.stats.addr_list_err += 1;
             }
         }
@@ -1577,6 +1626,20 @@ impl Instance {
                 out,
                 format!("({name}) Received advert from {src} with lower priority {prio}, ours {ours}{suffix}"),
             );
+            if let Kind::V2 {
+                auth: Auth::Ah { seq, .. },
+                ..
+            } = advert.kind
+            {
+                // keepalived jumps past the lower advert's number so that
+                // its own next adverts are accepted there.
+                self.log(
+                    out,
+                    format!("({name}) IPSEC-AH : Syncing seq_num - Increment seq"),
+                );
+                self.ah_seq = seq.wrapping_add(1);
+                self.ah_cycle = false;
+            }
             if !self.cfg.lower_prio_no_advert {
                 self.send_advert(out, ours);
                 sent = true;
@@ -1605,6 +1668,7 @@ impl Instance {
                 )
             };
             self.log(out, line);
+            self.ah_cycle = false;
             self.adopt_master_interval(out, &advert);
             self.ms_down_timer = self.master_down();
             self.master_saddr = Some(src);

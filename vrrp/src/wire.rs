@@ -15,13 +15,15 @@
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use hmac::{Hmac, KeyInit, Mac};
+use md5::Md5;
 use serde::{Deserialize, Serialize};
 
 use crate::types::{Centisecs, Family, Priority, Version, Vrid};
 
 /// IANA protocol number of VRRP.
 pub const IPPROTO_VRRP: u8 = 112;
-/// IPsec AH; RFC 2338 VRRPv2 could run under it. Recognised, not supported.
+/// IPsec AH (RFC 2402), which RFC 2338 VRRPv2 may run under.
 pub const IPPROTO_AH: u8 = 51;
 /// RFC 3768 §5.2.3 / RFC 5798 §5.1.1.3: TTL / hop limit of every advert.
 pub const VRRP_TTL: u8 = 255;
@@ -39,7 +41,11 @@ pub const AUTH_TYPE_PASS: u8 = 1;
 pub const AUTH_TYPE_AH: u8 = 2;
 
 /// Size of the AH header keepalived emits (RFC 2402 with a 96-bit ICV).
-const AH_LEN: usize = 24;
+pub const AH_LEN: usize = 24;
+/// RFC 2403: HMAC-MD5 truncated to 96 bits.
+const AH_ICV_LEN: usize = 12;
+/// RFC 2402 §2.2: the AH length in 32-bit words, minus 2.
+const AH_PAYLOAD_LEN: u8 = (AH_LEN / 4 - 2) as u8;
 const IPV4_MIN_HEADER: usize = 20;
 /// ETH_ZLEN - ETH_HLEN: a shorter IP packet arrives padded to this size.
 const ETH_MIN_PAYLOAD: usize = 46;
@@ -118,6 +124,95 @@ mod ipv4_field {
     pub const DST: std::ops::Range<usize> = 16..20;
 }
 
+/// Byte offsets inside the AH header keepalived sends (RFC 2402 §2).
+///
+/// ```text
+///  0                   1                   2                   3
+///  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+/// | Next Header   |  Payload Len  |          RESERVED             |
+/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+/// |                 Security Parameters Index (SPI)               |
+/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+/// |                    Sequence Number Field                      |
+/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+/// |            Authentication Data (HMAC-MD5-96, 12 bytes)        |
+/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+/// ```
+mod ah_field {
+    pub const NEXT_HEADER: usize = 0;
+    pub const PAYLOAD_LEN: usize = 1;
+    pub const RESERVED: std::ops::Range<usize> = 2..4;
+    pub const SPI: std::ops::Range<usize> = 4..8;
+    pub const SEQ: std::ops::Range<usize> = 8..12;
+    pub const ICV: std::ops::Range<usize> = 12..24;
+}
+
+/// The AH integrity check value of `pkt` (IPv4 header of `ihl` bytes, the
+/// AH header, then VRRP), as keepalived computes it on both sides: HMAC-MD5
+/// over the packet with the fields that change in transit zeroed (TOS,
+/// fragment, header checksum, the TTL when unicast) and the ICV itself
+/// zeroed, truncated to 96 bits (RFC 2403).
+fn ah_icv(key: &[u8; AUTH_LEN], pkt: &[u8], ihl: usize, unicast: bool) -> [u8; AH_ICV_LEN] {
+    // 60 bytes is the longest IPv4 header (IHL 15).
+    let mut head = [0u8; 60 + AH_LEN];
+    let head = &mut head[..ihl + AH_LEN];
+    head.copy_from_slice(&pkt[..ihl + AH_LEN]);
+    head[ipv4_field::TOS] = 0;
+    head[ipv4_field::FRAG].fill(0);
+    head[ipv4_field::CHECKSUM].fill(0);
+    if unicast {
+        head[ipv4_field::TTL] = 0;
+    }
+    head[ihl + ah_field::ICV.start..].fill(0);
+    let mut mac = <Hmac<Md5> as KeyInit>::new_from_slice(key).expect("HMAC accepts any key length");
+    mac.update(head);
+    mac.update(&pkt[ihl + AH_LEN..]);
+    let digest = mac.finalize().into_bytes();
+    let mut icv = [0u8; AH_ICV_LEN];
+    icv.copy_from_slice(&digest[..AH_ICV_LEN]);
+    icv
+}
+
+/// Constant time, as keepalived's `memcmp_constant_time`.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// keepalived's AH checks after the auth type (vrrp.c `vrrp_in_chk_ipsecah`):
+/// the next header, the ICV, then the SPI. The sequence number is the
+/// instance's to judge.
+fn verify_ah(
+    pkt: &[u8],
+    ihl: usize,
+    key: &[u8; AUTH_LEN],
+    unicast: bool,
+    vrid: u8,
+) -> Result<u32, DecodeError> {
+    let h = &pkt[ihl..ihl + AH_LEN];
+    if h[ah_field::NEXT_HEADER] != IPPROTO_VRRP {
+        return Err(DecodeError::AhNotVrrp { vrid });
+    }
+    if !same_secret(&h[ah_field::ICV], &ah_icv(key, pkt, ihl, unicast)) {
+        return Err(DecodeError::AhIcv { vrid });
+    }
+    let mut spi = [0u8; 4];
+    spi.copy_from_slice(&h[ah_field::SPI]);
+    let mut saddr = [0u8; 4];
+    saddr.copy_from_slice(&pkt[ipv4_field::SRC]);
+    if spi != saddr {
+        // keepalived prints both as host-order integers of the raw bytes.
+        return Err(DecodeError::AhSpi {
+            vrid,
+            saddr: u32::from_ne_bytes(saddr),
+            spi: u32::from_ne_bytes(spi),
+        });
+    }
+    let mut seq = [0u8; 4];
+    seq.copy_from_slice(&h[ah_field::SEQ]);
+    Ok(u32::from_be_bytes(seq))
+}
+
 /// One decoded (or to-be-encoded) advertisement.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Advert {
@@ -136,32 +231,56 @@ pub enum Kind {
     V3 { max_adver_int: Centisecs },
 }
 
-/// VRRPv2 authentication (RFC 3768 §5.3.6, RFC 2338 §5.3.6). AH is
-/// recognised by the decoder and rejected with [`DecodeError::AhUnsupported`].
+/// VRRPv2 authentication (RFC 3768 §5.3.6, RFC 2338 §5.3.6).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Auth {
     None,
     /// Cleartext password, zero-padded to 8 bytes.
     Pass([u8; AUTH_LEN]),
+    /// IPsec AH (RFC 2402) the way keepalived does it without any SA: an
+    /// HMAC-MD5-96 keyed with the password (zero-padded to 8 bytes), the
+    /// sender's address as SPI, and a sequence number. `seq` is the number
+    /// sent or received; in an [`RxConfig`] it means nothing.
+    Ah {
+        key: [u8; AUTH_LEN],
+        seq: u32,
+    },
 }
 
 impl Auth {
     /// Build a PASS value the way keepalived stores `auth_pass`: at most
     /// 8 bytes, the rest zero.
     pub fn pass(password: &[u8]) -> Self {
-        let mut data = [0u8; AUTH_LEN];
-        for (d, s) in data.iter_mut().zip(password) {
-            *d = *s;
+        Self::Pass(padded(password))
+    }
+
+    /// An AH value keyed as keepalived keys it (the same 8 bytes as PASS).
+    pub fn ah(password: &[u8]) -> Self {
+        Self::Ah {
+            key: padded(password),
+            seq: 0,
         }
-        Self::Pass(data)
     }
 
     pub const fn type_code(&self) -> u8 {
         match self {
             Self::None => AUTH_TYPE_NONE,
             Self::Pass(_) => AUTH_TYPE_PASS,
+            Self::Ah { .. } => AUTH_TYPE_AH,
         }
     }
+
+    pub const fn is_ah(&self) -> bool {
+        matches!(self, Self::Ah { .. })
+    }
+}
+
+fn padded(password: &[u8]) -> [u8; AUTH_LEN] {
+    let mut data = [0u8; AUTH_LEN];
+    for (d, s) in data.iter_mut().zip(password) {
+        *d = *s;
+    }
+    data
 }
 
 /// The virtual addresses carried in an advert, all of one family.
@@ -255,7 +374,7 @@ impl Advert {
         }
         match &self.kind {
             Kind::V2 {
-                auth: Auth::Pass(_),
+                auth: Auth::Pass(_) | Auth::Ah { .. },
                 ..
             } if self.family() == Family::V6 => Err(EncodeError::AuthOverIpv6),
             Kind::V3 { max_adver_int } if *max_adver_int > Centisecs::V3_MAX => {
@@ -314,7 +433,8 @@ impl Advert {
                     auth: Auth::Pass(p),
                     ..
                 } => *p,
-                // RFC 3768 §5.3.10: zero when not used.
+                // RFC 3768 §5.3.10: zero when not used; AH carries its
+                // proof in its own header.
                 _ => [0; AUTH_LEN],
             };
             out[off..off + AUTH_LEN].copy_from_slice(&data);
@@ -372,7 +492,15 @@ pub fn encode_ipv4(advert: &Advert, tx: &Ipv4Tx, buf: &mut [u8]) -> Result<usize
         return Err(EncodeError::FamilyMismatch);
     }
     advert.check_encodable()?;
-    let total = IPV4_MIN_HEADER + advert.vrrp_len();
+    let ah = match &advert.kind {
+        Kind::V2 {
+            auth: Auth::Ah { key, seq },
+            ..
+        } => Some((*key, *seq)),
+        _ => None,
+    };
+    let vrrp_off = IPV4_MIN_HEADER + if ah.is_some() { AH_LEN } else { 0 };
+    let total = vrrp_off + advert.vrrp_len();
     let available = buf.len();
     let out = buf.get_mut(..total).ok_or(EncodeError::BufferTooSmall {
         needed: total,
@@ -386,19 +514,37 @@ pub fn encode_ipv4(advert: &Advert, tx: &Ipv4Tx, buf: &mut [u8]) -> Result<usize
             dst: tx.dst,
         },
     };
-    advert.encode_vrrp(&mut out[IPV4_MIN_HEADER..], mode)?;
+    advert.encode_vrrp(&mut out[vrrp_off..], mode)?;
     let ip = &mut out[..IPV4_MIN_HEADER];
     ip[ipv4_field::VER_IHL] = 0x45;
     ip[ipv4_field::TOS] = IPV4_TOS;
-    // total <= 20 + 8 + 255*4 + 8.
+    // total <= 20 + 24 + 8 + 255*4 + 8.
     ip[ipv4_field::TOT_LEN].copy_from_slice(&(total as u16).to_be_bytes());
     ip[ipv4_field::ID].copy_from_slice(&tx.id.to_be_bytes());
     ip[ipv4_field::FRAG].fill(0);
     ip[ipv4_field::TTL] = tx.ttl;
-    ip[ipv4_field::PROTOCOL] = IPPROTO_VRRP;
+    ip[ipv4_field::PROTOCOL] = if ah.is_some() {
+        IPPROTO_AH
+    } else {
+        IPPROTO_VRRP
+    };
     ip[ipv4_field::CHECKSUM].fill(0);
     ip[ipv4_field::SRC].copy_from_slice(&tx.src.octets());
     ip[ipv4_field::DST].copy_from_slice(&tx.dst.octets());
+    if let Some((key, seq)) = ah {
+        let h = &mut out[IPV4_MIN_HEADER..vrrp_off];
+        h[ah_field::NEXT_HEADER] = IPPROTO_VRRP;
+        h[ah_field::PAYLOAD_LEN] = AH_PAYLOAD_LEN;
+        h[ah_field::RESERVED].fill(0);
+        // keepalived's SPI is the source address, so it needs no SA.
+        h[ah_field::SPI].copy_from_slice(&tx.src.octets());
+        h[ah_field::SEQ].copy_from_slice(&seq.to_be_bytes());
+        // A unicast instance's adverts may cross routers, so keepalived
+        // leaves the TTL out of the ICV; every unicast destination is.
+        let icv = ah_icv(&key, out, IPV4_MIN_HEADER, !tx.dst.is_multicast());
+        out[IPV4_MIN_HEADER + ah_field::ICV.start..vrrp_off].copy_from_slice(&icv);
+    }
+    let ip = &mut out[..IPV4_MIN_HEADER];
     // The kernel recomputes this for IP_HDRINCL; filling it keeps test
     // captures and encoded packets byte-identical.
     let hc = checksum::internet(ip);
@@ -509,8 +655,14 @@ fn ipv4_at(b: &[u8], r: std::ops::Range<usize>) -> Ipv4Addr {
 
 /// Checks shared by both families after the length/TTL checks, in
 /// keepalived's order (vrrp.c `vrrp_check_packet`). `vrrp` is exactly the
-/// VRRP message, padding removed.
-fn check_header(vrrp: &[u8], v4_auth: bool, cfg: &RxConfig) -> Result<(), DecodeError> {
+/// VRRP message, padding removed; `ah` is the whole IPv4 packet and its
+/// header length when it came under AH. Returns the AH sequence number.
+fn check_header(
+    vrrp: &[u8],
+    v4_auth: bool,
+    ah: Option<(&[u8], usize)>,
+    cfg: &RxConfig,
+) -> Result<Option<u32>, DecodeError> {
     let vrid = vrrp[field::VRID];
     // RFC 3768 §7.1 / RFC 5798 §7.1: "MUST verify the VRRP version".
     let version = vrrp[field::VERS_TYPE] >> 4;
@@ -521,6 +673,7 @@ fn check_header(vrrp: &[u8], v4_auth: bool, cfg: &RxConfig) -> Result<(), Decode
             expected: cfg.version.number(),
         });
     }
+    let mut seq = None;
     if cfg.version == Version::V2 {
         // RFC 3768 §7.1: "MUST perform authentication specified by Auth Type".
         let auth_type = vrrp[field::AUTH_TYPE];
@@ -538,13 +691,14 @@ fn check_header(vrrp: &[u8], v4_auth: bool, cfg: &RxConfig) -> Result<(), Decode
                 expected: expected_auth.type_code(),
             });
         }
-        if let Auth::Pass(want) = expected_auth {
-            let got = &vrrp[vrrp.len() - AUTH_LEN..];
-            // Constant time, as keepalived's memcmp_constant_time.
-            let diff = got.iter().zip(want).fold(0u8, |acc, (a, b)| acc | (a ^ b));
-            if diff != 0 {
+        match (expected_auth, ah) {
+            (Auth::Pass(want), _) if !same_secret(&vrrp[vrrp.len() - AUTH_LEN..], want) => {
                 return Err(DecodeError::Password { vrid });
             }
+            (Auth::Ah { key, .. }, Some((pkt, ihl))) => {
+                seq = Some(verify_ah(pkt, ihl, key, cfg.unicast, vrid)?);
+            }
+            _ => {}
         }
         // RFC 3768 §7.1: "MUST verify that the Adver Interval in the packet
         // is the same as the locally configured".
@@ -564,7 +718,7 @@ fn check_header(vrrp: &[u8], v4_auth: bool, cfg: &RxConfig) -> Result<(), Decode
             received: pkt_type,
         });
     }
-    Ok(())
+    Ok(seq)
 }
 
 /// Build the value once every check has passed.
@@ -652,11 +806,16 @@ pub fn decode_ipv4(buf: &[u8], cfg: &RxConfig) -> Result<Rx, DecodeError> {
     }
     let hd = &buf[vrrp_off..];
     let vrid = hd[field::VRID];
-    if protocol == IPPROTO_AH {
-        return Err(DecodeError::AhUnsupported { vrid });
-    }
     if vrid == 0 {
         return Err(DecodeError::ZeroVrid);
+    }
+    let want_ah = cfg.auth.is_ah();
+    if (protocol == IPPROTO_AH) != want_ah {
+        return Err(if want_ah {
+            DecodeError::AhMissing { vrid }
+        } else {
+            DecodeError::AhUnexpected { vrid }
+        });
     }
     let auth_len = if hd[field::VERS_TYPE] >> 4 == 2 {
         AUTH_LEN
@@ -664,7 +823,7 @@ pub fn decode_ipv4(buf: &[u8], cfg: &RxConfig) -> Result<Rx, DecodeError> {
         0
     };
     let vrrp_len = HEADER_LEN + usize::from(hd[field::NADDR]) * 4 + auth_len;
-    let expected = ihl + vrrp_len;
+    let expected = vrrp_off + vrrp_len;
     // RFC 3768 §7.1: "MUST verify that the received packet contains the
     // complete VRRP packet".
     if !length_ok(len, expected) {
@@ -683,8 +842,8 @@ pub fn decode_ipv4(buf: &[u8], cfg: &RxConfig) -> Result<Rx, DecodeError> {
             expected: VRRP_TTL,
         });
     }
-    let vrrp = &buf[ihl..expected];
-    check_header(vrrp, true, cfg)?;
+    let vrrp = &buf[vrrp_off..expected];
+    let ah_seq = check_header(vrrp, true, want_ah.then_some((&buf[..expected], ihl)), cfg)?;
     let tot_len = be16(buf, ipv4_field::TOT_LEN);
     if usize::from(tot_len) != len {
         let padded = len <= ETH_MIN_PAYLOAD
@@ -726,7 +885,12 @@ pub fn decode_ipv4(buf: &[u8], cfg: &RxConfig) -> Result<Rx, DecodeError> {
             expected_unicast: cfg.unicast,
         });
     }
-    let advert = parse_body(vrrp, Family::V4)?;
+    let mut advert = parse_body(vrrp, Family::V4)?;
+    if let (Some(seq), Auth::Ah { key, .. }, Kind::V2 { auth, .. }) =
+        (ah_seq, &cfg.auth, &mut advert.kind)
+    {
+        *auth = Auth::Ah { key: *key, seq };
+    }
     Ok(Rx {
         src: IpAddr::V4(src),
         dst: IpAddr::V4(dst),
@@ -767,7 +931,7 @@ pub fn decode_ipv6(payload: &[u8], meta: &Ipv6Meta, cfg: &RxConfig) -> Result<Rx
         });
     }
     let vrrp = &payload[..expected];
-    check_header(vrrp, false, cfg)?;
+    check_header(vrrp, false, None, cfg)?;
     // The kernel already dropped bad checksums (IPV6_CHECKSUM); verifying
     // again costs little and makes this function usable on captures.
     let acc = checksum::ipv6_pseudo(meta.src, meta.dst, expected as u32);
@@ -806,33 +970,6 @@ pub enum Counter {
     AddrListErr,
 }
 
-/// keepalived logs each kind of packet error once until the master changes
-/// (`log_rate_limited_error`); this names the kind.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum RateLimit {
-    BadAhHeader,
-    IncompletePacket,
-    InvalidTtl,
-    WrongVersion,
-    BadAuth,
-    WrongAuth,
-    WrongAuthPasswd,
-    AdvIntvlMismatch,
-    NotAdvertisement,
-    BadLength,
-    BadChecksum,
-    UniMulticastErr,
-    WrongAddrCount,
-    VipsMismatch,
-    OwnerIgnoreAdverts,
-}
-
-impl RateLimit {
-    pub const fn bit(self) -> u32 {
-        1 << self as u32
-    }
-}
-
 /// Why a received packet was rejected. Each variant carries what its
 /// keepalived counter and log line need.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
@@ -853,9 +990,22 @@ pub enum DecodeError {
     /// VRID 0 belongs to no instance.
     #[error("VRID 0 received")]
     ZeroVrid,
-    /// IPsec AH (RFC 2338 auth type 2) is not implemented.
-    #[error("VRID {vrid}: AH authentication is not supported")]
-    AhUnsupported { vrid: u8 },
+    /// An AH packet for an instance without `auth_type AH`.
+    #[error("VRID {vrid}: AH header but auth type not AH")]
+    AhUnexpected { vrid: u8 },
+    /// A plain VRRP packet for an instance with `auth_type AH`.
+    #[error("VRID {vrid}: no AH header but auth type is AH")]
+    AhMissing { vrid: u8 },
+    /// AH protecting something other than VRRP: keepalived drops it silently.
+    #[error("VRID {vrid}: AH for another protocol")]
+    AhNotVrrp { vrid: u8 },
+    /// The AH ICV does not match: another password, or a changed packet.
+    #[error("VRID {vrid}: invalid AH HMAC-MD5")]
+    AhIcv { vrid: u8 },
+    /// The AH SPI is not the packet's source address. Both are the raw
+    /// network bytes read as a host integer, as keepalived prints them.
+    #[error("VRID {vrid}: AH SPI {spi} is not the source address {saddr}")]
+    AhSpi { vrid: u8, saddr: u32, spi: u32 },
     #[error("VRID {vrid}: packet length {received}, expected {expected}")]
     Length {
         vrid: u8,
@@ -914,7 +1064,11 @@ impl DecodeError {
             | Self::BadIhl { .. }
             | Self::Protocol(_) => None,
             Self::ZeroVrid => Some(0),
-            Self::AhUnsupported { vrid }
+            Self::AhUnexpected { vrid }
+            | Self::AhMissing { vrid }
+            | Self::AhNotVrrp { vrid }
+            | Self::AhIcv { vrid }
+            | Self::AhSpi { vrid, .. }
             | Self::Length { vrid, .. }
             | Self::Ttl { vrid, .. }
             | Self::Version { vrid, .. }
@@ -937,110 +1091,89 @@ impl DecodeError {
             | Self::BadIhl { .. }
             | Self::Protocol(_)
             | Self::ZeroVrid
+            | Self::AhNotVrrp { .. }
             | Self::IntervalMismatch { .. } => return None,
-            Self::AhUnsupported { .. } | Self::AuthTypeMismatch { .. } => Counter::AuthtypeMismatch,
+            Self::AhUnexpected { .. } | Self::AhMissing { .. } | Self::AuthTypeMismatch { .. } => {
+                Counter::AuthtypeMismatch
+            }
             Self::Length { .. } | Self::IpTotalLength { .. } => Counter::PacketLenErr,
             Self::Ttl { .. } => Counter::IpTtlErr,
             Self::Version { .. } => Counter::VersErr,
             Self::InvalidAuthType { .. } => Counter::InvalidAuthtype,
-            Self::Password { .. } => Counter::AuthFailure,
+            Self::Password { .. } | Self::AhIcv { .. } | Self::AhSpi { .. } => Counter::AuthFailure,
             Self::Type { .. } => Counter::InvalidTypeRcvd,
             Self::Checksum { .. } => Counter::ChkErr,
             Self::CastMismatch { .. } => Counter::AddrListErr,
         })
     }
 
-    /// The rate-limit category of the instance log line, if there is one.
-    pub fn rate_limit(&self) -> Option<RateLimit> {
+    /// Debian's keepalived 2.2.7 log line for this rejection on instance
+    /// `iname` (vrrp.c `vrrp_check_packet`, `vrrp_in_chk_ipsecah`,
+    /// `vrrp_get_header`), or `None` where it drops the packet silently.
+    /// 2.2.7 logs every rejected packet and never names the sender.
+    pub fn log_line(&self, iname: &str) -> Option<String> {
         Some(match self {
             Self::Truncated { .. }
             | Self::NotIpv4 { .. }
             | Self::BadIhl { .. }
             | Self::Protocol(_)
-            | Self::ZeroVrid => {
-                return None;
-            }
-            Self::AhUnsupported { .. } => RateLimit::BadAhHeader,
-            Self::Length { .. } => RateLimit::IncompletePacket,
-            Self::Ttl { .. } => RateLimit::InvalidTtl,
-            Self::Version { .. } => RateLimit::WrongVersion,
-            Self::InvalidAuthType { .. } => RateLimit::BadAuth,
-            Self::AuthTypeMismatch { .. } => RateLimit::WrongAuth,
-            Self::Password { .. } => RateLimit::WrongAuthPasswd,
-            Self::IntervalMismatch { .. } => RateLimit::AdvIntvlMismatch,
-            Self::Type { .. } => RateLimit::NotAdvertisement,
-            Self::IpTotalLength { .. } => RateLimit::BadLength,
-            Self::Checksum { .. } => RateLimit::BadChecksum,
-            Self::CastMismatch { .. } => RateLimit::UniMulticastErr,
-        })
-    }
-
-    /// keepalived's log line for this rejection on instance `iname`, from
-    /// `src` (vrrp.c `vrrp_check_packet` / `vrrp_get_header`).
-    pub fn log_line(&self, iname: &str, src: IpAddr) -> String {
-        match self {
-            Self::Truncated { .. }
-            | Self::NotIpv4 { .. }
-            | Self::BadIhl { .. }
-            | Self::Protocol(_)
             | Self::ZeroVrid => self.to_string(),
-            Self::AhUnsupported { .. } => {
-                format!("({iname}) Received AH header but auth type not AH from {src}")
+            Self::AhNotVrrp { .. } => return None,
+            Self::AhUnexpected { .. } => {
+                format!("({iname}) Received AH header but auth type not AH")
+            }
+            Self::AhMissing { .. } => format!("({iname}) No AH header but auth type is AH"),
+            Self::AhIcv { .. } => format!(
+                "({iname}) IPSEC-AH : invalid IPSEC HMAC-MD5 value. Due to fields mutation or bad password !"
+            ),
+            Self::AhSpi { saddr, spi, .. } => {
+                format!("IPSEC AH : invalid IPSEC SPI value. {saddr} and expect {spi}")
             }
             Self::Length {
                 received, expected, ..
             } => format!(
-                "({iname}) vrrp packet from {src} too {}, length {received} and expect {expected}",
+                "({iname}) vrrp packet too {}, length {received} and expect {expected}",
                 if received > expected { "long" } else { "short" }
             ),
             Self::Ttl {
                 received, expected, ..
-            } => format!(
-                "({iname}) invalid TTL/HL from {src}. Received {received} and expect {expected}"
-            ),
+            } => format!("({iname}) invalid TTL/HL. Received {received} and expect {expected}"),
             Self::Version {
                 received, expected, ..
-            } => format!(
-                "({iname}) wrong VRRP version from {src}. Received {received} and expect {expected}"
-            ),
+            } => format!("({iname}) wrong version. Received {received} and expect {expected}"),
             Self::InvalidAuthType { received, .. } => {
-                format!("({iname}) Invalid auth type from {src}: {received}")
+                format!("({iname}) Invalid auth type: {received}")
             }
             Self::AuthTypeMismatch {
                 received, expected, ..
-            } => {
-                format!("({iname}) received a {received} auth from {src}, expecting {expected}!")
-            }
-            Self::Password { .. } => format!("({iname}) received an invalid passwd from {src}!"),
+            } => format!("({iname}) received a {received} auth, expecting {expected}!"),
+            Self::Password { .. } => format!("({iname}) received an invalid passwd!"),
             Self::IntervalMismatch {
                 mine_secs,
                 received_secs,
                 ..
             } => format!(
-                "({iname}) advertisement interval mismatch with {src} mine={mine_secs} sec rcv'd={received_secs} sec"
+                "({iname}) advertisement interval mismatch mine={mine_secs} sec rcv'd={received_secs} sec"
             ),
-            Self::Type { received, .. } => format!(
-                "({iname}) Invalid packet type from {src}. {received} and expect {TYPE_ADVERTISEMENT}"
-            ),
+            Self::Type { received, .. } => {
+                format!("({iname}) Invalid packet type. {received} and expect {TYPE_ADVERTISEMENT}")
+            }
             Self::IpTotalLength {
                 tot_len, received, ..
             } => format!(
-                "({iname}) ip_tot_len mismatch against received length from {src}. {tot_len} and received {received}"
+                "({iname}) ip_tot_len mismatch against received length. {tot_len} and received {received}"
             ),
             Self::Checksum { version, .. } => {
-                format!(
-                    "({iname}) Invalid VRRPv{} checksum from {src}",
-                    version.number()
-                )
+                format!("({iname}) Invalid VRRPv{} checksum", version.number())
             }
             Self::CastMismatch {
                 expected_unicast, ..
             } => format!(
-                "({iname}) Expected {}icast packet but received {}icast packet from {src}",
+                "({iname}) Expected {}icast packet but received {}icast packet",
                 if *expected_unicast { "un" } else { "mult" },
                 if *expected_unicast { "mult" } else { "un" }
             ),
-        }
+        })
     }
 }
 

@@ -501,9 +501,14 @@ fn password_is_truncated_to_eight_bytes() {
 }
 
 #[test]
-fn ah_is_recognised_as_unsupported() {
-    // IPv4 header with protocol 51, a 24-byte AH header, then a VRRP header.
+fn ah_presence_must_match_the_instance() {
+    // A plain VRRP packet for an AH instance, and the same VRRP under an AH
+    // header for a PASS instance: keepalived's two AH-presence lines.
     let g = &goldens()[0];
+    assert_eq!(
+        decode_ipv4(&g.bytes, &cfg(Version::V2, Auth::ah(b"secret"), 1)),
+        Err(DecodeError::AhMissing { vrid: 51 })
+    );
     let mut b = g.bytes[..20].to_vec();
     b[9] = IPPROTO_AH;
     b.extend_from_slice(&[112, 4, 0, 0, 192, 168, 1, 10, 0, 0, 0, 1]);
@@ -512,11 +517,156 @@ fn ah_is_recognised_as_unsupported() {
     assert_eq!(peek_vrid_ipv4(&b), Some(51));
     assert_eq!(
         decode_ipv4(&b, &g.cfg),
-        Err(DecodeError::AhUnsupported { vrid: 51 })
+        Err(DecodeError::AhUnexpected { vrid: 51 })
     );
+    for e in [
+        DecodeError::AhUnexpected { vrid: 51 },
+        DecodeError::AhMissing { vrid: 51 },
+    ] {
+        assert_eq!(e.counter(), Some(Counter::AuthtypeMismatch));
+    }
+}
+
+/// keepalived's AH advert of `ah_capture()`'s first frame, re-encodable.
+fn ah_frames(text: &str) -> Vec<Vec<u8>> {
+    tcpdump_frames(text)
+        .into_iter()
+        .map(|f| f[14..].to_vec())
+        .collect()
+}
+
+fn ah_advert(vrid_n: u8, seq: u32) -> Advert {
+    Advert {
+        vrid: vrid(vrid_n),
+        priority: Priority(200),
+        kind: Kind::V2 {
+            adver_int: 1,
+            auth: Auth::Ah {
+                key: *b"s3cr3t\0\0",
+                seq,
+            },
+        },
+        addrs: Addrs::V4(vec![v4("10.77.0.120"), v4("10.77.0.121")]),
+    }
+}
+
+fn check_ah_capture(text: &str, vrid_n: u8, unicast: bool) {
+    let mut c = cfg(Version::V2, Auth::ah(b"s3cr3t"), 1);
+    c.unicast = unicast;
+    let frames = ah_frames(text);
+    assert_eq!(frames.len(), 3);
+    for (i, ip) in frames.iter().enumerate() {
+        // keepalived numbers both the IP id and the AH sequence from 1.
+        let seq = i as u32 + 1;
+        let rx = decode_ipv4(ip, &c).unwrap();
+        assert_eq!(rx.advert, ah_advert(vrid_n, seq));
+        let tx = Ipv4Tx {
+            src: Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]),
+            dst: Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]),
+            ttl: ip[8],
+            id: u16::from_be_bytes([ip[4], ip[5]]),
+            v3_checksum_as_v2: false,
+        };
+        let mut buf = [0xa5u8; 128];
+        let n = encode_ipv4(&rx.advert, &tx, &mut buf).unwrap();
+        assert_eq!(&buf[..n], &ip[..], "frame {i}");
+    }
+}
+
+#[test]
+fn keepalived_captures_v2_ah() {
+    check_ah_capture(
+        include_str!("../tests/captures/v2-ah-ipv4.tcpdump"),
+        55,
+        false,
+    );
+}
+
+#[test]
+fn keepalived_captures_v2_ah_unicast() {
+    // Unicast leaves the TTL out of the ICV: the multicast rule (TTL in)
+    // must not verify these frames.
+    let text = include_str!("../tests/captures/v2-ah-unicast-ipv4.tcpdump");
+    check_ah_capture(text, 56, true);
+    let mut c = cfg(Version::V2, Auth::ah(b"s3cr3t"), 1);
+    c.unicast = false;
+    let ip = &ah_frames(text)[0];
+    assert_eq!(decode_ipv4(ip, &c), Err(DecodeError::AhIcv { vrid: 56 }));
+}
+
+#[test]
+fn ah_rejections_in_keepalived_order() {
+    let text = include_str!("../tests/captures/v2-ah-ipv4.tcpdump");
+    let good = ah_frames(text).remove(0);
+    let c = cfg(Version::V2, Auth::ah(b"s3cr3t"), 1);
+    // Another password.
     assert_eq!(
-        DecodeError::AhUnsupported { vrid: 51 }.counter(),
-        Some(Counter::AuthtypeMismatch)
+        decode_ipv4(&good, &cfg(Version::V2, Auth::ah(b"other"), 1)),
+        Err(DecodeError::AhIcv { vrid: 55 })
+    );
+    // Any protected byte changed: here the priority.
+    let mut b = good.clone();
+    b[20 + AH_LEN + 2] ^= 1;
+    assert_eq!(decode_ipv4(&b, &c), Err(DecodeError::AhIcv { vrid: 55 }));
+    // The mutable IP fields are outside the ICV.
+    let mut b = good.clone();
+    b[1] = 0;
+    b[6] = 0x40;
+    b[10] ^= 0xff;
+    assert!(decode_ipv4(&b, &c).is_ok());
+    // AH over something else: dropped without a line.
+    let mut b = good.clone();
+    b[20] = 6;
+    let e = decode_ipv4(&b, &c).unwrap_err();
+    assert_eq!(e, DecodeError::AhNotVrrp { vrid: 55 });
+    assert_eq!(e.log_line("VI_AH"), None);
+    assert_eq!(e.counter(), None);
+    // A wrong SPI is only caught once the ICV matches, so re-sign it.
+    let mut b = good.clone();
+    b[24..28].copy_from_slice(&[10, 77, 0, 9]);
+    let icv = ah_icv(b"s3cr3t\0\0", &b, 20, false);
+    b[32..44].copy_from_slice(&icv);
+    let e = decode_ipv4(&b, &c).unwrap_err();
+    assert_eq!(
+        e,
+        DecodeError::AhSpi {
+            vrid: 55,
+            saddr: u32::from_ne_bytes([10, 77, 0, 1]),
+            spi: u32::from_ne_bytes([10, 77, 0, 9]),
+        }
+    );
+    assert_eq!(e.counter(), Some(Counter::AuthFailure));
+    if cfg!(target_endian = "little") {
+        assert_eq!(
+            e.log_line("VI_AH").unwrap(),
+            "IPSEC AH : invalid IPSEC SPI value. 16796938 and expect 151014666"
+        );
+    }
+    // The length counts the AH header.
+    assert!(matches!(
+        decode_ipv4(&good[..good.len() - 4], &c),
+        Err(DecodeError::Length {
+            expected: 68,
+            received: 64,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn ah_is_refused_over_ipv6() {
+    let a = Advert {
+        vrid: vrid(1),
+        priority: Priority(100),
+        kind: Kind::V2 {
+            adver_int: 1,
+            auth: Auth::ah(b"x"),
+        },
+        addrs: Addrs::V6(vec![v6("fe80::1")]),
+    };
+    assert_eq!(
+        encode_ipv6(&a, v6("fe80::2"), v6("ff02::12"), &mut [0u8; 64]),
+        Err(EncodeError::AuthOverIpv6)
     );
 }
 
@@ -658,7 +808,8 @@ fn encode_rejects_invalid_adverts() {
 
 #[test]
 fn log_lines_match_keepalived() {
-    let src: IpAddr = "10.0.0.2".parse().unwrap();
+    // Each template is a string of Debian's /usr/sbin/keepalived 2.2.7:
+    // none names the sender, unlike later keepalived versions.
     let cases = [
         (
             DecodeError::Ttl {
@@ -666,7 +817,7 @@ fn log_lines_match_keepalived() {
                 received: 64,
                 expected: 255,
             },
-            "(VI_1) invalid TTL/HL from 10.0.0.2. Received 64 and expect 255",
+            "(VI_1) invalid TTL/HL. Received 64 and expect 255",
         ),
         (
             DecodeError::Version {
@@ -674,7 +825,7 @@ fn log_lines_match_keepalived() {
                 received: 3,
                 expected: 2,
             },
-            "(VI_1) wrong VRRP version from 10.0.0.2. Received 3 and expect 2",
+            "(VI_1) wrong version. Received 3 and expect 2",
         ),
         (
             DecodeError::IntervalMismatch {
@@ -682,25 +833,32 @@ fn log_lines_match_keepalived() {
                 mine_secs: 1,
                 received_secs: 2,
             },
-            "(VI_1) advertisement interval mismatch with 10.0.0.2 mine=1 sec rcv'd=2 sec",
+            "(VI_1) advertisement interval mismatch mine=1 sec rcv'd=2 sec",
         ),
         (
             DecodeError::Checksum {
                 vrid: 1,
                 version: Version::V2,
             },
-            "(VI_1) Invalid VRRPv2 checksum from 10.0.0.2",
+            "(VI_1) Invalid VRRPv2 checksum",
         ),
         (
             DecodeError::Checksum {
                 vrid: 1,
                 version: Version::V3,
             },
-            "(VI_1) Invalid VRRPv3 checksum from 10.0.0.2",
+            "(VI_1) Invalid VRRPv3 checksum",
         ),
         (
             DecodeError::Password { vrid: 1 },
-            "(VI_1) received an invalid passwd from 10.0.0.2!",
+            "(VI_1) received an invalid passwd!",
+        ),
+        (
+            DecodeError::InvalidAuthType {
+                vrid: 1,
+                received: 3,
+            },
+            "(VI_1) Invalid auth type: 3",
         ),
         (
             DecodeError::AuthTypeMismatch {
@@ -708,7 +866,7 @@ fn log_lines_match_keepalived() {
                 received: 1,
                 expected: 0,
             },
-            "(VI_1) received a 1 auth from 10.0.0.2, expecting 0!",
+            "(VI_1) received a 1 auth, expecting 0!",
         ),
         (
             DecodeError::Length {
@@ -716,7 +874,7 @@ fn log_lines_match_keepalived() {
                 received: 36,
                 expected: 40,
             },
-            "(VI_1) vrrp packet from 10.0.0.2 too short, length 36 and expect 40",
+            "(VI_1) vrrp packet too short, length 36 and expect 40",
         ),
         (
             DecodeError::Length {
@@ -724,21 +882,41 @@ fn log_lines_match_keepalived() {
                 received: 41,
                 expected: 40,
             },
-            "(VI_1) vrrp packet from 10.0.0.2 too long, length 41 and expect 40",
+            "(VI_1) vrrp packet too long, length 41 and expect 40",
+        ),
+        (
+            DecodeError::IpTotalLength {
+                vrid: 1,
+                tot_len: 40,
+                received: 44,
+            },
+            "(VI_1) ip_tot_len mismatch against received length. 40 and received 44",
         ),
         (
             DecodeError::CastMismatch {
                 vrid: 1,
                 expected_unicast: false,
             },
-            "(VI_1) Expected multicast packet but received unicast packet from 10.0.0.2",
+            "(VI_1) Expected multicast packet but received unicast packet",
         ),
         (
             DecodeError::Type {
                 vrid: 1,
                 received: 2,
             },
-            "(VI_1) Invalid packet type from 10.0.0.2. 2 and expect 1",
+            "(VI_1) Invalid packet type. 2 and expect 1",
+        ),
+        (
+            DecodeError::AhUnexpected { vrid: 1 },
+            "(VI_1) Received AH header but auth type not AH",
+        ),
+        (
+            DecodeError::AhMissing { vrid: 1 },
+            "(VI_1) No AH header but auth type is AH",
+        ),
+        (
+            DecodeError::AhIcv { vrid: 1 },
+            "(VI_1) IPSEC-AH : invalid IPSEC HMAC-MD5 value. Due to fields mutation or bad password !",
         ),
         (
             DecodeError::Truncated {
@@ -749,7 +927,7 @@ fn log_lines_match_keepalived() {
         ),
     ];
     for (e, line) in cases {
-        assert_eq!(e.log_line("VI_1", src), line);
+        assert_eq!(e.log_line("VI_1").as_deref(), Some(line));
         assert!(e.vrid().is_some() || matches!(e, DecodeError::Truncated { .. }));
     }
 }
@@ -948,7 +1126,7 @@ proptest! {
         let _ = decode_ipv6(&bytes, &meta, &c);
         // Every error renders without panicking too.
         if let Err(e) = decode_ipv4(&bytes, &c) {
-            let _ = e.log_line("VI_1", IpAddr::V4(v4("192.0.2.1")));
+            let _ = e.log_line("VI_1");
         }
     }
 }

@@ -411,7 +411,6 @@ fn v3_backup_adopts_master_interval() {
         all_logs(&a),
         [
             "(VI_1) master set to 10.0.0.2",
-            "(VI_1) advertisement interval mismatch ours = 100 centi-sec rcv'd=50 centi-sec",
             "(VI_1) advertisement interval updated from 1000ms to 500ms by master",
         ]
     );
@@ -639,10 +638,11 @@ fn garp_schedule() {
     );
 }
 
-// Input: rejected packets. Output: counter per error, one log line per
-// kind until the master changes, and no effect on the timers.
+// Input: rejected packets. Output: counter per error, a log line per
+// packet (keepalived 2.2.7 does not rate-limit them), and no effect on the
+// timers.
 #[test]
-fn decode_errors_count_and_log_once() {
+fn decode_errors_count_and_log_each() {
     let mut h = Harness::new(cfg("10.0.0.1", 100));
     h.send(Input::Startup);
     let before = h.next();
@@ -654,11 +654,12 @@ fn decode_errors_count_and_log_once() {
             expected: 255,
         }),
     };
-    assert_eq!(
-        logs(&h.send(bad())),
-        ["(VI_1) invalid TTL/HL from 10.0.0.2. Received 64 and expect 255"]
-    );
-    assert!(logs(&h.send(bad())).is_empty());
+    for _ in 0..2 {
+        assert_eq!(
+            logs(&h.send(bad())),
+            ["(VI_1) invalid TTL/HL. Received 64 and expect 255"]
+        );
+    }
     assert_eq!(h.inst.stats().ip_ttl_err, 2);
     assert_eq!(h.next(), before);
     let a = h.send(Input::Advert {
@@ -668,11 +669,8 @@ fn decode_errors_count_and_log_once() {
             version: Version::V2,
         }),
     });
-    assert_eq!(logs(&a), ["(VI_1) Invalid VRRPv2 checksum from 10.0.0.2"]);
+    assert_eq!(logs(&a), ["(VI_1) Invalid VRRPv2 checksum"]);
     assert_eq!(h.inst.stats().chk_err, 1);
-    // A good advert from a new master clears the rate limit.
-    h.send(rx("10.0.0.2", advert_v2(150)));
-    assert_eq!(logs(&h.send(bad())).len(), 1);
 }
 
 // Input: adverts whose VIP list differs from ours. Output: logged and
@@ -686,13 +684,14 @@ fn vip_mismatch_is_logged_not_fatal() {
     let acts = h.send(rx("10.0.0.2", a.clone()));
     assert_eq!(
         logs(&acts),
-        [
-            "(VI_1) ip address associated with VRID 51 not present in advert from 10.0.0.2: 10.0.0.100"
-        ]
+        ["(VI_1) ip address associated with VRID 51 not present in MASTER advert: 10.0.0.100"]
     );
     a.addrs = vrrp::wire::Addrs::V4(vec![]);
     let acts = h.send(rx("10.0.0.2", a));
-    assert_eq!(logs(&acts), ["(VI_1) expected 1 VIPs but received 0"]);
+    assert_eq!(
+        logs(&acts),
+        ["(VI_1) received an unexpected ip number count 0, expected 1!"]
+    );
     assert_eq!(h.inst.stats().addr_list_err, 2);
     assert_eq!(h.inst.master_addr(), Some(ip("10.0.0.2")));
 }

@@ -634,7 +634,7 @@ async fn build_inner(
 
     let mut tx_keys: Vec<(String, Family, Option<IpAddr>, Option<u8>)> = Vec::new();
     let mut tx: Vec<TxSocket> = Vec::new();
-    let mut rx_tables: HashMap<(String, Family), (u32, bool, RxTable)> = HashMap::new();
+    let mut rx_tables: HashMap<(String, Family, bool), (u32, bool, RxTable)> = HashMap::new();
     let mut io = Vec::new();
     let mut fsms = Vec::new();
     let mut forwarding6 = HashMap::new();
@@ -662,6 +662,7 @@ async fn build_inner(
         });
         fsm_cfg.unicast = !inst.unicast_peers.is_empty();
         let rxcfg = fsm_cfg.rx_config();
+        let ah = rxcfg.auth.is_ah();
         let fsm = Instance::new(fsm_cfg).map_err(|source| DriverError::Config {
             instance: name.clone(),
             source,
@@ -700,7 +701,7 @@ async fn build_inner(
         };
 
         // Receive table of the base interface.
-        let entry = rx_tables.entry((base.name.clone(), family)).or_insert((
+        let entry = rx_tables.entry((base.name.clone(), family, ah)).or_insert((
             base.index,
             false,
             RxTable::new(),
@@ -805,7 +806,7 @@ async fn build_inner(
     }
 
     let mut rx = Vec::new();
-    for ((ifname, family), (index, mcast, table)) in rx_tables {
+    for ((ifname, family, ah), (index, mcast, table)) in rx_tables {
         let fd = match family {
             Family::V4 => socket::rx_v4(
                 &ifname,
@@ -813,6 +814,7 @@ async fn build_inner(
                 mcast
                     .then_some(cfg.mcast_group4)
                     .filter(|g| g.is_multicast()),
+                ah,
             ),
             Family::V6 => socket::rx_v6(&ifname, index, mcast.then_some(cfg.mcast_group6)),
         }

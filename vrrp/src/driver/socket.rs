@@ -1,5 +1,7 @@
-//! Raw VRRP sockets, one receive socket per (interface, family) and one send
-//! socket per (interface, family, source, hop limit).
+//! Raw VRRP sockets, one receive socket per (interface, family, protocol)
+//! and one send socket per (interface, family, source, hop limit). As in
+//! keepalived, instances with `auth_type AH` listen on their own IPPROTO_AH
+//! socket, so each kind of instance only ever sees its own kind of packet.
 //!
 //! Receive sockets are bound to the device (SO_BINDTODEVICE), join the VRRP
 //! group on it, and turn IP_MULTICAST_ALL off so that groups joined by other
@@ -63,9 +65,20 @@ fn raw(domain: Domain, proto: i32) -> io::Result<Socket> {
     Ok(s)
 }
 
-/// Opens the IPv4 receive socket of `ifname` and joins `group` on it.
-pub fn rx_v4(ifname: &str, ifindex: u32, group: Option<Ipv4Addr>) -> io::Result<AsyncFd<Socket>> {
-    let s = raw(Domain::IPV4, i32::from(wire::IPPROTO_VRRP))?;
+/// Opens the IPv4 receive socket of `ifname` for VRRP, or for AH if `ah`,
+/// and joins `group` on it.
+pub fn rx_v4(
+    ifname: &str,
+    ifindex: u32,
+    group: Option<Ipv4Addr>,
+    ah: bool,
+) -> io::Result<AsyncFd<Socket>> {
+    let proto = if ah {
+        wire::IPPROTO_AH
+    } else {
+        wire::IPPROTO_VRRP
+    };
+    let s = raw(Domain::IPV4, i32::from(proto))?;
     s.bind_device(Some(ifname.as_bytes()))?;
     s.set_multicast_all_v4(false)?;
     if let Some(g) = group {
@@ -211,7 +224,7 @@ fn unicast_checks(e: &RxEntry, name: &str, src: IpAddr, ttl: u8) -> Option<Strin
             let lo = min.unwrap_or(0);
             let hi = max.unwrap_or(255);
             (ttl < lo || ttl > hi)
-                .then(|| format!("({name}) TTL/HL {ttl} from {src} not in range [{lo}, {hi}]"))
+                .then(|| format!("({name}) TTL/HL {ttl} not in range {lo} - {hi}"))
         }
         _ => None,
     }
