@@ -91,7 +91,7 @@ impl PidFile {
             .write(true)
             .read(true)
             .open(path)
-            .map_err(|e| format!("Unable to open pidfile {}: {e}", path.display()))?;
+            .map_err(|_| format!("pidfile_write : Cannot open {} pidfile", path.display()))?;
         let lock = Flock::lock(f, FlockArg::LockExclusiveNonblock)
             .map_err(|_| "daemon is already running".to_string())?;
         lock.set_len(0).map_err(|e| e.to_string())?;

@@ -2934,3 +2934,44 @@ fn wrong_ah_password_logged_as_keepalived() {
 fn interval_mismatch_logged_as_keepalived() {
     rejected_as_keepalived("rji", 147, Reject::Interval);
 }
+
+/// Two address owners (priority 255): ours is master when keepalived, with
+/// the higher address, starts as owner too. Ours logs 2.2.7's configuration
+/// error and drops to 254 (keepalived may do the same if it hears us
+/// first); they settle on the higher address.
+#[test]
+fn two_owners_settle_as_keepalived() {
+    if !require() {
+        return;
+    }
+    let v = Variant::V3v4;
+    let lab = Lab::new("own", 148, 2);
+    let vip = v.vip(&lab);
+    let owner = Inst {
+        prio: 255,
+        state: "MASTER",
+        ..Default::default()
+    };
+    let a = Daemon::start(&lab, 0, Impl::Ours, &conf(&lab, 0, v, &owner));
+    assert!(lab.wait_sole_holder(0, &vip, Duration::from_secs(5)));
+    let b = Daemon::start(&lab, 1, Impl::Keepalived, &conf(&lab, 1, v, &owner));
+    let line = "(VI_1) CONFIGURATION ERROR: local instance and a remote instance are both configured as address owner, please fix - reducing local priority";
+    assert!(
+        a.wait_log(line, Duration::from_secs(5)),
+        "{}\n{}",
+        a.log_text(),
+        b.log_text()
+    );
+    assert!(
+        lab.wait_sole_holder(1, &vip, Duration::from_secs(5)),
+        "{:?}\n{}\n{}",
+        lab.holders(&vip),
+        a.log_text(),
+        b.log_text()
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(lab.holders(&vip), vec![1]);
+    assert!(a.log_has(
+        "(VI_1) Master received advert from 10.148.0.2 with higher priority 255, ours 254"
+    ));
+}

@@ -489,7 +489,6 @@ pub struct Instance {
     /// configuration, so its FAULT is not announced again.
     fault_known: bool,
     notifies_sent: bool,
-    owner_conflict_logged: bool,
     /// keepalived `ipsecah_counter`: one AH sequence number for both
     /// directions. Sending counts it up; an accepted advert raises it to
     /// the sender's, so a pair follows whoever numbers higher. Kept across
@@ -535,7 +534,6 @@ impl Instance {
             prepared: false,
             fault_known: false,
             notifies_sent: false,
-            owner_conflict_logged: false,
             ah_seq: 0,
             ah_cycle: false,
             stats: Stats::default(),
@@ -609,7 +607,6 @@ impl Instance {
         self.master_adver_int = self.cfg.advert_int;
         self.rlflags = 0;
         self.preempt_time = None;
-        self.owner_conflict_logged = false;
         self.gate = None;
         // The old instance's delayed bursts do not survive a reload.
         self.garp_delay_at = None;
@@ -1483,13 +1480,6 @@ impl Instance {
         out: &mut Vec<Action>,
     ) {
         let master_change = self.master_saddr != Some(src);
-        if master_change {
-            let line = match self.master_saddr {
-                None => format!("({}) master set to {src}", self.cfg.name),
-                Some(old) => format!("({}) master changed from {old} to {src}", self.cfg.name),
-            };
-            self.detail(out, line);
-        }
         let check_vips = master_change || !self.cfg.skip_check_adv_addr;
         let Some(advert) = self.check_packet(out, src, pkt, check_vips) else {
             // An ignored advert leaves the down timer running.
@@ -1577,7 +1567,7 @@ impl Instance {
         };
         let name = self.cfg.name.clone();
         let prio = advert.priority;
-        let ours = self.effective;
+        let mut ours = self.effective;
         // Sources of another family never compare (keepalived returns 0).
         let cmp = if src.is_ipv4() == self.cfg.primary_ip.is_ipv4() {
             src.cmp(&self.cfg.primary_ip)
@@ -1603,15 +1593,20 @@ impl Instance {
                     out,
                     format!("({name}) WARNING - equal priority advert received from remote host with our IP address."),
                 );
-            } else if ours.is_owner() && (cmp.is_gt() || !self.owner_conflict_logged) {
-                // keepalived's "rogue owner" back-off (waiting two adverts
-                // for the other owner to yield) is not implemented: the
-                // higher address keeps the role, as in the RFC.
-                self.owner_conflict_logged = true;
+            } else if ours.is_owner() {
+                // keepalived 2.2.7 stops being an owner until the next
+                // reload: base and effective priority 254, so this very
+                // advert makes it yield, and the two settle by address as
+                // ordinary routers.
                 self.log(
                     out,
-                    format!("({name}) CONFIGURATION ERROR: local instance and {src} are both configured as address owner, please resolve"),
+                    format!("({name}) CONFIGURATION ERROR: local instance and a remote instance are both configured as address owner, please fix - reducing local priority"),
                 );
+                let reduced = Priority(Priority::OWNER.get() - 1);
+                self.cfg.priority = reduced;
+                self.total_priority = i32::from(reduced.get()) + self.weights.values().sum::<i32>();
+                self.effective = reduced;
+                ours = reduced;
             }
         }
         if prio < ours || (prio == ours && cmp.is_lt()) {
@@ -1654,7 +1649,7 @@ impl Instance {
                 }
             }
             out.push(Action::NotifyMasterRxLowerPri);
-        } else if higher {
+        } else if prio > ours || (prio == ours && cmp.is_gt()) {
             // "If the Priority in the ADVERTISEMENT is greater than the local
             // Priority, or ... equal ... and the primary IP Address of the
             // sender is greater": become Backup.
