@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Checker CPU/RSS benchmark (issue 5): N real servers with TCP_CHECK at
 # delay_loop 1, all up (a local sink accepts every connection), for 30 s;
-# CPU seconds and peak RSS of the daemon's processes, ours against Debian's
-# keepalived in the same VM boot.
+# CPU seconds and RSS of the daemon's processes (the largest per-second sum
+# of VmRSS in the window, and VmHWM, which also covers start-up), ours
+# against Debian's keepalived in the same VM boot.
 # Usage: [OURS=binary] benches/checkers.sh [N_RS] [SECONDS]     (root; boots the VM)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -62,6 +63,14 @@ hwm() { # PIDS...: VmHWM summed, KiB
 	done
 	echo $t
 }
+rss() { # PIDS...: VmRSS summed, KiB
+	local p t=0
+	for p in "$@"; do
+		[ -r /proc/"$p"/status ] || continue
+		t=$((t + $(awk '/^VmRSS/ {print $2}' /proc/"$p"/status)))
+	done
+	echo $t
+}
 measure() { # BIN NAME
 	ipvsadm -C
 	"$1" -n -C -G -f "$dir/bench.conf" -p "$dir/p.pid" -c "$dir/c.pid" -r "$dir/v.pid" </dev/null >/dev/null 2>&1 &
@@ -69,11 +78,18 @@ measure() { # BIN NAME
 	sleep 10 # start-up and the first round of checks
 	pids=$(tree $pid)
 	t0=$(ticks $pids)
-	sleep "$BENCH_SECS"
+	# RSS while the checks run: VmRSS of the whole tree, sampled each second
+	# of the window; the largest sum counts (VmHWM also covers start-up).
+	local s win=0 now
+	for s in $(seq 1 "$BENCH_SECS"); do
+		sleep 1
+		now=$(rss $(tree $pid))
+		[ "$now" -gt "$win" ] && win=$now
+	done
 	pids=$(tree $pid)
 	t1=$(ticks $pids)
 	local rs; rs=$(grep -c '^  -> [0-9A-F]' /proc/net/ip_vs || true)
-	echo "$2: $(awk -v t=$((t1 - t0)) -v hz="$hz" 'BEGIN{printf "%.2f", t/hz}') CPU-s in ${BENCH_SECS}s, peak RSS $(hwm $pids) KiB over $(echo $pids | wc -w) processes, $rs real servers in IPVS"
+	echo "$2: $(awk -v t=$((t1 - t0)) -v hz="$hz" 'BEGIN{printf "%.2f", t/hz}') CPU-s in ${BENCH_SECS}s, RSS in the window ${win} KiB (max of per-second sums), peak RSS $(hwm $pids) KiB (VmHWM, start-up included) over $(echo $pids | wc -w) processes, $rs real servers in IPVS"
 	local p
 	for p in $pids; do # per process: peak, now, and what the pages are
 		[ -r /proc/"$p"/status ] || continue

@@ -1017,6 +1017,79 @@ fn track_file_weight_handover() {
     );
 }
 
+/// A weighted track_file whose value × weight reaches -254 puts the
+/// instance in FAULT, and a value back in range brings it up with the new
+/// share already counted: the same transitions and lines as keepalived.
+#[test]
+fn weighted_track_file_fault_matches_keepalived() {
+    if !require() {
+        return;
+    }
+    let v = Variant::V3v4;
+    let lab = Lab::new("tfw", 149, 1);
+    let vip = v.vip(&lab);
+    let mut runs = Vec::new();
+    for which in [Impl::Ours, Impl::Keepalived] {
+        let file = lab.file(&format!("kv-track-{which:?}"));
+        std::fs::write(&file, "2\n").unwrap();
+        let body = conf(
+            &lab,
+            0,
+            v,
+            &Inst {
+                prio: 150,
+                extra: "track_file {\n kv_tf\n }\n",
+                ..Default::default()
+            },
+        );
+        let text = format!(
+            "track_file kv_tf {{\n file {}\n weight -10\n}}\n{body}",
+            file.display()
+        );
+        let mut d = Daemon::start(&lab, 0, which, &text);
+        assert!(
+            lab.wait_sole_holder(0, &vip, v.takeover()),
+            "{}",
+            d.log_text()
+        );
+        // -300 is clamped to -254: a fault.
+        std::fs::write(&file, "30\n").unwrap();
+        assert!(
+            d.wait_log("(VI_1) Entering FAULT STATE", Duration::from_secs(3)),
+            "{}",
+            d.log_text()
+        );
+        assert!(lab.holders(&vip).is_empty());
+        std::fs::write(&file, "1\n").unwrap();
+        assert!(
+            lab.wait_sole_holder(0, &vip, v.takeover()),
+            "{}",
+            d.log_text()
+        );
+        std::fs::write(&file, "3\n").unwrap();
+        assert!(
+            d.wait_log(
+                "(VI_1) Changing effective priority from 140 to 120",
+                Duration::from_secs(3)
+            ),
+            "{}",
+            d.log_text()
+        );
+        d.stop();
+        let lines: Vec<String> = d
+            .log_text()
+            .lines()
+            .filter_map(|l| l.split_once(": ").map(|(_, t)| t.to_owned()))
+            .filter(|t| {
+                t.starts_with("(VI_1) Entering") || t.starts_with("(VI_1) Changing effective")
+            })
+            .collect();
+        runs.push(lines);
+    }
+    assert_eq!(runs[0], runs[1], "ours vs keepalived");
+    assert!(runs[0].contains(&"(VI_1) Entering FAULT STATE".to_owned()));
+}
+
 /// garp_master_repeat / garp_master_delay / garp_master_refresh: the same
 /// number of gratuitous ARPs as keepalived in the same window.
 #[test]

@@ -281,10 +281,15 @@ impl FileTask {
                     }
                 } else {
                     let w = if t.reverse { -weight } else { weight };
-                    let total = (value.saturating_mul(i64::from(w))).clamp(-254, 254) as i32;
-                    Input::TrackWeight {
-                        tracker: format!("file {}", self.name),
-                        weight: total,
+                    // keepalived's range for a file's share: -254 (a fault)
+                    // to 253.
+                    let status = value
+                        .saturating_mul(i64::from(w))
+                        .clamp(i64::from(vrrp::fsm::TRACK_FILE_FAULT), 253)
+                        as i32;
+                    Input::TrackFile {
+                        file: self.name.clone(),
+                        status,
                     }
                 };
                 (t.instance, input)

@@ -279,8 +279,24 @@ pub enum Input {
         tracker: String,
         weight: i32,
     },
+    /// A weighted track_file's status: its value × weight, clamped to
+    /// -254..=253 as keepalived clamps it. -254 is a fault; leaving it adds
+    /// the status back before the instance comes up (keepalived
+    /// `process_update_vrrp_track_file_status`).
+    TrackFile {
+        file: String,
+        status: i32,
+    },
     /// The daemon is stopping.
     Shutdown,
+}
+
+/// A weighted track_file status at or below this is a fault.
+pub const TRACK_FILE_FAULT: i32 = -254;
+
+/// The key of a weighted track_file's share among the instance's weights.
+pub fn file_weight_key(file: &str) -> String {
+    format!("file {file}")
 }
 
 /// Why a transition happened, for notify scripts and logs.
@@ -423,6 +439,16 @@ impl TrackerState {
                 }
                 Input::TrackWeight { tracker, weight } => {
                     s.weights.insert(tracker.clone(), *weight);
+                }
+                Input::TrackFile { file, status } => {
+                    let tracker = Tracker::File(file.clone());
+                    if *status <= TRACK_FILE_FAULT {
+                        s.faults.insert(tracker);
+                        s.weights.remove(&file_weight_key(file));
+                    } else {
+                        s.faults.remove(&tracker);
+                        s.weights.insert(file_weight_key(file), *status);
+                    }
                 }
                 _ => {}
             }
@@ -777,9 +803,45 @@ impl Instance {
                     self.set_effective_priority(now, &mut out);
                 }
             }
+            Input::TrackFile { file, status } => self.track_file(now, file, status, &mut out),
             Input::Shutdown => self.shutdown(&mut out),
         }
         out
+    }
+
+    /// keepalived `process_update_vrrp_track_file_status`: into FAULT the
+    /// file's share leaves the total but not the effective priority; out
+    /// of it the share comes back and sets the effective priority silently
+    /// before the instance is tried up; otherwise an ordinary weight change.
+    fn track_file(&mut self, now: Instant, file: String, status: i32, out: &mut Vec<Action>) {
+        if self.state == State::Stop {
+            return;
+        }
+        let key = file_weight_key(&file);
+        let tracker = Tracker::File(file);
+        let faulted = self.faults.contains(&tracker);
+        if status <= TRACK_FILE_FAULT {
+            if !faulted {
+                self.weights.remove(&key);
+                self.total_priority =
+                    i32::from(self.cfg.priority.get()) + self.weights.values().sum::<i32>();
+                self.tracker_down(now, tracker, out);
+            }
+        } else if faulted {
+            self.weights.insert(key, status);
+            self.total_priority =
+                i32::from(self.cfg.priority.get()) + self.weights.values().sum::<i32>();
+            if !self.cfg.priority.is_owner() {
+                // 1..=254, so the cast cannot truncate.
+                self.effective = Priority(self.total_priority.clamp(1, 254) as u8);
+            }
+            self.tracker_up(now, tracker, out);
+        } else {
+            self.weights.insert(key, status);
+            self.total_priority =
+                i32::from(self.cfg.priority.get()) + self.weights.values().sum::<i32>();
+            self.set_effective_priority(now, out);
+        }
     }
 
     // ---- helpers ----------------------------------------------------------

@@ -841,3 +841,37 @@ mod properties {
         }
     }
 }
+
+// Input: a weighted track_file's status (value × weight) goes to -10, then
+// -254, then 5. Output: an ordinary priority change; then FAULT with the
+// effective priority left as it was; then out of FAULT with the file's new
+// share already counted and no "Changing effective priority" line, as
+// keepalived 2.2.7 does it.
+#[test]
+fn weighted_track_file_at_minus_254_is_a_fault() {
+    let mut h = Harness::new(cfg("10.0.0.1", 100));
+    h.send(Input::Startup);
+    let file = |status| Input::TrackFile {
+        file: "tf".into(),
+        status,
+    };
+    assert_eq!(
+        logs(&h.send(file(-10))),
+        ["(VI_1) Changing effective priority from 100 to 90"]
+    );
+    let a = h.send(file(-254));
+    assert_eq!(h.state(), State::Fault);
+    assert_eq!(logs(&a), ["(VI_1) Entering FAULT STATE"]);
+    assert!(shape(&a).contains(&"detail: (VI_1): tracked file tf now FAULT state".to_owned()));
+    assert_eq!(h.inst.effective_priority(), Priority(90));
+    // Still a fault: nothing happens.
+    assert!(h.send(file(-254)).is_empty());
+    let a = h.send(file(5));
+    assert_eq!(h.state(), State::Backup);
+    assert_eq!(logs(&a), ["(VI_1) Entering BACKUP STATE"]);
+    assert_eq!(h.inst.effective_priority(), Priority(105));
+    assert_eq!(
+        logs(&h.send(file(7))),
+        ["(VI_1) Changing effective priority from 105 to 107"]
+    );
+}
