@@ -3048,3 +3048,67 @@ fn two_owners_settle_as_keepalived() {
         "(VI_1) Master received advert from 10.148.0.2 with higher priority 255, ours 254"
     ));
 }
+
+/// A reload that only changes a virtual route's `src` replaces the route in
+/// place: it never leaves the table, with keepalived (`clear_diff_routes`)
+/// as with ours.
+#[test]
+fn reload_replaces_changed_route_as_keepalived() {
+    if !require() {
+        return;
+    }
+    let lab = Lab::new("rlr", 151, 1);
+    let net = lab.net;
+    let ns = lab.ns(0);
+    let prefix = format!("10.{net}.50.0/24");
+    let conf = |src: u8| {
+        rl_conf(
+            0,
+            "",
+            &[rl_inst(
+                &lab,
+                "VI_1",
+                40 + net,
+                "MASTER",
+                150,
+                &[100, 101],
+                &format!("virtual_routes {{\n {prefix} dev kv-e0 src 10.{net}.0.{src}\n }}\n"),
+            )],
+        )
+    };
+    let route = || netns::sh(&["ip", "-n", &ns, "route", "show", &prefix]);
+    for which in [Impl::Ours, Impl::Keepalived] {
+        let mut d = Daemon::start(&lab, 0, which, &conf(100));
+        let src_is = |h: u8| route().contains(&format!("src 10.{net}.0.{h} "));
+        assert!(
+            netns::wait_until(Duration::from_secs(4), || src_is(100)),
+            "{which:?}: {}\n{}",
+            route(),
+            d.log_text()
+        );
+        let mut mon = std::process::Command::new("ip")
+            .args(["-n", &ns, "monitor", "route"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        reload_with(&d, &conf(101));
+        assert!(
+            netns::wait_until(Duration::from_secs(4), || src_is(101)),
+            "{which:?}: {}\n{}",
+            route(),
+            d.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+        let _ = mon.kill();
+        let out = mon.wait_with_output().unwrap();
+        let events = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            !events
+                .lines()
+                .any(|l| l.starts_with("Deleted") && l.contains(&prefix)),
+            "{which:?} removed the route during the reload:\n{events}"
+        );
+        d.stop();
+    }
+}

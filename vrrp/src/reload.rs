@@ -11,7 +11,7 @@
 
 use std::net::IpAddr;
 
-use crate::driver::{DriverCfg, InstanceRt, RuleCfg, VipCfg};
+use crate::driver::{DriverCfg, InstanceRt, RouteCfg, RuleCfg, VipCfg};
 use crate::types::{Family, Vrid};
 
 /// What keepalived compares to decide that two instances are the same.
@@ -83,9 +83,13 @@ pub struct Kept {
     pub removed_addrs: Vec<(usize, String)>,
     /// Whether the new instance has an address the old one had not.
     pub added_addrs: bool,
-    /// Positions in the old `routes` with no identical new route (a
-    /// changed route is deleted, then added again).
+    /// Positions in the old `routes` with no new route of the same key
+    /// (see [`same_route_key`]): deleted.
     pub removed_routes: Vec<usize>,
+    /// (old, new) positions of routes with the same key whose other
+    /// attributes (`src`, `protocol`) changed: replaced in place, so the
+    /// route never goes away (keepalived `clear_diff_routes`).
+    pub replaced_routes: Vec<(usize, usize)>,
     /// Every old route goes (keepalived logs "Removing a VirtualRoute block").
     pub all_routes_removed: bool,
     /// Positions in the old `rules` that the new instance does not have.
@@ -160,13 +164,17 @@ fn diff(old_i: usize, old: &InstanceRt, new_i: usize, new: &InstanceRt) -> Kept 
     let added_addrs = new_addrs
         .iter()
         .any(|n| !old_addrs.iter().any(|o| same_addr((old, o), (new, n))));
-    let removed_routes = old
-        .routes
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| !new.routes.contains(r))
-        .map(|(p, _)| p)
-        .collect();
+    let mut removed_routes = Vec::new();
+    let mut replaced_routes = Vec::new();
+    for (p, r) in old.routes.iter().enumerate() {
+        if new.routes.contains(r) {
+            continue;
+        }
+        match new.routes.iter().position(|n| same_route_key(r, n)) {
+            Some(q) => replaced_routes.push((p, q)),
+            None => removed_routes.push(p),
+        }
+    }
     let removed_rules = old
         .rules
         .iter()
@@ -180,10 +188,26 @@ fn diff(old_i: usize, old: &InstanceRt, new_i: usize, new: &InstanceRt) -> Kept 
         removed_addrs,
         added_addrs,
         removed_routes,
+        replaced_routes,
         all_routes_removed: !old.routes.is_empty() && new.routes.is_empty(),
         removed_rules,
         all_rules_removed: !old.rules.is_empty() && new.rules.is_empty(),
     }
+}
+
+/// keepalived's `route_exist`: the kernel's key to a route (destination,
+/// metric, table) plus what an add without NLM_F_EXCL would otherwise
+/// stack beside it (scope, type, gateway, device). Anything else is
+/// changed by replacing the route.
+pub fn same_route_key(a: &RouteCfg, b: &RouteCfg) -> bool {
+    a.dst == b.dst
+        && a.dst_len == b.dst_len
+        && a.metric == b.metric
+        && a.table == b.table
+        && a.scope == b.scope
+        && a.route_type == b.route_type
+        && a.via == b.via
+        && a.dev == b.dev
 }
 
 fn rule_in(r: &RuleCfg, list: &[RuleCfg]) -> bool {
@@ -226,7 +250,7 @@ mod tests {
     use std::net::Ipv4Addr;
 
     use super::*;
-    use crate::driver::{PeerCfg, RouteCfg, RuleAction, VmacCfg};
+    use crate::driver::{PeerCfg, RuleAction, VmacCfg};
     use crate::fsm::InstanceCfg;
     use crate::wire::Addrs;
 
@@ -443,7 +467,16 @@ mod tests {
         new.rules.remove(0);
         let k = plan(&cfg(vec![old.clone()]), &cfg(vec![new])).kept[0].clone();
         assert_eq!(k.removed_routes, vec![1]);
+        assert!(k.replaced_routes.is_empty());
         assert_eq!(k.removed_rules, vec![0]);
+        // A new source or protocol keeps the route's key: replaced in place.
+        let mut new = old.clone();
+        new.routes[0].src = Some(ip("10.0.0.1"));
+        new.routes[1].protocol = 4;
+        new.routes.swap(0, 1);
+        let k = plan(&cfg(vec![old.clone()]), &cfg(vec![new])).kept[0].clone();
+        assert!(k.removed_routes.is_empty());
+        assert_eq!(k.replaced_routes, vec![(0, 1), (1, 0)]);
         assert!(!k.all_routes_removed && !k.all_rules_removed);
         let mut bare = old.clone();
         bare.routes.clear();

@@ -1359,6 +1359,19 @@ impl Engine {
             }
             let _ = self.nl.del_route(r, *oif).await;
         }
+        for &(p, q) in &k.replaced_routes {
+            let (Some((r, oif)), Some(n)) = (io.routes.get(p), new.instances[k.new].routes.get(q))
+            else {
+                continue;
+            };
+            // The device is part of the key, so the old interface index
+            // holds. If the kernel refuses (say, a source that is a VIP not
+            // yet added), the old route goes and the re-add after the
+            // reload puts the new one in, as keepalived does.
+            if self.nl.replace_route(n, *oif).await.is_err() {
+                let _ = self.nl.del_route(r, *oif).await;
+            }
+        }
         for (p, dev) in &k.removed_addrs {
             let Some((v, idx)) = io.addrs.get(*p) else {
                 continue;

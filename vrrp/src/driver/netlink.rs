@@ -215,6 +215,18 @@ impl Netlink {
             .map_err(|e| e.to_string())
     }
 
+    /// `ip route replace ...`
+    pub async fn replace_route(&self, r: &RouteCfg, oif: Option<u32>) -> Result<(), String> {
+        let m = Self::route_message(r, oif)?;
+        self.handle
+            .route()
+            .add(m)
+            .replace()
+            .execute()
+            .await
+            .map_err(|e| e.to_string())
+    }
+
     /// `ip route del ...`
     pub async fn del_route(&self, r: &RouteCfg, oif: Option<u32>) -> Result<(), String> {
         let m = Self::route_message(r, oif)?;
