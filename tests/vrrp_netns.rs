@@ -3112,3 +3112,54 @@ fn reload_replaces_changed_route_as_keepalived() {
         d.stop();
     }
 }
+
+/// vrrp_scripts that outlast their interval: one that always times out
+/// (timeout = interval) and one that runs 2.5 intervals (timeout 4). The
+/// "already running" lines and the results come as keepalived's: 2.2.7
+/// starts a new run at each interval even then, and any run's end makes
+/// the script idle again, so only the first overlaps are logged.
+#[test]
+fn long_scripts_log_as_keepalived() {
+    if !require() {
+        return;
+    }
+    let v = Variant::V3v4;
+    let lab = Lab::new("lsc", 152, 1);
+    let global = " enable_script_security\n script_user root\n";
+    let scripts = "vrrp_script kv_hang {\n script \"/bin/sleep 5\"\n interval 1\n}\nvrrp_script kv_slow {\n script \"/bin/sleep 2.5\"\n interval 1\n timeout 4\n}\n";
+    let mut runs = Vec::new();
+    for which in [Impl::Ours, Impl::Keepalived] {
+        let text = format!(
+            "{scripts}{}",
+            conf(
+                &lab,
+                0,
+                v,
+                &Inst {
+                    extra: "track_script {\n kv_hang\n kv_slow\n }\n",
+                    global,
+                    ..Default::default()
+                }
+            )
+        );
+        let mut d = Daemon::start(&lab, 0, which, &text);
+        std::thread::sleep(Duration::from_secs(5));
+        d.stop();
+        let mut lines: Vec<String> = d
+            .log_text()
+            .lines()
+            .filter_map(|l| l.split_once(": ").map(|(_, t)| t.to_owned()))
+            .filter(|t| t.starts_with("Track script") || t.starts_with("VRRP_Script("))
+            .collect();
+        lines.sort();
+        runs.push(lines);
+    }
+    assert_eq!(runs[0], runs[1], "ours vs keepalived");
+    assert!(
+        runs[0].contains(
+            &"Track script kv_slow is already running, expect idle - skipping run".to_owned()
+        ),
+        "{:?}",
+        runs[0]
+    );
+}

@@ -191,53 +191,80 @@ pub struct ScriptTask {
 }
 
 impl ScriptTask {
+    /// keepalived 2.2.7's `vrrp_script_thread`: a run starts at every
+    /// interval. One still going then gets "Track script NAME is already
+    /// running, expect idle - skipping run" but, as in 2.2.7, the new run
+    /// starts anyway; any run's end marks the script idle again. So the
+    /// same lines come at the same times as keepalived's.
     pub async fn run(self, cmds: mpsc::UnboundedSender<Command>) {
         let mut tick = tokio::time::interval(self.interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut runs = tokio::task::JoinSet::new();
         loop {
-            tick.tick().await;
-            self.state.lock().unwrap_or_else(|e| e.into_inner()).running = true;
-            let exit = match self.script.run(&[], Some(self.timeout)).await {
-                Ok(e) => e,
-                Err(e) => {
-                    info!("VRRP_Script({}) failed to start: {e}", self.name);
-                    Exit::Status(127)
-                }
-            };
-            // Updated without an await in between, so that a reload that
-            // stops this task sees either all of a run or none of it.
-            let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-            st.running = false;
-            let (word, reason) = match exit {
-                Exit::Status(s) => {
-                    if s != st.last_status {
-                        info!("Script `{}` now returning {s}", self.name);
+            tokio::select! {
+                _ = tick.tick() => {
+                    let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                    if st.running {
+                        info!(
+                            "Track script {} is already running, expect idle - skipping run",
+                            self.name
+                        );
                     }
-                    st.last_status = s;
-                    if s == 0 {
-                        ("succeeded", None)
-                    } else {
-                        ("failed", Some(("exited with status", s)))
-                    }
+                    st.running = true;
+                    drop(st);
+                    let script = self.script.clone();
+                    let timeout = self.timeout;
+                    runs.spawn(async move { script.run(&[], Some(timeout)).await });
                 }
-                Exit::Signal(sig) => ("failed", Some(("due to signal", sig))),
-                Exit::TimedOut => ("timed_out", None),
-            };
-            st.holds = false;
-            if let Some(up) = st.hysteresis.observe(exit.success()) {
-                match reason {
-                    Some((r, code)) if !up => {
-                        info!("VRRP_Script({}) {word} ({r} {code})", self.name)
-                    }
-                    _ => info!("VRRP_Script({}) {word}", self.name),
+                Some(done) = runs.join_next() => {
+                    let exit = match done {
+                        Ok(Ok(e)) => e,
+                        Ok(Err(e)) => {
+                            info!("VRRP_Script({}) failed to start: {e}", self.name);
+                            Exit::Status(127)
+                        }
+                        // Aborted only when this task goes.
+                        Err(_) => continue,
+                    };
+                    self.finished(exit, &cmds);
                 }
-                send(
-                    &cmds,
-                    self.epoch,
-                    inputs("script", &self.name, &self.trackers, up),
-                );
             }
-            drop(st);
+        }
+    }
+
+    fn finished(&self, exit: Exit, cmds: &mpsc::UnboundedSender<Command>) {
+        // Updated under one lock, so that a reload that stops this task sees
+        // either all of a run or none of it.
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.running = false;
+        let (word, reason) = match exit {
+            Exit::Status(s) => {
+                if s != st.last_status {
+                    info!("Script `{}` now returning {s}", self.name);
+                }
+                st.last_status = s;
+                if s == 0 {
+                    ("succeeded", None)
+                } else {
+                    ("failed", Some(("exited with status", s)))
+                }
+            }
+            Exit::Signal(sig) => ("failed", Some(("due to signal", sig))),
+            Exit::TimedOut => ("timed_out", None),
+        };
+        st.holds = false;
+        if let Some(up) = st.hysteresis.observe(exit.success()) {
+            match reason {
+                Some((r, code)) if !up => {
+                    info!("VRRP_Script({}) {word} ({r} {code})", self.name)
+                }
+                _ => info!("VRRP_Script({}) {word}", self.name),
+            }
+            send(
+                cmds,
+                self.epoch,
+                inputs("script", &self.name, &self.trackers, up),
+            );
         }
     }
 }
