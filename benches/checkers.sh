@@ -55,22 +55,17 @@ ticks() { # PIDS...: utime+stime summed
 	done
 	echo $t
 }
-hwm() { # PIDS...: VmHWM summed, KiB
-	local p t=0
+status_sum() { # FIELD PIDS...: a /proc/PID/status field summed, KiB
+	local f=$1 p t=0
+	shift
 	for p in "$@"; do
 		[ -r /proc/"$p"/status ] || continue
-		t=$((t + $(awk '/^VmHWM/ {print $2}' /proc/"$p"/status)))
+		t=$((t + $(awk -v f="$f:" '$1 == f {print $2}' /proc/"$p"/status)))
 	done
 	echo $t
 }
-rss() { # PIDS...: VmRSS summed, KiB
-	local p t=0
-	for p in "$@"; do
-		[ -r /proc/"$p"/status ] || continue
-		t=$((t + $(awk '/^VmRSS/ {print $2}' /proc/"$p"/status)))
-	done
-	echo $t
-}
+hwm() { status_sum VmHWM "$@"; }
+rss() { status_sum VmRSS "$@"; }
 measure() { # BIN NAME
 	ipvsadm -C
 	"$1" -n -C -G -f "$dir/bench.conf" -p "$dir/p.pid" -c "$dir/c.pid" -r "$dir/v.pid" </dev/null >/dev/null 2>&1 &

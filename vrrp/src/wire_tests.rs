@@ -560,16 +560,7 @@ fn check_ah_capture(text: &str, vrid_n: u8, unicast: bool) {
         let seq = i as u32 + 1;
         let rx = decode_ipv4(ip, &c).unwrap();
         assert_eq!(rx.advert, ah_advert(vrid_n, seq));
-        let tx = Ipv4Tx {
-            src: Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]),
-            dst: Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]),
-            ttl: ip[8],
-            id: u16::from_be_bytes([ip[4], ip[5]]),
-            v3_checksum_as_v2: false,
-        };
-        let mut buf = [0xa5u8; 128];
-        let n = encode_ipv4(&rx.advert, &tx, &mut buf).unwrap();
-        assert_eq!(&buf[..n], &ip[..], "frame {i}");
+        assert_eq!(reencoded(&rx.advert, ip), ip[..], "frame {i}");
     }
 }
 
@@ -1156,6 +1147,22 @@ fn tcpdump_frames(text: &str) -> Vec<Vec<u8>> {
     frames
 }
 
+/// `advert` encoded with the IP header fields of the captured packet `ip`.
+/// keepalived numbers IP ids itself, so with the captured id the bytes
+/// must be the captured ones.
+fn reencoded(advert: &Advert, ip: &[u8]) -> Vec<u8> {
+    let tx = Ipv4Tx {
+        src: Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]),
+        dst: Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]),
+        ttl: ip[8],
+        id: u16::from_be_bytes([ip[4], ip[5]]),
+        v3_checksum_as_v2: false,
+    };
+    let mut buf = [0xa5u8; 128];
+    let n = encode_ipv4(advert, &tx, &mut buf).unwrap();
+    buf[..n].to_vec()
+}
+
 fn capture_v4(text: &str, cfg: &RxConfig, expected: &Advert) {
     let frames = tcpdump_frames(text);
     assert!(!frames.is_empty());
@@ -1169,18 +1176,7 @@ fn capture_v4(text: &str, cfg: &RxConfig, expected: &Advert) {
         }
         let expected = &expected;
         assert_eq!(&rx.advert, expected);
-        // keepalived numbers IP ids itself: re-encoding with the captured id
-        // must give the captured bytes.
-        let tx = Ipv4Tx {
-            src: Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]),
-            dst: Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]),
-            ttl: ip[8],
-            id: u16::from_be_bytes([ip[4], ip[5]]),
-            v3_checksum_as_v2: false,
-        };
-        let mut buf = [0xa5u8; 128];
-        let n = encode_ipv4(expected, &tx, &mut buf).unwrap();
-        assert_eq!(&buf[..n], ip);
+        assert_eq!(reencoded(expected, ip), ip);
     }
 }
 
