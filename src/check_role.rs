@@ -310,6 +310,9 @@ async fn serve(
             // already hold two copies
             drop(desired);
             if first {
+                // keepalived reports its configuration read once IPVS holds
+                // the start-up table
+                crate::ready::notify();
                 // the first reconcile's code (all services and dests) is
                 // rarely needed again
                 first = false;
@@ -336,6 +339,7 @@ async fn serve(
                             warn!("{line}");
                         }
                         error!("Configuration reload failed - keeping the running configuration");
+                        crate::ready::notify();
                         continue;
                     }
                     let (lvs, warnings) = crate::check_map::lvs_cfg(&parsed.config);
@@ -348,6 +352,7 @@ async fn serve(
                     let _ = reload_tx.send(lvs).await;
                     *current_config.lock().unwrap_or_else(|e| e.into_inner()) =
                         Arc::new(parsed.config);
+                    crate::ready::notify();
                 }
                 _ = term.recv() => break,
                 _ = int.recv() => break,

@@ -282,11 +282,15 @@ pub enum Forked {
 pub fn fork_children(kinds: &[Subsystem]) -> std::io::Result<Forked> {
     let single = std::fs::read_dir("/proc/self/task").is_ok_and(|d| d.count() == 1);
     let mut started = Vec::new();
+    crate::ready::listen();
     for &kind in kinds {
         crate::log::mark("spawn");
         let pid = if single {
             match fork_raw()? {
-                None => return Ok(Forked::Child(kind)),
+                None => {
+                    crate::ready::forget();
+                    return Ok(Forked::Child(kind));
+                }
                 Some(pid) => pid,
             }
         } else {
@@ -427,6 +431,59 @@ impl ParentDump {
     }
 }
 
+/// The children a configuration load still waits for (keepalived's
+/// `num_reloading`), and whether a SIGHUP came meanwhile.
+#[derive(Default)]
+struct Loading {
+    pending: Vec<Subsystem>,
+    /// "Startup complete" was logged: the next one is a reload's.
+    loaded: bool,
+    queued: bool,
+}
+
+impl Loading {
+    /// `kind` loaded its configuration (or died). True when that
+    /// completed the load: then keepalived's line and READY=1 are out.
+    fn reported(&mut self, kind: Subsystem) -> bool {
+        let Some(p) = self.pending.iter().position(|k| *k == kind) else {
+            return false;
+        };
+        self.pending.remove(p);
+        if !self.pending.is_empty() {
+            return false;
+        }
+        info!(
+            "{} complete",
+            if self.loaded { "Reload" } else { "Startup" }
+        );
+        self.loaded = true;
+        notify_systemd(&[sd_notify::NotifyState::Ready]);
+        true
+    }
+}
+
+/// keepalived's `do_reload`: tell systemd, log, pass SIGHUP on and wait for
+/// every child to report the new configuration loaded.
+fn start_reload(
+    running: &[Running],
+    loading: &mut Loading,
+    notices: bool,
+    dump: &std::sync::Mutex<(ParentDump, bool)>,
+) {
+    notify_systemd(&[sd_notify::NotifyState::Reloading]);
+    info!("Reloading ...");
+    for r in running {
+        let _ = kill(r.pid, Signal::SIGHUP);
+    }
+    dump.lock().unwrap_or_else(|e| e.into_inner()).1 = true;
+    if notices {
+        loading.pending = running.iter().map(|r| r.kind).collect();
+    }
+    if loading.pending.is_empty() {
+        notify_systemd(&[sd_notify::NotifyState::Ready]);
+    }
+}
+
 /// The parent's main loop over the children [`fork_children`] started.
 /// Returns the process exit code.
 pub fn run_parent(
@@ -489,12 +546,22 @@ async fn parent_loop(
             restarts: 0,
         })
         .collect();
-    notify_systemd(&[sd_notify::NotifyState::Ready]);
     let signal_all = |running: &[Running], sig: Signal| {
         for r in running {
             let _ = kill(r.pid, sig);
         }
     };
+    // keepalived's num_reloading: the children still to report that they
+    // loaded the configuration (`crate::ready`). Without the socket, or
+    // without children, there is nothing to wait for.
+    let ready = crate::ready::take();
+    let mut loading = Loading::default();
+    if ready.is_some() {
+        loading.pending = running.iter().map(|r| r.kind).collect();
+    }
+    if loading.pending.is_empty() {
+        notify_systemd(&[sd_notify::NotifyState::Ready]);
+    }
     // A child may have died before the SIGCHLD handler existed: look once
     // before the first wait.
     let mut check_children = true;
@@ -514,6 +581,11 @@ async fn parent_loop(
             // another child may have exited in the same SIGCHLD
             check_children = true;
             let r = running.remove(i);
+            // a dead child reports nothing: do not wait for it
+            if loading.reported(r.kind) && loading.queued {
+                loading.queued = false;
+                start_reload(&running, &mut loading, ready.is_some(), &dump);
+            }
             if matches!(
                 code,
                 Some(EXIT_FATAL | EXIT_CONFIG | EXIT_MISSING_PERMISSION)
@@ -569,11 +641,28 @@ async fn parent_loop(
         tokio::select! {
             _ = chld.recv() => check_children = true,
             _ = hup.recv() => {
-                notify_systemd(&[sd_notify::NotifyState::Reloading]);
-                info!("Reloading ...");
-                signal_all(&running, Signal::SIGHUP);
-                dump.lock().unwrap_or_else(|e| e.into_inner()).1 = true;
-                notify_systemd(&[sd_notify::NotifyState::Ready]);
+                if loading.pending.is_empty() {
+                    start_reload(&running, &mut loading, ready.is_some(), &dump);
+                } else {
+                    // as keepalived: one reload at a time, the next queued
+                    loading.queued = true;
+                }
+            }
+            pid = async {
+                match &ready {
+                    Some(s) => crate::ready::next(s).await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                // a respawned child's notice is not waited for
+                let kind = pid.ok().and_then(|p| running.iter().find(|r| r.pid == p)).map(|r| r.kind);
+                if let Some(kind) = kind
+                    && loading.reported(kind)
+                    && loading.queued
+                {
+                    loading.queued = false;
+                    start_reload(&running, &mut loading, ready.is_some(), &dump);
+                }
             }
             _ = usr1.recv() => {
                 signal_all(&running, Signal::SIGUSR1);

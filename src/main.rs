@@ -15,6 +15,7 @@ mod check_map;
 mod check_role;
 mod daemon;
 mod log;
+mod ready;
 mod smtp;
 mod syscheck;
 mod vrrp_role;

@@ -98,7 +98,17 @@ fn ha_lines(log: &Path) -> Vec<String> {
         .collect()
 }
 
-fn run(bin: &str, dir: &Path, port: u16) -> (Vec<Phase>, Vec<String>) {
+/// How often the parent logged that its children had read the
+/// configuration (keepalived's "Startup complete").
+fn startups(log: &Path) -> usize {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.ends_with(": Startup complete"))
+        .count()
+}
+
+fn run(bin: &str, dir: &Path, port: u16) -> (Vec<Phase>, Vec<String>, usize) {
     sh("ipvsadm -C");
     let _ = sh("ip addr del 10.0.0.1/32 dev lo 2>/dev/null || true");
     let mut rs = RealServer::new(port);
@@ -147,7 +157,7 @@ fn run(bin: &str, dir: &Path, port: u16) -> (Vec<Phase>, Vec<String>) {
     phase("suspended, real server down", &rs);
     harness::stop_daemon(child, bin);
     rs.down();
-    (phases, ha_lines(&log))
+    (phases, ha_lines(&log), startups(&log))
 }
 
 #[test]
@@ -163,8 +173,8 @@ fn ha_suspend_differential_against_keepalived() {
         .local_addr()
         .unwrap()
         .port();
-    let (theirs, their_log) = run(THEIRS, &work, port);
-    let (ours, our_log) = run(OURS, &work, port);
+    let (theirs, their_log, their_startups) = run(THEIRS, &work, port);
+    let (ours, our_log, our_startups) = run(OURS, &work, port);
     let _ = sh("ipvsadm -C");
     for (t, o) in theirs.iter().zip(&ours) {
         eprintln!("{}: keepalived {t:?}\n{}: ours {o:?}", t.name, o.name);
@@ -177,4 +187,5 @@ fn ha_suspend_differential_against_keepalived() {
     assert_eq!(connected, [false, true, false, true, false, false]);
     assert_eq!(ours, theirs);
     assert_eq!(our_log, their_log);
+    assert_eq!((our_startups, their_startups), (1, 1));
 }

@@ -3163,3 +3163,73 @@ fn long_scripts_log_as_keepalived() {
         runs[0]
     );
 }
+
+/// keepalived's parent logs "Startup complete" once its children have read
+/// the configuration, and "Reload complete" after each reload; a SIGHUP
+/// during a reload waits for it. Ours the same, with both roles.
+#[test]
+fn startup_and_reload_complete_as_keepalived() {
+    if !require() {
+        return;
+    }
+    let v = Variant::V3v4;
+    let lab = Lab::new("rcm", 156, 1);
+    for which in [Impl::Ours, Impl::Keepalived] {
+        let text = conf(&lab, 0, v, &Inst::default());
+        let mut d = Daemon::start(&lab, 0, which, &text);
+        assert!(
+            d.wait_log("Startup complete", Duration::from_secs(5)),
+            "{which:?}: {}",
+            d.log_text()
+        );
+        reload_with(&d, &text);
+        std::thread::sleep(Duration::from_millis(50));
+        reload_with(&d, &text);
+        assert!(
+            d.wait_log_count("Reload complete", 2, Duration::from_secs(5)),
+            "{which:?}: {}",
+            d.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+        assert_eq!(
+            d.log_count("Reloading ..."),
+            2,
+            "{which:?}: {}",
+            d.log_text()
+        );
+        assert_eq!(
+            d.log_count("Reload complete"),
+            2,
+            "{which:?}: {}",
+            d.log_text()
+        );
+        assert_eq!(
+            d.log_count("Startup complete"),
+            1,
+            "{which:?}: {}",
+            d.log_text()
+        );
+        // Each reload completes before the next starts.
+        let order: Vec<&str> = d
+            .log_text()
+            .lines()
+            .filter_map(|l| {
+                ["Reloading ...", "Reload complete"]
+                    .into_iter()
+                    .find(|w| l.ends_with(w))
+            })
+            .collect();
+        assert_eq!(
+            order,
+            [
+                "Reloading ...",
+                "Reload complete",
+                "Reloading ...",
+                "Reload complete"
+            ],
+            "{which:?}: {}",
+            d.log_text()
+        );
+        d.stop();
+    }
+}

@@ -584,6 +584,7 @@ async fn serve(path: &Path, popts: &kaconf::Options, config: Config, opts: &Vrrp
                     info!("Reloading");
                     let Some(p) = reparse(path, popts, opts).await else {
                         error!("Configuration reload failed - keeping the running configuration");
+                        crate::ready::notify();
                         continue;
                     };
                     // keepalived stops every script at a reload; results
@@ -612,6 +613,7 @@ async fn serve(path: &Path, popts: &kaconf::Options, config: Config, opts: &Vrrp
                         Ok(Err(e)) => {
                             error!("{e}");
                             error!("Configuration reload failed - keeping the running configuration");
+                            crate::ready::notify();
                             pending.borrow_mut().take();
                             let (st, ft, _) =
                                 tracker_tasks(&current.0, &current.1, &carried, epoch, false);
@@ -631,7 +633,11 @@ async fn serve(path: &Path, popts: &kaconf::Options, config: Config, opts: &Vrrp
     });
     let events = async {
         while let Some(ev) = ev_rx.recv().await {
+            if let Event::Started = ev {
+                crate::ready::notify();
+            }
             if let Event::Reloaded { .. } = ev {
+                crate::ready::notify();
                 if let Some(sw) = pending.borrow_mut().take() {
                     {
                         let mut v = view.lock().unwrap_or_else(|e| e.into_inner());
@@ -743,7 +749,7 @@ async fn serve(path: &Path, popts: &kaconf::Options, config: Config, opts: &Vrrp
                         line("GROUP", name, state.keyword(), 0);
                     }
                 }
-                Event::Reloaded { .. } => {}
+                Event::Reloaded { .. } | Event::Started => {}
             }
         }
     };

@@ -325,6 +325,10 @@ pub enum Event {
     Reloaded {
         epoch: u64,
     },
+    /// The configuration is in place (sockets open, instances built) and
+    /// the instances are about to start (keepalived notifies its parent
+    /// here that the configuration is read).
+    Started,
     /// After a reload: this instance is in BACKUP or FAULT as before (or
     /// started in FAULT) and notified nothing; keepalived re-sends its
     /// state to the FIFO with `fifo_write_vrrp_states_on_reload`.
@@ -966,6 +970,7 @@ pub async fn run(
         ifconf,
     };
 
+    let _ = eng.events.send(Event::Started);
     let now = Instant::now();
     let start_inputs = std::mem::take(&mut eng.cfg.start_inputs);
     for (i, input) in built.pre_inputs.into_iter().chain(start_inputs) {
