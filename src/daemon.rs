@@ -355,6 +355,14 @@ fn restart_delay(restarts: u32) -> Duration {
     Duration::from_secs((1u64 << restarts.min(6)).min(60))
 }
 
+/// keepalived sends its pid with READY=1.
+fn notify_ready() {
+    notify_systemd(&[
+        sd_notify::NotifyState::Ready,
+        sd_notify::NotifyState::MainPid(std::process::id()),
+    ]);
+}
+
 fn notify_systemd(state: &[sd_notify::NotifyState]) {
     let _ = sd_notify::notify(state);
 }
@@ -457,7 +465,7 @@ impl Loading {
             if self.loaded { "Reload" } else { "Startup" }
         );
         self.loaded = true;
-        notify_systemd(&[sd_notify::NotifyState::Ready]);
+        notify_ready();
         true
     }
 }
@@ -480,7 +488,7 @@ fn start_reload(
         loading.pending = running.iter().map(|r| r.kind).collect();
     }
     if loading.pending.is_empty() {
-        notify_systemd(&[sd_notify::NotifyState::Ready]);
+        notify_ready();
     }
 }
 
@@ -560,7 +568,7 @@ async fn parent_loop(
         loading.pending = running.iter().map(|r| r.kind).collect();
     }
     if loading.pending.is_empty() {
-        notify_systemd(&[sd_notify::NotifyState::Ready]);
+        notify_ready();
     }
     // A child may have died before the SIGCHLD handler existed: look once
     // before the first wait.

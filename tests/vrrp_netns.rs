@@ -3233,3 +3233,61 @@ fn startup_and_reload_complete_as_keepalived() {
         d.stop();
     }
 }
+
+/// Under `Type=notify` systemd hears READY=1 (with MAINPID, as keepalived
+/// sends it) once the configuration is loaded, RELOADING=1 then READY=1
+/// around a reload, and STOPPING=1 at the end. keepalived 2.2.7 sends
+/// these only when its parent is systemd itself (pid 1), which a test
+/// cannot arrange, so this checks ours against that sequence.
+#[test]
+fn systemd_notifications_in_order() {
+    if !require() {
+        return;
+    }
+    let v = Variant::V3v4;
+    let lab = Lab::new("sdn", 157, 1);
+    let path = lab.file("notify.sock");
+    let _ = std::fs::remove_file(&path);
+    let sock = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let text = conf(&lab, 0, v, &Inst::default());
+    let mut d = Daemon::start_with_env(
+        &lab,
+        0,
+        Impl::Ours,
+        &text,
+        &[("NOTIFY_SOCKET", path.as_os_str())],
+    );
+    assert!(
+        d.wait_log("Startup complete", Duration::from_secs(5)),
+        "{}",
+        d.log_text()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    reload_with(&d, &text);
+    assert!(
+        d.wait_log("Reload complete", Duration::from_secs(5)),
+        "{}",
+        d.log_text()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let parent: u32 = std::fs::read_to_string(&d.pid)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    d.stop();
+    let mut msgs = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = sock.recv(&mut buf) {
+        // systemd takes newline-separated assignments; a trailing one is
+        // optional
+        msgs.push(String::from_utf8_lossy(&buf[..n]).trim_end().to_owned());
+    }
+    let ready = format!("READY=1\nMAINPID={parent}");
+    assert_eq!(
+        msgs,
+        [ready.as_str(), "RELOADING=1", ready.as_str(), "STOPPING=1"],
+    );
+}

@@ -287,16 +287,23 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn start(lab: &Lab, i: usize, which: Impl, conf: &str) -> Daemon {
-        Daemon::start_in(lab, i, which, conf, None)
+        Daemon::start_with_env(lab, i, which, conf, &[])
     }
 
     /// As `start`, with `$TMPDIR` (where the dump files go) set to `tmp`.
     #[allow(dead_code)]
     pub fn start_with_tmpdir(lab: &Lab, i: usize, which: Impl, conf: &str, tmp: &Path) -> Daemon {
-        Daemon::start_in(lab, i, which, conf, Some(tmp))
+        Daemon::start_with_env(lab, i, which, conf, &[("TMPDIR", tmp.as_os_str())])
     }
 
-    fn start_in(lab: &Lab, i: usize, which: Impl, conf: &str, tmp: Option<&Path>) -> Daemon {
+    /// As `start`, with these environment variables set.
+    pub fn start_with_env(
+        lab: &Lab,
+        i: usize,
+        which: Impl,
+        conf: &str,
+        env: &[(&str, &std::ffi::OsStr)],
+    ) -> Daemon {
         let name = format!("r{i}-{}", if which == Impl::Ours { "ours" } else { "ka" });
         let conf_path = lab.file(&format!("{name}.conf"));
         std::fs::write(&conf_path, conf).unwrap();
@@ -306,8 +313,8 @@ impl Daemon {
         let _ = std::fs::remove_file(&vrrp_pid);
         let ns = lab.ns(i);
         let mut cmd = Command::new("ip");
-        if let Some(t) = tmp {
-            cmd.env("TMPDIR", t);
+        for (k, v) in env {
+            cmd.env(k, v);
         }
         cmd.args(["netns", "exec", &ns]);
         match which {
