@@ -480,6 +480,14 @@ fn start_reload(
 ) {
     notify_systemd(&[sd_notify::NotifyState::Reloading]);
     info!("Reloading ...");
+    {
+        // keepalived's parent reads the file again here, and names it when
+        // it opens; our children do the reading.
+        let d = dump.lock().unwrap_or_else(|e| e.into_inner());
+        if std::fs::File::open(&d.0.path).is_ok() {
+            info!("Configuration file {}", d.0.path.display());
+        }
+    }
     for r in running {
         let _ = kill(r.pid, Signal::SIGHUP);
     }

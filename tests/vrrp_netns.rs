@@ -3209,6 +3209,13 @@ fn startup_and_reload_complete_as_keepalived() {
             "{which:?}: {}",
             d.log_text()
         );
+        // The parent names the file at the start and at each reload.
+        assert_eq!(
+            d.log_count(": Configuration file "),
+            3,
+            "{which:?}: {}",
+            d.log_text()
+        );
         // Each reload completes before the next starts.
         let order: Vec<&str> = d
             .log_text()
