@@ -188,6 +188,50 @@ fn cli_error(e: clap::Error) -> i32 {
     }
 }
 
+/// keepalived's "Command line:" lines: every argument in single quotes,
+/// wrapped on a space before 100 columns, the continuation lines indented
+/// under the first argument.
+fn command_line_lines(args: &[std::ffi::OsString]) -> Vec<String> {
+    use std::os::unix::ffi::OsStrExt;
+    const OPTION: &str = "Command line";
+    let max = 100 - OPTION.len();
+    let mut joined = Vec::new();
+    for (i, a) in args.iter().enumerate() {
+        if i > 0 {
+            joined.push(b' ');
+        }
+        joined.push(b'\'');
+        joined.extend_from_slice(a.as_bytes());
+        joined.push(b'\'');
+    }
+    let mut out = Vec::new();
+    let mut rest = joined.as_slice();
+    loop {
+        while let [b' ', tail @ ..] = rest {
+            rest = tail;
+        }
+        if rest.is_empty() {
+            return out;
+        }
+        let end = if rest.len() <= max || rest[max] == b' ' {
+            rest.len().min(max)
+        } else {
+            // the last space before the limit, else a hard cut
+            rest[1..max]
+                .iter()
+                .rposition(|&b| b == b' ')
+                .map_or(max, |i| i + 1)
+        };
+        let chunk = String::from_utf8_lossy(&rest[..end]);
+        out.push(if out.is_empty() {
+            format!("{OPTION}: {chunk}")
+        } else {
+            format!("{:w$}{chunk}", "", w = OPTION.len() + 2)
+        });
+        rest = &rest[end..];
+    }
+}
+
 fn log_opts(cli: &Cli) -> log::LogOpts {
     log::LogOpts {
         // keepalived only logs to the console in the foreground
@@ -247,10 +291,9 @@ fn run(cli: &Cli, file: &str, opts: &kaconf::Options) -> i32 {
                 }
             };
             tracing::info!("Starting {}", daemon::VERSION_LINE);
-            tracing::info!(
-                "Command line: {}",
-                std::env::args().collect::<Vec<_>>().join(" ")
-            );
+            for line in command_line_lines(&std::env::args_os().collect::<Vec<_>>()) {
+                tracing::info!("{line}");
+            }
             tracing::info!("Configuration file {file}");
             for line in parsed.render_diagnostics() {
                 tracing::warn!("{line}");
@@ -410,6 +453,43 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn command_line_wraps_as_keepalived() {
+        // Debian's keepalived 2.2.7, from a test log.
+        let args: Vec<std::ffi::OsString> = [
+            "/usr/sbin/keepalived",
+            "-n",
+            "-l",
+            "-D",
+            "-P",
+            "-f",
+            "/tmp/kv-hangoa-7806/r1-ka.conf",
+            "-p",
+            "/tmp/kv-hangoa-7806/kv-r1-ka.pid",
+            "-r",
+            "/tmp/kv-hangoa-7806/kv-r1-ka-vrrp.pid",
+        ]
+        .iter()
+        .map(Into::into)
+        .collect();
+        assert_eq!(
+            command_line_lines(&args),
+            [
+                "Command line: '/usr/sbin/keepalived' '-n' '-l' '-D' '-P' '-f' '/tmp/kv-hangoa-7806/r1-ka.conf' '-p'",
+                "              '/tmp/kv-hangoa-7806/kv-r1-ka.pid' '-r' '/tmp/kv-hangoa-7806/kv-r1-ka-vrrp.pid'",
+            ]
+        );
+        assert_eq!(
+            command_line_lines(&["/usr/sbin/keepalived".into(), "-n".into()]),
+            ["Command line: '/usr/sbin/keepalived' '-n'"]
+        );
+        // One argument longer than a line is cut where the line ends.
+        let long = "x".repeat(120);
+        let lines = command_line_lines(&[long.clone().into()]);
+        assert_eq!(lines[0].len(), "Command line: ".len() + 88);
+        assert_eq!(lines[1].trim_start().len(), 122 - 88);
     }
 
     #[test]
