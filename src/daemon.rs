@@ -507,6 +507,7 @@ pub fn run_parent(
     dont_respawn: bool,
     child_wait: Duration,
     dump: ParentDump,
+    log_detail: bool,
 ) -> i32 {
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -518,7 +519,50 @@ pub fn run_parent(
             return EXIT_FATAL;
         }
     };
-    rt.block_on(parent_loop(children, dont_respawn, child_wait, dump))
+    let code = rt.block_on(parent_loop(children, dont_respawn, child_wait, dump));
+    if log_detail {
+        let (me, kids) = cpu_usage();
+        info!(
+            "CPU usage (self/children) user: {}/{} system: {}/{}",
+            me.0, kids.0, me.1, kids.1
+        );
+    }
+    info!("Stopped {VERSION_LINE}");
+    code
+}
+
+/// User and system CPU time of this process and of its reaped children,
+/// each as keepalived prints a timeval ("0.009867").
+fn cpu_usage() -> ((String, String), (String, String)) {
+    use nix::sys::resource::{UsageWho, getrusage};
+    let get = |who| {
+        getrusage(who).map_or_else(
+            |_| ("0.000000".to_owned(), "0.000000".to_owned()),
+            |u| {
+                let f = |t: nix::sys::time::TimeVal| format!("{}.{:06}", t.tv_sec(), t.tv_usec());
+                (f(u.user_time()), f(u.system_time()))
+            },
+        )
+    };
+    (get(UsageWho::RUSAGE_SELF), get(UsageWho::RUSAGE_CHILDREN))
+}
+
+/// A child's last line (keepalived `log_stopping`): with `-D`, the CPU time
+/// it used, its scripts' too when they used any.
+pub fn log_stopped_child(log_detail: bool) {
+    if !log_detail {
+        info!("Stopped");
+        return;
+    }
+    let (me, kids) = cpu_usage();
+    if kids.0 != "0.000000" {
+        info!(
+            "Stopped - used (self/children) {}/{} user time, {}/{} system time",
+            me.0, kids.0, me.1, kids.1
+        );
+    } else {
+        info!("Stopped - used {} user time, {} system time", me.0, me.1);
+    }
 }
 
 async fn parent_loop(
@@ -701,7 +745,6 @@ async fn parent_loop(
     info!("Stopping");
     signal_all(&running, Signal::SIGTERM);
     stop_children(&mut running, &mut chld, child_wait).await;
-    info!("Stopped {VERSION_LINE}");
     EXIT_OK
 }
 

@@ -318,7 +318,13 @@ fn run(cli: &Cli, file: &str, opts: &kaconf::Options) -> i32 {
                         cli.umask.as_deref().and_then(parse_umask),
                     );
                     std::mem::forget(parsed);
-                    daemon::run_parent(started, cli.dont_respawn, child_wait, dump)
+                    daemon::run_parent(
+                        started,
+                        cli.dont_respawn,
+                        child_wait,
+                        dump,
+                        cli.log_detail > 0,
+                    )
                 }
                 Ok(daemon::Forked::Child(sub)) => {
                     pid_file.abandon_in_child();
@@ -359,7 +365,7 @@ fn run_child(
             return daemon::EXIT_FATAL;
         }
     };
-    match sub {
+    let code = match sub {
         daemon::Subsystem::Check => check_role::run(
             std::path::Path::new(file),
             opts,
@@ -379,7 +385,9 @@ fn run_child(
                 log_detail: cli.log_detail > 0,
             },
         ),
-    }
+    };
+    daemon::log_stopped_child(cli.log_detail > 0);
+    code
 }
 
 fn parse_umask(s: &str) -> Option<u32> {

@@ -3238,6 +3238,24 @@ fn startup_and_reload_complete_as_keepalived() {
             d.log_text()
         );
         d.stop();
+        // With -D: the VRRP process's last line with its CPU time, then the
+        // parent's CPU line and its last.
+        let last: Vec<String> = d
+            .log_text()
+            .lines()
+            .filter_map(|l| l.split_once(": ").map(|(_, t)| t.to_owned()))
+            .filter(|t| t.starts_with("Stop") || t.starts_with("CPU usage"))
+            .collect();
+        let shape = [
+            "Stopping",
+            "Stopped - used ",
+            "CPU usage (self/children) user: ",
+            "Stopped Keepalived v",
+        ];
+        assert_eq!(last.len(), shape.len(), "{which:?}: {last:?}");
+        for (l, p) in last.iter().zip(shape) {
+            assert!(l.starts_with(p), "{which:?}: {last:?}");
+        }
     }
 }
 
