@@ -477,6 +477,7 @@ fn start_reload(
     loading: &mut Loading,
     notices: bool,
     dump: &std::sync::Mutex<(ParentDump, bool)>,
+    log_detail: bool,
 ) {
     notify_systemd(&[sd_notify::NotifyState::Reloading]);
     info!("Reloading ...");
@@ -485,6 +486,9 @@ fn start_reload(
         // it opens; our children do the reading.
         let d = dump.lock().unwrap_or_else(|e| e.into_inner());
         if std::fs::File::open(&d.0.path).is_ok() {
+            if log_detail {
+                info!("Opening file '{}'.", d.0.path.display());
+            }
             info!("Configuration file {}", d.0.path.display());
         }
     }
@@ -519,7 +523,13 @@ pub fn run_parent(
             return EXIT_FATAL;
         }
     };
-    let code = rt.block_on(parent_loop(children, dont_respawn, child_wait, dump));
+    let code = rt.block_on(parent_loop(
+        children,
+        dont_respawn,
+        child_wait,
+        dump,
+        log_detail,
+    ));
     if log_detail {
         let (me, kids) = cpu_usage();
         info!(
@@ -570,6 +580,7 @@ async fn parent_loop(
     dont_respawn: bool,
     child_wait: Duration,
     dump: ParentDump,
+    log_detail: bool,
 ) -> i32 {
     let (
         Ok(mut hup),
@@ -644,7 +655,7 @@ async fn parent_loop(
             // a dead child reports nothing: do not wait for it
             if loading.reported(r.kind) && loading.queued {
                 loading.queued = false;
-                start_reload(&running, &mut loading, ready.is_some(), &dump);
+                start_reload(&running, &mut loading, ready.is_some(), &dump, log_detail);
             }
             if matches!(
                 code,
@@ -702,7 +713,7 @@ async fn parent_loop(
             _ = chld.recv() => check_children = true,
             _ = hup.recv() => {
                 if loading.pending.is_empty() {
-                    start_reload(&running, &mut loading, ready.is_some(), &dump);
+                    start_reload(&running, &mut loading, ready.is_some(), &dump, log_detail);
                 } else {
                     // as keepalived: one reload at a time, the next queued
                     loading.queued = true;
@@ -721,7 +732,7 @@ async fn parent_loop(
                     && loading.queued
                 {
                     loading.queued = false;
-                    start_reload(&running, &mut loading, ready.is_some(), &dump);
+                    start_reload(&running, &mut loading, ready.is_some(), &dump, log_detail);
                 }
             }
             _ = usr1.recv() => {

@@ -294,7 +294,19 @@ fn run(cli: &Cli, file: &str, opts: &kaconf::Options) -> i32 {
             for line in command_line_lines(&std::env::args_os().collect::<Vec<_>>()) {
                 tracing::info!("{line}");
             }
+            // keepalived names each file it opens with -D: the first
+            // before this line, the included ones while it reads on.
+            let opened = &parsed.sources.files;
+            let detail = cli.log_detail > 0;
+            if detail && let Some(first) = opened.first() {
+                tracing::info!("Opening file '{}'.", first.display());
+            }
             tracing::info!("Configuration file {file}");
+            if detail {
+                for f in opened.iter().skip(1) {
+                    tracing::info!("Opening file '{}'.", f.display());
+                }
+            }
             for line in parsed.render_diagnostics() {
                 tracing::warn!("{line}");
             }

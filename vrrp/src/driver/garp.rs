@@ -141,6 +141,8 @@ pub struct GarpSender {
     /// Microseconds between two ARPs / two NAs on one interface (0: none).
     garp_us: std::sync::Arc<std::sync::atomic::AtomicU64>,
     gna_us: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// `-D`: a line per frame, as keepalived logs them.
+    detail: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// When each interface may send its next frame of each kind.
@@ -177,7 +179,8 @@ impl GarpSender {
         let (tx, rx) = std::sync::mpsc::channel::<GarpJob>();
         let garp_us = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let gna_us = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let (g, n) = (garp_us.clone(), gna_us.clone());
+        let detail = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (g, n, d) = (garp_us.clone(), gna_us.clone(), detail.clone());
         std::thread::Builder::new()
             .name("vrrp-garp".into())
             .spawn(move || {
@@ -193,6 +196,9 @@ impl GarpSender {
                         } => {
                             for _ in 0..repeat {
                                 pace.wait(ifindex, false, g.load(Relaxed));
+                                if d.load(Relaxed) {
+                                    tracing::info!("Sending gratuitous ARP on {ifname} for {vip}");
+                                }
                                 if let Err(e) = sock.send_arp(ifindex, mac, vip) {
                                     tracing::info!(
                                         "Error {e} sending gratuitous ARP on {ifname} for {vip}"
@@ -210,6 +216,11 @@ impl GarpSender {
                         } => {
                             for _ in 0..repeat {
                                 pace.wait(ifindex, true, n.load(Relaxed));
+                                if d.load(Relaxed) {
+                                    tracing::info!(
+                                        "Sending unsolicited Neighbour Advert on {ifname} for {vip}"
+                                    );
+                                }
                                 if let Err(e) = sock.send_na(ifindex, mac, vip, router) {
                                     tracing::info!(
                                         "Error {e} sending unsolicited NA on {ifname} for {vip}"
@@ -224,7 +235,13 @@ impl GarpSender {
             tx,
             garp_us,
             gna_us,
+            detail,
         })
+    }
+
+    /// `-D`: log every frame.
+    pub fn set_detail(&self, on: bool) {
+        self.detail.store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The spacing of ARPs and of NAs on one interface.

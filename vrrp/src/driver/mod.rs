@@ -943,6 +943,7 @@ pub async fn run(
     let garp = match GarpSocket::open().and_then(GarpSender::spawn) {
         Ok(g) => {
             g.set_intervals(cfg.garp_interval, cfg.gna_interval);
+            g.set_detail(cfg.log_detail);
             Some(g)
         }
         Err(e) => {
