@@ -225,6 +225,7 @@ async fn serve(
         error!("Unable to install signal handlers");
         return EXIT_FATAL;
     };
+    tracing::info!(target: crate::log::ALWAYS_DEBUG, "Initializing ipvs");
     let client = match ipvs::Client::connect().await {
         Ok(c) => std::sync::Arc::new(c),
         Err(e) => {
@@ -342,6 +343,7 @@ async fn serve(
                         crate::ready::notify();
                         continue;
                     }
+                    tracing::info!(target: crate::log::ALWAYS_DEBUG, "Reinitializing ipvs");
                     let (lvs, warnings) = crate::check_map::lvs_cfg(&parsed.config);
                     for w in warnings {
                         warn!("{w}");

@@ -135,6 +135,11 @@ impl Visit for MessageOnly {
     }
 }
 
+/// Target of the lines keepalived writes at LOG_DEBUG whatever `-D` says
+/// (e.g. "Initializing ipvs"): an `info!` with this target is always
+/// written, with syslog severity 7.
+pub const ALWAYS_DEBUG: &str = "keepalived::debug";
+
 fn severity(level: &Level) -> u8 {
     match *level {
         Level::ERROR => 3,
@@ -166,7 +171,12 @@ impl<S: Subscriber> Layer<S> for KeepalivedLayer {
             let _ = f.write_all(line.as_bytes());
         }
         if let Some(sock) = s.syslog.as_ref() {
-            let pri = s.facility * 8 + severity(event.metadata().level());
+            let sev = if event.metadata().target() == ALWAYS_DEBUG {
+                7
+            } else {
+                severity(event.metadata().level())
+            };
+            let pri = s.facility * 8 + sev;
             let dgram = format!(
                 "<{pri}>{} {}[{}]: {}",
                 now.format("%b %e %H:%M:%S"),

@@ -422,17 +422,21 @@ impl Manager {
         self.update_quorum(v, true, out);
     }
 
+    /// Starts the checkers of virtual server `v` (only those in `only_new`
+    /// at a reload). Every checker gets keepalived's "Activating" (or, when
+    /// suspended, "Deactivating") line, the kept ones too: keepalived
+    /// registers all its checkers again at a reload.
     fn start_all(&mut self, v: usize, only_new: Option<&[CheckerId]>, out: &mut Vec<Effect>) {
         let vs = &self.vss[v];
         for rs in &vs.rs {
             for ck in &rs.checkers {
-                if only_new.is_some_and(|ids| !ids.contains(&ck.id)) {
-                    continue;
-                }
+                let start = only_new.is_none_or(|ids| ids.contains(&ck.id));
                 if matches!(ck.cfg.kind, crate::config::CheckKind::File(_)) {
                     // FILE_CHECK has no probe thread in keepalived, hence no
                     // "Activating" line; we still run a watcher task.
-                    out.push(start_effect(ck, rs, vs));
+                    if start {
+                        out.push(start_effect(ck, rs, vs));
+                    }
                     continue;
                 }
                 out.push(Effect::Log(format!(
@@ -443,7 +447,9 @@ impl Manager {
                 )));
                 // a deactivated checker runs too, gated: its timer keeps
                 // keepalived's phase for when the address comes
-                out.push(start_effect(ck, rs, vs));
+                if start {
+                    out.push(start_effect(ck, rs, vs));
+                }
             }
         }
     }
@@ -1102,16 +1108,11 @@ impl Manager {
                             c.gate = Some(Gate::new(c.enabled));
                             fresh_ids.push(c.id);
                         } else if !ha && !c.enabled {
-                            // ha_suspend was just turned off
+                            // ha_suspend was just turned off ("Activating"
+                            // comes with the others at the end of the reload)
                             c.enabled = true;
                             if let Some(g) = &c.gate {
                                 g.set(true);
-                            }
-                            if !file {
-                                out.push(Effect::Log(format!(
-                                    "Activating healthchecker for service {} for VS {}",
-                                    o.cfg.name, cfg.name
-                                )));
                             }
                         }
                         checkers.push(c);
@@ -2149,14 +2150,21 @@ mod tests {
         let id = ids(&fx);
         down(&mut m, id[1]);
         let before = m.desired();
-        // same config: nothing at all happens, nothing restarts
+        // same config: nothing restarts; keepalived's activation lines,
+        // which it logs for every checker at a reload
         let fx = m.reload(cfg(vs(vec![rs(2, 1, 1, false), rs(3, 1, 1, false)])));
         assert!(
             fx.iter()
                 .all(|e| !matches!(e, Effect::Start(_) | Effect::Stop(_))),
             "{fx:?}"
         );
-        assert!(logs(&fx).is_empty(), "{fx:?}");
+        assert_eq!(
+            logs(&fx),
+            [
+                "Activating healthchecker for service [192.168.1.2]:tcp:80 for VS [10.0.0.1]:tcp:80",
+                "Activating healthchecker for service [192.168.1.3]:tcp:80 for VS [10.0.0.1]:tcp:80",
+            ]
+        );
         assert_eq!(m.desired(), before);
         assert_eq!(m.running(), {
             let mut v = id.clone();
@@ -2184,7 +2192,10 @@ mod tests {
         assert!(!fx.contains(&Effect::Stop(id[0])));
         assert_eq!(
             logs(&fx),
-            ["Activating healthchecker for service [192.168.1.3]:tcp:80 for VS [10.0.0.1]:tcp:80"]
+            [
+                "Activating healthchecker for service [192.168.1.2]:tcp:80 for VS [10.0.0.1]:tcp:80",
+                "Activating healthchecker for service [192.168.1.3]:tcp:80 for VS [10.0.0.1]:tcp:80",
+            ]
         );
         assert_eq!(m.desired().dest_count(), 2, "no flap");
     }
@@ -2198,6 +2209,7 @@ mod tests {
             [
                 "service [192.168.1.3]:tcp:80 no longer exist",
                 "Removing service [192.168.1.3]:tcp:80 from VS [10.0.0.1]:tcp:80",
+                "Activating healthchecker for service [192.168.1.2]:tcp:80 for VS [10.0.0.1]:tcp:80",
             ]
         );
         assert_eq!(notifies(&fx), ["down3"]);
@@ -2221,7 +2233,8 @@ mod tests {
         assert_eq!(
             logs(&fx),
             [
-                "Changing weight from 1 to 4 for active service [192.168.1.2]:tcp:80 of VS [10.0.0.1]:tcp:80"
+                "Changing weight from 1 to 4 for active service [192.168.1.2]:tcp:80 of VS [10.0.0.1]:tcp:80",
+                "Activating healthchecker for service [192.168.1.2]:tcp:80 for VS [10.0.0.1]:tcp:80",
             ]
         );
         assert!(m.desired().to_string().contains("-w 4"));
