@@ -3316,3 +3316,95 @@ fn systemd_notifications_in_order() {
         [ready.as_str(), "RELOADING=1", ready.as_str(), "STOPPING=1"],
     );
 }
+
+/// The whole log of one VRRP router against keepalived's, for a start as
+/// BACKUP, the move to MASTER, a reload with the same file and a stop:
+/// every line keepalived writes is ours too, as often (timestamps and pids
+/// aside; order only within the VRRP process's lines, as the parent's
+/// interleave by scheduling). Left out: keepalived's lines about itself
+/// (version, build, its max_auto_priority hint) and three -D-only kinds we
+/// do not write ("Registering …", "Assigned address …", "VRRP sockpool: …").
+#[test]
+fn vrrp_log_matches_keepalived() {
+    if !require() {
+        return;
+    }
+    let v = Variant::V2Pass;
+    let lab = Lab::new("vlg", 158, 1);
+    let vip = v.vip(&lab);
+    let skip = |m: &str| {
+        m.starts_with("Starting Keepalived v")
+            || m.starts_with("Stopped Keepalived v")
+            || m.starts_with("Running on ")
+            || m.starts_with("Command line: ")
+            || m.starts_with("  ")
+            || m.starts_with("NOTICE: setting config option max_auto_priority")
+            || m.starts_with("Registering ")
+            || m.starts_with("Assigned address ")
+            || m.starts_with("VRRP sockpool: ")
+            || m.starts_with("Stopped - used ")
+            || m.starts_with("CPU usage ")
+    };
+    let mut logs = Vec::new();
+    for which in [Impl::Ours, Impl::Keepalived] {
+        let text = conf(
+            &lab,
+            0,
+            v,
+            &Inst {
+                prio: 150,
+                ..Default::default()
+            },
+        );
+        let mut d = Daemon::start(&lab, 0, which, &text);
+        assert!(
+            lab.wait_sole_holder(0, &vip, v.takeover()),
+            "{which:?}: {}",
+            d.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+        reload_with(&d, &text);
+        assert!(
+            d.wait_log("Reload complete", Duration::from_secs(5)),
+            "{which:?}: {}",
+            d.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+        d.stop();
+        let lines: Vec<String> = d
+            .log_text()
+            .lines()
+            .filter_map(|l| l.split_once(": ").map(|(_, m)| m.to_owned()))
+            .map(|m| match m.split_once(", pid=") {
+                Some((head, _)) => format!("{head}, pid=N"),
+                None => m,
+            })
+            // each daemon has its own copy of the file
+            .map(|m| {
+                m.replace("r0-ours.conf", "r0.conf")
+                    .replace("r0-ka.conf", "r0.conf")
+            })
+            .filter(|m| !skip(m))
+            .collect();
+        logs.push(lines);
+    }
+    let sorted = |v: &[String]| {
+        let mut v = v.to_vec();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        sorted(&logs[0]),
+        sorted(&logs[1]),
+        "ours {:#?}\nkeepalived {:#?}",
+        logs[0],
+        logs[1]
+    );
+    let instance = |v: &[String]| -> Vec<String> {
+        v.iter()
+            .filter(|m| m.starts_with("(VI_1)"))
+            .cloned()
+            .collect()
+    };
+    assert_eq!(instance(&logs[0]), instance(&logs[1]));
+}
