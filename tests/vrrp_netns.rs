@@ -3317,13 +3317,47 @@ fn systemd_notifications_in_order() {
     );
 }
 
+/// keepalived's lines about itself (version, build, its max_auto_priority
+/// hint, the -D CPU lines with their figures) and three -D-only kinds we
+/// do not write ("Registering …", "Assigned address …", "VRRP sockpool:
+/// …"): left out when whole logs are compared.
+fn not_compared(m: &str) -> bool {
+    m.starts_with("Starting Keepalived v")
+        || m.starts_with("Stopped Keepalived v")
+        || m.starts_with("Running on ")
+        || m.starts_with("Command line: ")
+        || m.starts_with("  ")
+        || m.starts_with("NOTICE: setting config option max_auto_priority")
+        || m.starts_with("Registering ")
+        || m.starts_with("Assigned address ")
+        || m.starts_with("VRRP sockpool: ")
+        || m.starts_with("Stopped - used ")
+        || m.starts_with("CPU usage ")
+}
+
+/// Router `i`'s log as compared: messages only, pids and the daemon's own
+/// copy of the file name masked, [`not_compared`] lines out, sorted (the
+/// parent's lines interleave with the VRRP process's by scheduling).
+fn compared_log(d: &Daemon, i: usize) -> Vec<String> {
+    let (ours, ka) = (format!("r{i}-ours.conf"), format!("r{i}-ka.conf"));
+    let mut v: Vec<String> = d
+        .log_text()
+        .lines()
+        .filter_map(|l| l.split_once(": ").map(|(_, m)| m.to_owned()))
+        .map(|m| match m.split_once(", pid=") {
+            Some((head, _)) => format!("{head}, pid=N"),
+            None => m,
+        })
+        .map(|m| m.replace(&ours, "rN.conf").replace(&ka, "rN.conf"))
+        .filter(|m| !not_compared(m))
+        .collect();
+    v.sort();
+    v
+}
+
 /// The whole log of one VRRP router against keepalived's, for a start as
 /// BACKUP, the move to MASTER, a reload with the same file and a stop:
-/// every line keepalived writes is ours too, as often (timestamps and pids
-/// aside; order only within the VRRP process's lines, as the parent's
-/// interleave by scheduling). Left out: keepalived's lines about itself
-/// (version, build, its max_auto_priority hint) and three -D-only kinds we
-/// do not write ("Registering …", "Assigned address …", "VRRP sockpool: …").
+/// every line keepalived writes is ours too, as often.
 #[test]
 fn vrrp_log_matches_keepalived() {
     if !require() {
@@ -3332,19 +3366,6 @@ fn vrrp_log_matches_keepalived() {
     let v = Variant::V2Pass;
     let lab = Lab::new("vlg", 158, 1);
     let vip = v.vip(&lab);
-    let skip = |m: &str| {
-        m.starts_with("Starting Keepalived v")
-            || m.starts_with("Stopped Keepalived v")
-            || m.starts_with("Running on ")
-            || m.starts_with("Command line: ")
-            || m.starts_with("  ")
-            || m.starts_with("NOTICE: setting config option max_auto_priority")
-            || m.starts_with("Registering ")
-            || m.starts_with("Assigned address ")
-            || m.starts_with("VRRP sockpool: ")
-            || m.starts_with("Stopped - used ")
-            || m.starts_with("CPU usage ")
-    };
     let mut logs = Vec::new();
     for which in [Impl::Ours, Impl::Keepalived] {
         let text = conf(
@@ -3371,40 +3392,93 @@ fn vrrp_log_matches_keepalived() {
         );
         std::thread::sleep(Duration::from_millis(500));
         d.stop();
-        let lines: Vec<String> = d
-            .log_text()
-            .lines()
-            .filter_map(|l| l.split_once(": ").map(|(_, m)| m.to_owned()))
-            .map(|m| match m.split_once(", pid=") {
-                Some((head, _)) => format!("{head}, pid=N"),
-                None => m,
-            })
-            // each daemon has its own copy of the file
-            .map(|m| {
-                m.replace("r0-ours.conf", "r0.conf")
-                    .replace("r0-ka.conf", "r0.conf")
-            })
-            .filter(|m| !skip(m))
-            .collect();
-        logs.push(lines);
+        logs.push(compared_log(&d, 0));
     }
-    let sorted = |v: &[String]| {
-        let mut v = v.to_vec();
-        v.sort();
-        v
-    };
-    assert_eq!(
-        sorted(&logs[0]),
-        sorted(&logs[1]),
-        "ours {:#?}\nkeepalived {:#?}",
-        logs[0],
-        logs[1]
-    );
-    let instance = |v: &[String]| -> Vec<String> {
-        v.iter()
-            .filter(|m| m.starts_with("(VI_1)"))
-            .cloned()
-            .collect()
-    };
-    assert_eq!(instance(&logs[0]), instance(&logs[1]));
+    assert_eq!(logs[0], logs[1], "ours vs keepalived");
+}
+
+/// The whole log of a BACKUP (ours, then keepalived) beside a keepalived
+/// MASTER that then stops.
+#[test]
+fn backup_log_matches_keepalived() {
+    if !require() {
+        return;
+    }
+    let v = Variant::V2Pass;
+    let lab = Lab::new("blg", 159, 2);
+    let vip = v.vip(&lab);
+    let mut logs = Vec::new();
+    for which in [Impl::Ours, Impl::Keepalived] {
+        let master = Inst {
+            prio: 150,
+            ..Default::default()
+        };
+        let mut m = Daemon::start(&lab, 0, Impl::Keepalived, &conf(&lab, 0, v, &master));
+        assert!(
+            lab.wait_sole_holder(0, &vip, v.takeover() * 2),
+            "{}",
+            m.log_text()
+        );
+        let mut b = Daemon::start(&lab, 1, which, &conf(&lab, 1, v, &Inst::default()));
+        assert!(
+            b.wait_log("(VI_1) Entering BACKUP STATE", Duration::from_secs(3)),
+            "{which:?}: {}",
+            b.log_text()
+        );
+        std::thread::sleep(Duration::from_secs(2));
+        m.stop();
+        assert!(
+            lab.wait_sole_holder(1, &vip, v.takeover()),
+            "{which:?}: {}",
+            b.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+        b.stop();
+        logs.push(compared_log(&b, 1));
+    }
+    assert_eq!(logs[0], logs[1], "ours vs keepalived");
+}
+
+/// The whole log of a MASTER (ours, then keepalived) preempted by a
+/// keepalived router of higher priority, then taking over again when that
+/// one stops.
+#[test]
+fn preempted_master_log_matches_keepalived() {
+    if !require() {
+        return;
+    }
+    let v = Variant::V2Pass;
+    let lab = Lab::new("plg", 160, 2);
+    let vip = v.vip(&lab);
+    let mut logs = Vec::new();
+    for which in [Impl::Ours, Impl::Keepalived] {
+        let mut a = Daemon::start(&lab, 0, which, &conf(&lab, 0, v, &Inst::default()));
+        assert!(
+            lab.wait_sole_holder(0, &vip, v.takeover() * 2),
+            "{which:?}: {}",
+            a.log_text()
+        );
+        let higher = Inst {
+            prio: 150,
+            ..Default::default()
+        };
+        let mut b = Daemon::start(&lab, 1, Impl::Keepalived, &conf(&lab, 1, v, &higher));
+        assert!(
+            lab.wait_sole_holder(1, &vip, v.takeover() * 2),
+            "{which:?}: {}\n{}",
+            a.log_text(),
+            b.log_text()
+        );
+        std::thread::sleep(Duration::from_secs(1));
+        b.stop();
+        assert!(
+            lab.wait_sole_holder(0, &vip, v.takeover()),
+            "{which:?}: {}",
+            a.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+        a.stop();
+        logs.push(compared_log(&a, 0));
+    }
+    assert_eq!(logs[0], logs[1], "ours vs keepalived");
 }
