@@ -3318,8 +3318,8 @@ fn systemd_notifications_in_order() {
 }
 
 /// keepalived's lines about itself (version, build, its max_auto_priority
-/// hint, the -D CPU lines with their figures) and three -D-only kinds we
-/// do not write ("Registering …", "Assigned address …", "VRRP sockpool:
+/// hint, the -D CPU lines with their figures) and the -D-only kinds we do
+/// not write ("Registering …", "(De)assigned address …", "VRRP sockpool:
 /// …"): left out when whole logs are compared.
 fn not_compared(m: &str) -> bool {
     m.starts_with("Starting Keepalived v")
@@ -3330,6 +3330,7 @@ fn not_compared(m: &str) -> bool {
         || m.starts_with("NOTICE: setting config option max_auto_priority")
         || m.starts_with("Registering ")
         || m.starts_with("Assigned address ")
+        || m.starts_with("Deassigned address ")
         || m.starts_with("VRRP sockpool: ")
         || m.starts_with("Stopped - used ")
         || m.starts_with("CPU usage ")
@@ -3478,6 +3479,138 @@ fn preempted_master_log_matches_keepalived() {
         );
         std::thread::sleep(Duration::from_millis(500));
         a.stop();
+        logs.push(compared_log(&a, 0));
+    }
+    assert_eq!(logs[0], logs[1], "ours vs keepalived");
+}
+
+/// The whole log of a MASTER (ours, then keepalived) whose interface goes
+/// down and comes back, beside a keepalived BACKUP.
+#[test]
+fn interface_fault_log_matches_keepalived() {
+    if !require() {
+        return;
+    }
+    let v = Variant::V2Pass;
+    let lab = Lab::new("ilg", 161, 2);
+    let vip = v.vip(&lab);
+    let mut logs = Vec::new();
+    for which in [Impl::Ours, Impl::Keepalived] {
+        let master = Inst {
+            prio: 150,
+            ..Default::default()
+        };
+        let mut a = Daemon::start(&lab, 0, which, &conf(&lab, 0, v, &master));
+        assert!(
+            lab.wait_sole_holder(0, &vip, v.takeover() * 2),
+            "{which:?}: {}",
+            a.log_text()
+        );
+        let mut b = Daemon::start(
+            &lab,
+            1,
+            Impl::Keepalived,
+            &conf(&lab, 1, v, &Inst::default()),
+        );
+        std::thread::sleep(Duration::from_secs(2));
+        lab.link(0, false);
+        assert!(
+            a.wait_log("(VI_1) Entering FAULT STATE", Duration::from_secs(3)),
+            "{which:?}: {}",
+            a.log_text()
+        );
+        assert!(
+            lab.wait_sole_holder(1, &vip, v.takeover()),
+            "{}",
+            b.log_text()
+        );
+        lab.link(0, true);
+        assert!(
+            lab.wait_sole_holder(0, &vip, v.takeover() * 2),
+            "{which:?}: {}\n{}",
+            a.log_text(),
+            b.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+        a.stop();
+        b.stop();
+        logs.push(compared_log(&a, 0));
+    }
+    assert_eq!(logs[0], logs[1], "ours vs keepalived");
+}
+
+/// The whole log of a MASTER (ours, then keepalived) tracking a script
+/// with a weight and one without: the weighted one fails (priority down,
+/// the keepalived peer takes over), recovers, then the unweighted one fails
+/// (FAULT) and recovers.
+#[test]
+fn track_script_log_matches_keepalived() {
+    if !require() {
+        return;
+    }
+    let v = Variant::V2Pass;
+    let lab = Lab::new("tlg", 162, 2);
+    let vip = v.vip(&lab);
+    let global = " enable_script_security\n script_user root\n";
+    let mut logs = Vec::new();
+    for which in [Impl::Ours, Impl::Keepalived] {
+        let w = lab.file(&format!("kv-w-{which:?}"));
+        let f = lab.file(&format!("kv-f-{which:?}"));
+        std::fs::write(&w, "").unwrap();
+        std::fs::write(&f, "").unwrap();
+        let scripts = format!(
+            "vrrp_script kv_w {{\n script \"/usr/bin/test -e {}\"\n interval 1\n weight -60\n rise 1\n fall 1\n}}\nvrrp_script kv_f {{\n script \"/usr/bin/test -e {}\"\n interval 1\n rise 1\n fall 1\n}}\n",
+            w.display(),
+            f.display()
+        );
+        let master = Inst {
+            prio: 150,
+            extra: "track_script {\n kv_w\n kv_f\n }\n",
+            global,
+            ..Default::default()
+        };
+        let text = format!("{scripts}{}", conf(&lab, 0, v, &master));
+        let mut a = Daemon::start(&lab, 0, which, &text);
+        assert!(
+            lab.wait_sole_holder(0, &vip, v.takeover() * 2),
+            "{which:?}: {}",
+            a.log_text()
+        );
+        let mut b = Daemon::start(
+            &lab,
+            1,
+            Impl::Keepalived,
+            &conf(&lab, 1, v, &Inst::default()),
+        );
+        std::thread::sleep(Duration::from_secs(2));
+        std::fs::remove_file(&w).unwrap();
+        assert!(
+            lab.wait_sole_holder(1, &vip, v.takeover()),
+            "{which:?}: {}",
+            a.log_text()
+        );
+        std::fs::write(&w, "").unwrap();
+        assert!(
+            lab.wait_sole_holder(0, &vip, v.takeover()),
+            "{which:?}: {}",
+            a.log_text()
+        );
+        std::thread::sleep(Duration::from_secs(1));
+        std::fs::remove_file(&f).unwrap();
+        assert!(
+            a.wait_log("(VI_1) Entering FAULT STATE", Duration::from_secs(3)),
+            "{which:?}: {}",
+            a.log_text()
+        );
+        std::fs::write(&f, "").unwrap();
+        assert!(
+            lab.wait_sole_holder(0, &vip, v.takeover() * 2),
+            "{which:?}: {}",
+            a.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+        a.stop();
+        b.stop();
         logs.push(compared_log(&a, 0));
     }
     assert_eq!(logs[0], logs[1], "ours vs keepalived");

@@ -1537,7 +1537,22 @@ impl Engine {
                 _ => Err(std::io::Error::other("address family mismatch")),
             };
             if let Err(e) = r {
-                tracing::warn!("({}) error sending advert to {dst}: {e}", io.name);
+                let errno = e.raw_os_error().unwrap_or(0);
+                // keepalived keeps quiet about the priority-0 advert of an
+                // instance whose interface just went down
+                let if_up = by_name(&self.links, &io.base_if).is_some_and(|l| l.up);
+                if adv.priority == crate::Priority::STOP && errno == libc::ENETUNREACH && !if_up {
+                    continue;
+                }
+                let text = match e.raw_os_error() {
+                    Some(n) => nix::errno::Errno::from_raw(n).desc().to_owned(),
+                    None => e.to_string(),
+                };
+                if io.peers.is_empty() {
+                    tracing::info!("({}): send advert error {errno} ({text})", io.name);
+                } else {
+                    tracing::info!("({}) Cant send advert to {dst} ({text})", io.name);
+                }
             }
         }
     }
