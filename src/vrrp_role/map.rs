@@ -594,7 +594,12 @@ mod tests {
             let (d, _) = driver_cfg(&parse(&text), false, false);
             d.instances
                 .iter()
-                .map(|i| (i.fsm.garp.extra_if.map(|d| d.as_secs()), i.fsm.garp.extra_if_all))
+                .map(|i| {
+                    (
+                        i.fsm.garp.extra_if.map(|d| d.as_secs()),
+                        i.fsm.garp.extra_if_all,
+                    )
+                })
                 .collect::<Vec<_>>()
         };
         // Nothing configured: off.
@@ -623,7 +628,10 @@ mod tests {
         assert_eq!(
             extra(
                 " vrrp_vmac_garp_intvl 9\n",
-                &[("A", 1, " garp_extra_if all\n"), ("B", 2, " vmac_garp_intvl 2\n")]
+                &[
+                    ("A", 1, " garp_extra_if all\n"),
+                    ("B", 2, " vmac_garp_intvl 2\n")
+                ]
             ),
             vec![(Some(9), true), (Some(2), false)]
         );

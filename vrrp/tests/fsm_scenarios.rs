@@ -910,7 +910,10 @@ fn garp_extra_if_with_the_adverts() {
     let becoming = &fired.iter().find(|(at, _)| *at == t).unwrap().1;
     assert!(!becoming.contains(&Action::SendExtraIfGarps));
     let secs = Duration::from_secs;
-    assert_eq!(extra_if_times(&fired), [t + secs(3), t + secs(6), t + secs(9)]);
+    assert_eq!(
+        extra_if_times(&fired),
+        [t + secs(3), t + secs(6), t + secs(9)]
+    );
     let at6 = &fired.iter().find(|(at, _)| *at == t + secs(6)).unwrap().1;
     assert_eq!(shape(at6), ["advert(100)", "garp_extra_if"]);
 }

@@ -1562,9 +1562,7 @@ impl Engine {
             Action::SendAdvert(adv) => self.send_advert(i, &adv),
             Action::AddVips => self.add_vips(i).await,
             Action::DelVips => self.del_vips(i).await,
-            Action::SendGratuitousArps { repeat } => {
-                self.send_garps(i, &self.io[i].addrs, repeat)
-            }
+            Action::SendGratuitousArps { repeat } => self.send_garps(i, &self.io[i].addrs, repeat),
             Action::SendExtraIfGarps => self.send_garps(i, &self.io[i].extra_garps, 1),
             Action::Notify(transition) => {
                 let _ = self.events.send(Event::Instance {
@@ -1845,7 +1843,11 @@ mod tests {
     }
 
     fn announced(r: Option<Vec<(VipCfg, u32)>>) -> Option<Vec<(String, u32)>> {
-        r.map(|v| v.into_iter().map(|(c, i)| (c.addr.to_string(), i)).collect())
+        r.map(|v| {
+            v.into_iter()
+                .map(|(c, i)| (c.addr.to_string(), i))
+                .collect()
+        })
     }
 
     // Interfaces: 1 the instance's, 2 another, 5 its VMAC, 6 another
