@@ -3376,6 +3376,7 @@ fn gx_compare_af(lab: &Lab, cases: &[(&str, String, Buckets)], v6: bool) {
 /// without `all` there is no extra interface (kv-e1 is not a VMAC), so
 /// keepalived turns the timer off; the global `vrrp_garp_extra_if all 1`
 /// reaches the instance, and the instance's `garp_extra_if 0` overrides it.
+/// Then a reload of the master ([`gx_reload`]).
 #[test]
 fn garp_extra_if_all_matches_keepalived() {
     if !require() {
@@ -3410,6 +3411,75 @@ fn garp_extra_if_all_matches_keepalived() {
             ),
         ],
     );
+    gx_reload(&lab);
+}
+
+/// kv-e1's GARPs around a reload (same configuration) of a master with
+/// `garp_extra_if all 1`, in seconds from the SIGHUP; the reload comes
+/// 0.3 s after a scheduled burst.
+fn gx_reload_run(lab: &Lab, which: Impl) -> Vec<f64> {
+    let (_, vip1) = gx_vips(lab, false);
+    let conf = gx_conf(lab, "", " garp_extra_if all 1\n");
+    let cap = Capture::start_on(lab, &format!("reload-{which:?}"), "kv-br1");
+    let mut d = Daemon::start(lab, 0, which, &conf);
+    assert!(
+        lab.wait_sole_holder(0, &vip1, Duration::from_secs(5)),
+        "reload {which:?}: {}",
+        d.log_text()
+    );
+    let wall = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64()
+    };
+    let needle = format!("Request who-has {vip1} (ff:ff:ff:ff:ff:ff) tell {vip1}");
+    std::thread::sleep(Duration::from_millis(2300));
+    let hup = wall();
+    // To the VRRP process, which reloads on its own: Debian's keepalived
+    // under `timeout` would get a SIGHUP to its parent twice (relayed, and
+    // in timeout's process group) and reload twice in a row.
+    d.signal_vrrp(Signal::SIGHUP);
+    std::thread::sleep(Duration::from_millis(2500));
+    d.stop();
+    let times: Vec<f64> = cap
+        .finish()
+        .iter()
+        .filter(|l| l.contains(&needle))
+        .filter_map(|l| l.split_whitespace().next()?.parse::<f64>().ok())
+        .collect();
+    // Line the schedule up: the reload is 0.3 s after the burst before it.
+    let before = times
+        .iter()
+        .copied()
+        .filter(|t| *t < hup)
+        .fold(0.0, f64::max);
+    assert!(
+        hup - before < 0.9,
+        "reload {which:?}: no burst in the second before the SIGHUP: {times:?} {hup}"
+    );
+    times
+        .iter()
+        .filter(|t| **t >= hup)
+        .map(|t| t - hup)
+        .collect()
+}
+
+/// A reload of a master: keepalived's new instance has no `garp_extra_if`
+/// time yet, so its first advert (at once, `reload_master`) announces on
+/// the extra interfaces, and the schedule then counts from there. Ours the
+/// same (within 0.25 s of the SIGHUP, then one second on), and as many as
+/// keepalived until the stop.
+fn gx_reload(lab: &Lab) {
+    let ours = gx_reload_run(lab, Impl::Ours);
+    let ka = gx_reload_run(lab, Impl::Keepalived);
+    for (which, t) in [("ours", &ours), ("keepalived", &ka)] {
+        assert!(
+            t.len() >= 2 && t[0] < 0.25 && (0.9..1.2).contains(&(t[1] - t[0])),
+            "{which}: GARPs after the SIGHUP at {t:?}"
+        );
+    }
+    assert_eq!(ours.len(), ka.len(), "ours {ours:?} keepalived {ka:?}");
 }
 
 /// `garp_extra_if` with `use_vmac`, against Debian's keepalived 2.2.7: the
