@@ -3615,3 +3615,377 @@ fn track_script_log_matches_keepalived() {
     }
     assert_eq!(logs[0], logs[1], "ours vs keepalived");
 }
+
+// ---- garp_extra_if -------------------------------------------------------
+
+/// Gives router `i` a second interface `kv-e1` (10.<net>.1.<i+1>/24) on a
+/// second bridge `kv-br1` of the switch namespace.
+fn second_link(lab: &Lab, i: usize) {
+    use netns::{sh, wait_until};
+    let (sw, ns) = (lab.switch(), lab.ns(i));
+    if !sh(&["ip", "-n", &sw, "link", "show"]).contains("kv-br1") {
+        sh(&[
+            "ip",
+            "-n",
+            &sw,
+            "link",
+            "add",
+            "kv-br1",
+            "type",
+            "bridge",
+            "mcast_snooping",
+            "0",
+        ]);
+        sh(&["ip", "-n", &sw, "link", "set", "kv-br1", "up"]);
+    }
+    let port = format!("kv-q{i}");
+    sh(&[
+        "ip", "link", "add", "kv-e1", "netns", &ns, "type", "veth", "peer", &port, "netns", &sw,
+    ]);
+    sh(&[
+        "ip", "-n", &sw, "link", "set", &port, "master", "kv-br1", "up",
+    ]);
+    let addr = format!("10.{}.1.{}/24", lab.net, i + 1);
+    sh(&["ip", "-n", &ns, "addr", "add", &addr, "dev", "kv-e1"]);
+    sh(&["ip", "-n", &ns, "link", "set", "kv-e1", "up"]);
+    assert!(wait_until(Duration::from_secs(5), || {
+        sh(&["ip", "-n", &ns, "link", "show", "kv-e1"]).contains("LOWER_UP")
+    }));
+}
+
+/// A VRRPv3 instance on kv-e0 with one VIP there (10.<net>.0.100, on the
+/// VMAC with `use_vmac`) and one on kv-e1 (10.<net>.1.100), one GARP per
+/// VIP on becoming master and no delayed burst, so that what follows is
+/// `garp_extra_if`'s alone.
+fn gx_conf(lab: &Lab, global: &str, extra: &str) -> String {
+    gx_conf_af(lab, global, extra, false)
+}
+
+/// The kv-e0 and kv-e1 VIPs, IPv4 or IPv6 (fdNN::100, fdNN:1::100).
+fn gx_vips(lab: &Lab, v6: bool) -> (String, String) {
+    let n = lab.net;
+    if v6 {
+        (format!("fd{n:02x}::100"), format!("fd{n:02x}:1::100"))
+    } else {
+        (format!("10.{n}.0.100"), format!("10.{n}.1.100"))
+    }
+}
+
+/// As [`gx_conf`], an IPv6 instance (unsolicited NAs) with `v6`.
+fn gx_conf_af(lab: &Lab, global: &str, extra: &str, v6: bool) -> String {
+    let (a, b) = gx_vips(lab, v6);
+    let len = if v6 { 64 } else { 24 };
+    format!(
+        "global_defs {{\n vrrp_version 3\n router_id kx0\n{global}}}\n\
+         vrrp_instance VI_1 {{\n state BACKUP\n interface kv-e0\n virtual_router_id {}\n \
+         priority 150\n advert_int 0.1\n garp_master_repeat 1\n garp_master_delay 0\n{extra} \
+         virtual_ipaddress {{\n  {a}/{len}\n  {b}/{len} dev kv-e1\n }}\n}}\n",
+        40 + lab.net
+    )
+}
+
+/// GARPs per interface, per one-second bucket from becoming master
+/// ([s - 0.25, s + 0.75) s after the first GARP of the kv-e0 VIP): kv-e0's
+/// VIP on kv-e0's bridge, kv-e1's VIP on kv-e1's bridge.
+type Buckets = (Vec<usize>, Vec<usize>);
+
+/// Also returns the `garp_extra_if` lines of `keepalived.data` written
+/// while master (the next time masked after checking that it is in the
+/// coming second), then how many -D lines announced each VIP on each
+/// interface.
+fn gx_run(lab: &Lab, which: Impl, conf: &str, case: &str, v6: bool) -> (Buckets, Vec<String>) {
+    let (vip0, vip1) = gx_vips(lab, v6);
+    let cap0 = Capture::start_on(lab, &format!("{case}-{which:?}-e0"), "kv-br");
+    let cap1 = Capture::start_on(lab, &format!("{case}-{which:?}-e1"), "kv-br1");
+    let tmp = lab.file(&format!("tmp-{case}-{which:?}"));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let mut d = Daemon::start_with_tmpdir(lab, 0, which, conf, &tmp);
+    assert!(
+        lab.wait_sole_holder(0, &vip1, Duration::from_secs(5)),
+        "{case} {which:?}: {}",
+        d.log_text()
+    );
+    std::thread::sleep(Duration::from_millis(4200));
+    let data = tmp.join("keepalived.data");
+    let asked = std::time::SystemTime::now();
+    d.signal_raw(libc::SIGUSR1);
+    assert!(
+        netns::wait_until(Duration::from_secs(5), || std::fs::metadata(&data)
+            .is_ok_and(|m| m.len() > 0)),
+        "{case} {which:?}: no keepalived.data"
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    // -D: one line per announcement burst and VIP, "(VI_1) Sending/queueing
+    // gratuitous ARPs on DEV for VIP" (or "Unsolicited Neighbour Adverts");
+    // counted per line.
+    let mut bursts: Vec<(String, usize)> = Vec::new();
+    for l in d.log_text().lines() {
+        if let Some((_, what)) = l.split_once("(VI_1) Sending/queueing ") {
+            match bursts.iter_mut().find(|(w, _)| w == what) {
+                Some((_, n)) => *n += 1,
+                None => bursts.push((what.to_string(), 1)),
+            }
+        }
+    }
+    bursts.sort();
+    d.stop();
+    let asked = asked
+        .duration_since(std::time::SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let dump: Vec<String> = std::fs::read_to_string(&data)
+        .unwrap()
+        .lines()
+        // The instance's lines (keepalived's global section has one too,
+        // which ours does not write).
+        .filter(|l| l.starts_with("   ") && l.contains("secondary"))
+        .map(|l| match l.split_once(" = ") {
+            Some((k, v)) if k.contains("Next") => {
+                let secs: f64 = v.split_whitespace().next().unwrap().parse().unwrap();
+                assert!(
+                    (asked - 0.5..asked + 1.5).contains(&secs),
+                    "{case} {which:?}: {l} (asked at {asked})"
+                );
+                // "(Sat Nov 21 09:28:49 2026.386003)"
+                let when = v.split_once(' ').unwrap().1;
+                assert!(
+                    when.len() == 33 && when.starts_with('(') && when.ends_with(')'),
+                    "{case} {which:?}: {l}"
+                );
+                format!("{k} = T")
+            }
+            _ => l.to_string(),
+        })
+        .collect();
+    let (l0, l1) = (cap0.finish(), cap1.finish());
+    let times = |lines: &[String], vip: &str| -> Vec<f64> {
+        let needle = if v6 {
+            format!("neighbor advertisement, tgt is {vip},")
+        } else {
+            format!("Request who-has {vip} (ff:ff:ff:ff:ff:ff) tell {vip}")
+        };
+        lines
+            .iter()
+            .filter(|l| l.contains(&needle))
+            .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+            .collect()
+    };
+    let (t0s, t1s) = (times(&l0, &vip0), times(&l1, &vip1));
+    assert!(
+        times(&l0, &vip1).is_empty(),
+        "{case} {which:?}: kv-e1's VIP on kv-e0"
+    );
+    assert!(
+        times(&l1, &vip0).is_empty(),
+        "{case} {which:?}: kv-e0's VIP on kv-e1"
+    );
+    let t0 = *t0s.first().expect("a GARP on becoming master");
+    let buckets = |ts: &[f64]| -> Vec<usize> {
+        (0..4)
+            .map(|s| {
+                let s = f64::from(s);
+                ts.iter()
+                    .filter(|t| (s - 0.25..s + 0.75).contains(&(**t - t0)))
+                    .count()
+            })
+            .collect()
+    };
+    let dump = dump
+        .into_iter()
+        .chain(bursts.iter().map(|(w, n)| format!("{n} x {w}")))
+        .collect();
+    ((buckets(&t0s), buckets(&t1s)), dump)
+}
+
+/// Runs each case under ours then keepalived; requires the same GARP counts
+/// per interface and second, ours to be `want`, and the same
+/// `keepalived.data` lines (present exactly when `want` has extra GARPs)
+/// and -D announcement lines.
+fn gx_compare(lab: &Lab, cases: &[(&str, String, Buckets)]) {
+    gx_compare_af(lab, cases, false)
+}
+
+fn gx_compare_af(lab: &Lab, cases: &[(&str, String, Buckets)], v6: bool) {
+    for (case, conf, want) in cases {
+        let (ours, our_dump) = gx_run(lab, Impl::Ours, conf, case, v6);
+        let (ka, ka_dump) = gx_run(lab, Impl::Keepalived, conf, case, v6);
+        assert_eq!(ours, ka, "{case}: ours (kv-e0, kv-e1) vs keepalived");
+        assert_eq!(&ours, want, "{case}: ours");
+        assert_eq!(our_dump, ka_dump, "{case}: keepalived.data and -D lines");
+        let extra = want.0[1..].iter().chain(&want.1[1..]).any(|n| *n > 0);
+        let data_lines = our_dump.iter().filter(|l| l.contains("secondary")).count();
+        assert_eq!(
+            data_lines,
+            if extra { 2 } else { 0 },
+            "{case}: {our_dump:?}"
+        );
+    }
+}
+
+/// `garp_extra_if` without VMACs, against Debian's keepalived 2.2.7: with
+/// `all`, the kv-e1 VIP is announced on kv-e1 every second while master
+/// (first one second after becoming master) and nothing more on kv-e0;
+/// without `all` there is no extra interface (kv-e1 is not a VMAC), so
+/// keepalived turns the timer off; the global `vrrp_garp_extra_if all 1`
+/// reaches the instance, and the instance's `garp_extra_if 0` overrides it.
+/// Then a reload of the master ([`gx_reload`]).
+#[test]
+fn garp_extra_if_all_matches_keepalived() {
+    if !require() {
+        return;
+    }
+    let lab = Lab::new("gx1", 153, 1);
+    second_link(&lab, 0);
+    let every_second = (vec![1, 0, 0, 0], vec![1, 1, 1, 1]);
+    let off = (vec![1, 0, 0, 0], vec![1, 0, 0, 0]);
+    gx_compare(
+        &lab,
+        &[
+            (
+                "all",
+                gx_conf(&lab, "", " garp_extra_if all 1\n"),
+                every_second.clone(),
+            ),
+            (
+                "noall",
+                gx_conf(&lab, "", " garp_extra_if 1\n"),
+                off.clone(),
+            ),
+            (
+                "global",
+                gx_conf(&lab, " vrrp_garp_extra_if all 1\n", ""),
+                every_second,
+            ),
+            (
+                "zero",
+                gx_conf(&lab, " vrrp_garp_extra_if all 1\n", " garp_extra_if 0\n"),
+                off,
+            ),
+        ],
+    );
+    gx_reload(&lab);
+}
+
+/// kv-e1's GARPs around a reload (same configuration) of a master with
+/// `garp_extra_if all 1`, in seconds from the SIGHUP; the reload comes
+/// 0.3 s after a scheduled burst.
+fn gx_reload_run(lab: &Lab, which: Impl) -> Vec<f64> {
+    let (_, vip1) = gx_vips(lab, false);
+    let conf = gx_conf(lab, "", " garp_extra_if all 1\n");
+    let cap = Capture::start_on(lab, &format!("reload-{which:?}"), "kv-br1");
+    let mut d = Daemon::start(lab, 0, which, &conf);
+    assert!(
+        lab.wait_sole_holder(0, &vip1, Duration::from_secs(5)),
+        "reload {which:?}: {}",
+        d.log_text()
+    );
+    let wall = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64()
+    };
+    let needle = format!("Request who-has {vip1} (ff:ff:ff:ff:ff:ff) tell {vip1}");
+    std::thread::sleep(Duration::from_millis(2300));
+    let hup = wall();
+    // To the VRRP process, which reloads on its own: Debian's keepalived
+    // under `timeout` would get a SIGHUP to its parent twice (relayed, and
+    // in timeout's process group) and reload twice in a row.
+    d.signal_vrrp(Signal::SIGHUP);
+    std::thread::sleep(Duration::from_millis(2500));
+    d.stop();
+    let times: Vec<f64> = cap
+        .finish()
+        .iter()
+        .filter(|l| l.contains(&needle))
+        .filter_map(|l| l.split_whitespace().next()?.parse::<f64>().ok())
+        .collect();
+    // Line the schedule up: the reload is 0.3 s after the burst before it.
+    let before = times
+        .iter()
+        .copied()
+        .filter(|t| *t < hup)
+        .fold(0.0, f64::max);
+    assert!(
+        hup - before < 0.9,
+        "reload {which:?}: no burst in the second before the SIGHUP: {times:?} {hup}"
+    );
+    times
+        .iter()
+        .filter(|t| **t >= hup)
+        .map(|t| t - hup)
+        .collect()
+}
+
+/// A reload of a master: keepalived's new instance has no `garp_extra_if`
+/// time yet, so its first advert (at once, `reload_master`) announces on
+/// the extra interfaces, and the schedule then counts from there. Ours the
+/// same (within 0.25 s of the SIGHUP, then one second on), and as many as
+/// keepalived until the stop.
+fn gx_reload(lab: &Lab) {
+    let ours = gx_reload_run(lab, Impl::Ours);
+    let ka = gx_reload_run(lab, Impl::Keepalived);
+    for (which, t) in [("ours", &ours), ("keepalived", &ka)] {
+        assert!(
+            t.len() >= 2 && t[0] < 0.25 && (0.9..1.2).contains(&(t[1] - t[0])),
+            "{which}: GARPs after the SIGHUP at {t:?}"
+        );
+    }
+    assert_eq!(ours.len(), ka.len(), "ours {ours:?} keepalived {ka:?}");
+}
+
+/// `garp_extra_if` with `use_vmac`, against Debian's keepalived 2.2.7: the
+/// instance's own interface is its VMAC (where the kv-e0 VIP lives), which
+/// is announced only with `vmac_xmit_base`; kv-e1 is announced with `all`.
+#[test]
+fn garp_extra_if_vmac_matches_keepalived() {
+    if !require() {
+        return;
+    }
+    let lab = Lab::new("gx2", 154, 1);
+    second_link(&lab, 0);
+    gx_compare(
+        &lab,
+        &[
+            (
+                "vmac",
+                gx_conf(&lab, "", " use_vmac\n garp_extra_if all 1\n"),
+                (vec![1, 0, 0, 0], vec![1, 1, 1, 1]),
+            ),
+            (
+                "vmac-noall",
+                gx_conf(&lab, "", " use_vmac\n garp_extra_if 1\n"),
+                (vec![1, 0, 0, 0], vec![1, 0, 0, 0]),
+            ),
+            (
+                "xmit-base",
+                gx_conf(
+                    &lab,
+                    "",
+                    " use_vmac\n vmac_xmit_base\n garp_extra_if all 1\n",
+                ),
+                (vec![1, 1, 1, 1], vec![1, 1, 1, 1]),
+            ),
+        ],
+    );
+}
+
+/// `garp_extra_if all 1` on an IPv6 instance, against Debian's keepalived
+/// 2.2.7: unsolicited NAs for the kv-e1 VIP on kv-e1 every second.
+#[test]
+fn garp_extra_if_ipv6_matches_keepalived() {
+    if !require() {
+        return;
+    }
+    let lab = Lab::new("gx3", 155, 1);
+    second_link(&lab, 0);
+    gx_compare_af(
+        &lab,
+        &[(
+            "v6",
+            gx_conf_af(&lab, "", " garp_extra_if all 1\n", true),
+            (vec![1, 0, 0, 0], vec![1, 1, 1, 1]),
+        )],
+        true,
+    );
+}

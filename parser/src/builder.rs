@@ -242,6 +242,57 @@ fn global_bool(line: &Line, d: &mut Diags) -> Option<bool> {
     b
 }
 
+/// `garp_extra_if [all] SECS` (instance, `prefix` "(NAME): ", seconds from
+/// 0) and `vrrp_garp_extra_if [all] SECS` (global, no prefix, from 1), read
+/// as keepalived's two handlers read them (vrrp_parser.c
+/// `vrrp_garp_extra_if_handler`, global_parser.c
+/// `vrrp_vmac_garp_extra_if_handler`): `all` and the number in any order,
+/// the last number winning; a bad word rejects the line, but an `all` read
+/// before it still counts. Returns (`all` seen, the seconds if accepted).
+fn garp_extra_if(line: &Line, d: &mut Diags, min: i64, prefix: &str) -> (bool, Option<u32>) {
+    let kw = line.w(0);
+    if let Some(new) = match kw {
+        "vmac_garp_intvl" => Some("garp_extra_if"),
+        "vrrp_vmac_garp_intvl" => Some("vrrp_garp_extra_if"),
+        _ => None,
+    } {
+        d.at(
+            line.loc,
+            Class::Deprecated,
+            format!("Keyword \"{kw}\" is deprecated - please use \"{new}\""),
+        );
+    }
+    let mut all = false;
+    let mut secs = None;
+    for i in 1..line.len() {
+        let w = line.w(i);
+        if w == "all" {
+            all = true;
+            continue;
+        }
+        match check_int(w, min, 86400, false) {
+            Ok(v) => secs = Some(v as u32),
+            Err(m) => {
+                d.at(line.loc_of(i), Class::InvalidNumber, m);
+                d.at(
+                    line.loc_of(i),
+                    Class::GeneralError,
+                    format!("{prefix}{kw} '{w}' invalid - ignoring"),
+                );
+                return (all, None);
+            }
+        }
+    }
+    if secs.is_none() {
+        d.at(
+            line.loc,
+            Class::GeneralError,
+            format!("{prefix}{kw} specified without time - ignoring"),
+        );
+    }
+    (all, secs)
+}
+
 /// A port word as keepalived passes it on: none if it is all zeros.
 fn nonzero_port(p: Option<&str>) -> Option<&str> {
     p.filter(|p| p.bytes().any(|c| c != b'0'))
@@ -1113,6 +1164,13 @@ impl Builder {
                 g.vrrp_garp_lower_prio_repeat = u32v(d, 0, u32::MAX as i64)
             }
             "vrrp_min_garp" => g.vrrp_min_garp = opt_bool(line, d),
+            "vrrp_garp_extra_if" | "vrrp_vmac_garp_intvl" => {
+                let (all, secs) = garp_extra_if(line, d, 1, "");
+                g.vrrp_garp_extra_if_all |= all;
+                if secs.is_some() {
+                    g.vrrp_garp_extra_if = secs;
+                }
+            }
             "vrrp_down_timer_adverts" => g.vrrp_down_timer_adverts = u32v(d, 1, 100),
             "vrrp_lower_prio_no_advert" => g.vrrp_lower_prio_no_advert = Some(opt_bool(line, d)),
             "vrrp_higher_prio_send_advert" => {
@@ -1518,6 +1576,13 @@ impl Builder {
             }
             "garp_lower_prio_repeat" => {
                 v.garp_lower_prio_repeat = int(line, 1, 0, u32::MAX as i64, d).map(|x| x as u32)
+            }
+            "garp_extra_if" | "vmac_garp_intvl" => {
+                let (all, secs) = garp_extra_if(line, d, 0, &format!("({iname}): "));
+                v.garp_extra_if_all |= all;
+                if secs.is_some() {
+                    v.garp_extra_if = secs;
+                }
             }
             "down_timer_adverts" => {
                 v.down_timer_adverts = int(line, 1, 1, 100, d).map(|x| x as u32)

@@ -132,6 +132,13 @@ pub struct GlobalDefs {
     pub vrrp_garp_lower_prio_delay: Option<u32>,
     pub vrrp_garp_lower_prio_repeat: Option<u32>,
     pub vrrp_min_garp: bool,
+    /// `vrrp_garp_extra_if` / `vrrp_vmac_garp_intvl`: seconds (1..=86400)
+    /// between gratuitous ARPs / NAs on the VIPs' other interfaces, for
+    /// instances that do not set their own.
+    pub vrrp_garp_extra_if: Option<u32>,
+    /// Its `all` word: every other interface, not only VMACs. Kept even
+    /// when the line is otherwise rejected, as keepalived keeps it.
+    pub vrrp_garp_extra_if_all: bool,
     pub vrrp_down_timer_adverts: Option<u32>,
     pub vrrp_lower_prio_no_advert: Option<bool>,
     pub vrrp_higher_prio_send_advert: Option<bool>,
@@ -370,6 +377,11 @@ pub struct VrrpInstance {
     pub garp_master_refresh_repeat: Option<u32>,
     pub garp_lower_prio_delay: Option<u32>,
     pub garp_lower_prio_repeat: Option<u32>,
+    /// `garp_extra_if` / `vmac_garp_intvl`: seconds (0..=86400, 0 = off);
+    /// `None` takes the global value.
+    pub garp_extra_if: Option<u32>,
+    /// Its `all` word (kept even when the line is otherwise rejected).
+    pub garp_extra_if_all: bool,
     pub down_timer_adverts: Option<u32>,
     pub lower_prio_no_advert: Option<bool>,
     pub higher_prio_send_advert: Option<bool>,

@@ -305,6 +305,32 @@ fn time_line(t: SystemTime) -> String {
     )
 }
 
+/// The wall-clock time of a monotonic instant (keepalived's timers run
+/// on the monotonic clock shifted to the wall clock at start).
+fn wall_time(at: std::time::Instant) -> SystemTime {
+    let (now_i, now_s) = (std::time::Instant::now(), SystemTime::now());
+    if at >= now_i {
+        now_s + (at - now_i)
+    } else {
+        now_s - (now_i - at)
+    }
+}
+
+/// `seconds.micros (Sat Nov 21 09:28:49 2026.386003)`, in local time: the
+/// other way keepalived prints a time (`ctime_r` cut to 24 characters,
+/// then the microseconds).
+fn ctime_line(t: SystemTime) -> String {
+    let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    let local: chrono::DateTime<chrono::Local> = t.into();
+    format!(
+        "{}.{:06} ({}.{:06})",
+        d.as_secs(),
+        d.subsec_micros(),
+        local.format("%a %b %e %H:%M:%S %Y"),
+        d.subsec_micros()
+    )
+}
+
 /// The VRRP part of `keepalived.data` (SIGUSR1): keepalived's section and
 /// line formats for what we know of each instance. keepalived calls the
 /// format unstable and writes more (sockets, timers, interfaces); the lines
@@ -428,6 +454,19 @@ pub fn data_text(
             c.garp.lower_prio_repeat
         ));
         w(format!("   Down timer adverts = {}", c.down_timer_adverts));
+        if let Some(every) = c.garp.extra_if {
+            w(format!(
+                "   Gratuitous ARP for each secondary {} = {}",
+                if c.garp.extra_if_all { "i/f" } else { "VMAC" },
+                every.as_secs()
+            ));
+            // keepalived's timer is zero until first armed.
+            let next = s.garp_extra_at.map_or(SystemTime::UNIX_EPOCH, wall_time);
+            w(format!(
+                "   Next gratuitous ARP for such secondary = {}",
+                ctime_line(next)
+            ));
+        }
         w(format!(
             "   Send advert after receive lower priority advert = {}",
             !c.lower_prio_no_advert

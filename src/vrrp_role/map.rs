@@ -347,6 +347,8 @@ fn instance(
             .max(1),
         lower_prio_delay: Duration::ZERO,
         lower_prio_repeat: 0,
+        extra_if: None,
+        extra_if_all: false,
     };
     garp.lower_prio_delay = vi
         .garp_lower_prio_delay
@@ -362,6 +364,19 @@ fn instance(
         garp.master_refresh = None;
         garp.master_refresh_repeat = 1;
     }
+    // garp_extra_if: the instance's own value (0 = off), else the global
+    // one with its `all`; an `all` on an instance line counts either way
+    // (vrrp.c `vrrp_complete_instance`). The driver turns it off when the
+    // VIPs have no extra interface.
+    let (extra_secs, extra_all) = match vi.garp_extra_if {
+        Some(s) => (s, vi.garp_extra_if_all),
+        None => (
+            g.vrrp_garp_extra_if.unwrap_or(0),
+            vi.garp_extra_if_all || g.vrrp_garp_extra_if_all,
+        ),
+    };
+    garp.extra_if = (extra_secs > 0).then(|| Duration::from_secs(u64::from(extra_secs)));
+    garp.extra_if_all = extra_all;
     fsm.garp = garp;
 
     let mut rt = InstanceRt::new(fsm);
@@ -561,5 +576,64 @@ mod tests {
         let (d, _) = driver_cfg(&c, false, false);
         assert!(d.instances[0].promote_secondaries);
         assert!(!d.instances[1].promote_secondaries);
+    }
+
+    #[test]
+    fn garp_extra_if_own_value_or_the_global_one() {
+        let inst = |name: &str, vrid: u8, extra: &str| {
+            format!(
+                "vrrp_instance {name} {{\n interface eth0\n virtual_router_id {vrid}\n virtual_ipaddress {{\n 10.0.0.{vrid}/24\n }}\n{extra}}}\n"
+            )
+        };
+        let extra = |global: &str, insts: &[(&str, u8, &str)]| {
+            let text = format!("global_defs {{\n{global}}}\n")
+                + &insts
+                    .iter()
+                    .map(|(n, v, e)| inst(n, *v, e))
+                    .collect::<String>();
+            let (d, _) = driver_cfg(&parse(&text), false, false);
+            d.instances
+                .iter()
+                .map(|i| {
+                    (
+                        i.fsm.garp.extra_if.map(|d| d.as_secs()),
+                        i.fsm.garp.extra_if_all,
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        // Nothing configured: off.
+        assert_eq!(extra("", &[("A", 1, "")]), vec![(None, false)]);
+        // The global value and its `all` reach instances without their own;
+        // an instance's 0 turns it off; its own value keeps its own `all`.
+        assert_eq!(
+            extra(
+                " vrrp_garp_extra_if all 7\n",
+                &[
+                    ("A", 1, ""),
+                    ("B", 2, " garp_extra_if 0\n"),
+                    ("C", 3, " garp_extra_if 3\n"),
+                    ("D", 4, " garp_extra_if all 4\n"),
+                ]
+            ),
+            vec![
+                (Some(7), true),
+                (None, false),
+                (Some(3), false),
+                (Some(4), true)
+            ]
+        );
+        // A rejected instance line keeps its `all` and inherits the value;
+        // the deprecated spellings work the same.
+        assert_eq!(
+            extra(
+                " vrrp_vmac_garp_intvl 9\n",
+                &[
+                    ("A", 1, " garp_extra_if all\n"),
+                    ("B", 2, " vmac_garp_intvl 2\n")
+                ]
+            ),
+            vec![(Some(9), true), (Some(2), false)]
+        );
     }
 }

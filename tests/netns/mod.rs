@@ -466,6 +466,11 @@ pub struct Capture {
 
 impl Capture {
     pub fn start(lab: &Lab, name: &str) -> Capture {
+        Capture::start_on(lab, name, "kv-br")
+    }
+
+    /// As `start`, on another bridge of the switch namespace.
+    pub fn start_on(lab: &Lab, name: &str, bridge: &str) -> Capture {
         let file = lab.file(&format!("{name}.pcap"));
         let child = Command::new("ip")
             .args([
@@ -475,7 +480,7 @@ impl Capture {
                 "tcpdump",
                 "--immediate-mode",
                 "-i",
-                "kv-br",
+                bridge,
                 "-n",
                 "-U",
                 "-w",

@@ -27,6 +27,8 @@ pub struct Snapshot {
     pub master_addr: Option<std::net::IpAddr>,
     pub master_adver_int: Centisecs,
     pub stats: Stats,
+    /// When the next `garp_extra_if` burst is due, if ever armed.
+    pub garp_extra_at: Option<std::time::Instant>,
 }
 
 impl Snapshot {
@@ -40,6 +42,7 @@ impl Snapshot {
             master_addr: i.master_addr(),
             master_adver_int: i.master_adver_int(),
             stats: i.stats().clone(),
+            garp_extra_at: i.garp_extra_at(),
         }
     }
 }

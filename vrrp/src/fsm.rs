@@ -81,6 +81,17 @@ pub struct GarpCfg {
     pub lower_prio_delay: Duration,
     /// `garp_lower_prio_repeat` (0 = no burst on lower-priority adverts).
     pub lower_prio_repeat: u32,
+    /// `garp_extra_if`: while master, this often one gratuitous ARP / NA on
+    /// each of the VIPs' other interfaces ([`Action::SendExtraIfGarps`]).
+    /// `None` when off, or when the instance has no such interface (the
+    /// driver, which resolves the interfaces, clears it then, as keepalived
+    /// does at configuration time).
+    #[serde(default)]
+    pub extra_if: Option<Duration>,
+    /// `garp_extra_if all`: every other interface of the VIPs counts, not
+    /// only VMACs. For the driver and the dump; the timer ignores it.
+    #[serde(default)]
+    pub extra_if_all: bool,
 }
 
 impl Default for GarpCfg {
@@ -94,6 +105,8 @@ impl Default for GarpCfg {
             master_refresh_repeat: 1,
             lower_prio_delay: Duration::from_secs(5),
             lower_prio_repeat: 5,
+            extra_if: None,
+            extra_if_all: false,
         }
     }
 }
@@ -349,6 +362,11 @@ pub enum Action {
     SendGratuitousArps {
         repeat: u32,
     },
+    /// `garp_extra_if`: one gratuitous ARP (IPv4) / unsolicited NA (IPv6)
+    /// on each of the instance's extra interfaces, for the first VIP or
+    /// eVIP on it (keepalived `vrrp_send_vmac_update`). Which interfaces
+    /// count is the driver's business: it resolves them.
+    SendExtraIfGarps,
     /// Run notify scripts / FIFO for a state change.
     Notify(Transition),
     /// `notify_master_rx_lower_pri` / FIFO `MASTER_RX_LOWER_PRI`.
@@ -507,6 +525,10 @@ pub struct Instance {
     garp_delay_at: Option<Instant>,
     garp_refresh_at: Option<Instant>,
     garp_lower_prio_at: Vec<Instant>,
+    /// keepalived `vmac_garp_timer`: when the next `garp_extra_if` burst
+    /// is due. Checked when an advert is sent, like the refresh, and never
+    /// cleared (keepalived's dump shows the last value).
+    garp_extra_at: Option<Instant>,
     /// Startup has run: Init/Fault before it only record conditions.
     started: bool,
     /// [`Input::Prepare`] has run.
@@ -556,6 +578,7 @@ impl Instance {
             garp_delay_at: None,
             garp_refresh_at: None,
             garp_lower_prio_at: Vec::new(),
+            garp_extra_at: None,
             started: false,
             prepared: false,
             fault_known: false,
@@ -591,6 +614,12 @@ impl Instance {
     /// `vrrp_complete_init` skips instances whose old state was FAULT).
     pub fn continues_fault(&mut self) {
         self.fault_known = true;
+    }
+
+    /// When the next `garp_extra_if` burst is due (keepalived
+    /// `vmac_garp_timer`); `None` if never armed.
+    pub fn garp_extra_at(&self) -> Option<Instant> {
+        self.garp_extra_at
     }
 
     /// Whether [`Input::Startup`] has run.
@@ -666,11 +695,15 @@ impl Instance {
                     .garp
                     .master_refresh
                     .map(|r| if addrs_added { now + r } else { now });
+                // Nor a garp_extra_if time (a zero `vmac_garp_timer`): its
+                // first advert sends on the extra interfaces.
+                self.garp_extra_at = self.cfg.garp.extra_if.map(|_| now);
                 // `reload_master`: advertise now, with the new settings.
                 self.sands = Some(now);
             }
             State::Backup => {
                 self.wantstate = State::Backup;
+                self.garp_extra_at = None;
                 self.master_saddr = None;
                 self.master_priority = Priority::STOP;
                 self.next_master_reason = Reason::MasterNoResponse;
@@ -1153,15 +1186,28 @@ impl Instance {
         if !self.vipset {
             self.log(out, format!("({}) Entering MASTER STATE", self.cfg.name));
             self.become_master(now, out, from, reason);
-        } else if self.garp_refresh_at.is_some_and(|t| t <= now) {
-            // keepalived checks garp_master_refresh when it sends an advert
-            // (vrrp_state_master_tx), so a refresh goes out with the first
-            // advert at or after its time, and the next one counts from then.
-            self.garp_refresh_at = self.cfg.garp.master_refresh.map(|r| now + r);
-            if self.cfg.garp.master_refresh_repeat > 0 {
-                out.push(Action::SendGratuitousArps {
-                    repeat: self.cfg.garp.master_refresh_repeat,
-                });
+        } else {
+            if self.garp_refresh_at.is_some_and(|t| t <= now) {
+                // keepalived checks garp_master_refresh when it sends an
+                // advert (vrrp_state_master_tx), so a refresh goes out with
+                // the first advert at or after its time, and the next one
+                // counts from then.
+                self.garp_refresh_at = self.cfg.garp.master_refresh.map(|r| now + r);
+                if self.cfg.garp.master_refresh_repeat > 0 {
+                    out.push(Action::SendGratuitousArps {
+                        repeat: self.cfg.garp.master_refresh_repeat,
+                    });
+                }
+            }
+            // garp_extra_if the same way, after the refresh. keepalived
+            // re-arms its timer from the time after sending, a little
+            // before the next advert's, so an advert due at the very
+            // deadline sends (hence `<=` here).
+            if let Some(every) = self.cfg.garp.extra_if
+                && self.garp_extra_at.is_none_or(|t| t <= now)
+            {
+                self.garp_extra_at = Some(now + every);
+                out.push(Action::SendExtraIfGarps);
             }
         }
     }
@@ -1197,6 +1243,9 @@ impl Instance {
         // The refresh period starts now, not after the delayed burst (keepalived
         // vrrp_state_become_master; verified by the netns GARP test).
         self.garp_refresh_at = garp.master_refresh.map(|r| now + r);
+        // garp_extra_if: nothing extra now; the first burst comes with the
+        // first advert one interval on (vrrp_state_become_master).
+        self.garp_extra_at = garp.extra_if.map(|e| now + e);
         self.notify(out, from, reason);
     }
 

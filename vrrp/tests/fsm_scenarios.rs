@@ -875,3 +875,90 @@ fn weighted_track_file_at_minus_254_is_a_fault() {
         ["(VI_1) Changing effective priority from 105 to 107"]
     );
 }
+
+/// When each `garp_extra_if` burst was asked for, since t0.
+fn extra_if_times(fired: &[(Duration, Vec<Action>)]) -> Vec<Duration> {
+    fired
+        .iter()
+        .filter(|(_, acts)| acts.contains(&Action::SendExtraIfGarps))
+        .map(|(at, _)| *at)
+        .collect()
+}
+
+/// When the instance entered MASTER, since t0.
+fn became_master(fired: &[(Duration, Vec<Action>)]) -> Duration {
+    fired
+        .iter()
+        .find(|(_, acts)| acts.contains(&Action::AddVips))
+        .expect("became master")
+        .0
+}
+
+// Input: garp_extra_if 3 with advert_int 1. Output: nothing extra on
+// becoming master (its usual burst covers every VIP); then with the advert
+// every 3 s counted from becoming master, after the advert (keepalived
+// vrrp_state_become_master arms the timer, vrrp_state_master_tx checks it).
+#[test]
+fn garp_extra_if_with_the_adverts() {
+    let mut c = cfg("10.0.0.1", 100);
+    c.garp.extra_if = Some(Duration::from_secs(3));
+    let mut h = Harness::new(c);
+    h.send(Input::Startup);
+    let fired = h.run_until(Duration::from_secs(14));
+    let t = became_master(&fired);
+    assert_eq!(t, us(3_609_375));
+    let becoming = &fired.iter().find(|(at, _)| *at == t).unwrap().1;
+    assert!(!becoming.contains(&Action::SendExtraIfGarps));
+    let secs = Duration::from_secs;
+    assert_eq!(
+        extra_if_times(&fired),
+        [t + secs(3), t + secs(6), t + secs(9)]
+    );
+    let at6 = &fired.iter().find(|(at, _)| *at == t + secs(6)).unwrap().1;
+    assert_eq!(shape(at6), ["advert(100)", "garp_extra_if"]);
+}
+
+// Input: garp_extra_if 1 with adverts every 0.3 s. Output: with the first
+// advert at or after each deadline, and the next deadline counted from that
+// advert (re-armed from the send time), so every 1.2 s.
+#[test]
+fn garp_extra_if_rearms_from_the_sending_advert() {
+    let mut c = v3(cfg("10.0.0.1", 100), 30);
+    c.garp.extra_if = Some(Duration::from_secs(1));
+    let mut h = Harness::new(c);
+    h.send(Input::Startup);
+    let fired = h.run_until(Duration::from_secs(5));
+    let t = became_master(&fired);
+    assert!(t < ms(1100), "{t:?}");
+    let times: Vec<Duration> = extra_if_times(&fired).iter().map(|x| *x - t).collect();
+    assert_eq!(times, [ms(1200), ms(2400), ms(3600)]);
+}
+
+// Input: garp_extra_if set, then a higher-priority advert; or no
+// garp_extra_if. Output: no extra bursts in BACKUP, none when off, and
+// the ordinary GARPs unchanged.
+#[test]
+fn garp_extra_if_only_while_master_and_configured() {
+    let mut c = cfg("10.0.0.1", 100);
+    c.garp.extra_if = Some(Duration::from_secs(1));
+    let mut h = Harness::new(c);
+    h.send(Input::Startup);
+    let fired = h.run_until(Duration::from_secs(6));
+    let t = became_master(&fired);
+    assert_eq!(extra_if_times(&fired).len(), 2, "{fired:?}");
+    h.send(rx("10.0.0.2", advert_v2(200)));
+    assert_eq!(h.state(), State::Backup);
+    let fired = h.run_until(t + Duration::from_secs(5));
+    assert!(extra_if_times(&fired).is_empty(), "{fired:?}");
+
+    let mut off = Harness::new(cfg("10.0.0.1", 100));
+    off.send(Input::Startup);
+    let fired = off.run_until(Duration::from_secs(20));
+    assert!(extra_if_times(&fired).is_empty());
+    let bursts = fired
+        .iter()
+        .flat_map(|(_, a)| shape(a))
+        .filter(|s| s.starts_with("garp"))
+        .collect::<Vec<_>>();
+    assert_eq!(bursts, ["garp(5)", "garp(5)"]);
+}

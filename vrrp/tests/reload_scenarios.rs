@@ -270,3 +270,26 @@ fn new_member_moves_group_to_backup() {
     assert_eq!(g.members()[1].state(), State::Backup);
     assert!(g.members()[1].started());
 }
+
+// Input: a MASTER reloaded with garp_extra_if 1 (with or without new
+// addresses). Output: keepalived's new instance has no garp_extra_if time
+// yet, so the advert at once also announces on the extra interfaces; then
+// one interval on.
+#[test]
+fn kept_master_sends_garp_extra_if_with_its_first_advert() {
+    for added in [false, true] {
+        let mut h = master(150);
+        let now = h.now;
+        let mut c = v3(cfg("10.0.0.1", 150), 10);
+        c.garp.extra_if = Some(std::time::Duration::from_secs(1));
+        let acts = h.inst.reconfigure(now, c, none(), added).unwrap();
+        assert!(!acts.contains(&Action::SendExtraIfGarps));
+        let fired = h.run_until(now - h.t0 + ms(1000));
+        let at: Vec<_> = fired
+            .iter()
+            .filter(|(_, a)| a.contains(&Action::SendExtraIfGarps))
+            .map(|(t, _)| *t - (now - h.t0))
+            .collect();
+        assert_eq!(at, [ms(0), ms(1000)], "added {added}");
+    }
+}

@@ -387,6 +387,9 @@ struct Io {
     src: IpAddr,
     /// (VIP config, ifindex of its device).
     addrs: Vec<(VipCfg, u32)>,
+    /// `garp_extra_if`: the VIPs announced on their extra interfaces, one
+    /// per interface (see [`extra_if_garps`]).
+    extra_garps: Vec<(VipCfg, u32)>,
     routes: Vec<(RouteCfg, Option<u32>)>,
     rules: Vec<RuleCfg>,
     peers: Vec<IpAddr>,
@@ -455,6 +458,67 @@ struct Built {
 
 fn by_name(links: &HashMap<u32, LinkInfo>, n: &str) -> Option<LinkInfo> {
     links.values().find(|l| l.name == n).cloned()
+}
+
+/// The device of VIPs without `dev`: the VMAC, or the interface.
+fn default_dev(inst: &InstanceRt, base: &LinkInfo) -> String {
+    inst.vmac
+        .as_ref()
+        .map_or(base.name.clone(), |v| v.ifname.clone())
+}
+
+/// Each VIP then eVIP with the index of its device (0 if it is missing:
+/// the caller reports that).
+fn vip_links(
+    inst: &InstanceRt,
+    default_dev: &str,
+    links: &HashMap<u32, LinkInfo>,
+) -> Vec<(VipCfg, u32)> {
+    inst.vips
+        .iter()
+        .chain(&inst.evips)
+        .map(|v| {
+            let dev = v.dev.as_deref().unwrap_or(default_dev);
+            (v.clone(), by_name(links, dev).map_or(0, |l| l.index))
+        })
+        .collect()
+}
+
+/// `garp_extra_if`'s announcements: `None` when the instance has no extra
+/// interface, and keepalived then turns the timer off (vrrp.c
+/// `vrrp_complete_instance`): an extra interface is a VIP's or eVIP's
+/// device other than the instance's own (`own_if`, its VMAC if it has
+/// one); it counts if it is a VMAC (`vmacs`), or any with `all`.
+/// Otherwise the VIPs to announce, in VIP then eVIP order, one per device
+/// (keepalived `vrrp_send_vmac_update`): the first VIP on each device that
+/// is a VMAC or, with `all`, any device; the instance's own only with
+/// `vmac_xmit_base`.
+fn extra_if_garps(
+    inst: &InstanceRt,
+    vip_links: &[(VipCfg, u32)],
+    own_if: u32,
+    vmacs: &[u32],
+) -> Option<Vec<(VipCfg, u32)>> {
+    inst.fsm.garp.extra_if?;
+    let all = inst.fsm.garp.extra_if_all;
+    let ours = |idx: u32| vmacs.contains(&idx);
+    let extra = vip_links
+        .iter()
+        .any(|(_, idx)| *idx != own_if && (all || ours(*idx)));
+    if !extra {
+        return None;
+    }
+    let xmit_base = inst.vmac.as_ref().is_some_and(|v| v.xmit_base);
+    let mut done: Vec<u32> = Vec::new();
+    let mut out = Vec::new();
+    for (v, idx) in vip_links {
+        if (!ours(*idx) && !all) || (*idx == own_if && !xmit_base) || done.contains(idx) {
+            continue;
+        }
+        done.push(*idx);
+        out.push((v.clone(), *idx));
+    }
+    Some(out)
 }
 
 fn nlerr(e: netlink::Error) -> DriverError {
@@ -635,6 +699,14 @@ async fn build_inner(
         }
     }
     let addrs = nl.addrs().await.map_err(nlerr)?;
+    // keepalived's `is_ours` interfaces: the VMACs it creates.
+    let vmac_links: Vec<u32> = cfg
+        .instances
+        .iter()
+        .filter_map(|i| i.vmac.as_ref())
+        .filter_map(|v| by_name(links, &v.ifname))
+        .map(|l| l.index)
+        .collect();
 
     let mut tx_keys: Vec<(String, Family, Option<IpAddr>, Option<u8>)> = Vec::new();
     let mut tx: Vec<TxSocket> = Vec::new();
@@ -659,6 +731,15 @@ async fn build_inner(
             .src_ip
             .or_else(|| primary_addr(&addrs, base.index, family));
         let mut fsm_cfg = inst.fsm.clone();
+        let dev_links = vip_links(inst, &default_dev(inst, &base), links);
+        let own_if = match &inst.vmac {
+            Some(v) => by_name(links, &v.ifname).map_or(base.index, |l| l.index),
+            None => base.index,
+        };
+        let extra_garps = extra_if_garps(inst, &dev_links, own_if, &vmac_links);
+        if extra_garps.is_none() {
+            fsm_cfg.garp.extra_if = None;
+        }
         let no_addr = primary.is_none();
         fsm_cfg.primary_ip = primary.unwrap_or(match family {
             Family::V4 => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
@@ -726,10 +807,7 @@ async fn build_inner(
                 check_unicast_src: inst.check_unicast_src,
             });
 
-        let default_dev = inst
-            .vmac
-            .as_ref()
-            .map_or(base.name.clone(), |v| v.ifname.clone());
+        let default_dev = default_dev(inst, &base);
         let mut vip_addrs = Vec::new();
         for v in inst.vips.iter().chain(&inst.evips) {
             let dev = v.dev.clone().unwrap_or_else(|| default_dev.clone());
@@ -798,6 +876,7 @@ async fn build_inner(
             tx: tx_idx,
             src: primary.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
             addrs: vip_addrs,
+            extra_garps: extra_garps.unwrap_or_default(),
             routes,
             rules: inst.rules.clone(),
             peers: inst.unicast_peers.iter().map(|p| p.addr).collect(),
@@ -1489,7 +1568,8 @@ impl Engine {
             Action::SendAdvert(adv) => self.send_advert(i, &adv),
             Action::AddVips => self.add_vips(i).await,
             Action::DelVips => self.del_vips(i).await,
-            Action::SendGratuitousArps { repeat } => self.send_garps(i, repeat),
+            Action::SendGratuitousArps { repeat } => self.send_garps(i, &self.io[i].addrs, repeat),
+            Action::SendExtraIfGarps => self.send_garps(i, &self.io[i].extra_garps, 1),
             Action::Notify(transition) => {
                 let _ = self.events.send(Event::Instance {
                     instance: i,
@@ -1610,10 +1690,12 @@ impl Engine {
         }
     }
 
-    fn send_garps(&mut self, i: usize, repeat: u32) {
+    /// Announces `addrs` (VIPs with their device's index), `repeat` times
+    /// each.
+    fn send_garps(&self, i: usize, addrs: &[(VipCfg, u32)], repeat: u32) {
         let Some(g) = &self.garp else { return };
         let io = &self.io[i];
-        for (v, idx) in &io.addrs {
+        for (v, idx) in addrs {
             let Some(link) = self.links.get(idx) else {
                 continue;
             };
@@ -1746,4 +1828,88 @@ fn convert_group(u: usize, members: &[usize], outs: Vec<GroupOutput>) -> Vec<Out
             GroupOutput::Notify { state } => Out::GroupNotify(u, state),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fsm::InstanceCfg;
+    use crate::types::Vrid;
+    use crate::wire::Addrs;
+
+    /// An instance with `garp_extra_if 1` (`all` if asked) and one VIP per
+    /// entry of `devs` (10.0.0.N on that ifindex).
+    fn inst(all: bool, vmac: Option<bool>, devs: &[u32]) -> (InstanceRt, Vec<(VipCfg, u32)>) {
+        let vip = |n: usize| Ipv4Addr::new(10, 0, 0, n as u8 + 1);
+        let mut fsm = InstanceCfg::new(
+            "VI_1",
+            "eth0",
+            Vrid::new(1).unwrap(),
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 254)),
+            Addrs::V4((0..devs.len()).map(vip).collect()),
+        );
+        fsm.garp.extra_if = Some(std::time::Duration::from_secs(1));
+        fsm.garp.extra_if_all = all;
+        let mut rt = InstanceRt::new(fsm);
+        rt.vmac = vmac.map(|xmit_base| VmacCfg {
+            xmit_base,
+            ..VmacCfg::default_for(1, Family::V4)
+        });
+        let links = devs
+            .iter()
+            .enumerate()
+            .map(|(n, d)| (VipCfg::new(IpAddr::V4(vip(n)), 24), *d))
+            .collect();
+        (rt, links)
+    }
+
+    fn announced(r: Option<Vec<(VipCfg, u32)>>) -> Option<Vec<(String, u32)>> {
+        r.map(|v| {
+            v.into_iter()
+                .map(|(c, i)| (c.addr.to_string(), i))
+                .collect()
+        })
+    }
+
+    // Interfaces: 1 the instance's, 2 another, 5 its VMAC, 6 another
+    // instance's VMAC.
+    #[test]
+    fn extra_interfaces_as_keepalived_counts_them() {
+        let vmacs = [5, 6];
+        // Only the own interface: off, even with `all`.
+        let (i, l) = inst(true, None, &[1, 1]);
+        assert_eq!(announced(extra_if_garps(&i, &l, 1, &vmacs)), None);
+        // Another plain interface: off without `all`; with it, the first
+        // VIP there, once.
+        let (i, l) = inst(false, None, &[1, 2, 2]);
+        assert_eq!(announced(extra_if_garps(&i, &l, 1, &vmacs)), None);
+        let (i, l) = inst(true, None, &[1, 2, 2]);
+        assert_eq!(
+            announced(extra_if_garps(&i, &l, 1, &vmacs)),
+            Some(vec![("10.0.0.2".into(), 2)])
+        );
+        // Another instance's VMAC counts without `all`; plain ones then
+        // are not announced.
+        let (i, l) = inst(false, None, &[1, 2, 6]);
+        assert_eq!(
+            announced(extra_if_garps(&i, &l, 1, &vmacs)),
+            Some(vec![("10.0.0.3".into(), 6)])
+        );
+        // With its own VMAC (5), the VIPs there are announced only with
+        // vmac_xmit_base; the base interface (1) is then an extra one.
+        let (i, l) = inst(true, Some(false), &[5, 1]);
+        assert_eq!(
+            announced(extra_if_garps(&i, &l, 5, &vmacs)),
+            Some(vec![("10.0.0.2".into(), 1)])
+        );
+        let (i, l) = inst(true, Some(true), &[5, 1]);
+        assert_eq!(
+            announced(extra_if_garps(&i, &l, 5, &vmacs)),
+            Some(vec![("10.0.0.1".into(), 5), ("10.0.0.2".into(), 1)])
+        );
+        // Without garp_extra_if nothing, whatever the interfaces.
+        let (mut i, l) = inst(true, None, &[1, 2]);
+        i.fsm.garp.extra_if = None;
+        assert_eq!(announced(extra_if_garps(&i, &l, 1, &vmacs)), None);
+    }
 }

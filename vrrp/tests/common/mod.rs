@@ -169,6 +169,7 @@ pub fn shape(actions: &[Action]) -> Vec<String> {
             Action::AddVips => "add_vips".into(),
             Action::DelVips => "del_vips".into(),
             Action::SendGratuitousArps { repeat } => format!("garp({repeat})"),
+            Action::SendExtraIfGarps => "garp_extra_if".into(),
             Action::Notify(t) => format!("notify({}->{})", t.from, t.to),
             Action::NotifyMasterRxLowerPri => "notify_rx_lower".into(),
             Action::NotifyPriority { priority, .. } => format!("notify_prio({priority})"),
