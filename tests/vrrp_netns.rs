@@ -3989,3 +3989,132 @@ fn garp_extra_if_ipv6_matches_keepalived() {
         true,
     );
 }
+
+/// The whole log of a router (ours, then keepalived) with a sync group of
+/// two instances tracking a script, beside a keepalived peer with the same
+/// group: master, the script fails (the group goes FAULT, the peer takes
+/// over), the script recovers (the group preempts back), stop.
+#[test]
+fn sync_group_log_matches_keepalived() {
+    if !require() {
+        return;
+    }
+    let lab = Lab::new("slg", 163, 2);
+    let net = lab.net;
+    let inst = |name: &str, vrid: u8, vip: u8, prio: u8| {
+        format!(
+            "vrrp_instance {name} {{\n state BACKUP\n interface kv-e0\n virtual_router_id {vrid}\n \
+             priority {prio}\n advert_int 1\n virtual_ipaddress {{\n  10.{net}.0.{vip}/24\n }}\n}}\n"
+        )
+    };
+    let group =
+        |track: &str| format!("vrrp_sync_group G {{\n group {{\n  VI_1\n  VI_2\n }}\n{track}}}\n");
+    let (v1, v2) = (format!("10.{net}.0.100"), format!("10.{net}.0.101"));
+    let mut logs = Vec::new();
+    for which in [Impl::Ours, Impl::Keepalived] {
+        let flag = lab.file(&format!("kv-ok-{which:?}"));
+        std::fs::write(&flag, "").unwrap();
+        let a_conf = format!(
+            "global_defs {{\n enable_script_security\n script_user root\n}}\n\
+             vrrp_script kv_chk {{\n script \"/usr/bin/test -e {}\"\n interval 1\n rise 1\n fall 1\n}}\n{}{}{}",
+            flag.display(),
+            group(" track_script {\n  kv_chk\n }\n"),
+            inst("VI_1", 91, 100, 150),
+            inst("VI_2", 92, 101, 150),
+        );
+        let b_conf = format!(
+            "{}{}{}",
+            group(""),
+            inst("VI_1", 91, 100, 100),
+            inst("VI_2", 92, 101, 100)
+        );
+        let mut a = Daemon::start(&lab, 0, which, &a_conf);
+        assert!(
+            lab.wait_sole_holder(0, &v1, Duration::from_secs(8))
+                && lab.wait_sole_holder(0, &v2, Duration::from_secs(2)),
+            "{which:?}: {}",
+            a.log_text()
+        );
+        let mut b = Daemon::start(&lab, 1, Impl::Keepalived, &b_conf);
+        std::thread::sleep(Duration::from_secs(2));
+        std::fs::remove_file(&flag).unwrap();
+        assert!(
+            lab.wait_sole_holder(1, &v1, Duration::from_secs(8))
+                && lab.wait_sole_holder(1, &v2, Duration::from_secs(2)),
+            "{which:?}: {}\n{}",
+            a.log_text(),
+            b.log_text()
+        );
+        std::fs::write(&flag, "").unwrap();
+        assert!(
+            lab.wait_sole_holder(0, &v1, Duration::from_secs(8))
+                && lab.wait_sole_holder(0, &v2, Duration::from_secs(2)),
+            "{which:?}: {}\n{}",
+            a.log_text(),
+            b.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+        a.stop();
+        b.stop();
+        logs.push(compared_log(&a, 0));
+    }
+    assert_eq!(logs[0], logs[1], "ours vs keepalived");
+}
+
+/// The whole log of a router (ours, then keepalived) through reloads that
+/// change a MASTER's addresses, add an instance, then remove the first.
+#[test]
+fn reload_changes_log_matches_keepalived() {
+    if !require() {
+        return;
+    }
+    let lab = Lab::new("rcg", 164, 1);
+    let net = lab.net;
+    let inst = |name: &str, vrid: u8, vips: &[u8]| {
+        let vips: String = vips
+            .iter()
+            .map(|h| format!("  10.{net}.0.{h}/24\n"))
+            .collect();
+        format!(
+            "vrrp_instance {name} {{\n state BACKUP\n interface kv-e0\n virtual_router_id {vrid}\n \
+             priority 150\n advert_int 1\n virtual_ipaddress {{\n{vips} }}\n}}\n"
+        )
+    };
+    let first = inst("VI_1", 93, &[100, 101]);
+    let second = format!(
+        "{}{}",
+        inst("VI_1", 93, &[100, 102]),
+        inst("VI_2", 94, &[110])
+    );
+    let third = inst("VI_2", 94, &[110]);
+    let mut logs = Vec::new();
+    for which in [Impl::Ours, Impl::Keepalived] {
+        let d = Daemon::start(&lab, 0, which, &first);
+        let a = format!("10.{net}.0.100");
+        assert!(
+            lab.wait_sole_holder(0, &a, Duration::from_secs(8)),
+            "{which:?}: {}",
+            d.log_text()
+        );
+        reload_with(&d, &second);
+        let v2 = format!("10.{net}.0.110");
+        assert!(
+            d.wait_log_count("Reload complete", 1, Duration::from_secs(5))
+                && lab.wait_sole_holder(0, &v2, Duration::from_secs(8)),
+            "{which:?}: {}",
+            d.log_text()
+        );
+        std::thread::sleep(Duration::from_secs(1));
+        reload_with(&d, &third);
+        assert!(
+            d.wait_log_count("Reload complete", 2, Duration::from_secs(5)),
+            "{which:?}: {}",
+            d.log_text()
+        );
+        std::thread::sleep(Duration::from_secs(1));
+        let mut d = d;
+        d.stop();
+        logs.push(compared_log(&d, 0));
+    }
+    assert_eq!(logs[0], logs[1], "ours vs keepalived");
+}

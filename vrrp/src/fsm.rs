@@ -536,6 +536,8 @@ pub struct Instance {
     /// Reload: this virtual router was in FAULT in the running
     /// configuration, so its FAULT is not announced again.
     fault_known: bool,
+    /// Built by a reload: no start-up clean-up of addresses.
+    reload_start: bool,
     notifies_sent: bool,
     /// keepalived `ipsecah_counter`: one AH sequence number for both
     /// directions. Sending counts it up; an accepted advert raises it to
@@ -582,6 +584,7 @@ impl Instance {
             started: false,
             prepared: false,
             fault_known: false,
+            reload_start: false,
             notifies_sent: false,
             ah_seq: 0,
             ah_cycle: false,
@@ -614,6 +617,14 @@ impl Instance {
     /// `vrrp_complete_init` skips instances whose old state was FAULT).
     pub fn continues_fault(&mut self) {
         self.fault_known = true;
+    }
+
+    /// Reload: this instance starts with the new configuration. keepalived
+    /// clears leftover addresses only when the daemon starts
+    /// (`vrrp_restore_interfaces_startup`), not for an instance a reload
+    /// brings in.
+    pub fn started_by_reload(&mut self) {
+        self.reload_start = true;
     }
 
     /// When the next `garp_extra_if` burst is due (keepalived
@@ -1081,7 +1092,9 @@ impl Instance {
         };
         self.next_master_reason = Reason::MasterNoResponse;
         // Remove anything left over from a previous run.
-        out.push(Action::DelVips);
+        if !self.reload_start {
+            out.push(Action::DelVips);
+        }
         if is_up && !held && new_state != State::Fault {
             self.log(
                 out,

@@ -1345,6 +1345,7 @@ impl Engine {
                 }
             }
             let mut inst = fresh;
+            inst.started_by_reload();
             if was_fault {
                 inst.continues_fault();
             }
