@@ -3356,6 +3356,15 @@ fn compared_log(d: &Daemon, i: usize) -> Vec<String> {
     v
 }
 
+/// Runs `scenario` with ours, then with keepalived, as router `i`; the
+/// daemons it returns (stopped) must have written the same log, as
+/// [`compared_log`] reads it.
+fn same_log_as_keepalived(i: usize, mut scenario: impl FnMut(Impl) -> Daemon) {
+    let ours = compared_log(&scenario(Impl::Ours), i);
+    let theirs = compared_log(&scenario(Impl::Keepalived), i);
+    assert_eq!(ours, theirs, "ours vs keepalived");
+}
+
 /// The whole log of one VRRP router against keepalived's, for a start as
 /// BACKUP, the move to MASTER, a reload with the same file and a stop:
 /// every line keepalived writes is ours too, as often.
@@ -3367,8 +3376,7 @@ fn vrrp_log_matches_keepalived() {
     let v = Variant::V2Pass;
     let lab = Lab::new("vlg", 158, 1);
     let vip = v.vip(&lab);
-    let mut logs = Vec::new();
-    for which in [Impl::Ours, Impl::Keepalived] {
+    same_log_as_keepalived(0, |which| {
         let text = conf(
             &lab,
             0,
@@ -3393,9 +3401,8 @@ fn vrrp_log_matches_keepalived() {
         );
         std::thread::sleep(Duration::from_millis(500));
         d.stop();
-        logs.push(compared_log(&d, 0));
-    }
-    assert_eq!(logs[0], logs[1], "ours vs keepalived");
+        d
+    });
 }
 
 /// The whole log of a BACKUP (ours, then keepalived) beside a keepalived
@@ -3408,8 +3415,7 @@ fn backup_log_matches_keepalived() {
     let v = Variant::V2Pass;
     let lab = Lab::new("blg", 159, 2);
     let vip = v.vip(&lab);
-    let mut logs = Vec::new();
-    for which in [Impl::Ours, Impl::Keepalived] {
+    same_log_as_keepalived(1, |which| {
         let master = Inst {
             prio: 150,
             ..Default::default()
@@ -3435,9 +3441,8 @@ fn backup_log_matches_keepalived() {
         );
         std::thread::sleep(Duration::from_millis(500));
         b.stop();
-        logs.push(compared_log(&b, 1));
-    }
-    assert_eq!(logs[0], logs[1], "ours vs keepalived");
+        b
+    });
 }
 
 /// The whole log of a MASTER (ours, then keepalived) preempted by a
@@ -3451,8 +3456,7 @@ fn preempted_master_log_matches_keepalived() {
     let v = Variant::V2Pass;
     let lab = Lab::new("plg", 160, 2);
     let vip = v.vip(&lab);
-    let mut logs = Vec::new();
-    for which in [Impl::Ours, Impl::Keepalived] {
+    same_log_as_keepalived(0, |which| {
         let mut a = Daemon::start(&lab, 0, which, &conf(&lab, 0, v, &Inst::default()));
         assert!(
             lab.wait_sole_holder(0, &vip, v.takeover() * 2),
@@ -3479,9 +3483,8 @@ fn preempted_master_log_matches_keepalived() {
         );
         std::thread::sleep(Duration::from_millis(500));
         a.stop();
-        logs.push(compared_log(&a, 0));
-    }
-    assert_eq!(logs[0], logs[1], "ours vs keepalived");
+        a
+    });
 }
 
 /// The whole log of a MASTER (ours, then keepalived) whose interface goes
@@ -3494,8 +3497,7 @@ fn interface_fault_log_matches_keepalived() {
     let v = Variant::V2Pass;
     let lab = Lab::new("ilg", 161, 2);
     let vip = v.vip(&lab);
-    let mut logs = Vec::new();
-    for which in [Impl::Ours, Impl::Keepalived] {
+    same_log_as_keepalived(0, |which| {
         let master = Inst {
             prio: 150,
             ..Default::default()
@@ -3534,9 +3536,8 @@ fn interface_fault_log_matches_keepalived() {
         std::thread::sleep(Duration::from_millis(500));
         a.stop();
         b.stop();
-        logs.push(compared_log(&a, 0));
-    }
-    assert_eq!(logs[0], logs[1], "ours vs keepalived");
+        a
+    });
 }
 
 /// The whole log of a MASTER (ours, then keepalived) tracking a script
@@ -3552,8 +3553,7 @@ fn track_script_log_matches_keepalived() {
     let lab = Lab::new("tlg", 162, 2);
     let vip = v.vip(&lab);
     let global = " enable_script_security\n script_user root\n";
-    let mut logs = Vec::new();
-    for which in [Impl::Ours, Impl::Keepalived] {
+    same_log_as_keepalived(0, |which| {
         let w = lab.file(&format!("kv-w-{which:?}"));
         let f = lab.file(&format!("kv-f-{which:?}"));
         std::fs::write(&w, "").unwrap();
@@ -3611,9 +3611,8 @@ fn track_script_log_matches_keepalived() {
         std::thread::sleep(Duration::from_millis(500));
         a.stop();
         b.stop();
-        logs.push(compared_log(&a, 0));
-    }
-    assert_eq!(logs[0], logs[1], "ours vs keepalived");
+        a
+    });
 }
 
 // ---- garp_extra_if -------------------------------------------------------
@@ -4010,8 +4009,7 @@ fn sync_group_log_matches_keepalived() {
     let group =
         |track: &str| format!("vrrp_sync_group G {{\n group {{\n  VI_1\n  VI_2\n }}\n{track}}}\n");
     let (v1, v2) = (format!("10.{net}.0.100"), format!("10.{net}.0.101"));
-    let mut logs = Vec::new();
-    for which in [Impl::Ours, Impl::Keepalived] {
+    same_log_as_keepalived(0, |which| {
         let flag = lab.file(&format!("kv-ok-{which:?}"));
         std::fs::write(&flag, "").unwrap();
         let a_conf = format!(
@@ -4056,9 +4054,8 @@ fn sync_group_log_matches_keepalived() {
         std::thread::sleep(Duration::from_millis(500));
         a.stop();
         b.stop();
-        logs.push(compared_log(&a, 0));
-    }
-    assert_eq!(logs[0], logs[1], "ours vs keepalived");
+        a
+    });
 }
 
 /// The whole log of a router (ours, then keepalived) through reloads that
@@ -4087,8 +4084,7 @@ fn reload_changes_log_matches_keepalived() {
         inst("VI_2", 94, &[110])
     );
     let third = inst("VI_2", 94, &[110]);
-    let mut logs = Vec::new();
-    for which in [Impl::Ours, Impl::Keepalived] {
+    same_log_as_keepalived(0, |which| {
         let d = Daemon::start(&lab, 0, which, &first);
         let a = format!("10.{net}.0.100");
         assert!(
@@ -4114,7 +4110,6 @@ fn reload_changes_log_matches_keepalived() {
         std::thread::sleep(Duration::from_secs(1));
         let mut d = d;
         d.stop();
-        logs.push(compared_log(&d, 0));
-    }
-    assert_eq!(logs[0], logs[1], "ours vs keepalived");
+        d
+    });
 }
