@@ -26,6 +26,11 @@ pub const INC_ALL: u8 = INC_READ | INC_MATCH | INC_WILDCARD | INC_BRACE;
 const MAX_SUBSTITUTIONS: usize = 64;
 /// Bound on nested includes, for the same reason (a file including itself).
 const MAX_INCLUDE_DEPTH: usize = 32;
+/// Include lines followed from included files in one read. The depth limit
+/// alone leaves a file that includes itself twice (or any cycle with a
+/// fan-out) exponential: 2^32 reads for two `include` lines. Includes in
+/// the main file, however many, do not count.
+const MAX_INCLUDES: u32 = 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LineKind {
@@ -319,6 +324,8 @@ pub struct Reader {
     fast_path: bool,
     /// Expansion depth of the line being processed (0: read from a file).
     depth: u32,
+    /// Include lines followed from included files so far ([`MAX_INCLUDES`]).
+    includes: u32,
 }
 
 impl Reader {
@@ -360,6 +367,7 @@ impl Reader {
             scratch: Vec::new(),
             fast_path: true,
             depth: 0,
+            includes: 0,
         }
     }
 
@@ -388,6 +396,24 @@ impl Reader {
     }
 
     fn open_include(&mut self, pattern: &str, include_type: u8, dir: &Path, top: bool) -> bool {
+        if !top && self.frames.len() >= 2 {
+            self.includes += 1;
+            if self.includes > MAX_INCLUDES {
+                // Said once; every later include line is skipped quietly.
+                if self.includes == MAX_INCLUDES + 1 {
+                    let class = if (self.include_check | include_type) & INC_READ != 0 {
+                        Class::FileNotFound
+                    } else {
+                        Class::Ok
+                    };
+                    self.report_here(
+                        class,
+                        format!("More than {MAX_INCLUDES} includes at '{pattern}' - skipping this and any further include"),
+                    );
+                }
+                return false;
+            }
+        }
         if self.frames.len() >= MAX_INCLUDE_DEPTH {
             // keepalived runs out of file descriptors instead: an open
             // problem, an error only if includes must be readable.
