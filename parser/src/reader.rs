@@ -24,6 +24,10 @@ pub const INC_ALL: u8 = INC_READ | INC_MATCH | INC_WILDCARD | INC_BRACE;
 /// Bound on re-substitution of one line, so a self-referencing definition
 /// (`$A=$A`) gives an error instead of hanging (keepalived loops forever).
 const MAX_SUBSTITUTIONS: usize = 64;
+/// Bound on the length a line may grow to by substitution: a definition
+/// that names itself twice doubles the line at each round (found by the
+/// fuzzer), which the round bound alone leaves at 2^64 bytes.
+const MAX_EXPANDED_LINE: usize = 1 << 16;
 /// Bound on nested includes, for the same reason (a file including itself).
 const MAX_INCLUDE_DEPTH: usize = 32;
 /// Include lines followed from included files in one read. The depth limit
@@ -823,6 +827,15 @@ impl Reader {
             let (replaced, changed, more) = self.replace_params(&text);
             if !changed {
                 return Some(text);
+            }
+            if replaced.len() > MAX_EXPANDED_LINE {
+                self.report_here(
+                    Class::GeneralError,
+                    format!(
+                        "Parameter substitution on line '{text}' does not terminate - ignoring"
+                    ),
+                );
+                return None;
             }
             text = self.decomment(&replaced);
             if let Some(rest) = more {

@@ -30,3 +30,23 @@ fn self_include_twice_stops() {
     // take days.
     assert!(took < Duration::from_secs(60), "{took:?}");
 }
+
+/// A definition naming itself twice doubles its line at every round of
+/// substitution (also found by the fuzzer): refused, and quickly.
+#[test]
+fn doubling_definition_stops() {
+    let start = Instant::now();
+    let p = kaconf::parse_str(
+        "$IF=a $IF b $IF\nvrrp_instance X {\n interface $IF\n}\n",
+        &kaconf::Options::default(),
+    );
+    let took = start.elapsed();
+    let lines = p.render_diagnostics();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("does not terminate - ignoring")),
+        "{lines:?}"
+    );
+    assert!(took < Duration::from_secs(60), "{took:?}");
+}
