@@ -400,18 +400,21 @@ impl Reader {
     }
 
     fn open_include(&mut self, pattern: &str, include_type: u8, dir: &Path, top: bool) -> bool {
+        // An include refused for a limit is an open problem (keepalived runs
+        // out of file descriptors instead): an error only if includes must
+        // be readable.
+        let refused = if (self.include_check | include_type) & INC_READ != 0 {
+            Class::FileNotFound
+        } else {
+            Class::Ok
+        };
         if !top && self.frames.len() >= 2 {
             self.includes += 1;
             if self.includes > MAX_INCLUDES {
                 // Said once; every later include line is skipped quietly.
                 if self.includes == MAX_INCLUDES + 1 {
-                    let class = if (self.include_check | include_type) & INC_READ != 0 {
-                        Class::FileNotFound
-                    } else {
-                        Class::Ok
-                    };
                     self.report_here(
-                        class,
+                        refused,
                         format!("More than {MAX_INCLUDES} includes at '{pattern}' - skipping this and any further include"),
                     );
                 }
@@ -419,15 +422,8 @@ impl Reader {
             }
         }
         if self.frames.len() >= MAX_INCLUDE_DEPTH {
-            // keepalived runs out of file descriptors instead: an open
-            // problem, an error only if includes must be readable.
-            let class = if (self.include_check | include_type) & INC_READ != 0 {
-                Class::FileNotFound
-            } else {
-                Class::Ok
-            };
             self.report_here(
-                class,
+                refused,
                 format!("Include depth exceeds {MAX_INCLUDE_DEPTH} at '{pattern}' - skipping"),
             );
             return false;
