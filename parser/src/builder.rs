@@ -2226,7 +2226,7 @@ impl Builder {
             "interval" => {
                 // Whole seconds, as keepalived reads them (UINT_MAX / TIMER_HZ).
                 let name = s.name.clone();
-                let i = int_or(line, (0, 4294, false), d, |w| {
+                let i = int_or_lenient(line, (0, 4294, false), d, |w| {
                     format!(
                         "({name}): vrrp script interval '{w}' must be between 1 and 4294 - ignoring"
                     )
@@ -2247,21 +2247,25 @@ impl Builder {
             }
             "weight" => {
                 let name = s.name.clone();
-                let w = int_or(line, (-253, 253, true), d, |w| {
+                let w = int_or_lenient(line, (-253, 253, true), d, |w| {
                     format!("vrrp_script {name} weight {w} must be in [-253, 253]")
                 });
                 s.weight = w.unwrap_or(0) as i32;
                 s.weight_reverse = line.word(2) == Some("reverse");
             }
             "rise" => {
-                s.rise = int(line, 1, 1, i32::MAX as i64, d)
-                    .map(|x| x as u32)
-                    .unwrap_or(s.rise)
+                let name = s.name.clone();
+                let v = int_or_lenient(line, (1, i32::MAX as i64, false), d, |w| {
+                    format!("({name}): vrrp script rise value '{w}' invalid, defaulting to 1")
+                });
+                s.rise = v.map_or(1, |x| x as u32);
             }
             "fall" => {
-                s.fall = int(line, 1, 1, i32::MAX as i64, d)
-                    .map(|x| x as u32)
-                    .unwrap_or(s.fall)
+                let name = s.name.clone();
+                let v = int_or_lenient(line, (1, i32::MAX as i64, false), d, |w| {
+                    format!("({name}): vrrp script fall value '{w}' invalid, defaulting to 1")
+                });
+                s.fall = v.map_or(1, |x| x as u32);
             }
             "user" => s.user = user_group(line),
             "init_fail" => s.init_fail = true,

@@ -547,3 +547,143 @@ pub fn strtoul(s: &str) -> (u64, bool) {
     };
     (v, i + digits == b.len())
 }
+
+/// C's `strtol`/`strtoul` in base 10 over the whole of `s`: the value of
+/// its numeric prefix (`strtol` saturates, `strtoul` wraps a negative and
+/// saturates on overflow), whether it overflowed (`ERANGE`), and whether
+/// nothing followed it (no digits at all: 0, and only "" is fully read).
+fn strto10(s: &[u8], unsigned: bool) -> (i128, bool, bool) {
+    let mut i = 0;
+    while i < s.len() && matches!(s[i], b' ' | b'\t' | b'\n' | b'\r' | b'\x0b' | b'\x0c') {
+        i += 1;
+    }
+    let neg = match s.get(i) {
+        Some(b'-') => {
+            i += 1;
+            true
+        }
+        Some(b'+') => {
+            i += 1;
+            false
+        }
+        _ => false,
+    };
+    let digits = s[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+    if digits == 0 {
+        return (0, false, s.is_empty());
+    }
+    let full = i + digits == s.len();
+    let limit: i128 = if unsigned {
+        u64::MAX as i128
+    } else {
+        i64::MAX as i128 + i128::from(neg)
+    };
+    let mut mag: i128 = 0;
+    let mut over = false;
+    for &c in &s[i..i + digits] {
+        mag = mag * 10 + i128::from(c - b'0');
+        if mag > limit {
+            over = true;
+            mag = limit;
+        }
+    }
+    let v = match (unsigned, neg, over) {
+        (true, _, true) => u64::MAX as i128,
+        (true, true, false) => i128::from((mag as u64).wrapping_neg()),
+        (_, true, _) => -mag,
+        _ => mag,
+    };
+    (v, over, full)
+}
+
+/// keepalived's number readers (lib/parser.c `read_int_func` if `signed`,
+/// else `read_unsigned_func`, base 10) for a handler that passes
+/// `ignore_error = true`: the value or the message, and with it the value
+/// keepalived still uses. That is only when running (`d.run_time`, not
+/// `-t`): the message then starts "WARNING - " (but never for a signed
+/// number outside `[min, max]`) and a numeric prefix within `[min, max]`
+/// is taken. Under `-t` the same messages without the prefix, and no
+/// value. Base 10 as keepalived's `read_int`/`read_unsigned` ("0x5" is
+/// invalid, "010" is ten).
+pub fn lenient_int(
+    w: &str,
+    (min, max, signed): (i64, i64, bool),
+    run_time: bool,
+) -> Result<i64, (String, Option<i64>)> {
+    let warn = if run_time { "WARNING - " } else { "" };
+    let (v, msg) = if signed {
+        let (v, over, full) = strto10(w.as_bytes(), false);
+        let msg = if !full {
+            Some(format!("{warn}invalid number '{w}'"))
+        } else if over || v < i128::from(i32::MIN) || v > i128::from(i32::MAX) {
+            Some(format!("{warn}number '{w}' outside integer range"))
+        } else if v < i128::from(min) || v > i128::from(max) {
+            Some(format!("number '{w}' outside range [{min}, {max}]"))
+        } else {
+            None
+        };
+        (v, msg)
+    } else {
+        let b = w.as_bytes();
+        let off = b
+            .iter()
+            .take_while(|c| matches!(c, b' ' | b'\t' | b'\n' | b'\r' | b'\x0b' | b'\x0c'))
+            .count();
+        let (v, over, full) = strto10(&b[off..], true);
+        let msg = if b.get(off) == Some(&b'-') {
+            Some(format!("{warn}negative number '{w}'"))
+        } else if !full {
+            Some(format!("{warn}invalid number '{w}'"))
+        } else if over || v > i128::from(u32::MAX) {
+            Some(format!("{warn}number '{w}' outside unsigned integer range"))
+        } else if v < i128::from(min) || v > i128::from(max) {
+            Some(format!("{warn}number '{w}' outside range [{min}, {max}]"))
+        } else {
+            None
+        };
+        (v, msg)
+    };
+    let used = (run_time && (i128::from(min)..=i128::from(max)).contains(&v)).then_some(v as i64);
+    match msg {
+        None => Ok(v as i64),
+        Some(m) => Err((m, used)),
+    }
+}
+
+/// `int` for a keyword whose keepalived handler reads leniently (see
+/// `lenient_int`): at run time a malformed number's prefix is used.
+pub fn int_lenient(line: &Line, i: usize, min: i64, max: i64, d: &mut Diags) -> Option<i64> {
+    let Some(w) = line.word(i) else {
+        return int(line, i, min, max, d);
+    };
+    match lenient_int(w, (min, max, min < 0), d.run_time) {
+        Ok(v) => Some(v),
+        Err((msg, used)) => {
+            d.at(line.loc_of(i), Class::InvalidNumber, msg);
+            used
+        }
+    }
+}
+
+/// `int_or` for a keyword whose keepalived handler reads leniently: when
+/// keepalived takes the prefix, its handler's own message is not given.
+pub fn int_or_lenient(
+    line: &Line,
+    (min, max, signed): (i64, i64, bool),
+    d: &mut Diags,
+    msg: impl FnOnce(&str) -> String,
+) -> Option<i64> {
+    let Some(w) = line.word(1) else {
+        return int(line, 1, min, max, d);
+    };
+    match lenient_int(w, (min, max, signed), d.run_time) {
+        Ok(v) => Some(v),
+        Err((m, used)) => {
+            d.at(line.loc_of(1), Class::InvalidNumber, m);
+            if used.is_none() {
+                d.at(line.loc_of(1), Class::GeneralError, msg(w));
+            }
+            used
+        }
+    }
+}
