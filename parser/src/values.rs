@@ -687,3 +687,91 @@ pub fn int_or_lenient(
         }
     }
 }
+
+/// keepalived's `read_decimal_unsigned_long_func` with 6 places (as
+/// `read_timer` uses it) for a handler that passes `ignore_error = true`:
+/// its messages and the value (millionths) the handler takes, if any.
+/// Unlike the integer readers, a numeric prefix in `[min, max]` is taken
+/// under `-t` too (only the "WARNING - " prefix depends on `run_time`),
+/// and it is the prefix of the number with the point removed: "0.5x" is
+/// read as "05x0000", so 5 millionths.
+pub fn lenient_decimal(w: &str, min: u64, max: u64, run_time: bool) -> (Vec<String>, Option<u64>) {
+    const SHIFT: usize = 6;
+    let warn = if run_time { "WARNING - " } else { "" };
+    let b = w.as_bytes();
+    let mut out = Vec::new();
+    if b.first() == Some(&b'-') {
+        out.push(format!("{warn}negative number '{w}'"));
+        return (out, None);
+    }
+    let dp = b.iter().position(|&c| c == b'.');
+    let mut num_dp = dp.map_or(0, |p| b.len() - p - 1);
+    let mut round_up = false;
+    if num_dp > SHIFT {
+        out.push(format!("{warn}number '{w}' has too many decimal places"));
+        round_up = dp.is_some_and(|p| b[p + SHIFT + 1] >= b'5');
+        num_dp = SHIFT;
+    }
+    let mut digits: Vec<u8> = match dp {
+        Some(p) => [&b[..p], &b[p + 1..p + 1 + num_dp]].concat(),
+        None => b.to_vec(),
+    };
+    digits.extend(std::iter::repeat_n(b'0', SHIFT - num_dp));
+    let (v, over, full) = strto10(&digits, true);
+    let v = (v as u64).wrapping_add(u64::from(round_up));
+    if !full {
+        out.push(format!("{warn}invalid number '{w}'"));
+    } else if over {
+        out.push(format!("{warn}number '{w}' outside unsigned decimal range"));
+        return (out, None);
+    } else if v < min || v > max {
+        let m = 10u64.pow(SHIFT as u32);
+        out.push(format!(
+            "{warn}number '{w}' outside range [{}.{:06}, {}.{:06}]",
+            min / m,
+            min % m,
+            max / m,
+            max % m
+        ));
+    } else {
+        return (out, Some(v));
+    }
+    let used = (min..=max).contains(&v).then_some(v);
+    (out, used)
+}
+
+/// `timer` for a keyword whose keepalived handler reads leniently (see
+/// `lenient_decimal`).
+pub fn timer_lenient(line: &Line, i: usize, min: u64, max: u64, d: &mut Diags) -> Option<u64> {
+    if line.word(i).is_none() {
+        return timer(line, i, min, max, d);
+    }
+    let w = line.w(i);
+    let (msgs, used) = lenient_decimal(w, min, max, d.run_time);
+    for m in msgs {
+        d.at(line.loc_of(i), Class::InvalidNumber, m);
+    }
+    used
+}
+
+/// `decimal_or` for a keyword whose keepalived handler reads leniently:
+/// the handler's own message only when no value is taken.
+pub fn decimal_or_lenient(
+    line: &Line,
+    (min, max): (u64, u64),
+    d: &mut Diags,
+    msg: impl FnOnce(&str) -> String,
+) -> Option<u64> {
+    if line.word(1).is_none() {
+        return timer(line, 1, min, max, d);
+    }
+    let w = line.w(1);
+    let (msgs, used) = lenient_decimal(w, min, max, d.run_time);
+    for m in msgs {
+        d.at(line.loc_of(1), Class::InvalidNumber, m);
+    }
+    if used.is_none() {
+        d.at(line.loc_of(1), Class::GeneralError, msg(w));
+    }
+    used
+}
