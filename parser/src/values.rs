@@ -775,3 +775,183 @@ pub fn decimal_or_lenient(
     }
     used
 }
+
+#[cfg(test)]
+mod lenient_tests {
+    use super::*;
+
+    fn run(w: &str, r: (i64, i64, bool)) -> Result<i64, (String, Option<i64>)> {
+        lenient_int(w, r, true)
+    }
+
+    #[test]
+    fn run_time_takes_the_prefix_with_a_warning() {
+        let u = (0, 4294, false);
+        assert_eq!(
+            run("2.5", u),
+            Err(("WARNING - invalid number '2.5'".into(), Some(2)))
+        );
+        assert_eq!(
+            run("0x5", u),
+            Err(("WARNING - invalid number '0x5'".into(), Some(0)))
+        );
+        assert_eq!(
+            run("+7z", u),
+            Err(("WARNING - invalid number '+7z'".into(), Some(7)))
+        );
+        // No digits: strtoul's 0, within range.
+        assert_eq!(
+            run("abc", u),
+            Err(("WARNING - invalid number 'abc'".into(), Some(0)))
+        );
+        assert_eq!(run(" 4", u), Ok(4));
+        assert_eq!(run("010", u), Ok(10));
+        let s = (-253, 253, true);
+        assert_eq!(
+            run("-7x", s),
+            Err(("WARNING - invalid number '-7x'".into(), Some(-7)))
+        );
+        assert_eq!(run(" -3", s), Ok(-3));
+    }
+
+    #[test]
+    fn run_time_prefix_outside_range_is_not_taken() {
+        assert_eq!(
+            run("300x", (-253, 253, true)),
+            Err(("WARNING - invalid number '300x'".into(), None))
+        );
+        assert_eq!(
+            run("abc", (1, 100, false)),
+            Err(("WARNING - invalid number 'abc'".into(), None))
+        );
+        // read_int's range message has no prefix, read_unsigned's has.
+        assert_eq!(
+            run("300", (-253, 253, true)),
+            Err(("number '300' outside range [-253, 253]".into(), None))
+        );
+        assert_eq!(
+            run("300", (1, 100, false)),
+            Err(("WARNING - number '300' outside range [1, 100]".into(), None))
+        );
+        assert_eq!(
+            run("-3", (0, 100, false)),
+            Err(("WARNING - negative number '-3'".into(), None))
+        );
+        // strtoul("-0") is 0: taken.
+        assert_eq!(
+            run("-0", (0, 100, false)),
+            Err(("WARNING - negative number '-0'".into(), Some(0)))
+        );
+        assert_eq!(
+            run("99999999999", (0, 100, false)),
+            Err((
+                "WARNING - number '99999999999' outside unsigned integer range".into(),
+                None
+            ))
+        );
+        assert_eq!(
+            run("99999999999", (-1, 100, true)),
+            Err((
+                "WARNING - number '99999999999' outside integer range".into(),
+                None
+            ))
+        );
+        assert_eq!(
+            run("99999999999999999999x", (-1, 100, true)),
+            Err((
+                "WARNING - invalid number '99999999999999999999x'".into(),
+                None
+            ))
+        );
+    }
+
+    #[test]
+    fn config_test_rejects_without_prefix_or_value() {
+        for (w, r, msg) in [
+            ("2.5", (0, 4294, false), "invalid number '2.5'"),
+            ("0x5", (1, 9, false), "invalid number '0x5'"),
+            (
+                "300",
+                (1, 100, false),
+                "number '300' outside range [1, 100]",
+            ),
+            ("-3", (0, 9, false), "negative number '-3'"),
+            ("7x", (-253, 253, true), "invalid number '7x'"),
+        ] {
+            assert_eq!(lenient_int(w, r, false), Err((msg.into(), None)), "{w}");
+        }
+        assert_eq!(lenient_int("010", (0, 100, false), false), Ok(10));
+    }
+
+    #[test]
+    fn decimals_take_the_pointless_prefix_also_under_test() {
+        const S: u64 = 1_000_000;
+        // "0.5x" is read as "05x0000": 5 millionths, in [1, ...].
+        assert_eq!(
+            lenient_decimal("0.5x", 1, u32::MAX as u64, true),
+            (vec!["WARNING - invalid number '0.5x'".into()], Some(5))
+        );
+        assert_eq!(
+            lenient_decimal("0.5x", 1, u32::MAX as u64, false),
+            (vec!["invalid number '0.5x'".into()], Some(5))
+        );
+        assert_eq!(
+            lenient_decimal("2x", S / 100, 255 * S, true),
+            (vec!["WARNING - invalid number '2x'".into()], None)
+        );
+        assert_eq!(
+            lenient_decimal("7.1234567", 0, 1000 * S, false),
+            (
+                vec!["number '7.1234567' has too many decimal places".into()],
+                Some(7_123_457)
+            )
+        );
+        assert_eq!(
+            lenient_decimal("1.5", S / 100, 255 * S, true),
+            (vec![], Some(1_500_000))
+        );
+        assert_eq!(
+            lenient_decimal("-1", 0, S, true),
+            (vec!["WARNING - negative number '-1'".into()], None)
+        );
+        assert_eq!(
+            lenient_decimal("300", S / 100, 255 * S, true),
+            (
+                vec!["WARNING - number '300' outside range [0.010000, 255.000000]".into()],
+                None
+            )
+        );
+    }
+
+    #[test]
+    fn builder_uses_the_prefix_only_at_run_time() {
+        let conf = "vrrp_script s {\n script /bin/true\n interval 2.5\n weight 7x\n rise 3.\n}\n";
+        for run_time in [false, true] {
+            let opts = crate::Options {
+                config_id: "x".into(),
+                all_config: false,
+                run_time,
+            };
+            let p = crate::parse_str(conf, &opts);
+            let s = &p.config.vrrp_scripts[0];
+            let msgs: Vec<_> = p.diags.list.iter().map(|d| d.message.as_str()).collect();
+            if run_time {
+                assert_eq!(s.interval, 2 * 1_000_000);
+                assert_eq!((s.weight, s.rise), (7, 3));
+                assert_eq!(
+                    msgs,
+                    [
+                        "WARNING - invalid number '2.5'",
+                        "WARNING - invalid number '7x'",
+                        "WARNING - invalid number '3.'"
+                    ]
+                );
+            } else {
+                assert_eq!(s.interval, 1_000_000, "the default kept");
+                assert_eq!((s.weight, s.rise), (0, 1));
+                assert_eq!(msgs[0], "invalid number '2.5'");
+                assert_eq!(msgs.len(), 6);
+            }
+        }
+    }
+}
