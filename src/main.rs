@@ -134,6 +134,7 @@ fn main() {
     if cli.config_test.is_some() || cli.dump_json {
         std::process::exit(config_test(&cli, &file, &opts));
     }
+    opts.run_time = true;
     std::process::exit(run(&cli, &file, &opts));
 }
 

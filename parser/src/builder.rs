@@ -738,7 +738,7 @@ fn fifo(line: &Line) -> Fifo {
 
 /// A checker timer (see [`Timer`]).
 fn ctimer(line: &Line, i: usize, min: u64, d: &mut Diags) -> Option<Timer> {
-    timer(line, i, min, TIMER_MAX, d).and_then(Timer::from_micros)
+    timer_lenient(line, i, min, TIMER_MAX, d).and_then(Timer::from_micros)
 }
 
 /// The value of a checker's common option; returns false if `kw` is not one.
@@ -746,16 +746,16 @@ fn checker_common(c: &mut CheckerCommon, line: &Line, d: &mut Diags) -> bool {
     match line.w(0) {
         "connect_ip" => c.connect_ip = ip(line, 1, d),
         "connect_port" => {
-            c.connect_port = int_or(line, (1, 65535, false), d, |w| {
+            c.connect_port = int_or_lenient(line, (1, 65535, false), d, |w| {
                 format!("Invalid checker connect_port '{w}'")
             })
             .map(|v| v as u16)
         }
         "bindto" => c.bindto = ip(line, 1, d),
-        "bind_port" => c.bind_port = int(line, 1, 1, 65535, d).map(|v| v as u16),
+        "bind_port" => c.bind_port = int_lenient(line, 1, 1, 65535, d).map(|v| v as u16),
         "bind_if" => c.bind_if = line.word(1).map(Box::from),
         "connect_timeout" => c.connect_timeout = ctimer(line, 1, 1, d),
-        "fwmark" => c.fwmark = int(line, 1, 0, u32::MAX as i64, d).map(|v| v as u32),
+        "fwmark" => c.fwmark = int_lenient(line, 1, 0, u32::MAX as i64, d).map(|v| v as u32),
         "retry" | "nb_get_retry" => {
             if line.w(0) == "nb_get_retry" {
                 d.at(
@@ -764,7 +764,7 @@ fn checker_common(c: &mut CheckerCommon, line: &Line, d: &mut Diags) -> bool {
                     "nb_get_retry is deprecated - please use 'retry'",
                 );
             }
-            c.retry = int(line, 1, 0, u32::MAX as i64, d).map(|v| v as u32);
+            c.retry = int_lenient(line, 1, 0, u32::MAX as i64, d).map(|v| v as u32);
         }
         "delay_before_retry" => c.delay_before_retry = ctimer(line, 1, 0, d),
         "warmup" => c.warmup = ctimer(line, 1, 0, d),
@@ -1060,7 +1060,7 @@ impl Builder {
         let d = &mut r.diags;
         let s1 = || line.word(1).map(str::to_string);
         let u32v = |d: &mut crate::diag::Diags, min: i64, max: i64| {
-            int(line, 1, min, max, d).map(|v| v as u32)
+            int_lenient(line, 1, min, max, d).map(|v| v as u32)
         };
         match kw.name {
             "router_id" => {
@@ -1143,12 +1143,12 @@ impl Builder {
                     g.vrrp_mcast_group6 = a;
                 }
             }
-            "vrrp_version" => g.vrrp_version = int(line, 1, 2, 3, d).map(|v| v as u8),
+            "vrrp_version" => g.vrrp_version = int_lenient(line, 1, 2, 3, d).map(|v| v as u8),
             "vrrp_strict" => g.vrrp_strict = true,
             "vrrp_skip_check_adv_addr" => g.vrrp_skip_check_adv_addr = opt_bool(line, d),
             "vrrp_check_unicast_src" => g.vrrp_check_unicast_src = true,
-            "vrrp_garp_interval" => g.vrrp_garp_interval = timer(line, 1, 0, TIMER_MAX, d),
-            "vrrp_gna_interval" => g.vrrp_gna_interval = timer(line, 1, 0, TIMER_MAX, d),
+            "vrrp_garp_interval" => g.vrrp_garp_interval = timer_lenient(line, 1, 0, TIMER_MAX, d),
+            "vrrp_gna_interval" => g.vrrp_gna_interval = timer_lenient(line, 1, 0, TIMER_MAX, d),
             "vrrp_garp_master_delay" => g.vrrp_garp_master_delay = u32v(d, 0, u32::MAX as i64),
             "vrrp_garp_master_repeat" => {
                 g.vrrp_garp_master_repeat = u32v(d, 0, u32::MAX as i64).map(|v| v.max(1))
@@ -1252,7 +1252,9 @@ impl Builder {
             }
             "vrrp_notify_priority_changes" => g.vrrp_notify_priority_changes = opt_bool(line, d),
             "fifo_write_vrrp_states_on_reload" => g.fifo_write_vrrp_states_on_reload = true,
-            "vrrp_startup_delay" => g.vrrp_startup_delay = timer(line, 1, 1000, TIMER_MAX, d),
+            "vrrp_startup_delay" => {
+                g.vrrp_startup_delay = timer_lenient(line, 1, 1000, TIMER_MAX, d)
+            }
             "vrrp_delay_after_boot" => g.vrrp_delay_after_boot = timer(line, 1, 0, TIMER_MAX, d),
             "log_unknown_vrids" => g.log_unknown_vrids = true,
             "random_seed" => {
@@ -1347,7 +1349,7 @@ impl Builder {
             }
             "advert_int" => {
                 // keepalived: 0.01 to 255 seconds.
-                let t = decimal_or(line, (SEC / 100, 255 * SEC), d, |w| {
+                let t = decimal_or_lenient(line, (SEC / 100, 255 * SEC), d, |w| {
                     format!("({iname}) Advert interval ({w}) not valid! Must be > 0 - ignoring")
                 });
                 if t.is_some() {
@@ -1371,7 +1373,7 @@ impl Builder {
             "nopreempt" => v.nopreempt = true,
             "preempt" => v.nopreempt = false,
             "preempt_delay" => {
-                let t = decimal_or(line, (0, 1000 * SEC), d, |_| {
+                let t = decimal_or_lenient(line, (0, 1000 * SEC), d, |_| {
                     format!("({iname}) Preempt_delay not valid! must be between 0-1000")
                 });
                 if t.is_some() {
@@ -1491,7 +1493,7 @@ impl Builder {
             }
             "track_src_ip" => v.track_src_ip = true,
             "version" => {
-                let ver = int_or(line, (2, 3, true), d, |_| {
+                let ver = int_or_lenient(line, (2, 3, true), d, |_| {
                     format!("({iname}): Version must be either 2 or 3")
                 });
                 if let Some(ver) = ver {
@@ -1555,27 +1557,30 @@ impl Builder {
             "promote_secondaries" => v.promote_secondaries = true,
             "garp_master_delay" => {
                 // Whole seconds, as keepalived reads them (UINT_MAX / TIMER_HZ).
-                v.garp_master_delay = int_or(line, (0, 4294, false), d, |w| {
+                v.garp_master_delay = int_or_lenient(line, (0, 4294, false), d, |w| {
                     format!("({iname}): garp_master_delay '{w}' invalid - ignoring")
                 })
                 .map(|x| x as u32)
             }
             "garp_master_repeat" => {
                 v.garp_master_repeat =
-                    int(line, 1, 0, u32::MAX as i64, d).map(|x| (x as u32).max(1))
+                    int_lenient(line, 1, 0, u32::MAX as i64, d).map(|x| (x as u32).max(1))
             }
             "garp_master_refresh" => {
-                v.garp_master_refresh = int(line, 1, 0, u32::MAX as i64, d).map(|x| x as u32)
+                v.garp_master_refresh =
+                    int_lenient(line, 1, 0, u32::MAX as i64, d).map(|x| x as u32)
             }
             "garp_master_refresh_repeat" => {
                 v.garp_master_refresh_repeat =
-                    int(line, 1, 0, u32::MAX as i64, d).map(|x| (x as u32).max(1))
+                    int_lenient(line, 1, 0, u32::MAX as i64, d).map(|x| (x as u32).max(1))
             }
             "garp_lower_prio_delay" => {
-                v.garp_lower_prio_delay = int(line, 1, 0, u32::MAX as i64, d).map(|x| x as u32)
+                v.garp_lower_prio_delay =
+                    int_lenient(line, 1, 0, u32::MAX as i64, d).map(|x| x as u32)
             }
             "garp_lower_prio_repeat" => {
-                v.garp_lower_prio_repeat = int(line, 1, 0, u32::MAX as i64, d).map(|x| x as u32)
+                v.garp_lower_prio_repeat =
+                    int_lenient(line, 1, 0, u32::MAX as i64, d).map(|x| x as u32)
             }
             "garp_extra_if" | "vmac_garp_intvl" => {
                 let (all, secs) = garp_extra_if(line, d, 0, &format!("({iname}): "));
@@ -1585,7 +1590,7 @@ impl Builder {
                 }
             }
             "down_timer_adverts" => {
-                v.down_timer_adverts = int(line, 1, 1, 100, d).map(|x| x as u32)
+                v.down_timer_adverts = int_lenient(line, 1, 1, 100, d).map(|x| x as u32)
             }
             "lower_prio_no_advert" => v.lower_prio_no_advert = Some(opt_bool(line, d)),
             "higher_prio_send_advert" => v.higher_prio_send_advert = Some(opt_bool(line, d)),
@@ -1767,7 +1772,7 @@ impl Builder {
         };
         let d = &mut r.diags;
         if kw.name == "weight" {
-            rs.weight = int_or(line, (0, i32::MAX as i64, false), d, |w| {
+            rs.weight = int_or_lenient(line, (0, i32::MAX as i64, false), d, |w| {
                 format!("Real server weight {w} is outside range 0-2147483647")
             })
             .map(|x| x as u32);
@@ -1779,17 +1784,21 @@ impl Builder {
             "inhibit_on_failure" => rs.inhibit_on_failure = Some(opt_bool(line, d)),
             "notify_up" => rs.notify_up = script(line, d),
             "notify_down" => rs.notify_down = script(line, d),
-            "uthreshold" => rs.uthreshold = int(line, 1, 0, u32::MAX as i64, d).map(|x| x as u32),
-            "lthreshold" => rs.lthreshold = int(line, 1, 0, u32::MAX as i64, d).map(|x| x as u32),
+            "uthreshold" => {
+                rs.uthreshold = int_lenient(line, 1, 0, u32::MAX as i64, d).map(|x| x as u32)
+            }
+            "lthreshold" => {
+                rs.lthreshold = int_lenient(line, 1, 0, u32::MAX as i64, d).map(|x| x as u32)
+            }
             "alpha" => rs.alpha = Some(opt_bool(line, d)),
             "smtp_alert" => rs.smtp_alert = Some(opt_bool(line, d)),
             "virtualhost" => rs.virtualhost = line.word(1).map(str::to_string),
             "snmp_name" => rs.snmp_name = line.word(1).map(str::to_string),
             "retry" => rs.retry = int(line, 1, 0, u32::MAX as i64, d).map(|x| x as u32),
-            "delay_before_retry" => rs.delay_before_retry = timer(line, 1, 0, TIMER_MAX, d),
-            "warmup" => rs.warmup = timer(line, 1, 0, TIMER_MAX, d),
-            "connect_timeout" => rs.connect_timeout = timer(line, 1, 1, TIMER_MAX, d),
-            "delay_loop" => rs.delay_loop = timer(line, 1, 1, TIMER_MAX, d),
+            "delay_before_retry" => rs.delay_before_retry = timer_lenient(line, 1, 0, TIMER_MAX, d),
+            "warmup" => rs.warmup = timer_lenient(line, 1, 0, TIMER_MAX, d),
+            "connect_timeout" => rs.connect_timeout = timer_lenient(line, 1, 1, TIMER_MAX, d),
+            "delay_loop" => rs.delay_loop = timer_lenient(line, 1, 1, TIMER_MAX, d),
             _ => unreachable!("real_server keyword {} without handler", kw.name),
         }
         Flow::Continue
@@ -1832,7 +1841,7 @@ impl Builder {
         };
         let d = &mut r.diags;
         match kw.name {
-            "delay_loop" => vs.delay_loop = timer(line, 1, 1, TIMER_MAX, d),
+            "delay_loop" => vs.delay_loop = timer_lenient(line, 1, 1, TIMER_MAX, d),
             "lb_algo" | "lvs_sched" => {
                 const SCHEDS: &[&str] = &[
                     "rr", "wrr", "lc", "wlc", "lblc", "sh", "mh", "dh", "fo", "ovf", "lblcr",
@@ -1940,8 +1949,10 @@ impl Builder {
             "sorry_server_lvs_method" => {
                 vs.sorry_server_lvs_method = lvs_method(line, &mut r.diags, "sorry").map(Box::new)
             }
-            "quorum" => vs.quorum = int(line, 1, 1, u32::MAX as i64, d).map(|x| x as u32),
-            "hysteresis" => vs.hysteresis = int(line, 1, 0, u32::MAX as i64, d).map(|x| x as u32),
+            "quorum" => vs.quorum = int_lenient(line, 1, 1, u32::MAX as i64, d).map(|x| x as u32),
+            "hysteresis" => {
+                vs.hysteresis = int_lenient(line, 1, 0, u32::MAX as i64, d).map(|x| x as u32)
+            }
             "quorum_up" => vs.quorum_up = script(line, d).map(Box::new),
             "quorum_down" => vs.quorum_down = script(line, d).map(Box::new),
             "alpha" => vs.alpha = true,
@@ -1952,15 +1963,15 @@ impl Builder {
             "smtp_alert" => vs.smtp_alert = Some(opt_bool(line, d)),
             "snmp_name" => vs.snmp_name = line.word(1).map(str::to_string),
             "weight" => {
-                vs.weight = int_or(line, (1, i32::MAX as i64, false), d, |w| {
+                vs.weight = int_or_lenient(line, (1, i32::MAX as i64, false), d, |w| {
                     format!("Virtual server weight {w} is outside range 1-2147483647")
                 })
                 .map(|x| x as u32)
             }
-            "connect_timeout" => vs.connect_timeout = timer(line, 1, 1, TIMER_MAX, d),
+            "connect_timeout" => vs.connect_timeout = timer_lenient(line, 1, 1, TIMER_MAX, d),
             "retry" => vs.retry = int(line, 1, 1, u32::MAX as i64, d).map(|x| x as u32),
-            "delay_before_retry" => vs.delay_before_retry = timer(line, 1, 0, TIMER_MAX, d),
-            "warmup" => vs.warmup = timer(line, 1, 0, TIMER_MAX, d),
+            "delay_before_retry" => vs.delay_before_retry = timer_lenient(line, 1, 0, TIMER_MAX, d),
+            "warmup" => vs.warmup = timer_lenient(line, 1, 0, TIMER_MAX, d),
             _ => unreachable!("virtual_server keyword {} without handler", kw.name),
         }
         Flow::Continue
@@ -2069,7 +2080,7 @@ impl Builder {
             }
             (CheckerSpec::File(f), "track_file") => f.track_file = line.word(1).map(str::to_string),
             (CheckerSpec::File(f), "weight") => {
-                f.weight = int(line, 1, -(i32::MAX as i64), i32::MAX as i64, d);
+                f.weight = int_lenient(line, 1, -(i32::MAX as i64), i32::MAX as i64, d);
                 f.reverse = line.word(2) == Some("reverse");
             }
             (CheckerSpec::Bfd(b), "name") => b.name = line.word(1).map(str::to_string),
@@ -2226,7 +2237,7 @@ impl Builder {
             "interval" => {
                 // Whole seconds, as keepalived reads them (UINT_MAX / TIMER_HZ).
                 let name = s.name.clone();
-                let i = int_or(line, (0, 4294, false), d, |w| {
+                let i = int_or_lenient(line, (0, 4294, false), d, |w| {
                     format!(
                         "({name}): vrrp script interval '{w}' must be between 1 and 4294 - ignoring"
                     )
@@ -2247,21 +2258,25 @@ impl Builder {
             }
             "weight" => {
                 let name = s.name.clone();
-                let w = int_or(line, (-253, 253, true), d, |w| {
+                let w = int_or_lenient(line, (-253, 253, true), d, |w| {
                     format!("vrrp_script {name} weight {w} must be in [-253, 253]")
                 });
                 s.weight = w.unwrap_or(0) as i32;
                 s.weight_reverse = line.word(2) == Some("reverse");
             }
             "rise" => {
-                s.rise = int(line, 1, 1, i32::MAX as i64, d)
-                    .map(|x| x as u32)
-                    .unwrap_or(s.rise)
+                let name = s.name.clone();
+                let v = int_or_lenient(line, (1, i32::MAX as i64, false), d, |w| {
+                    format!("({name}): vrrp script rise value '{w}' invalid, defaulting to 1")
+                });
+                s.rise = v.map_or(1, |x| x as u32);
             }
             "fall" => {
-                s.fall = int(line, 1, 1, i32::MAX as i64, d)
-                    .map(|x| x as u32)
-                    .unwrap_or(s.fall)
+                let name = s.name.clone();
+                let v = int_or_lenient(line, (1, i32::MAX as i64, false), d, |w| {
+                    format!("({name}): vrrp script fall value '{w}' invalid, defaulting to 1")
+                });
+                s.fall = v.map_or(1, |x| x as u32);
             }
             "user" => s.user = user_group(line),
             "init_fail" => s.init_fail = true,
@@ -2530,7 +2545,8 @@ impl Sink for Builder {
                     match kw.name {
                         "file" => t.file = line.word(1).map(str::to_string),
                         "weight" => {
-                            t.weight = int(line, 1, -254, 254, &mut r.diags).unwrap_or(1) as i32;
+                            t.weight =
+                                int_lenient(line, 1, -254, 254, &mut r.diags).unwrap_or(1) as i32;
                             t.weight_reverse = line.word(2) == Some("reverse");
                         }
                         _ => {
@@ -2549,13 +2565,18 @@ impl Sink for Builder {
                     match kw.name {
                         "process" => t.process = line.words().skip(1).map(str::to_string).collect(),
                         "weight" => {
-                            t.weight = int(line, 1, -254, 254, &mut r.diags).unwrap_or(0) as i32;
+                            t.weight =
+                                int_lenient(line, 1, -254, 254, &mut r.diags).unwrap_or(0) as i32;
                             t.weight_reverse = line.word(2) == Some("reverse");
                         }
                         "quorum" => {
-                            t.quorum = int(line, 1, 1, 65535, &mut r.diags).unwrap_or(1) as u32
+                            t.quorum =
+                                int_lenient(line, 1, 1, 65535, &mut r.diags).unwrap_or(1) as u32
                         }
-                        _ => t.quorum_max = int(line, 1, 0, 65535, &mut r.diags).map(|x| x as u32),
+                        _ => {
+                            t.quorum_max =
+                                int_lenient(line, 1, 0, 65535, &mut r.diags).map(|x| x as u32)
+                        }
                     }
                 }
             }
@@ -2619,9 +2640,9 @@ impl Sink for Builder {
                 .push(r.line.words().map(str::to_string).collect()),
             (Ctx::Root, "interface_up_down_delays") => {
                 let line = &r.line;
-                let down = timer(line, 1, 0, 255 * SEC, &mut r.diags).unwrap_or(0);
+                let down = timer_lenient(line, 1, 0, 255 * SEC, &mut r.diags).unwrap_or(0);
                 let up = if line.len() > 2 {
-                    timer(line, 2, 0, 255 * SEC, &mut r.diags).unwrap_or(0)
+                    timer_lenient(line, 2, 0, 255 * SEC, &mut r.diags).unwrap_or(0)
                 } else {
                     0
                 };

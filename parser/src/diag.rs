@@ -119,6 +119,10 @@ impl Diagnostic {
 pub struct Diags {
     pub list: Vec<Diagnostic>,
     worst: Option<Class>,
+    /// Parsing for a running daemon rather than `-t`: keepalived then
+    /// takes the leading digits of some malformed numbers (with a
+    /// "WARNING - " message) where `-t` rejects them.
+    pub run_time: bool,
 }
 
 impl Diags {

@@ -39,6 +39,8 @@ pub struct Options {
     pub config_id: String,
     /// `-e/--all-config`: every include must exist and be readable.
     pub all_config: bool,
+    /// Parsing for a running daemon, not for `-t`: see `Diags::run_time`.
+    pub run_time: bool,
 }
 
 impl Default for Options {
@@ -46,6 +48,7 @@ impl Default for Options {
         Options {
             config_id: default_config_id(),
             all_config: false,
+            run_time: false,
         }
     }
 }
@@ -99,6 +102,7 @@ pub fn parse_file(path: &str, opts: &Options) -> Parsed {
         config_id: opts.config_id.clone(),
         include_check: if opts.all_config { reader::INC_ALL } else { 0 },
     });
+    r.diags.run_time = opts.run_time;
     let found = r.open_top(path);
     let mut b = builder::Builder::default();
     if found {

@@ -547,3 +547,411 @@ pub fn strtoul(s: &str) -> (u64, bool) {
     };
     (v, i + digits == b.len())
 }
+
+/// C's `strtol`/`strtoul` in base 10 over the whole of `s`: the value of
+/// its numeric prefix (`strtol` saturates, `strtoul` wraps a negative and
+/// saturates on overflow), whether it overflowed (`ERANGE`), and whether
+/// nothing followed it (no digits at all: 0, and only "" is fully read).
+fn strto10(s: &[u8], unsigned: bool) -> (i128, bool, bool) {
+    let mut i = 0;
+    while i < s.len() && matches!(s[i], b' ' | b'\t' | b'\n' | b'\r' | b'\x0b' | b'\x0c') {
+        i += 1;
+    }
+    let neg = match s.get(i) {
+        Some(b'-') => {
+            i += 1;
+            true
+        }
+        Some(b'+') => {
+            i += 1;
+            false
+        }
+        _ => false,
+    };
+    let digits = s[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+    if digits == 0 {
+        return (0, false, s.is_empty());
+    }
+    let full = i + digits == s.len();
+    let limit: i128 = if unsigned {
+        u64::MAX as i128
+    } else {
+        i64::MAX as i128 + i128::from(neg)
+    };
+    let mut mag: i128 = 0;
+    let mut over = false;
+    for &c in &s[i..i + digits] {
+        mag = mag * 10 + i128::from(c - b'0');
+        if mag > limit {
+            over = true;
+            mag = limit;
+        }
+    }
+    let v = match (unsigned, neg, over) {
+        (true, _, true) => u64::MAX as i128,
+        (true, true, false) => i128::from((mag as u64).wrapping_neg()),
+        (_, true, _) => -mag,
+        _ => mag,
+    };
+    (v, over, full)
+}
+
+/// keepalived's number readers (lib/parser.c `read_int_func` if `signed`,
+/// else `read_unsigned_func`, base 10) for a handler that passes
+/// `ignore_error = true`: the value or the message, and with it the value
+/// keepalived still uses. That is only when running (`d.run_time`, not
+/// `-t`): the message then starts "WARNING - " (but never for a signed
+/// number outside `[min, max]`) and a numeric prefix within `[min, max]`
+/// is taken. Under `-t` the same messages without the prefix, and no
+/// value. Base 10 as keepalived's `read_int`/`read_unsigned` ("0x5" is
+/// invalid, "010" is ten).
+pub fn lenient_int(
+    w: &str,
+    (min, max, signed): (i64, i64, bool),
+    run_time: bool,
+) -> Result<i64, (String, Option<i64>)> {
+    let warn = if run_time { "WARNING - " } else { "" };
+    let (v, msg) = if signed {
+        let (v, over, full) = strto10(w.as_bytes(), false);
+        let msg = if !full {
+            Some(format!("{warn}invalid number '{w}'"))
+        } else if over || v < i128::from(i32::MIN) || v > i128::from(i32::MAX) {
+            Some(format!("{warn}number '{w}' outside integer range"))
+        } else if v < i128::from(min) || v > i128::from(max) {
+            Some(format!("number '{w}' outside range [{min}, {max}]"))
+        } else {
+            None
+        };
+        (v, msg)
+    } else {
+        let b = w.as_bytes();
+        let off = b
+            .iter()
+            .take_while(|c| matches!(c, b' ' | b'\t' | b'\n' | b'\r' | b'\x0b' | b'\x0c'))
+            .count();
+        let (v, over, full) = strto10(&b[off..], true);
+        let msg = if b.get(off) == Some(&b'-') {
+            Some(format!("{warn}negative number '{w}'"))
+        } else if !full {
+            Some(format!("{warn}invalid number '{w}'"))
+        } else if over || v > i128::from(u32::MAX) {
+            Some(format!("{warn}number '{w}' outside unsigned integer range"))
+        } else if v < i128::from(min) || v > i128::from(max) {
+            Some(format!("{warn}number '{w}' outside range [{min}, {max}]"))
+        } else {
+            None
+        };
+        (v, msg)
+    };
+    let used = (run_time && (i128::from(min)..=i128::from(max)).contains(&v)).then_some(v as i64);
+    match msg {
+        None => Ok(v as i64),
+        Some(m) => Err((m, used)),
+    }
+}
+
+/// `int` for a keyword whose keepalived handler reads leniently (see
+/// `lenient_int`): at run time a malformed number's prefix is used.
+pub fn int_lenient(line: &Line, i: usize, min: i64, max: i64, d: &mut Diags) -> Option<i64> {
+    let Some(w) = line.word(i) else {
+        return int(line, i, min, max, d);
+    };
+    match lenient_int(w, (min, max, min < 0), d.run_time) {
+        Ok(v) => Some(v),
+        Err((msg, used)) => {
+            d.at(line.loc_of(i), Class::InvalidNumber, msg);
+            used
+        }
+    }
+}
+
+/// `int_or` for a keyword whose keepalived handler reads leniently: when
+/// keepalived takes the prefix, its handler's own message is not given.
+pub fn int_or_lenient(
+    line: &Line,
+    (min, max, signed): (i64, i64, bool),
+    d: &mut Diags,
+    msg: impl FnOnce(&str) -> String,
+) -> Option<i64> {
+    let Some(w) = line.word(1) else {
+        return int(line, 1, min, max, d);
+    };
+    match lenient_int(w, (min, max, signed), d.run_time) {
+        Ok(v) => Some(v),
+        Err((m, used)) => {
+            d.at(line.loc_of(1), Class::InvalidNumber, m);
+            if used.is_none() {
+                d.at(line.loc_of(1), Class::GeneralError, msg(w));
+            }
+            used
+        }
+    }
+}
+
+/// keepalived's `read_decimal_unsigned_long_func` with 6 places (as
+/// `read_timer` uses it) for a handler that passes `ignore_error = true`:
+/// its messages and the value (millionths) the handler takes, if any.
+/// Unlike the integer readers, a numeric prefix in `[min, max]` is taken
+/// under `-t` too (only the "WARNING - " prefix depends on `run_time`),
+/// and it is the prefix of the number with the point removed: "0.5x" is
+/// read as "05x0000", so 5 millionths.
+pub fn lenient_decimal(w: &str, min: u64, max: u64, run_time: bool) -> (Vec<String>, Option<u64>) {
+    const SHIFT: usize = 6;
+    let warn = if run_time { "WARNING - " } else { "" };
+    let b = w.as_bytes();
+    let mut out = Vec::new();
+    if b.first() == Some(&b'-') {
+        out.push(format!("{warn}negative number '{w}'"));
+        return (out, None);
+    }
+    let dp = b.iter().position(|&c| c == b'.');
+    let mut num_dp = dp.map_or(0, |p| b.len() - p - 1);
+    let mut round_up = false;
+    if num_dp > SHIFT {
+        out.push(format!("{warn}number '{w}' has too many decimal places"));
+        round_up = dp.is_some_and(|p| b[p + SHIFT + 1] >= b'5');
+        num_dp = SHIFT;
+    }
+    let mut digits: Vec<u8> = match dp {
+        Some(p) => [&b[..p], &b[p + 1..p + 1 + num_dp]].concat(),
+        None => b.to_vec(),
+    };
+    digits.extend(std::iter::repeat_n(b'0', SHIFT - num_dp));
+    let (v, over, full) = strto10(&digits, true);
+    let v = (v as u64).wrapping_add(u64::from(round_up));
+    if !full {
+        out.push(format!("{warn}invalid number '{w}'"));
+    } else if over {
+        out.push(format!("{warn}number '{w}' outside unsigned decimal range"));
+        return (out, None);
+    } else if v < min || v > max {
+        let m = 10u64.pow(SHIFT as u32);
+        out.push(format!(
+            "{warn}number '{w}' outside range [{}.{:06}, {}.{:06}]",
+            min / m,
+            min % m,
+            max / m,
+            max % m
+        ));
+    } else {
+        return (out, Some(v));
+    }
+    let used = (min..=max).contains(&v).then_some(v);
+    (out, used)
+}
+
+/// `timer` for a keyword whose keepalived handler reads leniently (see
+/// `lenient_decimal`).
+pub fn timer_lenient(line: &Line, i: usize, min: u64, max: u64, d: &mut Diags) -> Option<u64> {
+    if line.word(i).is_none() {
+        return timer(line, i, min, max, d);
+    }
+    let w = line.w(i);
+    let (msgs, used) = lenient_decimal(w, min, max, d.run_time);
+    for m in msgs {
+        d.at(line.loc_of(i), Class::InvalidNumber, m);
+    }
+    used
+}
+
+/// `decimal_or` for a keyword whose keepalived handler reads leniently:
+/// the handler's own message only when no value is taken.
+pub fn decimal_or_lenient(
+    line: &Line,
+    (min, max): (u64, u64),
+    d: &mut Diags,
+    msg: impl FnOnce(&str) -> String,
+) -> Option<u64> {
+    if line.word(1).is_none() {
+        return timer(line, 1, min, max, d);
+    }
+    let w = line.w(1);
+    let (msgs, used) = lenient_decimal(w, min, max, d.run_time);
+    for m in msgs {
+        d.at(line.loc_of(1), Class::InvalidNumber, m);
+    }
+    if used.is_none() {
+        d.at(line.loc_of(1), Class::GeneralError, msg(w));
+    }
+    used
+}
+
+#[cfg(test)]
+mod lenient_tests {
+    use super::*;
+
+    fn run(w: &str, r: (i64, i64, bool)) -> Result<i64, (String, Option<i64>)> {
+        lenient_int(w, r, true)
+    }
+
+    #[test]
+    fn run_time_takes_the_prefix_with_a_warning() {
+        let u = (0, 4294, false);
+        assert_eq!(
+            run("2.5", u),
+            Err(("WARNING - invalid number '2.5'".into(), Some(2)))
+        );
+        assert_eq!(
+            run("0x5", u),
+            Err(("WARNING - invalid number '0x5'".into(), Some(0)))
+        );
+        assert_eq!(
+            run("+7z", u),
+            Err(("WARNING - invalid number '+7z'".into(), Some(7)))
+        );
+        // No digits: strtoul's 0, within range.
+        assert_eq!(
+            run("abc", u),
+            Err(("WARNING - invalid number 'abc'".into(), Some(0)))
+        );
+        assert_eq!(run(" 4", u), Ok(4));
+        assert_eq!(run("010", u), Ok(10));
+        let s = (-253, 253, true);
+        assert_eq!(
+            run("-7x", s),
+            Err(("WARNING - invalid number '-7x'".into(), Some(-7)))
+        );
+        assert_eq!(run(" -3", s), Ok(-3));
+    }
+
+    #[test]
+    fn run_time_prefix_outside_range_is_not_taken() {
+        assert_eq!(
+            run("300x", (-253, 253, true)),
+            Err(("WARNING - invalid number '300x'".into(), None))
+        );
+        assert_eq!(
+            run("abc", (1, 100, false)),
+            Err(("WARNING - invalid number 'abc'".into(), None))
+        );
+        // read_int's range message has no prefix, read_unsigned's has.
+        assert_eq!(
+            run("300", (-253, 253, true)),
+            Err(("number '300' outside range [-253, 253]".into(), None))
+        );
+        assert_eq!(
+            run("300", (1, 100, false)),
+            Err(("WARNING - number '300' outside range [1, 100]".into(), None))
+        );
+        assert_eq!(
+            run("-3", (0, 100, false)),
+            Err(("WARNING - negative number '-3'".into(), None))
+        );
+        // strtoul("-0") is 0: taken.
+        assert_eq!(
+            run("-0", (0, 100, false)),
+            Err(("WARNING - negative number '-0'".into(), Some(0)))
+        );
+        assert_eq!(
+            run("99999999999", (0, 100, false)),
+            Err((
+                "WARNING - number '99999999999' outside unsigned integer range".into(),
+                None
+            ))
+        );
+        assert_eq!(
+            run("99999999999", (-1, 100, true)),
+            Err((
+                "WARNING - number '99999999999' outside integer range".into(),
+                None
+            ))
+        );
+        assert_eq!(
+            run("99999999999999999999x", (-1, 100, true)),
+            Err((
+                "WARNING - invalid number '99999999999999999999x'".into(),
+                None
+            ))
+        );
+    }
+
+    #[test]
+    fn config_test_rejects_without_prefix_or_value() {
+        for (w, r, msg) in [
+            ("2.5", (0, 4294, false), "invalid number '2.5'"),
+            ("0x5", (1, 9, false), "invalid number '0x5'"),
+            (
+                "300",
+                (1, 100, false),
+                "number '300' outside range [1, 100]",
+            ),
+            ("-3", (0, 9, false), "negative number '-3'"),
+            ("7x", (-253, 253, true), "invalid number '7x'"),
+        ] {
+            assert_eq!(lenient_int(w, r, false), Err((msg.into(), None)), "{w}");
+        }
+        assert_eq!(lenient_int("010", (0, 100, false), false), Ok(10));
+    }
+
+    #[test]
+    fn decimals_take_the_pointless_prefix_also_under_test() {
+        const S: u64 = 1_000_000;
+        // "0.5x" is read as "05x0000": 5 millionths, in [1, ...].
+        assert_eq!(
+            lenient_decimal("0.5x", 1, u32::MAX as u64, true),
+            (vec!["WARNING - invalid number '0.5x'".into()], Some(5))
+        );
+        assert_eq!(
+            lenient_decimal("0.5x", 1, u32::MAX as u64, false),
+            (vec!["invalid number '0.5x'".into()], Some(5))
+        );
+        assert_eq!(
+            lenient_decimal("2x", S / 100, 255 * S, true),
+            (vec!["WARNING - invalid number '2x'".into()], None)
+        );
+        assert_eq!(
+            lenient_decimal("7.1234567", 0, 1000 * S, false),
+            (
+                vec!["number '7.1234567' has too many decimal places".into()],
+                Some(7_123_457)
+            )
+        );
+        assert_eq!(
+            lenient_decimal("1.5", S / 100, 255 * S, true),
+            (vec![], Some(1_500_000))
+        );
+        assert_eq!(
+            lenient_decimal("-1", 0, S, true),
+            (vec!["WARNING - negative number '-1'".into()], None)
+        );
+        assert_eq!(
+            lenient_decimal("300", S / 100, 255 * S, true),
+            (
+                vec!["WARNING - number '300' outside range [0.010000, 255.000000]".into()],
+                None
+            )
+        );
+    }
+
+    #[test]
+    fn builder_uses_the_prefix_only_at_run_time() {
+        let conf = "vrrp_script s {\n script /bin/true\n interval 2.5\n weight 7x\n rise 3.\n}\n";
+        for run_time in [false, true] {
+            let opts = crate::Options {
+                config_id: "x".into(),
+                all_config: false,
+                run_time,
+            };
+            let p = crate::parse_str(conf, &opts);
+            let s = &p.config.vrrp_scripts[0];
+            let msgs: Vec<_> = p.diags.list.iter().map(|d| d.message.as_str()).collect();
+            if run_time {
+                assert_eq!(s.interval, 2 * 1_000_000);
+                assert_eq!((s.weight, s.rise), (7, 3));
+                assert_eq!(
+                    msgs,
+                    [
+                        "WARNING - invalid number '2.5'",
+                        "WARNING - invalid number '7x'",
+                        "WARNING - invalid number '3.'"
+                    ]
+                );
+            } else {
+                assert_eq!(s.interval, 1_000_000, "the default kept");
+                assert_eq!((s.weight, s.rise), (0, 1));
+                assert_eq!(msgs[0], "invalid number '2.5'");
+                assert_eq!(msgs.len(), 6);
+            }
+        }
+    }
+}

@@ -222,6 +222,7 @@ fn check(path: &Path) -> Outcome {
     let opts = kaconf::Options {
         config_id: "testhost".into(),
         all_config: case.all_config,
+        run_time: false,
     };
     let parsed = kaconf::parse_file(&path.to_string_lossy(), &opts);
     if std::env::var_os("FAILURES_DUMP").is_some() {

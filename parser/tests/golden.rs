@@ -30,6 +30,7 @@ fn golden_fixtures() {
         let opts = kaconf::Options {
             config_id: "lb1".into(),
             all_config: false,
+            run_time: false,
         };
         let parsed = kaconf::parse_file(conf.to_str().unwrap(), &opts);
         let json = serde_json::to_string_pretty(&parsed.config).unwrap() + "\n";

@@ -86,7 +86,7 @@ proptest! {
 
     #[test]
     fn keyword_soup_never_panics(text in soup()) {
-        let p = kaconf::parse_str(&text, &kaconf::Options { config_id: "lb1".into(), all_config: false });
+        let p = kaconf::parse_str(&text, &kaconf::Options { config_id: "lb1".into(), all_config: false, run_time: false });
         let _ = p.exit_code();
         let _ = p.render_diagnostics();
     }
