@@ -517,35 +517,8 @@ pub fn quoted_escaped(s: &[u8]) -> Result<Vec<Vec<u8>>, QuotedEscapedError> {
 /// saturates; no digits at all leaves `end` at the start (so only "" is
 /// "fully read").
 pub fn strtoul(s: &str) -> (u64, bool) {
-    let b = s.as_bytes();
-    let mut i = 0;
-    while i < b.len() && matches!(b[i], b' ' | b'\t' | b'\n' | b'\r' | b'\x0b' | b'\x0c') {
-        i += 1;
-    }
-    let neg = match b.get(i) {
-        Some(b'-') => {
-            i += 1;
-            true
-        }
-        Some(b'+') => {
-            i += 1;
-            false
-        }
-        _ => false,
-    };
-    let digits = b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
-    if digits == 0 {
-        return (0, b.is_empty());
-    }
-    let v = b[i..i + digits].iter().try_fold(0u64, |a, &c| {
-        a.checked_mul(10)?.checked_add(u64::from(c - b'0'))
-    });
-    let v = match v {
-        Some(v) if neg => v.wrapping_neg(),
-        Some(v) => v,
-        None => u64::MAX,
-    };
-    (v, i + digits == b.len())
+    let (v, _, full) = strto10(s.as_bytes(), true);
+    (v as u64, full)
 }
 
 /// C's `strtol`/`strtoul` in base 10 over the whole of `s`: the value of
