@@ -16,6 +16,8 @@
 //! argument: SIGSEGV) are skipped; so are the few listed in `KNOWN`, each
 //! with the reason.
 
+mod oracle_common;
+use oracle_common::{Netns, require};
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
@@ -55,25 +57,6 @@ const KNOWN: &[(&str, &str, &str)] = &[
         "we warn that the host block is deprecated wherever it appears",
     ),
 ];
-
-fn require(cond: bool, why: &str) -> bool {
-    if cond {
-        return true;
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("keyword_oracle cannot run: {why} (CI=true: failing, not skipping)");
-    }
-    eprintln!("SKIPPED keyword_oracle: {why}");
-    false
-}
-
-struct Netns(String);
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
-}
 
 /// The lines that open the smallest configuration in which `ctx` is
 /// current, or `None` for contexts this test does not build.
@@ -150,12 +133,14 @@ fn our_messages(out: &str) -> BTreeSet<(u64, String)> {
 #[test]
 fn keyword_alone_matches_keepalived() {
     if !require(
+        "keyword_oracle",
         nix::unistd::geteuid().is_root(),
         "needs root for a network namespace",
     ) {
         return;
     }
     if !require(
+        "keyword_oracle",
         Path::new("/usr/sbin/keepalived").exists(),
         "Debian keepalived not installed (make test installs it)",
     ) {

@@ -12,20 +12,11 @@
 //! Without root or without /usr/sbin/keepalived this test fails when CI=true
 //! and is skipped loudly otherwise.
 
+mod oracle_common;
+use oracle_common::require;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-fn require(cond: bool, why: &str) -> bool {
-    if cond {
-        return true;
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("samples_oracle cannot run: {why} (CI=true: failing, not skipping)");
-    }
-    eprintln!("SKIPPED samples_oracle: {why}");
-    false
-}
 
 struct Netns(String);
 
@@ -93,10 +84,11 @@ fn our_lines(stderr: &str) -> BTreeSet<u32> {
 #[test]
 fn samples_match_debian_keepalived() {
     let root = nix::unistd::geteuid().is_root();
-    if !require(root, "needs root for a network namespace") {
+    if !require("samples_oracle", root, "needs root for a network namespace") {
         return;
     }
     if !require(
+        "samples_oracle",
         Path::new("/usr/sbin/keepalived").exists(),
         "Debian keepalived not installed (make test installs it)",
     ) {
@@ -104,6 +96,7 @@ fn samples_match_debian_keepalived() {
     }
     let dir = samples_dir();
     if !require(
+        "samples_oracle",
         dir.is_dir(),
         &format!("samples directory {} missing", dir.display()),
     ) {
