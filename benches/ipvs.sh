@@ -24,7 +24,7 @@ median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 if [ "${KAVM_VM:-}" != 1 ]; then
 	n="${1:-1000}"; m="${2:-10}"
 	rounds="${ROUNDS:-3}"; parts="${PARTS:-cold reload}"
-	whos="theirs ours"; [ -n "${RESTORE:-}" ] && whos="$whos restore"
+	whos="${WHOS:-theirs ours}"; [ -n "${RESTORE:-}" ] && whos="$whos restore"
 	cargo build --release -q --bin keepalived
 	cargo build --release -q -p keepalived-ipvs --example reload_bench --example cold_start
 	cargo build --release -q -p keepalived-parser --example gen_config

@@ -400,7 +400,10 @@ pub fn global_text(cfg: &Config, env: &Env) -> String {
         " VRRP strict mode = {}",
         true_false(g.vrrp_strict)
     ));
-    w(" Max auto priority = 0");
+    match g.max_auto_priority.unwrap_or(0) {
+        -1 => w(" Max auto priority = Disabled"),
+        p => w(&format!(" Max auto priority = {p}")),
+    }
     w(" Min auto priority delay = 1000000 usecs");
     for p in ["VRRP", "Checker", "BFD"] {
         w(&format!(" {p} process priority = 0"));

@@ -44,6 +44,52 @@ pub const VERSION_LINE: &str = concat!(
     " (keepalived-rs)"
 );
 
+/// The kernel our kernel interfaces (IPVS, rtnetlink, VRRP sockets) are
+/// written and tested against: Debian bookworm's 6.1, the VM tier's. It is
+/// what keepalived's start-up line calls "built for" (its headers' version).
+pub const BUILT_FOR: (u32, u32, u32) = (6, 1, 0);
+
+/// keepalived's second start-up line, from the running kernel's `uname`:
+/// "Running on …" or, on a kernel older than [`BUILT_FOR`], a warning.
+/// None when the release does not read as `major.minor.patch…`, where
+/// keepalived writes neither.
+pub fn kernel_line(sysname: &str, release: &str, version: &str) -> Option<String> {
+    fn number(s: &str) -> (u64, &str) {
+        let end = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+        (s[..end].parse().unwrap_or(0), &s[end..])
+    }
+    let (major, rest) = number(release);
+    let rest = rest.strip_prefix('.')?;
+    let (minor, rest) = number(rest);
+    let rest = rest.strip_prefix('.')?;
+    if !rest.starts_with(|c: char| c.is_ascii_digit()) || major == 0 {
+        return None;
+    }
+    let (patch, _) = number(rest);
+    // linux/version.h's KERNEL_VERSION: the patch level saturates at 255
+    let code = |a: u64, b: u64, c: u64| (a << 16) + (b << 8) + c.min(255);
+    let (a, b, c) = BUILT_FOR;
+    Some(
+        if code(major, minor, patch) < code(a.into(), b.into(), c.into()) {
+            format!(
+                "WARNING - keepalived was built for newer Linux {a}.{b}.{c}, running on {sysname} {release} {version}"
+            )
+        } else {
+            format!("Running on {sysname} {release} {version} (built for Linux {a}.{b}.{c})")
+        },
+    )
+}
+
+/// [`kernel_line`] for this host.
+pub fn running_on() -> Option<String> {
+    let u = nix::sys::utsname::uname().ok()?;
+    kernel_line(
+        &u.sysname().to_string_lossy(),
+        &u.release().to_string_lossy(),
+        &u.version().to_string_lossy(),
+    )
+}
+
 /// The runtime files of one keepalived instance (reference §1.3).
 #[derive(Debug, Clone)]
 pub struct PidFiles {
@@ -810,6 +856,37 @@ async fn stop_children(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn kernel_line_as_keepalived() {
+        assert_eq!(
+            kernel_line("Linux", "6.18.44-fc-v669", "#1 SMP PREEMPT_DYNAMIC @0").as_deref(),
+            Some(
+                "Running on Linux 6.18.44-fc-v669 #1 SMP PREEMPT_DYNAMIC @0 (built for Linux 6.1.0)"
+            )
+        );
+        // Debian's bookworm kernels call themselves 6.1.0-N
+        assert_eq!(
+            kernel_line("Linux", "6.1.0-56-amd64", "#1 SMP Debian 6.1.192-2").as_deref(),
+            Some("Running on Linux 6.1.0-56-amd64 #1 SMP Debian 6.1.192-2 (built for Linux 6.1.0)")
+        );
+        assert_eq!(
+            kernel_line("Linux", "5.10.0-30-amd64", "#1 SMP").as_deref(),
+            Some(
+                "WARNING - keepalived was built for newer Linux 6.1.0, running on Linux 5.10.0-30-amd64 #1 SMP"
+            )
+        );
+        // the patch level saturates at 255, as linux/version.h's
+        assert!(
+            kernel_line("Linux", "6.0.300", "v")
+                .unwrap()
+                .starts_with("WARNING")
+        );
+        for odd in ["6", "6.1", "6.1.", "6.1.x", "x.1.2", "0.1.2", "6-1-2", ""] {
+            assert_eq!(kernel_line("Linux", odd, "v"), None, "{odd}");
+        }
+    }
+
     use super::*;
 
     #[test]

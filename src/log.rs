@@ -203,7 +203,8 @@ fn connect_syslog() -> Option<UnixDatagram> {
 
 /// Startup timing probe (`benches/ipvs.sh`): with `KEEPALIVED_RS_TIMING=FILE`
 /// in the environment, appends `<unix ns> <pid> u=<user ms> s=<system ms>
-/// <label>` to FILE, the CPU times being the whole process's so far. Costs
+/// minflt=<n> majflt=<n> <label>` to FILE, the CPU times and page faults
+/// being the whole process's so far. Costs
 /// one environment lookup per process otherwise.
 pub fn mark(label: &str) {
     static FILE: std::sync::OnceLock<Option<std::fs::File>> = std::sync::OnceLock::new();
@@ -219,12 +220,23 @@ pub fn mark(label: &str) {
     let ns = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
-    let (user, sys) = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF)
-        .map_or((0, 0), |r| {
-            let ms = |t: nix::sys::time::TimeVal| t.tv_sec() * 1000 + t.tv_usec() / 1000;
-            (ms(r.user_time()), ms(r.system_time()))
-        });
-    let _ = writeln!(f, "{ns} {} u={user} s={sys} {label}", std::process::id());
+    let (user, sys, minflt, majflt) = nix::sys::resource::getrusage(
+        nix::sys::resource::UsageWho::RUSAGE_SELF,
+    )
+    .map_or((0, 0, 0, 0), |r| {
+        let ms = |t: nix::sys::time::TimeVal| t.tv_sec() * 1000 + t.tv_usec() / 1000;
+        (
+            ms(r.user_time()),
+            ms(r.system_time()),
+            r.minor_page_faults(),
+            r.major_page_faults(),
+        )
+    });
+    let _ = writeln!(
+        f,
+        "{ns} {} u={user} s={sys} minflt={minflt} majflt={majflt} {label}",
+        std::process::id()
+    );
 }
 
 /// Installs the global subscriber for this process. Called again in a

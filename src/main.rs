@@ -292,6 +292,9 @@ fn run(cli: &Cli, file: &str, opts: &kaconf::Options) -> i32 {
                 }
             };
             tracing::info!("Starting {}", daemon::VERSION_LINE);
+            if let Some(line) = daemon::running_on() {
+                tracing::info!("{line}");
+            }
             for line in command_line_lines(&std::env::args_os().collect::<Vec<_>>()) {
                 tracing::info!("{line}");
             }
@@ -310,6 +313,12 @@ fn run(cli: &Cli, file: &str, opts: &kaconf::Options) -> i32 {
             }
             for line in parsed.render_diagnostics() {
                 tracing::warn!("{line}");
+            }
+            // keepalived's hint, once, after the configuration is read
+            if parsed.config.global_defs.max_auto_priority.unwrap_or(0) == 0 {
+                tracing::info!(
+                    "NOTICE: setting config option max_auto_priority should result in better keepalived performance"
+                );
             }
             let children = daemon::wanted_children(&parsed.config, cli.vrrp, cli.check, cli.all);
             match daemon::fork_children(&children) {

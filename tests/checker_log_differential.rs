@@ -23,16 +23,23 @@ const OURS: &str = env!("CARGO_BIN_EXE_keepalived");
 const THEIRS: &str = "/usr/sbin/keepalived";
 const WORK: &str = "/tmp/kl-checklog";
 
+/// "Running on … (built for Linux X.Y.Z)": the kernel headers keepalived was
+/// built with against the kernel we target; the rest is compared.
+fn built_for_masked(m: &str) -> String {
+    match m.split_once(" (built for Linux ") {
+        Some((head, _)) if m.starts_with("Running on ") => format!("{head} (built for …)"),
+        _ => m.to_owned(),
+    }
+}
+
 /// keepalived's lines that are about keepalived itself, not about what it
-/// does: its version, build, the hint about its own tuning, and BFD, which
-/// it starts whether configured or not (we have none).
+/// does: its version and command line, and BFD, which it starts whether
+/// configured or not (we have none).
 fn about_keepalived(line: &str) -> bool {
     line.starts_with("Starting Keepalived v")
         || line.starts_with("Stopped Keepalived v")
-        || line.starts_with("Running on ")
         || line.starts_with("Command line: ")
         || line.starts_with("  ")
-        || line.starts_with("NOTICE: setting config option max_auto_priority")
         || line == "Activating BFD healthchecker"
 }
 
@@ -52,6 +59,7 @@ fn messages(log: &Path) -> Vec<String> {
             Some((head, _)) => format!("{head}, pid=N"),
             None => m,
         })
+        .map(|m| built_for_masked(&m))
         .filter(|m| !about_keepalived(m))
         .collect()
 }

@@ -72,6 +72,10 @@ const CASES: &[(&str, &str, bool)] = &[
     ("global_defs {\n", "vrrp_garp_master_refresh 5x", true),
     ("global_defs {\n", "vrrp_down_timer_adverts 9x", true),
     ("global_defs {\n", "startup_script_timeout 5x", true),
+    ("global_defs {\n", "max_auto_priority 2.5", true),
+    ("global_defs {\n", "max_auto_priority 200", true),
+    ("global_defs {\n", "max_auto_priority abc", true),
+    ("global_defs {\n", "max_auto_priority -2", true),
     (
         "vrrp_track_process lnp {\nprocess lnnothing\n",
         "weight 9x",

@@ -240,14 +240,16 @@ fn smtp_lines(log: &str) -> Vec<String> {
 /// a second time for the kept sync-group members (then MASTER, already
 /// mailed, is not repeated) and the removed instance's FAULT/Deleted mail
 /// never leaves (it races with the freeing of the old configuration); in
-/// others it mails exactly what we mail. The callers check that ours has
-/// VI_4's mail.
+/// others it mails exactly what we mail; in others again that mail's
+/// session is cut after HELO (no MAIL FROM). The callers check that ours
+/// has VI_4's mail.
 fn reload_view(sessions: &[String]) -> Vec<String> {
     let set: std::collections::BTreeSet<&String> = sessions
         .iter()
         .filter(|s| {
             !s.contains("VRRP Instance VI_4 - Entering FAULT state")
                 && !s.contains("VRRP Instance VI_4 - Deleted")
+                && s.contains("C: MAIL FROM:")
         })
         .collect();
     set.into_iter().cloned().collect()

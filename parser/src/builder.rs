@@ -1144,6 +1144,29 @@ impl Builder {
                 }
             }
             "vrrp_version" => g.vrrp_version = int_lenient(line, 1, 2, 3, d).map(|v| v as u8),
+            "max_auto_priority" => {
+                // sched_get_priority_max(SCHED_RR)
+                const MAX: i64 = 99;
+                match line.word(1) {
+                    None => g.max_auto_priority = Some(MAX as i32),
+                    Some(w) => match lenient_int(w, (-1, MAX, true), d.run_time) {
+                        Ok(v) => g.max_auto_priority = Some(v as i32),
+                        Err((msg, used)) => {
+                            d.at(line.loc_of(1), Class::InvalidNumber, msg);
+                            match used {
+                                Some(v) => g.max_auto_priority = Some(v as i32),
+                                None => d.at(
+                                    line.loc_of(1),
+                                    Class::GeneralError,
+                                    format!(
+                                        "max_auto_priority '{w}' must be in [0, {MAX}] (or -1 to disable) - ignoring"
+                                    ),
+                                ),
+                            }
+                        }
+                    },
+                }
+            }
             "vrrp_strict" => g.vrrp_strict = true,
             "vrrp_skip_check_adv_addr" => g.vrrp_skip_check_adv_addr = opt_bool(line, d),
             "vrrp_check_unicast_src" => g.vrrp_check_unicast_src = true,
@@ -1552,8 +1575,8 @@ impl Builder {
                     i += 1;
                 }
             }
-            "use_vmac_addr" => v.use_vmac.get_or_insert_with(Vmac::default).use_vmac_addr = true,
-            "vmac_xmit_base" => v.use_vmac.get_or_insert_with(Vmac::default).xmit_base = true,
+            "use_vmac_addr" => v.use_vmac_addr = true,
+            "vmac_xmit_base" => v.vmac_xmit_base = true,
             "promote_secondaries" => v.promote_secondaries = true,
             "garp_master_delay" => {
                 // Whole seconds, as keepalived reads them (UINT_MAX / TIMER_HZ).
@@ -2681,7 +2704,8 @@ impl Sink for Builder {
     fn close(&mut self, r: &mut Reader, ctx: Ctx, kw: &'static Kw) {
         match (ctx, kw.name) {
             (Ctx::Instance, "vrrp_instance") => {
-                if let Some(i) = self.inst.take() {
+                if let Some(mut i) = self.inst.take() {
+                    instance_end(&mut i, r.line.loc, &mut r.diags);
                     self.cfg.vrrp_instances.push(i);
                 }
             }
@@ -2978,5 +3002,37 @@ fn regex_url_end(u: &mut Url, pending: Option<(Vec<u8>, Loc)>, r: &mut Reader) {
         );
         u.regex_min_offset = 0;
         u.regex_max_offset = None;
+    }
+}
+
+/// keepalived's checks at the `}` of a `vrrp_instance` (its end handler),
+/// reported at that line: a VMAC with unicast needs an interface and sends
+/// from the base interface; a unicast TTL needs peers.
+fn instance_end(i: &mut VrrpInstance, end: Loc, d: &mut Diags) {
+    let name = &i.name;
+    if i.unicast_configured && i.use_vmac.is_some() {
+        if i.interface.is_none() {
+            d.at(
+                end,
+                Class::GeneralError,
+                format!("({name}): Cannot use VMAC/ipvlan with unicast and no interface - clearing use_vmac"),
+            );
+            i.use_vmac = None;
+        } else if !i.vmac_xmit_base {
+            d.at(
+                end,
+                Class::GeneralError,
+                format!("({name}) unicast with use_vmac requires vmac_xmit_base - setting"),
+            );
+            i.vmac_xmit_base = true;
+        }
+    }
+    if i.unicast_peer.is_empty() && i.unicast_ttl.is_some() {
+        d.at(
+            end,
+            Class::GeneralError,
+            format!("({name}): Cannot use unicast_ttl without unicast peers - resetting"),
+        );
+        i.unicast_ttl = None;
     }
 }

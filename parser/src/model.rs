@@ -120,6 +120,9 @@ pub struct GlobalDefs {
     pub vrrp_mcast_group4: Option<IpAddr>,
     pub vrrp_mcast_group6: Option<IpAddr>,
     pub vrrp_version: Option<u8>,
+    /// `max_auto_priority`: 99 (SCHED_RR's maximum) when given bare, -1
+    /// disables; keepalived logs a NOTICE at start while it is unset or 0.
+    pub max_auto_priority: Option<i32>,
     pub vrrp_strict: bool,
     pub vrrp_skip_check_adv_addr: bool,
     pub vrrp_check_unicast_src: bool,
@@ -324,8 +327,6 @@ pub struct UnicastPeer {
 pub struct Vmac {
     pub ifname: Option<String>,
     pub mac: Option<String>,
-    pub xmit_base: bool,
-    pub use_vmac_addr: bool,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Default)]
@@ -370,6 +371,11 @@ pub struct VrrpInstance {
     pub strict_mode: Option<bool>,
     pub skip_check_adv_addr: Option<bool>,
     pub use_vmac: Option<Vmac>,
+    /// `vmac_xmit_base`: adverts leave from the VMAC's base interface. A
+    /// flag of its own, as keepalived's: without `use_vmac` it is refused.
+    pub vmac_xmit_base: bool,
+    /// `use_vmac_addr`; it makes no VMAC by itself.
+    pub use_vmac_addr: bool,
     pub promote_secondaries: bool,
     pub garp_master_delay: Option<u32>,
     pub garp_master_repeat: Option<u32>,

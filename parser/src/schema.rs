@@ -220,7 +220,7 @@ const GLOBAL_DEFS: &[Kw] = &[
     k("lvs_notify_fifo_script", Leaf, Adv, T),
     k("vrrp_notify_priority_changes", Leaf, Adv, T),
     k("fifo_write_vrrp_states_on_reload", Leaf, Adv, T),
-    k("max_auto_priority", Leaf, Adv, A),
+    k("max_auto_priority", Leaf, Adv, T),
     k("min_auto_priority_delay", Leaf, Adv, A),
     k("vrrp_priority", Leaf, Adv, A),
     k("checker_priority", Leaf, Adv, A),

@@ -119,6 +119,25 @@ fn validate_vrrp(cfg: &mut Config, d: &mut Diags) {
             version = 3;
         }
         v.version = Some(version);
+        // strict mode: the initial state follows from being the address owner
+        if strict && let Some(st) = v.state {
+            let owner = v
+                .priority
+                .unwrap_or(if st == VrrpState::Master { 255 } else { 100 })
+                == 255;
+            if (st == VrrpState::Master) != owner {
+                out.get().check(
+                    Some(v.loc),
+                    Class::GeneralError,
+                    format!("({name}) State MASTER must match being address owner"),
+                );
+                v.state = Some(if owner {
+                    VrrpState::Master
+                } else {
+                    VrrpState::Backup
+                });
+            }
+        }
         // keepalived's order; a block without auth_type means no authentication.
         if let Some(a) = v.authentication.as_ref().filter(|a| a.auth_type.is_some()) {
             let owner = v.priority.unwrap_or(if v.state == Some(VrrpState::Master) {
@@ -152,51 +171,6 @@ fn validate_vrrp(cfg: &mut Config, d: &mut Diags) {
                 );
                 v.state = Some(VrrpState::Backup);
             }
-        }
-        // advert_int per version, as keepalived checks it (vrrp.c): v2 whole
-        // seconds below 256, v3 centiseconds below 40.96 s; others rounded.
-        if let Some(ai) = v.advert_int {
-            const HZ: u64 = 1_000_000;
-            const CENTI: u64 = 10_000;
-            let secs = |us: u64| us as f64 / HZ as f64;
-            let fixed = if version == 2 {
-                if ai >= 256 * HZ {
-                    out.get().check(
-                        Some(v.loc),
-                        Class::GeneralError,
-                        format!("({name}) VRRPv2 advertisement interval {:.2}s is out of range. Must be less than 256s. Setting to 255s", secs(ai)),
-                    );
-                    255 * HZ
-                } else if ai % HZ != 0 {
-                    out.get().check(
-                        Some(v.loc),
-                        Class::GeneralError,
-                        format!("({name}) VRRPv2 advertisement interval {:.6}s must be an integer. rounding", secs(ai)),
-                    );
-                    let r = ai + HZ / 2;
-                    (r - r % HZ).max(HZ)
-                } else {
-                    ai
-                }
-            } else if ai >= 4096 * CENTI {
-                out.get().check(
-                    Some(v.loc),
-                    Class::GeneralError,
-                    format!("({name}) VRRPv3 advertisement interval {:.2}s is out of range. Must be less than 40.96s. Setting to 40.95s", secs(ai)),
-                );
-                4095 * CENTI
-            } else if ai % CENTI != 0 {
-                out.get().check(
-                    Some(v.loc),
-                    Class::GeneralError,
-                    format!("({name}) VRRPv3 advertisement interval {:.6}s must be in units of 10ms - rounding", secs(ai)),
-                );
-                let r = ai + CENTI / 2;
-                (r - r % CENTI).max(CENTI)
-            } else {
-                ai
-            };
-            v.advert_int = Some(fixed);
         }
         if v.virtual_ipaddress.is_empty() && !v.no_virtual_ipaddress {
             if strict || version == 3 {
@@ -238,6 +212,26 @@ fn validate_vrrp(cfg: &mut Config, d: &mut Diags) {
                 Some(v.loc),
                 Class::Deprecated,
                 format!("({name}) A unicast keyword has been specified without any unicast peers. Defaulting to multicast. This usage is deprecated - please update your configuration."),
+            );
+        }
+        if strict && let Some(vm) = v.use_vmac.as_mut().filter(|vm| vm.mac.is_some()) {
+            out.get().check(
+                Some(v.loc),
+                Class::GeneralError,
+                format!("({name}): cannot specify MAC address with strict mode - clearing"),
+            );
+            vm.mac = None;
+        }
+        if strict
+            && ipv6
+            && v.unicast_peer.is_empty()
+            && let Some(IpAddr::V6(first)) = v.virtual_ipaddress.first().map(|a| a.addr)
+            && (first.segments()[0] & 0xffc0) != 0xfe80
+        {
+            out.get().check(
+                Some(v.loc),
+                Class::GeneralError,
+                format!("({name}) the first IPv6 VIP address must be link local"),
             );
         }
         // keepalived's initial state: as configured, else MASTER for the
@@ -296,6 +290,87 @@ fn validate_vrrp(cfg: &mut Config, d: &mut Diags) {
                 v.preempt_delay = None;
             }
         }
+        if strict
+            && v.down_timer_adverts
+                .or(g.vrrp_down_timer_adverts)
+                .is_some_and(|a| a != 3)
+        {
+            out.get().check(
+                Some(v.loc),
+                Class::GeneralError,
+                format!("({name}) down_timer_adverts is incompatible with strict mode - resetting"),
+            );
+            v.down_timer_adverts = Some(3);
+        }
+        if v.accept == Some(true) && prio != 255 && strict && version == 2 {
+            out.get().check(
+                Some(v.loc),
+                Class::GeneralError,
+                format!("({name}) warning - accept mode for VRRP version 2 does not comply with RFC3768 - resetting"),
+            );
+            v.accept = Some(false);
+        }
+        // resolved here so that every reader (the dumps) agrees: accept is
+        // on for the address owner, else off in strict mode
+        v.accept = Some(v.accept.unwrap_or(prio == 255 || !strict));
+        v.strict_mode = Some(strict);
+        if !v.unicast_peer.is_empty() && v.mcast_dst_ip.is_some() {
+            out.get().check(
+                Some(v.loc),
+                Class::GeneralError,
+                format!("({name}) multicast destination specified with unicast - ignoring"),
+            );
+            v.mcast_dst_ip = None;
+        }
+        if strict {
+            strict_adverts(v, out.get());
+        }
+        // advert_int per version, as keepalived checks it (vrrp.c): v2 whole
+        // seconds below 256, v3 centiseconds below 40.96 s; others rounded.
+        if let Some(ai) = v.advert_int {
+            const HZ: u64 = 1_000_000;
+            const CENTI: u64 = 10_000;
+            let secs = |us: u64| us as f64 / HZ as f64;
+            let fixed = if version == 2 {
+                if ai >= 256 * HZ {
+                    out.get().check(
+                        Some(v.loc),
+                        Class::GeneralError,
+                        format!("({name}) VRRPv2 advertisement interval {:.2}s is out of range. Must be less than 256s. Setting to 255s", secs(ai)),
+                    );
+                    255 * HZ
+                } else if ai % HZ != 0 {
+                    out.get().check(
+                        Some(v.loc),
+                        Class::GeneralError,
+                        format!("({name}) VRRPv2 advertisement interval {:.6}s must be an integer. rounding", secs(ai)),
+                    );
+                    let r = ai + HZ / 2;
+                    (r - r % HZ).max(HZ)
+                } else {
+                    ai
+                }
+            } else if ai >= 4096 * CENTI {
+                out.get().check(
+                    Some(v.loc),
+                    Class::GeneralError,
+                    format!("({name}) VRRPv3 advertisement interval {:.2}s is out of range. Must be less than 40.96s. Setting to 40.95s", secs(ai)),
+                );
+                4095 * CENTI
+            } else if ai % CENTI != 0 {
+                out.get().check(
+                    Some(v.loc),
+                    Class::GeneralError,
+                    format!("({name}) VRRPv3 advertisement interval {:.6}s must be in units of 10ms - rounding", secs(ai)),
+                );
+                let r = ai + CENTI / 2;
+                (r - r % CENTI).max(CENTI)
+            } else {
+                ai
+            };
+            v.advert_int = Some(fixed);
+        }
+        vmac_flags(v, strict, out.get());
         if v.priority.is_none() {
             // keepalived: `state MASTER` without a priority means the address owner.
             v.priority = Some(if v.state == Some(VrrpState::Master) {
@@ -308,6 +383,63 @@ fn validate_vrrp(cfg: &mut Config, d: &mut Diags) {
     }
     group_tracking(cfg, &weights, out.get());
     vrid_conflicts(&vrids, out.get());
+}
+
+/// Strict mode's advert and GARP rules: no GARPs after a lower priority
+/// advert, no adverts in answer to one, none to a higher priority master.
+/// An instance's own contrary setting is reset with keepalived's message;
+/// unset, they take the strict values whatever the global ones say.
+fn strict_adverts(v: &mut VrrpInstance, d: &mut Diags) {
+    let name = &v.name;
+    let mut reset =
+        |what: &str| d.check(Some(v.loc), Class::GeneralError, format!("({name}) {what}"));
+    if v.garp_lower_prio_repeat.is_some_and(|r| r > 0) {
+        reset("Strict mode requires no repeat garps. resetting");
+    }
+    if v.garp_lower_prio_delay.is_some_and(|t| t > 0) {
+        reset("Strict mode requires no repeat garp delay. resetting");
+    }
+    if v.lower_prio_no_advert == Some(false) {
+        reset("Strict mode requires no lower priority advert. resetting");
+    }
+    if v.higher_prio_send_advert == Some(true) {
+        reset("strict mode requires higher_prio_send_advert to be clear. resetting");
+    }
+    v.garp_lower_prio_repeat = Some(0);
+    v.garp_lower_prio_delay = Some(0);
+    v.lower_prio_no_advert = Some(true);
+    v.higher_prio_send_advert = Some(false);
+}
+
+/// keepalived's VMAC flag rules: `vmac_xmit_base` only with a VMAC and not
+/// in strict mode; a VMAC promotes secondaries anyway.
+fn vmac_flags(v: &mut VrrpInstance, strict: bool, d: &mut Diags) {
+    let name = v.name.clone();
+    if v.use_vmac.is_some() {
+        if strict && v.vmac_xmit_base {
+            d.check(
+                Some(v.loc),
+                Class::GeneralError,
+                format!("({name}) xmit_base is incompatible with strict mode - resetting"),
+            );
+            v.vmac_xmit_base = false;
+        }
+        if v.promote_secondaries {
+            d.check(
+                Some(v.loc),
+                Class::GeneralError,
+                format!("({name}) promote_secondaries is automatically set for vmacs - ignoring"),
+            );
+            v.promote_secondaries = false;
+        }
+    } else if v.vmac_xmit_base {
+        d.check(
+            Some(v.loc),
+            Class::GeneralError,
+            format!("({name}) vmac_xmit_base is only valid with a vmac"),
+        );
+        v.vmac_xmit_base = false;
+    }
 }
 
 /// The weights tracking needs to know: each vrrp_script's and track_file's

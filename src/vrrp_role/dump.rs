@@ -386,7 +386,10 @@ pub fn data_text(
             || v.unicast_fault_no_peer
             || v.check_unicast_src
             || v.unicast_src_ip.is_some()
-            || v.mcast_src_ip.is_some();
+            || v.mcast_src_ip.is_some()
+            || v.use_vmac.is_some()
+            || v.vmac_xmit_base
+            || v.use_vmac_addr;
         if flags {
             w("   Flags:".into());
             if c.unicast {
@@ -400,6 +403,9 @@ pub fn data_text(
         }
         w(format!("   Wantstate = {}", state_str(s.wantstate)));
         w(format!("   Last transition = {}", time_line(*last)));
+        if v.use_vmac_addr {
+            w("   Use VMAC for VIPs on other interfaces".into());
+        }
         w(format!(
             "   Interface = {}",
             ifname.unwrap_or("not configured")

@@ -275,15 +275,21 @@ fn instance(
         _ => Version::V2,
     };
     let strict = vi.strict_mode.unwrap_or(g.vrrp_strict);
+    // keepalived: `state MASTER` alone makes the address owner, and an
+    // owner without `state` starts as MASTER
+    let priority = vi
+        .priority
+        .unwrap_or(if vi.state == Some(model::VrrpState::Master) {
+            255
+        } else {
+            100
+        });
     let state = match vi.state {
         Some(model::VrrpState::Master) => StartState::Master,
-        _ => StartState::Backup,
+        Some(_) => StartState::Backup,
+        None if priority == 255 => StartState::Master,
+        None => StartState::Backup,
     };
-    let priority = vi.priority.unwrap_or(if state == StartState::Master {
-        255
-    } else {
-        100
-    });
     let placeholder = match family {
         Family::V4 => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
         Family::V6 => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
@@ -419,9 +425,11 @@ fn instance(
         if let Some(m) = v.mac.as_deref().and_then(|m| parse_mac(m, vrid.get())) {
             cfg.mac = m;
         }
-        cfg.xmit_base = v.xmit_base || !vi.unicast_peer.is_empty();
+        cfg.xmit_base = vi.vmac_xmit_base || !vi.unicast_peer.is_empty();
         rt.vmac = Some(cfg);
     }
+    // accept is resolved by the parser (on for the owner, off in strict mode)
+    rt.fw_drop = priority != 255 && !vi.accept.unwrap_or(true);
     // With a VMAC keepalived ignores the keyword: the VMAC has it anyway.
     rt.promote_secondaries = vi.promote_secondaries && rt.vmac.is_none();
     rt.track_interfaces = track

@@ -201,6 +201,15 @@ fn prepare(
         .iter()
         .filter_map(|i| config.vrrp_instances.iter().find(|v| v.name == i.fsm.name))
         .collect();
+    if inst_cfgs
+        .iter()
+        .any(|v| v.accept == Some(false) || v.use_vmac.is_some())
+    {
+        // keepalived's firewall choice, made while it completes the instances
+        info!(
+            "use_vmac or no_accept/strict specified, but no firewall configured - using nftables"
+        );
+    }
     let inst_names: Vec<&str> = inst_cfgs.iter().map(|v| v.name.as_str()).collect();
     let group_names: Vec<&str> = dcfg.sync_groups.iter().map(|sg| sg.name.as_str()).collect();
     let mail = mail::MailCfg::new(config, mailer, &inst_names, &group_names);

@@ -10,12 +10,15 @@
 //! - [`dump`]: `keepalived.stats` and `keepalived.json`, as keepalived writes them.
 //! - [`ifconf`]: per-interface IPv4 parameters for VMACs and
 //!   `promote_secondaries`, saved and put back; also sans-IO.
+//! - [`nft`]: the nftables drop rules for masters without accept mode, as
+//!   nfnetlink batches; also sans-IO.
 //! - [`driver`]: the tokio driver: raw sockets, rtnetlink, GARP/NA, timers.
 
 pub mod driver;
 pub mod dump;
 pub mod fsm;
 pub mod ifconf;
+pub mod nft;
 pub mod reload;
 pub mod sync;
 pub mod types;

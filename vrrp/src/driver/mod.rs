@@ -24,6 +24,7 @@
 
 pub mod garp;
 pub mod netlink;
+mod nftsock;
 pub mod socket;
 mod sys;
 pub mod sysctl;
@@ -194,6 +195,9 @@ pub struct InstanceRt {
     pub dont_track_primary: bool,
     /// `promote_secondaries` (ignored with a VMAC, which always has it).
     pub promote_secondaries: bool,
+    /// Neither the address owner nor in accept mode: while MASTER, its
+    /// VIPs are in the nftables drop sets ([`crate::nft`]).
+    pub fw_drop: bool,
 }
 
 impl InstanceRt {
@@ -213,6 +217,7 @@ impl InstanceRt {
             track_interfaces: Vec::new(),
             dont_track_primary: false,
             promote_secondaries: false,
+            fw_drop: false,
         }
     }
 
@@ -398,6 +403,7 @@ struct Io {
     v3_as_v2: bool,
     track_if: Vec<TrackIfCfg>,
     dont_track_primary: bool,
+    fw_drop: bool,
     span: tracing::Span,
 }
 
@@ -424,6 +430,9 @@ struct Engine {
     removing: bool,
     /// Interface parameters changed for VMACs and promote_secondaries.
     ifconf: IfConf,
+    /// The nftables drop rules, and their socket once one was needed.
+    fw: crate::nft::Firewall,
+    fw_sock: Option<nftsock::NftSocket>,
 }
 
 fn primary_addr(addrs: &[netlink::AddrInfo], index: u32, family: Family) -> Option<IpAddr> {
@@ -885,6 +894,7 @@ async fn build_inner(
             v3_as_v2: inst.fsm.v3_checksum_as_v2,
             track_if: inst.track_interfaces.clone(),
             dont_track_primary: inst.dont_track_primary,
+            fw_drop: inst.fw_drop,
         });
     }
 
@@ -1048,6 +1058,8 @@ pub async fn run(
         rx_tasks,
         removing: false,
         ifconf,
+        fw: crate::nft::Firewall::new(crate::nft::FwCfg::default()),
+        fw_sock: None,
     };
 
     let _ = eng.events.send(Event::Started);
@@ -1136,6 +1148,10 @@ pub async fn run(
     }
     for t in &eng.rx_tasks {
         t.abort();
+    }
+    // keepalived removes its tables when the VRRP process ends, -V or not
+    if let Some(b) = eng.fw.cleanup() {
+        eng.fw_send(&b);
     }
     if eng.release_on_stop {
         // keepalived `shutdown_vrrp_instances`: rp_filter back first, then
@@ -1373,6 +1389,7 @@ impl Engine {
         };
         note(&outs, &mut notified, &mut groups_notified);
         self.exec(outs).await;
+        self.fw_sync();
         // New standalone instances start; kept ones ignore this. As in
         // keepalived's vrrp_init_state, what did not change state at the
         // reload (a kept MASTER aside) may have its state re-sent, in turn.
@@ -1639,6 +1656,14 @@ impl Engine {
     }
 
     async fn add_vips(&mut self, i: usize) {
+        // the drop rule before the addresses, as keepalived
+        if self.io[i].fw_drop {
+            if self.log_detail {
+                tracing::info!("({}) setting firewall drop rule", self.io[i].name);
+            }
+            let add = self.fw_addrs(i);
+            self.fw_update(&add, &[]);
+        }
         let io = &self.io[i];
         if self.log_detail {
             tracing::info!("({}) setting VIPs.", io.name);
@@ -1688,6 +1713,114 @@ impl Engine {
         }
         for (v, idx) in &io.addrs {
             let _ = self.nl.del_addr(*idx, v).await;
+        }
+        if io.fw_drop {
+            if self.log_detail {
+                tracing::info!("({}) removing firewall drop rule", io.name);
+            }
+            let del = self.fw_addrs(i);
+            self.fw_update(&[], &del);
+        }
+    }
+
+    /// The drop-set entries of instance `i`'s VIPs and eVIPs. A link-local
+    /// one goes by interface name with `dont_track_primary` when it is on
+    /// the instance's interface, as keepalived keys it (the interface may
+    /// come back with another index).
+    fn fw_addrs(&self, i: usize) -> Vec<crate::nft::FwAddr> {
+        let io = &self.io[i];
+        let own = self
+            .links
+            .values()
+            .find(|l| l.name == io.base_if)
+            .map(|l| l.index);
+        io.addrs
+            .iter()
+            .map(|(v, idx)| {
+                let name = self.links.get(idx).map_or("", |l| l.name.as_str());
+                let by_name = io.dont_track_primary && (Some(*idx) == own || v.no_track);
+                crate::nft::FwAddr::of(v.addr, *idx, name, by_name)
+            })
+            .collect()
+    }
+
+    /// After a reload: the drop sets hold the VIPs of exactly the masters
+    /// that drop (an instance gone, an address gone, accept mode changed).
+    fn fw_sync(&mut self) {
+        let mut want = std::collections::BTreeSet::new();
+        for i in 0..self.io.len() {
+            if self.io[i].fw_drop && self.state_of(i) == State::Master {
+                want.extend(self.fw_addrs(i));
+            }
+        }
+        let held: Vec<crate::nft::FwAddr> = self.fw.elements().cloned().collect();
+        let del: Vec<_> = held
+            .iter()
+            .filter(|a| !want.contains(*a))
+            .cloned()
+            .collect();
+        let add: Vec<_> = want.into_iter().collect();
+        self.fw_update(&add, &del);
+    }
+
+    fn fw_update(&mut self, add: &[crate::nft::FwAddr], del: &[crate::nft::FwAddr]) {
+        let before = self.fw.state();
+        let mut old = Vec::new();
+        if !self.fw.checked_old && !add.is_empty() {
+            // a table left by an earlier run (keepalived's or ours) goes
+            // first, with keepalived's line
+            self.fw.checked_old = true;
+            for family in [crate::nft::NFPROTO_IPV4, crate::nft::NFPROTO_IPV6] {
+                let req = self.fw.get_table(family);
+                if self
+                    .fw_socket()
+                    .is_some_and(|s| s.has_table(&req).unwrap_or(false))
+                {
+                    tracing::info!(
+                        "Deleting old ip{} {} table",
+                        if family == crate::nft::NFPROTO_IPV4 {
+                            ""
+                        } else {
+                            "6"
+                        },
+                        self.fw.cfg.table
+                    );
+                    old.push(family);
+                }
+            }
+        }
+        let Some(b) = self.fw.update(add, del, &old) else {
+            return;
+        };
+        if !self.fw_send(&b) {
+            self.fw.restore(before);
+        }
+    }
+
+    fn fw_socket(&mut self) -> Option<&nftsock::NftSocket> {
+        if self.fw_sock.is_none() {
+            match nftsock::NftSocket::open() {
+                Ok(s) => self.fw_sock = Some(s),
+                Err(e) => tracing::warn!("nftables: cannot open netlink socket: {e}"),
+            }
+        }
+        self.fw_sock.as_ref()
+    }
+
+    /// Sends a batch; false (logged) if the kernel refused it.
+    fn fw_send(&mut self, b: &crate::nft::Batch) -> bool {
+        let Some(sock) = self.fw_socket() else {
+            return false;
+        };
+        match sock.exchange(b) {
+            Ok(()) => true,
+            Err((errno, seq)) => {
+                tracing::warn!(
+                    "nftables: request {seq} failed: {}",
+                    nix::errno::Errno::from_raw(errno).desc()
+                );
+                false
+            }
         }
     }
 

@@ -194,12 +194,36 @@ impl TxSocket {
         } else {
             0
         };
-        self.sock
-            .send_to(
+        let to = SockaddrIn6::from(SocketAddrV6::new(dst, 0, 0, scope));
+        if src.is_unspecified() {
+            return nix::sys::socket::sendto(
+                self.sock.as_raw_fd(),
                 &buf[..n],
-                &SockAddr::from(SocketAddrV6::new(dst, 0, 0, scope)),
+                &to,
+                MsgFlags::empty(),
             )
             .map(|_| ())
+            .map_err(io::Error::from);
+        }
+        // The source as keepalived gives it (IPV6_PKTINFO): the interface's
+        // own link-local address, never one the kernel might prefer, such
+        // as a link-local VIP (which the drop rules of a no_accept master
+        // would also stop).
+        let info = libc::in6_pktinfo {
+            ipi6_addr: libc::in6_addr {
+                s6_addr: src.octets(),
+            },
+            ipi6_ifindex: self.ifindex,
+        };
+        nix::sys::socket::sendmsg(
+            self.sock.as_raw_fd(),
+            &[io::IoSlice::new(&buf[..n])],
+            &[nix::sys::socket::ControlMessage::Ipv6PacketInfo(&info)],
+            MsgFlags::empty(),
+            Some(&to),
+        )
+        .map(|_| ())
+        .map_err(io::Error::from)
     }
 }
 

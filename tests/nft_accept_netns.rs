@@ -1,0 +1,177 @@
+//! Differential test against Debian's keepalived 2.2.7 (tier 2: root,
+//! netns): the nftables drop rules of masters without accept mode (strict
+//! mode, `no_accept`). For each configuration both daemons run alone in
+//! the test's namespace; `nft list ruleset` must be the same as BACKUP,
+//! as MASTER and after the stop, and the VRRP process's log must have the
+//! same lines (order aside: the parent's interleave by scheduling).
+
+mod oracle_common;
+use oracle_common::{Netns, require};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// Strict mode: an IPv4 master with an IPv6 eVIP.
+const STRICT: &str = "global_defs {\n  vrrp_strict\n}\nvrrp_instance VI_1 {\n  interface nfd0\n  virtual_router_id 5\n  priority 100\n  virtual_ipaddress {\n    192.0.2.1/24\n    192.0.2.50/24\n  }\n  virtual_ipaddress_excluded {\n    2001:db8::5/64\n  }\n}\n";
+
+/// no_accept on IPv6 with link-local VIPs, by index and (with
+/// dont_track_primary) by name, an IPv4 eVIP, and an owner, which never
+/// drops.
+const NO_ACCEPT: &str = "vrrp_instance VI_6 {\n  interface nfd0\n  virtual_router_id 6\n  priority 100\n  no_accept\n  virtual_ipaddress {\n    fe80::99/64\n    2001:db8::9/64\n  }\n}\nvrrp_instance VI_7 {\n  interface nfd0\n  virtual_router_id 7\n  priority 100\n  no_accept\n  dont_track_primary\n  virtual_ipaddress {\n    fe80::77/64\n  }\n  virtual_ipaddress_excluded {\n    198.51.100.7/24\n  }\n}\nvrrp_instance VI_8 {\n  interface nfd0\n  virtual_router_id 8\n  priority 255\n  no_accept\n  virtual_ipaddress {\n    192.0.2.88/24\n  }\n}\n";
+
+/// Accept mode (the default out of strict mode): no table at all.
+const ACCEPT: &str = "vrrp_instance VI_9 {\n  interface nfd0\n  virtual_router_id 9\n  priority 100\n  virtual_ipaddress {\n    192.0.2.99/24\n  }\n}\n";
+
+struct Phases {
+    backup: String,
+    master: String,
+    after: String,
+    log: Vec<String>,
+}
+
+fn nft(ns: &str, args: &[&str]) -> String {
+    let o = Command::new("ip")
+        .args(["netns", "exec", ns, "nft"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "nft {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn run(ns: &str, dir: &Path, bin: &str, conf: &str) -> Phases {
+    nft(ns, &["flush", "ruleset"]);
+    let file = dir.join("nf.conf");
+    std::fs::write(&file, conf).unwrap();
+    let log = dir.join("nf.log");
+    let pid = |k: &str| {
+        dir.join(format!("nf{k}.pid"))
+            .to_string_lossy()
+            .into_owned()
+    };
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", ns, bin, "-n", "-l", "-P", "-f"])
+        .arg(&file)
+        .args(["-p", &pid("p"), "-r", &pid("r"), "-c", &pid("c")])
+        .stdout(Stdio::from(std::fs::File::create(&log).unwrap()))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1200));
+    let backup = nft(ns, &["list", "ruleset"]);
+    std::thread::sleep(Duration::from_millis(4800));
+    let master = nft(ns, &["list", "ruleset"]);
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    let _ = child.wait();
+    let after = nft(ns, &["list", "ruleset"]);
+    let mut lines: Vec<String> = std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_once(": ").map(|(_, m)| m.to_string()))
+        .filter(|m| {
+            ![
+                "Starting Keepalived",
+                "Stopped Keepalived",
+                "Running on",
+                "Command line",
+                "  ",
+            ]
+            .iter()
+            .any(|p| m.starts_with(p))
+        })
+        .map(|m| match m.split_once(", pid=") {
+            Some((h, _)) => format!("{h}, pid=N"),
+            None => m,
+        })
+        .collect();
+    lines.sort();
+    Phases {
+        backup,
+        master,
+        after,
+        log: lines,
+    }
+}
+
+#[test]
+fn drop_rules_match_keepalived() {
+    const NAME: &str = "nft_accept_netns";
+    if !require(
+        NAME,
+        nix::unistd::geteuid().is_root(),
+        "needs root for a network namespace",
+    ) || !require(
+        NAME,
+        Path::new("/usr/sbin/keepalived").exists(),
+        "Debian keepalived not installed (make test installs it)",
+    ) || !require(
+        NAME,
+        Command::new("nft")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success()),
+        "nft not installed (make test installs nftables)",
+    ) {
+        return;
+    }
+    let ns = Netns(format!("nfaccept{}", std::process::id()));
+    let ip = |args: &[&str]| {
+        assert!(
+            Command::new("ip").args(args).status().unwrap().success(),
+            "ip {args:?}"
+        )
+    };
+    ip(&["netns", "add", &ns.0]);
+    ip(&[
+        "-n", &ns.0, "link", "add", "nfd0", "type", "veth", "peer", "name", "nfd1",
+    ]);
+    for l in ["nfd1", "nfd0", "lo"] {
+        ip(&["-n", &ns.0, "link", "set", l, "up"]);
+    }
+    ip(&["-n", &ns.0, "addr", "add", "192.0.2.2/24", "dev", "nfd0"]);
+    let dir = std::env::temp_dir().join(format!("nfaccept{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ours = env!("CARGO_BIN_EXE_keepalived");
+    let mut failures = Vec::new();
+    for (name, conf) in [
+        ("strict", STRICT),
+        ("no_accept", NO_ACCEPT),
+        ("accept", ACCEPT),
+    ] {
+        let k = run(&ns.0, &dir, "/usr/sbin/keepalived", conf);
+        let u = run(&ns.0, &dir, ours, conf);
+        if name != "accept" {
+            assert!(
+                k.master.contains("drop"),
+                "{name}: keepalived set no drop rule:\n{}",
+                k.master
+            );
+        }
+        for (phase, a, b) in [
+            ("BACKUP", &k.backup, &u.backup),
+            ("MASTER", &k.master, &u.master),
+            ("after stop", &k.after, &u.after),
+        ] {
+            if a != b {
+                failures.push(format!(
+                    "{name} {phase}:\n--- keepalived\n{a}\n--- ours\n{b}"
+                ));
+            }
+        }
+        if k.log != u.log {
+            failures.push(format!(
+                "{name} log:\n--- keepalived\n{:#?}\n--- ours\n{:#?}",
+                k.log, u.log
+            ));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -1,0 +1,873 @@
+//! The nftables rules that keep a non-owner master without accept mode
+//! (`no_accept`, or strict mode) from receiving or sending traffic for its
+//! VIPs, as keepalived 2.2.7 sets them up (its "firewall drop rule"):
+//!
+//! ```text
+//! table ip keepalived {                      table ip6 keepalived {
+//!   set vips { type ipv4_addr }                set vips { type ipv6_addr }
+//!   chain out { hook output prio -1;           set neighbor-discovery { icmpv6_type, constant }
+//!     ip saddr @vips drop }                    set vips_link_local { ipv6_addr . iface_index }
+//!   chain in { hook input prio -1;             chain out/in: ND accepted, fe80::/10 to
+//!     ip daddr @vips drop }                      out_link_local/in_link_local, @vips drop
+//! }                                          }
+//! ```
+//!
+//! Sans-IO: [`Firewall`] remembers what the kernel holds (tables, chains,
+//! sets, elements) and turns "these addresses now in / out" into one
+//! nfnetlink batch (bytes); the driver sends it. Each part of the ruleset is
+//! created the first time it is needed, as keepalived does, so a host whose
+//! masters all accept traffic never gets a table.
+
+use std::collections::BTreeSet;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+// linux/netfilter/nfnetlink.h, nf_tables.h
+const NFNL_SUBSYS_NFTABLES: u16 = 10;
+const NFNL_MSG_BATCH_BEGIN: u16 = 0x10;
+const NFNL_MSG_BATCH_END: u16 = 0x11;
+const NFT_MSG_NEWTABLE: u16 = 0;
+const NFT_MSG_GETTABLE: u16 = 1;
+const NFT_MSG_DELTABLE: u16 = 2;
+const NFT_MSG_NEWCHAIN: u16 = 3;
+const NFT_MSG_NEWRULE: u16 = 6;
+const NFT_MSG_NEWSET: u16 = 9;
+const NFT_MSG_NEWSETELEM: u16 = 12;
+const NFT_MSG_DELSETELEM: u16 = 14;
+
+const NLM_F_REQUEST: u16 = 0x1;
+const NLM_F_ACK: u16 = 0x4;
+const NLM_F_EXCL: u16 = 0x200;
+const NLM_F_CREATE: u16 = 0x400;
+const NLM_F_APPEND: u16 = 0x800;
+const NLA_F_NESTED: u16 = 0x8000;
+
+pub const NFPROTO_IPV4: u8 = 2;
+pub const NFPROTO_IPV6: u8 = 10;
+
+const NF_INET_LOCAL_IN: u32 = 1;
+const NF_INET_LOCAL_OUT: u32 = 3;
+const NF_DROP: u32 = 0;
+const NF_ACCEPT: u32 = 1;
+const NFT_GOTO: u32 = (-4i32) as u32;
+
+const NFT_REG_VERDICT: u32 = 0;
+const NFT_REG_1: u32 = 1;
+const NFT_REG_2: u32 = 2;
+const NFT_PAYLOAD_NETWORK_HEADER: u32 = 1;
+const NFT_PAYLOAD_TRANSPORT_HEADER: u32 = 2;
+const NFT_CMP_EQ: u32 = 0;
+const NFT_META_IIF: u32 = 4;
+const NFT_META_OIF: u32 = 5;
+const NFT_META_IIFNAME: u32 = 6;
+const NFT_META_OIFNAME: u32 = 7;
+const NFT_SET_CONSTANT: u32 = 0x2;
+
+// nft's datatype numbers, which `nft list` reads back (datatype.h)
+const TYPE_IPADDR: u32 = 7;
+const TYPE_IP6ADDR: u32 = 8;
+const TYPE_IFINDEX: u32 = 20;
+const TYPE_ICMP6_TYPE: u32 = 29;
+const TYPE_IFNAME: u32 = 41;
+const TYPE_BITS: u32 = 6;
+// libnftnl's set user data: the key's byte order, for nft's listing
+const UDATA_SET_KEYBYTEORDER: u8 = 0;
+const BYTEORDER_HOST: u32 = 1;
+const BYTEORDER_BIG: u32 = 2;
+
+const IFNAMSIZ: usize = 16;
+const ND_NEIGHBOR_SOLICIT: u8 = 135;
+const ND_NEIGHBOR_ADVERT: u8 = 136;
+
+/// One address in the drop sets.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FwAddr {
+    V4(Ipv4Addr),
+    V6(Ipv6Addr),
+    /// A link-local address, per interface index (`vips_link_local`).
+    LinkLocal(Ipv6Addr, u32),
+    /// A link-local address per interface name (`vips_link_local_name`):
+    /// keepalived's choice for an instance with `dont_track_primary`,
+    /// whose interface may come back with another index.
+    LinkLocalName(Ipv6Addr, String),
+}
+
+impl FwAddr {
+    /// The set entry for a VIP on interface (`ifindex`, `ifname`).
+    pub fn of(addr: IpAddr, ifindex: u32, ifname: &str, by_name: bool) -> FwAddr {
+        match addr {
+            IpAddr::V4(a) => FwAddr::V4(a),
+            IpAddr::V6(a) if (a.segments()[0] & 0xffc0) != 0xfe80 => FwAddr::V6(a),
+            IpAddr::V6(a) if by_name => FwAddr::LinkLocalName(a, ifname.to_string()),
+            IpAddr::V6(a) => FwAddr::LinkLocal(a, ifindex),
+        }
+    }
+
+    fn set(&self) -> (u8, &'static str) {
+        match self {
+            FwAddr::V4(_) => (NFPROTO_IPV4, "vips"),
+            FwAddr::V6(_) => (NFPROTO_IPV6, "vips"),
+            FwAddr::LinkLocal(..) => (NFPROTO_IPV6, "vips_link_local"),
+            FwAddr::LinkLocalName(..) => (NFPROTO_IPV6, "vips_link_local_name"),
+        }
+    }
+
+    fn key(&self) -> Vec<u8> {
+        match self {
+            FwAddr::V4(a) => a.octets().to_vec(),
+            FwAddr::V6(a) => a.octets().to_vec(),
+            FwAddr::LinkLocal(a, idx) => {
+                let mut k = a.octets().to_vec();
+                // meta iif loads the index in host order
+                k.extend_from_slice(&idx.to_ne_bytes());
+                k
+            }
+            FwAddr::LinkLocalName(a, name) => {
+                let mut k = a.octets().to_vec();
+                let mut n = [0u8; IFNAMSIZ];
+                let b = name.as_bytes();
+                n[..b.len().min(IFNAMSIZ - 1)].copy_from_slice(&b[..b.len().min(IFNAMSIZ - 1)]);
+                k.extend_from_slice(&n);
+                k
+            }
+        }
+    }
+}
+
+/// Where the rules go: keepalived's `nftables` table name and
+/// `nftables_priority` (the defaults; the keywords are not read yet).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FwCfg {
+    pub table: String,
+    pub priority: i32,
+}
+
+impl Default for FwCfg {
+    fn default() -> FwCfg {
+        FwCfg {
+            table: "keepalived".into(),
+            priority: -1,
+        }
+    }
+}
+
+/// What is set up in the kernel, and the elements in the sets.
+#[derive(Debug, Default)]
+pub struct Firewall {
+    pub cfg: FwCfg,
+    v4_table: bool,
+    v4_vips: bool,
+    v6_table: bool,
+    v6_vips: bool,
+    ll_index: bool,
+    ll_name: bool,
+    /// Whether leftover tables were looked for (once, before the first
+    /// table of ours).
+    pub checked_old: bool,
+    elements: BTreeSet<FwAddr>,
+    set_id: u32,
+    seq: u32,
+}
+
+/// A batch to send, and what to do first.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Batch {
+    pub bytes: Vec<u8>,
+    /// Sequence numbers of the messages that ask for an ack.
+    pub seqs: Vec<u32>,
+}
+
+impl Firewall {
+    pub fn new(cfg: FwCfg) -> Firewall {
+        Firewall {
+            cfg,
+            ..Firewall::default()
+        }
+    }
+
+    /// Whether any table of ours exists.
+    pub fn active(&self) -> bool {
+        self.v4_table || self.v6_table
+    }
+
+    /// Whether `a` is in its set.
+    pub fn has(&self, a: &FwAddr) -> bool {
+        self.elements.contains(a)
+    }
+
+    /// Everything in the sets.
+    pub fn elements(&self) -> impl Iterator<Item = &FwAddr> {
+        self.elements.iter()
+    }
+
+    fn next_seq(&mut self) -> u32 {
+        self.seq = self.seq.wrapping_add(1);
+        self.seq
+    }
+
+    /// A single GETTABLE request (not batched) for the leftover check.
+    pub fn get_table(&mut self, family: u8) -> Vec<u8> {
+        let seq = self.next_seq();
+        let mut m = Msg::new(NFT_MSG_GETTABLE, NLM_F_ACK, seq, family);
+        m.str(1, &self.cfg.table);
+        m.finish()
+    }
+
+    /// Adds `add` to and removes `del` from the sets, setting up what the
+    /// additions need first. `old` names the families whose leftover table
+    /// (from a keepalived that did not clean up) is deleted first. None when
+    /// there is nothing to do.
+    pub fn update(&mut self, add: &[FwAddr], del: &[FwAddr], old: &[u8]) -> Option<Batch> {
+        let add: Vec<&FwAddr> = add.iter().filter(|a| !self.elements.contains(a)).collect();
+        let del: Vec<&FwAddr> = del.iter().filter(|a| self.elements.contains(a)).collect();
+        if add.is_empty() && del.is_empty() {
+            return None;
+        }
+        let mut b = BatchBuilder::start(self.next_seq());
+        for &f in old {
+            let seq = self.next_seq();
+            let mut m = Msg::new(NFT_MSG_DELTABLE, NLM_F_ACK, seq, f);
+            m.str(1, &self.cfg.table);
+            b.push(m, seq);
+        }
+        for a in &add {
+            self.setup_for(a, &mut b);
+        }
+        for (cmd, flags, list) in [
+            (
+                NFT_MSG_NEWSETELEM,
+                NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK,
+                &add,
+            ),
+            (NFT_MSG_DELSETELEM, NLM_F_ACK, &del),
+        ] {
+            // keepalived's order: ip vips, ip6 vips, link-local by index, by name
+            for kind in 0..4 {
+                let of_kind: Vec<&&FwAddr> = list
+                    .iter()
+                    .filter(|a| {
+                        kind == match a {
+                            FwAddr::V4(_) => 0,
+                            FwAddr::V6(_) => 1,
+                            FwAddr::LinkLocal(..) => 2,
+                            FwAddr::LinkLocalName(..) => 3,
+                        }
+                    })
+                    .collect();
+                let Some(first) = of_kind.first() else {
+                    continue;
+                };
+                let (family, set) = first.set();
+                let seq = self.next_seq();
+                let mut m = Msg::new(cmd, flags, seq, family);
+                m.str(1, &self.cfg.table);
+                m.str(2, set);
+                let list = m.nest(3);
+                for a in &of_kind {
+                    let e = m.nest(1);
+                    let k = m.nest(1);
+                    m.bytes(1, &a.key());
+                    m.end(k);
+                    m.end(e);
+                }
+                m.end(list);
+                b.push(m, seq);
+            }
+        }
+        for a in add {
+            self.elements.insert(a.clone());
+        }
+        for a in del {
+            self.elements.remove(a);
+        }
+        let end = self.next_seq();
+        Some(b.finish(end))
+    }
+
+    /// Deletes the tables (the VRRP process stopping); None if there are
+    /// none.
+    pub fn cleanup(&mut self) -> Option<Batch> {
+        if !self.active() {
+            return None;
+        }
+        let mut b = BatchBuilder::start(self.next_seq());
+        for (up, family) in [(self.v4_table, NFPROTO_IPV4), (self.v6_table, NFPROTO_IPV6)] {
+            if up {
+                let seq = self.next_seq();
+                let mut m = Msg::new(NFT_MSG_DELTABLE, NLM_F_ACK, seq, family);
+                m.str(1, &self.cfg.table);
+                b.push(m, seq);
+            }
+        }
+        let keep = (self.cfg.clone(), self.seq, self.set_id);
+        *self = Firewall::new(keep.0);
+        self.seq = keep.1;
+        self.set_id = keep.2;
+        self.checked_old = true;
+        let end = self.next_seq();
+        Some(b.finish(end))
+    }
+
+    /// Forgets what a failed batch was to set up: the kernel dropped all of
+    /// it. The next update tries again from what `before` knew.
+    pub fn restore(&mut self, before: FirewallState) {
+        self.v4_table = before.0[0];
+        self.v4_vips = before.0[1];
+        self.v6_table = before.0[2];
+        self.v6_vips = before.0[3];
+        self.ll_index = before.0[4];
+        self.ll_name = before.0[5];
+        self.elements = before.1;
+    }
+
+    /// What [`Firewall::restore`] goes back to.
+    pub fn state(&self) -> FirewallState {
+        FirewallState(
+            [
+                self.v4_table,
+                self.v4_vips,
+                self.v6_table,
+                self.v6_vips,
+                self.ll_index,
+                self.ll_name,
+            ],
+            self.elements.clone(),
+        )
+    }
+
+    fn setup_for(&mut self, a: &FwAddr, b: &mut BatchBuilder) {
+        match a {
+            FwAddr::V4(_) => {
+                if !self.v4_vips {
+                    if !self.v4_table {
+                        self.table(NFPROTO_IPV4, b);
+                        self.v4_table = true;
+                    }
+                    self.v4_vips(b);
+                    self.v4_vips = true;
+                }
+            }
+            _ => {
+                if !self.v6_vips {
+                    if !self.v6_table {
+                        self.table(NFPROTO_IPV6, b);
+                        self.v6_table = true;
+                    }
+                    self.v6_vips(b);
+                    self.v6_vips = true;
+                }
+                match a {
+                    FwAddr::LinkLocal(..) if !self.ll_index => {
+                        self.link_local(false, b);
+                        self.ll_index = true;
+                    }
+                    FwAddr::LinkLocalName(..) if !self.ll_name => {
+                        self.link_local(true, b);
+                        self.ll_name = true;
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// The table and its output chain.
+    fn table(&mut self, family: u8, b: &mut BatchBuilder) {
+        let seq = self.next_seq();
+        let mut m = Msg::new(NFT_MSG_NEWTABLE, NLM_F_CREATE | NLM_F_ACK, seq, family);
+        m.str(1, &self.cfg.table);
+        b.push(m, seq);
+        self.base_chain(family, "out", NF_INET_LOCAL_OUT, b);
+    }
+
+    fn base_chain(&mut self, family: u8, name: &str, hook: u32, b: &mut BatchBuilder) {
+        let seq = self.next_seq();
+        let mut m = Msg::new(NFT_MSG_NEWCHAIN, NLM_F_CREATE | NLM_F_ACK, seq, family);
+        m.str(1, &self.cfg.table);
+        m.str(3, name);
+        let h = m.nest(4);
+        m.u32(1, hook);
+        m.u32(2, self.cfg.priority as u32);
+        m.end(h);
+        m.u32(5, NF_ACCEPT);
+        m.str(7, "filter");
+        b.push(m, seq);
+    }
+
+    fn chain(&mut self, family: u8, name: &str, b: &mut BatchBuilder) {
+        let seq = self.next_seq();
+        let mut m = Msg::new(NFT_MSG_NEWCHAIN, NLM_F_CREATE | NLM_F_ACK, seq, family);
+        m.str(1, &self.cfg.table);
+        m.str(3, name);
+        b.push(m, seq);
+    }
+
+    fn set(
+        &mut self,
+        family: u8,
+        name: &str,
+        key_type: u32,
+        key_len: u32,
+        flags: Option<u32>,
+        b: &mut BatchBuilder,
+    ) {
+        self.set_id += 1;
+        let seq = self.next_seq();
+        let mut m = Msg::new(NFT_MSG_NEWSET, NLM_F_CREATE | NLM_F_ACK, seq, family);
+        m.str(1, &self.cfg.table);
+        m.str(2, name);
+        if let Some(f) = flags {
+            m.u32(3, f);
+        }
+        m.u32(4, key_type);
+        m.u32(5, key_len);
+        m.u32(10, self.set_id);
+        let order = if key_type == TYPE_IPADDR || key_type == TYPE_IP6ADDR {
+            BYTEORDER_BIG
+        } else {
+            BYTEORDER_HOST
+        };
+        let mut udata = vec![UDATA_SET_KEYBYTEORDER, 4];
+        udata.extend_from_slice(&order.to_ne_bytes());
+        m.bytes(13, &udata);
+        b.push(m, seq);
+    }
+
+    fn rule(&mut self, family: u8, chain: &str, exprs: &[Expr], b: &mut BatchBuilder) {
+        let seq = self.next_seq();
+        let mut m = Msg::new(
+            NFT_MSG_NEWRULE,
+            NLM_F_APPEND | NLM_F_CREATE | NLM_F_ACK,
+            seq,
+            family,
+        );
+        m.str(1, &self.cfg.table);
+        m.str(2, chain);
+        let list = m.nest(4);
+        for e in exprs {
+            e.put(&mut m);
+        }
+        m.end(list);
+        b.push(m, seq);
+    }
+
+    fn v4_vips(&mut self, b: &mut BatchBuilder) {
+        self.base_chain(NFPROTO_IPV4, "in", NF_INET_LOCAL_IN, b);
+        self.set(NFPROTO_IPV4, "vips", TYPE_IPADDR, 4, None, b);
+        // ip daddr @vips drop; ip saddr @vips drop
+        for (chain, offset) in [("in", 16), ("out", 12)] {
+            let exprs = [
+                Expr::Payload(NFT_PAYLOAD_NETWORK_HEADER, offset, 4),
+                Expr::Lookup("vips"),
+                Expr::Verdict(NF_DROP, None),
+            ];
+            self.rule(NFPROTO_IPV4, chain, &exprs, b);
+        }
+    }
+
+    fn v6_vips(&mut self, b: &mut BatchBuilder) {
+        self.base_chain(NFPROTO_IPV6, "in", NF_INET_LOCAL_IN, b);
+        self.chain(NFPROTO_IPV6, "in_link_local", b);
+        self.chain(NFPROTO_IPV6, "out_link_local", b);
+        self.set(NFPROTO_IPV6, "vips", TYPE_IP6ADDR, 16, None, b);
+        self.set(
+            NFPROTO_IPV6,
+            "neighbor-discovery",
+            TYPE_ICMP6_TYPE,
+            1,
+            Some(NFT_SET_CONSTANT),
+            b,
+        );
+        let seq = self.next_seq();
+        let mut m = Msg::new(
+            NFT_MSG_NEWSETELEM,
+            NLM_F_CREATE | NLM_F_ACK,
+            seq,
+            NFPROTO_IPV6,
+        );
+        m.str(1, &self.cfg.table);
+        m.str(2, "neighbor-discovery");
+        let list = m.nest(3);
+        for t in [ND_NEIGHBOR_SOLICIT, ND_NEIGHBOR_ADVERT] {
+            let e = m.nest(1);
+            let k = m.nest(1);
+            m.bytes(1, &[t]);
+            m.end(k);
+            m.end(e);
+        }
+        m.end(list);
+        b.push(m, seq);
+        let mut fe80 = [0u8; 16];
+        fe80[..2].copy_from_slice(&[0xfe, 0x80]);
+        let mut mask = [0u8; 16];
+        mask[..2].copy_from_slice(&[0xff, 0xc0]);
+        // ND accepted, link-local to its chain, then @vips dropped; the
+        // input chain's rules first, as keepalived adds them
+        let nd = [
+            // ip6 nexthdr icmpv6 (offset 6 of the IPv6 header)
+            Expr::Payload(NFT_PAYLOAD_NETWORK_HEADER, 6, 1),
+            Expr::Cmp(vec![58]),
+            Expr::Payload(NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1),
+            Expr::Lookup("neighbor-discovery"),
+            Expr::Verdict(NF_ACCEPT, None),
+        ];
+        let ll = |offset: u32, chain: &'static str| {
+            [
+                Expr::Payload(NFT_PAYLOAD_NETWORK_HEADER, offset, 16),
+                Expr::Bitwise(mask.to_vec()),
+                Expr::Cmp(fe80.to_vec()),
+                Expr::Verdict(NFT_GOTO, Some(chain)),
+            ]
+        };
+        self.rule(NFPROTO_IPV6, "in", &nd, b);
+        self.rule(NFPROTO_IPV6, "in", &ll(24, "in_link_local"), b);
+        self.rule(NFPROTO_IPV6, "out", &nd, b);
+        self.rule(NFPROTO_IPV6, "out", &ll(8, "out_link_local"), b);
+        for (chain, offset) in [("in", 24), ("out", 8)] {
+            let exprs = [
+                Expr::Payload(NFT_PAYLOAD_NETWORK_HEADER, offset, 16),
+                Expr::Lookup("vips"),
+                Expr::Verdict(NF_DROP, None),
+            ];
+            self.rule(NFPROTO_IPV6, chain, &exprs, b);
+        }
+    }
+
+    fn link_local(&mut self, by_name: bool, b: &mut BatchBuilder) {
+        let (name, if_type, if_len) = if by_name {
+            ("vips_link_local_name", TYPE_IFNAME, IFNAMSIZ as u32)
+        } else {
+            ("vips_link_local", TYPE_IFINDEX, 4)
+        };
+        self.set(
+            NFPROTO_IPV6,
+            name,
+            (TYPE_IP6ADDR << TYPE_BITS) | if_type,
+            16 + if_len,
+            None,
+            b,
+        );
+        // ip6 daddr . iif @set drop; ip6 saddr . oif @set drop
+        for (chain, offset, key) in [
+            (
+                "in_link_local",
+                24,
+                if by_name {
+                    NFT_META_IIFNAME
+                } else {
+                    NFT_META_IIF
+                },
+            ),
+            (
+                "out_link_local",
+                8,
+                if by_name {
+                    NFT_META_OIFNAME
+                } else {
+                    NFT_META_OIF
+                },
+            ),
+        ] {
+            let exprs = [
+                Expr::Payload(NFT_PAYLOAD_NETWORK_HEADER, offset, 16),
+                Expr::Meta(key, NFT_REG_2),
+                Expr::Lookup(name),
+                Expr::Verdict(NF_DROP, None),
+            ];
+            self.rule(NFPROTO_IPV6, chain, &exprs, b);
+        }
+    }
+}
+
+/// A saved [`Firewall`] state (see [`Firewall::restore`]).
+#[derive(Clone, Debug)]
+pub struct FirewallState([bool; 6], BTreeSet<FwAddr>);
+
+/// The rule expressions used here; registers as keepalived uses them (the
+/// address in register 1, an interface in register 2).
+enum Expr {
+    /// base, offset, length → register 1
+    Payload(u32, u32, u32),
+    /// key → register
+    Meta(u32, u32),
+    /// register 1 equals
+    Cmp(Vec<u8>),
+    /// register 1 &= mask
+    Bitwise(Vec<u8>),
+    /// register 1 in the named set
+    Lookup(&'static str),
+    /// verdict, goto chain
+    Verdict(u32, Option<&'static str>),
+}
+
+impl Expr {
+    fn put(&self, m: &mut Msg) {
+        let elem = m.nest(1);
+        m.str(1, self.name());
+        let data = m.nest(2);
+        match self {
+            Expr::Payload(base, offset, len) => {
+                m.u32(1, NFT_REG_1);
+                m.u32(2, *base);
+                m.u32(3, *offset);
+                m.u32(4, *len);
+            }
+            Expr::Meta(key, reg) => {
+                m.u32(1, *reg);
+                m.u32(2, *key);
+            }
+            Expr::Cmp(v) => {
+                m.u32(1, NFT_REG_1);
+                m.u32(2, NFT_CMP_EQ);
+                let d = m.nest(3);
+                m.bytes(1, v);
+                m.end(d);
+            }
+            Expr::Bitwise(mask) => {
+                m.u32(1, NFT_REG_1);
+                m.u32(2, NFT_REG_1);
+                m.u32(3, mask.len() as u32);
+                let d = m.nest(4);
+                m.bytes(1, mask);
+                m.end(d);
+                let d = m.nest(5);
+                m.bytes(1, &vec![0; mask.len()]);
+                m.end(d);
+            }
+            Expr::Lookup(set) => {
+                m.str(1, set);
+                m.u32(2, NFT_REG_1);
+            }
+            Expr::Verdict(code, chain) => {
+                m.u32(1, NFT_REG_VERDICT);
+                let d = m.nest(2);
+                let v = m.nest(2);
+                m.u32(1, *code);
+                if let Some(c) = chain {
+                    m.str(2, c);
+                }
+                m.end(v);
+                m.end(d);
+            }
+        }
+        m.end(data);
+        m.end(elem);
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Expr::Payload(..) => "payload",
+            Expr::Meta(..) => "meta",
+            Expr::Cmp(_) => "cmp",
+            Expr::Bitwise(_) => "bitwise",
+            Expr::Lookup(_) => "lookup",
+            Expr::Verdict(..) => "immediate",
+        }
+    }
+}
+
+/// One nfnetlink message: header, nfgenmsg, attributes.
+struct Msg(Vec<u8>);
+
+impl Msg {
+    fn new(cmd: u16, flags: u16, seq: u32, family: u8) -> Msg {
+        let mut b = Vec::with_capacity(256);
+        b.extend_from_slice(&0u32.to_ne_bytes());
+        b.extend_from_slice(&((NFNL_SUBSYS_NFTABLES << 8) | cmd).to_ne_bytes());
+        b.extend_from_slice(&(NLM_F_REQUEST | flags).to_ne_bytes());
+        b.extend_from_slice(&seq.to_ne_bytes());
+        b.extend_from_slice(&0u32.to_ne_bytes());
+        b.extend_from_slice(&[family, 0, 0, 0]);
+        Msg(b)
+    }
+
+    fn attr(&mut self, ty: u16, v: &[u8]) {
+        let len = 4 + v.len();
+        self.0.extend_from_slice(&(len as u16).to_ne_bytes());
+        self.0.extend_from_slice(&ty.to_ne_bytes());
+        self.0.extend_from_slice(v);
+        self.pad();
+    }
+
+    fn pad(&mut self) {
+        while !self.0.len().is_multiple_of(4) {
+            self.0.push(0);
+        }
+    }
+
+    fn str(&mut self, ty: u16, s: &str) {
+        let mut v = s.as_bytes().to_vec();
+        v.push(0);
+        self.attr(ty, &v);
+    }
+
+    /// nf_tables numbers are big-endian.
+    fn u32(&mut self, ty: u16, v: u32) {
+        self.attr(ty, &v.to_be_bytes());
+    }
+
+    fn bytes(&mut self, ty: u16, v: &[u8]) {
+        self.attr(ty, v);
+    }
+
+    fn nest(&mut self, ty: u16) -> usize {
+        let at = self.0.len();
+        self.0.extend_from_slice(&0u16.to_ne_bytes());
+        self.0.extend_from_slice(&(ty | NLA_F_NESTED).to_ne_bytes());
+        at
+    }
+
+    fn end(&mut self, at: usize) {
+        let len = (self.0.len() - at) as u16;
+        self.0[at..at + 2].copy_from_slice(&len.to_ne_bytes());
+    }
+
+    fn finish(mut self) -> Vec<u8> {
+        let len = self.0.len() as u32;
+        self.0[..4].copy_from_slice(&len.to_ne_bytes());
+        self.0
+    }
+}
+
+struct BatchBuilder(Batch);
+
+impl BatchBuilder {
+    fn start(seq: u32) -> BatchBuilder {
+        let mut b = BatchBuilder(Batch::default());
+        b.0.bytes.extend(Self::marker(NFNL_MSG_BATCH_BEGIN, seq));
+        b
+    }
+
+    fn marker(ty: u16, seq: u32) -> Vec<u8> {
+        let mut v = Vec::with_capacity(20);
+        v.extend_from_slice(&20u32.to_ne_bytes());
+        v.extend_from_slice(&ty.to_ne_bytes());
+        v.extend_from_slice(&NLM_F_REQUEST.to_ne_bytes());
+        v.extend_from_slice(&seq.to_ne_bytes());
+        v.extend_from_slice(&0u32.to_ne_bytes());
+        v.extend_from_slice(&[0, 0]);
+        v.extend_from_slice(&NFNL_SUBSYS_NFTABLES.to_be_bytes());
+        v
+    }
+
+    fn push(&mut self, m: Msg, seq: u32) {
+        self.0.bytes.extend(m.finish());
+        self.0.seqs.push(seq);
+    }
+
+    fn finish(mut self, seq: u32) -> Batch {
+        self.0.bytes.extend(Self::marker(NFNL_MSG_BATCH_END, seq));
+        self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The messages of a batch: (type, flags, family, attribute bytes).
+    fn split(b: &[u8]) -> Vec<(u16, u16, u8)> {
+        let mut out = Vec::new();
+        let mut at = 0;
+        while at + 16 <= b.len() {
+            let len = u32::from_ne_bytes(b[at..at + 4].try_into().unwrap()) as usize;
+            let ty = u16::from_ne_bytes(b[at + 4..at + 6].try_into().unwrap());
+            let flags = u16::from_ne_bytes(b[at + 6..at + 8].try_into().unwrap());
+            out.push((ty, flags, b[at + 16]));
+            at += len;
+        }
+        assert_eq!(at, b.len(), "messages fill the batch exactly");
+        out
+    }
+
+    const T: u16 = NFNL_SUBSYS_NFTABLES << 8;
+
+    #[test]
+    fn first_v4_address_sets_up_the_ip_table() {
+        let mut fw = Firewall::new(FwCfg::default());
+        let a = FwAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
+        let b = fw.update(std::slice::from_ref(&a), &[], &[]).unwrap();
+        let kinds: Vec<u16> = split(&b.bytes).iter().map(|m| m.0).collect();
+        assert_eq!(
+            kinds,
+            [
+                NFNL_MSG_BATCH_BEGIN,
+                T | NFT_MSG_NEWTABLE,
+                T | NFT_MSG_NEWCHAIN,
+                T | NFT_MSG_NEWCHAIN,
+                T | NFT_MSG_NEWSET,
+                T | NFT_MSG_NEWRULE,
+                T | NFT_MSG_NEWRULE,
+                T | NFT_MSG_NEWSETELEM,
+                NFNL_MSG_BATCH_END,
+            ]
+        );
+        assert_eq!(b.seqs.len(), 7, "every request but the markers is acked");
+        assert!(fw.has(&a));
+        // a second address only adds the element; the same one nothing
+        let b2 = FwAddr::V4(Ipv4Addr::new(192, 0, 2, 2));
+        let again = fw.update(&[a.clone(), b2], &[], &[]).unwrap();
+        let kinds: Vec<u16> = split(&again.bytes).iter().map(|m| m.0).collect();
+        assert_eq!(
+            kinds,
+            [
+                NFNL_MSG_BATCH_BEGIN,
+                T | NFT_MSG_NEWSETELEM,
+                NFNL_MSG_BATCH_END
+            ]
+        );
+        assert_eq!(fw.update(std::slice::from_ref(&a), &[], &[]), None);
+        // removal, then the tables go at the end
+        let del = fw.update(&[], &[a], &[]).unwrap();
+        assert_eq!(
+            split(&del.bytes)[1],
+            (
+                T | NFT_MSG_DELSETELEM,
+                NLM_F_REQUEST | NLM_F_ACK,
+                NFPROTO_IPV4
+            )
+        );
+        let end = fw.cleanup().unwrap();
+        assert_eq!(split(&end.bytes)[1].0, T | NFT_MSG_DELTABLE);
+        assert!(fw.cleanup().is_none());
+    }
+
+    #[test]
+    fn link_local_addresses_get_their_set_once() {
+        let mut fw = Firewall::new(FwCfg::default());
+        let ll = "fe80::99".parse().unwrap();
+        let a = FwAddr::of(ll, 3, "eth0", false);
+        assert_eq!(a, FwAddr::LinkLocal("fe80::99".parse().unwrap(), 3));
+        let b = fw.update(std::slice::from_ref(&a), &[], &[]).unwrap();
+        let sets = split(&b.bytes)
+            .iter()
+            .filter(|m| m.0 == T | NFT_MSG_NEWSET)
+            .count();
+        assert_eq!(sets, 3, "vips, neighbor-discovery, vips_link_local");
+        let named = FwAddr::of(ll, 3, "eth0", true);
+        let b = fw.update(&[named], &[], &[]).unwrap();
+        let sets = split(&b.bytes)
+            .iter()
+            .filter(|m| m.0 == T | NFT_MSG_NEWSET)
+            .count();
+        assert_eq!(sets, 1, "vips_link_local_name");
+        assert_eq!(
+            FwAddr::of("2001:db8::1".parse().unwrap(), 3, "eth0", true),
+            FwAddr::V6("2001:db8::1".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn attributes_are_aligned_and_nested() {
+        let mut m = Msg::new(NFT_MSG_NEWTABLE, 0, 1, NFPROTO_IPV4);
+        m.str(1, "keepalived");
+        let n = m.nest(4);
+        m.u32(1, 3);
+        m.end(n);
+        let v = m.finish();
+        // header 16 + nfgenmsg 4 + "keepalived\0" 4+11 → 16 + nest 4+8
+        assert_eq!(v.len(), 16 + 4 + 16 + 12);
+        assert_eq!(&v[20..24], &[15, 0, 1, 0]);
+        assert_eq!(&v[36..40], &[12, 0, 4, 0x80]);
+        assert_eq!(&v[44..48], &[0, 0, 0, 3]);
+    }
+}
