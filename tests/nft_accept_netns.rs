@@ -44,6 +44,18 @@ fn nft(ns: &str, args: &[&str]) -> String {
 }
 
 fn run(ns: &str, dir: &Path, bin: &str, conf: &str) -> Phases {
+    run_with_reloads(ns, dir, bin, conf, &[]).0
+}
+
+/// As [`run`]; after the MASTER snapshot, each configuration of `reloads`
+/// is written and signalled (SIGHUP), and the ruleset taken 2 s later.
+fn run_with_reloads(
+    ns: &str,
+    dir: &Path,
+    bin: &str,
+    conf: &str,
+    reloads: &[&str],
+) -> (Phases, Vec<String>) {
     nft(ns, &["flush", "ruleset"]);
     let file = dir.join("nf.conf");
     std::fs::write(&file, conf).unwrap();
@@ -65,6 +77,16 @@ fn run(ns: &str, dir: &Path, bin: &str, conf: &str) -> Phases {
     let backup = nft(ns, &["list", "ruleset"]);
     std::thread::sleep(Duration::from_millis(4800));
     let master = nft(ns, &["list", "ruleset"]);
+    let mut reloaded = Vec::new();
+    for text in reloads {
+        std::fs::write(&file, text).unwrap();
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child.id() as i32),
+            nix::sys::signal::Signal::SIGHUP,
+        );
+        std::thread::sleep(Duration::from_millis(2000));
+        reloaded.push(nft(ns, &["list", "ruleset"]));
+    }
     let _ = nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGTERM,
@@ -92,12 +114,15 @@ fn run(ns: &str, dir: &Path, bin: &str, conf: &str) -> Phases {
         })
         .collect();
     lines.sort();
-    Phases {
-        backup,
-        master,
-        after,
-        log: lines,
-    }
+    (
+        Phases {
+            backup,
+            master,
+            after,
+            log: lines,
+        },
+        reloaded,
+    )
 }
 
 #[test]
@@ -172,6 +197,39 @@ fn drop_rules_match_keepalived() {
             ));
         }
     }
+
+    // Reloads: an instance removed takes its VIP out of the set, as with
+    // keepalived. Then no_accept → accept: ours empties the set and deletes
+    // the tables at stop; keepalived 2.2.7 keeps the element and leaves its
+    // tables behind after the stop (the new configuration no longer names
+    // nftables, so its exit skips the cleanup): VIP traffic stays dropped
+    // with no keepalived running. Ours must not do that.
+    let two = "vrrp_instance VI_6 {\n  interface nfd0\n  virtual_router_id 6\n  priority 100\n  no_accept\n  virtual_ipaddress {\n    192.0.2.66/24\n  }\n}\n";
+    let both = format!(
+        "{two}vrrp_instance VI_5 {{\n  interface nfd0\n  virtual_router_id 7\n  priority 100\n  no_accept\n  virtual_ipaddress {{\n    192.0.2.55/24\n  }}\n}}\n"
+    );
+    let accept = two.replace("no_accept", "accept");
+    let (k, kr) = run_with_reloads(&ns.0, &dir, "/usr/sbin/keepalived", &both, &[two]);
+    let (u, ur) = run_with_reloads(&ns.0, &dir, ours, &both, &[two, &accept]);
+    assert!(k.master.contains("192.0.2.55, 192.0.2.66"), "{}", k.master);
+    if k.master != u.master || kr[0] != ur[0] {
+        failures.push(format!(
+            "reload: keepalived\n{}\n{}\nours\n{}\n{}",
+            k.master, kr[0], u.master, ur[0]
+        ));
+    }
+    assert!(
+        ur[0].contains("elements = { 192.0.2.66 }"),
+        "the removed instance's VIP left the set: {}",
+        ur[0]
+    );
+    assert!(
+        !ur[1].contains("elements"),
+        "accept mode after the reload: the set is empty\n{}",
+        ur[1]
+    );
+    assert_eq!(u.after, "", "tables deleted at stop");
+
     let _ = std::fs::remove_dir_all(&dir);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
