@@ -258,18 +258,8 @@ impl Firewall {
                 };
                 let (family, set) = first.set();
                 let seq = self.next_seq();
-                let mut m = Msg::new(cmd, flags, seq, family);
-                m.str(1, &self.cfg.table);
-                m.str(2, set);
-                let list = m.nest(3);
-                for a in &of_kind {
-                    let e = m.nest(1);
-                    let k = m.nest(1);
-                    m.bytes(1, &a.key());
-                    m.end(k);
-                    m.end(e);
-                }
-                m.end(list);
+                let keys: Vec<Vec<u8>> = of_kind.iter().map(|a| a.key()).collect();
+                let m = self.elements_msg(cmd, flags, seq, family, set, None, &keys);
                 b.push(m, seq);
             }
         }
@@ -432,6 +422,38 @@ impl Firewall {
         b.push(m, seq);
     }
 
+    /// A set-element request, laid out as libnftnl lays it out (set name,
+    /// the set's id when it is created in the same batch, table; list
+    /// entries numbered from 1), so that it is byte for byte keepalived's.
+    #[allow(clippy::too_many_arguments)]
+    fn elements_msg(
+        &self,
+        cmd: u16,
+        flags: u16,
+        seq: u32,
+        family: u8,
+        set: &str,
+        set_id: Option<u32>,
+        keys: &[Vec<u8>],
+    ) -> Msg {
+        let mut m = Msg::new(cmd, flags, seq, family);
+        m.str(2, set);
+        if let Some(id) = set_id {
+            m.u32(4, id);
+        }
+        m.str(1, &self.cfg.table);
+        let list = m.nest(3);
+        for (i, k) in keys.iter().enumerate() {
+            let e = m.nest(i as u16 + 1);
+            let key = m.nest(1);
+            m.bytes(1, k);
+            m.end(key);
+            m.end(e);
+        }
+        m.end(list);
+        m
+    }
+
     fn rule(&mut self, family: u8, chain: &str, exprs: &[Expr], b: &mut BatchBuilder) {
         let seq = self.next_seq();
         let mut m = Msg::new(
@@ -478,23 +500,15 @@ impl Firewall {
             b,
         );
         let seq = self.next_seq();
-        let mut m = Msg::new(
+        let m = self.elements_msg(
             NFT_MSG_NEWSETELEM,
             NLM_F_CREATE | NLM_F_ACK,
             seq,
             NFPROTO_IPV6,
+            "neighbor-discovery",
+            Some(self.set_id),
+            &[vec![ND_NEIGHBOR_SOLICIT], vec![ND_NEIGHBOR_ADVERT]],
         );
-        m.str(1, &self.cfg.table);
-        m.str(2, "neighbor-discovery");
-        let list = m.nest(3);
-        for t in [ND_NEIGHBOR_SOLICIT, ND_NEIGHBOR_ADVERT] {
-            let e = m.nest(1);
-            let k = m.nest(1);
-            m.bytes(1, &[t]);
-            m.end(k);
-            m.end(e);
-        }
-        m.end(list);
         b.push(m, seq);
         let mut fe80 = [0u8; 16];
         fe80[..2].copy_from_slice(&[0xfe, 0x80]);
@@ -612,8 +626,8 @@ impl Expr {
                 m.u32(4, *len);
             }
             Expr::Meta(key, reg) => {
-                m.u32(1, *reg);
                 m.u32(2, *key);
+                m.u32(1, *reg);
             }
             Expr::Cmp(v) => {
                 m.u32(1, NFT_REG_1);
@@ -634,8 +648,9 @@ impl Expr {
                 m.end(d);
             }
             Expr::Lookup(set) => {
-                m.str(1, set);
+                // libnftnl's order: the register, then the set
                 m.u32(2, NFT_REG_1);
+                m.str(1, set);
             }
             Expr::Verdict(code, chain) => {
                 m.u32(1, NFT_REG_VERDICT);
