@@ -1144,6 +1144,42 @@ impl Builder {
                 }
             }
             "vrrp_version" => g.vrrp_version = int_lenient(line, 1, 2, 3, d).map(|v| v as u8),
+            "nftables" => {
+                // keepalived's NFT_TABLE_MAXNAMELEN
+                match line.word(1) {
+                    Some(w) if w.len() >= 256 => {
+                        d.at(
+                            line.loc,
+                            Class::GeneralError,
+                            "nftables table name too long - ignoring",
+                        );
+                        self.vrrp_nftables = false;
+                    }
+                    w => {
+                        g.nftables = Some(w.unwrap_or("keepalived").to_string());
+                        // naming the table resets the priority, as keepalived
+                        g.nftables_priority = None;
+                    }
+                }
+            }
+            "nftables_priority" => {
+                let w = line.w(1);
+                match lenient_int(w, (i32::MIN.into(), i32::MAX.into(), true), false) {
+                    Ok(v) => g.nftables_priority = Some(v as i32),
+                    Err((msg, _)) => {
+                        d.at(line.loc_of(1), Class::InvalidNumber, msg);
+                        d.at(
+                            line.loc_of(1),
+                            Class::InvalidNumber,
+                            format!("invalid nftables chain priority '{w}'"),
+                        );
+                    }
+                }
+            }
+            // mapped to `nftables` where it is read (see `keyword`)
+            "vrrp_iptables" => {}
+            "nftables_ifindex" => g.nftables_ifindex = true,
+            "nftables_counters" => g.nftables_counters = true,
             "max_auto_priority" => {
                 // sched_get_priority_max(SCHED_RR)
                 const MAX: i64 = 99;
@@ -2459,6 +2495,8 @@ impl Sink for Builder {
                 "iptables not supported, using nftables instead. Please replace 'vrrp_iptables and 'vrrp_ipsets' with 'nftables' config option",
             );
             self.vrrp_nftables = true;
+            self.cfg.global_defs.nftables = Some("keepalived".into());
+            self.cfg.global_defs.nftables_priority = None;
         } else if ctx == Ctx::GlobalDefs && kw.name == "nftables" {
             if self.vrrp_nftables {
                 r.report_here(Class::GeneralError, "nftables already specified - ignoring");

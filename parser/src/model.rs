@@ -123,6 +123,16 @@ pub struct GlobalDefs {
     /// `max_auto_priority`: 99 (SCHED_RR's maximum) when given bare, -1
     /// disables; keepalived logs a NOTICE at start while it is unset or 0.
     pub max_auto_priority: Option<i32>,
+    /// `nftables [TABLE]`: the table of the VRRP drop rules (keepalived's
+    /// default "keepalived"; used anyway when an instance needs it).
+    pub nftables: Option<String>,
+    /// `nftables_priority`: the chains' priority (default -1).
+    pub nftables_priority: Option<i32>,
+    /// `nftables_ifindex`: link-local VIPs keyed by interface index even
+    /// with `dont_track_primary`.
+    pub nftables_ifindex: bool,
+    /// `nftables_counters`: a counter in each rule.
+    pub nftables_counters: bool,
     pub vrrp_strict: bool,
     pub vrrp_skip_check_adv_addr: bool,
     pub vrrp_check_unicast_src: bool,

@@ -201,9 +201,10 @@ fn prepare(
         .iter()
         .filter_map(|i| config.vrrp_instances.iter().find(|v| v.name == i.fsm.name))
         .collect();
-    if inst_cfgs
-        .iter()
-        .any(|v| v.accept == Some(false) || v.use_vmac.is_some())
+    if config.global_defs.nftables.is_none()
+        && inst_cfgs
+            .iter()
+            .any(|v| v.accept == Some(false) || v.use_vmac.is_some())
     {
         // keepalived's firewall choice, made while it completes the instances
         info!(

@@ -133,12 +133,16 @@ impl FwAddr {
     }
 }
 
-/// Where the rules go: keepalived's `nftables` table name and
-/// `nftables_priority` (the defaults; the keywords are not read yet).
+/// keepalived's `nftables` (table name), `nftables_priority`,
+/// `nftables_counters` and `nftables_ifindex`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FwCfg {
     pub table: String,
     pub priority: i32,
+    /// A counter in each rule.
+    pub counters: bool,
+    /// Link-local VIPs by interface index, even with `dont_track_primary`.
+    pub ifindex: bool,
 }
 
 impl Default for FwCfg {
@@ -146,6 +150,8 @@ impl Default for FwCfg {
         FwCfg {
             table: "keepalived".into(),
             priority: -1,
+            counters: false,
+            ifindex: false,
         }
     }
 }
@@ -466,6 +472,10 @@ impl Firewall {
         m.str(2, chain);
         let list = m.nest(4);
         for e in exprs {
+            // keepalived's counter goes just before the verdict
+            if self.cfg.counters && matches!(e, Expr::Verdict(..)) {
+                Expr::Counter.put(&mut m);
+            }
             e.put(&mut m);
         }
         m.end(list);
@@ -611,6 +621,8 @@ enum Expr {
     Lookup(&'static str),
     /// verdict, goto chain
     Verdict(u32, Option<&'static str>),
+    /// packets and bytes
+    Counter,
 }
 
 impl Expr {
@@ -652,6 +664,8 @@ impl Expr {
                 m.u32(2, NFT_REG_1);
                 m.str(1, set);
             }
+            // no attributes: the kernel starts it at zero
+            Expr::Counter => {}
             Expr::Verdict(code, chain) => {
                 m.u32(1, NFT_REG_VERDICT);
                 let d = m.nest(2);
@@ -676,6 +690,7 @@ impl Expr {
             Expr::Bitwise(_) => "bitwise",
             Expr::Lookup(_) => "lookup",
             Expr::Verdict(..) => "immediate",
+            Expr::Counter => "counter",
         }
     }
 }

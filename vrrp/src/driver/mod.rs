@@ -251,6 +251,9 @@ pub struct DriverCfg {
     /// vrrp_scripts yet to report), fed before [`Input::Startup`]; a
     /// reload brings its own with [`Command::Reload`].
     pub start_inputs: Vec<(usize, Input)>,
+    /// The nftables settings of the drop rules (taken at start; keepalived
+    /// does not change them at a reload either).
+    pub firewall: crate::nft::FwCfg,
 }
 
 impl DriverCfg {
@@ -265,6 +268,7 @@ impl DriverCfg {
             garp_interval: std::time::Duration::ZERO,
             gna_interval: std::time::Duration::ZERO,
             start_inputs: Vec::new(),
+            firewall: crate::nft::FwCfg::default(),
         }
     }
 }
@@ -1040,6 +1044,7 @@ pub async fn run(
             None
         }
     };
+    let cfg_fw = cfg.firewall.clone();
     let mut eng = Engine {
         units,
         loc,
@@ -1058,7 +1063,7 @@ pub async fn run(
         rx_tasks,
         removing: false,
         ifconf,
-        fw: crate::nft::Firewall::new(crate::nft::FwCfg::default()),
+        fw: crate::nft::Firewall::new(cfg_fw),
         fw_sock: None,
     };
 
@@ -1738,7 +1743,9 @@ impl Engine {
             .iter()
             .map(|(v, idx)| {
                 let name = self.links.get(idx).map_or("", |l| l.name.as_str());
-                let by_name = io.dont_track_primary && (Some(*idx) == own || v.no_track);
+                let by_name = !self.fw.cfg.ifindex
+                    && io.dont_track_primary
+                    && (Some(*idx) == own || v.no_track);
                 crate::nft::FwAddr::of(v.addr, *idx, name, by_name)
             })
             .collect()
