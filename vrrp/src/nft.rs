@@ -60,6 +60,9 @@ const NFT_META_IIF: u32 = 4;
 const NFT_META_OIF: u32 = 5;
 const NFT_META_IIFNAME: u32 = 6;
 const NFT_META_OIFNAME: u32 = 7;
+const NFT_META_L4PROTO: u32 = 16;
+const NFT_META_OIFKIND: u32 = 27;
+const NFT_SET_MAP: u32 = 0x8;
 const NFT_SET_CONSTANT: u32 = 0x2;
 
 // nft's datatype numbers, which `nft list` reads back (datatype.h)
@@ -71,12 +74,17 @@ const TYPE_IFNAME: u32 = 41;
 const TYPE_BITS: u32 = 6;
 // libnftnl's set user data: the key's byte order, for nft's listing
 const UDATA_SET_KEYBYTEORDER: u8 = 0;
+const UDATA_SET_DATABYTEORDER: u8 = 1;
 const BYTEORDER_HOST: u32 = 1;
 const BYTEORDER_BIG: u32 = 2;
 
 const IFNAMSIZ: usize = 16;
 const ND_NEIGHBOR_SOLICIT: u8 = 135;
 const ND_NEIGHBOR_ADVERT: u8 = 136;
+const ND_ROUTER_SOLICIT: u8 = 133;
+const MLD2_LISTENER_REPORT: u8 = 143;
+const IPPROTO_IGMP: u8 = 2;
+const IPPROTO_ICMPV6: u8 = 58;
 
 /// One address in the drop sets.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -166,6 +174,10 @@ pub struct Firewall {
     v6_vips: bool,
     ll_index: bool,
     ll_name: bool,
+    v4_igmp: bool,
+    v6_igmp: bool,
+    /// VMACs in the IGMP/MLD maps: (family, VMAC index, base index).
+    vmacs: BTreeSet<(u8, u32, u32)>,
     /// Whether leftover tables were looked for (once, before the first
     /// table of ours).
     pub checked_old: bool,
@@ -198,6 +210,11 @@ impl Firewall {
     /// Whether `a` is in its set.
     pub fn has(&self, a: &FwAddr) -> bool {
         self.elements.contains(a)
+    }
+
+    /// The VMACs in the IGMP/MLD maps: (family, VMAC index, base index).
+    pub fn vmac_entries(&self) -> impl Iterator<Item = &(u8, u32, u32)> {
+        self.vmacs.iter()
     }
 
     /// Everything in the sets.
@@ -279,6 +296,171 @@ impl Firewall {
         Some(b.finish(end))
     }
 
+    /// A VMAC (`vmac` on `base`) in or out of the IGMP (IPv4) / MLD and
+    /// router solicitation (IPv6) rules of `families`, which send those
+    /// from the base interface: keepalived's `vmac_map` (and `vmac_set`),
+    /// set up with the first VMAC. `old` as for [`Firewall::update`].
+    pub fn vmac(
+        &mut self,
+        families: &[u8],
+        vmac: u32,
+        base: u32,
+        add: bool,
+        old: &[u8],
+    ) -> Option<Batch> {
+        let todo: Vec<u8> = families
+            .iter()
+            .copied()
+            .filter(|f| self.vmacs.contains(&(*f, vmac, base)) != add)
+            .collect();
+        if todo.is_empty() {
+            return None;
+        }
+        let mut b = BatchBuilder::start(self.next_seq());
+        for &f in old {
+            let seq = self.next_seq();
+            let mut m = Msg::new(NFT_MSG_DELTABLE, NLM_F_ACK, seq, f);
+            m.str(1, &self.cfg.table);
+            b.push(m, seq);
+        }
+        let (cmd, flags) = if add {
+            (NFT_MSG_NEWSETELEM, NLM_F_CREATE | NLM_F_ACK)
+        } else {
+            (NFT_MSG_DELSETELEM, NLM_F_ACK)
+        };
+        for f in todo {
+            // the ids of the sets made in this batch, named in its elements
+            let mut ids = (None, None);
+            if add {
+                let v4 = f == NFPROTO_IPV4;
+                let up = if v4 { self.v4_table } else { self.v6_table };
+                if !up {
+                    self.table(f, &mut b);
+                    if v4 {
+                        self.v4_table = true;
+                    } else {
+                        self.v6_table = true;
+                    }
+                }
+                let igmp = if v4 { self.v4_igmp } else { self.v6_igmp };
+                if !igmp {
+                    ids = self.igmp(f, &mut b);
+                    if v4 {
+                        self.v4_igmp = true;
+                    } else {
+                        self.v6_igmp = true;
+                    }
+                }
+            }
+            let (vk, bk) = (vmac.to_ne_bytes(), base.to_ne_bytes());
+            let seq = self.next_seq();
+            let m = self.elements_data_msg(
+                cmd,
+                flags,
+                seq,
+                f,
+                "vmac_map",
+                ids.0,
+                &[(&vk[..], Some(&bk[..]))],
+            );
+            b.push(m, seq);
+            if f == NFPROTO_IPV6 {
+                let seq = self.next_seq();
+                let m = self.elements_data_msg(
+                    cmd,
+                    flags,
+                    seq,
+                    f,
+                    "vmac_set",
+                    ids.1,
+                    &[(&vk[..], None)],
+                );
+                b.push(m, seq);
+            }
+            if add {
+                self.vmacs.insert((f, vmac, base));
+            } else {
+                self.vmacs.remove(&(f, vmac, base));
+            }
+        }
+        let end = self.next_seq();
+        Some(b.finish(end))
+    }
+
+    /// The map, set and rules of [`Firewall::vmac`]; the new sets' ids.
+    fn igmp(&mut self, f: u8, b: &mut BatchBuilder) -> (Option<u32>, Option<u32>) {
+        self.set(
+            f,
+            &SetSpec {
+                flags: Some(NFT_SET_MAP),
+                map: Some((TYPE_IFINDEX, 4)),
+                ..SetSpec::new("vmac_map", TYPE_IFINDEX, 4)
+            },
+            b,
+        );
+        let map_id = self.set_id;
+        let mut set_id = None;
+        if f == NFPROTO_IPV6 {
+            self.set(f, &SetSpec::new("vmac_set", TYPE_IFINDEX, 4), b);
+            set_id = Some(self.set_id);
+        }
+        let mut macvlan = b"macvlan".to_vec();
+        macvlan.resize(IFNAMSIZ, 0);
+        let to_base = [
+            Expr::Meta(NFT_META_OIFKIND, NFT_REG_2),
+            Expr::Cmp(NFT_REG_2, macvlan.clone()),
+            Expr::Meta(NFT_META_OIF, NFT_REG_2),
+            Expr::Lookup {
+                set: "vmac_map",
+                sreg: NFT_REG_2,
+                dreg: Some(NFT_REG_2),
+                id: Some(1),
+            },
+            Expr::Dup(NFT_REG_1, NFT_REG_2),
+            Expr::Verdict(NF_DROP, None),
+        ];
+        let mut exprs = if f == NFPROTO_IPV4 {
+            // ip protocol igmp ... dup to ip daddr device oif map @vmac_map drop
+            vec![
+                Expr::Payload(NFT_PAYLOAD_NETWORK_HEADER, 9, 1),
+                Expr::Cmp(NFT_REG_1, vec![IPPROTO_IGMP]),
+                Expr::Payload(NFT_PAYLOAD_NETWORK_HEADER, 16, 4),
+            ]
+        } else {
+            // icmpv6 type mld2-listener-report ... dup to ip6 daddr ...
+            vec![
+                Expr::Meta(NFT_META_L4PROTO, NFT_REG_1),
+                Expr::Cmp(NFT_REG_1, vec![IPPROTO_ICMPV6]),
+                Expr::Payload(NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1),
+                Expr::Cmp(NFT_REG_1, vec![MLD2_LISTENER_REPORT]),
+                Expr::Payload(NFT_PAYLOAD_NETWORK_HEADER, 24, 16),
+            ]
+        };
+        exprs.extend(to_base);
+        self.rule(f, "out", &exprs, b);
+        if f == NFPROTO_IPV6 {
+            // icmpv6 type nd-router-solicit meta oifkind "macvlan" oif @vmac_set drop
+            let rs = [
+                Expr::Meta(NFT_META_L4PROTO, NFT_REG_1),
+                Expr::Cmp(NFT_REG_1, vec![IPPROTO_ICMPV6]),
+                Expr::Payload(NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1),
+                Expr::Cmp(NFT_REG_1, vec![ND_ROUTER_SOLICIT]),
+                Expr::Meta(NFT_META_OIFKIND, NFT_REG_2),
+                Expr::Cmp(NFT_REG_2, macvlan),
+                Expr::Meta(NFT_META_OIF, NFT_REG_2),
+                Expr::Lookup {
+                    set: "vmac_set",
+                    sreg: NFT_REG_2,
+                    dreg: None,
+                    id: Some(1),
+                },
+                Expr::Verdict(NF_DROP, None),
+            ];
+            self.rule(f, "out", &rs, b);
+        }
+        (Some(map_id), set_id)
+    }
+
     /// Deletes the tables (the VRRP process stopping); None if there are
     /// none.
     pub fn cleanup(&mut self) -> Option<Batch> {
@@ -306,13 +488,18 @@ impl Firewall {
     /// Forgets what a failed batch was to set up: the kernel dropped all of
     /// it. The next update tries again from what `before` knew.
     pub fn restore(&mut self, before: FirewallState) {
-        self.v4_table = before.0[0];
-        self.v4_vips = before.0[1];
-        self.v6_table = before.0[2];
-        self.v6_vips = before.0[3];
-        self.ll_index = before.0[4];
-        self.ll_name = before.0[5];
+        [
+            self.v4_table,
+            self.v4_vips,
+            self.v6_table,
+            self.v6_vips,
+            self.ll_index,
+            self.ll_name,
+            self.v4_igmp,
+            self.v6_igmp,
+        ] = before.0;
         self.elements = before.1;
+        self.vmacs = before.2;
     }
 
     /// What [`Firewall::restore`] goes back to.
@@ -325,8 +512,11 @@ impl Firewall {
                 self.v6_vips,
                 self.ll_index,
                 self.ll_name,
+                self.v4_igmp,
+                self.v6_igmp,
             ],
             self.elements.clone(),
+            self.vmacs.clone(),
         )
     }
 
@@ -397,15 +587,14 @@ impl Firewall {
         b.push(m, seq);
     }
 
-    fn set(
-        &mut self,
-        family: u8,
-        name: &str,
-        key_type: u32,
-        key_len: u32,
-        flags: Option<u32>,
-        b: &mut BatchBuilder,
-    ) {
+    fn set(&mut self, family: u8, spec: &SetSpec, b: &mut BatchBuilder) {
+        let SetSpec {
+            name,
+            key_type,
+            key_len,
+            flags,
+            map,
+        } = *spec;
         self.set_id += 1;
         let seq = self.next_seq();
         let mut m = Msg::new(NFT_MSG_NEWSET, NLM_F_CREATE | NLM_F_ACK, seq, family);
@@ -416,6 +605,10 @@ impl Firewall {
         }
         m.u32(4, key_type);
         m.u32(5, key_len);
+        if let Some((data_type, data_len)) = map {
+            m.u32(6, data_type);
+            m.u32(7, data_len);
+        }
         m.u32(10, self.set_id);
         let order = if key_type == TYPE_IPADDR || key_type == TYPE_IP6ADDR {
             BYTEORDER_BIG
@@ -424,6 +617,10 @@ impl Firewall {
         };
         let mut udata = vec![UDATA_SET_KEYBYTEORDER, 4];
         udata.extend_from_slice(&order.to_ne_bytes());
+        if map.is_some() {
+            udata.extend_from_slice(&[UDATA_SET_DATABYTEORDER, 4]);
+            udata.extend_from_slice(&BYTEORDER_HOST.to_ne_bytes());
+        }
         m.bytes(13, &udata);
         b.push(m, seq);
     }
@@ -442,6 +639,22 @@ impl Firewall {
         set_id: Option<u32>,
         keys: &[Vec<u8>],
     ) -> Msg {
+        let elems: Vec<(&[u8], Option<&[u8]>)> = keys.iter().map(|k| (&k[..], None)).collect();
+        self.elements_data_msg(cmd, flags, seq, family, set, set_id, &elems)
+    }
+
+    /// [`Firewall::elements_msg`] with a value per key (a map's).
+    #[allow(clippy::too_many_arguments)]
+    fn elements_data_msg(
+        &self,
+        cmd: u16,
+        flags: u16,
+        seq: u32,
+        family: u8,
+        set: &str,
+        set_id: Option<u32>,
+        elems: &[(&[u8], Option<&[u8]>)],
+    ) -> Msg {
         let mut m = Msg::new(cmd, flags, seq, family);
         m.str(2, set);
         if let Some(id) = set_id {
@@ -449,11 +662,16 @@ impl Firewall {
         }
         m.str(1, &self.cfg.table);
         let list = m.nest(3);
-        for (i, k) in keys.iter().enumerate() {
+        for (i, (k, data)) in elems.iter().enumerate() {
             let e = m.nest(i as u16 + 1);
             let key = m.nest(1);
             m.bytes(1, k);
             m.end(key);
+            if let Some(d) = data {
+                let v = m.nest(2);
+                m.bytes(1, d);
+                m.end(v);
+            }
             m.end(e);
         }
         m.end(list);
@@ -484,12 +702,12 @@ impl Firewall {
 
     fn v4_vips(&mut self, b: &mut BatchBuilder) {
         self.base_chain(NFPROTO_IPV4, "in", NF_INET_LOCAL_IN, b);
-        self.set(NFPROTO_IPV4, "vips", TYPE_IPADDR, 4, None, b);
+        self.set(NFPROTO_IPV4, &SetSpec::new("vips", TYPE_IPADDR, 4), b);
         // ip daddr @vips drop; ip saddr @vips drop
         for (chain, offset) in [("in", 16), ("out", 12)] {
             let exprs = [
                 Expr::Payload(NFT_PAYLOAD_NETWORK_HEADER, offset, 4),
-                Expr::Lookup("vips"),
+                Expr::lookup("vips"),
                 Expr::Verdict(NF_DROP, None),
             ];
             self.rule(NFPROTO_IPV4, chain, &exprs, b);
@@ -500,13 +718,13 @@ impl Firewall {
         self.base_chain(NFPROTO_IPV6, "in", NF_INET_LOCAL_IN, b);
         self.chain(NFPROTO_IPV6, "in_link_local", b);
         self.chain(NFPROTO_IPV6, "out_link_local", b);
-        self.set(NFPROTO_IPV6, "vips", TYPE_IP6ADDR, 16, None, b);
+        self.set(NFPROTO_IPV6, &SetSpec::new("vips", TYPE_IP6ADDR, 16), b);
         self.set(
             NFPROTO_IPV6,
-            "neighbor-discovery",
-            TYPE_ICMP6_TYPE,
-            1,
-            Some(NFT_SET_CONSTANT),
+            &SetSpec {
+                flags: Some(NFT_SET_CONSTANT),
+                ..SetSpec::new("neighbor-discovery", TYPE_ICMP6_TYPE, 1)
+            },
             b,
         );
         let seq = self.next_seq();
@@ -529,16 +747,16 @@ impl Firewall {
         let nd = [
             // ip6 nexthdr icmpv6 (offset 6 of the IPv6 header)
             Expr::Payload(NFT_PAYLOAD_NETWORK_HEADER, 6, 1),
-            Expr::Cmp(vec![58]),
+            Expr::Cmp(NFT_REG_1, vec![58]),
             Expr::Payload(NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1),
-            Expr::Lookup("neighbor-discovery"),
+            Expr::lookup("neighbor-discovery"),
             Expr::Verdict(NF_ACCEPT, None),
         ];
         let ll = |offset: u32, chain: &'static str| {
             [
                 Expr::Payload(NFT_PAYLOAD_NETWORK_HEADER, offset, 16),
                 Expr::Bitwise(mask.to_vec()),
-                Expr::Cmp(fe80.to_vec()),
+                Expr::Cmp(NFT_REG_1, fe80.to_vec()),
                 Expr::Verdict(NFT_GOTO, Some(chain)),
             ]
         };
@@ -549,7 +767,7 @@ impl Firewall {
         for (chain, offset) in [("in", 24), ("out", 8)] {
             let exprs = [
                 Expr::Payload(NFT_PAYLOAD_NETWORK_HEADER, offset, 16),
-                Expr::Lookup("vips"),
+                Expr::lookup("vips"),
                 Expr::Verdict(NF_DROP, None),
             ];
             self.rule(NFPROTO_IPV6, chain, &exprs, b);
@@ -564,10 +782,7 @@ impl Firewall {
         };
         self.set(
             NFPROTO_IPV6,
-            name,
-            (TYPE_IP6ADDR << TYPE_BITS) | if_type,
-            16 + if_len,
-            None,
+            &SetSpec::new(name, (TYPE_IP6ADDR << TYPE_BITS) | if_type, 16 + if_len),
             b,
         );
         // ip6 daddr . iif @set drop; ip6 saddr . oif @set drop
@@ -594,7 +809,7 @@ impl Firewall {
             let exprs = [
                 Expr::Payload(NFT_PAYLOAD_NETWORK_HEADER, offset, 16),
                 Expr::Meta(key, NFT_REG_2),
-                Expr::Lookup(name),
+                Expr::lookup(name),
                 Expr::Verdict(NF_DROP, None),
             ];
             self.rule(NFPROTO_IPV6, chain, &exprs, b);
@@ -602,9 +817,32 @@ impl Firewall {
     }
 }
 
+/// A set to create: name, key type and length, flags, and for a map its
+/// value's type and length.
+#[derive(Clone, Copy)]
+struct SetSpec {
+    name: &'static str,
+    key_type: u32,
+    key_len: u32,
+    flags: Option<u32>,
+    map: Option<(u32, u32)>,
+}
+
+impl SetSpec {
+    fn new(name: &'static str, key_type: u32, key_len: u32) -> SetSpec {
+        SetSpec {
+            name,
+            key_type,
+            key_len,
+            flags: None,
+            map: None,
+        }
+    }
+}
+
 /// A saved [`Firewall`] state (see [`Firewall::restore`]).
 #[derive(Clone, Debug)]
-pub struct FirewallState([bool; 6], BTreeSet<FwAddr>);
+pub struct FirewallState([bool; 8], BTreeSet<FwAddr>, BTreeSet<(u8, u32, u32)>);
 
 /// The rule expressions used here; registers as keepalived uses them (the
 /// address in register 1, an interface in register 2).
@@ -613,12 +851,20 @@ enum Expr {
     Payload(u32, u32, u32),
     /// key → register
     Meta(u32, u32),
-    /// register 1 equals
-    Cmp(Vec<u8>),
+    /// register equals
+    Cmp(u32, Vec<u8>),
     /// register 1 &= mask
     Bitwise(Vec<u8>),
-    /// register 1 in the named set
-    Lookup(&'static str),
+    /// source register in the named set (the id as keepalived gives it);
+    /// a map's value to the destination register
+    Lookup {
+        set: &'static str,
+        sreg: u32,
+        dreg: Option<u32>,
+        id: Option<u32>,
+    },
+    /// a copy of the packet to (address register, device register)
+    Dup(u32, u32),
     /// verdict, goto chain
     Verdict(u32, Option<&'static str>),
     /// packets and bytes
@@ -626,6 +872,15 @@ enum Expr {
 }
 
 impl Expr {
+    fn lookup(set: &'static str) -> Expr {
+        Expr::Lookup {
+            set,
+            sreg: NFT_REG_1,
+            dreg: None,
+            id: None,
+        }
+    }
+
     fn put(&self, m: &mut Msg) {
         let elem = m.nest(1);
         m.str(1, self.name());
@@ -641,8 +896,8 @@ impl Expr {
                 m.u32(2, *key);
                 m.u32(1, *reg);
             }
-            Expr::Cmp(v) => {
-                m.u32(1, NFT_REG_1);
+            Expr::Cmp(reg, v) => {
+                m.u32(1, *reg);
                 m.u32(2, NFT_CMP_EQ);
                 let d = m.nest(3);
                 m.bytes(1, v);
@@ -659,10 +914,25 @@ impl Expr {
                 m.bytes(1, &vec![0; mask.len()]);
                 m.end(d);
             }
-            Expr::Lookup(set) => {
-                // libnftnl's order: the register, then the set
-                m.u32(2, NFT_REG_1);
+            Expr::Lookup {
+                set,
+                sreg,
+                dreg,
+                id,
+            } => {
+                // libnftnl's order: registers, then the set
+                m.u32(2, *sreg);
+                if let Some(d) = dreg {
+                    m.u32(3, *d);
+                }
                 m.str(1, set);
+                if let Some(id) = id {
+                    m.u32(4, *id);
+                }
+            }
+            Expr::Dup(addr, dev) => {
+                m.u32(1, *addr);
+                m.u32(2, *dev);
             }
             // no attributes: the kernel starts it at zero
             Expr::Counter => {}
@@ -686,9 +956,10 @@ impl Expr {
         match self {
             Expr::Payload(..) => "payload",
             Expr::Meta(..) => "meta",
-            Expr::Cmp(_) => "cmp",
+            Expr::Cmp(..) => "cmp",
             Expr::Bitwise(_) => "bitwise",
-            Expr::Lookup(_) => "lookup",
+            Expr::Lookup { .. } => "lookup",
+            Expr::Dup(..) => "dup",
             Expr::Verdict(..) => "immediate",
             Expr::Counter => "counter",
         }

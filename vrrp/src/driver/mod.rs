@@ -1067,6 +1067,9 @@ pub async fn run(
         fw_sock: None,
     };
 
+    // the VMACs' IGMP/MLD rules, before the instances start (keepalived
+    // sets them up as it brings each VMAC up)
+    eng.fw_vmacs();
     let _ = eng.events.send(Event::Started);
     let now = Instant::now();
     let start_inputs = std::mem::take(&mut eng.cfg.start_inputs);
@@ -1394,6 +1397,7 @@ impl Engine {
         };
         note(&outs, &mut notified, &mut groups_notified);
         self.exec(outs).await;
+        self.fw_vmacs();
         self.fw_sync();
         // New standalone instances start; kept ones ignore this. As in
         // keepalived's vrrp_init_state, what did not change state at the
@@ -1751,6 +1755,81 @@ impl Engine {
             .collect()
     }
 
+    /// keepalived's IGMP/MLD rules for VMACs: every VMAC of an instance
+    /// (and its base interface) in the map of the instance's family, and of
+    /// the other one when it has eVIPs of that family. At start, and after
+    /// a reload.
+    fn fw_vmacs(&mut self) {
+        use crate::nft::{NFPROTO_IPV4, NFPROTO_IPV6};
+        let mut want = std::collections::BTreeSet::new();
+        for inst in &self.cfg.instances {
+            let Some(v) = &inst.vmac else { continue };
+            let (Some(vmac), Some(base)) = (
+                self.links.values().find(|l| l.name == v.ifname),
+                self.links.values().find(|l| l.name == inst.fsm.interface),
+            ) else {
+                continue;
+            };
+            let (own, other) = match inst.family() {
+                Family::V4 => (NFPROTO_IPV4, NFPROTO_IPV6),
+                Family::V6 => (NFPROTO_IPV6, NFPROTO_IPV4),
+            };
+            want.insert((own, vmac.index, base.index));
+            if inst
+                .evips
+                .iter()
+                .any(|e| e.addr.is_ipv4() != (inst.family() == Family::V4))
+            {
+                want.insert((other, vmac.index, base.index));
+            }
+        }
+        let held: Vec<(u8, u32, u32)> = self.fw.vmac_entries().copied().collect();
+        for (f, vmac, base) in held.into_iter().filter(|e| !want.contains(e)) {
+            if let Some(b) = self.fw.vmac(&[f], vmac, base, false, &[]) {
+                self.fw_send(&b);
+            }
+        }
+        for (f, vmac, base) in want {
+            let before = self.fw.state();
+            let old = self.fw_old_tables();
+            if let Some(b) = self.fw.vmac(&[f], vmac, base, true, &old)
+                && !self.fw_send(&b)
+            {
+                self.fw.restore(before);
+            }
+        }
+    }
+
+    /// Before our first table: a table of ours left by an earlier run
+    /// (keepalived's or ours) is found, to be deleted first, with
+    /// keepalived's line.
+    fn fw_old_tables(&mut self) -> Vec<u8> {
+        let mut old = Vec::new();
+        if self.fw.checked_old {
+            return old;
+        }
+        self.fw.checked_old = true;
+        for family in [crate::nft::NFPROTO_IPV4, crate::nft::NFPROTO_IPV6] {
+            let req = self.fw.get_table(family);
+            if self
+                .fw_socket()
+                .is_some_and(|s| s.has_table(&req).unwrap_or(false))
+            {
+                tracing::info!(
+                    "Deleting old ip{} {} table",
+                    if family == crate::nft::NFPROTO_IPV4 {
+                        ""
+                    } else {
+                        "6"
+                    },
+                    self.fw.cfg.table
+                );
+                old.push(family);
+            }
+        }
+        old
+    }
+
     /// After a reload: the drop sets hold the VIPs of exactly the masters
     /// that drop (an instance gone, an address gone, accept mode changed).
     fn fw_sync(&mut self) {
@@ -1772,30 +1851,11 @@ impl Engine {
 
     fn fw_update(&mut self, add: &[crate::nft::FwAddr], del: &[crate::nft::FwAddr]) {
         let before = self.fw.state();
-        let mut old = Vec::new();
-        if !self.fw.checked_old && !add.is_empty() {
-            // a table left by an earlier run (keepalived's or ours) goes
-            // first, with keepalived's line
-            self.fw.checked_old = true;
-            for family in [crate::nft::NFPROTO_IPV4, crate::nft::NFPROTO_IPV6] {
-                let req = self.fw.get_table(family);
-                if self
-                    .fw_socket()
-                    .is_some_and(|s| s.has_table(&req).unwrap_or(false))
-                {
-                    tracing::info!(
-                        "Deleting old ip{} {} table",
-                        if family == crate::nft::NFPROTO_IPV4 {
-                            ""
-                        } else {
-                            "6"
-                        },
-                        self.fw.cfg.table
-                    );
-                    old.push(family);
-                }
-            }
-        }
+        let old = if add.iter().any(|a| !self.fw.has(a)) {
+            self.fw_old_tables()
+        } else {
+            Vec::new()
+        };
         let Some(b) = self.fw.update(add, del, &old) else {
             return;
         };
