@@ -210,9 +210,7 @@ fn drop_rules_match_keepalived() {
                 ));
             }
         }
-        // VMACs: ours logs a link flap of the new VMACs at start that
-        // keepalived does not (older than the firewall; NOTES, session 7)
-        if k.log != u.log && name != "vmac" {
+        if k.log != u.log {
             failures.push(format!(
                 "{name} log:\n--- keepalived\n{:#?}\n--- ours\n{:#?}",
                 k.log, u.log

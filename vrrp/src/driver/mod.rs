@@ -711,6 +711,21 @@ async fn build_inner(
             setup_vmac(cfg, inst, &base, nl, links, ifc, &mut base_addrs).await?;
         }
     }
+    // A new macvlan is RUNNING only once the kernel's link watch has seen
+    // it (batched, up to a second later): until then its instance would
+    // start in FAULT, which keepalived's does not. Bounded, for a base
+    // interface that is down.
+    let deadline = Instant::now() + std::time::Duration::from_secs(2);
+    while !created.iter().all(|i| links.get(i).is_some_and(|l| l.up)) && Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        *links = nl
+            .links()
+            .await
+            .map_err(nlerr)?
+            .into_iter()
+            .map(|l| (l.index, l))
+            .collect();
+    }
     let addrs = nl.addrs().await.map_err(nlerr)?;
     // keepalived's `is_ours` interfaces: the VMACs it creates.
     let vmac_links: Vec<u32> = cfg
@@ -1081,6 +1096,15 @@ pub async fn run(
         for u in 0..eng.units.len() {
             let outs = eng.feed_unit(Instant::now(), u, input.clone());
             eng.exec(outs).await;
+        }
+    }
+    // Link messages queued while the VMACs were made describe states the
+    // start has already read (a new VMAC "down" first): dropped, and the
+    // links read again, so that a real change in that time still counts.
+    while link_rx.try_recv().is_ok() {}
+    if let Ok(now) = eng.nl.links().await {
+        for l in now {
+            eng.link_event(LinkEvent::Changed(l)).await;
         }
     }
 
