@@ -294,31 +294,7 @@ fn malformed_numbers_match_keepalived_at_run_time_and_under_test() {
     ) {
         return;
     }
-    let ns = Netns(format!("lnlenient{}", std::process::id()));
-    assert!(
-        Command::new("ip")
-            .args(["netns", "add", &ns.0])
-            .status()
-            .unwrap()
-            .success()
-    );
-    for args in [
-        vec![
-            "link", "add", "lnd0", "type", "veth", "peer", "name", "lnd1",
-        ],
-        vec!["link", "set", "lnd1", "up"],
-        vec!["link", "set", "lnd0", "up"],
-        vec!["link", "set", "lo", "up"],
-    ] {
-        assert!(
-            Command::new("ip")
-                .args(["-n", &ns.0])
-                .args(&args)
-                .status()
-                .unwrap()
-                .success()
-        );
-    }
+    let ns = Netns::with_veth(format!("lnlenient{}", std::process::id()), "lnd0", "lnd1");
     let dir = std::env::temp_dir().join(format!("lnlenient{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let conf = dir.join("ln.conf");

@@ -164,20 +164,13 @@ fn drop_rules_match_keepalived() {
     ) {
         return;
     }
-    let ns = Netns(format!("nfaccept{}", std::process::id()));
+    let ns = Netns::with_veth(format!("nfaccept{}", std::process::id()), "nfd0", "nfd1");
     let ip = |args: &[&str]| {
         assert!(
             Command::new("ip").args(args).status().unwrap().success(),
             "ip {args:?}"
         )
     };
-    ip(&["netns", "add", &ns.0]);
-    ip(&[
-        "-n", &ns.0, "link", "add", "nfd0", "type", "veth", "peer", "name", "nfd1",
-    ]);
-    for l in ["nfd1", "nfd0", "lo"] {
-        ip(&["-n", &ns.0, "link", "set", l, "up"]);
-    }
     ip(&["-n", &ns.0, "addr", "add", "192.0.2.2/24", "dev", "nfd0"]);
     let dir = std::env::temp_dir().join(format!("nfaccept{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -264,20 +264,7 @@ fn instance_checks_match_keepalived() {
     ) {
         return;
     }
-    let ns = Netns(format!("vovalid{}", std::process::id()));
-    let ip = |args: &[&str]| {
-        assert!(
-            Command::new("ip").args(args).status().unwrap().success(),
-            "ip {args:?}"
-        )
-    };
-    ip(&["netns", "add", &ns.0]);
-    ip(&[
-        "-n", &ns.0, "link", "add", "vod0", "type", "veth", "peer", "name", "vod1",
-    ]);
-    for l in ["vod1", "vod0", "lo"] {
-        ip(&["-n", &ns.0, "link", "set", l, "up"]);
-    }
+    let ns = Netns::with_veth(format!("vovalid{}", std::process::id()), "vod0", "vod1");
     let dir = std::env::temp_dir().join(format!("vovalid{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let conf = dir.join("vo.conf");

@@ -22,6 +22,28 @@ pub fn require(test: &str, cond: bool, why: &str) -> bool {
 #[allow(dead_code)]
 pub struct Netns(pub String);
 
+#[allow(dead_code)]
+impl Netns {
+    /// A new namespace `name` with a veth pair `a`–`b` and `lo`, all up.
+    pub fn with_veth(name: String, a: &str, b: &str) -> Netns {
+        let ns = Netns(name);
+        let ip = |args: &[&str]| {
+            assert!(
+                Command::new("ip").args(args).status().unwrap().success(),
+                "ip {args:?}"
+            )
+        };
+        ip(&["netns", "add", &ns.0]);
+        ip(&[
+            "-n", &ns.0, "link", "add", a, "type", "veth", "peer", "name", b,
+        ]);
+        for l in [b, a, "lo"] {
+            ip(&["-n", &ns.0, "link", "set", l, "up"]);
+        }
+        ns
+    }
+}
+
 impl Drop for Netns {
     fn drop(&mut self) {
         let _ = Command::new("ip").args(["netns", "del", &self.0]).status();

@@ -246,12 +246,7 @@ impl Firewall {
             return None;
         }
         let mut b = BatchBuilder::start(self.next_seq());
-        for &f in old {
-            let seq = self.next_seq();
-            let mut m = Msg::new(NFT_MSG_DELTABLE, NLM_F_ACK, seq, f);
-            m.str(1, &self.cfg.table);
-            b.push(m, seq);
-        }
+        self.delete_tables(old, &mut b);
         for a in &add {
             self.setup_for(a, &mut b);
         }
@@ -317,12 +312,7 @@ impl Firewall {
             return None;
         }
         let mut b = BatchBuilder::start(self.next_seq());
-        for &f in old {
-            let seq = self.next_seq();
-            let mut m = Msg::new(NFT_MSG_DELTABLE, NLM_F_ACK, seq, f);
-            m.str(1, &self.cfg.table);
-            b.push(m, seq);
-        }
+        self.delete_tables(old, &mut b);
         let (cmd, flags) = if add {
             (NFT_MSG_NEWSETELEM, NLM_F_CREATE | NLM_F_ACK)
         } else {
@@ -468,14 +458,11 @@ impl Firewall {
             return None;
         }
         let mut b = BatchBuilder::start(self.next_seq());
-        for (up, family) in [(self.v4_table, NFPROTO_IPV4), (self.v6_table, NFPROTO_IPV6)] {
-            if up {
-                let seq = self.next_seq();
-                let mut m = Msg::new(NFT_MSG_DELTABLE, NLM_F_ACK, seq, family);
-                m.str(1, &self.cfg.table);
-                b.push(m, seq);
-            }
-        }
+        let ours: Vec<u8> = [(self.v4_table, NFPROTO_IPV4), (self.v6_table, NFPROTO_IPV6)]
+            .into_iter()
+            .filter_map(|(up, family)| up.then_some(family))
+            .collect();
+        self.delete_tables(&ours, &mut b);
         let keep = (self.cfg.clone(), self.seq, self.set_id);
         *self = Firewall::new(keep.0);
         self.seq = keep.1;
@@ -553,6 +540,16 @@ impl Firewall {
                     _ => {}
                 }
             }
+        }
+    }
+
+    /// Our table of each of `families` deleted.
+    fn delete_tables(&mut self, families: &[u8], b: &mut BatchBuilder) {
+        for &f in families {
+            let seq = self.next_seq();
+            let mut m = Msg::new(NFT_MSG_DELTABLE, NLM_F_ACK, seq, f);
+            m.str(1, &self.cfg.table);
+            b.push(m, seq);
         }
     }
 

@@ -469,6 +469,17 @@ struct Built {
     forwarding6: HashMap<u32, bool>,
 }
 
+/// Every interface, by index.
+async fn read_links(nl: &Netlink) -> Result<HashMap<u32, LinkInfo>, DriverError> {
+    Ok(nl
+        .links()
+        .await
+        .map_err(nlerr)?
+        .into_iter()
+        .map(|l| (l.index, l))
+        .collect())
+}
+
 fn by_name(links: &HashMap<u32, LinkInfo>, n: &str) -> Option<LinkInfo> {
     links.values().find(|l| l.name == n).cloned()
 }
@@ -699,13 +710,7 @@ async fn build_inner(
                 v.ifname
             );
         }
-        *links = nl
-            .links()
-            .await
-            .map_err(nlerr)?
-            .into_iter()
-            .map(|l| (l.index, l))
-            .collect();
+        *links = read_links(nl).await?;
         if let Some(l) = by_name(links, &v.ifname) {
             created.push(l.index);
             setup_vmac(cfg, inst, &base, nl, links, ifc, &mut base_addrs).await?;
@@ -718,13 +723,7 @@ async fn build_inner(
     let deadline = Instant::now() + std::time::Duration::from_secs(2);
     while !created.iter().all(|i| links.get(i).is_some_and(|l| l.up)) && Instant::now() < deadline {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        *links = nl
-            .links()
-            .await
-            .map_err(nlerr)?
-            .into_iter()
-            .map(|l| (l.index, l))
-            .collect();
+        *links = read_links(nl).await?;
     }
     let addrs = nl.addrs().await.map_err(nlerr)?;
     // keepalived's `is_ours` interfaces: the VMACs it creates.
