@@ -55,8 +55,9 @@ impl NftSocket {
         let mut buf = vec![0u8; 65536];
         while !pending.is_empty() {
             let n = self.recv(&mut buf).map_err(os)?;
+            // answers to an earlier batch (after its error) are not ours
             for (ty, seq, errno) in messages(&buf[..n]) {
-                if ty == NLMSG_ERROR {
+                if ty == NLMSG_ERROR && b.seqs.contains(&seq) {
                     if errno != 0 {
                         return Err((errno, seq));
                     }
@@ -71,11 +72,17 @@ impl NftSocket {
     /// comes back, or ENOENT.
     pub fn has_table(&self, request: &[u8]) -> io::Result<bool> {
         self.send(request)?;
+        let want = request
+            .get(8..12)
+            .map_or(0, |s| u32::from_ne_bytes([s[0], s[1], s[2], s[3]]));
         let mut buf = vec![0u8; 65536];
         let mut found = false;
         loop {
             let n = self.recv(&mut buf)?;
-            for (ty, _, _) in messages(&buf[..n]) {
+            for (ty, seq, _) in messages(&buf[..n]) {
+                if seq != want {
+                    continue;
+                }
                 match ty {
                     NLMSG_ERROR | NLMSG_DONE => return Ok(found),
                     _ => found = true,
