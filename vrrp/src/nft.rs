@@ -168,20 +168,11 @@ impl Default for FwCfg {
 #[derive(Debug, Default)]
 pub struct Firewall {
     pub cfg: FwCfg,
-    v4_table: bool,
-    v4_vips: bool,
-    v6_table: bool,
-    v6_vips: bool,
-    ll_index: bool,
-    ll_name: bool,
-    v4_igmp: bool,
-    v6_igmp: bool,
-    /// VMACs in the IGMP/MLD maps: (family, VMAC index, base index).
-    vmacs: BTreeSet<(u8, u32, u32)>,
+    /// What the kernel holds.
+    held: FirewallState,
     /// Whether leftover tables were looked for (once, before the first
     /// table of ours).
     pub checked_old: bool,
-    elements: BTreeSet<FwAddr>,
     set_id: u32,
     seq: u32,
 }
@@ -204,22 +195,22 @@ impl Firewall {
 
     /// Whether any table of ours exists.
     pub fn active(&self) -> bool {
-        self.v4_table || self.v6_table
+        self.held.v4_table || self.held.v6_table
     }
 
     /// Whether `a` is in its set.
     pub fn has(&self, a: &FwAddr) -> bool {
-        self.elements.contains(a)
+        self.held.elements.contains(a)
     }
 
     /// The VMACs in the IGMP/MLD maps: (family, VMAC index, base index).
     pub fn vmac_entries(&self) -> impl Iterator<Item = &(u8, u32, u32)> {
-        self.vmacs.iter()
+        self.held.vmacs.iter()
     }
 
     /// Everything in the sets.
     pub fn elements(&self) -> impl Iterator<Item = &FwAddr> {
-        self.elements.iter()
+        self.held.elements.iter()
     }
 
     fn next_seq(&mut self) -> u32 {
@@ -240,8 +231,14 @@ impl Firewall {
     /// (from a keepalived that did not clean up) is deleted first. None when
     /// there is nothing to do.
     pub fn update(&mut self, add: &[FwAddr], del: &[FwAddr], old: &[u8]) -> Option<Batch> {
-        let add: Vec<&FwAddr> = add.iter().filter(|a| !self.elements.contains(a)).collect();
-        let del: Vec<&FwAddr> = del.iter().filter(|a| self.elements.contains(a)).collect();
+        let add: Vec<&FwAddr> = add
+            .iter()
+            .filter(|a| !self.held.elements.contains(a))
+            .collect();
+        let del: Vec<&FwAddr> = del
+            .iter()
+            .filter(|a| self.held.elements.contains(a))
+            .collect();
         if add.is_empty() && del.is_empty() {
             return None;
         }
@@ -282,10 +279,10 @@ impl Firewall {
             }
         }
         for a in add {
-            self.elements.insert(a.clone());
+            self.held.elements.insert(a.clone());
         }
         for a in del {
-            self.elements.remove(a);
+            self.held.elements.remove(a);
         }
         let end = self.next_seq();
         Some(b.finish(end))
@@ -306,7 +303,7 @@ impl Firewall {
         let todo: Vec<u8> = families
             .iter()
             .copied()
-            .filter(|f| self.vmacs.contains(&(*f, vmac, base)) != add)
+            .filter(|f| self.held.vmacs.contains(&(*f, vmac, base)) != add)
             .collect();
         if todo.is_empty() {
             return None;
@@ -323,22 +320,30 @@ impl Firewall {
             let mut ids = (None, None);
             if add {
                 let v4 = f == NFPROTO_IPV4;
-                let up = if v4 { self.v4_table } else { self.v6_table };
+                let up = if v4 {
+                    self.held.v4_table
+                } else {
+                    self.held.v6_table
+                };
                 if !up {
                     self.table(f, &mut b);
                     if v4 {
-                        self.v4_table = true;
+                        self.held.v4_table = true;
                     } else {
-                        self.v6_table = true;
+                        self.held.v6_table = true;
                     }
                 }
-                let igmp = if v4 { self.v4_igmp } else { self.v6_igmp };
+                let igmp = if v4 {
+                    self.held.v4_igmp
+                } else {
+                    self.held.v6_igmp
+                };
                 if !igmp {
                     ids = self.igmp(f, &mut b);
                     if v4 {
-                        self.v4_igmp = true;
+                        self.held.v4_igmp = true;
                     } else {
-                        self.v6_igmp = true;
+                        self.held.v6_igmp = true;
                     }
                 }
             }
@@ -368,9 +373,9 @@ impl Firewall {
                 b.push(m, seq);
             }
             if add {
-                self.vmacs.insert((f, vmac, base));
+                self.held.vmacs.insert((f, vmac, base));
             } else {
-                self.vmacs.remove(&(f, vmac, base));
+                self.held.vmacs.remove(&(f, vmac, base));
             }
         }
         let end = self.next_seq();
@@ -458,16 +463,16 @@ impl Firewall {
             return None;
         }
         let mut b = BatchBuilder::start(self.next_seq());
-        let ours: Vec<u8> = [(self.v4_table, NFPROTO_IPV4), (self.v6_table, NFPROTO_IPV6)]
-            .into_iter()
-            .filter_map(|(up, family)| up.then_some(family))
-            .collect();
+        let ours: Vec<u8> = [
+            (self.held.v4_table, NFPROTO_IPV4),
+            (self.held.v6_table, NFPROTO_IPV6),
+        ]
+        .into_iter()
+        .filter_map(|(up, family)| up.then_some(family))
+        .collect();
         self.delete_tables(&ours, &mut b);
-        let keep = (self.cfg.clone(), self.seq, self.set_id);
-        *self = Firewall::new(keep.0);
-        self.seq = keep.1;
-        self.set_id = keep.2;
-        self.checked_old = true;
+        // keepalived's set ids and sequence numbers run on
+        self.held = FirewallState::default();
         let end = self.next_seq();
         Some(b.finish(end))
     }
@@ -475,67 +480,43 @@ impl Firewall {
     /// Forgets what a failed batch was to set up: the kernel dropped all of
     /// it. The next update tries again from what `before` knew.
     pub fn restore(&mut self, before: FirewallState) {
-        [
-            self.v4_table,
-            self.v4_vips,
-            self.v6_table,
-            self.v6_vips,
-            self.ll_index,
-            self.ll_name,
-            self.v4_igmp,
-            self.v6_igmp,
-        ] = before.0;
-        self.elements = before.1;
-        self.vmacs = before.2;
+        self.held = before;
     }
 
     /// What [`Firewall::restore`] goes back to.
     pub fn state(&self) -> FirewallState {
-        FirewallState(
-            [
-                self.v4_table,
-                self.v4_vips,
-                self.v6_table,
-                self.v6_vips,
-                self.ll_index,
-                self.ll_name,
-                self.v4_igmp,
-                self.v6_igmp,
-            ],
-            self.elements.clone(),
-            self.vmacs.clone(),
-        )
+        self.held.clone()
     }
 
     fn setup_for(&mut self, a: &FwAddr, b: &mut BatchBuilder) {
         match a {
             FwAddr::V4(_) => {
-                if !self.v4_vips {
-                    if !self.v4_table {
+                if !self.held.v4_vips {
+                    if !self.held.v4_table {
                         self.table(NFPROTO_IPV4, b);
-                        self.v4_table = true;
+                        self.held.v4_table = true;
                     }
                     self.v4_vips(b);
-                    self.v4_vips = true;
+                    self.held.v4_vips = true;
                 }
             }
             _ => {
-                if !self.v6_vips {
-                    if !self.v6_table {
+                if !self.held.v6_vips {
+                    if !self.held.v6_table {
                         self.table(NFPROTO_IPV6, b);
-                        self.v6_table = true;
+                        self.held.v6_table = true;
                     }
                     self.v6_vips(b);
-                    self.v6_vips = true;
+                    self.held.v6_vips = true;
                 }
                 match a {
-                    FwAddr::LinkLocal(..) if !self.ll_index => {
+                    FwAddr::LinkLocal(..) if !self.held.ll_index => {
                         self.link_local(false, b);
-                        self.ll_index = true;
+                        self.held.ll_index = true;
                     }
-                    FwAddr::LinkLocalName(..) if !self.ll_name => {
+                    FwAddr::LinkLocalName(..) if !self.held.ll_name => {
                         self.link_local(true, b);
-                        self.ll_name = true;
+                        self.held.ll_name = true;
                     }
                     _ => {}
                 }
@@ -837,9 +818,22 @@ impl SetSpec {
     }
 }
 
-/// A saved [`Firewall`] state (see [`Firewall::restore`]).
-#[derive(Clone, Debug)]
-pub struct FirewallState([bool; 8], BTreeSet<FwAddr>, BTreeSet<(u8, u32, u32)>);
+/// What the kernel holds of ours: which parts of the ruleset are set up,
+/// and the elements of the sets (see [`Firewall::restore`]).
+#[derive(Clone, Debug, Default)]
+pub struct FirewallState {
+    v4_table: bool,
+    v4_vips: bool,
+    v6_table: bool,
+    v6_vips: bool,
+    ll_index: bool,
+    ll_name: bool,
+    v4_igmp: bool,
+    v6_igmp: bool,
+    elements: BTreeSet<FwAddr>,
+    /// VMACs in the IGMP/MLD maps: (family, VMAC index, base index).
+    vmacs: BTreeSet<(u8, u32, u32)>,
+}
 
 /// The rule expressions used here; registers as keepalived uses them (the
 /// address in register 1, an interface in register 2).
