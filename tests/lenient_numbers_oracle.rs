@@ -16,7 +16,7 @@
 //! checker process stops before it reads them and only `-t` is compared.
 
 mod oracle_common;
-use oracle_common::{Netns, require};
+use oracle_common::{Netns, pid_args, require_netns_oracle};
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -187,18 +187,7 @@ struct Run<'a> {
 
 impl Run<'_> {
     fn pids(&self, tag: &str) -> Vec<String> {
-        ["p", "r", "c"]
-            .iter()
-            .flat_map(|k| {
-                [
-                    format!("-{k}"),
-                    self.dir
-                        .join(format!("ln{tag}{k}.pid"))
-                        .to_string_lossy()
-                        .into_owned(),
-                ]
-            })
-            .collect()
+        pid_args(self.dir, &format!("ln{tag}"))
     }
 
     fn test(&self, bin: &str, tag: &str, conf: &Path) -> (Option<i32>, String) {
@@ -280,18 +269,7 @@ impl Run<'_> {
 
 #[test]
 fn malformed_numbers_match_keepalived_at_run_time_and_under_test() {
-    if !require(
-        "lenient_numbers_oracle",
-        nix::unistd::geteuid().is_root(),
-        "needs root for a network namespace",
-    ) {
-        return;
-    }
-    if !require(
-        "lenient_numbers_oracle",
-        Path::new("/usr/sbin/keepalived").exists(),
-        "Debian keepalived not installed (make test installs it)",
-    ) {
+    if !require_netns_oracle("lenient_numbers_oracle") {
         return;
     }
     let ns = Netns::with_veth(format!("lnlenient{}", std::process::id()), "lnd0", "lnd1");

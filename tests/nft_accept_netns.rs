@@ -6,7 +6,7 @@
 //! same lines (order aside: the parent's interleave by scheduling).
 
 mod oracle_common;
-use oracle_common::{Netns, require};
+use oracle_common::{Netns, require, require_netns_oracle};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -146,22 +146,16 @@ fn run_with_reloads(
 #[test]
 fn drop_rules_match_keepalived() {
     const NAME: &str = "nft_accept_netns";
-    if !require(
-        NAME,
-        nix::unistd::geteuid().is_root(),
-        "needs root for a network namespace",
-    ) || !require(
-        NAME,
-        Path::new("/usr/sbin/keepalived").exists(),
-        "Debian keepalived not installed (make test installs it)",
-    ) || !require(
-        NAME,
-        Command::new("nft")
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success()),
-        "nft not installed (make test installs nftables)",
-    ) {
+    if !require_netns_oracle(NAME)
+        || !require(
+            NAME,
+            Command::new("nft")
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success()),
+            "nft not installed (make test installs nftables)",
+        )
+    {
         return;
     }
     let ns = Netns::with_veth(format!("nfaccept{}", std::process::id()), "nfd0", "nfd1");

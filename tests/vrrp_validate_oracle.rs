@@ -14,7 +14,7 @@
 //!   instance's settings in keepalived.data are compared line by line.
 
 mod oracle_common;
-use oracle_common::{Netns, require};
+use oracle_common::{Netns, pid_args, require_netns_oracle};
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -177,18 +177,7 @@ struct Lab<'a> {
 
 impl Lab<'_> {
     fn pids(&self, tag: &str) -> Vec<String> {
-        ["p", "r", "c"]
-            .iter()
-            .flat_map(|k| {
-                [
-                    format!("-{k}"),
-                    self.dir
-                        .join(format!("vo{tag}{k}.pid"))
-                        .to_string_lossy()
-                        .into_owned(),
-                ]
-            })
-            .collect()
+        pid_args(self.dir, &format!("vo{tag}"))
     }
 
     fn test(
@@ -253,15 +242,7 @@ impl Lab<'_> {
 #[test]
 fn instance_checks_match_keepalived() {
     const NAME: &str = "vrrp_validate_oracle";
-    if !require(
-        NAME,
-        nix::unistd::geteuid().is_root(),
-        "needs root for a network namespace",
-    ) || !require(
-        NAME,
-        Path::new("/usr/sbin/keepalived").exists(),
-        "Debian keepalived not installed (make test installs it)",
-    ) {
+    if !require_netns_oracle(NAME) {
         return;
     }
     let ns = Netns::with_veth(format!("vovalid{}", std::process::id()), "vod0", "vod1");

@@ -16,6 +16,38 @@ pub fn require(test: &str, cond: bool, why: &str) -> bool {
     false
 }
 
+/// `require` for the tests that run Debian's keepalived in a namespace
+/// of their own: root, and /usr/sbin/keepalived.
+#[allow(dead_code)]
+pub fn require_netns_oracle(test: &str) -> bool {
+    require(
+        test,
+        nix::unistd::geteuid().is_root(),
+        "needs root for a network namespace",
+    ) && require(
+        test,
+        std::path::Path::new("/usr/sbin/keepalived").exists(),
+        "Debian keepalived not installed (make test installs it)",
+    )
+}
+
+/// `-p FILE -r FILE -c FILE` in `dir`, the files named `{prefix}{k}.pid`,
+/// so that two daemons of one test never share a pid file.
+#[allow(dead_code)]
+pub fn pid_args(dir: &std::path::Path, prefix: &str) -> Vec<String> {
+    ["p", "r", "c"]
+        .iter()
+        .flat_map(|k| {
+            [
+                format!("-{k}"),
+                dir.join(format!("{prefix}{k}.pid"))
+                    .to_string_lossy()
+                    .into_owned(),
+            ]
+        })
+        .collect()
+}
+
 /// A network namespace by name, deleted when dropped (also on panic).
 // samples_oracle sets up a namespace of its own (with a veth) and so
 // leaves this unused in its build of the module.
