@@ -240,7 +240,13 @@ pub fn global_text(cfg: &Config, env: &Env) -> String {
         " Checkers log all failures = {}",
         true_false(g.checker_log_all_failures)
     ));
-    w(" No test config before reload");
+    match &g.reload_check_config {
+        Some(log) => w(&format!(" Test config before reload, log to {log}")),
+        None => w(" No test config before reload"),
+    }
+    if let Some(f) = crate::reload::reload_file(cfg) {
+        w(&format!(" Reload_file = {}", f.display()));
+    }
     if extra(g, "data_use_instance").is_some() {
         w(" Use instance name in data dumps");
     }
@@ -276,7 +282,10 @@ pub fn global_text(cfg: &Config, env: &Env) -> String {
     if let Some(t) = udp.filter(|t| *t != 0) {
         w(&format!(" LVS TCP timeout = {t}"));
     }
-    w(" Disable local IGMP = no");
+    w(&format!(
+        " Disable local IGMP = {}",
+        if g.disable_local_igmp { "yes" } else { "no" }
+    ));
     if let Some(s) = &g.lvs_sync_daemon {
         if let Some(i) = &s.instance {
             w(&format!(" LVS syncd vrrp name = {i}"));
@@ -385,8 +394,22 @@ pub fn global_text(cfg: &Config, env: &Env) -> String {
         " VRRP default protocol version = {}",
         g.vrrp_version.unwrap_or(2)
     ));
+    if let Some(t) = &g.nftables {
+        w(&format!(" nftables table name = {t}"));
+        w(&format!(
+            " nftables base chain priority = {}",
+            g.nftables_priority.unwrap_or(-1)
+        ));
+        w(&format!(
+            " nftables {}force use ifindex for link local IPv6",
+            if g.nftables_ifindex { "" } else { "don't " }
+        ));
+    }
     // Debian's build: nftables support, linked with libnftnl 1.2.3
-    w(" nftables without counters");
+    w(&format!(
+        " nftables with{} counters",
+        if g.nftables_counters { "" } else { "out" }
+    ));
     w(" libnftnl version 1.2.3");
     w(&format!(
         " VRRP check unicast_src = {}",

@@ -413,28 +413,40 @@ fn notify_systemd(state: &[sd_notify::NotifyState]) {
     let _ = sd_notify::notify(state);
 }
 
-/// What the parent's SIGUSR1 dump (`keepalived_parent.data`) needs.
+/// Which children the command line allows (`-P`, `-C`, `--all`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ChildChoice {
+    pub only_vrrp: bool,
+    pub only_check: bool,
+    pub all: bool,
+}
+
+/// What the parent knows of the configuration: its global settings, for
+/// the SIGUSR1 dump (`keepalived_parent.data`) and for what a reload may
+/// change ([`crate::reload`]). The children hold the rest.
 #[derive(Debug, Clone)]
-pub struct ParentDump {
+pub struct ParentConfig {
     /// The configuration's `global_defs` and root options (the rest left
     /// empty: the parent's dump shows only global data).
     pub globals: kaconf::model::Config,
-    /// To read them again after a reload (the parent does not parse at
-    /// SIGHUP: the children do).
+    /// Read again at each reload.
     pub path: PathBuf,
     pub opts: kaconf::Options,
     /// `-u`.
     pub umask: Option<u32>,
+    pub children: ChildChoice,
+    /// `-s`: the namespace comes from the command line, not the file.
+    pub ns_override: bool,
 }
 
-impl ParentDump {
+impl ParentConfig {
     pub fn new(
         config: &kaconf::model::Config,
         path: PathBuf,
         opts: kaconf::Options,
         umask: Option<u32>,
-    ) -> ParentDump {
-        ParentDump {
+    ) -> ParentConfig {
+        ParentConfig {
             globals: kaconf::model::Config {
                 root: config.root.clone(),
                 global_defs: config.global_defs.clone(),
@@ -443,35 +455,19 @@ impl ParentDump {
             path,
             opts,
             umask,
+            children: ChildChoice::default(),
+            ns_override: false,
         }
     }
 
     /// keepalived's `print_parent_data`: `$TMPDIR/keepalived_parent.data`.
-    /// After a reload the file is read again (a file that no longer parses
-    /// leaves the globals as they were, as the children keep theirs).
     /// Blocking.
-    fn write(&mut self, reread: bool) {
+    fn write(&self) {
         const NAME: &str = "keepalived_parent.data";
         info!(
             "Printing parent data for process({}) on signal",
             std::process::id()
         );
-        if reread {
-            let parsed = kaconf::parse_file(&self.path.to_string_lossy(), &self.opts);
-            let fatal =
-                !parsed.found
-                    || parsed.diags.list.iter().any(|d| {
-                        matches!(d.class, kaconf::Class::Fatal | kaconf::Class::FileNotFound)
-                    });
-            if !fatal {
-                *self = ParentDump::new(
-                    &parsed.config,
-                    self.path.clone(),
-                    self.opts.clone(),
-                    self.umask,
-                );
-            }
-        }
         let env = crate::check_dump::Env::current(self.umask, &self.globals.global_defs);
         let text = crate::check_dump::global_text(&self.globals, &env);
         let name = crate::check_dump::file_name(&self.globals, NAME);
@@ -516,32 +512,114 @@ impl Loading {
     }
 }
 
-/// keepalived's `do_reload`: tell systemd, log, pass SIGHUP on and wait for
-/// every child to report the new configuration loaded.
-fn start_reload(
-    running: &[Running],
+type SharedConfig = std::sync::Arc<std::sync::Mutex<ParentConfig>>;
+
+fn lock(cfg: &SharedConfig) -> std::sync::MutexGuard<'_, ParentConfig> {
+    cfg.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// keepalived's `start_reload`: with `reload_check_config` the new file is
+/// tested first, in a task whose result [`parent_loop`] waits for;
+/// otherwise the reload starts now.
+fn begin_reload(
+    running: &mut Vec<Running>,
     loading: &mut Loading,
     notices: bool,
-    dump: &std::sync::Mutex<(ParentDump, bool)>,
+    cfg: &SharedConfig,
     log_detail: bool,
-) {
-    notify_systemd(&[sd_notify::NotifyState::Reloading]);
-    info!("Reloading ...");
-    {
-        // keepalived's parent reads the file again here, and names it when
-        // it opens; our children do the reading.
-        let d = dump.lock().unwrap_or_else(|e| e.into_inner());
-        if std::fs::File::open(&d.0.path).is_ok() {
-            if log_detail {
-                info!("Opening file '{}'.", d.0.path.display());
-            }
-            info!("Configuration file {}", d.0.path.display());
-        }
+    queued: bool,
+) -> Option<tokio::task::JoinHandle<crate::reload::Checked>> {
+    if queued && log_detail {
+        info!("Processing queued reload");
     }
-    for r in running {
+    let current = lock(cfg).globals.clone();
+    if current.global_defs.reload_check_config.is_none() {
+        start_reload(running, loading, notices, cfg, log_detail, false);
+        return None;
+    }
+    if log_detail {
+        info!("validate conf before Reload");
+    }
+    Some(tokio::spawn(async move {
+        crate::reload::validate(&current).await
+    }))
+}
+
+/// keepalived's `do_reload`: read the file again and refuse the settings a
+/// running daemon cannot change (then nothing is reloaded); otherwise tell
+/// systemd, pass SIGHUP on, start a child the new file needs, and wait for
+/// every child to report the new configuration loaded. A file that cannot
+/// be read is left to the children, which keep what they run.
+fn start_reload(
+    running: &mut Vec<Running>,
+    loading: &mut Loading,
+    notices: bool,
+    cfg: &SharedConfig,
+    log_detail: bool,
+    validated: bool,
+) {
+    info!("Reloading ...");
+    let (path, opts, choice, ns_override) = {
+        let c = lock(cfg);
+        (c.path.clone(), c.opts.clone(), c.children, c.ns_override)
+    };
+    // after a configuration test keepalived reads the copy the test made,
+    // and names no file
+    if !validated && std::fs::File::open(&path).is_ok() {
+        if log_detail {
+            info!("Opening file '{}'.", path.display());
+        }
+        info!("Configuration file {}", path.display());
+    }
+    let parsed = kaconf::parse_file(&path.to_string_lossy(), &opts);
+    let usable = parsed.found
+        && !parsed
+            .diags
+            .list
+            .iter()
+            .any(|d| matches!(d.class, kaconf::Class::Fatal | kaconf::Class::FileNotFound));
+    let mut wanted = Vec::new();
+    if usable {
+        let mut c = lock(cfg);
+        let refused = crate::reload::refused(&c.globals, &parsed.config, ns_override);
+        if !refused.is_empty() {
+            for line in refused {
+                info!("{line}");
+            }
+            return;
+        }
+        let umask = c.umask;
+        *c = ParentConfig {
+            children: choice,
+            ns_override,
+            ..ParentConfig::new(&parsed.config, path, opts, umask)
+        };
+        wanted = wanted_children(
+            &parsed.config,
+            choice.only_vrrp,
+            choice.only_check,
+            choice.all,
+        );
+    }
+    notify_systemd(&[sd_notify::NotifyState::Reloading]);
+    for r in running.iter() {
         let _ = kill(r.pid, Signal::SIGHUP);
     }
-    dump.lock().unwrap_or_else(|e| e.into_inner()).1 = true;
+    // keepalived starts a child that the new configuration needs
+    for kind in wanted {
+        if running.iter().any(|r| r.kind == kind) {
+            continue;
+        }
+        match spawn_child(kind) {
+            Ok(pid) => running.push(Running {
+                kind,
+                pid,
+                started: Instant::now(),
+                restarts: 0,
+            }),
+            Err(e) => error!("Unable to start {} child process: {e}", kind.name()),
+        }
+    }
     if notices {
         loading.pending = running.iter().map(|r| r.kind).collect();
     }
@@ -556,7 +634,7 @@ pub fn run_parent(
     children: Vec<(Subsystem, Pid)>,
     dont_respawn: bool,
     child_wait: Duration,
-    dump: ParentDump,
+    cfg: ParentConfig,
     log_detail: bool,
 ) -> i32 {
     let rt = match tokio::runtime::Builder::new_current_thread()
@@ -573,7 +651,7 @@ pub fn run_parent(
         children,
         dont_respawn,
         child_wait,
-        dump,
+        cfg,
         log_detail,
     ));
     if log_detail {
@@ -625,7 +703,7 @@ async fn parent_loop(
     children: Vec<(Subsystem, Pid)>,
     dont_respawn: bool,
     child_wait: Duration,
-    dump: ParentDump,
+    cfg: ParentConfig,
     log_detail: bool,
 ) -> i32 {
     let (
@@ -682,9 +760,10 @@ async fn parent_loop(
     // A child may have died before the SIGCHLD handler existed: look once
     // before the first wait.
     let mut check_children = true;
-    // The dump's state, handed to a blocking task for each SIGUSR1 (one at
-    // a time) and back; `reloaded`: a SIGHUP came since it was read.
-    let dump = std::sync::Arc::new(std::sync::Mutex::new((dump, false)));
+    // Shared with the blocking task that writes each SIGUSR1 dump.
+    let cfg: SharedConfig = std::sync::Arc::new(std::sync::Mutex::new(cfg));
+    // The configuration test of a reload, while it runs.
+    let mut checking: Option<tokio::task::JoinHandle<crate::reload::Checked>> = None;
     loop {
         while check_children {
             check_children = false;
@@ -701,7 +780,14 @@ async fn parent_loop(
             // a dead child reports nothing: do not wait for it
             if loading.reported(r.kind) && loading.queued {
                 loading.queued = false;
-                start_reload(&running, &mut loading, ready.is_some(), &dump, log_detail);
+                checking = begin_reload(
+                    &mut running,
+                    &mut loading,
+                    ready.is_some(),
+                    &cfg,
+                    log_detail,
+                    true,
+                );
             }
             if matches!(
                 code,
@@ -758,8 +844,8 @@ async fn parent_loop(
         tokio::select! {
             _ = chld.recv() => check_children = true,
             _ = hup.recv() => {
-                if loading.pending.is_empty() {
-                    start_reload(&running, &mut loading, ready.is_some(), &dump, log_detail);
+                if loading.pending.is_empty() && checking.is_none() {
+                    checking = begin_reload(&mut running, &mut loading, ready.is_some(), &cfg, log_detail, false);
                 } else {
                     // as keepalived: one reload at a time, the next queued
                     loading.queued = true;
@@ -778,17 +864,27 @@ async fn parent_loop(
                     && loading.queued
                 {
                     loading.queued = false;
-                    start_reload(&running, &mut loading, ready.is_some(), &dump, log_detail);
+                    checking = begin_reload(&mut running, &mut loading, ready.is_some(), &cfg, log_detail, true);
+                }
+            }
+            checked = async {
+                match checking.as_mut() {
+                    Some(task) => task.await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                checking = None;
+                if matches!(checked, Ok(crate::reload::Checked::Passed)) {
+                    start_reload(&mut running, &mut loading, ready.is_some(), &cfg, log_detail, true);
+                } else if loading.queued {
+                    loading.queued = false;
+                    checking = begin_reload(&mut running, &mut loading, ready.is_some(), &cfg, log_detail, true);
                 }
             }
             _ = usr1.recv() => {
                 signal_all(&running, Signal::SIGUSR1);
-                let dump = std::sync::Arc::clone(&dump);
-                tokio::task::spawn_blocking(move || {
-                    let mut d = dump.lock().unwrap_or_else(|e| e.into_inner());
-                    let reread = std::mem::take(&mut d.1);
-                    d.0.write(reread);
-                });
+                let cfg = std::sync::Arc::clone(&cfg);
+                tokio::task::spawn_blocking(move || lock(&cfg).write());
             }
             // stats and JSON are the VRRP child's
             _ = usr2.recv() => signal_vrrp(&running, libc::SIGUSR2),

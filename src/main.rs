@@ -16,6 +16,7 @@ mod check_role;
 mod daemon;
 mod log;
 mod ready;
+mod reload;
 mod smtp;
 mod syscheck;
 mod vrrp_role;
@@ -284,6 +285,8 @@ fn run(cli: &Cli, file: &str, opts: &kaconf::Options) -> i32 {
     );
     match child {
         None => {
+            // a reload that a stopped daemon left half done
+            reload::remove_reload_file(&parsed.config);
             let pid_file = match daemon::PidFile::create(&pids.parent) {
                 Ok(p) => p,
                 Err(e) => {
@@ -320,7 +323,17 @@ fn run(cli: &Cli, file: &str, opts: &kaconf::Options) -> i32 {
                     "NOTICE: setting config option max_auto_priority should result in better keepalived performance"
                 );
             }
-            let children = daemon::wanted_children(&parsed.config, cli.vrrp, cli.check, cli.all);
+            let choice = daemon::ChildChoice {
+                only_vrrp: cli.vrrp,
+                only_check: cli.check,
+                all: cli.all,
+            };
+            let children = daemon::wanted_children(
+                &parsed.config,
+                choice.only_vrrp,
+                choice.only_check,
+                choice.all,
+            );
             match daemon::fork_children(&children) {
                 Ok(daemon::Forked::Parent(started)) => {
                     // Not freed: the children share these pages copy-on-write,
@@ -333,18 +346,22 @@ fn run(cli: &Cli, file: &str, opts: &kaconf::Options) -> i32 {
                         .map_or(daemon::CHILD_WAIT, |s| {
                             std::time::Duration::from_secs(u64::from(s))
                         });
-                    let dump = daemon::ParentDump::new(
-                        &parsed.config,
-                        std::path::PathBuf::from(file),
-                        opts.clone(),
-                        cli.umask.as_deref().and_then(parse_umask),
-                    );
+                    let parent_cfg = daemon::ParentConfig {
+                        children: choice,
+                        ns_override: cli.namespace.is_some(),
+                        ..daemon::ParentConfig::new(
+                            &parsed.config,
+                            std::path::PathBuf::from(file),
+                            opts.clone(),
+                            cli.umask.as_deref().and_then(parse_umask),
+                        )
+                    };
                     std::mem::forget(parsed);
                     daemon::run_parent(
                         started,
                         cli.dont_respawn,
                         child_wait,
-                        dump,
+                        parent_cfg,
                         cli.log_detail > 0,
                     )
                 }

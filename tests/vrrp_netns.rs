@@ -3017,7 +3017,11 @@ fn two_owners_settle_as_keepalived() {
     if !require() {
         return;
     }
-    let v = Variant::V3v4;
+    // One advert a second: the two owners' adverts cross in flight (each
+    // then yields to the other, and the first to time out takes over)
+    // only when ours sends within the moment keepalived takes a 255
+    // advert to react. At 0.1 s a loaded host hit that.
+    let v = Variant::V2Pass;
     let lab = Lab::new("own", 148, 2);
     let vip = v.vip(&lab);
     let owner = Inst {

@@ -1179,6 +1179,11 @@ impl Builder {
             // mapped to `nftables` where it is read (see `keyword`)
             "vrrp_iptables" => {}
             "nftables_ifindex" => g.nftables_ifindex = true,
+            "disable_local_igmp" => g.disable_local_igmp = true,
+            "reload_check_config" => {
+                g.reload_check_config = Some(line.word(1).unwrap_or("/dev/null").to_string())
+            }
+            "reload_file" => g.reload_file = Some(s1()),
             "nftables_counters" => g.nftables_counters = true,
             "max_auto_priority" => {
                 // sched_get_priority_max(SCHED_RR)

@@ -133,6 +133,17 @@ pub struct GlobalDefs {
     pub nftables_ifindex: bool,
     /// `nftables_counters`: a counter in each rule.
     pub nftables_counters: bool,
+    /// `disable_local_igmp`: while the VRRP process runs, IPv4 link-local
+    /// IGMP reports are off (net.ipv4.igmp_link_local_mcast_reports), and
+    /// IPv4 VMACs get no IGMP firewall rules. Fixed at start.
+    pub disable_local_igmp: bool,
+    /// `reload_check_config [LOGFILE]`: a reload first runs the new
+    /// configuration through `-t`, which writes to LOGFILE (/dev/null when
+    /// bare); a failed test cancels the reload.
+    pub reload_check_config: Option<String>,
+    /// `reload_file [FILE]`: a file that exists while a reload reads the
+    /// configuration; `Some(None)` is keepalived's default name.
+    pub reload_file: Option<Option<String>>,
     pub vrrp_strict: bool,
     pub vrrp_skip_check_adv_addr: bool,
     pub vrrp_check_unicast_src: bool,

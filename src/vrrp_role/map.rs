@@ -489,6 +489,7 @@ pub fn driver_cfg(
     if let Some(IpAddr::V6(a)) = g.vrrp_mcast_group6 {
         d.mcast_group6 = a;
     }
+    d.disable_local_igmp = g.disable_local_igmp;
     d.firewall = vrrp::nft::FwCfg {
         table: g.nftables.clone().unwrap_or_else(|| "keepalived".into()),
         priority: g.nftables_priority.unwrap_or(-1),

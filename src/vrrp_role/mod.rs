@@ -12,10 +12,12 @@
 //! - [`map`]: `kaconf::model::Config` → `vrrp::driver::DriverCfg`.
 //! - [`track`]: vrrp_script (rise/fall) and track_file → tracker inputs.
 //! - [`notify`]: notify scripts and the notify FIFO.
+//! - [`igmp`]: the `disable_local_igmp` setting.
 //! - [`mail`]: which transitions are mailed (`smtp_alert`); sent by
 //!   [`crate::smtp`] in tasks of their own.
 
 pub mod dump;
+pub mod igmp;
 pub mod mail;
 pub mod map;
 pub mod notify;
@@ -549,6 +551,11 @@ async fn serve(path: &Path, popts: &kaconf::Options, config: Config, opts: &Vrrp
     crate::daemon::absorb_dump_signals("Keepalived_vrrp", &["SIGUSR2", "SIGRTMIN+2", "SIGRTMAX-1"]);
     let m = mailer(&config, opts);
     let p = prepare(&config, opts, m);
+    // put back when this function returns, after the engine has stopped
+    let _local_igmp = config
+        .global_defs
+        .disable_local_igmp
+        .then(igmp::LocalIgmp::disable);
     drop(config);
     for e in &p.errors {
         error!("{e}");

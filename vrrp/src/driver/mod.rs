@@ -254,6 +254,9 @@ pub struct DriverCfg {
     /// The nftables settings of the drop rules (taken at start; keepalived
     /// does not change them at a reload either).
     pub firewall: crate::nft::FwCfg,
+    /// `disable_local_igmp`: IPv4 VMACs get no IGMP rules (the host sends
+    /// no link-local reports to begin with).
+    pub disable_local_igmp: bool,
 }
 
 impl DriverCfg {
@@ -269,6 +272,7 @@ impl DriverCfg {
             gna_interval: std::time::Duration::ZERO,
             start_inputs: Vec::new(),
             firewall: crate::nft::FwCfg::default(),
+            disable_local_igmp: false,
         }
     }
 }
@@ -1787,6 +1791,9 @@ impl Engine {
         let mut want = std::collections::BTreeSet::new();
         for inst in &self.cfg.instances {
             let Some(v) = &inst.vmac else { continue };
+            if self.cfg.disable_local_igmp && inst.family() == Family::V4 {
+                continue;
+            }
             let (Some(vmac), Some(base)) = (
                 self.links.values().find(|l| l.name == v.ifname),
                 self.links.values().find(|l| l.name == inst.fsm.interface),

@@ -1,0 +1,288 @@
+//! Differential test against Debian's keepalived 2.2.7 (tier 2: root,
+//! netns): what the parent does at a reload. Each case runs both daemons
+//! in turn, alone in a namespace of the test's, through the same steps
+//! (write a configuration, SIGHUP the parent, wait); the lines that the
+//! reload concerns must be the same in each step (sorted: the parent's
+//! and the children's lines interleave by scheduling).
+//!
+//! - settings a running daemon cannot change: the reload is refused, the
+//!   children are not told, and a later acceptable reload goes through;
+//! - `reload_check_config`: a new file that fails `-t` is not loaded, one
+//!   that passes is; `reload_file` left from before is removed at start;
+//! - a child that the new file needs is started;
+//! - `disable_local_igmp`: the namespace's link-local IGMP reports are off
+//!   while the VRRP process runs and back on after; IPv4 VMACs get no
+//!   IGMP rules.
+
+mod oracle_common;
+use oracle_common::{Netns, pid_args, require_netns_oracle};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const KEEPALIVED: &str = "/usr/sbin/keepalived";
+const OURS: &str = env!("CARGO_BIN_EXE_keepalived");
+
+fn instance(extra_global: &str, extra_instance: &str) -> String {
+    format!(
+        "global_defs {{\n  router_id t1\n{extra_global}}}\nvrrp_instance VI_1 {{\n  interface pr0\n  virtual_router_id 5\n  priority 100\n{extra_instance}  virtual_ipaddress {{\n    192.0.2.1/24\n  }}\n}}\n"
+    )
+}
+
+/// The lines a reload concerns, from either process.
+const KEPT: &[&str] = &[
+    "Reloading",
+    "Cannot change",
+    "New config failed",
+    "validate conf",
+    "Starting VRRP child",
+    "Starting Healthcheck child",
+    "Reload complete",
+    "Startup complete",
+    "Configuration file",
+    "Opening file",
+    "Processing queued",
+    "Warning - keepalived has no configuration",
+    "truncate of",
+    "Failed to create reload file",
+    "Unable to",
+    "Stopping",
+    "config check",
+    "Could not run",
+];
+
+struct Run {
+    /// The kept lines of each step (start, each reload, stop), sorted.
+    steps: Vec<Vec<String>>,
+    /// What the test's probe saw after each step but the last.
+    probes: Vec<String>,
+}
+
+/// Runs `bin` in a new namespace with `confs[0]`, then for each further
+/// configuration writes it, sends SIGHUP to the parent and waits; `probe`
+/// is called in the namespace after each step.
+fn run(
+    tag: &str,
+    dir: &Path,
+    bin: &str,
+    confs: &[&str],
+    probe: &dyn Fn(&str, &Path) -> String,
+) -> Run {
+    let ns = Netns::with_veth(format!("kpr-{tag}"), "pr0", "pr1");
+    let ip = |args: &[&str]| {
+        let ok = Command::new("ip")
+            .args(["-n", &ns.0])
+            .args(args)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "ip {args:?}");
+    };
+    ip(&["addr", "add", "10.9.9.1/24", "dev", "pr0"]);
+    let file = dir.join("k.conf");
+    std::fs::write(&file, confs[0]).unwrap();
+    let log = dir.join(format!("{tag}.log"));
+    let pids = pid_args(dir, tag);
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", &ns.0, bin, "-n", "-l", "-D", "-f"])
+        .arg(&file)
+        .args(&pids)
+        // -l writes to stderr
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
+        .spawn()
+        .unwrap();
+    let parent_pid = || {
+        let text = std::fs::read_to_string(&pids[1]).unwrap_or_default();
+        nix::unistd::Pid::from_raw(text.trim().parse().expect("parent pid file"))
+    };
+    let lines = || -> Vec<String> {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split_once(": ").map(|(_, m)| m.to_string()))
+            .filter(|m| KEPT.iter().any(|p| m.starts_with(p)))
+            .map(|m| match m.split_once(", pid=") {
+                Some((h, _)) => format!("{h}, pid=N"),
+                None => m,
+            })
+            .collect()
+    };
+    let mut seen = 0;
+    let mut steps = Vec::new();
+    let mut step = |seen: &mut usize| {
+        let all = lines();
+        let mut new = all[*seen..].to_vec();
+        *seen = all.len();
+        new.sort();
+        steps.push(new);
+    };
+    let mut probes = Vec::new();
+    std::thread::sleep(Duration::from_millis(2500));
+    step(&mut seen);
+    probes.push(probe(&ns.0, dir));
+    for conf in &confs[1..] {
+        std::fs::write(&file, conf).unwrap();
+        let _ = nix::sys::signal::kill(parent_pid(), nix::sys::signal::Signal::SIGHUP);
+        std::thread::sleep(Duration::from_millis(3000));
+        step(&mut seen);
+        probes.push(probe(&ns.0, dir));
+    }
+    let _ = nix::sys::signal::kill(parent_pid(), nix::sys::signal::Signal::SIGTERM);
+    let _ = child.wait();
+    step(&mut seen);
+    probes.push(probe(&ns.0, dir));
+    Run { steps, probes }
+}
+
+fn dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("kv-parent-reload-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn compare(name: &str, confs: &[&str], probe: &dyn Fn(&str, &Path) -> String) -> Run {
+    let d = dir(name);
+    let theirs = run(&format!("{name}-k"), &d, KEEPALIVED, confs, probe);
+    let ours = run(&format!("{name}-o"), &d, OURS, confs, probe);
+    for (i, (o, k)) in ours.steps.iter().zip(&theirs.steps).enumerate() {
+        assert_eq!(o, k, "{name}: step {i}: ours vs keepalived");
+    }
+    assert_eq!(ours.probes, theirs.probes, "{name}: probes");
+    let _ = std::fs::remove_dir_all(&d);
+    ours
+}
+
+fn nothing(_: &str, _: &Path) -> String {
+    String::new()
+}
+
+#[test]
+fn refused_settings_cancel_the_reload() {
+    if !require_netns_oracle("refused_settings_cancel_the_reload") {
+        return;
+    }
+    let start = instance("", "");
+    let refused = format!(
+        "instance other\nnet_namespace_ipvs elsewhere\n{}",
+        instance(
+            "  nftables kv2\n  nftables_ipvs\n  tmp_config_directory /tmp\n  disable_local_igmp\n",
+            "  priority 120\n"
+        )
+    );
+    let fine = instance("", "  priority 110\n");
+    let ours = compare("refused", &[&start, &refused, &fine], &nothing);
+    let refused_step = &ours.steps[1];
+    assert!(
+        refused_step
+            .iter()
+            .any(|l| l.starts_with("Cannot change instance name")),
+        "{refused_step:?}"
+    );
+    // the children were not told
+    assert!(!refused_step.contains(&"Reloading".to_string()));
+    assert!(ours.steps[2].contains(&"Reload complete".to_string()));
+}
+
+#[test]
+fn reload_check_config_gates_the_reload() {
+    if !require_netns_oracle("reload_check_config_gates_the_reload") {
+        return;
+    }
+    // each daemon gets its own directory's files, named alike
+    let probe = |_: &str, d: &Path| {
+        let log = std::fs::read_to_string(d.join("check.log")).unwrap_or_default();
+        let flagged = log.contains("Unknown keyword 'bogus_word'");
+        format!(
+            "reload file there: {}, check log names the error: {flagged}",
+            d.join("reload").exists()
+        )
+    };
+    let d = dir("check");
+    let globals = format!(
+        "  reload_check_config {}\n  reload_file {}\n",
+        d.join("check.log").display(),
+        d.join("reload").display()
+    );
+    let start = instance(&globals, "");
+    let broken = instance(&globals, "  bogus_word 1\n");
+    let fine = instance(&globals, "  priority 110\n");
+    let confs = [start.as_str(), &broken, &fine];
+    let mut runs = Vec::new();
+    for (bin, tag) in [(KEEPALIVED, "check-k"), (OURS, "check-o")] {
+        // a reload file left behind goes at start
+        std::fs::write(d.join("reload"), "").unwrap();
+        let _ = std::fs::remove_file(d.join("check.log"));
+        runs.push(run(tag, &d, bin, &confs, &probe));
+    }
+    let (theirs, ours) = (&runs[0], &runs[1]);
+    for (i, (o, k)) in ours.steps.iter().zip(&theirs.steps).enumerate() {
+        assert_eq!(o, k, "check: step {i}: ours vs keepalived");
+    }
+    assert_eq!(ours.probes, theirs.probes);
+    assert!(ours.steps[1].iter().any(|l| l.starts_with(&format!(
+        "New config failed validation, see {}",
+        d.join("check.log").display()
+    ))));
+    assert!(ours.steps[2].contains(&"Reload complete".to_string()));
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn a_child_the_new_file_needs_is_started() {
+    if !require_netns_oracle("a_child_the_new_file_needs_is_started") {
+        return;
+    }
+    let empty = "global_defs {\n  router_id t1\n}\n";
+    let with_vrrp = instance("", "");
+    let ours = compare("newchild", &[empty, &with_vrrp], &nothing);
+    assert!(
+        ours.steps[1].contains(&"Starting VRRP child process, pid=N".to_string()),
+        "{:?}",
+        ours.steps[1]
+    );
+}
+
+#[test]
+fn disable_local_igmp_while_running() {
+    if !require_netns_oracle("disable_local_igmp_while_running") {
+        return;
+    }
+    let probe = |ns: &str, _: &Path| {
+        let cat = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                ns,
+                "cat",
+                "/proc/sys/net/ipv4/igmp_link_local_mcast_reports",
+            ])
+            .output()
+            .unwrap();
+        let rules = Command::new("ip")
+            .args(["netns", "exec", ns, "nft", "list", "ruleset"])
+            .output()
+            .unwrap();
+        format!(
+            "reports {}rules:\n{}",
+            String::from_utf8_lossy(&cat.stdout),
+            String::from_utf8_lossy(&rules.stdout)
+        )
+    };
+    // an IPv4 VMAC (no IGMP rules with the option) and an IPv6 one (its
+    // MLD rules stay)
+    let conf = "global_defs {\n  router_id t1\n  disable_local_igmp\n}\nvrrp_instance VI_1 {\n  interface pr0\n  virtual_router_id 5\n  priority 100\n  use_vmac\n  virtual_ipaddress {\n    192.0.2.1/24\n  }\n}\nvrrp_instance VI_2 {\n  interface pr0\n  virtual_router_id 12\n  priority 100\n  use_vmac\n  virtual_ipaddress {\n    2001:db8::12/64\n  }\n}\n";
+    let ours = compare("igmp", &[conf], &probe);
+    assert!(
+        ours.probes[0].starts_with("reports 0"),
+        "{}",
+        ours.probes[0]
+    );
+    assert!(
+        ours.probes[1].starts_with("reports 1"),
+        "{}",
+        ours.probes[1]
+    );
+    assert!(ours.probes[0].contains("icmpv6"), "{}", ours.probes[0]);
+}
