@@ -38,6 +38,9 @@ pub struct Env {
     pub user: Option<String>,
     /// `smtp_server` as keepalived keeps it: resolved to an address.
     pub smtp_addr: Option<IpAddr>,
+    /// The VRRP process writes: keepalived adds its default interface and
+    /// shows the lower-priority GARP settings resolved.
+    pub vrrp: bool,
 }
 
 impl Env {
@@ -67,6 +70,7 @@ impl Env {
                         .map(|a| a.ip())
                 })
             }),
+            vrrp: false,
         }
     }
 }
@@ -282,6 +286,12 @@ pub fn global_text(cfg: &Config, env: &Env) -> String {
     if let Some(t) = udp.filter(|t| *t != 0) {
         w(&format!(" LVS TCP timeout = {t}"));
     }
+    if env.vrrp {
+        w(&format!(
+            " Default interface = {}",
+            g.default_interface.as_deref().unwrap_or("eth0")
+        ));
+    }
     w(&format!(
         " Disable local IGMP = {}",
         if g.disable_local_igmp { "yes" } else { "no" }
@@ -360,13 +370,22 @@ pub fn global_text(cfg: &Config, env: &Env) -> String {
         " Gratuitous ARP refresh repeat = {}",
         g.vrrp_garp_master_refresh_repeat.unwrap_or(1)
     ));
+    // unset until the VRRP process starts, which takes the GARP values
+    let (unset_delay, unset_repeat) = if env.vrrp {
+        (
+            g.vrrp_garp_master_delay.unwrap_or(5),
+            g.vrrp_garp_master_repeat.unwrap_or(5),
+        )
+    } else {
+        (u32::MAX, u32::MAX)
+    };
     w(&format!(
         " Gratuitous ARP lower priority delay = {}",
-        g.vrrp_garp_lower_prio_delay.unwrap_or(u32::MAX)
+        g.vrrp_garp_lower_prio_delay.unwrap_or(unset_delay)
     ));
     w(&format!(
         " Gratuitous ARP lower priority repeat = {}",
-        g.vrrp_garp_lower_prio_repeat.unwrap_or(u32::MAX)
+        g.vrrp_garp_lower_prio_repeat.unwrap_or(unset_repeat)
     ));
     w(&format!(
         " Num adverts before down = {}",
@@ -486,17 +505,29 @@ pub fn global_text(cfg: &Config, env: &Env) -> String {
 /// The default script user keepalived reports: `script_user`, else
 /// `keepalived_script` if that user exists, else none (keepalived then
 /// prints no line).
+/// keepalived's default script user: `script_user`, else the
+/// `keepalived_script` user, else (without script security) this process's
+/// own ids; `None` when keepalived has none to show.
 fn default_script_user(g: &GlobalDefs) -> Option<(u32, u32)> {
-    let (name, group) = match &g.script_user {
-        Some((n, gr)) => (n.as_str(), gr.as_deref()),
-        None => ("keepalived_script", None),
+    let lookup = |name: &str, group: Option<&str>| {
+        let u = nix::unistd::User::from_name(name).ok().flatten()?;
+        let gid = match group {
+            Some(gn) => nix::unistd::Group::from_name(gn).ok().flatten()?.gid,
+            None => u.gid,
+        };
+        Some((u.uid.as_raw(), gid.as_raw()))
     };
-    let u = nix::unistd::User::from_name(name).ok().flatten()?;
-    let gid = match group {
-        Some(gn) => nix::unistd::Group::from_name(gn).ok().flatten()?.gid,
-        None => u.gid,
-    };
-    Some((u.uid.as_raw(), gid.as_raw()))
+    match &g.script_user {
+        Some((n, gr)) => lookup(n, gr.as_deref()),
+        None => lookup("keepalived_script", None).or_else(|| {
+            (!g.enable_script_security).then(|| {
+                (
+                    nix::unistd::getuid().as_raw(),
+                    nix::unistd::getgid().as_raw(),
+                )
+            })
+        }),
+    }
 }
 
 fn resolved(s: &kaconf::model::Script, g: &GlobalDefs) -> Option<Script> {
@@ -1428,6 +1459,7 @@ virtual_server 192.0.2.30 8080 {
             umask: 0o177,
             user: Some("root".into()),
             smtp_addr: None,
+            vrrp: false,
         }
     }
 
@@ -1564,6 +1596,7 @@ virtual_server 192.0.2.30 8080 {
             umask: 0o177,
             user: Some("root".into()),
             smtp_addr: None,
+            vrrp: false,
         };
         let ours = check_text(&config, &views, &env);
         let want = include_str!("../tests/golden/keepalived_check_rich.data");
@@ -1590,7 +1623,8 @@ virtual_server 192.0.2.30 8080 {
                     local_name: None,
                     umask: 0o22,
                     user: None,
-                    smtp_addr: None
+                    smtp_addr: None,
+                    vrrp: false,
                 }
             )
             .contains(" Instance name = lb1\n")

@@ -422,6 +422,7 @@ fn run_child(
             &vrrp_role::VrrpRoleOpts {
                 dont_release_vrrp: cli.dont_release_vrrp,
                 log_detail: cli.log_detail > 0,
+                umask: cli.umask.as_deref().and_then(parse_umask),
             },
         ),
     };

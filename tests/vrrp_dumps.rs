@@ -4,8 +4,8 @@
 //! produce `keepalived.stats` and `keepalived.json` in its `$TMPDIR` that
 //! differ only in what depends on time (`last_transition`, counters of
 //! adverts sent so far). SIGUSR1's `keepalived.data`: every line we write in
-//! its VRRP topology is keepalived's, in keepalived's order (keepalived
-//! writes more: sockets, timers); its sync group, script and track file
+//! its global section and VRRP topology is keepalived's, in keepalived's
+//! order (keepalived writes more: sockets, interfaces); its sync group, script and track file
 //! sections, for a configuration with all three once the scripts have run,
 //! are keepalived's byte for byte, nothing masked (the tracked file is at
 //! the same path for both daemons).
@@ -100,12 +100,20 @@ fn dumps(tag: &str, net: u8, which: Impl) -> (String, Vec<String>, serde_json::V
         .map(|l| {
             if l.starts_with("   Last transition = ") {
                 "   Last transition = T".to_string()
+            } else if l.starts_with("   Read timeout = ") && l != "   Read timeout = DISABLED" {
+                "   Read timeout = T".to_string()
             } else {
                 l.to_string()
             }
         })
         .collect();
-    (stats, order, json, topology)
+    // the global section has no time in it: compared as it is
+    let globals: Vec<String> = data
+        .lines()
+        .take_while(|l| *l != "------< VRRP Topology >------")
+        .map(str::to_string)
+        .collect();
+    (stats, order, json, [globals, topology].concat())
 }
 
 #[test]
@@ -126,9 +134,14 @@ fn stats_and_json_dumps_as_keepalived() {
         );
     }
     for needed in [
+        "------< Global definitions >------",
+        " Default interface = eth0",
         " VRRP Instance = VI_1",
         "   State = MASTER",
         "   Wantstate = MASTER",
+        "   Number of interface and track script faults = 0",
+        "   Read timeout = T",
+        "   Master down timer = 3414062 usecs",
         "   Interface = kv-e0",
         "   Virtual Router ID = 70",
         "   Gratuitous ARP delay = 5",

@@ -27,8 +27,8 @@ use vrrp::fsm::State;
 pub struct View {
     pub instances: Vec<(model::VrrpInstance, Option<String>)>,
     pub last_transition: Vec<SystemTime>,
-    /// `router_id` (keepalived's default: the host name).
-    pub router_id: String,
+    /// The root options and `global_defs`, for the global section.
+    pub globals: Config,
     /// Sync groups, scripts and track files as configured.
     pub tracking: TrackView,
     /// The running scripts' results, by name.
@@ -39,12 +39,12 @@ pub struct View {
 }
 
 impl View {
-    pub fn new(instances: Vec<(model::VrrpInstance, Option<String>)>, router_id: String) -> Self {
+    pub fn new(instances: Vec<(model::VrrpInstance, Option<String>)>, globals: Config) -> Self {
         let now = SystemTime::now();
         View {
             last_transition: vec![now; instances.len()],
             instances,
-            router_id,
+            globals,
             ..View::default()
         }
     }
@@ -75,9 +75,9 @@ impl View {
     pub fn reconfigure(
         &mut self,
         instances: Vec<(model::VrrpInstance, Option<String>)>,
-        router_id: String,
+        globals: Config,
     ) {
-        self.router_id = router_id;
+        self.globals = globals;
         let now = SystemTime::now();
         self.last_transition = instances
             .iter()
@@ -118,7 +118,11 @@ fn report(what: &str, r: std::io::Result<PathBuf>) {
 /// Answers keepalived's dump signals in the VRRP process: SIGUSR1 writes
 /// `keepalived.data`, SIGUSR2 `keepalived.stats`, SIGRTMAX-1 the same and
 /// zeroes the counters, SIGRTMIN+2 `keepalived.json`.
-pub async fn serve_signals(cmds: mpsc::UnboundedSender<Command>, view: Arc<Mutex<View>>) {
+pub async fn serve_signals(
+    cmds: mpsc::UnboundedSender<Command>,
+    view: Arc<Mutex<View>>,
+    umask: Option<u32>,
+) {
     let (Ok(mut usr1), Ok(mut usr2), Ok(mut clear), Ok(mut json)) = (
         signal(SignalKind::user_defined1()),
         signal(SignalKind::user_defined2()),
@@ -150,6 +154,21 @@ pub async fn serve_signals(cmds: mpsc::UnboundedSender<Command>, view: Arc<Mutex
             return;
         };
         if data {
+            // the local name and the SMTP server may ask DNS
+            let globals = view
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .globals
+                .clone();
+            let globals = tokio::task::spawn_blocking(move || {
+                let env = crate::check_dump::Env {
+                    vrrp: true,
+                    ..crate::check_dump::Env::current(umask, &globals.global_defs)
+                };
+                crate::check_dump::global_text(&globals, &env)
+            })
+            .await
+            .unwrap_or_default();
             let text = {
                 let v = view.lock().unwrap_or_else(|e| e.into_inner());
                 let all: Vec<_> = v
@@ -159,7 +178,7 @@ pub async fn serve_signals(cmds: mpsc::UnboundedSender<Command>, view: Arc<Mutex
                     .zip(&v.last_transition)
                     .map(|(((c, vmac), s), t)| (c, s, vmac.as_deref(), *t))
                     .collect();
-                let mut text = data_text(&v.router_id, &all);
+                let mut text = data_text(&globals, &all);
                 text.push_str(&v.tracking_text(&snaps));
                 text
             };
@@ -331,22 +350,22 @@ fn ctime_line(t: SystemTime) -> String {
     )
 }
 
-/// The VRRP part of `keepalived.data` (SIGUSR1): keepalived's section and
-/// line formats for what we know of each instance. keepalived calls the
-/// format unstable and writes more (sockets, timers, interfaces); the lines
+/// The VRRP process's `keepalived.data` (SIGUSR1) up to its tracking
+/// sections: the global definitions (`globals`, rendered by
+/// [`crate::check_dump::global_text`] for the VRRP process), then
+/// keepalived's VRRP topology for each instance. keepalived calls the
+/// format unstable and writes more (sockets, interfaces); the lines
 /// monitoring tools read (state, interface, VRID, VIPs, GARP delay) are all
 /// here.
 pub fn data_text(
-    router_id: &str,
+    globals: &str,
     instances: &[(&model::VrrpInstance, &Snapshot, Option<&str>, SystemTime)],
 ) -> String {
-    let mut o = String::new();
+    let mut o = String::from(globals);
     let mut w = |l: String| {
         o.push_str(&l);
         o.push('\n');
     };
-    w("------< Global definitions >------".into());
-    w(format!(" Router ID = {router_id}"));
     if instances.is_empty() {
         return o;
     }
@@ -402,7 +421,22 @@ pub fn data_text(
             w("   Flags: none".into());
         }
         w(format!("   Wantstate = {}", state_str(s.wantstate)));
+        // an instance this process runs has none: it would not start
+        w("   Number of config faults = 0".into());
+        w(format!(
+            "   Number of interface and track script faults = {}",
+            s.faults
+        ));
+        w(format!("   Number of track scripts init = {}", s.pending));
         w(format!("   Last transition = {}", time_line(*last)));
+        match s.read_timeout {
+            Some(at) => w(format!("   Read timeout = {}", time_line(wall_time(at)))),
+            None => w("   Read timeout = DISABLED".into()),
+        }
+        w(format!(
+            "   Master down timer = {} usecs",
+            s.master_down_timer
+        ));
         if v.use_vmac_addr {
             w("   Use VMAC for VIPs on other interfaces".into());
         }

@@ -46,6 +46,8 @@ pub struct VrrpRoleOpts {
     pub dont_release_vrrp: bool,
     /// `-D`: print keepalived's detail lines too.
     pub log_detail: bool,
+    /// `-u`, for the data dump.
+    pub umask: Option<u32>,
 }
 
 /// Runs until SIGTERM/SIGINT, re-reading `config_path` (with `popts`, as
@@ -132,7 +134,7 @@ struct Tables {
     /// Each instance's configuration and VMAC name, and the router id, for
     /// the dump files.
     dump: Vec<(model::VrrpInstance, Option<String>)>,
-    router_id: String,
+    globals: Config,
     /// Sync groups, scripts and track files for keepalived.data.
     track: dump::TrackView,
     /// Email alerts of this configuration.
@@ -234,11 +236,11 @@ fn prepare(
             .zip(&inst_cfgs)
             .map(|(i, v)| ((*v).clone(), i.vmac.as_ref().map(|m| m.ifname.clone())))
             .collect(),
-        router_id: g.router_id.clone().unwrap_or_else(|| {
-            std::fs::read_to_string("/proc/sys/kernel/hostname")
-                .map(|h| h.trim().to_string())
-                .unwrap_or_default()
-        }),
+        globals: Config {
+            root: config.root.clone(),
+            global_defs: g.clone(),
+            ..Config::default()
+        },
     };
     let fifo = g
         .vrrp_notify_fifo
@@ -565,7 +567,7 @@ async fn serve(path: &Path, popts: &kaconf::Options, config: Config, opts: &Vrrp
     }
     let view = Arc::new(Mutex::new(dump::View::new(
         p.tables.dump.clone(),
-        p.tables.router_id.clone(),
+        p.tables.globals.clone(),
     )));
     view.lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -577,7 +579,11 @@ async fn serve(path: &Path, popts: &kaconf::Options, config: Config, opts: &Vrrp
 
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let (ev_tx, mut ev_rx) = mpsc::unbounded_channel();
-    let dumps = tokio::spawn(dump::serve_signals(cmd_tx.clone(), Arc::clone(&view)));
+    let dumps = tokio::spawn(dump::serve_signals(
+        cmd_tx.clone(),
+        Arc::clone(&view),
+        opts.umask,
+    ));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
 
     let (st, ft, start_inputs) = tracker_tasks(&p.scripts, &p.files, &HashMap::new(), 0, false);
@@ -658,7 +664,7 @@ async fn serve(path: &Path, popts: &kaconf::Options, config: Config, opts: &Vrrp
                 if let Some(sw) = pending.borrow_mut().take() {
                     {
                         let mut v = view.lock().unwrap_or_else(|e| e.into_inner());
-                        v.reconfigure(sw.tables.dump.clone(), sw.tables.router_id.clone());
+                        v.reconfigure(sw.tables.dump.clone(), sw.tables.globals.clone());
                         v.set_tracking(sw.tables.track.clone(), true);
                     }
                     *alerts.borrow_mut() = mail::Alerts::new(sw.tables.mail.clone());

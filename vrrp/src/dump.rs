@@ -29,6 +29,13 @@ pub struct Snapshot {
     pub stats: Stats,
     /// When the next `garp_extra_if` burst is due, if ever armed.
     pub garp_extra_at: Option<std::time::Instant>,
+    /// Trackers holding it in FAULT, and weight-0 ones yet to report.
+    pub faults: usize,
+    pub pending: usize,
+    /// Its timer (next advert or master down deadline), if armed.
+    pub read_timeout: Option<std::time::Instant>,
+    /// The master down interval, in microseconds.
+    pub master_down_timer: u64,
 }
 
 impl Snapshot {
@@ -43,6 +50,10 @@ impl Snapshot {
             master_adver_int: i.master_adver_int(),
             stats: i.stats().clone(),
             garp_extra_at: i.garp_extra_at(),
+            faults: i.fault_count(),
+            pending: i.pending_count(),
+            read_timeout: i.read_timeout(),
+            master_down_timer: i.master_down_timer(),
         }
     }
 }

@@ -793,6 +793,30 @@ impl Instance {
         !self.pending.is_empty()
     }
 
+    /// How many trackers hold the instance in FAULT (keepalived's
+    /// `num_script_if_fault`).
+    pub fn fault_count(&self) -> usize {
+        self.faults.len()
+    }
+
+    /// How many weight-0 trackers have not reported yet (keepalived's
+    /// `num_script_init`).
+    pub fn pending_count(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// The instance's own timer: the next advert as MASTER, the master
+    /// down deadline as BACKUP (keepalived's `sands`); `None` when off.
+    pub fn read_timeout(&self) -> Option<Instant> {
+        self.sands
+    }
+
+    /// The master down interval last armed, in microseconds (keepalived's
+    /// `ms_down_timer`).
+    pub fn master_down_timer(&self) -> u64 {
+        self.ms_down_timer
+    }
+
     /// The next instant at which [`Input::Tick`] has work to do.
     pub fn poll_at(&self) -> Option<Instant> {
         [self.sands, self.garp_delay_at]
