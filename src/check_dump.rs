@@ -41,6 +41,9 @@ pub struct Env {
     /// The VRRP process writes: keepalived adds its default interface and
     /// shows the lower-priority GARP settings resolved.
     pub vrrp: bool,
+    /// The parent's scheduled reload (`reload_time_file`): the epoch second
+    /// and whether a date was given. Other processes have none.
+    pub reload_at: Option<(i64, bool)>,
 }
 
 impl Env {
@@ -71,6 +74,7 @@ impl Env {
                 })
             }),
             vrrp: false,
+            reload_at: None,
         }
     }
 }
@@ -247,6 +251,21 @@ pub fn global_text(cfg: &Config, env: &Env) -> String {
     match &g.reload_check_config {
         Some(log) => w(&format!(" Test config before reload, log to {log}")),
         None => w(" No test config before reload"),
+    }
+    if let Some(f) = &g.reload_time_file {
+        w(&format!(
+            " Reload time file = {f}{}",
+            if g.reload_repeat { " (repeat)" } else { "" }
+        ));
+        match env.reload_at {
+            // sic: keepalived does not close the parenthesis
+            Some((at, date)) => w(&format!(
+                " Reload scheduled for {}{}",
+                crate::reload_timer::format_time(at, &chrono::Local),
+                if date { " (date specified" } else { "" }
+            )),
+            None => w(" No reload scheduled"),
+        }
     }
     if let Some(f) = crate::reload::reload_file(cfg) {
         w(&format!(" Reload_file = {}", f.display()));
@@ -1460,6 +1479,7 @@ virtual_server 192.0.2.30 8080 {
             user: Some("root".into()),
             smtp_addr: None,
             vrrp: false,
+            reload_at: None,
         }
     }
 
@@ -1597,6 +1617,7 @@ virtual_server 192.0.2.30 8080 {
             user: Some("root".into()),
             smtp_addr: None,
             vrrp: false,
+            reload_at: None,
         };
         let ours = check_text(&config, &views, &env);
         let want = include_str!("../tests/golden/keepalived_check_rich.data");
@@ -1625,6 +1646,7 @@ virtual_server 192.0.2.30 8080 {
                     user: None,
                     smtp_addr: None,
                     vrrp: false,
+                    reload_at: None,
                 }
             )
             .contains(" Instance name = lb1\n")

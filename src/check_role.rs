@@ -45,6 +45,10 @@ pub fn run(path: &Path, opts: &kaconf::Options, config: Config, role: &CheckRole
     // The config comes back with the result: dropped here at exit, as
     // before, not on that thread while this one waits for it.
     let detail = role.log_detail;
+    let scripts = crate::syscheck::load_lines(&config, crate::syscheck::Loader::Check, false);
+    for line in [scripts.user, scripts.violation].into_iter().flatten() {
+        info!("{line}");
+    }
     let prepare = std::thread::spawn(move || (prepare(&config, detail), config));
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -342,6 +346,11 @@ async fn serve(
                         error!("Configuration reload failed - keeping the running configuration");
                         crate::ready::notify();
                         continue;
+                    }
+                    crate::syscheck::forget_default_user();
+                    let scripts = crate::syscheck::load_lines(&parsed.config, crate::syscheck::Loader::Check, true);
+                    for line in [scripts.user, scripts.violation].into_iter().flatten() {
+                        info!("{line}");
                     }
                     tracing::info!(target: crate::log::ALWAYS_DEBUG, "Reinitializing ipvs");
                     let (lvs, warnings) = crate::check_map::lvs_cfg(&parsed.config);

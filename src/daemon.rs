@@ -437,6 +437,8 @@ pub struct ParentConfig {
     pub children: ChildChoice,
     /// `-s`: the namespace comes from the command line, not the file.
     pub ns_override: bool,
+    /// The reload `reload_time_file` has armed, for the dump.
+    pub reload_at: Option<(i64, bool)>,
 }
 
 impl ParentConfig {
@@ -457,6 +459,7 @@ impl ParentConfig {
             umask,
             children: ChildChoice::default(),
             ns_override: false,
+            reload_at: None,
         }
     }
 
@@ -468,7 +471,10 @@ impl ParentConfig {
             "Printing parent data for process({}) on signal",
             std::process::id()
         );
-        let env = crate::check_dump::Env::current(self.umask, &self.globals.global_defs);
+        let env = crate::check_dump::Env {
+            reload_at: self.reload_at,
+            ..crate::check_dump::Env::current(self.umask, &self.globals.global_defs)
+        };
         let text = crate::check_dump::global_text(&self.globals, &env);
         let name = crate::check_dump::file_name(&self.globals, NAME);
         if let Err(e) = crate::vrrp_role::dump::write(&name, &text) {
@@ -518,6 +524,13 @@ fn lock(cfg: &SharedConfig) -> std::sync::MutexGuard<'_, ParentConfig> {
     cfg.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The reload monitor of the configuration now running, if it has a
+/// `reload_time_file`.
+fn restart_monitor(c: &mut ParentConfig, monitor: &mut Option<crate::reload_timer::Monitor>) {
+    *monitor = crate::reload_timer::Monitor::start(&c.globals.global_defs);
+    c.reload_at = monitor.as_ref().and_then(|m| m.scheduled());
+}
+
 /// keepalived's `start_reload`: with `reload_check_config` the new file is
 /// tested first, in a task whose result [`parent_loop`] waits for;
 /// otherwise the reload starts now.
@@ -528,13 +541,14 @@ fn begin_reload(
     cfg: &SharedConfig,
     log_detail: bool,
     queued: bool,
+    monitor: &mut Option<crate::reload_timer::Monitor>,
 ) -> Option<tokio::task::JoinHandle<crate::reload::Checked>> {
     if queued && log_detail {
         info!("Processing queued reload");
     }
     let current = lock(cfg).globals.clone();
     if current.global_defs.reload_check_config.is_none() {
-        start_reload(running, loading, notices, cfg, log_detail, false);
+        start_reload(running, loading, notices, cfg, log_detail, false, monitor);
         return None;
     }
     if log_detail {
@@ -557,8 +571,12 @@ fn start_reload(
     cfg: &SharedConfig,
     log_detail: bool,
     validated: bool,
+    monitor: &mut Option<crate::reload_timer::Monitor>,
 ) {
     info!("Reloading ...");
+    // stopped without a line; started again below from the configuration
+    // the reload leaves running
+    *monitor = None;
     let (path, opts, choice, ns_override) = {
         let c = lock(cfg);
         (c.path.clone(), c.opts.clone(), c.children, c.ns_override)
@@ -580,13 +598,26 @@ fn start_reload(
             .any(|d| matches!(d.class, kaconf::Class::Fatal | kaconf::Class::FileNotFound));
     let mut wanted = Vec::new();
     if usable {
+        use crate::syscheck::{Loader, load_lines};
         let mut c = lock(cfg);
+        crate::syscheck::forget_default_user();
+        if let Some(line) = load_lines(&parsed.config, Loader::Parent, true).user {
+            info!("{line}");
+        }
         let refused = crate::reload::refused(&c.globals, &parsed.config, ns_override);
         if !refused.is_empty() {
             for line in refused {
                 info!("{line}");
             }
+            // keepalived checks the shutdown script of what it keeps
+            if let Some(line) = load_lines(&c.globals, Loader::Parent, true).violation {
+                info!("{line}");
+            }
+            restart_monitor(&mut c, monitor);
             return;
+        }
+        if let Some(line) = load_lines(&parsed.config, Loader::Parent, true).violation {
+            info!("{line}");
         }
         let umask = c.umask;
         *c = ParentConfig {
@@ -601,6 +632,7 @@ fn start_reload(
             choice.all,
         );
     }
+    restart_monitor(&mut lock(cfg), monitor);
     notify_systemd(&[sd_notify::NotifyState::Reloading]);
     for r in running.iter() {
         let _ = kill(r.pid, Signal::SIGHUP);
@@ -764,6 +796,9 @@ async fn parent_loop(
     let cfg: SharedConfig = std::sync::Arc::new(std::sync::Mutex::new(cfg));
     // The configuration test of a reload, while it runs.
     let mut checking: Option<tokio::task::JoinHandle<crate::reload::Checked>> = None;
+    // reload_time_file, watched from the start
+    let mut monitor = None;
+    restart_monitor(&mut lock(&cfg), &mut monitor);
     loop {
         while check_children {
             check_children = false;
@@ -787,6 +822,7 @@ async fn parent_loop(
                     &cfg,
                     log_detail,
                     true,
+                    &mut monitor,
                 );
             }
             if matches!(
@@ -845,7 +881,7 @@ async fn parent_loop(
             _ = chld.recv() => check_children = true,
             _ = hup.recv() => {
                 if loading.pending.is_empty() && checking.is_none() {
-                    checking = begin_reload(&mut running, &mut loading, ready.is_some(), &cfg, log_detail, false);
+                    checking = begin_reload(&mut running, &mut loading, ready.is_some(), &cfg, log_detail, false, &mut monitor);
                 } else {
                     // as keepalived: one reload at a time, the next queued
                     loading.queued = true;
@@ -864,7 +900,7 @@ async fn parent_loop(
                     && loading.queued
                 {
                     loading.queued = false;
-                    checking = begin_reload(&mut running, &mut loading, ready.is_some(), &cfg, log_detail, true);
+                    checking = begin_reload(&mut running, &mut loading, ready.is_some(), &cfg, log_detail, true, &mut monitor);
                 }
             }
             checked = async {
@@ -875,11 +911,25 @@ async fn parent_loop(
             } => {
                 checking = None;
                 if matches!(checked, Ok(crate::reload::Checked::Passed)) {
-                    start_reload(&mut running, &mut loading, ready.is_some(), &cfg, log_detail, true);
+                    start_reload(&mut running, &mut loading, ready.is_some(), &cfg, log_detail, true, &mut monitor);
                 } else if loading.queued {
                     loading.queued = false;
-                    checking = begin_reload(&mut running, &mut loading, ready.is_some(), &cfg, log_detail, true);
+                    checking = begin_reload(&mut running, &mut loading, ready.is_some(), &cfg, log_detail, true, &mut monitor);
                 }
+            }
+            event = async {
+                match monitor.as_mut() {
+                    Some(m) => m.next().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                if event == crate::reload_timer::Event::Due {
+                    // as keepalived: the monitor stops, and the reload goes
+                    // the way of a SIGHUP (queued behind one in progress)
+                    monitor = None;
+                    let _ = kill(nix::unistd::getpid(), Signal::SIGHUP);
+                }
+                lock(&cfg).reload_at = monitor.as_ref().and_then(|m| m.scheduled());
             }
             _ = usr1.recv() => {
                 signal_all(&running, Signal::SIGUSR1);
@@ -896,6 +946,7 @@ async fn parent_loop(
     }
     notify_systemd(&[sd_notify::NotifyState::Stopping]);
     info!("Stopping");
+    drop(monitor);
     signal_all(&running, Signal::SIGTERM);
     stop_children(&mut running, &mut chld, child_wait).await;
     EXIT_OK

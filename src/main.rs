@@ -17,6 +17,7 @@ mod daemon;
 mod log;
 mod ready;
 mod reload;
+mod reload_timer;
 mod smtp;
 mod syscheck;
 mod vrrp_role;
@@ -316,6 +317,10 @@ fn run(cli: &Cli, file: &str, opts: &kaconf::Options) -> i32 {
             }
             for line in parsed.render_diagnostics() {
                 tracing::warn!("{line}");
+            }
+            let scripts = syscheck::load_lines(&parsed.config, syscheck::Loader::Parent, false);
+            for line in [scripts.user, scripts.violation].into_iter().flatten() {
+                tracing::info!("{line}");
             }
             // keepalived's hint, once, after the configuration is read
             if parsed.config.global_defs.max_auto_priority.unwrap_or(0) == 0 {

@@ -176,7 +176,17 @@ fn insecure(path: &Path) -> bool {
     false
 }
 
-fn scripts(cfg: &Config, d: &mut Diags, vrrp_checked: bool) {
+/// The scripts each of keepalived's processes runs: the parent its
+/// start/shutdown scripts, the VRRP process its vrrp_scripts, notifies and
+/// FIFO scripts, the checker process its MISC_CHECKs, notifies, quorum and
+/// FIFO scripts.
+struct ScriptLists<'a> {
+    start: Vec<&'a Script>,
+    vrrp: Vec<&'a Script>,
+    check: Vec<&'a Script>,
+}
+
+fn script_lists(cfg: &Config) -> ScriptLists<'_> {
     let g = &cfg.global_defs;
     let mut vrrp: Vec<&Script> = Vec::new();
     let mut check: Vec<&Script> = Vec::new();
@@ -232,32 +242,129 @@ fn scripts(cfg: &Config, d: &mut Diags, vrrp_checked: bool) {
             .into_iter()
             .flatten(),
     );
-    if g.enable_script_security {
+    ScriptLists { start, vrrp, check }
+}
+
+/// keepalived's line when some of `list` exists as a file and script
+/// security is off; `what` names the process's scripts.
+fn violation(list: &[&Script], what: &str) -> Option<String> {
+    let found: Vec<PathBuf> = list
+        .iter()
+        .filter_map(|s| s.argv.first().and_then(|a| resolve(a)))
+        .collect();
+    if found.is_empty() {
+        return None;
+    }
+    let extra = if found.iter().any(|p| insecure(p)) {
+        " There are insecure scripts."
+    } else {
+        ""
+    };
+    Some(format!(
+        "SECURITY VIOLATION - {what} are being executed but script_security not enabled.{extra}"
+    ))
+}
+
+fn scripts(cfg: &Config, d: &mut Diags, vrrp_checked: bool) {
+    if cfg.global_defs.enable_script_security {
         return;
     }
+    let mut l = script_lists(cfg);
     if !vrrp_checked {
-        vrrp.clear();
+        l.vrrp.clear();
     }
     for (list, what) in [
-        (&start, "start/shutdown scripts"),
-        (&vrrp, "scripts"),
-        (&check, "check scripts"),
+        (&l.start, "start/shutdown scripts"),
+        (&l.vrrp, "scripts"),
+        (&l.check, "check scripts"),
     ] {
-        let found: Vec<PathBuf> = list
-            .iter()
-            .filter_map(|s| s.argv.first().and_then(|a| resolve(a)))
-            .collect();
-        if !found.is_empty() {
-            let extra = if found.iter().any(|p| insecure(p)) {
-                " There are insecure scripts."
-            } else {
-                ""
-            };
-            d.check(
-                None,
-                Class::SecurityError,
-                format!("SECURITY VIOLATION - {what} are being executed but script_security not enabled.{extra}"),
-            );
+        if let Some(line) = violation(list, what) {
+            d.check(None, Class::SecurityError, line);
         }
     }
+}
+
+/// The process that loads a configuration, for [`load_lines`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Loader {
+    Parent,
+    Vrrp,
+    Check,
+}
+
+/// Whether this process has looked its default script user up since it
+/// (or the parent it was forked from) last loaded a configuration:
+/// keepalived does it once, at the first script without a user of its
+/// own, and says so when the user is missing.
+static DEFAULT_USER_LOOKED_UP: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// A reload reads every script again: the default user is looked up anew.
+pub fn forget_default_user() {
+    DEFAULT_USER_LOOKED_UP.store(false, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// What a process logs about its scripts as it loads a configuration.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct LoadLines {
+    /// While reading: the default script user is missing.
+    pub user: Option<String>,
+    /// Once read: scripts run without script security.
+    pub violation: Option<String>,
+}
+
+/// What keepalived's `loader` logs about scripts as it loads `cfg` (at
+/// start, or at a reload when `reload`, after [`forget_default_user`]):
+/// that the default script user `keepalived_script` is missing (once per
+/// load, and not again in a child forked after its parent said it), then
+/// the security violation, which a reload of the parent checks for its
+/// shutdown script only.
+pub fn load_lines(cfg: &Config, loader: Loader, reload: bool) -> LoadLines {
+    use std::sync::atomic::Ordering;
+    let g = &cfg.global_defs;
+    let l = script_lists(cfg);
+    // every process reads global_defs, the children their own scripts too
+    let globals: Vec<&Script> = [g.startup_script.as_ref(), g.shutdown_script.as_ref()]
+        .into_iter()
+        .chain(
+            [&g.notify_fifo, &g.vrrp_notify_fifo, &g.lvs_notify_fifo]
+                .into_iter()
+                .map(|f| f.as_ref().and_then(|f| f.script.as_ref())),
+        )
+        .flatten()
+        .collect();
+    let own: &[&Script] = match loader {
+        Loader::Parent => &[],
+        Loader::Vrrp => &l.vrrp,
+        Loader::Check => &l.check,
+    };
+    let mut out = LoadLines::default();
+    let wants_default =
+        g.script_user.is_none() && globals.iter().chain(own).any(|s| s.user.is_none());
+    if wants_default && !DEFAULT_USER_LOOKED_UP.swap(true, Ordering::Relaxed) {
+        let missing = nix::unistd::User::from_name("keepalived_script")
+            .ok()
+            .flatten()
+            .is_none();
+        if missing {
+            out.user = Some("Script user 'keepalived_script' does not exist".to_owned());
+        }
+    }
+    if g.enable_script_security {
+        return out;
+    }
+    let line = match loader {
+        Loader::Parent if reload => violation(
+            &[g.shutdown_script.as_ref()]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>(),
+            "start/shutdown scripts",
+        ),
+        Loader::Parent => violation(&l.start, "start/shutdown scripts"),
+        Loader::Vrrp => violation(&l.vrrp, "scripts"),
+        Loader::Check => violation(&l.check, "check scripts"),
+    };
+    out.violation = line;
+    out
 }

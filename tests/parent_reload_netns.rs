@@ -12,7 +12,12 @@
 //! - a child that the new file needs is started;
 //! - `disable_local_igmp`: the namespace's link-local IGMP reports are off
 //!   while the VRRP process runs and back on after; IPv4 VMACs get no
-//!   IGMP rules.
+//!   IGMP rules;
+//! - the script lines each process logs as it loads the file (the missing
+//!   default script user, the script security violation), at start and at
+//!   reloads;
+//! - `reload_time_file`: scheduling, updating, refusing and cancelling a
+//!   reload time, and the reload it makes.
 
 mod oracle_common;
 use oracle_common::{Netns, pid_args, require_netns_oracle};
@@ -49,6 +54,13 @@ const KEPT: &[&str] = &[
     "Stopping",
     "config check",
     "Could not run",
+    "Script user",
+    "SECURITY VIOLATION",
+    "Scheduling reload",
+    "Reload time",
+    "Cancelling reload",
+    "Invalid reload time",
+    "Reload date/time",
 ];
 
 struct Run {
@@ -285,4 +297,115 @@ fn disable_local_igmp_while_running() {
         ours.probes[1]
     );
     assert!(ours.probes[0].contains("icmpv6"), "{}", ours.probes[0]);
+}
+
+#[test]
+fn script_lines_at_start_and_reload() {
+    if !require_netns_oracle("script_lines_at_start_and_reload") {
+        return;
+    }
+    let track = "vrrp_script chk {\n  script \"/bin/true\"\n  interval 1\n}\n";
+    let with_script = format!(
+        "{track}{}",
+        instance("", "  track_script {\n    chk\n  }\n")
+    );
+    // the parent's start/shutdown scripts: the child, forked after the
+    // parent looked the default user up, does not say it again
+    let with_startup = format!(
+        "{track}{}",
+        instance(
+            "  startup_script /bin/true\n  shutdown_script /bin/true\n",
+            "  track_script {\n    chk\n  }\n"
+        )
+    );
+    let ours = compare(
+        "scripts",
+        &[&with_script, &with_script, &with_startup, &instance("", "")],
+        &nothing,
+    );
+    assert!(
+        ours.steps[0]
+            .iter()
+            .any(|l| l.starts_with("SECURITY VIOLATION - scripts")),
+        "{:?}",
+        ours.steps[0]
+    );
+}
+
+#[test]
+fn reload_time_file_schedules_reloads() {
+    if !require_netns_oracle("reload_time_file_schedules_reloads") {
+        return;
+    }
+    let d = dir("timer");
+    let timer_dir = d.join("rt");
+    std::fs::create_dir_all(&timer_dir).unwrap();
+    let file = timer_dir.join("reload-at");
+    let conf = instance(&format!("  reload_time_file {}\n", file.display()), "");
+    let mut runs = Vec::new();
+    for (bin, tag) in [(KEEPALIVED, "timer-k"), (OURS, "timer-o")] {
+        let _ = std::fs::remove_file(&file);
+        // the times each step writes, and the names they have in the log
+        let times = std::cell::RefCell::new(Vec::<(String, String)>::new());
+        let write_in = |secs: i64, date: bool| {
+            let at = chrono::Local::now() + chrono::Duration::seconds(secs);
+            let text = if date {
+                at.format("%Y-%m-%d %H:%M:%S").to_string()
+            } else {
+                at.format("%H:%M:%S").to_string()
+            };
+            let shown = at.format("%Y-%m-%d %H:%M:%S").to_string();
+            let n = times.borrow().len();
+            times.borrow_mut().push((shown, format!("T{n}")));
+            std::fs::write(&file, format!("{text}\n")).unwrap();
+        };
+        let step = std::cell::Cell::new(0);
+        let probe = |_: &str, _: &Path| {
+            let i = step.get();
+            step.set(i + 1);
+            // after the start: schedule in 30 s, then move it to 3 s with a
+            // date (the reload comes, the file goes), then a bad line, a
+            // past date, a time of day and its removal
+            match i {
+                0 => {
+                    write_in(30, false);
+                    std::thread::sleep(Duration::from_millis(500));
+                    write_in(3, true);
+                    std::thread::sleep(Duration::from_millis(4500));
+                    let gone = !file.exists();
+                    std::fs::write(&file, "bogus\n").unwrap();
+                    std::thread::sleep(Duration::from_millis(500));
+                    std::fs::write(&file, "2020-01-01 00:00:00\n").unwrap();
+                    std::thread::sleep(Duration::from_millis(500));
+                    write_in(600, false);
+                    std::thread::sleep(Duration::from_millis(500));
+                    std::fs::remove_file(&file).unwrap();
+                    std::thread::sleep(Duration::from_millis(500));
+                    format!("file removed by the reload: {gone}")
+                }
+                _ => String::new(),
+            }
+        };
+        let mut r = run(tag, &d, bin, &[&conf], &probe);
+        // the times differ between the runs: named by their order
+        for s in &mut r.steps {
+            for l in s.iter_mut() {
+                for (shown, name) in times.borrow().iter() {
+                    *l = l.replace(shown.as_str(), name);
+                }
+            }
+            s.sort();
+        }
+        runs.push(r);
+    }
+    let (theirs, ours) = (&runs[0], &runs[1]);
+    assert_eq!(ours.probes, theirs.probes);
+    assert_eq!(ours.probes[0], "file removed by the reload: true");
+    assert_eq!(ours.steps, theirs.steps, "ours vs keepalived");
+    assert!(
+        ours.steps[1].contains(&"Reload complete".to_string()),
+        "{:?}",
+        ours.steps
+    );
+    let _ = std::fs::remove_dir_all(&d);
 }

@@ -1184,6 +1184,14 @@ impl Builder {
                 g.reload_check_config = Some(line.word(1).unwrap_or("/dev/null").to_string())
             }
             "reload_file" => g.reload_file = Some(s1()),
+            "reload_time_file" => {
+                if line.len() == 2 {
+                    g.reload_time_file = s1();
+                } else {
+                    d.at(line.loc, Class::GeneralError, "reload_time_file invalid");
+                }
+            }
+            "reload_repeat" => g.reload_repeat = true,
             "nftables_counters" => g.nftables_counters = true,
             "max_auto_priority" => {
                 // sched_get_priority_max(SCHED_RR)

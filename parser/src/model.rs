@@ -144,6 +144,11 @@ pub struct GlobalDefs {
     /// `reload_file [FILE]`: a file that exists while a reload reads the
     /// configuration; `Some(None)` is keepalived's default name.
     pub reload_file: Option<Option<String>>,
+    /// `reload_time_file FILE`: the parent reloads at the time the file
+    /// holds (`HH:MM:SS`, `YY-MM-DD HH:MM:SS` or `YYYY-MM-DD HH:MM:SS`,
+    /// `Z` for UTC), then removes it unless `reload_repeat` (time only).
+    pub reload_time_file: Option<String>,
+    pub reload_repeat: bool,
     pub vrrp_strict: bool,
     pub vrrp_skip_check_adv_addr: bool,
     pub vrrp_check_unicast_src: bool,

@@ -532,9 +532,17 @@ async fn reparse(path: &Path, popts: &kaconf::Options, opts: &VrrpRoleOpts) -> O
     if fatal {
         return None;
     }
+    crate::syscheck::forget_default_user();
+    let scripts = crate::syscheck::load_lines(&parsed.config, crate::syscheck::Loader::Vrrp, true);
+    if let Some(line) = scripts.user {
+        info!("{line}");
+    }
     let p = prepare(&parsed.config, opts, mailer);
     for e in &p.errors {
         error!("{e}");
+    }
+    if let Some(line) = scripts.violation {
+        info!("{line}");
     }
     // An instance that cannot run would be stopped by the reload: refuse
     // it, as keepalived refuses such a file.
@@ -553,6 +561,10 @@ async fn serve(path: &Path, popts: &kaconf::Options, config: Config, opts: &Vrrp
     crate::daemon::absorb_dump_signals("Keepalived_vrrp", &["SIGUSR2", "SIGRTMIN+2", "SIGRTMAX-1"]);
     let m = mailer(&config, opts);
     let p = prepare(&config, opts, m);
+    let scripts = crate::syscheck::load_lines(&config, crate::syscheck::Loader::Vrrp, false);
+    if let Some(line) = scripts.user {
+        info!("{line}");
+    }
     // put back when this function returns, after the engine has stopped
     let _local_igmp = config
         .global_defs
@@ -561,6 +573,9 @@ async fn serve(path: &Path, popts: &kaconf::Options, config: Config, opts: &Vrrp
     drop(config);
     for e in &p.errors {
         error!("{e}");
+    }
+    if let Some(line) = scripts.violation {
+        info!("{line}");
     }
     if !p.errors.is_empty() && p.dcfg.instances.is_empty() {
         return EXIT_CONFIG;
