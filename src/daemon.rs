@@ -277,6 +277,9 @@ pub fn absorb_dump_signals(who: &'static str, answered: &[&str]) {
     ];
     for (name, kind) in kinds {
         if answered.contains(&name) {
+            // tokio keeps a handler once installed: from here on the signal
+            // cannot kill the process before the role listens for it
+            let _ = signal(kind);
             continue;
         }
         if let Ok(mut s) = signal(kind) {

@@ -558,7 +558,10 @@ async fn serve(path: &Path, popts: &kaconf::Options, config: Config, opts: &Vrrp
         error!("Unable to install signal handlers");
         return EXIT_FATAL;
     };
-    crate::daemon::absorb_dump_signals("Keepalived_vrrp", &["SIGUSR2", "SIGRTMIN+2", "SIGRTMAX-1"]);
+    crate::daemon::absorb_dump_signals(
+        "Keepalived_vrrp",
+        &["SIGUSR1", "SIGUSR2", "SIGRTMIN+2", "SIGRTMAX-1"],
+    );
     let m = mailer(&config, opts);
     let p = prepare(&config, opts, m);
     let scripts = crate::syscheck::load_lines(&config, crate::syscheck::Loader::Vrrp, false);
