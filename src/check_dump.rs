@@ -44,6 +44,9 @@ pub struct Env {
     /// The parent's scheduled reload (`reload_time_file`): the epoch second
     /// and whether a date was given. Other processes have none.
     pub reload_at: Option<(i64, bool)>,
+    /// This process's real-time priority and RLIMIT_RTTIME (0 when not
+    /// real-time).
+    pub realtime: (u32, u64),
 }
 
 impl Env {
@@ -75,6 +78,7 @@ impl Env {
             }),
             vrrp: false,
             reload_at: None,
+            realtime: crate::sched::current_realtime(),
         }
     }
 }
@@ -190,6 +194,15 @@ pub fn global_text(cfg: &Config, env: &Env) -> String {
     ));
     if let Some(i) = &r.instance {
         w(&format!(" Instance name = {i}"));
+    }
+    for (label, name) in [
+        ("Parent", &g.process_name),
+        ("VRRP", &g.vrrp_process_name),
+        ("LVS", &g.checker_process_name),
+    ] {
+        if let Some(n) = name {
+            w(&format!(" {label} process name = {n}"));
+        }
     }
     let local = env.local_name.as_deref().unwrap_or("[unknown]");
     let known = env.local_name.is_some();
@@ -466,11 +479,28 @@ pub fn global_text(cfg: &Config, env: &Env) -> String {
         p => w(&format!(" Max auto priority = {p}")),
     }
     w(" Min auto priority delay = 1000000 usecs");
-    for p in ["VRRP", "Checker", "BFD"] {
-        w(&format!(" {p} process priority = 0"));
-        w(&format!(" {p} don't swap = false"));
-        w(&format!(" {p} realtime priority = 0"));
-        w(&format!(" {p} realtime limit = 10000"));
+    let bfd = kaconf::model::ProcessSched::default();
+    for (p, s) in [
+        ("VRRP", &g.vrrp_sched),
+        ("Checker", &g.checker_sched),
+        ("BFD", &bfd),
+    ] {
+        w(&format!(" {p} process priority = {}", s.priority));
+        w(&format!(" {p} don't swap = {}", true_false(s.no_swap)));
+        w(&format!(" {p} realtime priority = {}", s.rt_priority));
+        if !s.cpu_affinity.is_empty() {
+            // each CPU followed by a blank, in increasing order
+            let mut cpus = s.cpu_affinity.clone();
+            cpus.sort_unstable();
+            cpus.dedup();
+            let list: String = cpus.iter().map(|c| format!("{c} ")).collect();
+            w(&format!(" {p} CPU Affinity = {list}"));
+        }
+        w(&format!(
+            " {p} realtime limit = {}",
+            s.rlimit_rttime
+                .unwrap_or(crate::sched::RLIMIT_RTTIME_DEFAULT)
+        ));
     }
     for s in ["vrrp", "checker", "RFCv2", "RFCv3"] {
         w(&format!(" SNMP {s} disabled"));
@@ -518,12 +548,16 @@ pub fn global_text(cfg: &Config, env: &Env) -> String {
     if g.log_unknown_vrids {
         w(" log_unknown_vrids");
     }
+    let (rt, rttime) = env.realtime;
+    if rt != 0 {
+        w(&format!(" current realtime priority = {rt}"));
+    }
+    if rttime != 0 {
+        w(&format!(" current realtime time limit = {rttime}"));
+    }
     o
 }
 
-/// The default script user keepalived reports: `script_user`, else
-/// `keepalived_script` if that user exists, else none (keepalived then
-/// prints no line).
 /// keepalived's default script user: `script_user`, else the
 /// `keepalived_script` user, else (without script security) this process's
 /// own ids; `None` when keepalived has none to show.
@@ -1480,6 +1514,7 @@ virtual_server 192.0.2.30 8080 {
             smtp_addr: None,
             vrrp: false,
             reload_at: None,
+            realtime: (0, 0),
         }
     }
 
@@ -1618,6 +1653,7 @@ virtual_server 192.0.2.30 8080 {
             smtp_addr: None,
             vrrp: false,
             reload_at: None,
+            realtime: (0, 0),
         };
         let ours = check_text(&config, &views, &env);
         let want = include_str!("../tests/golden/keepalived_check_rich.data");
@@ -1647,6 +1683,7 @@ virtual_server 192.0.2.30 8080 {
                     smtp_addr: None,
                     vrrp: false,
                     reload_at: None,
+                    realtime: (0, 0),
                 }
             )
             .contains(" Instance name = lb1\n")

@@ -49,9 +49,17 @@ pub fn run(path: &Path, opts: &kaconf::Options, config: Config, role: &CheckRole
     for line in [scripts.user, scripts.violation].into_iter().flatten() {
         info!("{line}");
     }
+    let sched = (
+        config.global_defs.checker_sched.clone(),
+        config.global_defs.checker_process_name.clone(),
+    );
+    if let Some(name) = &sched.1 {
+        crate::sched::set_name(name);
+    }
     let prepare = std::thread::spawn(move || (prepare(&config, detail), config));
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
+        .on_thread_start(crate::sched::normal_thread)
         .build()
     {
         Ok(rt) => rt,
@@ -60,7 +68,7 @@ pub fn run(path: &Path, opts: &kaconf::Options, config: Config, role: &CheckRole
             return EXIT_FATAL;
         }
     };
-    rt.block_on(serve(path, opts, prepare, role))
+    rt.block_on(serve(path, opts, prepare, role, sched))
 }
 
 /// What [`prepare`] builds: the checker driver holding the startup table,
@@ -184,6 +192,9 @@ async fn serve_data_dump(
         let config = Arc::clone(&config.lock().unwrap_or_else(|e| e.into_inner()));
         // the local name may ask DNS, the script users the passwd file
         let written = tokio::task::spawn_blocking(move || {
+            if let Some(line) = crate::syscheck::dump_default_user_line(&config.global_defs) {
+                info!("{line}");
+            }
             let env = crate::check_dump::Env::current(umask, &config.global_defs);
             let text = crate::check_dump::check_text(&config, &view, &env);
             crate::vrrp_role::dump::write(&crate::check_dump::file_name(&config, NAME), &text)
@@ -215,6 +226,7 @@ async fn serve(
     opts: &kaconf::Options,
     prepare: Preparing,
     role: &CheckRoleOpts,
+    mut sched_now: (kaconf::model::ProcessSched, Option<String>),
 ) -> i32 {
     let (Ok(mut hup), Ok(mut term), Ok(mut int)) = (
         signal(SignalKind::hangup()),
@@ -265,6 +277,12 @@ async fn serve(
     // Alerts still being sent end with the process, as keepalived's do.
     tokio::spawn(mail_loop(mail_rx, Arc::clone(&current_mailer)));
     crate::log::mark("driver built");
+    // keepalived sets its scheduling once the configuration is loaded, and
+    // drops back to the normal scheduler while it reloads
+    let mut applied = Some(crate::sched::apply(
+        &sched_now.0,
+        crate::sched::Role::Checker,
+    ));
     // With ha_suspend, the address monitor reads this host's addresses
     // before the checkers start.
     driver.watch_local_addrs().await;
@@ -336,6 +354,9 @@ async fn serve(
             tokio::select! {
                 _ = hup.recv() => {
                     info!("Reloading");
+                    if let Some(a) = applied.take() {
+                        crate::sched::reset(a);
+                    }
                     let parsed = kaconf::parse_file(&path.to_string_lossy(), opts);
                     let fatal = !parsed.found
                         || parsed.diags.list.iter().any(|d| matches!(d.class, kaconf::Class::Fatal | kaconf::Class::FileNotFound));
@@ -344,6 +365,7 @@ async fn serve(
                             warn!("{line}");
                         }
                         error!("Configuration reload failed - keeping the running configuration");
+                        applied = Some(crate::sched::apply(&sched_now.0, crate::sched::Role::Checker));
                         crate::ready::notify();
                         continue;
                     }
@@ -361,6 +383,12 @@ async fn serve(
                     *current_mailer.lock().unwrap_or_else(|e| e.into_inner()) =
                         mailer(&parsed.config, role.log_detail);
                     let _ = reload_tx.send(lvs).await;
+                    let g = &parsed.config.global_defs;
+                    if g.checker_process_name != sched_now.1 {
+                        crate::sched::set_name(g.checker_process_name.as_deref().unwrap_or("keepalived"));
+                    }
+                    sched_now = (g.checker_sched.clone(), g.checker_process_name.clone());
+                    applied = Some(crate::sched::apply(&sched_now.0, crate::sched::Role::Checker));
                     *current_config.lock().unwrap_or_else(|e| e.into_inner()) =
                         Arc::new(parsed.config);
                     crate::ready::notify();

@@ -474,6 +474,9 @@ impl ParentConfig {
             "Printing parent data for process({}) on signal",
             std::process::id()
         );
+        if let Some(line) = crate::syscheck::dump_default_user_line(&self.globals.global_defs) {
+            info!("{line}");
+        }
         let env = crate::check_dump::Env {
             reload_at: self.reload_at,
             ..crate::check_dump::Env::current(self.umask, &self.globals.global_defs)
@@ -623,6 +626,10 @@ fn start_reload(
             info!("{line}");
         }
         let umask = c.umask;
+        let name = &parsed.config.global_defs.process_name;
+        if *name != c.globals.global_defs.process_name {
+            crate::sched::set_name(name.as_deref().unwrap_or("keepalived"));
+        }
         *c = ParentConfig {
             children: choice,
             ns_override,

@@ -18,6 +18,7 @@ mod log;
 mod ready;
 mod reload;
 mod reload_timer;
+mod sched;
 mod smtp;
 mod syscheck;
 mod vrrp_role;
@@ -286,6 +287,10 @@ fn run(cli: &Cli, file: &str, opts: &kaconf::Options) -> i32 {
     );
     match child {
         None => {
+            // the children, forked from here, keep it unless named too
+            if let Some(name) = &parsed.config.global_defs.process_name {
+                sched::set_name(name);
+            }
             // a reload that a stopped daemon left half done
             reload::remove_reload_file(&parsed.config);
             let pid_file = match daemon::PidFile::create(&pids.parent) {

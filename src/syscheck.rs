@@ -299,6 +299,20 @@ pub enum Loader {
 static DEFAULT_USER_LOOKED_UP: std::sync::atomic::AtomicBool =
     std::sync::atomic::AtomicBool::new(false);
 
+/// A data dump shows the default script user: keepalived looks it up then
+/// if nothing did before, and says so when `keepalived_script` is missing.
+pub fn dump_default_user_line(g: &kaconf::model::GlobalDefs) -> Option<String> {
+    use std::sync::atomic::Ordering;
+    if g.script_user.is_some() || DEFAULT_USER_LOOKED_UP.swap(true, Ordering::Relaxed) {
+        return None;
+    }
+    nix::unistd::User::from_name("keepalived_script")
+        .ok()
+        .flatten()
+        .is_none()
+        .then(|| "Script user 'keepalived_script' does not exist".to_owned())
+}
+
 /// A reload reads every script again: the default user is looked up anew.
 pub fn forget_default_user() {
     DEFAULT_USER_LOOKED_UP.store(false, std::sync::atomic::Ordering::Relaxed);

@@ -409,3 +409,107 @@ fn reload_time_file_schedules_reloads() {
     );
     let _ = std::fs::remove_dir_all(&d);
 }
+
+#[test]
+fn process_settings_as_keepalived() {
+    if !require_netns_oracle("process_settings_as_keepalived") {
+        return;
+    }
+    // each process's name, scheduler, real-time priority, nice value,
+    // CPUs, real-time CPU limit and whether it is locked in memory
+    let probe = |_: &str, d: &Path| {
+        let mut out = String::new();
+        for kind in ["p", "r"] {
+            let Some(pid) = std::fs::read_dir(d)
+                .unwrap()
+                .filter_map(|e| e.ok())
+                .filter(|e| {
+                    e.file_name()
+                        .to_string_lossy()
+                        .ends_with(&format!("{kind}.pid"))
+                })
+                .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                .filter_map(|t| t.trim().parse::<i32>().ok())
+                .find(|p| std::path::Path::new(&format!("/proc/{p}")).exists())
+            else {
+                out.push_str(&format!("{kind}: not running\n"));
+                continue;
+            };
+            let ps = Command::new("ps")
+                .args(["-o", "comm=,cls=,rtprio=,ni=", "-p", &pid.to_string()])
+                .output()
+                .unwrap();
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+            let field = |name: &str| {
+                status
+                    .lines()
+                    .find(|l| l.starts_with(name))
+                    .map(|l| l[name.len()..].trim().to_string())
+                    .unwrap_or_default()
+            };
+            let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap_or_default();
+            let rttime = limits
+                .lines()
+                .find(|l| l.starts_with("Max realtime timeout"))
+                .map(|l| {
+                    l.split_whitespace()
+                        .skip(3)
+                        .take(2)
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .unwrap_or_default();
+            let locked = field("VmLck:") != "0 kB";
+            out.push_str(&format!(
+                "{kind}: {} cpus {} rttime {rttime} locked {locked}\n",
+                String::from_utf8_lossy(&ps.stdout)
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                field("Cpus_allowed_list:"),
+            ));
+        }
+        out
+    };
+    let tuned = instance(
+        "  process_name kpar\n  vrrp_process_name kvrrp\n  vrrp_rt_priority 50\n  vrrp_no_swap\n  vrrp_cpu_affinity 1\n  vrrp_rlimit_rttime 20000\n",
+        "",
+    );
+    // a reload to a nice value instead: real-time off, the name back
+    let nice = instance("  vrrp_priority -5\n", "");
+    let d = dir("sched");
+    // keepalived 2.2.7 sets RLIMIT_RTTIME to 0 at a reload, cannot raise it
+    // again ("child process cannot set realtime rlimit") and its real-time
+    // VRRP process is killed and respawned: compared at start only
+    let theirs = run("sched-k", &d, KEEPALIVED, &[&tuned], &probe);
+    let ours = run("sched-o", &d, OURS, &[&tuned, &tuned, &nice], &probe);
+    assert_eq!(ours.steps[0], theirs.steps[0]);
+    assert_eq!(ours.probes[0], theirs.probes[0]);
+    assert!(
+        ours.probes[0].contains("r: kvrrp RR 50 - cpus 1 rttime 10000 20000 locked true"),
+        "{}",
+        ours.probes[0]
+    );
+    assert!(
+        ours.probes[0].starts_with("p: kpar TS"),
+        "{}",
+        ours.probes[0]
+    );
+    // the same after a reload, and no child died
+    assert_eq!(ours.probes[1], ours.probes[0]);
+    assert!(!ours.steps[1].iter().any(|l| l.starts_with("Starting VRRP")));
+    // then the normal scheduler with a nice value, and the default names
+    // (keepalived leaves the CPUs as they were: so do we)
+    assert!(
+        ours.probes[2].contains("r: keepalived TS - -5 cpus 1 ")
+            && ours.probes[2].contains("locked false"),
+        "{}",
+        ours.probes[2]
+    );
+    assert!(
+        ours.probes[2].starts_with("p: keepalived TS"),
+        "{}",
+        ours.probes[2]
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}

@@ -795,6 +795,15 @@ fn status_codes(line: &Line, d: &mut Diags) -> Vec<(u16, u16)> {
     out
 }
 
+/// The `vrrp_*` or `checker_*` scheduling settings a keyword sets.
+fn sched<'a>(g: &'a mut GlobalDefs, keyword: &str) -> &'a mut crate::model::ProcessSched {
+    if keyword.starts_with("vrrp_") {
+        &mut g.vrrp_sched
+    } else {
+        &mut g.checker_sched
+    }
+}
+
 impl Builder {
     fn not_supported(&mut self, r: &mut Reader, line_raw: Raw) {
         r.diags.note(
@@ -1193,6 +1202,105 @@ impl Builder {
             }
             "reload_repeat" => g.reload_repeat = true,
             "nftables_counters" => g.nftables_counters = true,
+            "vrrp_priority" | "checker_priority" => {
+                let p = kw.name.split('_').next().unwrap_or("");
+                let msg = |_: &str| format!("Invalid {p} process priority specified");
+                if let Some(v) = int_or_lenient(line, (-20, 19, true), d, msg) {
+                    sched(g, kw.name).priority = v as i32;
+                }
+            }
+            "vrrp_no_swap" | "checker_no_swap" => sched(g, kw.name).no_swap = true,
+            "vrrp_rt_priority" | "checker_rt_priority" => {
+                // sched_get_priority_min/max(SCHED_RR)
+                const MIN: i64 = 1;
+                const MAX: i64 = 99;
+                let p = kw.name.split('_').next().unwrap_or("");
+                let msg = |w: &str| format!("{p} process real-time priority '{w}' invalid");
+                let range = (i64::from(i32::MIN), i64::from(i32::MAX), true);
+                if let Some(v) = int_or_lenient(line, range, d, msg) {
+                    let v = if v < MIN {
+                        d.at(
+                            line.loc_of(1),
+                            Class::GeneralError,
+                            format!("{p} process real-time priority {v} less than minimum {MIN} - setting to minimum"),
+                        );
+                        MIN
+                    } else if v > MAX {
+                        d.at(
+                            line.loc_of(1),
+                            Class::GeneralError,
+                            format!("{p} process real-time priority {v} greater than maximum {MAX} - setting to maximum"),
+                        );
+                        MAX
+                    } else {
+                        v
+                    };
+                    sched(g, kw.name).rt_priority = v as u32;
+                }
+            }
+            "vrrp_rlimit_rttime"
+            | "vrrp_rlimit_rtime"
+            | "checker_rlimit_rttime"
+            | "checker_rlimit_rtime" => {
+                let p = kw.name.split('_').next().unwrap_or("");
+                let msg = |w: &str| format!("Invalid {p} real-time limit - {w}");
+                let v = int_or_lenient(line, (1, i64::from(u32::MAX), false), d, msg);
+                // halved for the soft limit, which must not be 0
+                sched(g, kw.name).rlimit_rttime = Some(v.map_or(0, |v| v.max(2)) as u64);
+            }
+            "vrrp_cpu_affinity" | "checker_cpu_affinity" => {
+                let p = kw.name.split('_').next().unwrap_or("");
+                let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as i64;
+                let mut set = Vec::new();
+                for i in 1..line.len() {
+                    let w = line.w(i);
+                    match lenient_int(w, (0, cpus - 1, true), d.run_time) {
+                        Ok(v) => set.push(v as u32),
+                        Err((m, used)) => {
+                            d.at(line.loc_of(i), Class::InvalidNumber, m);
+                            d.at(
+                                line.loc_of(i),
+                                Class::GeneralError,
+                                format!(
+                                    "Invalid cpu_id:{} specified for {p} process",
+                                    used.unwrap_or(0)
+                                ),
+                            );
+                            set.clear();
+                            break;
+                        }
+                    }
+                }
+                sched(g, kw.name).cpu_affinity = set;
+            }
+            "process_names" => {
+                g.vrrp_process_name = Some("keepalived_vrrp".into());
+                g.checker_process_name = Some("keepalived_lvs".into());
+            }
+            "process_name" | "vrrp_process_name" | "checker_process_name" | "lvs_process_name" => {
+                // TASK_COMM_LEN - 1
+                const MAX: usize = 15;
+                let w = line.w(1);
+                let name = if w.len() > MAX {
+                    d.at(
+                        line.loc_of(1),
+                        Class::GeneralError,
+                        format!("Process name {w} more than {MAX} characters, truncating"),
+                    );
+                    let mut end = MAX;
+                    while !w.is_char_boundary(end) {
+                        end -= 1;
+                    }
+                    w[..end].to_string()
+                } else {
+                    w.to_string()
+                };
+                match kw.name {
+                    "process_name" => g.process_name = Some(name),
+                    "vrrp_process_name" => g.vrrp_process_name = Some(name),
+                    _ => g.checker_process_name = Some(name),
+                }
+            }
             "max_auto_priority" => {
                 // sched_get_priority_max(SCHED_RR)
                 const MAX: i64 = 99;

@@ -188,7 +188,35 @@ pub struct GlobalDefs {
     pub log_unknown_vrids: bool,
     pub random_seed: Option<u64>,
     pub include_check: Option<u8>,
+    /// `vrrp_priority`, `vrrp_no_swap`, `vrrp_rt_priority`,
+    /// `vrrp_rlimit_rttime`, `vrrp_cpu_affinity`.
+    pub vrrp_sched: ProcessSched,
+    /// The same `checker_*` settings.
+    pub checker_sched: ProcessSched,
+    /// `process_name`: the parent's name (comm), at most 15 bytes.
+    pub process_name: Option<String>,
+    /// `vrrp_process_name` (or `process_names`: keepalived_vrrp).
+    pub vrrp_process_name: Option<String>,
+    /// `checker_process_name` / `lvs_process_name` (or `process_names`:
+    /// keepalived_lvs).
+    pub checker_process_name: Option<String>,
     pub extra: Vec<Raw>,
+}
+
+/// How a child process is scheduled (keepalived's `set_process_priorities`).
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+pub struct ProcessSched {
+    /// Nice value, -20..=19.
+    pub priority: i32,
+    /// Locked in memory.
+    pub no_swap: bool,
+    /// SCHED_RR priority; 0 keeps the normal scheduler.
+    pub rt_priority: u32,
+    /// RLIMIT_RTTIME in microseconds while real-time (keepalived's default
+    /// 10,000 when unset).
+    pub rlimit_rttime: Option<u64>,
+    /// The CPUs it may run on; empty for all.
+    pub cpu_affinity: Vec<u32>,
 }
 
 /// A `virtual_ipaddress`, `virtual_ipaddress_excluded` or `static_ipaddress` entry.

@@ -161,6 +161,9 @@ pub async fn serve_signals(
                 .globals
                 .clone();
             let globals = tokio::task::spawn_blocking(move || {
+                if let Some(line) = crate::syscheck::dump_default_user_line(&globals.global_defs) {
+                    info!("{line}");
+                }
                 let env = crate::check_dump::Env {
                     vrrp: true,
                     ..crate::check_dump::Env::current(umask, &globals.global_defs)

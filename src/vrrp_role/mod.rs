@@ -60,6 +60,7 @@ pub fn run(
 ) -> i32 {
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
+        .on_thread_start(crate::sched::normal_thread)
         .build()
     {
         Ok(rt) => rt,
@@ -172,6 +173,8 @@ struct FifoCfg {
 
 /// One configuration, mapped for the driver and for the daemon's side.
 struct Prepared {
+    /// `vrrp_priority` and the rest, and `vrrp_process_name`.
+    sched: (model::ProcessSched, Option<String>),
     dcfg: driver::DriverCfg,
     errors: Vec<map::MapError>,
     tables: Tables,
@@ -333,6 +336,10 @@ fn prepare(
         });
     }
     Prepared {
+        sched: (
+            config.global_defs.vrrp_sched.clone(),
+            config.global_defs.vrrp_process_name.clone(),
+        ),
         dcfg,
         errors,
         tables,
@@ -614,6 +621,13 @@ async fn serve(path: &Path, popts: &kaconf::Options, config: Config, opts: &Vrrp
     scripts_to_view(&trackers);
     let mut current = (p.scripts, p.files);
     let mut epoch = 0;
+    // keepalived sets its scheduling once the configuration is loaded, and
+    // drops back to the normal scheduler while it reloads
+    let mut sched_now = p.sched;
+    if let Some(name) = &sched_now.1 {
+        crate::sched::set_name(name);
+    }
+    let mut applied = Some(crate::sched::apply(&sched_now.0, crate::sched::Role::Vrrp));
 
     let control = async {
         loop {
@@ -623,11 +637,19 @@ async fn serve(path: &Path, popts: &kaconf::Options, config: Config, opts: &Vrrp
                 () = cmd_tx.closed() => break,
                 _ = hup.recv() => {
                     info!("Reloading");
+                    if let Some(a) = applied.take() {
+                        crate::sched::reset(a);
+                    }
                     let Some(p) = reparse(path, popts, opts).await else {
                         error!("Configuration reload failed - keeping the running configuration");
+                        applied = Some(crate::sched::apply(&sched_now.0, crate::sched::Role::Vrrp));
                         crate::ready::notify();
                         continue;
                     };
+                    if p.sched.1 != sched_now.1 {
+                        crate::sched::set_name(p.sched.1.as_deref().unwrap_or("keepalived"));
+                    }
+                    sched_now = p.sched;
                     // keepalived stops every script at a reload; results
                     // are carried over by name.
                     let carried = trackers.stop().await;
@@ -663,6 +685,8 @@ async fn serve(path: &Path, popts: &kaconf::Options, config: Config, opts: &Vrrp
                         }
                         Err(_) => break,
                     }
+                    // once the engine has switched
+                    applied = Some(crate::sched::apply(&sched_now.0, crate::sched::Role::Vrrp));
                 }
             }
         }
