@@ -1261,9 +1261,11 @@ impl Builder {
                             d.at(
                                 line.loc_of(i),
                                 Class::GeneralError,
+                                // keepalived names the number it read,
+                                // in range or not
                                 format!(
                                     "Invalid cpu_id:{} specified for {p} process",
-                                    used.unwrap_or(0)
+                                    w.trim().parse::<i64>().ok().or(used).unwrap_or(0)
                                 ),
                             );
                             set.clear();
