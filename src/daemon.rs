@@ -332,11 +332,18 @@ pub fn fork_children(kinds: &[Subsystem]) -> std::io::Result<Forked> {
     let single = std::fs::read_dir("/proc/self/task").is_ok_and(|d| d.count() == 1);
     let mut started = Vec::new();
     crate::ready::listen();
+    // Held until the parent's handlers exist ([`parent_loop`]): a SIGTERM
+    // sent as soon as a child is seen would otherwise end the parent
+    // silently (the default action) and leave the children behind.
+    hold_parent_signals(true);
     for &kind in kinds {
         crate::log::mark("spawn");
         let pid = if single {
             match fork_raw()? {
                 None => {
+                    // the child keeps keepalived's default until its own
+                    // handlers exist
+                    hold_parent_signals(false);
                     crate::ready::forget();
                     return Ok(Forked::Child(kind));
                 }
@@ -350,6 +357,30 @@ pub fn fork_children(kinds: &[Subsystem]) -> std::io::Result<Forked> {
         started.push((kind, pid));
     }
     Ok(Forked::Parent(started))
+}
+
+/// The signals the parent acts on, blocked (`hold`) or let through: one
+/// that comes while they are blocked waits, and reaches the handler once
+/// they are let through.
+fn hold_parent_signals(hold: bool) {
+    use nix::sys::signal::{SigSet, SigmaskHow, sigprocmask};
+    let mut set = SigSet::empty();
+    for s in [
+        Signal::SIGHUP,
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+        Signal::SIGCHLD,
+    ] {
+        set.add(s);
+    }
+    let how = if hold {
+        SigmaskHow::SIG_BLOCK
+    } else {
+        SigmaskHow::SIG_UNBLOCK
+    };
+    let _ = sigprocmask(how, Some(&set), None);
 }
 
 /// fork(2). `None` in the child.
@@ -771,6 +802,8 @@ async fn parent_loop(
         error!("Unable to install signal handlers");
         return EXIT_FATAL;
     };
+    // handled from here: what came since the first fork is delivered now
+    hold_parent_signals(false);
     if children.is_empty() {
         warn!("Warning - keepalived has no configuration to run");
     }
