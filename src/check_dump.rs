@@ -478,7 +478,10 @@ pub fn global_text(cfg: &Config, env: &Env) -> String {
         -1 => w(" Max auto priority = Disabled"),
         p => w(&format!(" Max auto priority = {p}")),
     }
-    w(" Min auto priority delay = 1000000 usecs");
+    w(&format!(
+        " Min auto priority delay = {} usecs",
+        g.min_auto_priority_delay.unwrap_or(1_000_000)
+    ));
     let bfd = kaconf::model::ProcessSched::default();
     for (p, s) in [
         ("VRRP", &g.vrrp_sched),

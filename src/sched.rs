@@ -125,12 +125,13 @@ pub fn apply(s: &ProcessSched, role: Role) -> Applied {
 }
 
 /// keepalived's `reset_process_priorities`: normal scheduling while a
-/// reload runs. RLIMIT_RTTIME stays as it is: it does not apply to the
-/// normal scheduler, and putting it back up would need CAP_SYS_RESOURCE
+/// reload runs (also after [`raise`] made the process real-time).
+/// RLIMIT_RTTIME stays as it is: it does not apply to the normal
+/// scheduler, and putting it back up would need CAP_SYS_RESOURCE
 /// (keepalived 2.2.7 sets it to 0 here, and its real-time process is
 /// killed once real-time again).
 pub fn reset(a: Applied) {
-    if a.realtime {
+    if a.realtime || current_realtime().0 != 0 {
         if set_scheduler(libc::SCHED_OTHER, 0) {
             CURRENT_RT.store(0, std::sync::atomic::Ordering::Relaxed);
             CURRENT_RTTIME.store(0, std::sync::atomic::Ordering::Relaxed);
@@ -146,6 +147,35 @@ pub fn reset(a: Applied) {
     if a.locked {
         let _ = nix::sys::mman::munlockall();
     }
+}
+
+/// keepalived's `increment_process_priority`, for a timer that fired too
+/// late: real-time at the lowest priority, or one higher, up to `max`
+/// (`max_auto_priority`; 0 never raises). `rlimit`: RLIMIT_RTTIME to set
+/// if none is yet.
+pub fn raise(max: u32, rlimit: Option<u64>, role: Role) {
+    use std::sync::atomic::Ordering;
+    if max == 0 {
+        return;
+    }
+    let cur = CURRENT_RT.load(Ordering::Relaxed);
+    if cur >= max {
+        return;
+    }
+    // sched_get_priority_min(SCHED_RR)
+    let next = if cur == 0 { 1 } else { cur + 1 };
+    let s = ProcessSched {
+        rt_priority: next,
+        // a limit already in place stays
+        rlimit_rttime: if CURRENT_RTTIME.load(Ordering::Relaxed) != 0 {
+            Some(0)
+        } else {
+            rlimit
+        },
+        ..ProcessSched::default()
+    };
+    let _ = apply(&s, role);
+    info!("Set realtime priority {next}");
 }
 
 /// For the runtime's `on_thread_start`: helper threads run under the
@@ -168,6 +198,10 @@ pub fn set_name(name: &str) {
 /// kill the process: keepalived logs it instead.
 fn watch_sigxcpu(role: Role) {
     use tokio::signal::unix::{SignalKind, signal};
+    static WATCHING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if WATCHING.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
     let Ok(mut s) = signal(SignalKind::from_raw(libc::SIGXCPU)) else {
         return;
     };

@@ -61,6 +61,8 @@ const KEPT: &[&str] = &[
     "Cancelling reload",
     "Invalid reload time",
     "Reload date/time",
+    "A thread timer expired",
+    "Set realtime priority",
 ];
 
 struct Run {
@@ -164,6 +166,22 @@ fn compare(name: &str, confs: &[&str], probe: &dyn Fn(&str, &Path) -> String) ->
     assert_eq!(ours.probes, theirs.probes, "{name}: probes");
     let _ = std::fs::remove_dir_all(&d);
     ours
+}
+
+/// The running process whose pid file in `d` ends in `{kind}.pid` (`p`
+/// parent, `r` VRRP).
+fn live_pid(d: &Path, kind: &str) -> Option<i32> {
+    std::fs::read_dir(d)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .ends_with(&format!("{kind}.pid"))
+        })
+        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+        .filter_map(|t| t.trim().parse::<i32>().ok())
+        .find(|p| Path::new(&format!("/proc/{p}")).exists())
 }
 
 fn nothing(_: &str, _: &Path) -> String {
@@ -420,18 +438,7 @@ fn process_settings_as_keepalived() {
     let probe = |_: &str, d: &Path| {
         let mut out = String::new();
         for kind in ["p", "r"] {
-            let Some(pid) = std::fs::read_dir(d)
-                .unwrap()
-                .filter_map(|e| e.ok())
-                .filter(|e| {
-                    e.file_name()
-                        .to_string_lossy()
-                        .ends_with(&format!("{kind}.pid"))
-                })
-                .filter_map(|e| std::fs::read_to_string(e.path()).ok())
-                .filter_map(|t| t.trim().parse::<i32>().ok())
-                .find(|p| std::path::Path::new(&format!("/proc/{p}")).exists())
-            else {
+            let Some(pid) = live_pid(d, kind) else {
                 out.push_str(&format!("{kind}: not running\n"));
                 continue;
             };
@@ -510,6 +517,61 @@ fn process_settings_as_keepalived() {
         ours.probes[2].starts_with("p: keepalived TS"),
         "{}",
         ours.probes[2]
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn late_timers_raise_priority_as_keepalived() {
+    if !require_netns_oracle("late_timers_raise_priority_as_keepalived") {
+        return;
+    }
+    // the VRRP process, MASTER, held (SIGSTOP) for 2 s: its timer fires late,
+    // which keepalived logs, then it goes real-time at priority 1
+    let probe = |_: &str, d: &Path| {
+        let Some(pid) = live_pid(d, "r") else {
+            return "not running".to_owned();
+        };
+        let p = nix::unistd::Pid::from_raw(pid);
+        // MASTER first: an advert is due each second
+        std::thread::sleep(Duration::from_millis(2000));
+        let _ = nix::sys::signal::kill(p, nix::sys::signal::Signal::SIGSTOP);
+        std::thread::sleep(Duration::from_millis(2000));
+        let _ = nix::sys::signal::kill(p, nix::sys::signal::Signal::SIGCONT);
+        std::thread::sleep(Duration::from_millis(1000));
+        let ps = Command::new("ps")
+            .args(["-o", "cls=,rtprio=", "-p", &pid.to_string()])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&ps.stdout)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let conf = instance(
+        "  max_auto_priority 5\n  min_auto_priority_delay 500000\n",
+        "",
+    );
+    let d = dir("late");
+    let theirs = run("late-k", &d, KEEPALIVED, &[&conf], &probe);
+    let ours = run("late-o", &d, OURS, &[&conf], &probe);
+    // how late depends on the run: the seconds are masked
+    let masked = |r: &Run| -> Vec<String> {
+        r.steps[1]
+            .iter()
+            .map(|l| match l.strip_prefix("A thread timer expired ") {
+                Some(_) => "A thread timer expired S seconds ago".to_owned(),
+                None => l.clone(),
+            })
+            .collect()
+    };
+    assert_eq!(ours.probes[0], theirs.probes[0]);
+    assert_eq!(ours.probes[0], "RR 1");
+    assert_eq!(masked(&ours), masked(&theirs));
+    assert!(
+        ours.steps[1].contains(&"Set realtime priority 1".to_owned()),
+        "{:?}",
+        ours.steps
     );
     let _ = std::fs::remove_dir_all(&d);
 }

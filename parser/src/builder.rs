@@ -1303,6 +1303,14 @@ impl Builder {
                     _ => g.checker_process_name = Some(name),
                 }
             }
+            "min_auto_priority_delay" => {
+                let msg = |w: &str| {
+                    format!("min_auto_priority_delay '{w}' must be in [1, 10000000] - ignoring")
+                };
+                if let Some(v) = int_or_lenient(line, (1, 10_000_000, true), d, msg) {
+                    g.min_auto_priority_delay = Some(v as u32);
+                }
+            }
             "max_auto_priority" => {
                 // sched_get_priority_max(SCHED_RR)
                 const MAX: i64 = 99;

@@ -123,6 +123,10 @@ pub struct GlobalDefs {
     /// `max_auto_priority`: 99 (SCHED_RR's maximum) when given bare, -1
     /// disables; keepalived logs a NOTICE at start while it is unset or 0.
     pub max_auto_priority: Option<i32>,
+    /// `min_auto_priority_delay`: microseconds (1..=10,000,000) a timer may
+    /// be late before keepalived logs it and raises the real-time priority
+    /// (up to `max_auto_priority`); keepalived's default 1,000,000.
+    pub min_auto_priority_delay: Option<u32>,
     /// `nftables [TABLE]`: the table of the VRRP drop rules (keepalived's
     /// default "keepalived"; used anyway when an instance needs it).
     pub nftables: Option<String>,

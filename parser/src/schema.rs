@@ -221,7 +221,7 @@ const GLOBAL_DEFS: &[Kw] = &[
     k("vrrp_notify_priority_changes", Leaf, Adv, T),
     k("fifo_write_vrrp_states_on_reload", Leaf, Adv, T),
     k("max_auto_priority", Leaf, Adv, T),
-    k("min_auto_priority_delay", Leaf, Adv, A),
+    k("min_auto_priority_delay", Leaf, Adv, T),
     k("vrrp_priority", Leaf, Adv, T),
     k("checker_priority", Leaf, Adv, T),
     k("bfd_priority", Leaf, Adv, A),

@@ -490,6 +490,9 @@ pub fn driver_cfg(
         d.mcast_group6 = a;
     }
     d.disable_local_igmp = g.disable_local_igmp;
+    d.late_timer = Some(Duration::from_micros(u64::from(
+        g.min_auto_priority_delay.unwrap_or(1_000_000),
+    )));
     d.firewall = vrrp::nft::FwCfg {
         table: g.nftables.clone().unwrap_or_else(|| "keepalived".into()),
         priority: g.nftables_priority.unwrap_or(-1),

@@ -257,6 +257,9 @@ pub struct DriverCfg {
     /// `disable_local_igmp`: IPv4 VMACs get no IGMP rules (the host sends
     /// no link-local reports to begin with).
     pub disable_local_igmp: bool,
+    /// `min_auto_priority_delay`: a timer that fires later than this after
+    /// its deadline is reported ([`Event::TimerLate`]).
+    pub late_timer: Option<std::time::Duration>,
 }
 
 impl DriverCfg {
@@ -273,6 +276,7 @@ impl DriverCfg {
             start_inputs: Vec::new(),
             firewall: crate::nft::FwCfg::default(),
             disable_local_igmp: false,
+            late_timer: None,
         }
     }
 }
@@ -337,6 +341,11 @@ pub enum Event {
     /// those of the new configuration.
     Reloaded {
         epoch: u64,
+    },
+    /// The engine's timer fired this long after its deadline, more than
+    /// [`DriverCfg::late_timer`]: the process is not being run in time.
+    TimerLate {
+        late: std::time::Duration,
     },
     /// The configuration is in place (sockets open, instances built) and
     /// the instances are about to start (keepalived notifies its parent
@@ -1127,7 +1136,15 @@ pub async fn run(
         tokio::select! {
             biased;
             () = &mut shutdown => break,
-            () = sleep => eng.tick().await,
+            () = sleep => {
+                if let (Some(due), Some(limit)) = (deadline, eng.cfg.late_timer) {
+                    let late = Instant::now().saturating_duration_since(due);
+                    if late > limit {
+                        let _ = eng.events.send(Event::TimerLate { late });
+                    }
+                }
+                eng.tick().await
+            }
             Some(ev) = rx_rx.recv() => {
                 match ev {
                     RxEvent::Advert { instance, src, pkt, .. } => {
