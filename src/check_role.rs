@@ -276,6 +276,22 @@ async fn serve(
     ));
     // Alerts still being sent end with the process, as keepalived's do.
     tokio::spawn(mail_loop(mail_rx, Arc::clone(&current_mailer)));
+    // keepalived's scheduler watches for late timers (max_auto_priority)
+    let watched = Arc::clone(&current_config);
+    tokio::spawn(crate::sched::watch_late(
+        move || {
+            let c = Arc::clone(&watched.lock().unwrap_or_else(|e| e.into_inner()));
+            let g = &c.global_defs;
+            (
+                std::time::Duration::from_micros(u64::from(
+                    g.min_auto_priority_delay.unwrap_or(1_000_000),
+                )),
+                g.max_auto_priority,
+                g.checker_sched.rlimit_rttime,
+            )
+        },
+        crate::sched::Role::Checker,
+    ));
     crate::log::mark("driver built");
     // keepalived sets its scheduling once the configuration is loaded, and
     // drops back to the normal scheduler while it reloads

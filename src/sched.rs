@@ -178,6 +178,44 @@ pub fn raise(max: u32, rlimit: Option<u64>, role: Role) {
     info!("Set realtime priority {next}");
 }
 
+/// keepalived's scheduler line for a timer that fired `late`, then
+/// [`raise`].
+pub fn timer_late(
+    late: std::time::Duration,
+    max_auto: Option<i32>,
+    rlimit: Option<u64>,
+    role: Role,
+) {
+    info!(
+        "A thread timer expired {}.{:06} seconds ago",
+        late.as_secs(),
+        late.subsec_micros()
+    );
+    let max = max_auto.filter(|m| *m > 0).unwrap_or(0) as u32;
+    raise(max, rlimit, role);
+}
+
+/// For a process whose work has no single timer to watch (the checker,
+/// one task per check): a tick each second stands for its timers, and one
+/// that comes later than `settings().0` (`min_auto_priority_delay`) is a
+/// late timer. `settings` gives the running configuration's delay,
+/// `max_auto_priority` and real-time limit.
+pub async fn watch_late(
+    settings: impl Fn() -> (std::time::Duration, Option<i32>, Option<u64>),
+    role: Role,
+) {
+    const TICK: std::time::Duration = std::time::Duration::from_secs(1);
+    loop {
+        let due = tokio::time::Instant::now() + TICK;
+        tokio::time::sleep_until(due).await;
+        let late = tokio::time::Instant::now().saturating_duration_since(due);
+        let (delay, max, rlimit) = settings();
+        if late > delay {
+            timer_late(late, max, rlimit, role);
+        }
+    }
+}
+
 /// For the runtime's `on_thread_start`: helper threads run under the
 /// normal scheduler whatever the main thread has.
 pub fn normal_thread() {

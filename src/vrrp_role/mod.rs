@@ -817,14 +817,13 @@ async fn serve(path: &Path, popts: &kaconf::Options, config: Config, opts: &Vrrp
                 Event::TimerLate { late } => {
                     // keepalived's scheduler: said, then real-time
                     // priority raised by one (up to max_auto_priority)
-                    info!(
-                        "A thread timer expired {}.{:06} seconds ago",
-                        late.as_secs(),
-                        late.subsec_micros()
-                    );
                     let g = &t.globals.global_defs;
-                    let max = g.max_auto_priority.filter(|m| *m > 0).unwrap_or(0) as u32;
-                    crate::sched::raise(max, g.vrrp_sched.rlimit_rttime, crate::sched::Role::Vrrp);
+                    crate::sched::timer_late(
+                        late,
+                        g.max_auto_priority,
+                        g.vrrp_sched.rlimit_rttime,
+                        crate::sched::Role::Vrrp,
+                    );
                 }
                 Event::Reloaded { .. } | Event::Started => {}
             }
