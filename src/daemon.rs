@@ -397,9 +397,22 @@ fn fork_raw() -> std::io::Result<Option<Pid>> {
     }
 }
 
+/// This binary, to run again. After an upgrade replaced it on disk the
+/// kernel names the running one "PATH (deleted)": the new one at PATH is
+/// run (keepalived does the same for its configuration test).
+pub fn own_exe() -> std::io::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    Ok(
+        match exe.to_str().and_then(|p| p.strip_suffix(" (deleted)")) {
+            Some(live) => PathBuf::from(live),
+            None => exe,
+        },
+    )
+}
+
 /// Executes this binary again as a child running `kind`.
 fn spawn_raw(kind: Subsystem) -> std::io::Result<Pid> {
-    let exe = std::env::current_exe()?;
+    let exe = own_exe()?;
     let child = std::process::Command::new(exe)
         .args(std::env::args_os().skip(1))
         .env(ROLE_ENV, kind.env_value())

@@ -189,7 +189,7 @@ fn truncate(log: &str) -> std::io::Result<()> {
 /// Runs the test in its own process group, stopped as keepalived stops a
 /// script that overruns: SIGTERM to the group, SIGKILL two seconds later.
 async fn run_test(log: &str) -> Option<std::process::ExitStatus> {
-    let exe = std::env::current_exe().ok()?;
+    let exe = crate::daemon::own_exe().ok()?;
     let mut child = tokio::process::Command::new(exe)
         .args(std::env::args_os().skip(1))
         .arg(format!("--config-test={log}"))

@@ -63,6 +63,7 @@ const KEPT: &[&str] = &[
     "Reload date/time",
     "A thread timer expired",
     "Set realtime priority",
+    "Unable to restart",
 ];
 
 struct Run {
@@ -573,5 +574,44 @@ fn late_timers_raise_priority_as_keepalived() {
         "{:?}",
         ours.steps
     );
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// An upgrade replaces the binary while the daemon runs: a VRRP process
+/// that dies is respawned from the new file (keepalived forks its
+/// children; ours are executed again, from the path, not the deleted
+/// file). Ours only.
+#[test]
+fn respawn_after_the_binary_is_replaced() {
+    if !require_netns_oracle("respawn_after_the_binary_is_replaced") {
+        return;
+    }
+    let d = dir("upgrade");
+    let bin = d.join("keepalived-copy");
+    std::fs::copy(OURS, &bin).unwrap();
+    let probe = |_: &str, d: &Path| {
+        let Some(old) = live_pid(d, "r") else {
+            return "not running".to_owned();
+        };
+        std::fs::remove_file(&bin).unwrap();
+        std::fs::copy(OURS, &bin).unwrap();
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(old),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+        std::thread::sleep(Duration::from_millis(2500));
+        match live_pid(d, "r") {
+            Some(new) if new != old => "respawned".to_owned(),
+            other => format!("not respawned: {other:?}"),
+        }
+    };
+    let r = run(
+        "upgrade-o",
+        &d,
+        bin.to_str().unwrap(),
+        &[&instance("", "")],
+        &probe,
+    );
+    assert_eq!(r.probes[0], "respawned", "{:?}", r.steps);
     let _ = std::fs::remove_dir_all(&d);
 }
