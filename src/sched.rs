@@ -58,7 +58,6 @@ pub fn current_realtime() -> (u32, u64) {
 /// What [`apply`] changed, to undo it at a reload.
 #[derive(Debug, Default)]
 pub struct Applied {
-    realtime: bool,
     nice: Option<i32>,
     locked: bool,
 }
@@ -72,7 +71,6 @@ pub fn apply(s: &ProcessSched, role: Role) -> Applied {
             libc::SCHED_RR | libc::SCHED_RESET_ON_FORK,
             s.rt_priority as i32,
         ) {
-            a.realtime = true;
             CURRENT_RT.store(s.rt_priority, std::sync::atomic::Ordering::Relaxed);
             let limit = s.rlimit_rttime.unwrap_or(RLIMIT_RTTIME_DEFAULT);
             if limit > 0 {
@@ -131,7 +129,8 @@ pub fn apply(s: &ProcessSched, role: Role) -> Applied {
 /// (keepalived 2.2.7 sets it to 0 here, and its real-time process is
 /// killed once real-time again).
 pub fn reset(a: Applied) {
-    if a.realtime || current_realtime().0 != 0 {
+    // CURRENT_RT also covers what `raise` set
+    if current_realtime().0 != 0 {
         if set_scheduler(libc::SCHED_OTHER, 0) {
             CURRENT_RT.store(0, std::sync::atomic::Ordering::Relaxed);
             CURRENT_RTTIME.store(0, std::sync::atomic::Ordering::Relaxed);
