@@ -36,23 +36,41 @@ fn us(v: u64) -> Duration {
 /// Maps every virtual server. Warnings are keepalived-style messages for
 /// what had to be dropped (scripts that cannot run, url-less HTTP checks).
 pub fn lvs_cfg(cfg: &Config) -> (LvsCfg, Vec<String>) {
-    let mut warn = Vec::new();
+    let mut lvs = lvs_globals(cfg);
+    lvs.virtual_servers.reserve_exact(cfg.virtual_servers.len());
+    let warn = map_virtual_servers(cfg, usize::MAX, |part| lvs.virtual_servers.extend(part));
+    (lvs, warn)
+}
+
+/// The global settings of [`lvs_cfg`], without virtual servers.
+pub fn lvs_globals(cfg: &Config) -> LvsCfg {
     let g = &cfg.global_defs;
-    let default_user = g.script_user.as_ref();
-    let virtual_servers = cfg
-        .virtual_servers
-        .iter()
-        .map(|vs| vs_cfg(cfg, vs, default_user, &mut warn))
-        .collect();
-    (
-        LvsCfg {
-            virtual_servers,
-            rs_init_notifies: g.rs_init_notifies,
-            no_checker_emails: g.no_checker_emails,
-            fifo_trailing_nul: false,
-        },
-        warn,
-    )
+    LvsCfg {
+        virtual_servers: Vec::new(),
+        rs_init_notifies: g.rs_init_notifies,
+        no_checker_emails: g.no_checker_emails,
+        fifo_trailing_nul: false,
+    }
+}
+
+/// Maps the virtual servers in order, handing them to `part` `per_part` at
+/// a time (the checker process builds its first table while the first
+/// parts are already being programmed); returns the warnings.
+pub fn map_virtual_servers(
+    cfg: &Config,
+    per_part: usize,
+    mut part: impl FnMut(Vec<VsCfg>),
+) -> Vec<String> {
+    let mut warn = Vec::new();
+    let default_user = cfg.global_defs.script_user.as_ref();
+    for vss in cfg.virtual_servers.chunks(per_part.max(1)) {
+        part(
+            vss.iter()
+                .map(|vs| vs_cfg(cfg, vs, default_user, &mut warn))
+                .collect(),
+        );
+    }
+    warn
 }
 
 /// keepalived's one JIT stack for every `regex_stack` url: the largest

@@ -56,7 +56,8 @@ pub fn run(path: &Path, opts: &kaconf::Options, config: Config, role: &CheckRole
     if let Some(name) = &sched.1 {
         crate::sched::set_name(name);
     }
-    let prepare = std::thread::spawn(move || (prepare(&config, detail), config));
+    let (parts_tx, parts_rx) = tokio::sync::mpsc::unbounded_channel();
+    let prepare = std::thread::spawn(move || (prepare(&config, detail, parts_tx), config));
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .on_thread_start(crate::sched::normal_thread)
@@ -68,7 +69,7 @@ pub fn run(path: &Path, opts: &kaconf::Options, config: Config, role: &CheckRole
             return EXIT_FATAL;
         }
     };
-    rt.block_on(serve(path, opts, prepare, role, sched))
+    rt.block_on(serve(path, opts, prepare, parts_rx, role, sched))
 }
 
 /// What [`prepare`] builds: the checker driver holding the startup table,
@@ -119,8 +120,44 @@ async fn mail_loop(
     }
 }
 
-fn prepare(config: &Config, log_detail: bool) -> Prepared {
-    let (lvs, warnings) = crate::check_map::lvs_cfg(config);
+/// Virtual servers per part of the start-up table: small enough that the
+/// kernel starts on the first part early, large enough that a part's round
+/// trip to the IPVS thread stays a small share of its cost.
+const VS_PER_PART: usize = 100;
+
+/// Builds the checkers' side of `config`. The start-up table goes to
+/// `parts` as it is built, a few virtual servers at a time, until a service
+/// comes twice (then the whole table goes through the first reconcile).
+fn prepare(
+    config: &Config,
+    log_detail: bool,
+    parts: tokio::sync::mpsc::UnboundedSender<ipvs::Table>,
+) -> Prepared {
+    let mut startup = checkers::Manager::startup(crate::check_map::lvs_globals(config), &[]);
+    let mut parts = Some(parts);
+    let mut seen = BTreeSet::new();
+    let mut sockets = 0;
+    let warnings = crate::check_map::map_virtual_servers(
+        config,
+        std::env::var("KARS_PART")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(VS_PER_PART),
+        |vss| {
+            sockets += vss
+                .iter()
+                .map(checkers::memory::checker_sockets)
+                .sum::<u64>();
+            let table = startup.add(vss);
+            if table.services.keys().any(|k| !seen.insert(*k)) {
+                parts = None;
+            }
+            if let Some(tx) = &parts {
+                let _ = tx.send(table);
+            }
+        },
+    );
+    drop(parts);
     crate::log::mark("lvs mapped");
     let g = &config.global_defs;
     let fifos = [g.lvs_notify_fifo.as_ref(), g.notify_fifo.as_ref()]
@@ -132,10 +169,10 @@ fn prepare(config: &Config, log_detail: bool) -> Prepared {
         log_all_failures: g.checker_log_all_failures,
         ..Default::default()
     };
-    fd_limit(&lvs);
+    fd_limit(checkers::memory::fds_for_sockets(sockets));
     let (mail_tx, mail_rx) = tokio::sync::mpsc::unbounded_channel();
-    let (driver, tables) = checkers::driver::Driver::new(
-        lvs,
+    let (driver, tables) = checkers::driver::Driver::from_startup(
+        startup,
         checkers::driver::DriverOpts {
             env,
             fifos,
@@ -156,9 +193,9 @@ fn prepare(config: &Config, log_detail: bool) -> Prepared {
 }
 
 /// One descriptor per network checker, as keepalived's checker process.
-fn fd_limit(lvs: &checkers::LvsCfg) {
+fn fd_limit(needed: u64) {
     use checkers::memory::FdLimit;
-    match checkers::memory::raise_fd_limit(checkers::memory::fds_needed(lvs)) {
+    match checkers::memory::raise_fd_limit(needed) {
         FdLimit::Unchanged => {}
         FdLimit::Raised(soft, hard) => {
             tracing::debug!("Set open file limit to {soft}:{hard}.")
@@ -221,10 +258,43 @@ fn report(what: &str, r: &Result<ipvs::ReconcileReport, ipvs::ClientError>) {
     }
 }
 
+/// Programs the start-up table part by part as the preparing thread sends
+/// it, and returns what the kernel then holds as far as we know: the first
+/// reconcile of the whole table starts from it, so with every part done it
+/// has nothing left to do. Refused ops are not logged here: that reconcile
+/// tries them again and logs what stays refused, once.
+async fn program_startup(
+    client: &ipvs::Client,
+    mut parts: tokio::sync::mpsc::UnboundedReceiver<ipvs::Table>,
+    owned: &Mutex<BTreeSet<ServiceKey>>,
+) -> ipvs::Mirror {
+    let mut state = match client.begin_parts().await {
+        Ok(state) => state,
+        Err(e) => {
+            tracing::debug!("IPVS: start-up table not programmed in parts: {e}");
+            return ipvs::Mirror::default();
+        }
+    };
+    crate::log::mark("parts begin");
+    while let Some(part) = parts.recv().await {
+        owned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(part.services.keys().copied());
+        if let Err(e) = client.apply_part(part, &mut state).await {
+            tracing::debug!("IPVS: start-up table not programmed in parts: {e}");
+            return ipvs::Mirror::default();
+        }
+    }
+    crate::log::mark("parts end");
+    state.mirror
+}
+
 async fn serve(
     path: &Path,
     opts: &kaconf::Options,
     prepare: Preparing,
+    parts: tokio::sync::mpsc::UnboundedReceiver<ipvs::Table>,
     role: &CheckRoleOpts,
     mut sched_now: (kaconf::model::ProcessSched, Option<String>),
 ) -> i32 {
@@ -250,6 +320,10 @@ async fn serve(
         }
     };
     crate::log::mark("ipvs connected");
+    // Services this daemon configured: the stop path removes them, the
+    // reconciles never look at others.
+    let owned = std::sync::Arc::new(std::sync::Mutex::new(BTreeSet::<ServiceKey>::new()));
+    let mirror = program_startup(&client, parts, &owned).await;
     let (
         Prepared {
             mut driver,
@@ -320,14 +394,18 @@ async fn serve(
         );
     });
     // The IPVS side: every table the manager publishes is reconciled.
-    // Shared so that the stop path knows every service we ever created.
-    let owned = std::sync::Arc::new(std::sync::Mutex::new(BTreeSet::<ServiceKey>::new()));
     let applier_client = client.clone();
     let applier_owned = owned.clone();
+    // keepalived programs IPVS before it registers its checkers: the
+    // driver's start (thousands of "Activating" lines and checker tasks)
+    // waits for the first reconcile instead of competing with it. Dropped
+    // unsent if the applier is aborted first, which also lets it go.
+    let (programmed_tx, programmed_rx) = tokio::sync::oneshot::channel::<()>();
+    let mut programmed_tx = Some(programmed_tx);
     let applier = tokio::spawn(async move {
         // What the kernel holds as far as we know: a checker transition or
         // a reload costs its own ops, not a dump of the whole table.
-        let mut mirror = ipvs::Mirror::default();
+        let mut mirror = mirror;
         let mut first = true;
         loop {
             let desired = tables.borrow_and_update().clone();
@@ -349,6 +427,9 @@ async fn serve(
             // already hold two copies
             drop(desired);
             if first {
+                if let Some(tx) = programmed_tx.take() {
+                    let _ = tx.send(());
+                }
                 // keepalived reports its configuration read once IPVS holds
                 // the start-up table
                 crate::ready::notify();
@@ -395,7 +476,7 @@ async fn serve(
                     for w in warnings {
                         warn!("{w}");
                     }
-                    fd_limit(&lvs);
+                    fd_limit(checkers::memory::fds_needed(&lvs));
                     *current_mailer.lock().unwrap_or_else(|e| e.into_inner()) =
                         mailer(&parsed.config, role.log_detail);
                     let _ = reload_tx.send(lvs).await;
@@ -418,12 +499,14 @@ async fn serve(
         applier.abort();
         let _ = stop_tx.send(());
     };
-    let run = driver.run(reload_rx, async {
-        let _ = stop_rx.await;
-    });
-    // The applier's first reconcile (the startup table) goes to the
-    // blocking pool before the driver logs its thousands of startup lines.
-    tokio::task::yield_now().await;
+    let run = async {
+        let _ = programmed_rx.await;
+        driver
+            .run(reload_rx, async {
+                let _ = stop_rx.await;
+            })
+            .await
+    };
     tokio::join!(control, run);
     let final_table = driver.manager().desired();
     let owned = owned.lock().unwrap_or_else(|e| e.into_inner()).clone();

@@ -121,7 +121,26 @@ impl Driver {
         addrs: Option<AddrMonitor>,
         dump: &[AddrEvent],
     ) -> (Driver, watch::Receiver<Table>) {
-        let (mut manager, effects) = Manager::with_addrs(cfg, dump);
+        let (manager, effects) = Manager::with_addrs(cfg, dump);
+        Driver::from_manager(manager, effects, opts, addrs)
+    }
+
+    /// A driver for a manager built in steps ([`Manager::startup`]): the
+    /// receiver holds its table, `effects` are its start effects.
+    pub fn from_startup(
+        startup: crate::manager::Startup,
+        opts: DriverOpts,
+    ) -> (Driver, watch::Receiver<Table>) {
+        let (manager, effects) = startup.finish();
+        Driver::from_manager(manager, effects, opts, None)
+    }
+
+    fn from_manager(
+        mut manager: Manager,
+        effects: Vec<Effect>,
+        opts: DriverOpts,
+        addrs: Option<AddrMonitor>,
+    ) -> (Driver, watch::Receiver<Table>) {
         manager.take_changed();
         let (table, table_rx) = watch::channel(manager.desired());
         let (tx, rx) = mpsc::channel(1024);

@@ -258,6 +258,89 @@ impl Index {
     }
 }
 
+/// The IPVS entries of one virtual server in its present state.
+fn vs_entries(vs: &VsSt, t: &mut Table) {
+    for (key, svc) in &vs.cfg.services {
+        // the service's own entry, not one table lookup per real
+        // server: at 10,000 real servers those lookups were most
+        // of a cold start's table building
+        let dests = &mut t.insert_service(*key, svc.clone()).dests;
+        for rs in &vs.rs {
+            let in_pool = rs.alive && !vs.sorry_alive;
+            let weight = if in_pool {
+                real_weight(rs.effective_weight)
+            } else if rs.cfg.inhibit_on_failure {
+                0
+            } else {
+                continue;
+            };
+            dests.insert(
+                dest_key(key, rs.cfg.key, &rs.cfg.dest),
+                Dest {
+                    weight,
+                    ..rs.cfg.dest
+                },
+            );
+        }
+        if let Some(s) = &vs.cfg.sorry_server {
+            let dk = dest_key(key, s.key, &s.dest);
+            if vs.sorry_alive {
+                dests.insert(dk, s.dest);
+            } else if s.inhibit {
+                dests.insert(
+                    dk,
+                    Dest {
+                        weight: 0,
+                        ..s.dest
+                    },
+                );
+            }
+        }
+    }
+}
+
+/// [`Manager::startup`]'s steps: virtual servers are added in order, each
+/// step giving the IPVS entries of the ones it added; [`Startup::finish`]
+/// starts the checkers. The effects are those of [`Manager::with_addrs`],
+/// in its order.
+pub struct Startup {
+    m: Manager,
+    out: Vec<Effect>,
+}
+
+impl Startup {
+    /// Adds virtual servers as at start (`init_service_rs` and the quorum's
+    /// first state) and returns their IPVS entries: what keepalived programs
+    /// for them before it registers any checker.
+    pub fn add(&mut self, vss: Vec<VsCfg>) -> Table {
+        let m = &mut self.m;
+        let first = m.vss.len();
+        m.starting = true;
+        for vs in vss {
+            let st = m.fresh_vs(vs);
+            m.vss.push(st);
+        }
+        m.starting = false;
+        let mut t = Table::new();
+        for v in first..m.vss.len() {
+            m.init_vs(v, &mut self.out);
+            vs_entries(&m.vss[v], &mut t);
+        }
+        t
+    }
+
+    /// The manager, and its start effects: the quorum lines of every
+    /// virtual server, then every checker's start.
+    pub fn finish(self) -> (Manager, Vec<Effect>) {
+        let Startup { mut m, mut out } = self;
+        m.reindex();
+        for v in 0..m.vss.len() {
+            m.start_all(v, None, &mut out);
+        }
+        (m, out)
+    }
+}
+
 /// keepalived's `real_weight`: clamp to what IPVS accepts.
 pub fn real_weight(w: i64) -> u32 {
     w.clamp(0, i32::MAX as i64) as u32
@@ -307,6 +390,14 @@ impl Manager {
     /// virtual server with ha_suspend whose address is there starts
     /// "Activating").
     pub fn with_addrs(cfg: LvsCfg, addrs: &[AddrEvent]) -> (Manager, Vec<Effect>) {
+        Manager::startup(cfg, addrs).finish()
+    }
+
+    /// The start of [`Manager::with_addrs`] in steps, so that a large
+    /// configuration's first IPVS table can be programmed in parts while
+    /// the rest is still being built: `cfg`'s global settings (its virtual
+    /// servers, if any, are added first).
+    pub fn startup(cfg: LvsCfg, addrs: &[AddrEvent]) -> Startup {
         let mut m = Manager {
             vss: Vec::new(),
             changed: true,
@@ -325,19 +416,11 @@ impl Manager {
             m.local.apply(ev);
             m.reflector_line(&cfg.virtual_servers, ev, &mut out);
         }
-        for vs in cfg.virtual_servers {
-            let st = m.fresh_vs(vs);
-            m.vss.push(st);
+        let mut b = Startup { m, out };
+        if !cfg.virtual_servers.is_empty() {
+            b.add(cfg.virtual_servers);
         }
-        m.starting = false;
-        m.reindex();
-        for v in 0..m.vss.len() {
-            m.init_vs(v, &mut out);
-        }
-        for v in 0..m.vss.len() {
-            m.start_all(v, None, &mut out);
-        }
-        (m, out)
+        b
     }
 
     fn alloc(&mut self) -> CheckerId {
@@ -439,12 +522,17 @@ impl Manager {
                     }
                     continue;
                 }
-                out.push(Effect::Log(format!(
-                    "{}ctivating healthchecker for service {} for VS {}",
-                    if ck.enabled { "A" } else { "Dea" },
-                    rs.cfg.name,
-                    vs.cfg.name
-                )));
+                // one line per checker at start: joined, not formatted
+                out.push(Effect::Log(
+                    [
+                        if ck.enabled { "A" } else { "Dea" },
+                        "ctivating healthchecker for service ",
+                        &rs.cfg.name,
+                        " for VS ",
+                        &vs.cfg.name,
+                    ]
+                    .concat(),
+                ));
                 // a deactivated checker runs too, gated: its timer keeps
                 // keepalived's phase for when the address comes
                 if start {
@@ -888,43 +976,7 @@ impl Manager {
     pub fn desired(&self) -> Table {
         let mut t = Table::new();
         for vs in &self.vss {
-            for (key, svc) in &vs.cfg.services {
-                // the service's own entry, not one table lookup per real
-                // server: at 10,000 real servers those lookups were most
-                // of a cold start's table building
-                let dests = &mut t.insert_service(*key, svc.clone()).dests;
-                for rs in &vs.rs {
-                    let in_pool = rs.alive && !vs.sorry_alive;
-                    let weight = if in_pool {
-                        real_weight(rs.effective_weight)
-                    } else if rs.cfg.inhibit_on_failure {
-                        0
-                    } else {
-                        continue;
-                    };
-                    dests.insert(
-                        dest_key(key, rs.cfg.key, &rs.cfg.dest),
-                        Dest {
-                            weight,
-                            ..rs.cfg.dest
-                        },
-                    );
-                }
-                if let Some(s) = &vs.cfg.sorry_server {
-                    let dk = dest_key(key, s.key, &s.dest);
-                    if vs.sorry_alive {
-                        dests.insert(dk, s.dest);
-                    } else if s.inhibit {
-                        dests.insert(
-                            dk,
-                            Dest {
-                                weight: 0,
-                                ..s.dest
-                            },
-                        );
-                    }
-                }
-            }
+            vs_entries(vs, &mut t);
         }
         t
     }
@@ -1549,6 +1601,66 @@ mod tests {
             virtual_servers: vec![v],
             ..LvsCfg::default()
         }
+    }
+
+    /// Built in steps, the manager is the one `Manager::new` builds: the
+    /// steps' tables add up to its table, and the effects are the same, in
+    /// the same order.
+    #[test]
+    fn startup_in_steps_is_new() {
+        let many = || {
+            let mut vss = Vec::new();
+            for i in 0..5u8 {
+                let mut v = vs(vec![
+                    rs(2, 3, 1, false),
+                    rs(3, 1, 1, i % 2 == 0),
+                    rs(4, 2, 0, false),
+                ]);
+                let key = ServiceKey::tcp(format!("10.0.1.{i}:80").parse().unwrap());
+                v.services = vec![(key, Service::new(Scheduler::Wlc))];
+                v.name = format!("[10.0.1.{i}]:tcp:80");
+                v.real_servers[2].inhibit_on_failure = true;
+                if i == 3 {
+                    // a quorum the start can't reach: the sorry server stands in
+                    v.quorum = 100;
+                    v.sorry_server = Some(SorryCfg {
+                        key: DestKey::new("192.168.1.9:80".parse().unwrap()),
+                        dest: Dest::new(Fwd::Masq, 1),
+                        inhibit: false,
+                        name: "[192.168.1.9]:tcp:80".into(),
+                    });
+                }
+                vss.push(v);
+            }
+            LvsCfg {
+                virtual_servers: vss,
+                rs_init_notifies: true,
+                ..LvsCfg::default()
+            }
+        };
+        let (whole, fx) = Manager::new(many());
+        let mut vss = many().virtual_servers;
+        let mut b = Manager::startup(LvsCfg::default(), &[]);
+        b.m.rs_init_notifies = true;
+        let mut sum = Table::new();
+        for part in [
+            vss.drain(..2).collect::<Vec<_>>(),
+            vss.drain(..1).collect(),
+            vss,
+        ] {
+            let t = b.add(part);
+            for (k, svc) in t.services {
+                assert!(sum.services.insert(k, svc).is_none(), "{k} in two steps");
+            }
+        }
+        let (stepped, fx2) = b.finish();
+        assert_eq!(sum, whole.desired());
+        assert_eq!(stepped.desired(), whole.desired());
+        assert_eq!(format!("{fx:?}"), format!("{fx2:?}"));
+        assert_eq!(
+            format!("{:?}", stepped.view()),
+            format!("{:?}", whole.view())
+        );
     }
 
     /// The dump's view: keepalived's `retry_it` starts at the retry count

@@ -27,15 +27,22 @@ pub fn one_malloc_arena() {
 /// its own, one per checker that opens a socket (all but MISC_CHECK and
 /// FILE_CHECK), 10 spare.
 pub fn fds_needed(cfg: &crate::config::LvsCfg) -> u64 {
+    fds_for_sockets(cfg.virtual_servers.iter().map(checker_sockets).sum())
+}
+
+/// The descriptors [`fds_needed`] asks for `sockets` network checkers.
+pub fn fds_for_sockets(sockets: u64) -> u64 {
+    17 + sockets + 10
+}
+
+/// The checkers of `vs` that hold a socket while they run.
+pub fn checker_sockets(vs: &crate::config::VsCfg) -> u64 {
     use crate::config::CheckKind;
-    let sockets = cfg
-        .virtual_servers
+    vs.real_servers
         .iter()
-        .flat_map(|v| v.real_servers.iter())
         .flat_map(|r| r.checkers.iter())
         .filter(|c| !matches!(c.kind, CheckKind::Misc(_) | CheckKind::File(_)))
-        .count() as u64;
-    17 + sockets + 10
+        .count() as u64
 }
 
 /// The open-file limit after [`raise_fd_limit`].

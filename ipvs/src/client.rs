@@ -25,6 +25,7 @@
 //! two sockets in parallel doubled its CPU time (IPVS's mutex) without
 //! shortening the dump.
 
+use std::collections::BTreeMap;
 use std::io;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -36,7 +37,7 @@ use neli::utils::Groups;
 use tracing::{debug, warn};
 
 use crate::model::{
-    DestEntry, IpvsInfo, ServiceEntry, ServiceKey, SyncDaemon, SyncState, Table, Timeouts,
+    DestEntry, IpvsInfo, Service, ServiceEntry, ServiceKey, SyncDaemon, SyncState, Table, Timeouts,
 };
 use crate::netlink::{self, NLM_F_ACK, NLM_F_DUMP, Reply};
 use crate::plan::{Op, apply_to, plan};
@@ -173,6 +174,18 @@ impl ReconcileReport {
     pub fn is_complete(&self) -> bool {
         self.failed.is_empty()
     }
+}
+
+/// A table programmed in parts, at start-up: see [`Client::begin_parts`].
+#[derive(Debug, Default)]
+pub struct Parts {
+    /// The services the kernel held when programming began, with their
+    /// configuration, until a part takes them over.
+    before: BTreeMap<ServiceKey, Service>,
+    /// What the kernel holds for the services of the parts so far.
+    pub mirror: Mirror,
+    /// The ops of every part; `failed` keeps the refused ones.
+    pub report: ReconcileReport,
 }
 
 /// A connection to the kernel's IPVS family, in the network namespace of
@@ -530,6 +543,81 @@ impl Client {
         Ok(report)
     }
 
+    /// Starts programming a large table in parts, each applied as soon as
+    /// it is known ([`Client::apply_part`]), so that building the rest of
+    /// the table overlaps the kernel's work. Lists the services the kernel
+    /// already holds (one dump, without their real servers).
+    pub async fn begin_parts(&self) -> Result<Parts, ClientError> {
+        let before = self
+            .list_services()
+            .await?
+            .into_iter()
+            .map(|e| (e.key, e.service))
+            .collect();
+        Ok(Parts {
+            before,
+            mirror: Mirror {
+                table: Table::new(),
+                valid: true,
+            },
+            report: ReconcileReport {
+                rounds: 1,
+                ..Default::default()
+            },
+        })
+    }
+
+    /// Makes the kernel hold `part`'s services as `part` has them, as
+    /// [`Client::reconcile_where`] limited to those services would, and
+    /// records them in `parts.mirror`. Services of earlier parts must not
+    /// come again: a service is planned against what the kernel held at
+    /// [`Client::begin_parts`]. `parts.mirror` can then seed
+    /// [`Client::reconcile_mirrored`] for the whole table; a refused op
+    /// that shows drift marks it invalid, so that call dumps.
+    pub async fn apply_part(&self, part: Table, parts: &mut Parts) -> Result<(), ClientError> {
+        let mut actual = Table::new();
+        for key in part.services.keys() {
+            if let Some(service) = parts.before.remove(key) {
+                let dests = self.list_dests(key).await?;
+                actual.insert_service(*key, service).dests =
+                    dests.into_iter().map(|d| (d.key, d.dest)).collect();
+            }
+        }
+        let ops = plan(&part, &actual);
+        if ops.is_empty() {
+            parts.mirror.table.services.extend(part.services);
+            return Ok(());
+        }
+        let (ops, results) = match self.apply_owned(ops).await {
+            Ok(done) => done,
+            Err(e) => {
+                parts.mirror.valid = false;
+                return Err(e);
+            }
+        };
+        if results.iter().all(Result::is_ok) {
+            parts.report.applied += ops.len();
+            parts.mirror.table.services.extend(part.services);
+            return Ok(());
+        }
+        parts.mirror.table.services.extend(actual.services);
+        for (op, result) in ops.into_iter().zip(results) {
+            match result {
+                Ok(()) => {
+                    parts.report.applied += 1;
+                    apply_to(&mut parts.mirror.table, &op);
+                }
+                Err(e) => {
+                    if e.needs_redump() {
+                        parts.mirror.valid = false;
+                    }
+                    parts.report.failed.push((op, e));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Removes every service (`ipvsadm -C`).
     pub async fn flush(&self) -> Result<(), ClientError> {
         self.execute(&wire::flush(), "FLUSH").await
@@ -741,7 +829,7 @@ impl Conn {
                         let Some(op) = ops.get(next) else { break };
                         next += 1;
                         payload.clear();
-                        match request_for(op).encode_into(&mut payload) {
+                        match wire::encode_op(op, &mut payload) {
                             Ok(()) => next - 1,
                             Err(e) => {
                                 results[next - 1] = Err(OpError::Encode(e));
@@ -954,6 +1042,118 @@ mod tests {
 mod batch_tests {
     use super::*;
     use crate::model::*;
+
+    /// `wire::encode_op` writes what the message of `request_for` encodes
+    /// to, for every kind of op, service and real server.
+    #[test]
+    fn encode_op_is_the_messages_bytes() {
+        use crate::model::{Af, Scheduler, SvcFlags, TunCsum, Tunnel};
+        let sa = |s: &str| -> std::net::SocketAddr { s.parse().unwrap() };
+        let mut services = Vec::new();
+        for (i, name) in [
+            "rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh",
+            "twos",
+        ]
+        .iter()
+        .enumerate()
+        {
+            services.push((
+                ServiceKey::tcp(sa(&format!("192.0.2.2:{}", 10001 + i))),
+                Service::new(Scheduler::from_name(name)),
+            ));
+        }
+        let mut p4 = Service::new(Scheduler::Rr).persistent(300);
+        p4.netmask = Some(0xffff_ff00);
+        services.push((ServiceKey::tcp(sa("192.0.2.3:80")), p4));
+        let mut p6 = Service::new(Scheduler::Rr).persistent(60);
+        p6.netmask = Some(64);
+        services.push((ServiceKey::tcp(sa("[2001:db8::3]:80")), p6));
+        let mut sip = Service::new(Scheduler::Rr).persistent(120);
+        sip.pe_name = Some("sip".into());
+        services.push((ServiceKey::udp(sa("192.0.2.4:5060")), sip));
+        let mut empty_pe = Service::new(Scheduler::Rr);
+        empty_pe.pe_name = Some(String::new());
+        services.push((ServiceKey::udp(sa("192.0.2.4:5061")), empty_pe));
+        let mut flags = Service::new(Scheduler::Sh);
+        flags.flags = SvcFlags::SH_FALLBACK | SvcFlags::SH_PORT | SvcFlags::ONEPACKET;
+        services.push((ServiceKey::sctp(sa("192.0.2.5:80")), flags));
+        services.push((
+            ServiceKey::fwmark(Af::Inet, 1),
+            Service::new(Scheduler::Wlc),
+        ));
+        services.push((
+            ServiceKey::fwmark(Af::Inet6, 2),
+            Service::new(Scheduler::Rr),
+        ));
+        let mut thresholds = Dest::new(Fwd::Masq, 7);
+        thresholds.u_thresh = 100;
+        thresholds.l_thresh = 10;
+        let dests = [
+            (DestKey::new(sa("192.0.2.10:80")), Dest::new(Fwd::Route, 1)),
+            (DestKey::new(sa("192.0.2.11:8080")), thresholds),
+            (
+                DestKey::new(sa("192.0.2.12:80")),
+                Dest::new(Fwd::Tunnel(Tunnel::Ipip), 3),
+            ),
+            (
+                DestKey::new(sa("192.0.2.13:80")),
+                Dest::new(
+                    Fwd::Tunnel(Tunnel::Gue {
+                        port: 6080,
+                        csum: TunCsum::RemCsum,
+                    }),
+                    0,
+                ),
+            ),
+            (
+                DestKey::new(sa("[2001:db8::14]:0")),
+                Dest::new(
+                    Fwd::Tunnel(Tunnel::Gre {
+                        csum: TunCsum::Csum,
+                    }),
+                    2,
+                ),
+            ),
+            (DestKey::new(sa("192.0.2.15:0")), Dest::new(Fwd::Local, 1)),
+            (DestKey::new(sa("192.0.2.16:80")), Dest::new(Fwd::Bypass, 1)),
+        ];
+        let mut ops = Vec::new();
+        for (key, service) in &services {
+            ops.push(Op::AddService {
+                key: *key,
+                service: service.clone(),
+            });
+            ops.push(Op::EditService {
+                key: *key,
+                service: service.clone(),
+            });
+            ops.push(Op::DelService { key: *key });
+            for (dk, dest) in &dests {
+                ops.push(Op::AddDest {
+                    service: *key,
+                    key: *dk,
+                    dest: *dest,
+                });
+                ops.push(Op::EditDest {
+                    service: *key,
+                    key: *dk,
+                    dest: *dest,
+                });
+                ops.push(Op::DelDest {
+                    service: *key,
+                    key: *dk,
+                });
+            }
+        }
+        let mut direct = vec![1, 2, 3];
+        for op in &ops {
+            let mut want = vec![1, 2, 3];
+            request_for(op).encode_into(&mut want).unwrap();
+            direct.truncate(3);
+            crate::wire::encode_op(op, &mut direct).unwrap();
+            assert_eq!(direct, want, "{op}");
+        }
+    }
 
     #[tokio::test]
     async fn every_error_returns_at_its_index() {

@@ -41,6 +41,6 @@ pub mod plan;
 mod socket;
 pub mod wire;
 
-pub use client::{Client, ClientError, Mirror, OpError, ReconcileReport};
+pub use client::{Client, ClientError, Mirror, OpError, Parts, ReconcileReport};
 pub use model::{Dest, DestKey, Fwd, Service, ServiceKey, Table};
 pub use plan::{Op, plan};

@@ -267,10 +267,14 @@ impl Writer {
 
     /// NUL-terminated, as `nla_put_string`.
     fn string(&mut self, kind: u16, s: &str) -> Result<(), EncodeError> {
-        let mut v = Vec::with_capacity(s.len() + 1);
-        v.extend_from_slice(s.as_bytes());
-        v.push(0);
-        self.attr(kind, &v)
+        let len = NLA_HDRLEN + s.len() + 1;
+        let len16 = u16::try_from(len).map_err(|_| EncodeError::TooLong { kind, len })?;
+        self.buf.extend_from_slice(&len16.to_ne_bytes());
+        self.buf.extend_from_slice(&kind.to_ne_bytes());
+        self.buf.extend_from_slice(s.as_bytes());
+        self.buf.push(0);
+        self.pad();
+        Ok(())
     }
 
     fn nested(
@@ -1060,6 +1064,94 @@ fn daemon_attrs(d: &SyncDaemon) -> Vec<DaemonAttr> {
 /// `ipvsadm --version`'s question: IPVS version and hash table size.
 pub fn get_info() -> IpvsMessage {
     IpvsMessage::new(IpvsCmd::GetInfo, vec![])
+}
+
+/// The request that carries out `op`, written into `out` (after what it
+/// holds): the bytes `IpvsMessage::encode_into` writes for the request of
+/// the same op (see `client::request_for`; a test compares them), without
+/// building the message. A cold start sends one per service and real
+/// server, and under qemu the message's allocations were a good part of
+/// the IPVS thread's time (issue 3 point 6).
+pub fn encode_op(op: &crate::plan::Op, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    use crate::plan::Op;
+    let (cmd, svc_key, svc, dest) = match op {
+        Op::AddService { key, service } => (IpvsCmd::NewService, key, Some(service), None),
+        Op::EditService { key, service } => (IpvsCmd::SetService, key, Some(service), None),
+        Op::DelService { key } => (IpvsCmd::DelService, key, None, None),
+        Op::AddDest { service, key, dest } => {
+            (IpvsCmd::NewDest, service, None, Some((key, Some(dest))))
+        }
+        Op::EditDest { service, key, dest } => {
+            (IpvsCmd::SetDest, service, None, Some((key, Some(dest))))
+        }
+        Op::DelDest { service, key } => (IpvsCmd::DelDest, service, None, Some((key, None))),
+    };
+    let mut w = Writer {
+        buf: std::mem::take(out),
+    };
+    w.buf
+        .extend_from_slice(&[u8::from(cmd), IPVS_GENL_VERSION, 0, 0]);
+    let r = encode_op_attrs(&mut w, svc_key, svc, dest);
+    *out = w.buf;
+    r
+}
+
+fn encode_op_attrs(
+    w: &mut Writer,
+    key: &ServiceKey,
+    svc: Option<&Service>,
+    dest: Option<(&DestKey, Option<&Dest>)>,
+) -> Result<(), EncodeError> {
+    // the attributes and their order are service_attrs' and dest_attrs'
+    w.nested(IPVS_CMD_ATTR_SERVICE, |w| {
+        w.u16(IPVS_SVC_ATTR_AF, key.af().number())?;
+        match *key {
+            ServiceKey::Inet { proto, addr, port } => {
+                w.u16(IPVS_SVC_ATTR_PROTOCOL, proto.number())?;
+                w.attr(IPVS_SVC_ATTR_ADDR, &InetAddr::from_ip(addr).0)?;
+                w.be16(IPVS_SVC_ATTR_PORT, port)?;
+            }
+            ServiceKey::Fwmark { mark, .. } => w.u32(IPVS_SVC_ATTR_FWMARK, mark)?,
+        }
+        let Some(svc) = svc else { return Ok(()) };
+        let af = key.af();
+        w.string(IPVS_SVC_ATTR_SCHED_NAME, svc.sched.name())?;
+        if let Some(pe) = svc.pe_name.as_deref().filter(|pe| !pe.is_empty()) {
+            w.string(IPVS_SVC_ATTR_PE_NAME, pe)?;
+        }
+        let mut flags = [0u8; 8];
+        flags[..4].copy_from_slice(&svc.flags.config().bits().to_ne_bytes());
+        flags[4..].copy_from_slice(&u32::MAX.to_ne_bytes());
+        w.attr(IPVS_SVC_ATTR_FLAGS, &flags)?;
+        w.u32(IPVS_SVC_ATTR_TIMEOUT, svc.timeout)?;
+        w.u32(
+            IPVS_SVC_ATTR_NETMASK,
+            netmask_to_wire(af, svc.netmask_or_default(af)),
+        )
+    })?;
+    let Some((dkey, dest)) = dest else {
+        return Ok(());
+    };
+    w.nested(IPVS_CMD_ATTR_DEST, |w| {
+        w.u16(IPVS_DEST_ATTR_ADDR_FAMILY, dkey.af().number())?;
+        w.attr(IPVS_DEST_ATTR_ADDR, &InetAddr::from_ip(dkey.addr).0)?;
+        w.be16(IPVS_DEST_ATTR_PORT, dkey.port)?;
+        let Some(dest) = dest else { return Ok(()) };
+        let tun = match dest.fwd {
+            Fwd::Tunnel(t) => Some(t),
+            _ => None,
+        };
+        w.u32(IPVS_DEST_ATTR_FWD_METHOD, dest.fwd.number())?;
+        w.u32(IPVS_DEST_ATTR_WEIGHT, dest.weight)?;
+        w.u8(IPVS_DEST_ATTR_TUN_TYPE, tun.map_or(0, Tunnel::type_number))?;
+        w.be16(IPVS_DEST_ATTR_TUN_PORT, tun.map_or(0, Tunnel::port))?;
+        w.u16(
+            IPVS_DEST_ATTR_TUN_FLAGS,
+            tun.map_or(0, |t| t.csum().number()),
+        )?;
+        w.u32(IPVS_DEST_ATTR_U_THRESH, dest.u_thresh)?;
+        w.u32(IPVS_DEST_ATTR_L_THRESH, dest.l_thresh)
+    })
 }
 
 /// `ipvsadm -A SVC -s SCHED ...`.
