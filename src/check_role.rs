@@ -137,26 +137,19 @@ fn prepare(
     let mut parts = Some(parts);
     let mut seen = BTreeSet::new();
     let mut sockets = 0;
-    let warnings = crate::check_map::map_virtual_servers(
-        config,
-        std::env::var("KARS_PART")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(VS_PER_PART),
-        |vss| {
-            sockets += vss
-                .iter()
-                .map(checkers::memory::checker_sockets)
-                .sum::<u64>();
-            let table = startup.add(vss);
-            if table.services.keys().any(|k| !seen.insert(*k)) {
-                parts = None;
-            }
-            if let Some(tx) = &parts {
-                let _ = tx.send(table);
-            }
-        },
-    );
+    let warnings = crate::check_map::map_virtual_servers(config, VS_PER_PART, |vss| {
+        sockets += vss
+            .iter()
+            .map(checkers::memory::checker_sockets)
+            .sum::<u64>();
+        let table = startup.add(vss);
+        if table.services.keys().any(|k| !seen.insert(*k)) {
+            parts = None;
+        }
+        if let Some(tx) = &parts {
+            let _ = tx.send(table);
+        }
+    });
     drop(parts);
     crate::log::mark("lvs mapped");
     let g = &config.global_defs;
