@@ -2600,6 +2600,36 @@ fn vsg_entry(line: &Line, d: &mut Diags) -> Option<VsgEntry> {
 }
 
 impl Builder {
+    /// No block is being read and nothing waits for a later block, so that
+    /// a fresh builder reading virtual servers from here on (the second
+    /// half of a split parse) does what this one would. The fields not
+    /// checked cannot matter to virtual server blocks: `inst_v6` is reset
+    /// when an instance opens and read only inside it; `emails_at_open`,
+    /// `next_rule_pref` and `vrrp_nftables` are read only in global_defs,
+    /// static_rules and instances; `last_common` is only shared when equal
+    /// (the value is the same, only the sharing differs); `cfg` is only
+    /// appended to by virtual server blocks.
+    pub(crate) fn at_rest(&self) -> bool {
+        self.inst.is_none()
+            && self.script.is_none()
+            && self.tfile.is_none()
+            && self.tproc.is_none()
+            && self.sync.is_none()
+            && self.tgroup.is_none()
+            && self.vs.is_none()
+            && self.rs.is_none()
+            && self.rs_list.is_empty()
+            && self.chk_list.is_empty()
+            && self.chk.is_none()
+            && self.chk_common == CheckerCommon::default()
+            && self.url.is_none()
+            && self.pending_regex.is_none()
+            && self.smtp_host.is_none()
+            && self.vsg.is_none()
+            && self.ssl.is_none()
+            && self.raw_block.is_empty()
+    }
+
     /// The name of the block being read, for messages that quote it.
     fn block_name(&self, ctx: Ctx) -> &str {
         match ctx {

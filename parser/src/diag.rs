@@ -161,6 +161,14 @@ impl Diags {
         });
     }
 
+    /// Adds `other`'s diagnostics after these, as if pushed here.
+    pub fn append(&mut self, other: Diags) {
+        if let Some(w) = other.worst {
+            self.worst = Some(self.worst.map_or(w, |x| x.max(w)));
+        }
+        self.list.extend(other.list);
+    }
+
     pub fn worst(&self) -> Option<Class> {
         self.worst
     }

@@ -29,7 +29,7 @@ pub enum Flow {
 
 /// Parses everything the reader yields at the root level.
 pub fn run(r: &mut Reader, sink: &mut impl Sink) {
-    process(r, sink, Ctx::Root, false, 0);
+    run_part(r, sink);
     let open = r.unclosed_blocks();
     if open > 0 {
         r.report_here(
@@ -39,7 +39,26 @@ pub fn run(r: &mut Reader, sink: &mut impl Sink) {
     }
 }
 
-fn process(r: &mut Reader, sink: &mut impl Sink, ctx: Ctx, mut need_bob: bool, level: u32) {
+/// Parses what the reader yields, without the end-of-input check, for the
+/// first part of a split parse. Returns true if the input ended at the root
+/// level, outside any block (a block whose `{` is missing counts as open):
+/// only there does ending the input change nothing, so that parsing can
+/// resume, or another part take over, from the next line.
+pub fn run_part(r: &mut Reader, sink: &mut impl Sink) -> bool {
+    let mut cut = false;
+    process(r, sink, Ctx::Root, false, 0, &mut cut);
+    !cut
+}
+
+/// `cut` is set when the input ends inside a block.
+fn process(
+    r: &mut Reader,
+    sink: &mut impl Sink,
+    ctx: Ctx,
+    mut need_bob: bool,
+    level: u32,
+    cut: &mut bool,
+) {
     while r.next_line() {
         let kind = r.line.kind.unwrap_or(LineKind::Words);
         if need_bob {
@@ -69,25 +88,28 @@ fn process(r: &mut Reader, sink: &mut impl Sink, ctx: Ctx, mut need_bob: bool, l
             continue;
         };
         if sink.keyword(r, ctx, kw) == Flow::Skip && kw.kind != Kind::Leaf {
-            skip_block(r);
+            skip_block(r, cut);
             continue;
         }
         match kw.kind {
             Kind::Leaf => {}
             Kind::Values => {
-                value_block(r, sink, ctx, kw);
+                value_block(r, sink, ctx, kw, cut);
                 sink.close(r, ctx, kw);
             }
             Kind::Block(sub) => {
-                process(r, sink, sub, true, level + 1);
+                process(r, sink, sub, true, level + 1, cut);
                 sink.close(r, sub, kw);
             }
         }
     }
+    if level > 0 {
+        *cut = true;
+    }
 }
 
 /// A `{ … }` whose every line is one entry (keepalived's `alloc_value_block`).
-fn value_block(r: &mut Reader, sink: &mut impl Sink, ctx: Ctx, kw: &'static Kw) {
+fn value_block(r: &mut Reader, sink: &mut impl Sink, ctx: Ctx, kw: &'static Kw, cut: &mut bool) {
     let mut need_bob = true;
     while r.next_line() {
         let kind = r.line.kind.unwrap_or(LineKind::Words);
@@ -110,12 +132,15 @@ fn value_block(r: &mut Reader, sink: &mut impl Sink, ctx: Ctx, kw: &'static Kw) 
             LineKind::Open | LineKind::Words => sink.entry(r, ctx, kw),
         }
     }
+    *cut = true;
 }
 
 /// Skips a block by counting braces (keepalived's `skip_sublevel`). The `{`
 /// may be on the next line; if it is not there, nothing is skipped.
-fn skip_block(r: &mut Reader) {
+fn skip_block(r: &mut Reader, cut: &mut bool) {
+    // Even the look-ahead for the `{` counts: it may be the next part's.
     if !r.next_line() {
+        *cut = true;
         return;
     }
     if r.line.kind != Some(LineKind::Open) {
@@ -135,4 +160,5 @@ fn skip_block(r: &mut Reader) {
             _ => {}
         }
     }
+    *cut = true;
 }

@@ -8,6 +8,8 @@
 //! - [`arity`]: keywords given without their argument, as keepalived treats them.
 //! - [`engine`]: the block walk and keepalived's error recovery.
 //! - [`builder`]: keyword handlers that fill the typed model.
+//! - [`split`]: a large file parsed in two halves on two threads, merged
+//!   only when that is provably the serial result.
 //! - [`validate`]: post-parse checks and defaults, as keepalived applies them.
 //! - [`model`]: the typed configuration (plain data, serde-serialisable).
 //! - [`values`]: numbers, timers, booleans, addresses, command splitting.
@@ -25,6 +27,7 @@ pub mod engine;
 pub mod model;
 pub mod reader;
 pub mod schema;
+pub mod split;
 pub mod validate;
 pub mod values;
 
@@ -96,30 +99,11 @@ impl Parsed {
     }
 }
 
-/// Parses the file (or glob) `path` and validates the result.
+/// Parses the file (or glob) `path` and validates the result. A large
+/// file is read on two threads when that gives the same result (see
+/// [`split`]).
 pub fn parse_file(path: &str, opts: &Options) -> Parsed {
-    let mut r = reader::Reader::new(reader::ReaderOptions {
-        config_id: opts.config_id.clone(),
-        include_check: if opts.all_config { reader::INC_ALL } else { 0 },
-    });
-    r.diags.run_time = opts.run_time;
-    let found = r.open_top(path);
-    let mut b = builder::Builder::default();
-    if found {
-        engine::run(&mut r, &mut b);
-    }
-    let mut config = b.cfg;
-    let mut diags = std::mem::take(&mut r.diags);
-    if !r.config_file_error {
-        validate::validate(&mut config, &mut diags);
-    }
-    Parsed {
-        config,
-        diags,
-        sources: std::mem::take(&mut r.sources),
-        found,
-        config_file_error: r.config_file_error,
-    }
+    split::parse_file_split(path, opts, split::Split::Auto).0
 }
 
 /// Parses configuration text (for tests and fuzzing): written to a private

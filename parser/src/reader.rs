@@ -132,6 +132,16 @@ struct OpenFile {
     eof: bool,
     line_no: u32,
     dir: PathBuf,
+    /// Set for the halves of a split parse (see `split`): the file is read
+    /// with positioned reads from `Span::next`, and up to `Span::end` only.
+    span: Option<Span>,
+}
+
+/// The part of a file a reader may see, read with `pread` so that two
+/// readers can share one open file (and so read the very same file).
+struct Span {
+    next: u64,
+    end: Option<u64>,
 }
 
 /// Lines read ahead, validated as UTF-8 once for the whole chunk so that the
@@ -175,6 +185,7 @@ impl OpenFile {
             eof: false,
             line_no: 0,
             dir,
+            span: None,
         }
     }
 
@@ -222,7 +233,23 @@ impl OpenFile {
             let len = buf.len();
             buf.resize(len + CHUNK, 0);
             let n = loop {
-                match self.file.read(&mut buf[len..]) {
+                let r = match &mut self.span {
+                    None => self.file.read(&mut buf[len..]),
+                    Some(span) => {
+                        use std::os::unix::fs::FileExt;
+                        let left = span.end.map_or(u64::MAX, |e| e.saturating_sub(span.next));
+                        let want = left.min(CHUNK as u64) as usize;
+                        let r = match want {
+                            0 => Ok(0),
+                            _ => self.file.read_at(&mut buf[len..len + want], span.next),
+                        };
+                        if let Ok(n) = r {
+                            span.next += n as u64;
+                        }
+                        r
+                    }
+                };
+                match r {
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                     r => break r,
                 }
@@ -330,6 +357,18 @@ pub struct Reader {
     depth: u32,
     /// Include lines followed from included files so far ([`MAX_INCLUDES`]).
     includes: u32,
+    /// The top file's span ended (the first half of a split parse): the
+    /// input ends here, with the file still open so that reading can resume.
+    limit_hit: bool,
+    /// Reading the second half of a split parse: anything that would read
+    /// or change state carried from the first half (a `$` parameter or
+    /// definition, `~SEQ`/`~LST`, an include) halts the reader instead.
+    restricted: bool,
+    /// The reader (or its sink, through [`Reader::halt`]) gave up: the
+    /// input ends here and the part read is not usable.
+    halted: bool,
+    /// A `$NAME` definition was made (or a builtin one replaced).
+    defs_changed: bool,
 }
 
 impl Reader {
@@ -372,6 +411,10 @@ impl Reader {
             fast_path: true,
             depth: 0,
             includes: 0,
+            limit_hit: false,
+            restricted: false,
+            halted: false,
+            defs_changed: false,
         }
     }
 
@@ -380,6 +423,111 @@ impl Reader {
     pub fn open_top(&mut self, path: &str) -> bool {
         let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
         self.open_include(path, 0, &cwd, true)
+    }
+
+    /// The top file, if it can be read in two halves: `open_top` found
+    /// exactly one file, opened it with nothing to say, and nothing has been
+    /// read from it yet.
+    pub(crate) fn split_candidate(&self) -> Option<&File> {
+        let [frame] = self.frames.as_slice() else {
+            return None;
+        };
+        let f = frame.current.as_ref()?;
+        let untouched = f.id == 0
+            && f.line_no == 0
+            && f.pos == 0
+            && f.chunk.bytes().is_empty()
+            && f.tail.is_empty()
+            && !f.eof
+            && f.span.is_none();
+        let alone = frame.matches.len() == 1 && frame.next == 1 && self.sources.files.len() == 1;
+        (untouched && alone && self.diags.list.is_empty()).then_some(&f.file)
+    }
+
+    /// Makes the top file end at byte `end` (see `split_candidate`).
+    pub(crate) fn limit_top(&mut self, end: u64) {
+        if let Some(f) = self.frames.last_mut().and_then(|f| f.current.as_mut()) {
+            f.span = Some(Span {
+                next: 0,
+                end: Some(end),
+            });
+        }
+    }
+
+    /// Reads on past the end set by `limit_top`.
+    pub(crate) fn lift_limit(&mut self) {
+        if let Some(f) = self.frames.last_mut().and_then(|f| f.current.as_mut())
+            && let Some(span) = f.span.as_mut()
+        {
+            span.end = None;
+            f.eof = false;
+        }
+        self.limit_hit = false;
+    }
+
+    /// Whether the input ended at the end set by `limit_top` with nothing
+    /// carried over to what follows: no text queued or split off, no line
+    /// to replay, no definition made or in progress, no brace open, only
+    /// the top file open. Returns the number of lines read from it.
+    pub(crate) fn at_rest_at_limit(&self) -> Option<u32> {
+        let [frame] = self.frames.as_slice() else {
+            return None;
+        };
+        let f = frame.current.as_ref()?;
+        let rest = self.limit_hit
+            && !self.halted
+            && !self.replay
+            && self.rest.is_none()
+            && self.pending.is_empty()
+            && self.multiline_def.is_none()
+            && !self.defs_changed
+            && self.block_depth == 0
+            && self.depth == 0;
+        rest.then_some(f.line_no)
+    }
+
+    /// Whether the input ended at `limit_top`'s end (and not at an error).
+    pub(crate) fn limit_hit(&self) -> bool {
+        self.limit_hit && !self.halted
+    }
+
+    /// Opens `file` (already open as the top file `path` of another reader)
+    /// from byte `offset`, the start of line `lines_before + 1`, as the top
+    /// file, read in the restricted mode (see `restricted`).
+    pub(crate) fn open_second_half(
+        &mut self,
+        path: PathBuf,
+        file: File,
+        offset: u64,
+        lines_before: u32,
+    ) {
+        self.restricted = true;
+        let id = self.sources.add(path.clone());
+        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let mut f = OpenFile::new(id, file, dir);
+        f.line_no = lines_before;
+        f.span = Some(Span {
+            next: offset,
+            end: None,
+        });
+        self.frames.push(Frame {
+            pattern: path.to_string_lossy().into_owned(),
+            matches: vec![path],
+            next: 1,
+            current: Some(f),
+            opened: 1,
+            include_type: 0,
+            saved_include_check: self.include_check,
+        });
+    }
+
+    /// Ends the input: the part read is abandoned (see `halted`).
+    pub(crate) fn halt(&mut self) {
+        self.halted = true;
+    }
+
+    pub(crate) fn halted(&self) -> bool {
+        self.halted
     }
 
     /// Sets the seed of `${_RANDOM}` (global_defs `random_seed`).
@@ -581,7 +729,14 @@ impl Reader {
                         };
                         return Some(at);
                     }
-                    Ok(None) => {}
+                    Ok(None) => {
+                        if file.span.as_ref().is_some_and(|s| s.end.is_some()) {
+                            // Not the end of the file: keep it open, for
+                            // `lift_limit`.
+                            self.limit_hit = true;
+                            return None;
+                        }
+                    }
                     Err(e) => {
                         let id = file.id;
                         frame.current = None;
@@ -616,11 +771,17 @@ impl Reader {
 
     /// Produces the next logical line into `self.line`. Returns false at EOF.
     pub fn next_line(&mut self) -> bool {
+        if self.halted {
+            return false;
+        }
         if self.replay {
             self.replay = false;
             return true;
         }
         loop {
+            if self.halted {
+                return false;
+            }
             if let Some((start, end, col)) = self.rest.take() {
                 if self.split_buf(start, end, col) {
                     return true;
@@ -640,6 +801,11 @@ impl Reader {
                 None => {
                     self.depth = 0;
                     let Some(at) = self.read_physical() else {
+                        // A multi-line definition cut by the split is left
+                        // open: the split is then refused.
+                        if self.limit_hit || self.halted {
+                            return false;
+                        }
                         if let Some(i) = self.multiline_def.take() {
                             self.finish_multiline(i);
                         }
@@ -807,6 +973,12 @@ impl Reader {
                 }
                 text = rest[sp..].trim_start_matches([' ', '\t']).to_string();
             }
+            if self.restricted
+                && (text.contains('$') || text.starts_with("~SEQ") || text.starts_with("~LST"))
+            {
+                self.halted = true;
+                return None;
+            }
             if text.starts_with('$') && self.check_definition(&text) {
                 return None;
             }
@@ -864,6 +1036,7 @@ impl Reader {
     }
 
     fn set_def(&mut self, name: &str, value: String, multiline: bool) -> usize {
+        self.defs_changed = true;
         match self.defs.iter().position(|d| d.name == name) {
             Some(i) => {
                 let d = &mut self.defs[i];
@@ -1251,6 +1424,10 @@ impl Reader {
             }
             _ => return false,
         };
+        if self.restricted {
+            self.halted = true;
+            return true;
+        }
         let arg = arg.trim();
         let arg = arg.trim_matches('"').to_string();
         let dir = self.current_dir();
