@@ -5,7 +5,11 @@
 //! - [`crate::check_map`] turns the config into `checkers::LvsCfg`;
 //!   `checkers::driver::Driver` runs the checker tasks and the LVS manager
 //!   and publishes each new desired `ipvs::Table`.
-//! - This module applies those tables with `ipvs::Client::reconcile_where`:
+//! - At start, a second thread maps the virtual servers and builds the
+//!   manager a part at a time; each part's entries are programmed as soon
+//!   as they are known (`ipvs::Client::apply_part`), and the checkers start
+//!   once IPVS holds the whole start-up table, as keepalived's do.
+//! - This module applies those tables with `ipvs::Client::reconcile_mirrored`:
 //!   only services this daemon ever configured are dumped or touched, so
 //!   entries of other tools stay as they are. SIGHUP re-parses; a config
 //!   that fails leaves everything running as it is. SIGTERM stops the

@@ -12,8 +12,10 @@
 //!   received datagram; no I/O.
 //! - `socket`: the blocking neli socket and its options (the crate's one
 //!   `unsafe` line, justified there).
-//! - [`client`]: the tokio client: dump, apply ops in batches, reconcile,
-//!   timeouts, sync daemons, info, flush. With `socket`, the only I/O.
+//! - [`client`]: the tokio client: dump, apply ops in batches, reconcile
+//!   (against a dump, or against a mirror of the kernel), a large table in
+//!   parts at start-up, timeouts, sync daemons, info, flush. With
+//!   `socket`, the only I/O.
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), ipvs::client::ClientError> {
