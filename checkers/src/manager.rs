@@ -263,8 +263,15 @@ fn vs_entries(vs: &VsSt, t: &mut Table) {
     for (key, svc) in &vs.cfg.services {
         // the service's own entry, not one table lookup per real
         // server: at 10,000 real servers those lookups were most
-        // of a cold start's table building
-        let dests = &mut t.insert_service(*key, svc.clone()).dests;
+        // of a cold start's table building. A service two virtual
+        // servers configure keeps the first one's settings and gets the
+        // real servers of both: keepalived's second add of the service
+        // fails (EEXIST), the adds of its real servers do not.
+        let dests = &mut t
+            .services
+            .entry(*key)
+            .or_insert_with(|| ipvs::model::VirtualService::new(svc.clone()))
+            .dests;
         for rs in &vs.rs {
             let in_pool = rs.alive && !vs.sorry_alive;
             let weight = if in_pool {
@@ -1661,6 +1668,23 @@ mod tests {
             format!("{:?}", stepped.view()),
             format!("{:?}", whole.view())
         );
+    }
+
+    /// Two virtual servers on one service: the first one's settings, the
+    /// real servers of both (keepalived's second service add fails).
+    #[test]
+    fn a_service_configured_twice_keeps_the_first_settings() {
+        let first = vs(vec![rs(2, 3, 1, false)]);
+        let mut second = vs(vec![rs(3, 1, 1, false)]);
+        second.services[0].1 = Service::new(Scheduler::Rr);
+        let (m, _) = Manager::new(LvsCfg {
+            virtual_servers: vec![first, second],
+            ..LvsCfg::default()
+        });
+        let t = m.desired();
+        let svc = &t.services[&ServiceKey::tcp("10.0.0.1:80".parse().unwrap())];
+        assert_eq!(svc.service.sched, Scheduler::Wlc);
+        assert_eq!(svc.dests.len(), 2);
     }
 
     /// The dump's view: keepalived's `retry_it` starts at the retry count
