@@ -274,6 +274,7 @@ fn run(cli: &Cli, file: &str, opts: &kaconf::Options) -> i32 {
     }
     log::mark("parse begin");
     let parsed = kaconf::parse_file(file, opts);
+    checkers::memory::trim_heap();
     log::mark("parse end");
     if !parsed.found {
         tracing::error!("Unable to find configuration file {file}");

@@ -85,6 +85,24 @@ pub struct Shed {
     pub heap_trimmed: bool,
 }
 
+/// Hands the free pages of every malloc arena back to the kernel. The
+/// parent calls it once the file is parsed, before it forks: what the
+/// parse freed (its read buffers, a second parse thread's arena) would
+/// otherwise stay resident in the parent and, copied at the fork, in
+/// every child.
+pub fn trim_heap() -> bool {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: malloc_trim only hands free pages of the allocator's
+        // own heaps back to the kernel.
+        unsafe { libc::malloc_trim(0) == 1 }
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        false
+    }
+}
+
 /// Once the checkers run: returns the free heap pages to the kernel
 /// (`malloc_trim`), and unmaps the pages of this executable's read-only
 /// mappings (code, constants) that were read in so far. The page cache

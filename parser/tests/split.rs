@@ -208,7 +208,7 @@ fn generated_configurations_merge() {
         }
     }
     // Large enough for the automatic split.
-    let text = gen_config(150, 10);
+    let text = gen_config(600, 10);
     assert!(text.len() as u64 >= kaconf::split::MIN_SPLIT_SIZE);
     let f = t.write("big.conf", &text);
     let p = f.to_str().unwrap();
@@ -222,7 +222,7 @@ fn generated_configurations_merge() {
         Outcome::Serial
     };
     assert_eq!(outcome, want);
-    assert_eq!(auto.config.virtual_servers.len(), 150);
+    assert_eq!(auto.config.virtual_servers.len(), 600);
     // parse_file is the automatic split.
     assert_eq!(view(&kaconf::parse_file(p, &opts())), view(&serial));
 }
