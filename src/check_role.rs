@@ -398,12 +398,12 @@ async fn serve(
     // waits for the first reconcile instead of competing with it. Dropped
     // unsent if the applier is aborted first, which also lets it go.
     let (programmed_tx, programmed_rx) = tokio::sync::oneshot::channel::<()>();
+    // Some until the first reconcile is done.
     let mut programmed_tx = Some(programmed_tx);
     let applier = tokio::spawn(async move {
         // What the kernel holds as far as we know: a checker transition or
         // a reload costs its own ops, not a dump of the whole table.
         let mut mirror = mirror;
-        let mut first = true;
         loop {
             let desired = tables.borrow_and_update().clone();
             let scope = {
@@ -423,16 +423,13 @@ async fn serve(
             // not kept while waiting: the watch channel and the mirror
             // already hold two copies
             drop(desired);
-            if first {
-                if let Some(tx) = programmed_tx.take() {
-                    let _ = tx.send(());
-                }
+            if let Some(tx) = programmed_tx.take() {
+                let _ = tx.send(());
                 // keepalived reports its configuration read once IPVS holds
                 // the start-up table
                 crate::ready::notify();
                 // the first reconcile's code (all services and dests) is
                 // rarely needed again
-                first = false;
                 checkers::memory::shed_startup();
             }
             if tables.changed().await.is_err() {

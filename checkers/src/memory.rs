@@ -116,9 +116,7 @@ pub fn shed_startup() -> Shed {
     let mut shed = Shed::default();
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
-        // SAFETY: malloc_trim only hands free pages of the allocator's
-        // own heap back to the kernel.
-        shed.heap_trimmed = unsafe { libc::malloc_trim(0) } == 1;
+        shed.heap_trimmed = trim_heap();
         for (start, len) in clean_exe_mappings() {
             // SAFETY: the range is a whole read-only, file-backed private
             // mapping of our executable without any anonymous page, so
