@@ -583,6 +583,32 @@ pub fn lenient_int(
     (min, max, signed): (i64, i64, bool),
     run_time: bool,
 ) -> Result<i64, (String, Option<i64>)> {
+    // Nearly every number in a config is a few plain digits: read those
+    // without the general reader's i128 arithmetic (a large config has
+    // tens of thousands, and the parse is on the cold start's path).
+    if let Some(v) = plain_digits(w.as_bytes(), 9)
+        && (min..=max).contains(&v)
+    {
+        return Ok(v);
+    }
+    lenient_int_general(w, (min, max, signed), run_time)
+}
+
+/// The value of 1 to `most` ASCII digits and nothing else.
+fn plain_digits(b: &[u8], most: usize) -> Option<i64> {
+    if b.is_empty() || b.len() > most {
+        return None;
+    }
+    b.iter().try_fold(0i64, |v, &c| {
+        c.is_ascii_digit().then(|| v * 10 + i64::from(c - b'0'))
+    })
+}
+
+fn lenient_int_general(
+    w: &str,
+    (min, max, signed): (i64, i64, bool),
+    run_time: bool,
+) -> Result<i64, (String, Option<i64>)> {
     let warn = if run_time { "WARNING - " } else { "" };
     let (v, msg) = if signed {
         let (v, over, full) = strto10(w.as_bytes(), false);
@@ -669,6 +695,45 @@ pub fn int_or_lenient(
 /// and it is the prefix of the number with the point removed: "0.5x" is
 /// read as "05x0000", so 5 millionths.
 pub fn lenient_decimal(w: &str, min: u64, max: u64, run_time: bool) -> (Vec<String>, Option<u64>) {
+    // The common case ("3", "0.5") without the general reader's copies.
+    if let Some(v) = plain_decimal(w.as_bytes())
+        && (min..=max).contains(&v)
+    {
+        return (Vec::new(), Some(v));
+    }
+    lenient_decimal_general(w, min, max, run_time)
+}
+
+/// Millionths of "DIGITS", "DIGITS.DIGITS" with at most 6 places, or
+/// ".DIGITS"; short enough that no overflow is possible.
+fn plain_decimal(b: &[u8]) -> Option<u64> {
+    let (int, frac) = match b.iter().position(|&c| c == b'.') {
+        Some(p) => (&b[..p], &b[p + 1..]),
+        None => (b, &b[..0]),
+    };
+    if int.len() > 12 || frac.len() > 6 || int.len() + frac.len() == 0 {
+        return None;
+    }
+    let int = if int.is_empty() {
+        0
+    } else {
+        plain_digits(int, 12)?
+    };
+    let places = frac.len() as u32;
+    let frac = if frac.is_empty() {
+        0
+    } else {
+        plain_digits(frac, 6)?
+    };
+    Some(int as u64 * 1_000_000 + frac as u64 * 10u64.pow(6 - places))
+}
+
+fn lenient_decimal_general(
+    w: &str,
+    min: u64,
+    max: u64,
+    run_time: bool,
+) -> (Vec<String>, Option<u64>) {
     const SHIFT: usize = 6;
     let warn = if run_time { "WARNING - " } else { "" };
     let b = w.as_bytes();
@@ -752,6 +817,29 @@ pub fn decimal_or_lenient(
 #[cfg(test)]
 mod lenient_tests {
     use super::*;
+
+    proptest::proptest! {
+        // The plain-number fast paths answer exactly as the general readers.
+        #[test]
+        fn fast_paths_agree(
+            w in "[0-9. x+-]{0,16}|[0-9]{0,14}(\\.[0-9]{0,8})?",
+            lo in 0u64..3_000_000,
+            span in proptest::sample::select(vec![0u64, 1, 5_000_000, u32::MAX as u64, u64::MAX / 2]),
+            signed: bool,
+            run_time: bool,
+        ) {
+            let hi = lo.saturating_add(span);
+            proptest::prop_assert_eq!(
+                lenient_decimal(&w, lo, hi, run_time),
+                lenient_decimal_general(&w, lo, hi, run_time)
+            );
+            let (lo, hi) = (lo as i64 - i64::from(signed) * 10, hi.min(i32::MAX as u64) as i64);
+            proptest::prop_assert_eq!(
+                lenient_int(&w, (lo, hi, signed), run_time),
+                lenient_int_general(&w, (lo, hi, signed), run_time)
+            );
+        }
+    }
 
     fn run(w: &str, r: (i64, i64, bool)) -> Result<i64, (String, Option<i64>)> {
         lenient_int(w, r, true)
