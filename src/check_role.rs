@@ -452,13 +452,14 @@ async fn serve(
                     let fatal = !parsed.found
                         || parsed.diags.list.iter().any(|d| matches!(d.class, kaconf::Class::Fatal | kaconf::Class::FileNotFound));
                     if fatal {
-                        for line in parsed.render_diagnostics() {
-                            warn!("{line}");
-                        }
+                        crate::log::config_diagnostics(&parsed);
                         error!("Configuration reload failed - keeping the running configuration");
                         applied = Some(crate::sched::apply(&sched_now.0, crate::sched::Role::Checker));
                         crate::ready::notify();
                         continue;
+                    }
+                    for line in parsed.log_lines() {
+                        info!("{line}");
                     }
                     crate::syscheck::forget_default_user();
                     let scripts = crate::syscheck::load_lines(&parsed.config, crate::syscheck::Loader::Check, true);

@@ -229,12 +229,14 @@ pub fn wanted_children(
         || !config.static_routes.is_empty()
         || !config.static_rules.is_empty();
     let has_check = !config.virtual_servers.is_empty();
+    // keepalived's start order (`start_keepalived`): the checker child,
+    // then the VRRP child
     let mut out = Vec::new();
-    if want_vrrp && (has_vrrp || all) {
-        out.push(Subsystem::Vrrp);
-    }
     if want_check && (has_check || all) {
         out.push(Subsystem::Check);
+    }
+    if want_vrrp && (has_vrrp || all) {
+        out.push(Subsystem::Vrrp);
     }
     out
 }
@@ -640,6 +642,11 @@ fn start_reload(
         info!("Configuration file {}", path.display());
     }
     let parsed = kaconf::parse_file(&path.to_string_lossy(), &opts);
+    // keepalived's parent reads only the global settings at a reload: of
+    // what it meets there, it logs the deprecation notices
+    for line in parsed.log_lines() {
+        info!("{line}");
+    }
     let usable = parsed.found
         && !parsed
             .diags
@@ -691,9 +698,10 @@ fn start_reload(
     for r in running.iter() {
         let _ = kill(r.pid, Signal::SIGHUP);
     }
-    // keepalived starts a child that the new configuration needs
-    for kind in wanted {
-        if running.iter().any(|r| r.kind == kind) {
+    // keepalived starts a child that the new configuration needs, the VRRP
+    // child first (`propagate_signal`)
+    for kind in [Subsystem::Vrrp, Subsystem::Check] {
+        if !wanted.contains(&kind) || running.iter().any(|r| r.kind == kind) {
             continue;
         }
         match spawn_child(kind) {
@@ -1059,6 +1067,29 @@ async fn stop_children(
 
 #[cfg(test)]
 mod tests {
+
+    /// keepalived forks its checker child before its VRRP child (their
+    /// "Starting … child process" lines and pids come in that order).
+    #[test]
+    fn children_start_in_keepalived_order() {
+        let opts = kaconf::Options {
+            config_id: "x".into(),
+            all_config: false,
+            run_time: true,
+        };
+        let conf = "vrrp_instance V {\n interface lo\n virtual_router_id 1\n priority 100\n \
+                    virtual_ipaddress {\n  192.0.2.1\n }\n}\n\
+                    virtual_server 192.0.2.2 80 {\n real_server 192.0.2.3 80 {\n }\n}\n";
+        let config = kaconf::parse_str(conf, &opts).config;
+        assert_eq!(
+            super::wanted_children(&config, false, false, false),
+            [super::Subsystem::Check, super::Subsystem::Vrrp]
+        );
+        assert_eq!(
+            super::wanted_children(&config, true, false, false),
+            [super::Subsystem::Vrrp]
+        );
+    }
 
     #[test]
     fn kernel_line_as_keepalived() {

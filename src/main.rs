@@ -321,9 +321,7 @@ fn run(cli: &Cli, file: &str, opts: &kaconf::Options) -> i32 {
                     tracing::info!("Opening file '{}'.", f.display());
                 }
             }
-            for line in parsed.render_diagnostics() {
-                tracing::warn!("{line}");
-            }
+            log::config_diagnostics(&parsed);
             let scripts = syscheck::load_lines(&parsed.config, syscheck::Loader::Parent, false);
             for line in [scripts.user, scripts.violation].into_iter().flatten() {
                 tracing::info!("{line}");

@@ -64,6 +64,8 @@ const KEPT: &[&str] = &[
     "A thread timer expired",
     "Set realtime priority",
     "Unable to restart",
+    "'lvs_process_name' is deprecated",
+    "Keyword '",
 ];
 
 struct Run {
@@ -258,6 +260,24 @@ fn reload_check_config_gates_the_reload() {
     ))));
     assert!(ours.steps[2].contains(&"Reload complete".to_string()));
     let _ = std::fs::remove_dir_all(&d);
+}
+
+/// keepalived's deprecation notices: the parent's at start and reload, the
+/// VRRP child's at reload (children read the global settings only then).
+#[test]
+fn deprecated_keywords_logged_as_keepalived() {
+    if !require_netns_oracle("deprecated_keywords_logged_as_keepalived") {
+        return;
+    }
+    let globals =
+        "  lvs_process_name lvs\n  vrrp_rlimit_rtime 100000\n  checker_rlimit_rtime 100000\n";
+    let start = instance(globals, "");
+    let reload = instance(globals, "  priority 110\n");
+    let ours = compare("deprecated", &[&start, &reload], &nothing);
+    let notice = "'lvs_process_name' is deprecated - please use 'checker_process_name'";
+    let count = |step: &[String]| step.iter().filter(|l| *l == notice).count();
+    assert_eq!(count(&ours.steps[0]), 1, "{:?}", ours.steps[0]);
+    assert_eq!(count(&ours.steps[1]), 2, "{:?}", ours.steps[1]);
 }
 
 #[test]

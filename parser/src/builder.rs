@@ -1242,6 +1242,14 @@ impl Builder {
             | "vrrp_rlimit_rtime"
             | "checker_rlimit_rttime"
             | "checker_rlimit_rtime" => {
+                if let Some(stem) = kw.name.strip_suffix("rtime")
+                    && !stem.ends_with('r')
+                {
+                    d.log(format!(
+                        "Keyword '{}' is deprecated - please use '{stem}rttime'",
+                        kw.name
+                    ));
+                }
                 let p = kw.name.split('_').next().unwrap_or("");
                 let msg = |w: &str| format!("Invalid {p} real-time limit - {w}");
                 let v = int_or_lenient(line, (1, i64::from(u32::MAX), false), d, msg);
@@ -1280,6 +1288,9 @@ impl Builder {
                 g.checker_process_name = Some("keepalived_lvs".into());
             }
             "process_name" | "vrrp_process_name" | "checker_process_name" | "lvs_process_name" => {
+                if kw.name == "lvs_process_name" {
+                    d.log("'lvs_process_name' is deprecated - please use 'checker_process_name'");
+                }
                 // TASK_COMM_LEN - 1
                 const MAX: usize = 15;
                 let w = line.w(1);

@@ -74,6 +74,9 @@ pub struct Diagnostic {
     /// Our extensions (e.g. "not supported yet") that keepalived does not
     /// print. They never change the exit code.
     pub note: bool,
+    /// A line keepalived only logs while it runs (never under `-t`), with
+    /// no location, and that is not a config error: its deprecation notices.
+    pub log: bool,
 }
 
 /// The files a parse read, so that a `Loc` can be printed as a path.
@@ -136,6 +139,7 @@ impl Diags {
             phase,
             message,
             note: false,
+            log: false,
         });
     }
 
@@ -158,6 +162,24 @@ impl Diags {
             phase: Phase::Parse,
             message: message.into(),
             note: true,
+            log: false,
+        });
+    }
+
+    /// A line keepalived logs as it reads the keyword when it runs, and
+    /// not under `-t` (`log_message`, not `report_config_error`): no
+    /// location, never counted. Dropped unless parsing for a running daemon.
+    pub fn log(&mut self, message: impl Into<String>) {
+        if !self.run_time {
+            return;
+        }
+        self.list.push(Diagnostic {
+            loc: None,
+            class: Class::Ok,
+            phase: Phase::Parse,
+            message: message.into(),
+            note: false,
+            log: true,
         });
     }
 
@@ -181,5 +203,64 @@ impl Diags {
 impl fmt::Display for Loc {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}", self.line, self.col)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// keepalived 2.2.7 logs these while it runs (`log_message`), in file
+    /// order among the config errors, and not under `-t`.
+    #[test]
+    fn deprecation_notices_only_when_running() {
+        let conf = "global_defs {\n lvs_process_name lvs\n vrrp_rlimit_rtime 10000\n \
+                    checker_rlimit_rttime 10000\n checker_rlimit_rtime x\n}\n";
+        for run_time in [false, true] {
+            let opts = crate::Options {
+                config_id: "x".into(),
+                all_config: false,
+                run_time,
+            };
+            let p = crate::parse_str(conf, &opts);
+            let logged: Vec<_> = p.log_lines().collect();
+            let all: Vec<_> = p.diags.list.iter().map(|d| d.message.as_str()).collect();
+            if run_time {
+                assert_eq!(
+                    logged,
+                    [
+                        "'lvs_process_name' is deprecated - please use 'checker_process_name'",
+                        "Keyword 'vrrp_rlimit_rtime' is deprecated - please use 'vrrp_rlimit_rttime'",
+                        "Keyword 'checker_rlimit_rtime' is deprecated - please use 'checker_rlimit_rttime'",
+                    ]
+                );
+                // the notice comes before the value's own error, as keepalived's
+                let n = all
+                    .iter()
+                    .position(|m| m.contains("'checker_rlimit_rtime' is"))
+                    .unwrap();
+                assert!(all[n + 1].contains("invalid number 'x'"), "{all:?}");
+                assert_eq!(p.render_diagnostics()[0], logged[0], "no location");
+                assert_eq!(
+                    p.config.global_defs.checker_process_name.as_deref(),
+                    Some("lvs")
+                );
+            } else {
+                assert!(logged.is_empty(), "{all:?}");
+            }
+            // never a config error
+            assert!(
+                p.diags
+                    .list
+                    .iter()
+                    .filter(|d| d.log)
+                    .all(|d| d.class == super::Class::Ok)
+            );
+        }
+        let clean = "global_defs {\n lvs_process_name lvs\n}\n";
+        let opts = crate::Options {
+            config_id: "x".into(),
+            all_config: false,
+            run_time: true,
+        };
+        assert_eq!(crate::parse_str(clean, &opts).exit_code(), 0);
     }
 }

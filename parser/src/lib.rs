@@ -90,6 +90,16 @@ impl Parsed {
         self.diags.exit_code()
     }
 
+    /// The lines keepalived logs while reading (deprecation notices; see
+    /// [`Diags::log`]), for a process that logs only those.
+    pub fn log_lines(&self) -> impl Iterator<Item = &str> {
+        self.diags
+            .list
+            .iter()
+            .filter(|d| d.log)
+            .map(|d| d.message.as_str())
+    }
+
     pub fn render_diagnostics(&self) -> Vec<String> {
         self.diags
             .list

@@ -533,9 +533,7 @@ async fn reparse(path: &Path, popts: &kaconf::Options, opts: &VrrpRoleOpts) -> O
             .list
             .iter()
             .any(|d| matches!(d.class, kaconf::Class::Fatal | kaconf::Class::FileNotFound));
-    for line in parsed.render_diagnostics() {
-        warn!("{line}");
-    }
+    crate::log::config_diagnostics(&parsed);
     if fatal {
         return None;
     }
