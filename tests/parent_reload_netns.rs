@@ -269,8 +269,7 @@ fn deprecated_keywords_logged_as_keepalived() {
     if !require_netns_oracle("deprecated_keywords_logged_as_keepalived") {
         return;
     }
-    let globals =
-        "  lvs_process_name lvs\n  vrrp_rlimit_rtime 100000\n  checker_rlimit_rtime 100000\n";
+    let globals = "  lvs_process_name lvs\n  vrrp_rlimit_rtime 100000\n  checker_rlimit_rtime 100000\n  bfd_rlimit_rtime 100000\n";
     let start = instance(globals, "");
     let reload = instance(globals, "  priority 110\n");
     let ours = compare("deprecated", &[&start, &reload], &nothing);

@@ -806,6 +806,11 @@ fn sched<'a>(g: &'a mut GlobalDefs, keyword: &str) -> &'a mut crate::model::Proc
 
 impl Builder {
     fn not_supported(&mut self, r: &mut Reader, line_raw: Raw) {
+        if line_raw.keyword == "bfd_rlimit_rtime" {
+            // as the VRRP and checker forms (Debian's keepalived has BFD)
+            r.diags
+                .log("Keyword 'bfd_rlimit_rtime' is deprecated - please use 'bfd_rlimit_rttime'");
+        }
         r.diags.note(
             line_raw.loc,
             format!(

@@ -213,7 +213,8 @@ mod tests {
     #[test]
     fn deprecation_notices_only_when_running() {
         let conf = "global_defs {\n lvs_process_name lvs\n vrrp_rlimit_rtime 10000\n \
-                    checker_rlimit_rttime 10000\n checker_rlimit_rtime x\n}\n";
+                    checker_rlimit_rttime 10000\n checker_rlimit_rtime x\n \
+                    bfd_rlimit_rtime 10000\n bfd_rlimit_rttime 10000\n}\n";
         for run_time in [false, true] {
             let opts = crate::Options {
                 config_id: "x".into(),
@@ -230,6 +231,7 @@ mod tests {
                         "'lvs_process_name' is deprecated - please use 'checker_process_name'",
                         "Keyword 'vrrp_rlimit_rtime' is deprecated - please use 'vrrp_rlimit_rttime'",
                         "Keyword 'checker_rlimit_rtime' is deprecated - please use 'checker_rlimit_rttime'",
+                        "Keyword 'bfd_rlimit_rtime' is deprecated - please use 'bfd_rlimit_rttime'",
                     ]
                 );
                 // the notice comes before the value's own error, as keepalived's
