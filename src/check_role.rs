@@ -452,13 +452,13 @@ async fn serve(
                     let fatal = !parsed.found
                         || parsed.diags.list.iter().any(|d| matches!(d.class, kaconf::Class::Fatal | kaconf::Class::FileNotFound));
                     if fatal {
-                        crate::log::config_diagnostics(&parsed);
+                        crate::log::config_diagnostics(&parsed, false);
                         error!("Configuration reload failed - keeping the running configuration");
                         applied = Some(crate::sched::apply(&sched_now.0, crate::sched::Role::Checker));
                         crate::ready::notify();
                         continue;
                     }
-                    for line in parsed.log_lines() {
+                    for line in parsed.log_lines(kaconf::Logger::Global) {
                         info!("{line}");
                     }
                     crate::syscheck::forget_default_user();

@@ -644,7 +644,7 @@ fn start_reload(
     let parsed = kaconf::parse_file(&path.to_string_lossy(), &opts);
     // keepalived's parent reads only the global settings at a reload: of
     // what it meets there, it logs the deprecation notices
-    for line in parsed.log_lines() {
+    for line in parsed.log_lines(kaconf::Logger::Global) {
         info!("{line}");
     }
     let usable = parsed.found

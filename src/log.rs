@@ -244,11 +244,14 @@ pub fn mark(label: &str) {
 /// file name and syslog socket of the child's role).
 /// A parse's messages as the process that read the file logs them: the
 /// config errors (keepalived's `report_config_error`, with their location)
-/// and, in their place among them, the lines it only logs while running.
-pub fn config_diagnostics(parsed: &kaconf::Parsed) {
+/// and, in their place among them, the lines it only logs while running
+/// (the VRRP process's only if `vrrp`: no VRRP process, no such lines).
+pub fn config_diagnostics(parsed: &kaconf::Parsed, vrrp: bool) {
     for d in &parsed.diags.list {
-        if d.log {
-            tracing::info!("{}", d.message);
+        if let Some(by) = d.log {
+            if vrrp || by != kaconf::Logger::Vrrp {
+                tracing::info!("{}", d.message);
+            }
         } else {
             tracing::warn!("{}", d.render(&parsed.sources));
         }

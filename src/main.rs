@@ -321,7 +321,8 @@ fn run(cli: &Cli, file: &str, opts: &kaconf::Options) -> i32 {
                     tracing::info!("Opening file '{}'.", f.display());
                 }
             }
-            log::config_diagnostics(&parsed);
+            let children = daemon::wanted_children(&parsed.config, cli.vrrp, cli.check, cli.all);
+            log::config_diagnostics(&parsed, children.contains(&daemon::Subsystem::Vrrp));
             let scripts = syscheck::load_lines(&parsed.config, syscheck::Loader::Parent, false);
             for line in [scripts.user, scripts.violation].into_iter().flatten() {
                 tracing::info!("{line}");
@@ -337,12 +338,6 @@ fn run(cli: &Cli, file: &str, opts: &kaconf::Options) -> i32 {
                 only_check: cli.check,
                 all: cli.all,
             };
-            let children = daemon::wanted_children(
-                &parsed.config,
-                choice.only_vrrp,
-                choice.only_check,
-                choice.all,
-            );
             match daemon::fork_children(&children) {
                 Ok(daemon::Forked::Parent(started)) => {
                     // Not freed: the children share these pages copy-on-write,

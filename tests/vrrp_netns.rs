@@ -3332,14 +3332,13 @@ fn built_for_masked(m: &str) -> String {
 
 /// keepalived's lines about itself (version, command line, the -D CPU
 /// lines with their figures) and the -D-only kinds we do
-/// not write ("Registering …", "(De)assigned address …", "VRRP sockpool:
-/// …"): left out when whole logs are compared.
+/// not write ("(De)assigned address …", "VRRP sockpool: …"): left out
+/// when whole logs are compared.
 fn not_compared(m: &str) -> bool {
     m.starts_with("Starting Keepalived v")
         || m.starts_with("Stopped Keepalived v")
         || m.starts_with("Command line: ")
         || m.starts_with("  ")
-        || m.starts_with("Registering ")
         || m.starts_with("Assigned address ")
         || m.starts_with("Deassigned address ")
         || m.starts_with("VRRP sockpool: ")
@@ -3413,6 +3412,52 @@ fn vrrp_log_matches_keepalived() {
         );
         std::thread::sleep(Duration::from_millis(500));
         d.stop();
+        d
+    });
+}
+
+/// The same for IPv6 (VRRPv3, a global first VIP): keepalived's VRRP
+/// process logs "the first IPv6 VIP address should be link local" at start
+/// and at the reload, and its -D NDISC channel line.
+#[test]
+fn vrrp_v6_log_matches_keepalived() {
+    if !require() {
+        return;
+    }
+    let v = Variant::V3v6;
+    let lab = Lab::new("vl6", 176, 1);
+    let vip = v.vip(&lab);
+    same_log_as_keepalived(0, |which| {
+        let text = conf(
+            &lab,
+            0,
+            v,
+            &Inst {
+                prio: 150,
+                ..Default::default()
+            },
+        );
+        let mut d = Daemon::start(&lab, 0, which, &text);
+        assert!(
+            lab.wait_sole_holder(0, &vip, v.takeover()),
+            "{which:?}: {}",
+            d.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+        reload_with(&d, &text);
+        assert!(
+            d.wait_log("Reload complete", Duration::from_secs(5)),
+            "{which:?}: {}",
+            d.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+        d.stop();
+        assert_eq!(
+            d.log_count("(VI_1) the first IPv6 VIP address should be link local"),
+            2,
+            "{which:?}: {}",
+            d.log_text()
+        );
         d
     });
 }

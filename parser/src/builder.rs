@@ -808,8 +808,10 @@ impl Builder {
     fn not_supported(&mut self, r: &mut Reader, line_raw: Raw) {
         if line_raw.keyword == "bfd_rlimit_rtime" {
             // as the VRRP and checker forms (Debian's keepalived has BFD)
-            r.diags
-                .log("Keyword 'bfd_rlimit_rtime' is deprecated - please use 'bfd_rlimit_rttime'");
+            r.diags.log(
+                crate::Logger::Global,
+                "Keyword 'bfd_rlimit_rtime' is deprecated - please use 'bfd_rlimit_rttime'",
+            );
         }
         r.diags.note(
             line_raw.loc,
@@ -1250,10 +1252,13 @@ impl Builder {
                 if let Some(stem) = kw.name.strip_suffix("rtime")
                     && !stem.ends_with('r')
                 {
-                    d.log(format!(
-                        "Keyword '{}' is deprecated - please use '{stem}rttime'",
-                        kw.name
-                    ));
+                    d.log(
+                        crate::Logger::Global,
+                        format!(
+                            "Keyword '{}' is deprecated - please use '{stem}rttime'",
+                            kw.name
+                        ),
+                    );
                 }
                 let p = kw.name.split('_').next().unwrap_or("");
                 let msg = |w: &str| format!("Invalid {p} real-time limit - {w}");
@@ -1294,7 +1299,10 @@ impl Builder {
             }
             "process_name" | "vrrp_process_name" | "checker_process_name" | "lvs_process_name" => {
                 if kw.name == "lvs_process_name" {
-                    d.log("'lvs_process_name' is deprecated - please use 'checker_process_name'");
+                    d.log(
+                        crate::Logger::Global,
+                        "'lvs_process_name' is deprecated - please use 'checker_process_name'",
+                    );
                 }
                 // TASK_COMM_LEN - 1
                 const MAX: usize = 15;

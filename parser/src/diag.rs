@@ -75,8 +75,20 @@ pub struct Diagnostic {
     /// print. They never change the exit code.
     pub note: bool,
     /// A line keepalived only logs while it runs (never under `-t`), with
-    /// no location, and that is not a config error: its deprecation notices.
-    pub log: bool,
+    /// no location, and that is not a config error; and which of its
+    /// processes logs it.
+    pub log: Option<Logger>,
+}
+
+/// The keepalived processes that log a [`Diagnostic::log`] line as they
+/// read the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Logger {
+    /// Whoever reads the global settings: the parent at start and at each
+    /// reload, the children at a reload (deprecation notices).
+    Global,
+    /// The VRRP process, at start and at each reload (its instance checks).
+    Vrrp,
 }
 
 /// The files a parse read, so that a `Loc` can be printed as a path.
@@ -139,7 +151,7 @@ impl Diags {
             phase,
             message,
             note: false,
-            log: false,
+            log: None,
         });
     }
 
@@ -162,14 +174,14 @@ impl Diags {
             phase: Phase::Parse,
             message: message.into(),
             note: true,
-            log: false,
+            log: None,
         });
     }
 
     /// A line keepalived logs as it reads the keyword when it runs, and
     /// not under `-t` (`log_message`, not `report_config_error`): no
     /// location, never counted. Dropped unless parsing for a running daemon.
-    pub fn log(&mut self, message: impl Into<String>) {
+    pub fn log(&mut self, by: Logger, message: impl Into<String>) {
         if !self.run_time {
             return;
         }
@@ -179,7 +191,7 @@ impl Diags {
             phase: Phase::Parse,
             message: message.into(),
             note: false,
-            log: true,
+            log: Some(by),
         });
     }
 
@@ -222,7 +234,7 @@ mod tests {
                 run_time,
             };
             let p = crate::parse_str(conf, &opts);
-            let logged: Vec<_> = p.log_lines().collect();
+            let logged: Vec<_> = p.log_lines(super::Logger::Global).collect();
             let all: Vec<_> = p.diags.list.iter().map(|d| d.message.as_str()).collect();
             if run_time {
                 assert_eq!(
@@ -253,7 +265,7 @@ mod tests {
                 p.diags
                     .list
                     .iter()
-                    .filter(|d| d.log)
+                    .filter(|d| d.log.is_some())
                     .all(|d| d.class == super::Class::Ok)
             );
         }
@@ -264,5 +276,37 @@ mod tests {
             run_time: true,
         };
         assert_eq!(crate::parse_str(clean, &opts).exit_code(), 0);
+    }
+
+    /// An IPv6 instance's first VIP not link-local: a config error in strict
+    /// mode, else a line the VRRP process logs when it loads the file.
+    #[test]
+    fn first_ipv6_vip_not_link_local() {
+        let inst = |strict: &str| {
+            format!(
+                "vrrp_instance V {{\n interface eth0\n virtual_router_id 1\n {strict}\n \
+                 virtual_ipaddress {{\n  fd00::1\n  fe80::1\n }}\n}}\n"
+            )
+        };
+        let opts = |run_time| crate::Options {
+            config_id: "x".into(),
+            all_config: false,
+            run_time,
+        };
+        let p = crate::parse_str(&inst(""), &opts(true));
+        let line = "(V) the first IPv6 VIP address should be link local";
+        assert_eq!(p.log_lines(super::Logger::Vrrp).collect::<Vec<_>>(), [line]);
+        assert_eq!(p.log_lines(super::Logger::Global).count(), 0);
+        assert_eq!(p.exit_code(), 0);
+        let t = crate::parse_str(&inst(""), &opts(false));
+        assert_eq!(t.log_lines(super::Logger::Vrrp).count(), 0, "not under -t");
+        assert_eq!(t.exit_code(), 0);
+        let p = crate::parse_str(&inst("strict_mode"), &opts(true));
+        assert_eq!(p.log_lines(super::Logger::Vrrp).count(), 0);
+        assert!(
+            p.render_diagnostics()
+                .iter()
+                .any(|l| l.ends_with(") (V) the first IPv6 VIP address must be link local"))
+        );
     }
 }

@@ -31,7 +31,7 @@ pub mod split;
 pub mod validate;
 pub mod values;
 
-pub use diag::{Class, Diagnostic, Diags, Loc, Phase, SourceMap};
+pub use diag::{Class, Diagnostic, Diags, Loc, Logger, Phase, SourceMap};
 pub use model::Config;
 
 /// How to parse.
@@ -90,13 +90,13 @@ impl Parsed {
         self.diags.exit_code()
     }
 
-    /// The lines keepalived logs while reading (deprecation notices; see
-    /// [`Diags::log`]), for a process that logs only those.
-    pub fn log_lines(&self) -> impl Iterator<Item = &str> {
+    /// The lines `by` logs while reading (see [`Diags::log`]), for a
+    /// process that logs only those.
+    pub fn log_lines(&self, by: Logger) -> impl Iterator<Item = &str> {
         self.diags
             .list
             .iter()
-            .filter(|d| d.log)
+            .filter(move |d| d.log == Some(by))
             .map(|d| d.message.as_str())
     }
 

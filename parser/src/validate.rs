@@ -222,17 +222,24 @@ fn validate_vrrp(cfg: &mut Config, d: &mut Diags) {
             );
             vm.mac = None;
         }
-        if strict
-            && ipv6
+        if ipv6
             && v.unicast_peer.is_empty()
             && let Some(IpAddr::V6(first)) = v.virtual_ipaddress.first().map(|a| a.addr)
             && (first.segments()[0] & 0xffc0) != 0xfe80
         {
-            out.get().check(
-                Some(v.loc),
-                Class::GeneralError,
-                format!("({name}) the first IPv6 VIP address must be link local"),
-            );
+            if strict {
+                out.get().check(
+                    Some(v.loc),
+                    Class::GeneralError,
+                    format!("({name}) the first IPv6 VIP address must be link local"),
+                );
+            } else {
+                // only logged, by the VRRP process each time it loads
+                out.get().log(
+                    crate::Logger::Vrrp,
+                    format!("({name}) the first IPv6 VIP address should be link local"),
+                );
+            }
         }
         // keepalived's initial state: as configured, else MASTER for the
         // address owner (priority 255, or no priority with state MASTER).

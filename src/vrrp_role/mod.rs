@@ -533,7 +533,7 @@ async fn reparse(path: &Path, popts: &kaconf::Options, opts: &VrrpRoleOpts) -> O
             .list
             .iter()
             .any(|d| matches!(d.class, kaconf::Class::Fatal | kaconf::Class::FileNotFound));
-    crate::log::config_diagnostics(&parsed);
+    crate::log::config_diagnostics(&parsed, true);
     if fatal {
         return None;
     }

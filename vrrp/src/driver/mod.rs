@@ -1036,6 +1036,11 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), DriverError> {
     let nl = Netlink::open().map_err(|e| DriverError::Netlink(e.to_string()))?;
+    if cfg.log_detail {
+        // keepalived's two netlink sockets: the monitor and the commands
+        tracing::info!("Registering Kernel netlink reflector");
+        tracing::info!("Registering Kernel netlink command channel");
+    }
     let mut links: HashMap<u32, LinkInfo> = nl
         .links()
         .await
@@ -1060,6 +1065,18 @@ pub async fn run(
     drop(rx_tx);
     let (units, loc, _) = make_units(Instant::now(), &cfg.sync_groups, built.fsms, None);
 
+    if cfg.log_detail {
+        // keepalived opens one socket for the ARPs and one for the NAs, as
+        // its instances need them; ours sends both
+        for (family, line) in [
+            (Family::V4, "Registering gratuitous ARP shared channel"),
+            (Family::V6, "Registering gratuitous NDISC shared channel"),
+        ] {
+            if cfg.instances.iter().any(|i| i.family() == family) {
+                tracing::info!("{line}");
+            }
+        }
+    }
     let garp = match GarpSocket::open().and_then(GarpSender::spawn) {
         Ok(g) => {
             g.set_intervals(cfg.garp_interval, cfg.gna_interval);
