@@ -462,6 +462,55 @@ fn primary_addr(addrs: &[netlink::AddrInfo], index: u32, family: Family) -> Opti
     }
 }
 
+/// keepalived's -D "Assigned address" lines of a load: each interface
+/// names its own IPv4 address (the first that is no VIP) and its first
+/// IPv6 link-local address when the first instance that runs on it is
+/// added to it (interfaces only tracked with `track_interface` say
+/// nothing, and count as taken). A VMAC made by this load has no address
+/// yet when keepalived looks.
+fn assigned_lines(
+    cfg: &DriverCfg,
+    links: &HashMap<u32, LinkInfo>,
+    addrs: &[netlink::AddrInfo],
+    made: &[u32],
+) -> Vec<String> {
+    let ours: std::collections::HashSet<IpAddr> = cfg
+        .instances
+        .iter()
+        .flat_map(|i| i.vips.iter().chain(&i.evips).map(|v| v.addr))
+        .collect();
+    let mut taken = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    let mut add = |link: Option<LinkInfo>, log: bool, out: &mut Vec<String>| {
+        let Some(link) = link else { return };
+        if !taken.insert(link.index) || !log || made.contains(&link.index) {
+            return;
+        }
+        let own: Vec<_> = addrs
+            .iter()
+            .filter(|a| a.index == link.index && !ours.contains(&a.addr))
+            .cloned()
+            .collect();
+        for family in [Family::V4, Family::V6] {
+            if let Some(a) = primary_addr(&own, link.index, family) {
+                out.push(format!("Assigned address {a} for interface {}", link.name));
+            }
+        }
+    };
+    for inst in &cfg.instances {
+        for t in &inst.track_interfaces {
+            if t.name != inst.fsm.interface {
+                add(by_name(links, &t.name), false, &mut out);
+            }
+        }
+        add(by_name(links, &inst.fsm.interface), true, &mut out);
+        if let Some(v) = &inst.vmac {
+            add(by_name(links, &v.ifname), true, &mut out);
+        }
+    }
+    out
+}
+
 fn read_forwarding6(ifname: &str) -> bool {
     std::fs::read_to_string(format!("/proc/sys/net/ipv6/conf/{ifname}/forwarding"))
         .is_ok_and(|s| s.trim() == "1")
@@ -739,6 +788,11 @@ async fn build_inner(
         *links = read_links(nl).await?;
     }
     let addrs = nl.addrs().await.map_err(nlerr)?;
+    if cfg.log_detail {
+        for line in assigned_lines(cfg, links, &addrs, created) {
+            tracing::info!("{line}");
+        }
+    }
     // keepalived's `is_ours` interfaces: the VMACs it creates.
     let vmac_links: Vec<u32> = cfg
         .instances
