@@ -239,9 +239,6 @@ pub fn mark(label: &str) {
     );
 }
 
-/// Installs the global subscriber for this process. Called again in a
-/// forked child, it keeps the subscriber and replaces the sinks (ident,
-/// file name and syslog socket of the child's role).
 /// A parse's messages as the process that read the file logs them: the
 /// config errors (keepalived's `report_config_error`, with their location)
 /// and, in their place among them, the lines it only logs while running
@@ -258,6 +255,9 @@ pub fn config_diagnostics(parsed: &kaconf::Parsed, vrrp: bool) {
     }
 }
 
+/// Installs the global subscriber for this process. Called again in a
+/// forked child, it keeps the subscriber and replaces the sinks (ident,
+/// file name and syslog socket of the child's role).
 pub fn init(role: Role, opts: &LogOpts) {
     let facility = opts.facility.unwrap_or(LOG_DAEMON);
     let file = opts.file.as_ref().and_then(|f| {
