@@ -220,6 +220,14 @@ impl fmt::Display for Loc {
 
 #[cfg(test)]
 mod tests {
+    fn opts(run_time: bool) -> crate::Options {
+        crate::Options {
+            config_id: "x".into(),
+            all_config: false,
+            run_time,
+        }
+    }
+
     /// keepalived 2.2.7 logs these while it runs (`log_message`), in file
     /// order among the config errors, and not under `-t`.
     #[test]
@@ -228,12 +236,7 @@ mod tests {
                     checker_rlimit_rttime 10000\n checker_rlimit_rtime x\n \
                     bfd_rlimit_rtime 10000\n bfd_rlimit_rttime 10000\n}\n";
         for run_time in [false, true] {
-            let opts = crate::Options {
-                config_id: "x".into(),
-                all_config: false,
-                run_time,
-            };
-            let p = crate::parse_str(conf, &opts);
+            let p = crate::parse_str(conf, &opts(run_time));
             let logged: Vec<_> = p.log_lines(super::Logger::Global).collect();
             let all: Vec<_> = p.diags.list.iter().map(|d| d.message.as_str()).collect();
             if run_time {
@@ -270,12 +273,7 @@ mod tests {
             );
         }
         let clean = "global_defs {\n lvs_process_name lvs\n}\n";
-        let opts = crate::Options {
-            config_id: "x".into(),
-            all_config: false,
-            run_time: true,
-        };
-        assert_eq!(crate::parse_str(clean, &opts).exit_code(), 0);
+        assert_eq!(crate::parse_str(clean, &opts(true)).exit_code(), 0);
     }
 
     /// An IPv6 instance's first VIP not link-local: a config error in strict
@@ -287,11 +285,6 @@ mod tests {
                 "vrrp_instance V {{\n interface eth0\n virtual_router_id 1\n {strict}\n \
                  virtual_ipaddress {{\n  fd00::1\n  fe80::1\n }}\n}}\n"
             )
-        };
-        let opts = |run_time| crate::Options {
-            config_id: "x".into(),
-            all_config: false,
-            run_time,
         };
         let p = crate::parse_str(&inst(""), &opts(true));
         let line = "(V) the first IPv6 VIP address should be link local";
