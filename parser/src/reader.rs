@@ -783,6 +783,9 @@ impl Reader {
                 return false;
             }
             if let Some((start, end, col)) = self.rest.take() {
+                if end == start + 1 && self.lone_brace(start, col) {
+                    return true;
+                }
                 if self.split_buf(start, end, col) {
                     return true;
                 }
@@ -800,6 +803,9 @@ impl Reader {
                 }
                 None => {
                     self.depth = 0;
+                    if self.fast_path && self.multiline_def.is_none() && self.chunk_line() {
+                        return true;
+                    }
                     let Some(at) = self.read_physical() else {
                         // A multi-line definition cut by the split is left
                         // open: the split is then refused.
@@ -1435,6 +1441,136 @@ impl Reader {
         true
     }
 
+    /// The plain-line fast path straight from the chunk: reads the next
+    /// physical lines of the current text chunk in one pass (finding the
+    /// newline, checking that the line is plain and splitting its words
+    /// together), skipping blank ones, until one gives a logical line.
+    /// Returns false, with the line not consumed, for anything else: a
+    /// line that is not plain, a chunk to refill, bytes that are not UTF-8.
+    /// The result is what `scan_plain` and `take_plain` give (the tests
+    /// compare every path).
+    fn chunk_line(&mut self) -> bool {
+        let Some(file) = self.frames.last_mut().and_then(|f| f.current.as_mut()) else {
+            return false;
+        };
+        let Chunk::Text(text) = &file.chunk else {
+            return false;
+        };
+        let b = text.as_bytes();
+        let words = &mut self.scratch;
+        loop {
+            let s = file.pos;
+            if s >= b.len() {
+                return false;
+            }
+            let i = s + leading_blanks(&b[s..]);
+            if i == b.len() || b[i] == b'\n' {
+                file.pos = i + 1;
+                file.line_no += 1;
+                self.cur = Loc {
+                    file: file.id,
+                    line: file.line_no,
+                    col: 0,
+                };
+                continue;
+            }
+            if b[i..].starts_with(b"include") {
+                return false;
+            }
+            words.clear();
+            // Word by word: a tight loop over each run of word bytes, then
+            // one look at the byte that ended it.
+            let mut brace = None;
+            let mut j = i;
+            let e = loop {
+                let ws = j;
+                while j < b.len() && LINE_CLASS[b[j] as usize] == C_WORD {
+                    j += 1;
+                }
+                if j > ws {
+                    push_word(words, 0, ws - s, j - s);
+                }
+                let Some(&c) = b.get(j) else { break j };
+                match LINE_CLASS[c as usize] {
+                    C_BLANK => {
+                        j += 1;
+                        while j < b.len() && LINE_CLASS[b[j] as usize] == C_BLANK {
+                            j += 1;
+                        }
+                    }
+                    C_BRACE => {
+                        brace = Some(j);
+                        // What follows the brace is split later: here it
+                        // only has to be plain.
+                        j += 1;
+                        while let Some(&c) = b.get(j) {
+                            match LINE_CLASS[c as usize] {
+                                C_NEWLINE => break,
+                                C_OTHER => return false,
+                                _ => j += 1,
+                            }
+                        }
+                        break j;
+                    }
+                    C_NEWLINE => break j,
+                    _ => return false,
+                }
+            };
+            let line_end = s + trimmed_len(&b[s..e]);
+            let (end, rest) = match brace {
+                // A lone brace: what follows it is the next logical line.
+                Some(at) if at == i => {
+                    words.clear();
+                    push_word(words, 0, at - s, at + 1 - s);
+                    let after = at + 1 + leading_blanks(&b[at + 1..line_end]);
+                    (
+                        at + 1,
+                        (after < line_end).then_some((after - s, line_end - s)),
+                    )
+                }
+                Some(at) => (s + trimmed_len(&b[s..at]), Some((at - s, line_end - s))),
+                None => (line_end, None),
+            };
+            let start = i - s;
+            let end = end - s;
+            self.line.buf.clear();
+            self.line.buf.push_str(&text[s..e]);
+            file.pos = e + 1;
+            file.line_no += 1;
+            self.cur = Loc {
+                file: file.id,
+                line: file.line_no,
+                col: 0,
+            };
+            self.take_plain(start, end, rest);
+            return true;
+        }
+    }
+
+    /// A lone `{` or `}` at `line.buf[start]`, left over from splitting a
+    /// plain line: made the current line without tokenising. False for
+    /// anything else.
+    fn lone_brace(&mut self, start: usize, col: u32) -> bool {
+        let kind = match self.line.buf.as_bytes().get(start) {
+            Some(b'{') => LineKind::Open,
+            Some(b'}') => LineKind::Close,
+            _ => return false,
+        };
+        let loc = Loc { col, ..self.cur };
+        let line = &mut self.line;
+        line.words.clear();
+        line.words.push(Word {
+            start: start as u32,
+            end: start as u32 + 1,
+            col,
+        });
+        line.loc = loc;
+        line.raw = (start as u32, start as u32 + 1);
+        line.kind = Some(kind);
+        self.count_brace(loc);
+        true
+    }
+
     /// Makes the physical line in `phys`, checked by [`scan_plain`] (its
     /// words are in `scratch`), the current line.
     fn take_plain(&mut self, start: usize, end: usize, rest: Option<(usize, usize)>) {
@@ -1786,6 +1922,17 @@ const CLASS: [u8; 256] = {
     t[b'\n' as usize] = C_OTHER;
     t[0x0b] = C_OTHER;
     t[0x0c] = C_OTHER;
+    t
+};
+
+const C_NEWLINE: u8 = 4;
+
+/// [`CLASS`] for [`Reader::chunk_line`], which reads up to the newline. A
+/// brace's rest is checked byte by byte with the same table: a word or
+/// blank there is fine, anything `C_OTHER` is not.
+const LINE_CLASS: [u8; 256] = {
+    let mut t = CLASS;
+    t[b'\n' as usize] = C_NEWLINE;
     t
 };
 

@@ -62,6 +62,18 @@ pub fn int(line: &Line, i: usize, min: i64, max: i64, d: &mut Diags) -> Option<i
 /// (lib/parser.c `read_int_func` if `signed`, else `read_unsigned_func`,
 /// in `-t` mode).
 pub fn check_int(w: &str, min: i64, max: i64, signed: bool) -> Result<i64, String> {
+    // Plain digits, as nearly every number is; a leading 0 means octal.
+    let b = w.as_bytes();
+    if (b.len() == 1 || b.first() != Some(&b'0'))
+        && let Some(v) = plain_digits(b, 9)
+        && (min..=max).contains(&v)
+    {
+        return Ok(v);
+    }
+    check_int_general(w, min, max, signed)
+}
+
+fn check_int_general(w: &str, min: i64, max: i64, signed: bool) -> Result<i64, String> {
     let unsigned = !signed;
     if unsigned && w.trim_start().starts_with('-') {
         return Err(format!("negative number '{w}'"));
@@ -837,6 +849,10 @@ mod lenient_tests {
             proptest::prop_assert_eq!(
                 lenient_int(&w, (lo, hi, signed), run_time),
                 lenient_int_general(&w, (lo, hi, signed), run_time)
+            );
+            proptest::prop_assert_eq!(
+                check_int(&w, lo, hi, signed),
+                check_int_general(&w, lo, hi, signed)
             );
         }
     }
