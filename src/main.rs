@@ -123,6 +123,7 @@ fn main() {
         Ok(cli) => cli,
         Err(e) => std::process::exit(cli_error(e)),
     };
+    log::mark("cli parsed");
     let file = cli
         .use_file
         .clone()
@@ -269,6 +270,7 @@ fn run(cli: &Cli, file: &str, opts: &kaconf::Options) -> i32 {
         child.map_or(log::Role::Parent, |c| c.role()),
         &log_opts(cli),
     );
+    log::mark("log init");
     if let Some(u) = cli.umask.as_deref().and_then(parse_umask) {
         nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(u));
     }
