@@ -1465,13 +1465,7 @@ impl Reader {
             }
             let i = s + leading_blanks(&b[s..]);
             if i == b.len() || b[i] == b'\n' {
-                file.pos = i + 1;
-                file.line_no += 1;
-                self.cur = Loc {
-                    file: file.id,
-                    line: file.line_no,
-                    col: 0,
-                };
+                self.cur = step_line(&mut file.pos, &mut file.line_no, file.id, i);
                 continue;
             }
             if b[i..].starts_with(b"include") {
@@ -1535,13 +1529,7 @@ impl Reader {
             let end = end - s;
             self.line.buf.clear();
             self.line.buf.push_str(&text[s..e]);
-            file.pos = e + 1;
-            file.line_no += 1;
-            self.cur = Loc {
-                file: file.id,
-                line: file.line_no,
-                col: 0,
-            };
+            self.cur = step_line(&mut file.pos, &mut file.line_no, file.id, e);
             self.take_plain(start, end, rest);
             return true;
         }
@@ -1863,6 +1851,18 @@ fn scan_plain(b: &[u8], words: &mut Vec<Word>) -> Plain {
         start,
         end: start + head_len,
         rest: brace.map(|at| (start + at, end)),
+    }
+}
+
+/// Moves a file's position past the physical line that ends at `end` (at
+/// its newline, or the chunk's end), and gives that line's location.
+fn step_line(pos: &mut usize, line_no: &mut u32, file: u32, end: usize) -> Loc {
+    *pos = end + 1;
+    *line_no += 1;
+    Loc {
+        file,
+        line: *line_no,
+        col: 0,
     }
 }
 
