@@ -203,12 +203,6 @@ impl Subsystem {
             Subsystem::Check => "Healthcheck",
         }
     }
-    fn process_name(self) -> &'static str {
-        match self {
-            Subsystem::Vrrp => "Keepalived_vrrp",
-            Subsystem::Check => "Keepalived_healthcheckers",
-        }
-    }
 }
 
 /// Which children this configuration needs (keepalived starts a subsystem
@@ -876,6 +870,27 @@ async fn parent_loop(
             // another child may have exited in the same SIGCHLD
             check_children = true;
             let r = running.remove(i);
+            // before anything counts the child as loaded: keepalived then
+            // logs no "Startup complete", and exits with the child's code
+            if matches!(
+                code,
+                Some(EXIT_FATAL | EXIT_CONFIG | EXIT_MISSING_PERMISSION)
+            ) {
+                let what = match code {
+                    Some(EXIT_FATAL) => "FATAL",
+                    Some(EXIT_CONFIG) => "CONFIG",
+                    _ => "missing permission",
+                };
+                // keepalived 2.2.7 forgets which child it was before it
+                // reports, so the line names the pid
+                info!(
+                    "pid {} exited with permanent error {what}. Terminating",
+                    r.pid
+                );
+                signal_all(&running, Signal::SIGTERM);
+                stop_children(&mut running, &mut chld, child_wait).await;
+                return code.unwrap_or(EXIT_FATAL);
+            }
             // a dead child reports nothing: do not wait for it
             if loading.reported(r.kind) && loading.queued {
                 loading.queued = false;
@@ -888,23 +903,6 @@ async fn parent_loop(
                     true,
                     &mut monitor,
                 );
-            }
-            if matches!(
-                code,
-                Some(EXIT_FATAL | EXIT_CONFIG | EXIT_MISSING_PERMISSION)
-            ) {
-                let what = match code {
-                    Some(EXIT_FATAL) => "FATAL",
-                    Some(EXIT_CONFIG) => "CONFIG",
-                    _ => "MISSING PERMISSION",
-                };
-                error!(
-                    "{} exited with permanent error {what}. Terminating",
-                    r.kind.process_name()
-                );
-                signal_all(&running, Signal::SIGTERM);
-                stop_children(&mut running, &mut chld, child_wait).await;
-                return EXIT_OK;
             }
             if dont_respawn {
                 info!("{} child process({}) died: Exiting", r.kind.name(), r.pid);

@@ -373,7 +373,7 @@ fn run(cli: &Cli, file: &str, opts: &kaconf::Options) -> i32 {
                 }
                 Ok(daemon::Forked::Child(sub)) => {
                     pid_file.abandon_in_child();
-                    run_child(cli, sub, true, file, opts, &pids, parsed.config)
+                    run_child(cli, sub, true, file, opts, &pids, parsed)
                 }
                 Err(e) => {
                     tracing::error!("Unable to start child process: {e}");
@@ -381,7 +381,7 @@ fn run(cli: &Cli, file: &str, opts: &kaconf::Options) -> i32 {
                 }
             }
         }
-        Some(sub) => run_child(cli, sub, false, file, opts, &pids, parsed.config),
+        Some(sub) => run_child(cli, sub, false, file, opts, &pids, parsed),
     }
 }
 
@@ -393,8 +393,11 @@ fn run_child(
     file: &str,
     opts: &kaconf::Options,
     pids: &daemon::PidFiles,
-    config: kaconf::model::Config,
+    parsed: kaconf::Parsed,
 ) -> i32 {
+    let kaconf::Parsed {
+        config, sources, ..
+    } = parsed;
     if forked {
         log::init(sub.role(), &log_opts(cli));
     }
@@ -429,6 +432,7 @@ fn run_child(
                 dont_release_vrrp: cli.dont_release_vrrp,
                 log_detail: cli.log_detail > 0,
                 umask: cli.umask.as_deref().and_then(parse_umask),
+                sources,
             },
         ),
     };

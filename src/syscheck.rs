@@ -33,6 +33,22 @@ impl System {
 }
 
 pub fn check(cfg: &Config, sys: &System, d: &mut Diags) {
+    let bad_if = interfaces(cfg, sys, d);
+    if bad_if {
+        d.check(
+            None,
+            Class::BadIf,
+            "Non-existent interface specified in configuration",
+        );
+    }
+    // keepalived's VRRP process stops validating at a bad interface, before
+    // its script security check.
+    scripts(cfg, d, !bad_if);
+}
+
+/// The interfaces the configuration names that `sys` lacks, one message
+/// each at the place keepalived reports it. True if there was one.
+pub fn interfaces(cfg: &Config, sys: &System, d: &mut Diags) -> bool {
     let mut bad_if = false;
     let mut missing = |name: &str, d: &mut Diags, loc, msg: String| {
         if !sys.has(name) {
@@ -97,16 +113,7 @@ pub fn check(cfg: &Config, sys: &System, d: &mut Diags) {
             route_ifs(r, d, &mut missing, true);
         }
     }
-    if bad_if {
-        d.check(
-            None,
-            Class::BadIf,
-            "Non-existent interface specified in configuration",
-        );
-    }
-    // keepalived's VRRP process stops validating at a bad interface, before
-    // its script security check.
-    scripts(cfg, d, !bad_if);
+    bad_if
 }
 
 fn route_ifs(

@@ -66,6 +66,9 @@ const KEPT: &[&str] = &[
     "Unable to restart",
     "'lvs_process_name' is deprecated",
     "Keyword '",
+    "WARNING - interface",
+    "Non-existent interface",
+    "pid N exited",
 ];
 
 struct Run {
@@ -73,6 +76,25 @@ struct Run {
     steps: Vec<Vec<String>>,
     /// What the test's probe saw after each step but the last.
     probes: Vec<String>,
+    /// The daemon's exit code.
+    code: Option<i32>,
+}
+
+/// A log message as the comparison sees it: a configuration line's place
+/// without our column, a child's pid as N.
+fn normalize(m: &str) -> String {
+    let m = match m.strip_prefix('(').and_then(|r| r.split_once(") ")) {
+        Some((place, rest)) if place.contains(": Line ") => {
+            let line = place.rsplit_once(": Line ").map_or("", |(_, l)| l);
+            let line = line.split(':').next().unwrap_or(line);
+            format!("(Line {line}) {rest}")
+        }
+        _ => m.to_string(),
+    };
+    match m.strip_prefix("pid ").and_then(|r| r.split_once(' ')) {
+        Some((pid, rest)) if pid.bytes().all(|c| c.is_ascii_digit()) => format!("pid N {rest}"),
+        _ => m,
+    }
 }
 
 /// Runs `bin` in a new namespace with `confs[0]`, then for each further
@@ -117,8 +139,13 @@ fn run(
         std::fs::read_to_string(&log)
             .unwrap_or_default()
             .lines()
-            .filter_map(|l| l.split_once(": ").map(|(_, m)| m.to_string()))
-            .filter(|m| KEPT.iter().any(|p| m.starts_with(p)))
+            .filter_map(|l| l.split_once(": ").map(|(_, m)| normalize(m)))
+            .filter(|m| {
+                let msg = m.strip_prefix("(Line ").map_or(m.as_str(), |r| {
+                    r.split_once(") ").map_or(r, |(_, rest)| rest)
+                });
+                KEPT.iter().any(|p| msg.starts_with(p))
+            })
             .map(|m| match m.split_once(", pid=") {
                 Some((h, _)) => format!("{h}, pid=N"),
                 None => m,
@@ -145,11 +172,23 @@ fn run(
         step(&mut seen);
         probes.push(probe(&ns.0, dir));
     }
-    let _ = nix::sys::signal::kill(parent_pid(), nix::sys::signal::Signal::SIGTERM);
-    let _ = child.wait();
+    // (a daemon that stopped by itself has removed its pid file)
+    if let Ok(text) = std::fs::read_to_string(&pids[1])
+        && let Ok(pid) = text.trim().parse()
+    {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+    }
+    let code = child.wait().ok().and_then(|s| s.code());
     step(&mut seen);
     probes.push(probe(&ns.0, dir));
-    Run { steps, probes }
+    Run {
+        steps,
+        probes,
+        code,
+    }
 }
 
 fn dir(name: &str) -> PathBuf {
@@ -167,6 +206,7 @@ fn compare(name: &str, confs: &[&str], probe: &dyn Fn(&str, &Path) -> String) ->
         assert_eq!(o, k, "{name}: step {i}: ours vs keepalived");
     }
     assert_eq!(ours.probes, theirs.probes, "{name}: probes");
+    assert_eq!(ours.code, theirs.code, "{name}: exit code");
     let _ = std::fs::remove_dir_all(&d);
     ours
 }
@@ -277,6 +317,31 @@ fn deprecated_keywords_logged_as_keepalived() {
     let count = |step: &[String]| step.iter().filter(|l| *l == notice).count();
     assert_eq!(count(&ours.steps[0]), 1, "{:?}", ours.steps[0]);
     assert_eq!(count(&ours.steps[1]), 2, "{:?}", ours.steps[1]);
+}
+
+/// The VRRP process names the missing interface at its line and stops
+/// with CONFIG; the parent then reports the child by its pid, logs no
+/// "Startup complete", and exits with the child's code (2).
+#[test]
+fn missing_interface_stops_as_keepalived() {
+    if !require_netns_oracle("missing_interface_stops_as_keepalived") {
+        return;
+    }
+    let conf = instance("", "").replace("interface pr0", "interface nosuch0");
+    let ours = compare("noif", &[&conf], &nothing);
+    let want = [
+        "(Line 5) WARNING - interface nosuch0 for vrrp_instance VI_1 doesn't exist",
+        "Non-existent interface specified in configuration",
+        "pid N exited with permanent error CONFIG. Terminating",
+    ];
+    for line in want {
+        assert!(
+            ours.steps[0].iter().any(|l| l == line),
+            "{line}: {:?}",
+            ours.steps[0]
+        );
+    }
+    assert_eq!(ours.code, Some(2));
 }
 
 #[test]

@@ -21,6 +21,15 @@ use std::time::Duration;
 
 /// (global_defs body, instance lines, first VIP, compare keepalived.data).
 const CASES: &[(&str, &str, &str, bool)] = &[
+    // a second `interface`: the loopback is refused and the first one
+    // forgotten; a name too long is refused and the first one kept
+    ("", "priority 100\ninterface lo", "192.0.2.1", false),
+    (
+        "",
+        "priority 100\ninterface abcdefghijklmnopq",
+        "192.0.2.1",
+        false,
+    ),
     (
         "vrrp_strict",
         "state MASTER\npriority 100",

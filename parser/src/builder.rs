@@ -1531,14 +1531,24 @@ impl Builder {
                 }
             },
             "interface" => match line.word(1) {
-                Some(i) if i.len() < 16 && i != "lo" => {
-                    v.interface = Some((i.to_string(), line.loc_of(1)))
-                }
-                Some(i) => d.at(
+                Some(i) if i.len() >= 16 => d.at(
                     line.loc_of(1),
                     Class::GeneralError,
-                    format!("({iname}) Invalid interface '{i}'"),
+                    format!("Interface name '{i}' too long - ignoring"),
                 ),
+                // keepalived tells a loopback by its hardware type and
+                // forgets the interface; the parser sees only the name.
+                Some("lo") => {
+                    d.at(
+                        line.loc_of(1),
+                        Class::GeneralError,
+                        format!(
+                            "({iname}) cannot use a loopback interface (lo) for vrrp - ignoring"
+                        ),
+                    );
+                    v.interface = None;
+                }
+                Some(i) => v.interface = Some((i.to_string(), line.loc_of(1))),
                 None => d.at(
                     line.loc,
                     Class::GeneralError,

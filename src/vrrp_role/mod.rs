@@ -48,6 +48,8 @@ pub struct VrrpRoleOpts {
     pub log_detail: bool,
     /// `-u`, for the data dump.
     pub umask: Option<u32>,
+    /// The files of the parse, to print a configuration line's place.
+    pub sources: kaconf::SourceMap,
 }
 
 /// Runs until SIGTERM/SIGINT, re-reading `config_path` (with `popts`, as
@@ -573,6 +575,20 @@ async fn serve(path: &Path, popts: &kaconf::Options, config: Config, opts: &Vrrp
     if let Some(line) = scripts.user {
         info!("{line}");
     }
+    // keepalived's VRRP process names each interface the configuration
+    // needs and the system lacks, then stops (CONFIG): the lines to log if
+    // the engine cannot start for want of one.
+    let mut missing = kaconf::Diags::default();
+    let missing_ifs =
+        crate::syscheck::interfaces(&config, &crate::syscheck::System::probe(), &mut missing).then(
+            || {
+                missing
+                    .list
+                    .iter()
+                    .map(|d| d.render(&opts.sources))
+                    .collect::<Vec<_>>()
+            },
+        );
     // put back when this function returns, after the engine has stopped
     let _local_igmp = config
         .global_defs
@@ -835,6 +851,13 @@ async fn serve(path: &Path, popts: &kaconf::Options, config: Config, opts: &Vrrp
     tokio::task::yield_now().await;
     match res {
         Ok(()) => EXIT_OK,
+        Err(driver::DriverError::NoInterface { .. }) if missing_ifs.is_some() => {
+            for line in missing_ifs.into_iter().flatten() {
+                warn!("{line}");
+            }
+            warn!("Non-existent interface specified in configuration");
+            EXIT_CONFIG
+        }
         Err(e) => {
             error!("{e}");
             match e {
