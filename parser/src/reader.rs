@@ -1771,7 +1771,11 @@ enum Plain {
 
 /// The fast path for a physical line that needs none of the preprocessing
 /// steps (see `next_line`): checks that it is plain and tokenises its first
-/// logical line in one pass, with the same result as `split_buf`.
+/// logical line in one pass, with the same result as `split_buf`. Most
+/// plain lines never get here: [`Reader::chunk_line`] reads them from the
+/// chunk directly. This one takes those it leaves: lines that ended in a CR
+/// (a file edited on Windows), chunks that are not UTF-8, and lines with
+/// blanks other than space and tab.
 fn scan_plain(b: &[u8], words: &mut Vec<Word>) -> Plain {
     words.clear();
     let start = leading_blanks(b);
