@@ -452,15 +452,13 @@ async fn serve(
                     let fatal = !parsed.found
                         || parsed.diags.list.iter().any(|d| matches!(d.class, kaconf::Class::Fatal | kaconf::Class::FileNotFound));
                     if fatal {
-                        crate::log::config_diagnostics(&parsed, false);
+                        crate::log::config_diagnostics(&parsed, kaconf::Process::Check, true);
                         error!("Configuration reload failed - keeping the running configuration");
                         applied = Some(crate::sched::apply(&sched_now.0, crate::sched::Role::Checker));
                         crate::ready::notify();
                         continue;
                     }
-                    for line in parsed.log_lines(kaconf::Logger::Global) {
-                        info!("{line}");
-                    }
+                    crate::log::config_diagnostics(&parsed, kaconf::Process::Check, true);
                     crate::syscheck::forget_default_user();
                     let scripts = crate::syscheck::load_lines(&parsed.config, crate::syscheck::Loader::Check, true);
                     for line in [scripts.user, scripts.violation].into_iter().flatten() {

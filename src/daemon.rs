@@ -636,11 +636,7 @@ fn start_reload(
         info!("Configuration file {}", path.display());
     }
     let parsed = kaconf::parse_file(&path.to_string_lossy(), &opts);
-    // keepalived's parent reads only the global settings at a reload: of
-    // what it meets there, it logs the deprecation notices
-    for line in parsed.log_lines(kaconf::Logger::Global) {
-        info!("{line}");
-    }
+    crate::log::config_diagnostics(&parsed, kaconf::Process::Parent, true);
     let usable = parsed.found
         && !parsed
             .diags

@@ -239,19 +239,14 @@ pub fn mark(label: &str) {
     );
 }
 
-/// A parse's messages as the process that read the file logs them: the
-/// config errors (keepalived's `report_config_error`, with their location)
-/// and, in their place among them, the lines it only logs while running
-/// (the VRRP process's only if `vrrp`: no VRRP process, no such lines).
-pub fn config_diagnostics(parsed: &kaconf::Parsed, vrrp: bool) {
-    for d in &parsed.diags.list {
-        if let Some(by) = d.log {
-            if vrrp || by != kaconf::Logger::Vrrp {
-                tracing::info!("{}", d.message);
-            }
-        } else {
-            tracing::warn!("{}", d.render(&parsed.sources));
-        }
+/// A parse's messages as process `p` of keepalived logs them as it reads
+/// the file, at start or (`reload`) at a reload: the config errors of its
+/// own blocks and of the root level (keepalived's `report_config_error`,
+/// with their location) and, in their place among them, the lines it only
+/// logs while running. All at LOG_INFO, as keepalived logs them.
+pub fn config_diagnostics(parsed: &kaconf::Parsed, p: kaconf::Process, reload: bool) {
+    for line in parsed.process_lines(p, reload) {
+        tracing::info!("{line}");
     }
 }
 

@@ -324,7 +324,7 @@ fn run(cli: &Cli, file: &str, opts: &kaconf::Options) -> i32 {
                 }
             }
             let children = daemon::wanted_children(&parsed.config, cli.vrrp, cli.check, cli.all);
-            log::config_diagnostics(&parsed, children.contains(&daemon::Subsystem::Vrrp));
+            log::config_diagnostics(&parsed, kaconf::Process::Parent, false);
             let scripts = syscheck::load_lines(&parsed.config, syscheck::Loader::Parent, false);
             for line in [scripts.user, scripts.violation].into_iter().flatten() {
                 tracing::info!("{line}");
@@ -395,12 +395,34 @@ fn run_child(
     pids: &daemon::PidFiles,
     parsed: kaconf::Parsed,
 ) -> i32 {
-    let kaconf::Parsed {
-        config, sources, ..
-    } = parsed;
     if forked {
         log::init(sub.role(), &log_opts(cli));
     }
+    // each child reads the file for its own blocks, as keepalived's do
+    let process = match sub {
+        daemon::Subsystem::Vrrp => kaconf::Process::Vrrp,
+        daemon::Subsystem::Check => kaconf::Process::Check,
+    };
+    let mut parsed = parsed;
+    // keepalived's VRRP process names each interface the configuration
+    // needs and the system lacks, and then stops (CONFIG) before its
+    // instance checks; probed here, where the lines can still be placed
+    let mut missing_interfaces = None;
+    if sub == daemon::Subsystem::Vrrp {
+        let mut missing = kaconf::Diags::default();
+        if syscheck::interfaces(&parsed.config, &syscheck::System::probe(), &mut missing) {
+            syscheck::stopped_at_interfaces(&mut parsed.diags);
+            missing_interfaces = Some(
+                missing
+                    .list
+                    .iter()
+                    .map(|d| d.render(&parsed.sources))
+                    .collect(),
+            );
+        }
+    }
+    log::config_diagnostics(&parsed, process, false);
+    let config = parsed.config;
     daemon::child_setup(forked);
     let path = match sub {
         daemon::Subsystem::Vrrp => &pids.vrrp,
@@ -432,7 +454,7 @@ fn run_child(
                 dont_release_vrrp: cli.dont_release_vrrp,
                 log_detail: cli.log_detail > 0,
                 umask: cli.umask.as_deref().and_then(parse_umask),
-                sources,
+                missing_interfaces,
             },
         ),
     };

@@ -35,6 +35,7 @@ impl System {
 pub fn check(cfg: &Config, sys: &System, d: &mut Diags) {
     let bad_if = interfaces(cfg, sys, d);
     if bad_if {
+        stopped_at_interfaces(d);
         d.check(
             None,
             Class::BadIf,
@@ -44,6 +45,12 @@ pub fn check(cfg: &Config, sys: &System, d: &mut Diags) {
     // keepalived's VRRP process stops validating at a bad interface, before
     // its script security check.
     scripts(cfg, d, !bad_if);
+}
+
+/// keepalived's VRRP process stops at a missing interface once it has read
+/// the file: what its instance checks would say afterwards goes unsaid.
+pub fn stopped_at_interfaces(d: &mut Diags) {
+    d.retain(|x| !(x.scope == kaconf::Scope::Vrrp && x.phase == kaconf::Phase::Validate));
 }
 
 /// The interfaces the configuration names that `sys` lacks, one message

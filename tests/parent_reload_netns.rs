@@ -131,9 +131,10 @@ fn run(
         .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
         .spawn()
         .unwrap();
-    let parent_pid = || {
-        let text = std::fs::read_to_string(&pids[1]).unwrap_or_default();
-        nix::unistd::Pid::from_raw(text.trim().parse().expect("parent pid file"))
+    // (a daemon that stopped by itself has removed its pid file)
+    let parent_pid = || -> Option<nix::unistd::Pid> {
+        let text = std::fs::read_to_string(&pids[1]).ok()?;
+        Some(nix::unistd::Pid::from_raw(text.trim().parse().ok()?))
     };
     let lines = || -> Vec<String> {
         std::fs::read_to_string(&log)
@@ -167,19 +168,14 @@ fn run(
     probes.push(probe(&ns.0, dir));
     for conf in &confs[1..] {
         std::fs::write(&file, conf).unwrap();
-        let _ = nix::sys::signal::kill(parent_pid(), nix::sys::signal::Signal::SIGHUP);
+        let pid = parent_pid().expect("parent pid file");
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP);
         std::thread::sleep(Duration::from_millis(3000));
         step(&mut seen);
         probes.push(probe(&ns.0, dir));
     }
-    // (a daemon that stopped by itself has removed its pid file)
-    if let Ok(text) = std::fs::read_to_string(&pids[1])
-        && let Ok(pid) = text.trim().parse()
-    {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid),
-            nix::sys::signal::Signal::SIGTERM,
-        );
+    if let Some(pid) = parent_pid() {
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
     }
     let code = child.wait().ok().and_then(|s| s.code());
     step(&mut seen);

@@ -4158,3 +4158,63 @@ fn reload_changes_log_matches_keepalived() {
         d
     });
 }
+
+/// An instance without VIPs (as used for notify scripts alone): keepalived
+/// 2.2.7 runs it, saying twice that a VIP is sensible, and advertises no
+/// address. Ours as master of a keepalived backup, and then the other way
+/// round: the backup stays backup while the master advertises, and takes
+/// over when it stops.
+fn vipless(tag: &str, net: u8, master: Impl, backup: Impl) {
+    if !require() {
+        return;
+    }
+    let lab = Lab::new(tag, net, 2);
+    let conf = |prio: u8| {
+        format!(
+            "vrrp_instance VI_1 {{\n state BACKUP\n interface kv-e0\n virtual_router_id {}\n priority {prio}\n advert_int 1\n}}\n",
+            40 + net
+        )
+    };
+    let mut m = Daemon::start(&lab, 0, master, &conf(150));
+    assert!(
+        m.wait_log("(VI_1) Entering MASTER STATE", Duration::from_secs(6)),
+        "{}",
+        m.log_text()
+    );
+    assert_eq!(
+        m.log_text()
+            .matches("(VI_1) No VIP specified; at least one is sensible")
+            .count(),
+        2,
+        "{}",
+        m.log_text()
+    );
+    let b = Daemon::start(&lab, 1, backup, &conf(100));
+    assert!(
+        b.wait_log("(VI_1) Entering BACKUP STATE", Duration::from_secs(3)),
+        "{}",
+        b.log_text()
+    );
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(
+        !b.log_has("(VI_1) Entering MASTER STATE"),
+        "{}",
+        b.log_text()
+    );
+    m.stop();
+    assert!(
+        b.wait_log("(VI_1) Entering MASTER STATE", Duration::from_secs(6)),
+        "{}",
+        b.log_text()
+    );
+}
+
+#[test]
+fn vipless_ours_master_keepalived_backup() {
+    vipless("vlo", 180, Impl::Ours, Impl::Keepalived);
+}
+
+#[test]
+fn vipless_keepalived_master_ours_backup() {
+    vipless("vlk", 181, Impl::Keepalived, Impl::Ours);
+}

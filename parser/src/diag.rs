@@ -78,6 +78,54 @@ pub struct Diagnostic {
     /// no location, and that is not a config error; and which of its
     /// processes logs it.
     pub log: Option<Logger>,
+    /// The part of the file it comes from, which decides the processes
+    /// that log it when running.
+    pub scope: Scope,
+}
+
+/// Where in the file a diagnostic comes from, as keepalived's processes
+/// divide the file: each reads all of it but with only its own blocks'
+/// keywords active, so each logs only the errors of its own blocks (and
+/// of the root level itself).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+pub enum Scope {
+    /// The root level: a stray keyword, an unmatched brace, an include.
+    /// Every process logs these.
+    #[default]
+    Top,
+    /// `global_defs` and the root-level global keywords: the parent, and
+    /// the children only when they reload (at start they take the
+    /// parent's global settings and skip the block).
+    Global,
+    /// The VRRP process's blocks (instances, scripts, sync groups, static
+    /// addresses and routes, ...).
+    Vrrp,
+    /// The checker process's blocks (virtual servers and their groups, SSL).
+    Check,
+    /// `track_file`, which both children read.
+    Children,
+}
+
+/// A keepalived process that logs what it finds while reading the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Process {
+    Parent,
+    Vrrp,
+    Check,
+}
+
+impl Scope {
+    /// Whether `p` logs what comes from this scope, at start or (`reload`)
+    /// when it reads the file again.
+    pub fn logged_by(self, p: Process, reload: bool) -> bool {
+        match (self, p) {
+            (Scope::Top, _) | (Scope::Global, Process::Parent) => true,
+            (Scope::Global, _) => reload,
+            (Scope::Vrrp, Process::Vrrp) | (Scope::Check, Process::Check) => true,
+            (Scope::Children, Process::Vrrp | Process::Check) => true,
+            _ => false,
+        }
+    }
 }
 
 /// The keepalived processes that log a [`Diagnostic::log`] line as they
@@ -112,19 +160,26 @@ impl Diagnostic {
     /// Renders the keepalived-style line with the column added:
     /// `(FILE: Line N:C) message`.
     pub fn render(&self, sources: &SourceMap) -> String {
-        match self.loc {
-            Some(loc) => {
-                let file = sources
-                    .path(loc.file)
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_default();
-                if loc.col > 0 {
-                    format!("({}: Line {}:{}) {}", file, loc.line, loc.col, self.message)
-                } else {
-                    format!("({}: Line {}) {}", file, loc.line, self.message)
-                }
+        self.render_named(sources, true)
+    }
+
+    /// [`Diagnostic::render`], with the file named only if `named`:
+    /// `(Line N:C) message` otherwise.
+    pub fn render_named(&self, sources: &SourceMap, named: bool) -> String {
+        let Some(loc) = self.loc else {
+            return self.message.clone();
+        };
+        let mut place = String::from("(");
+        if named {
+            if let Some(p) = sources.path(loc.file) {
+                place.push_str(&p.display().to_string());
             }
-            None => self.message.clone(),
+            place.push_str(": ");
+        }
+        if loc.col > 0 {
+            format!("{place}Line {}:{}) {}", loc.line, loc.col, self.message)
+        } else {
+            format!("{place}Line {}) {}", loc.line, self.message)
         }
     }
 }
@@ -138,6 +193,9 @@ pub struct Diags {
     /// takes the leading digits of some malformed numbers (with a
     /// "WARNING - " message) where `-t` rejects them.
     pub run_time: bool,
+    /// The scope of what is pushed now (set by the block walk and the
+    /// validation passes).
+    pub scope: Scope,
 }
 
 impl Diags {
@@ -152,6 +210,7 @@ impl Diags {
             message,
             note: false,
             log: None,
+            scope: self.scope,
         });
     }
 
@@ -175,6 +234,7 @@ impl Diags {
             message: message.into(),
             note: true,
             log: None,
+            scope: self.scope,
         });
     }
 
@@ -192,6 +252,10 @@ impl Diags {
             message: message.into(),
             note: false,
             log: Some(by),
+            scope: match by {
+                Logger::Global => Scope::Global,
+                Logger::Vrrp => Scope::Vrrp,
+            },
         });
     }
 
@@ -201,6 +265,17 @@ impl Diags {
             self.worst = Some(self.worst.map_or(w, |x| x.max(w)));
         }
         self.list.extend(other.list);
+    }
+
+    /// Keeps only the diagnostics `keep` accepts; the exit code follows.
+    pub fn retain(&mut self, keep: impl FnMut(&Diagnostic) -> bool) {
+        self.list.retain(keep);
+        self.worst = self
+            .list
+            .iter()
+            .map(|d| d.class)
+            .filter(|&c| c != Class::Ok)
+            .max();
     }
 
     pub fn worst(&self) -> Option<Class> {
@@ -301,5 +376,60 @@ mod tests {
                 .iter()
                 .any(|l| l.ends_with(") (V) the first IPv6 VIP address must be link local"))
         );
+    }
+
+    /// Each keepalived process logs the errors of its own blocks and of the
+    /// root level; the children log global_defs' only at a reload, and the
+    /// parent names no file when it read one (Debian's keepalived 2.2.7,
+    /// whose processes log under their own syslog idents).
+    #[test]
+    fn each_process_logs_its_own_blocks() {
+        use super::Process::{Check, Parent, Vrrp};
+        let conf = "global_defs {\n bogus_global 1\n}\nbogus_top 5\n\
+                    vrrp_script chk {\n script /bin/true\n bogus_script 1\n}\n\
+                    track_file tf {\n file /tmp/tf\n bogus_tf 1\n}\n\
+                    vrrp_instance VI {\n interface lo0\n virtual_router_id 1\n bogus_vrrp 1\n}\n\
+                    virtual_server 10.0.0.1 80 {\n protocol TCP\n lb_kind DR\n bogus_vs 1\n}\n";
+        let p = crate::parse_str(conf, &opts(true));
+        let file = p.sources.files[0].display().to_string();
+        let lines = |who, reload| -> Vec<String> {
+            p.process_lines(who, reload)
+                .map(|l| l.replace(&file, "F"))
+                .collect()
+        };
+        let top = "(F: Line 4:1) Unknown keyword 'bogus_top'";
+        let global = "(F: Line 2:2) Unknown keyword 'bogus_global'";
+        let tf = "(F: Line 11:2) Unknown keyword 'bogus_tf'";
+        let vrrp = [
+            "(F: Line 7:2) Unknown keyword 'bogus_script'",
+            "(F: Line 16:2) Unknown keyword 'bogus_vrrp'",
+            "(F: Line 13:1) (VI) No VIP specified; at least one is sensible",
+            "Warning - script chk is not used",
+        ];
+        let vs = "(F: Line 21:2) Unknown keyword 'bogus_vs'";
+        assert_eq!(
+            lines(Parent, false),
+            [
+                "(Line 2:2) Unknown keyword 'bogus_global'",
+                "(Line 4:1) Unknown keyword 'bogus_top'"
+            ]
+        );
+        assert_eq!(lines(Parent, true), lines(Parent, false));
+        let [script, inst, vip, unused] = vrrp;
+        // (keepalived says the VIP line twice)
+        assert_eq!(
+            lines(Vrrp, false),
+            [top, script, tf, inst, vip, vip, unused]
+        );
+        assert_eq!(
+            lines(Vrrp, true),
+            [global, top, script, tf, inst, vip, vip, unused]
+        );
+        let empty =
+            "(F: Line 18:1) Virtual server [10.0.0.1]:tcp:80 has no real servers - ignoring";
+        assert_eq!(lines(Check, false), [top, tf, vs, empty]);
+        assert_eq!(lines(Check, true), [global, top, tf, vs, empty]);
+        // -t prints everything once, every file named
+        assert_eq!(p.render_diagnostics().len(), 10);
     }
 }

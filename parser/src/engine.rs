@@ -4,7 +4,7 @@
 //! "unexpected" and its body is read in the enclosing context; a `}` at the
 //! top level is an unknown keyword).
 
-use crate::diag::Class;
+use crate::diag::{Class, Scope};
 use crate::reader::{LineKind, Reader};
 use crate::schema::{self, Ctx, Kind, Kw};
 
@@ -30,6 +30,7 @@ pub enum Flow {
 /// Parses everything the reader yields at the root level.
 pub fn run(r: &mut Reader, sink: &mut impl Sink) {
     run_part(r, sink);
+    r.diags.scope = Scope::Top;
     let open = r.unclosed_blocks();
     if open > 0 {
         r.report_here(
@@ -59,7 +60,14 @@ fn process(
     level: u32,
     cut: &mut bool,
 ) {
-    while r.next_line() {
+    loop {
+        if level == 0 {
+            // what is found between root-level blocks is every process's
+            r.diags.scope = Scope::Top;
+        }
+        if !r.next_line() {
+            break;
+        }
         let kind = r.line.kind.unwrap_or(LineKind::Words);
         if need_bob {
             need_bob = false;
@@ -87,6 +95,9 @@ fn process(
             r.diags.at(loc, Class::UnknownKeyword, msg);
             continue;
         };
+        if level == 0 {
+            r.diags.scope = schema::root_scope(kw.name);
+        }
         if sink.keyword(r, ctx, kw) == Flow::Skip && kw.kind != Kind::Leaf {
             skip_block(r, cut);
             continue;

@@ -31,7 +31,7 @@ pub mod split;
 pub mod validate;
 pub mod values;
 
-pub use diag::{Class, Diagnostic, Diags, Loc, Logger, Phase, SourceMap};
+pub use diag::{Class, Diagnostic, Diags, Loc, Logger, Phase, Process, Scope, SourceMap};
 pub use model::Config;
 
 /// How to parse.
@@ -98,6 +98,25 @@ impl Parsed {
             .iter()
             .filter(move |d| d.log == Some(by))
             .map(|d| d.message.as_str())
+    }
+
+    /// What process `p` logs as it reads the file, at start or (`reload`)
+    /// again at a reload: the config errors of its own blocks and of the
+    /// root level, with their location, and in their place the lines it
+    /// only logs while running. keepalived's parent names the included
+    /// files but not the main one; the children read the parent's copy,
+    /// which names every file.
+    pub fn process_lines(&self, p: Process, reload: bool) -> impl Iterator<Item = String> + '_ {
+        self.diags
+            .list
+            .iter()
+            .filter(move |d| d.scope.logged_by(p, reload))
+            .map(move |d| match (d.log, d.loc) {
+                (Some(_), _) | (None, None) => d.message.clone(),
+                (None, Some(loc)) => {
+                    d.render_named(&self.sources, p != Process::Parent || loc.file != 0)
+                }
+            })
     }
 
     pub fn render_diagnostics(&self) -> Vec<String> {

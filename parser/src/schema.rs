@@ -6,6 +6,7 @@
 //! This table is the single source of truth for the keyword status document
 //! (`parser/KEYWORDS.md`, regenerated and checked by a test).
 
+use crate::diag::Scope;
 use serde::Serialize;
 use std::sync::OnceLock;
 
@@ -144,6 +145,29 @@ const ROOT: &[Kw] = &[
     k("child_wait_time", Leaf, Adv, T),
     k("linkbeat_use_polling", Leaf, Adv, T),
 ];
+
+/// The scope of a root-level keyword's block or line: which of
+/// keepalived's processes have it active (global_parser.c, vrrp_parser.c,
+/// check_parser.c, track_file.c). `bfd_instance` is logged by the parent:
+/// there is no BFD process here to log it.
+pub fn root_scope(name: &str) -> Scope {
+    match name {
+        "vrrp_instance"
+        | "vrrp_script"
+        | "vrrp_sync_group"
+        | "static_ipaddress"
+        | "static_routes"
+        | "static_rules"
+        | "track_group"
+        | "garp_group"
+        | "linkbeat_interfaces"
+        | "interface_up_down_delays"
+        | "vrrp_track_process" => Scope::Vrrp,
+        "virtual_server" | "virtual_server_group" | "SSL" => Scope::Check,
+        "track_file" | "vrrp_track_file" => Scope::Children,
+        _ => Scope::Global,
+    }
+}
 
 const GLOBAL_DEFS: &[Kw] = &[
     k("router_id", Leaf, Core, T),

@@ -3,7 +3,7 @@
 //! `validate_check_config`). keepalived prints these without a line number;
 //! we keep the location of the item concerned.
 
-use crate::diag::{Class, Diags};
+use crate::diag::{Class, Diags, Scope};
 use crate::model::*;
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -29,8 +29,12 @@ pub fn fmt_vs(vs: &VirtualServer) -> String {
 }
 
 pub fn validate(cfg: &mut Config, d: &mut Diags) {
+    let was = d.scope;
+    d.scope = Scope::Vrrp;
     validate_vrrp(cfg, d);
+    d.scope = Scope::Check;
     validate_check(cfg, d);
+    d.scope = was;
 }
 
 fn validate_vrrp(cfg: &mut Config, d: &mut Diags) {
@@ -182,11 +186,15 @@ fn validate_vrrp(cfg: &mut Config, d: &mut Diags) {
                 // keepalived stops completing instances here.
                 out.stop = true;
             } else {
-                out.get().check(
-                    Some(v.loc),
-                    Class::Warning,
-                    format!("({name}) No VIP specified; at least one is sensible"),
-                );
+                // keepalived 2.2.7 makes this check twice while completing
+                // the instance, and says it twice
+                for class in [Class::GeneralError, Class::Warning] {
+                    out.get().check(
+                        Some(v.loc),
+                        class,
+                        format!("({name}) No VIP specified; at least one is sensible"),
+                    );
+                }
             }
         }
         if let Some(vrid) = v.virtual_router_id {
@@ -390,6 +398,23 @@ fn validate_vrrp(cfg: &mut Config, d: &mut Diags) {
     }
     group_tracking(cfg, &weights, out.get());
     vrid_conflicts(&vrids, out.get());
+    // keepalived drops the scripts nothing tracks, once it runs (not under
+    // -t), with a config error of its own that names no line
+    let tracked = |name: &str| {
+        cfg.vrrp_instances
+            .iter()
+            .map(|v| &v.track)
+            .chain(cfg.sync_groups.iter().map(|g| &g.track))
+            .any(|t| t.script.iter().any(|s| s.name == name))
+    };
+    for s in &cfg.vrrp_scripts {
+        if !tracked(&s.name) {
+            out.get().log(
+                crate::Logger::Vrrp,
+                format!("Warning - script {} is not used", s.name),
+            );
+        }
+    }
 }
 
 /// Strict mode's advert and GARP rules: no GARPs after a lower priority

@@ -239,16 +239,28 @@ fn instance(
         .map(|(i, _)| i.clone())
         .ok_or_else(|| MapError(format!("({name}) Unknown interface!")))?;
     let vips: Vec<&model::IpAddress> = vi.virtual_ipaddress.iter().collect();
-    let first = vips.first().ok_or_else(|| {
-        MapError(format!(
-            "({name}) No VIP specified; at least one is required"
-        ))
-    })?;
-    let family = if first.addr.is_ipv4() {
-        Family::V4
-    } else {
-        Family::V6
+    // keepalived's family: the first VIP's, else `native_ipv6`, else the
+    // unicast source's or the multicast group's, else IPv4
+    let v6 = match vips.first() {
+        Some(first) => first.addr.is_ipv6(),
+        None => {
+            vi.native_ipv6
+                || vi
+                    .unicast_src_ip
+                    .or(vi.mcast_dst_ip)
+                    .is_some_and(|a| a.is_ipv6())
+        }
     };
+    let family = if v6 { Family::V6 } else { Family::V4 };
+    let strict = vi.strict_mode.unwrap_or(g.vrrp_strict);
+    let v3 = family == Family::V6 || vi.version.or(g.vrrp_version) == Some(3);
+    // without a VIP, keepalived runs the instance (having said that one is
+    // sensible) unless strict or VRRPv3 require one
+    if vips.is_empty() && (strict || v3) && !vi.no_virtual_ipaddress {
+        return Err(MapError(format!(
+            "({name}) No VIP specified; at least one is required"
+        )));
+    }
     let (same, other): (Vec<&model::IpAddress>, Vec<&model::IpAddress>) = vips
         .iter()
         .partition(|a| a.addr.is_ipv4() == (family == Family::V4));
@@ -274,7 +286,6 @@ fn instance(
         (Family::V6, _) | (_, Some(3)) => Version::V3,
         _ => Version::V2,
     };
-    let strict = vi.strict_mode.unwrap_or(g.vrrp_strict);
     // keepalived: `state MASTER` alone makes the address owner, and an
     // owner without `state` starts as MASTER
     let priority = vi

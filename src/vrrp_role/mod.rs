@@ -48,8 +48,10 @@ pub struct VrrpRoleOpts {
     pub log_detail: bool,
     /// `-u`, for the data dump.
     pub umask: Option<u32>,
-    /// The files of the parse, to print a configuration line's place.
-    pub sources: kaconf::SourceMap,
+    /// keepalived's lines for the interfaces the configuration names and
+    /// the system lacked at start (see `syscheck::interfaces`), if any:
+    /// the process then stops, saying so.
+    pub missing_interfaces: Option<Vec<String>>,
 }
 
 /// Runs until SIGTERM/SIGINT, re-reading `config_path` (with `popts`, as
@@ -535,7 +537,7 @@ async fn reparse(path: &Path, popts: &kaconf::Options, opts: &VrrpRoleOpts) -> O
             .list
             .iter()
             .any(|d| matches!(d.class, kaconf::Class::Fatal | kaconf::Class::FileNotFound));
-    crate::log::config_diagnostics(&parsed, true);
+    crate::log::config_diagnostics(&parsed, kaconf::Process::Vrrp, true);
     if fatal {
         return None;
     }
@@ -575,33 +577,29 @@ async fn serve(path: &Path, popts: &kaconf::Options, config: Config, opts: &Vrrp
     if let Some(line) = scripts.user {
         info!("{line}");
     }
-    // keepalived's VRRP process names each interface the configuration
-    // needs and the system lacks, then stops (CONFIG): the lines to log if
-    // the engine cannot start for want of one.
-    let mut missing = kaconf::Diags::default();
-    let missing_ifs =
-        crate::syscheck::interfaces(&config, &crate::syscheck::System::probe(), &mut missing).then(
-            || {
-                missing
-                    .list
-                    .iter()
-                    .map(|d| d.render(&opts.sources))
-                    .collect::<Vec<_>>()
-            },
-        );
     // put back when this function returns, after the engine has stopped
     let _local_igmp = config
         .global_defs
         .disable_local_igmp
         .then(igmp::LocalIgmp::disable);
     drop(config);
-    for e in &p.errors {
-        error!("{e}");
+    // keepalived's VRRP process stops at a missing interface once it has
+    // read the file, before its script security and instance checks
+    if let Some(lines) = &opts.missing_interfaces {
+        // config errors: LOG_INFO, as keepalived logs them
+        for line in lines {
+            info!("{line}");
+        }
+        info!("Non-existent interface specified in configuration");
+        return EXIT_CONFIG;
     }
     if let Some(line) = scripts.violation {
         info!("{line}");
     }
-    if !p.errors.is_empty() && p.dcfg.instances.is_empty() {
+    // An instance that cannot run stops keepalived's VRRP process at start
+    // (CONFIG), all the others with it; the reason is among the config
+    // errors already logged, once, as keepalived logs it.
+    if !p.errors.is_empty() {
         return EXIT_CONFIG;
     }
     let view = Arc::new(Mutex::new(dump::View::new(
@@ -851,13 +849,6 @@ async fn serve(path: &Path, popts: &kaconf::Options, config: Config, opts: &Vrrp
     tokio::task::yield_now().await;
     match res {
         Ok(()) => EXIT_OK,
-        Err(driver::DriverError::NoInterface { .. }) if missing_ifs.is_some() => {
-            for line in missing_ifs.into_iter().flatten() {
-                warn!("{line}");
-            }
-            warn!("Non-existent interface specified in configuration");
-            EXIT_CONFIG
-        }
         Err(e) => {
             error!("{e}");
             match e {
