@@ -4218,3 +4218,79 @@ fn vipless_ours_master_keepalived_backup() {
 fn vipless_keepalived_master_ours_backup() {
     vipless("vlk", 181, Impl::Keepalived, Impl::Ours);
 }
+
+/// A master's VIP deleted behind its back (`ip addr del`): keepalived
+/// says so (-D), leaves MASTER (priority 0, VIPs removed) and takes it back
+/// after its skew time, putting the VIP back. Alone on the link, so no one
+/// else takes over. The same lines, and the VIP back, for both.
+fn vip_deleted(tag: &str, net: u8, which: Impl) -> Vec<String> {
+    let lab = Lab::new(tag, net, 1);
+    let vip = format!("10.{net}.0.100");
+    let conf = format!(
+        "vrrp_instance VI_1 {{\n state BACKUP\n interface kv-e0\n virtual_router_id {}\n priority 150\n advert_int 1\n virtual_ipaddress {{\n {vip}/24\n }}\n}}\n",
+        40 + net
+    );
+    let d = Daemon::start(&lab, 0, which, &conf);
+    assert!(
+        lab.wait_sole_holder(0, &vip, Duration::from_secs(8)),
+        "{}",
+        d.log_text()
+    );
+    netns::sh(&[
+        "ip",
+        "-n",
+        &lab.ns(0),
+        "addr",
+        "del",
+        &format!("{vip}/24"),
+        "dev",
+        "kv-e0",
+    ]);
+    assert!(
+        d.wait_log_count("(VI_1) Entering MASTER STATE", 2, Duration::from_secs(3)),
+        "{}",
+        d.log_text()
+    );
+    assert!(
+        lab.wait_sole_holder(0, &vip, Duration::from_secs(2)),
+        "VIP not put back:\n{}",
+        d.log_text()
+    );
+    let text = d.log_text();
+    let at = text.find("Netlink reflector reports").unwrap_or(0);
+    let from = text[..at].rfind('\n').map_or(0, |n| n + 1);
+    text[from..]
+        .lines()
+        .filter_map(|l| l.split_once(": ").map(|(_, m)| m.to_string()))
+        .filter(|m| {
+            [
+                "Netlink reflector",
+                "Entering",
+                "sent 0",
+                "removing VIPs",
+                "setting VIPs",
+                "Receive advertisement timeout",
+            ]
+            .iter()
+            .any(|p| m.contains(p))
+        })
+        .take(7)
+        .collect()
+}
+
+#[test]
+fn deleted_vip_is_put_back_as_keepalived() {
+    if !require() {
+        return;
+    }
+    let theirs = vip_deleted("vdk", 182, Impl::Keepalived);
+    let ours = vip_deleted("vdo", 183, Impl::Ours);
+    assert_eq!(theirs.len(), 7, "{theirs:#?}");
+    assert_eq!(
+        ours,
+        theirs
+            .iter()
+            .map(|l| l.replace("10.182.", "10.183."))
+            .collect::<Vec<_>>()
+    );
+}

@@ -271,6 +271,11 @@ pub enum Input {
     /// The instance's own interface went up / down.
     IfaceUp,
     IfaceDown,
+    /// One of our VIPs/eVIPs (tracked, not `no_track`) was deleted behind
+    /// our back (keepalived `set_vrrp_backup`): a master leaves MASTER,
+    /// priority 0 sent and VIPs removed, and takes it back after its skew
+    /// time unless another master advertises, so the VIP is put back.
+    AddressRemoved,
     /// Before [`Input::Startup`] only: this weight-0 tracker has not
     /// reported yet and holds the instance until it does (keepalived
     /// `num_script_init`). The instance starts in FAULT silently (no log
@@ -328,6 +333,8 @@ pub enum Reason {
     FaultCleared,
     /// Moved by its sync group.
     SyncGroup,
+    /// One of its addresses was deleted while MASTER.
+    AddressRemoved,
     Shutdown,
 }
 
@@ -846,6 +853,15 @@ impl Instance {
             Input::IfaceDown => {
                 let t = Tracker::Interface(self.cfg.interface.clone());
                 self.tracker_down(now, t, &mut out);
+            }
+            Input::AddressRemoved => {
+                if self.state == State::Master {
+                    self.wantstate = State::Backup;
+                    self.leave_master(now, &mut out, true, Reason::AddressRemoved);
+                    // "We want a quick transition back to master"
+                    self.ms_down_timer = self.skew();
+                    self.init_sands(now);
+                }
             }
             Input::TrackerPending { tracker } => {
                 // A starting condition only: once started, a tracker that

@@ -270,6 +270,42 @@ fn master_shutdown_sends_priority_zero() {
     assert_eq!(shape(&b.send(Input::Shutdown)), ["notify(BACKUP->STOP)"]);
 }
 
+// Input: MASTER (prio 100 at 3609375 µs), then one of its VIPs deleted
+// behind its back. Output: keepalived's `set_vrrp_backup`: BACKUP,
+// priority 0 sent, VIPs removed; the down timer is the skew alone
+// (609375 µs), so it is MASTER again then, putting the VIPs back. A
+// backup ignores it.
+#[test]
+fn master_whose_vip_is_deleted_takes_it_back() {
+    let mut h = Harness::new(cfg("10.0.0.1", 100));
+    h.send(Input::Startup);
+    h.run_until(us(3_609_375));
+    assert_eq!(h.state(), State::Master);
+    h.at(us(4_000_000));
+    let a = h.send(Input::AddressRemoved);
+    assert_eq!(
+        shape(&a),
+        [
+            "log: (VI_1) Entering BACKUP STATE",
+            "advert(0)",
+            "detail: (VI_1) sent 0 priority",
+            "del_vips",
+            "notify(MASTER->BACKUP)"
+        ]
+    );
+    assert_eq!(h.next(), Some(us(4_000_000 + 609_375)));
+    let later = h.run_until(us(4_000_000 + 609_375));
+    assert_eq!(h.state(), State::Master);
+    assert!(
+        later.iter().flat_map(|(_, a)| shape(a)).any(|s| s == "add_vips"),
+        "{later:?}"
+    );
+    let mut b = Harness::new(cfg("10.0.0.1", 100));
+    b.send(Input::Startup);
+    assert!(b.send(Input::AddressRemoved).is_empty());
+    assert_eq!(b.state(), State::Backup);
+}
+
 // Input: `state MASTER`, priority 100, no sync group. Output: BACKUP
 // (init) and the full master-down timer. keepalived (vrrp_init_state, 2.2.7
 // to HEAD) only shortens the wait to one interval + minimum skew for sync

@@ -2056,8 +2056,37 @@ impl Engine {
         }
     }
 
+    /// An address deleted: if it is a tracked VIP/eVIP of a master, that
+    /// master leaves MASTER and soon takes it back, putting the address
+    /// back (keepalived `address_is_ours` then `set_vrrp_backup`). The
+    /// prefix must match too, so that a reload changing a VIP's prefix
+    /// (delete, then add) moves nothing.
+    async fn addr_removed(&mut self, a: netlink::AddrInfo) {
+        let now = Instant::now();
+        for i in 0..self.io.len() {
+            let ours = self.io[i].addrs.iter().any(|(v, idx)| {
+                *idx == a.index && v.addr == a.addr && v.prefix == a.prefix && !v.no_track
+            });
+            if !ours || self.state_of(i) != State::Master {
+                continue;
+            }
+            if self.log_detail {
+                let ifname = self.links.get(&a.index).map_or("", |l| l.name.as_str());
+                tracing::info!(
+                    "Netlink reflector reports IP {} removed from {ifname}",
+                    a.addr
+                );
+            }
+            let outs = self.feed(now, i, Input::AddressRemoved);
+            self.exec(outs).await;
+            // one instance per address, as keepalived's first match
+            return;
+        }
+    }
+
     async fn link_event(&mut self, ev: LinkEvent) {
         let (info, removed) = match ev {
+            LinkEvent::AddrRemoved(a) => return self.addr_removed(a).await,
             LinkEvent::Changed(info) => (info, false),
             LinkEvent::Removed { index } => match self.links.get(&index) {
                 Some(l) => (

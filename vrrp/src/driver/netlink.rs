@@ -94,26 +94,7 @@ impl Netlink {
     /// `ip addr show`
     pub async fn addrs(&self) -> Result<Vec<AddrInfo>, Error> {
         let msgs: Vec<AddressMessage> = self.handle.address().get().execute().try_collect().await?;
-        let mut out = Vec::new();
-        for m in msgs {
-            let mut local = None;
-            let mut address = None;
-            for a in &m.attributes {
-                match a {
-                    AddressAttribute::Local(ip) => local = Some(*ip),
-                    AddressAttribute::Address(ip) => address = Some(*ip),
-                    _ => {}
-                }
-            }
-            if let Some(addr) = local.or(address) {
-                out.push(AddrInfo {
-                    index: m.header.index,
-                    addr,
-                    prefix: m.header.prefix_len,
-                });
-            }
-        }
-        Ok(out)
+        Ok(msgs.iter().filter_map(addr_info).collect())
     }
 
     fn addr_message(index: u32, vip: &VipCfg) -> AddressMessage {
@@ -384,17 +365,41 @@ impl Netlink {
     }
 }
 
-/// A change of some interface, from RTNLGRP_LINK.
+/// An address's local address (the peer's for a point-to-point one).
+fn addr_info(m: &AddressMessage) -> Option<AddrInfo> {
+    let mut local = None;
+    let mut address = None;
+    for a in &m.attributes {
+        match a {
+            AddressAttribute::Local(ip) => local = Some(*ip),
+            AddressAttribute::Address(ip) => address = Some(*ip),
+            _ => {}
+        }
+    }
+    Some(AddrInfo {
+        index: m.header.index,
+        addr: local.or(address)?,
+        prefix: m.header.prefix_len,
+    })
+}
+
+/// A change of some interface, from RTNLGRP_LINK, or an address gone,
+/// from RTNLGRP_IPV4_IFADDR/IPV6_IFADDR.
 #[derive(Clone, Debug)]
 pub enum LinkEvent {
     Changed(LinkInfo),
     Removed { index: u32 },
+    AddrRemoved(AddrInfo),
 }
 
-/// Subscribes to link notifications; the returned receiver yields them.
+/// Subscribes to link and address notifications; the returned receiver
+/// yields them.
 pub fn link_events() -> std::io::Result<tokio::sync::mpsc::UnboundedReceiver<LinkEvent>> {
-    let (conn, _handle, mut msgs) =
-        rtnetlink::new_multicast_connection(&[rtnetlink::MulticastGroup::Link])?;
+    let (conn, _handle, mut msgs) = rtnetlink::new_multicast_connection(&[
+        rtnetlink::MulticastGroup::Link,
+        rtnetlink::MulticastGroup::Ipv4Ifaddr,
+        rtnetlink::MulticastGroup::Ipv6Ifaddr,
+    ])?;
     tokio::spawn(conn);
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(async move {
@@ -410,6 +415,10 @@ pub fn link_events() -> std::io::Result<tokio::sync::mpsc::UnboundedReceiver<Lin
                 } => Some(LinkEvent::Removed {
                     index: m.header.index,
                 }),
+                NetlinkMessage {
+                    payload: NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelAddress(m)),
+                    ..
+                } => addr_info(&m).map(LinkEvent::AddrRemoved),
                 _ => None,
             };
             if let Some(ev) = ev
