@@ -297,7 +297,10 @@ fn master_whose_vip_is_deleted_takes_it_back() {
     let later = h.run_until(us(4_000_000 + 609_375));
     assert_eq!(h.state(), State::Master);
     assert!(
-        later.iter().flat_map(|(_, a)| shape(a)).any(|s| s == "add_vips"),
+        later
+            .iter()
+            .flat_map(|(_, a)| shape(a))
+            .any(|s| s == "add_vips"),
         "{later:?}"
     );
     let mut b = Harness::new(cfg("10.0.0.1", 100));
